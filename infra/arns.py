@@ -1,0 +1,52 @@
+"""ARN builders for resources named by this program's prefix, so policies stay narrow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+
+@dataclass(frozen=True)
+class Arns:
+    """ARN patterns in one account and region, e.g. `arns.sagemaker("training-job", prefix)`."""
+
+    partition: pulumi.Input[str]
+    region: str
+    account_id: pulumi.Input[str]
+
+    def _arn(self, service: str, region: str, resource: str) -> pulumi.Output[str]:
+        return pulumi.Output.concat(
+            "arn:", self.partition, ":", service, ":", region, ":", self.account_id, ":", resource
+        )
+
+    def sagemaker(self, kind: str, name: str) -> pulumi.Output[str]:
+        return self._arn("sagemaker", self.region, f"{kind}/{name}")
+
+    def iam_role(self, name: str) -> pulumi.Output[str]:
+        return self._arn("iam", "", f"role/{name}")
+
+    def log_group(self, name: str) -> pulumi.Output[str]:
+        return self._arn("logs", self.region, f"log-group:{name}")
+
+    def log_streams(self, name: str) -> pulumi.Output[str]:
+        return self._arn("logs", self.region, f"log-group:{name}:log-stream:*")
+
+    def ecr_repository(self, name: str) -> pulumi.Output[str]:
+        return self._arn("ecr", self.region, f"repository/{name}")
+
+    def service(self, service: str, resource: str) -> pulumi.Output[str]:
+        return self._arn(service, self.region, resource)
+
+    def root(self) -> pulumi.Output[str]:
+        return pulumi.Output.concat("arn:", self.partition, ":iam::", self.account_id, ":root")
+
+
+def s3_bucket(partition: pulumi.Input[str], bucket: pulumi.Input[str]) -> pulumi.Output[str]:
+    return pulumi.Output.concat("arn:", partition, ":s3:::", bucket)
+
+
+def s3_objects(
+    partition: pulumi.Input[str], bucket: pulumi.Input[str], prefix: str = ""
+) -> pulumi.Output[str]:
+    return pulumi.Output.concat("arn:", partition, ":s3:::", bucket, "/", prefix, "*")

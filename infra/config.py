@@ -1,0 +1,253 @@
+"""The typed stack configuration: everything a `Pulumi.<stack>.yaml` may hold.
+
+One strict schema validated once, before any resource is declared, so a typo or a
+bad value is an error that names the key, the value and what is allowed, never a
+silent default. Keys are camelCase in the stack file, as Pulumi users write them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from ml.errors import MlopsError
+
+PROJECT = "mlops"
+STACKS = ("dev", "staging", "prod")
+# CloudWatch Logs accepts only these retention periods (PutRetentionPolicy).
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
+    2557, 2922, 3288, 3653,
+)  # fmt: skip
+NAME = r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$"
+
+
+class ConfigError(MlopsError):
+    """A stack file that cannot be deployed; the message is one line for the user."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
+    )
+
+
+class GitHubConfig(_Model):
+    """Who may assume the CI roles: one repository, pinned by OIDC `sub`."""
+
+    org: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}$")]
+    repo: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,100}$")]
+    deploy_environment: Annotated[str, Field(min_length=1, max_length=255)]
+    """GitHub environment whose jobs may assume the deploy role (protected in prod)."""
+    signing_environment: Annotated[str, Field(min_length=1, max_length=255)] = "model-signing"
+    """GitHub environment whose jobs may sign models with the KMS signing key."""
+    train_on_pull_requests: bool = True
+    """Whether pull-request jobs may assume the train role (dev/staging only in practice)."""
+
+
+class KmsConfig(_Model):
+    deletion_window_days: Annotated[int, Field(ge=7, le=30)] = 30
+    signing_key_spec: Literal["ECC_NIST_P256", "ECC_NIST_P384"] = "ECC_NIST_P256"
+
+
+class ObjectLockConfig(_Model):
+    enabled: bool = False
+    mode: Literal["GOVERNANCE", "COMPLIANCE"] = "GOVERNANCE"
+    retention_days: Annotated[int, Field(ge=1, le=36500)] = 365
+
+
+class BucketConfig(_Model):
+    noncurrent_version_expiration_days: Annotated[int, Field(ge=1, le=3650)] = 90
+    abort_incomplete_multipart_days: Annotated[int, Field(ge=1, le=30)] = 7
+    access_log_retention_days: Annotated[int, Field(ge=90, le=3650)] = 365
+    force_destroy: bool = False
+    """Allow `pulumi destroy` to empty buckets; only sensible in dev."""
+    artifact_object_lock: ObjectLockConfig = ObjectLockConfig()
+
+
+class NetworkConfig(_Model):
+    enabled: bool = False
+    cidr_block: str = "10.42.0.0/16"
+    availability_zone_count: Annotated[int, Field(ge=2, le=3)] = 2
+    flow_log_retention_days: int = 365
+
+    @field_validator("cidr_block")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        net = ipaddress.ip_network(value, strict=True)
+        if not net.is_private or not 16 <= net.prefixlen <= 20:
+            raise ValueError("must be a private IPv4 CIDR between /16 and /20")
+        return value
+
+    @field_validator("flow_log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"must be one of CloudWatch's retention periods {LOG_RETENTION_DAYS}")
+        return value
+
+
+class AuditTrailConfig(_Model):
+    enabled: bool = False
+    log_retention_days: Annotated[int, Field(ge=365, le=3653)] = 365
+
+
+class IamConfig(_Model):
+    auditor_principal_arns: tuple[
+        Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:(iam|sts)::\d{12}:[A-Za-z0-9+=,.@_/:-]+$")],
+        ...,
+    ] = ()
+    """Who may assume the auditor role; empty means the account root (IAM decides)."""
+    permissions_boundary_arn: str | None = None
+
+
+class TrafficRoutingConfig(_Model):
+    """SageMaker blue/green traffic shifting: the ranges are those UpdateEndpoint accepts."""
+
+    type: Literal["CANARY", "LINEAR", "ALL_AT_ONCE"] = "CANARY"
+    canary_size_percent: Annotated[int, Field(ge=1, le=50)] = 10
+    linear_step_percent: Annotated[int, Field(ge=5, le=50)] = 20
+    wait_interval_seconds: Annotated[int, Field(ge=0, le=3600)] = 600
+    termination_wait_seconds: Annotated[int, Field(ge=0, le=3600)] = 600
+    maximum_execution_timeout_seconds: Annotated[int, Field(ge=600, le=28800)] = 3600
+
+
+class AlarmConfig(_Model):
+    latency_p99_ms: Annotated[float, Field(gt=0, le=60000)] = 120.0
+    error_rate_percent: Annotated[float, Field(gt=0, le=100)] = 1.0
+    evaluation_periods: Annotated[int, Field(ge=1, le=10)] = 2
+    period_seconds: Literal[10, 30, 60, 300] = 60
+
+
+class KubernetesServingConfig(_Model):
+    enabled: bool = False
+    namespace: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")] = "mlops-serving"
+    replicas: Annotated[int, Field(ge=1, le=50)] = 2
+    max_replicas: Annotated[int, Field(ge=1, le=100)] = 6
+    image: str | None = None
+    """Serving image for the cluster; defaults to the stack's ECR image at the model tag."""
+
+
+class ServingConfig(_Model):
+    instance_type: Annotated[str, Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")] = "ml.m5.large"
+    initial_instance_count: Annotated[int, Field(ge=1, le=20)] = 1
+    max_instance_count: Annotated[int, Field(ge=1, le=40)] = 2
+    target_invocations_per_instance: Annotated[int, Field(ge=1, le=100000)] = 1000
+    data_capture_percent: Annotated[int, Field(ge=1, le=100)] = 100
+    traffic_routing: TrafficRoutingConfig = TrafficRoutingConfig()
+    alarms: AlarmConfig = AlarmConfig()
+    kubernetes: KubernetesServingConfig = KubernetesServingConfig()
+
+    @model_validator(mode="after")
+    def _capacity(self) -> ServingConfig:
+        if self.max_instance_count < self.initial_instance_count:
+            raise ValueError("maxInstanceCount must be >= initialInstanceCount")
+        return self
+
+
+class ModelRef(_Model):
+    """One model the stack serves: its registry group and the approved version."""
+
+    version: Annotated[int, Field(ge=1)] | None = None
+    """Model package version in the group; null until the first release PR sets it."""
+    image_tag: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,128}$")] = "latest-release"
+
+
+class StackConfig(_Model):
+    """The whole stack: `aws:region` plus every `mlops:*` key of the stack file."""
+
+    environment: Literal["dev", "staging", "prod"]
+    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")]
+    owner: Annotated[str, Field(min_length=1, max_length=128)]
+    github: GitHubConfig
+    kms: KmsConfig = KmsConfig()
+    buckets: BucketConfig = BucketConfig()
+    network: NetworkConfig = NetworkConfig()
+    audit_trail: AuditTrailConfig = AuditTrailConfig()
+    iam: IamConfig = IamConfig()
+    serving: ServingConfig = ServingConfig()
+    models: dict[Annotated[str, Field(pattern=NAME)], ModelRef] = Field(default_factory=dict)
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _environment_rules(self) -> StackConfig:
+        if self.environment == "prod":
+            if not self.buckets.artifact_object_lock.enabled:
+                raise ValueError("buckets.artifactObjectLock.enabled must be true in prod")
+            if self.serving.initial_instance_count < 2:
+                raise ValueError("serving.initialInstanceCount must be >= 2 in prod (two AZs)")
+            if self.buckets.force_destroy:
+                raise ValueError("buckets.forceDestroy must be false in prod")
+        return self
+
+    @property
+    def name_prefix(self) -> str:
+        return f"{PROJECT}-{self.environment}"
+
+
+def _one_line(error: ValidationError, raw: Mapping[str, Any]) -> str:
+    """Pydantic's first error as `key: value: what is allowed`, in stack-file terms."""
+    first = error.errors()[0]
+    loc = [str(part) for part in first["loc"]]
+    top = loc[0] if loc else ""
+    key = "aws:region" if top == "region" else f"{PROJECT}:{top}"
+    key = ".".join([key, *loc[1:]]) if top else "config"
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "missing":
+        return f"{key}: required key is missing; add it to the stack file"
+    if first["type"] == "extra_forbidden":
+        return f"{key}: unknown key; check the spelling (allowed keys are in infra/config.py)"
+    value = first.get("input")
+    shown = json.dumps(value, default=str) if not isinstance(value, dict) else "{...}"
+    return f"{key}: invalid value {shown}: {message}"
+
+
+def parse_stack_config(values: Mapping[str, Any]) -> StackConfig:
+    """Validate the flat Pulumi config (`aws:region`, `mlops:*`) into a `StackConfig`."""
+    data: dict[str, Any] = {}
+    for full_key, value in values.items():
+        namespace, _, key = full_key.partition(":")
+        if namespace == "aws" and key == "region":
+            data["region"] = value
+        elif namespace == PROJECT:
+            data[key] = value
+        elif namespace != "aws":
+            raise ConfigError(f"{full_key}: unknown namespace {namespace!r}; use {PROJECT}:<key>")
+    try:
+        return StackConfig.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(_one_line(error, data)) from None
+
+
+def stack_file(stack: str, root: Path) -> Path:
+    if stack not in STACKS:
+        raise ConfigError(f"unknown stack {stack!r}: choose one of {', '.join(STACKS)}")
+    path = root / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"{path}: stack file not found; create it or pick another stack")
+    return path
+
+
+def read_stack_file(path: Path) -> dict[str, Any]:
+    """The raw `config:` map of a stack file; secure values stay as {'secure': ...}."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}: malformed YAML{where}; fix the syntax") from None
+    if not isinstance(document, dict) or not isinstance(document.get("config", {}), dict):
+        raise ConfigError(f"{path}: expected a mapping with a top-level 'config:' key")
+    return dict(document.get("config") or {})
+
+
+def load_stack(stack: str, root: Path) -> StackConfig:
+    """Read and validate `Pulumi.<stack>.yaml` under `root`."""
+    return parse_stack_config(read_stack_file(stack_file(stack, root)))

@@ -1,0 +1,214 @@
+"""Wire the components of one stack together from its validated config."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.arns import Arns
+from infra.components.audit_trail import AuditTrail, AuditTrailArgs
+from infra.components.identity import GitHubTrust, Identity, IdentityArgs
+from infra.components.keys import Keys, KeysArgs
+from infra.components.network import Network, NetworkArgs
+from infra.components.permissions import Permissions, PermissionsArgs
+from infra.components.registry import Registry, RegistryArgs
+from infra.components.secure_bucket import LogDelivery, ObjectLock, SecureBucket, SecureBucketArgs
+from infra.config import StackConfig
+
+
+def declare(cfg: StackConfig) -> None:
+    """Declare every resource of the stack and export what CI and `mlops` read."""
+    prefix = cfg.name_prefix
+    tags = {"project": "mlops", "environment": cfg.environment, "owner": cfg.owner, **cfg.tags}
+    identity_info = aws.get_caller_identity()
+    partition = aws.get_partition().partition
+    account_id = identity_info.account_id
+    arns = Arns(partition=partition, region=cfg.region, account_id=account_id)
+
+    identity = Identity(
+        prefix,
+        IdentityArgs(
+            account_id=account_id,
+            partition=partition,
+            github=GitHubTrust(
+                org=cfg.github.org,
+                repo=cfg.github.repo,
+                deploy_environment=cfg.github.deploy_environment,
+                signing_environment=cfg.github.signing_environment,
+                train_on_pull_requests=cfg.github.train_on_pull_requests,
+            ),
+            auditor_principal_arns=cfg.iam.auditor_principal_arns,
+            permissions_boundary_arn=cfg.iam.permissions_boundary_arn,
+            tags=tags,
+        ),
+    )
+    keys = Keys(
+        prefix,
+        KeysArgs(
+            account_id=account_id,
+            partition=partition,
+            region=cfg.region,
+            alias_prefix=prefix,
+            data_users=[
+                identity.training_role.arn,
+                identity.inference_role.arn,
+                identity.train_role.arn,
+                identity.release_role.arn,
+            ],
+            data_readers=[identity.auditor_role.arn, identity.deploy_role.arn],
+            signers=[identity.release_role.arn],
+            verifiers=[
+                identity.deploy_role.arn,
+                identity.auditor_role.arn,
+                identity.inference_role.arn,
+            ],
+            deletion_window_days=cfg.kms.deletion_window_days,
+            signing_key_spec=cfg.kms.signing_key_spec,
+            tags=tags,
+        ),
+    )
+
+    b = cfg.buckets
+    deliveries = [LogDelivery("logging.s3.amazonaws.com", "s3-access/", account_id)]
+    if cfg.audit_trail.enabled:
+        deliveries.append(
+            LogDelivery(
+                "cloudtrail.amazonaws.com",
+                f"cloudtrail/AWSLogs/{account_id}/",
+                account_id,
+                checks_bucket_acl=True,
+            )
+        )
+    logs = SecureBucket(
+        f"{prefix}-logs",
+        SecureBucketArgs(
+            partition=partition,
+            kms_key_arn=None,
+            log_bucket=None,
+            noncurrent_version_expiration_days=b.noncurrent_version_expiration_days,
+            abort_incomplete_multipart_days=b.abort_incomplete_multipart_days,
+            expiration_days=max(b.access_log_retention_days, cfg.audit_trail.log_retention_days)
+            if cfg.audit_trail.enabled
+            else b.access_log_retention_days,
+            force_destroy=b.force_destroy,
+            log_deliveries=deliveries,
+            tags=tags,
+        ),
+    )
+
+    def data_bucket(role: str, object_lock: ObjectLock | None = None) -> SecureBucket:
+        return SecureBucket(
+            f"{prefix}-{role}",
+            SecureBucketArgs(
+                partition=partition,
+                kms_key_arn=keys.data_key_arn,
+                log_bucket=logs.bucket_name,
+                noncurrent_version_expiration_days=b.noncurrent_version_expiration_days,
+                abort_incomplete_multipart_days=b.abort_incomplete_multipart_days,
+                object_lock=object_lock,
+                force_destroy=b.force_destroy,
+                tags=tags,
+            ),
+        )
+
+    lock = b.artifact_object_lock
+    data = data_bucket("data")
+    artifacts = data_bucket(
+        "artifacts", ObjectLock(lock.mode, lock.retention_days) if lock.enabled else None
+    )
+    capture = data_bucket("capture")
+
+    registry = Registry(
+        prefix,
+        RegistryArgs(
+            repository_name=f"{prefix}-model-server",
+            kms_key_arn=keys.data_key_arn,
+            model_groups=[f"{prefix}-{model}" for model in cfg.models],
+            force_delete=b.force_destroy,
+            tags=tags,
+        ),
+    )
+    Permissions(
+        prefix,
+        PermissionsArgs(
+            arns=arns,
+            prefix=prefix,
+            data_key_arn=keys.data_key_arn,
+            signing_key_arn=keys.signing_key_arn,
+            data_bucket=data.bucket_name,
+            artifact_bucket=artifacts.bucket_name,
+            capture_bucket=capture.bucket_name,
+            log_bucket=logs.bucket_name,
+            ecr_repository_arn=registry.repository_arn,
+            training_role=identity.training_role,
+            inference_role=identity.inference_role,
+            auditor_role=identity.auditor_role,
+            plan_role=identity.plan_role,
+            train_role=identity.train_role,
+            release_role=identity.release_role,
+            deploy_role=identity.deploy_role,
+            vpc_enabled=cfg.network.enabled,
+        ),
+    )
+
+    if cfg.network.enabled:
+        zones = aws.get_availability_zones(state="available").names
+        if len(zones) < cfg.network.availability_zone_count:
+            raise pulumi.RunError(
+                f"mlops:network.availabilityZoneCount: {cfg.region} has only {len(zones)} zones"
+            )
+        network = Network(
+            prefix,
+            NetworkArgs(
+                cidr_block=cfg.network.cidr_block,
+                availability_zones=zones[: cfg.network.availability_zone_count],
+                region=cfg.region,
+                kms_key_arn=keys.data_key_arn,
+                account_id=account_id,
+                partition=partition,
+                flow_log_retention_days=cfg.network.flow_log_retention_days,
+                tags=tags,
+            ),
+        )
+        pulumi.export("vpcId", network.vpc_id)
+        pulumi.export("privateSubnetIds", network.private_subnet_ids)
+        pulumi.export("trainingSecurityGroupId", network.training_security_group_id)
+        pulumi.export("endpointSecurityGroupId", network.endpoint_security_group_id)
+
+    if cfg.audit_trail.enabled:
+        trail = AuditTrail(
+            prefix,
+            AuditTrailArgs(
+                log_bucket=logs.bucket_name,
+                artifact_bucket=artifacts.bucket_name,
+                kms_key_arn=keys.data_key_arn,
+                partition=partition,
+                tags=tags,
+            ),
+            opts=pulumi.ResourceOptions(depends_on=[logs]),
+        )
+        pulumi.export("trailArn", trail.trail_arn)
+
+    pulumi.export("environment", cfg.environment)
+    pulumi.export("region", cfg.region)
+    pulumi.export("dataKeyArn", keys.data_key_arn)
+    pulumi.export("signingKeyArn", keys.signing_key_arn)
+    pulumi.export("signingKeyAlias", keys.signing_key_alias)
+    pulumi.export("dataBucket", data.bucket_name)
+    pulumi.export("artifactBucket", artifacts.bucket_name)
+    pulumi.export("captureBucket", capture.bucket_name)
+    pulumi.export("logBucket", logs.bucket_name)
+    pulumi.export("repositoryUrl", registry.repository_url)
+    pulumi.export("modelPackageGroups", registry.model_group_arns)
+    pulumi.export(
+        "roles",
+        {
+            "training": identity.training_role.arn,
+            "inference": identity.inference_role.arn,
+            "auditor": identity.auditor_role.arn,
+            "plan": identity.plan_role.arn,
+            "train": identity.train_role.arn,
+            "release": identity.release_role.arn,
+            "deploy": identity.deploy_role.arn,
+        },
+    )

@@ -1,0 +1,1 @@
+"""The model release pipeline and the `mlops` command line."""

@@ -1,0 +1,40 @@
+"""`mlops`: one Typer app, one sub-app per area of the release pipeline."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+from rich.console import Console
+
+from ml.cli import infra
+from ml.errors import MlopsError
+
+app = typer.Typer(
+    name="mlops",
+    help="GitOps release system for ML models on AWS: infra graph, train, validate, "
+    "sign, register, release, serve, audit.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(infra.app, name="infra")
+
+_stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; a user-facing failure is one line on stderr and a nonzero exit."""
+    try:
+        result = app(args=argv, standalone_mode=False)
+    except click.exceptions.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except click.exceptions.Abort:
+        _stderr.print("aborted")
+        sys.exit(130)
+    except MlopsError as error:
+        _stderr.print(f"error: {error}", markup=False)
+        sys.exit(error.exit_code)
+    sys.exit(result if isinstance(result, int) else 0)

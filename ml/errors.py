@@ -1,0 +1,16 @@
+"""The one exception type every `mlops` command raises for a user-facing failure."""
+
+
+class MlopsError(Exception):
+    """A failure the user can act on; the CLI prints its message as one line.
+
+    `exit_code` follows the convention the scheduled jobs rely on: 1 means the check ran
+    and found a problem (a failed gate, drift, a tampered artifact); 2 means bad input.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, exit_code: int | None = None):
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
