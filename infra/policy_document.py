@@ -86,7 +86,11 @@ class Statement:
 def _conditions(conditions: Sequence[Condition]) -> dict[str, dict[str, object]]:
     block: dict[str, dict[str, object]] = {}
     for condition in conditions:
-        block.setdefault(condition.test, {})[condition.variable] = list(condition.values)
+        values = list(condition.values)
+        # One value is written as a scalar, as AWS's own examples (and linters) expect.
+        block.setdefault(condition.test, {})[condition.variable] = (
+            values[0] if len(values) == 1 else values
+        )
     return block
 
 

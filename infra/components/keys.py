@@ -183,12 +183,20 @@ def _data_key_policy(args: KeysArgs, root: pulumi.Input[str]) -> PolicyDocument:
                 wildcard_resource_reason=reason,
             ),
             Statement(
+                sid="CloudWatchLogsDescribesKey",
+                principals=Principal("Service", [logs]),
+                actions=["kms:DescribeKey"],
+                resources=[this_key],
+                conditions=[Condition("StringEquals", "aws:SourceAccount", [args.account_id])],
+                wildcard_resource_reason=reason,
+            ),
+            Statement(
                 sid="CloudWatchLogsEncrypts",
                 principals=Principal("Service", [logs]),
-                actions=("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"),
+                actions=("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"),
                 resources=[this_key],
                 conditions=[
-                    Condition("ArnLike", "kms:EncryptionContext:aws:logs:arn", [log_context])
+                    Condition("StringLike", "kms:EncryptionContext:aws:logs:arn", [log_context])
                 ],
                 wildcard_resource_reason=reason,
             ),
@@ -220,9 +228,16 @@ def _signing_key_policy(args: KeysArgs, root: pulumi.Input[str]) -> PolicyDocume
         [
             _admin(root),
             Statement(
+                sid="ReleaseSignerReadsKey",
+                principals=Principal("AWS", list(args.signers)),
+                actions=("kms:DescribeKey", "kms:GetPublicKey"),
+                resources=["*"],
+                wildcard_resource_reason=reason,
+            ),
+            Statement(
                 sid="ReleaseSignerSigns",
                 principals=Principal("AWS", list(args.signers)),
-                actions=SIGN_ACTIONS,
+                actions=["kms:Sign"],
                 resources=["*"],
                 conditions=[
                     Condition(

@@ -25,6 +25,8 @@ VPC_ENI_ACTIONS = (
     "ec2:CreateNetworkInterfacePermission",
     "ec2:DeleteNetworkInterface",
     "ec2:DeleteNetworkInterfacePermission",
+)
+VPC_DESCRIBE_ACTIONS = (
     "ec2:DescribeDhcpOptions",
     "ec2:DescribeNetworkInterfaces",
     "ec2:DescribeSecurityGroups",
@@ -137,13 +139,23 @@ def _metrics() -> Statement:
 def _vpc_access(args: PermissionsArgs) -> list[Statement]:
     if not args.vpc_enabled:
         return []
+    ec2 = args.arns.service
     return [
         Statement(
             sid="AttachToPrivateSubnets",
             actions=VPC_ENI_ACTIONS,
+            resources=[
+                ec2("ec2", "network-interface/*"),
+                ec2("ec2", "subnet/*"),
+                ec2("ec2", "security-group/*"),
+            ],
+        ),
+        Statement(
+            sid="DescribeNetwork",
+            actions=VPC_DESCRIBE_ACTIONS,
             resources=["*"],
-            wildcard_resource_reason="SageMaker's VPC ENI calls need '*' (AWS documented)",
-        )
+            wildcard_resource_reason="EC2 Describe calls have no resource-level permissions",
+        ),
     ]
 
 
@@ -481,12 +493,19 @@ def _deploy(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
                 actions=(
                     "application-autoscaling:DeleteScalingPolicy",
                     "application-autoscaling:DeregisterScalableTarget",
-                    "application-autoscaling:DescribeScalableTargets",
-                    "application-autoscaling:DescribeScalingPolicies",
                     "application-autoscaling:PutScalingPolicy",
                     "application-autoscaling:RegisterScalableTarget",
                 ),
                 resources=[a.service("application-autoscaling", "scalable-target/*")],
+            ),
+            Statement(
+                sid="DescribeAutoscaling",
+                actions=(
+                    "application-autoscaling:DescribeScalableTargets",
+                    "application-autoscaling:DescribeScalingPolicies",
+                ),
+                resources=["*"],
+                wildcard_resource_reason="Describe calls have no resource-level permissions",
             ),
             Statement(
                 sid="VerifyModelSignatures",
@@ -498,7 +517,7 @@ def _deploy(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
             ),
             Statement(
                 sid="GrantKeyToEndpoints",
-                actions=("kms:CreateGrant", "kms:DescribeKey"),
+                actions=["kms:CreateGrant"],
                 resources=[args.data_key_arn],
                 conditions=[Condition("Bool", "kms:GrantIsForAWSResource", ["true"])],
             ),

@@ -178,7 +178,10 @@ def _lifecycle_rules(args: SecureBucketArgs) -> list[dict[str, object]]:
 
 
 def bucket_policy(args: SecureBucketArgs, bucket: pulumi.Input[str]) -> PolicyDocument:
-    """TLS only; with a CMK, every upload must name SSE-KMS and exactly that key."""
+    """TLS only; with a CMK, every upload must name SSE-KMS and exactly that key.
+
+    No `s3:TlsVersion` floor: every AWS API endpoint has required TLS 1.2 since 2024.
+    """
     bucket_arn = s3_bucket(args.partition, bucket)
     objects = s3_objects(args.partition, bucket)
     everyone = Principal("*")
@@ -190,14 +193,6 @@ def bucket_policy(args: SecureBucketArgs, bucket: pulumi.Input[str]) -> PolicyDo
             actions=["s3:*"],
             resources=[bucket_arn, objects],
             conditions=[Condition("Bool", "aws:SecureTransport", ["false"])],
-        ),
-        Statement(
-            sid="DenyOutdatedTls",
-            effect="Deny",
-            principals=everyone,
-            actions=["s3:*"],
-            resources=[bucket_arn, objects],
-            conditions=[Condition("NumericLessThan", "s3:TlsVersion", ["1.2"])],
         ),
     ]
     if args.kms_key_arn is not None:
@@ -220,7 +215,7 @@ def bucket_policy(args: SecureBucketArgs, bucket: pulumi.Input[str]) -> PolicyDo
                 resources=[objects],
                 conditions=[
                     Condition(
-                        "StringNotEqualsIfExists",
+                        "ArnNotEqualsIfExists",
                         "s3:x-amz-server-side-encryption-aws-kms-key-id",
                         [args.kms_key_arn],
                     )

@@ -1,0 +1,1 @@
+"""The audit: policy pack results and IAM lint over the offline graph, as reports."""

@@ -1,0 +1,71 @@
+"""Lint IAM policy documents with parliament (Duo Labs' IAM linter), used as a library."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import parliament
+
+# Resource and trust policies carry a Principal; parliament lints identity policies, so
+# for those we lint the statements without the principal fields (the actions, resources
+# and conditions are what parliament can check).
+_PRINCIPAL_KEYS = ("Principal", "NotPrincipal")
+# IAM defines `<issuer>:aud` / `:sub` keys for every OIDC provider; parliament's catalogue
+# only lists global and service keys, so it calls these unknown. They are documented
+# (IAM User Guide, "Available keys for AWS OIDC federation").
+_OIDC_CONDITION_PREFIXES = ("token.actions.githubusercontent.com:",)
+
+
+@dataclass(frozen=True)
+class LintFinding:
+    issue: str
+    detail: str
+    severity: str
+    statement_sid: str | None
+
+    def __str__(self) -> str:
+        where = f" in statement {self.statement_sid}" if self.statement_sid else ""
+        return f"{self.issue}{where}: {self.detail}"
+
+
+def lint_policy(document: dict[str, Any]) -> list[LintFinding]:
+    """All parliament findings for one policy document (identity, resource or trust)."""
+    statements = document.get("Statement", [])
+    if isinstance(statements, dict):
+        statements = [statements]
+    findings: list[LintFinding] = []
+    for statement in statements:
+        stripped = {k: v for k, v in statement.items() if k not in _PRINCIPAL_KEYS}
+        # In a resource policy (key policy, trust policy) the resource is the resource the
+        # policy is attached to: '*' there is the only correct spelling, not a finding.
+        resource_policy = any(key in statement for key in _PRINCIPAL_KEYS)
+        if "Resource" not in stripped and "NotResource" not in stripped:
+            stripped["Resource"] = "*"  # trust policies have no resource; parliament needs one
+        policy = parliament.analyze_policy_string(
+            json.dumps({"Version": document.get("Version", "2012-10-17"), "Statement": [stripped]}),
+            include_community_auditors=False,
+        )
+        for finding in policy.findings:
+            if finding.issue == "RESOURCE_STAR" and resource_policy:
+                continue
+            if finding.issue == "UNKNOWN_CONDITION_FOR_ACTION" and _is_oidc_key(finding.detail):
+                continue
+            findings.append(
+                LintFinding(
+                    issue=finding.issue,
+                    detail=str(finding.detail),
+                    severity=str(finding.severity or ""),
+                    statement_sid=statement.get("Sid"),
+                )
+            )
+    return findings
+
+
+def _is_oidc_key(detail: object) -> bool:
+    text = str(detail)
+    return any(f"condition {prefix}" in text for prefix in _OIDC_CONDITION_PREFIXES)
