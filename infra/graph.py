@@ -69,8 +69,12 @@ class Graph:
     def of_type(self, resource_type: str) -> list[Resource]:
         return [r for r in self.resources if r.type == resource_type]
 
-    def named(self, name: str) -> Resource:
-        matches = [r for r in self.resources if r.name == name]
+    def named(self, name: str, resource_type: str | None = None) -> Resource:
+        matches = [
+            r
+            for r in self.resources
+            if r.name == name and (resource_type is None or r.type == resource_type)
+        ]
         if len(matches) != 1:
             raise KeyError(f"{len(matches)} resources named {name!r} in stack {self.stack}")
         return matches[0]

@@ -90,7 +90,7 @@ class Keys(pulumi.ComponentResource):
         root = pulumi.Output.concat("arn:", args.partition, ":iam::", args.account_id, ":root")
 
         self.data_key = aws.kms.Key(
-            f"{name}-data",
+            f"{name}-data-key",
             description=f"{args.alias_prefix}: data at rest (buckets, logs, volumes, topics)",
             key_usage="ENCRYPT_DECRYPT",
             customer_master_key_spec="SYMMETRIC_DEFAULT",
@@ -102,7 +102,7 @@ class Keys(pulumi.ComponentResource):
             opts=child,
         )
         self.signing_key = aws.kms.Key(
-            f"{name}-signing",
+            f"{name}-signing-key",
             description=f"{args.alias_prefix}: signs model release manifests (DSSE)",
             key_usage="SIGN_VERIFY",
             customer_master_key_spec=args.signing_key_spec,
@@ -114,13 +114,13 @@ class Keys(pulumi.ComponentResource):
             opts=child,
         )
         data_alias = aws.kms.Alias(
-            f"{name}-data-alias",
+            f"{name}-data-key-alias",
             name=f"alias/{args.alias_prefix}-data",
             target_key_id=self.data_key.key_id,
             opts=child,
         )
         signing_alias = aws.kms.Alias(
-            f"{name}-signing-alias",
+            f"{name}-signing-key-alias",
             name=f"alias/{args.alias_prefix}-signing",
             target_key_id=self.signing_key.key_id,
             opts=child,

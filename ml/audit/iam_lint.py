@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore")  # parliament imports the deprecated pkg_resources
     import parliament
 
 # Resource and trust policies carry a Principal; parliament lints identity policies, so

@@ -1,0 +1,61 @@
+"""Audit trail (prod) and the registry: CloudTrail data events, immutable scanned images."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra.graph import Graph
+
+
+def test_prod_trail_is_multi_region_validated_and_encrypted(graph_of) -> None:
+    graph: Graph = graph_of("prod")
+    (trail,) = graph.of_type("aws:cloudtrail/trail:Trail")
+    inputs = trail.inputs
+    assert inputs["isMultiRegionTrail"] is True and inputs["enableLogFileValidation"] is True
+    assert inputs["kmsKeyId"] == graph.named("mlops-prod-data-key").outputs["arn"], inputs
+    logs = graph.named("mlops-prod-logs", "aws:s3/bucket:Bucket").id
+    assert inputs["s3BucketName"] == logs, "trail delivers into the log bucket"
+
+
+def test_prod_trail_records_every_read_and_write_of_a_model(graph_of) -> None:
+    graph: Graph = graph_of("prod")
+    (trail,) = graph.of_type("aws:cloudtrail/trail:Trail")
+    (selector,) = trail.inputs["eventSelectors"]
+    artifacts = graph.named("mlops-prod-artifacts", "aws:s3/bucket:Bucket").outputs["arn"]
+    assert selector["readWriteType"] == "All", selector
+    assert selector["dataResources"] == [{"type": "AWS::S3::Object", "values": [f"{artifacts}/"]}]
+
+
+def test_prod_log_bucket_lets_cloudtrail_deliver(graph_of) -> None:
+    policy = json.loads(graph_of("prod").named("mlops-prod-logs-policy").inputs["policy"])
+    sids = {s["Sid"] for s in policy["Statement"]}
+    assert {"LogDelivery1Writes", "LogDelivery1ChecksAcl"} <= sids, sids
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging"])
+def test_non_prod_stacks_have_no_trail(graph_of, stack: str) -> None:
+    assert graph_of(stack).of_type("aws:cloudtrail/trail:Trail") == []
+
+
+def test_image_repository_is_immutable_scanned_and_kms_encrypted(stack_graph: Graph) -> None:
+    (repo,) = stack_graph.of_type("aws:ecr/repository:Repository")
+    cmk = stack_graph.named(f"mlops-{stack_graph.stack}-data-key").outputs["arn"]
+    assert repo.inputs["imageTagMutability"] == "IMMUTABLE", repo.inputs
+    assert repo.inputs["imageScanningConfiguration"] == {"scanOnPush": True}, repo.inputs
+    assert repo.inputs["encryptionConfigurations"] == [{"encryptionType": "KMS", "kmsKey": cmk}]
+
+
+def test_image_repository_expires_untagged_images(stack_graph: Graph) -> None:
+    (lifecycle,) = stack_graph.of_type("aws:ecr/lifecyclePolicy:LifecyclePolicy")
+    rules = json.loads(lifecycle.inputs["policy"])["rules"]
+    assert any(r["selection"]["tagStatus"] == "untagged" for r in rules), rules
+
+
+def test_a_model_package_group_exists_for_every_served_model(stack_graph: Graph) -> None:
+    groups = {
+        g.inputs["modelPackageGroupName"]
+        for g in stack_graph.of_type("aws:sagemaker/modelPackageGroup:ModelPackageGroup")
+    }
+    assert groups == {f"mlops-{stack_graph.stack}-churn-classifier"}, groups

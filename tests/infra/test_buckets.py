@@ -1,0 +1,151 @@
+"""SecureBucket: encrypted, versioned, private, TLS-only, logged and expiring old versions."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.graph import Graph, Resource
+from tests.infra.helpers import bucket_of, config_of, policy_of, secure_buckets, statements
+
+ROLES = ("data", "artifacts", "capture", "logs")
+
+
+def _component(graph: Graph, role: str) -> Resource:
+    return graph.named(f"mlops-{graph.stack}-{role}", "mlops:storage:SecureBucket")
+
+
+def test_every_stack_has_the_four_buckets(stack_graph: Graph) -> None:
+    names = sorted(c.name for c in secure_buckets(stack_graph))
+    assert names == sorted(f"mlops-{stack_graph.stack}-{r}" for r in ROLES), names
+
+
+@pytest.mark.parametrize("role", ["data", "artifacts", "capture"])
+def test_data_buckets_use_sse_kms_with_the_cmk_and_bucket_keys(
+    stack_graph: Graph, role: str
+) -> None:
+    component = _component(stack_graph, role)
+    (rule,) = config_of(
+        stack_graph,
+        component,
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    ).inputs["rules"]
+    default = rule["applyServerSideEncryptionByDefault"]
+    cmk = stack_graph.named(f"mlops-{stack_graph.stack}-data-key").outputs["arn"]
+    assert default == {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": cmk}, default
+    assert rule["bucketKeyEnabled"] is True, "bucket keys cut KMS calls and cost"
+
+
+def test_log_bucket_uses_sse_s3_because_access_logging_requires_it(stack_graph: Graph) -> None:
+    component = _component(stack_graph, "logs")
+    (rule,) = config_of(
+        stack_graph,
+        component,
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    ).inputs["rules"]
+    assert rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}, rule
+
+
+def test_every_bucket_is_versioned(stack_graph: Graph) -> None:
+    for component in secure_buckets(stack_graph):
+        versioning = config_of(stack_graph, component, "aws:s3/bucketVersioning:BucketVersioning")
+        status = versioning.inputs["versioningConfiguration"]["status"]
+        assert status == "Enabled", f"{component.name}: versioning {status}"
+
+
+def test_every_bucket_blocks_all_public_access(stack_graph: Graph) -> None:
+    keys = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+    for component in secure_buckets(stack_graph):
+        block = config_of(
+            stack_graph, component, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+        )
+        assert all(block.inputs[k] is True for k in keys), f"{component.name}: {block.inputs}"
+
+
+def test_every_bucket_enforces_bucket_owner(stack_graph: Graph) -> None:
+    for component in secure_buckets(stack_graph):
+        controls = config_of(
+            stack_graph, component, "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
+        )
+        owner = controls.inputs["rule"]["objectOwnership"]
+        assert owner == "BucketOwnerEnforced", f"{component.name}: {owner}"
+
+
+def test_every_bucket_policy_denies_insecure_transport(stack_graph: Graph) -> None:
+    for component in secure_buckets(stack_graph):
+        policy = policy_of(config_of(stack_graph, component, "aws:s3/bucketPolicy:BucketPolicy"))
+        deny = statements(policy)["DenyInsecureTransport"]
+        assert deny["Effect"] == "Deny" and deny["Principal"] == "*", deny
+        assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}, deny["Condition"]
+
+
+@pytest.mark.parametrize("role", ["data", "artifacts", "capture"])
+def test_data_bucket_policy_denies_uploads_without_the_cmk(stack_graph: Graph, role: str) -> None:
+    component = _component(stack_graph, role)
+    policy = statements(
+        policy_of(config_of(stack_graph, component, "aws:s3/bucketPolicy:BucketPolicy"))
+    )
+    cmk = stack_graph.named(f"mlops-{stack_graph.stack}-data-key").outputs["arn"]
+    no_kms = policy["DenyUploadsWithoutSseKms"]["Condition"]["StringNotEquals"]
+    other_key = policy["DenyUploadsWithOtherKmsKey"]["Condition"]["ArnNotEqualsIfExists"]
+    assert no_kms == {"s3:x-amz-server-side-encryption": "aws:kms"}, no_kms
+    assert other_key == {"s3:x-amz-server-side-encryption-aws-kms-key-id": cmk}, other_key
+
+
+def test_every_data_bucket_logs_access_into_the_log_bucket(stack_graph: Graph) -> None:
+    log_bucket = bucket_of(stack_graph, _component(stack_graph, "logs")).id
+    for role in ("data", "artifacts", "capture"):
+        logging = config_of(
+            stack_graph, _component(stack_graph, role), "aws:s3/bucketLogging:BucketLogging"
+        )
+        assert logging.inputs["targetBucket"] == log_bucket, f"{role}: {logging.inputs}"
+
+
+def test_log_bucket_admits_only_log_delivery_from_this_account(stack_graph: Graph) -> None:
+    policy = statements(
+        policy_of(
+            config_of(
+                stack_graph, _component(stack_graph, "logs"), "aws:s3/bucketPolicy:BucketPolicy"
+            )
+        )
+    )
+    writes = policy["LogDelivery0Writes"]
+    assert writes["Principal"] == {"Service": ["logging.s3.amazonaws.com"]}, writes["Principal"]
+    assert writes["Condition"]["StringEquals"]["aws:SourceAccount"] == "123456789012"
+
+
+def test_every_bucket_expires_noncurrent_versions_and_aborts_uploads(stack_graph: Graph) -> None:
+    for component in secure_buckets(stack_graph):
+        lifecycle = config_of(
+            stack_graph,
+            component,
+            "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+        )
+        rules = {rule["id"]: rule for rule in lifecycle.inputs["rules"]}
+        noncurrent = rules["expire-noncurrent-versions"]["noncurrentVersionExpiration"]
+        abort = rules["abort-incomplete-multipart-uploads"]["abortIncompleteMultipartUpload"]
+        assert noncurrent["noncurrentDays"] > 0 and abort["daysAfterInitiation"] > 0, rules
+
+
+def test_prod_artifact_bucket_has_compliance_object_lock(graph_of) -> None:
+    graph = graph_of("prod")
+    component = _component(graph, "artifacts")
+    assert bucket_of(graph, component).inputs["objectLockEnabled"] is True, "lock at creation"
+    lock = config_of(
+        graph, component, "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"
+    )
+    retention = lock.inputs["rule"]["defaultRetention"]
+    assert retention == {"mode": "COMPLIANCE", "days": 365}, retention
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging"])
+def test_non_prod_buckets_have_no_object_lock(graph_of, stack: str) -> None:
+    locks = graph_of(stack).of_type(
+        "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"
+    )
+    assert locks == [], f"{stack} should stay deletable: {[r.name for r in locks]}"
+
+
+def test_prod_buckets_cannot_be_force_destroyed(graph_of) -> None:
+    for component in secure_buckets(graph_of("prod")):
+        bucket = bucket_of(graph_of("prod"), component)
+        assert bucket.inputs.get("forceDestroy") is False, f"{bucket.name}: {bucket.inputs}"

@@ -1,0 +1,144 @@
+"""Stack config: every shipped stack validates; each kind of mistake is one clear line."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infra.config import STACKS, ConfigError, load_stack, parse_stack_config
+
+BASE = {
+    "aws:region": "eu-west-1",
+    "mlops:environment": "dev",
+    "mlops:owner": "ml-platform",
+    "mlops:github": {"org": "acme", "repo": "mlops-gitops", "deployEnvironment": "dev"},
+}
+
+
+def _error_for(overrides: dict, drop: tuple[str, ...] = ()) -> str:
+    values = {k: v for k, v in {**BASE, **overrides}.items() if k not in drop}
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config(values)
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_load_stack_shipped_file_validates(repo_root: Path, stack: str) -> None:
+    cfg = load_stack(stack, repo_root)
+    assert cfg.environment == stack, f"Pulumi.{stack}.yaml must declare environment {stack}"
+
+
+def test_load_stack_prod_differs_where_environments_differ(repo_root: Path) -> None:
+    dev, prod = load_stack("dev", repo_root), load_stack("prod", repo_root)
+    assert prod.buckets.artifact_object_lock.enabled, "prod must lock model artifacts (WORM)"
+    assert not dev.buckets.artifact_object_lock.enabled, "dev must stay cheap to tear down"
+    assert prod.audit_trail.enabled and prod.network.enabled, "prod needs a VPC and a trail"
+    assert prod.serving.initial_instance_count >= 2, "prod serves from two instances or more"
+    assert (
+        prod.buckets.noncurrent_version_expiration_days
+        > dev.buckets.noncurrent_version_expiration_days
+    ), "prod keeps old versions longer than dev"
+
+
+def test_parse_missing_required_key_names_it() -> None:
+    message = _error_for({}, drop=("mlops:owner",))
+    assert message == "mlops:owner: required key is missing; add it to the stack file", message
+
+
+def test_parse_wrong_type_names_key_value_and_expectation() -> None:
+    message = _error_for({"mlops:kms": {"deletionWindowDays": "thirty"}})
+    assert message.startswith('mlops:kms.deletionWindowDays: invalid value "thirty"'), message
+    assert "integer" in message, f"the message should say an integer is expected: {message}"
+
+
+def test_parse_value_out_of_range_says_what_is_allowed() -> None:
+    message = _error_for({"mlops:kms": {"deletionWindowDays": 3}})
+    assert "mlops:kms.deletionWindowDays: invalid value 3" in message, message
+    assert "greater than or equal to 7" in message, message
+
+
+def test_parse_unknown_key_is_reported_as_a_typo() -> None:
+    message = _error_for({"mlops:bukets": {}})
+    assert message.startswith("mlops:bukets: unknown key"), message
+
+
+def test_parse_unknown_nested_key_is_reported_with_its_path() -> None:
+    message = _error_for({"mlops:network": {"enabled": True, "cidr": "10.0.0.0/16"}})
+    assert message.startswith("mlops:network.cidr: unknown key"), message
+
+
+def test_parse_enum_value_lists_the_allowed_ones() -> None:
+    message = _error_for({"mlops:environment": "production"})
+    assert 'mlops:environment: invalid value "production"' in message, message
+    assert "'dev', 'staging' or 'prod'" in message, message
+
+
+def test_parse_public_cidr_is_refused() -> None:
+    message = _error_for({"mlops:network": {"enabled": True, "cidrBlock": "8.8.0.0/16"}})
+    assert "private IPv4 CIDR" in message, message
+
+
+def test_parse_prod_without_object_lock_is_refused() -> None:
+    message = _error_for(
+        {"mlops:environment": "prod", "mlops:serving": {"initialInstanceCount": 2}}
+    )
+    assert "artifactObjectLock.enabled must be true in prod" in message, message
+
+
+def test_parse_flow_log_retention_must_be_a_cloudwatch_period() -> None:
+    message = _error_for({"mlops:network": {"flowLogRetentionDays": 100}})
+    assert "mlops:network.flowLogRetentionDays: invalid value 100" in message, message
+
+
+def test_load_stack_unknown_name_lists_the_stacks(repo_root: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown stack 'qa': choose one of dev, staging, prod"):
+        load_stack("qa", repo_root)
+
+
+def test_load_stack_malformed_yaml_gives_the_line(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.dev.yaml").write_text("config:\n  aws:region: [eu-west-1\n")
+    with pytest.raises(ConfigError, match=r"malformed YAML at line \d+"):
+        load_stack("dev", tmp_path)
+
+
+def _mlops(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).with_name("mlops")
+    return subprocess.run(
+        [str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_cli_bad_stack_file_prints_one_line_and_exits_nonzero(
+    tmp_path: Path, repo_root: Path
+) -> None:
+    text = (repo_root / "Pulumi.dev.yaml").read_text()
+    (tmp_path / "Pulumi.dev.yaml").write_text(
+        text.replace("deletionWindowDays: 30", "deletionWindowDays: 90")
+    )
+    result = _mlops("infra", "render", "--stack", "dev", "--out", "g.json", cwd=tmp_path)
+    assert result.returncode == 2, f"expected exit 2, got {result.returncode}: {result.stderr}"
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got: {result.stderr}"
+    assert "mlops:kms.deletionWindowDays: invalid value 90" in lines[0], lines[0]
+    assert "Traceback" not in result.stderr + result.stdout, "no traceback for a config error"
+    assert not (tmp_path / "g.json").exists(), "nothing is written for an invalid stack"
+
+
+def test_pulumi_program_invalid_config_raises_run_error(tmp_path: Path, repo_root: Path) -> None:
+    # The program itself (what `pulumi up` runs) refuses a bad config before declaring anything.
+    shutil.copy(repo_root / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    import pulumi
+    from pulumi.runtime.config import set_all_config
+
+    from infra.stack import require_stack_config
+
+    set_all_config({"aws:region": "eu-west-1", "mlops:environment": "qa"})
+    try:
+        with pytest.raises(pulumi.RunError, match="invalid stack config: mlops:environment"):
+            require_stack_config()
+    finally:
+        set_all_config({})

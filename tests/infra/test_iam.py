@@ -1,0 +1,165 @@
+"""IAM: typed least-privilege documents, OIDC trust pinned to this repo, lint-clean."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.graph import Graph, Resource
+from infra.policy_document import Statement
+from ml.audit.iam_lint import lint_policy
+from tests.infra.helpers import as_list, policy_of, statements
+
+OIDC = "token.actions.githubusercontent.com"
+# Statements allowed to use Resource "*": each action has no narrower resource in IAM.
+WILDCARD_RESOURCE_SIDS = {
+    "EcrLogin",
+    "PublishOwnMetrics",
+    "DescribeNetwork",
+    "DescribeNetworkAndLogs",
+    "DescribeAutoscaling",
+}
+
+
+def _role(graph: Graph, suffix: str) -> Resource:
+    return graph.named(f"mlops-{graph.stack}-{suffix}", "aws:iam/role:Role")
+
+
+def _inline_policy(graph: Graph, purpose: str) -> dict:
+    return policy_of(graph.named(f"mlops-{graph.stack}-{purpose}", "aws:iam/rolePolicy:RolePolicy"))
+
+
+def _allowed(document: dict, action: str) -> list[str]:
+    """Resources on which `action` is allowed by an identity policy."""
+    return [
+        resource
+        for statement in document["Statement"]
+        if statement["Effect"] == "Allow" and action in as_list(statement["Action"])
+        for resource in as_list(statement["Resource"])
+    ]
+
+
+def test_no_document_allows_a_wildcard_action(stack_graph: Graph) -> None:
+    for resource, key, document in stack_graph.policy_documents():
+        for statement in document["Statement"]:
+            if statement["Effect"] == "Allow":
+                wild = [a for a in as_list(statement["Action"]) if "*" in a]
+                assert not wild, f"{resource.name}.{key} {statement.get('Sid')}: {wild}"
+
+
+def test_identity_policies_use_star_resource_only_where_iam_has_nothing_narrower(
+    stack_graph: Graph,
+) -> None:
+    for policy in stack_graph.of_type("aws:iam/rolePolicy:RolePolicy"):
+        for statement in policy_of(policy)["Statement"]:
+            if "*" in as_list(statement.get("Resource", [])):
+                assert statement["Sid"] in WILDCARD_RESOURCE_SIDS, f"{policy.name}: {statement}"
+
+
+def test_every_policy_document_is_clean_under_parliament(stack_graph: Graph) -> None:
+    findings = {
+        f"{resource.name}.{key}": [str(f) for f in lint_policy(document)]
+        for resource, key, document in stack_graph.policy_documents()
+    }
+    dirty = {where: found for where, found in findings.items() if found}
+    assert len(findings) >= 20, f"expected every role, key and bucket policy, got {len(findings)}"
+    assert not dirty, f"parliament findings: {dirty}"
+
+
+def test_iam_linter_reports_a_misspelled_action() -> None:
+    # The lint used above is real: a typo in an action is a finding.
+    document = {"Version": "2012-10-17", "Statement": [
+        {"Sid": "Typo", "Effect": "Allow", "Action": "s3:GetObjekt", "Resource": "arn:aws:s3:::b/*"}
+    ]}  # fmt: skip
+    issues = [f.issue for f in lint_policy(document)]
+    assert issues == ["UNKNOWN_ACTION"], issues
+
+
+@pytest.mark.parametrize(
+    ("role", "subject"),
+    [
+        ("gh-plan", "pull_request"),
+        ("gh-deploy", "environment:{env}"),
+        ("gh-release", "environment:model-signing"),
+        ("gh-train", "ref:refs/heads/main"),
+    ],
+)
+def test_github_role_trust_pins_audience_and_subject(
+    stack_graph: Graph, role: str, subject: str
+) -> None:
+    trust = statements(policy_of(_role(stack_graph, role), "assumeRolePolicy"))[
+        "GitHubActionsAssume"
+    ]
+    equals = trust["Condition"]["StringEquals"]
+    assert equals[f"{OIDC}:aud"] == "sts.amazonaws.com", equals
+    expected = f"repo:acme/mlops-gitops:{subject.format(env=stack_graph.stack)}"
+    assert expected in as_list(equals[f"{OIDC}:sub"]), f"{role}: {equals[f'{OIDC}:sub']}"
+    assert not any("*" in s for s in as_list(equals[f"{OIDC}:sub"])), "no wildcard subjects"
+    assert "StringLike" not in trust["Condition"], "subjects must match exactly"
+
+
+def test_prod_train_role_is_not_assumable_from_pull_requests(graph_of) -> None:
+    trust = statements(policy_of(_role(graph_of("prod"), "gh-train"), "assumeRolePolicy"))
+    subjects = as_list(trust["GitHubActionsAssume"]["Condition"]["StringEquals"][f"{OIDC}:sub"])
+    assert "repo:acme/mlops-gitops:pull_request" not in subjects, subjects
+
+
+def test_github_oidc_provider_trusts_only_sts_audience(stack_graph: Graph) -> None:
+    (provider,) = stack_graph.of_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+    assert provider.inputs["url"] == f"https://{OIDC}", provider.inputs
+    assert provider.inputs["clientIdLists"] == ["sts.amazonaws.com"], provider.inputs
+
+
+@pytest.mark.parametrize("role", ["training", "inference"])
+def test_sagemaker_roles_trust_sagemaker_for_this_account_only(
+    stack_graph: Graph, role: str
+) -> None:
+    trust = statements(policy_of(_role(stack_graph, role), "assumeRolePolicy"))["ServiceAssumes"]
+    assert trust["Principal"] == {"Service": ["sagemaker.amazonaws.com"]}, trust["Principal"]
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+
+
+def test_training_role_reads_datasets_and_writes_only_its_prefixes(stack_graph: Graph) -> None:
+    document = _inline_policy(stack_graph, "training")
+    reads, writes = _allowed(document, "s3:GetObject"), _allowed(document, "s3:PutObject")
+    assert any(r.endswith("/datasets/*") for r in reads), reads
+    assert sorted(w.rsplit("/", 2)[-2] for w in writes) == ["checkpoints", "training-output"], (
+        writes
+    )
+
+
+def test_inference_role_cannot_write_model_artifacts(stack_graph: Graph) -> None:
+    document = _inline_policy(stack_graph, "inference")
+    artifacts = _role_bucket(stack_graph, "artifacts")
+    writes = _allowed(document, "s3:PutObject")
+    assert writes and not any(artifacts in w for w in writes), f"inference writes {writes}"
+
+
+def test_plan_role_is_read_only(stack_graph: Graph) -> None:
+    read_prefixes = ("Get", "List", "Describe")
+    for statement in _inline_policy(stack_graph, "plan")["Statement"]:
+        for action in as_list(statement["Action"]):
+            assert action.split(":")[1].startswith(read_prefixes), f"plan may not {action}"
+
+
+def test_only_the_train_and_deploy_roles_may_pass_roles(stack_graph: Graph) -> None:
+    passers = {
+        policy.name
+        for policy in stack_graph.of_type("aws:iam/rolePolicy:RolePolicy")
+        if _allowed(policy_of(policy), "iam:PassRole")
+    }
+    env = stack_graph.stack
+    assert passers == {f"mlops-{env}-train", f"mlops-{env}-deploy"}, passers
+
+
+def test_statement_builder_refuses_an_allowed_wildcard_action() -> None:
+    with pytest.raises(ValueError, match="Allow of wildcard action 's3:\\*'"):
+        Statement(sid="Bad", actions=["s3:*"], resources=["arn:aws:s3:::b"])
+
+
+def test_statement_builder_requires_a_reason_for_star_resource() -> None:
+    with pytest.raises(ValueError, match="needs wildcard_resource_reason"):
+        Statement(sid="Bad", actions=["s3:GetObject"], resources=["*"])
+
+
+def _role_bucket(graph: Graph, role: str) -> str:
+    return graph.named(f"mlops-{graph.stack}-{role}", "aws:s3/bucket:Bucket").id
