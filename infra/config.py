@@ -112,43 +112,162 @@ class TrafficRoutingConfig(_Model):
     """SageMaker blue/green traffic shifting: the ranges are those UpdateEndpoint accepts."""
 
     type: Literal["CANARY", "LINEAR", "ALL_AT_ONCE"] = "CANARY"
+    """CANARY: a slice, then the rest; LINEAR: equal steps; ALL_AT_ONCE: one step, then bake."""
     canary_size_percent: Annotated[int, Field(ge=1, le=50)] = 10
-    linear_step_percent: Annotated[int, Field(ge=5, le=50)] = 20
+    """Share of the new fleet's capacity that takes traffic first (SageMaker: at most 50%)."""
+    linear_step_percent: Annotated[int, Field(ge=10, le=50)] = 20
+    """Capacity shifted per LINEAR step (SageMaker: 10-50% of the fleet)."""
     wait_interval_seconds: Annotated[int, Field(ge=0, le=3600)] = 600
+    """Baking time after each step, while the rollback alarms watch (SageMaker: 0-3600)."""
     termination_wait_seconds: Annotated[int, Field(ge=0, le=3600)] = 600
+    """How long the old fleet stays up after the last step, ready to roll back to."""
     maximum_execution_timeout_seconds: Annotated[int, Field(ge=600, le=28800)] = 3600
+    """Upper bound on the whole deployment (SageMaker: 600-28800)."""
+
+    @property
+    def total_wait_seconds(self) -> int:
+        """The waits SageMaker schedules: one per step, plus the termination wait."""
+        steps = -(-100 // self.linear_step_percent) if self.type == "LINEAR" else 1
+        return steps * self.wait_interval_seconds + self.termination_wait_seconds
+
+    @model_validator(mode="after")
+    def _timeout_covers_the_waits(self) -> TrafficRoutingConfig:
+        if self.maximum_execution_timeout_seconds <= self.total_wait_seconds:
+            raise ValueError(
+                f"maximumExecutionTimeoutSeconds {self.maximum_execution_timeout_seconds} must "
+                f"exceed the traffic shift's total wait of {self.total_wait_seconds} s "
+                "(wait intervals + termination wait), or SageMaker stops the deployment midway"
+            )
+        return self
+
+
+ROLLBACK_ALARMS = ("model-latency-p99", "invocation-5xx-errors", "model-errors")
+RollbackAlarm = Literal["model-latency-p99", "invocation-5xx-errors", "model-errors"]
 
 
 class AlarmConfig(_Model):
+    """The CloudWatch alarms that watch an endpoint and roll a deployment back."""
+
     latency_p99_ms: Annotated[float, Field(gt=0, le=60000)] = 120.0
+    """p99 of SageMaker's ModelLatency above this (milliseconds) is an alarm."""
     error_rate_percent: Annotated[float, Field(gt=0, le=100)] = 1.0
+    """5XX or model errors above this share of invocations is an alarm."""
     evaluation_periods: Annotated[int, Field(ge=1, le=10)] = 2
-    period_seconds: Literal[10, 30, 60, 300] = 60
+    """Consecutive breaching periods before the alarm fires."""
+    period_seconds: Annotated[int, Field(ge=60, le=3600, multiple_of=60)] = 60
+    """SageMaker publishes endpoint metrics once a minute: shorter periods never fill."""
+    rollback_alarms: tuple[RollbackAlarm, ...] = ROLLBACK_ALARMS
+    """Which of this stack's alarms roll a deployment back (all three in prod)."""
+
+    @field_validator("rollback_alarms")
+    @classmethod
+    def _unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("each alarm may be listed once")
+        return value
+
+    @property
+    def window_seconds(self) -> int:
+        return self.evaluation_periods * self.period_seconds
+
+
+K8S_CPU = r"^([1-9][0-9]{0,5}m|[1-9][0-9]{0,2}(\.[0-9]{1,3})?|0\.[0-9]{1,3})$"
+K8S_MEMORY = r"^[1-9][0-9]{0,5}(Mi|Gi)$"
+
+
+def cpu_millis(quantity: str) -> int:
+    return int(quantity[:-1]) if quantity.endswith("m") else round(float(quantity) * 1000)
+
+
+def memory_mib(quantity: str) -> int:
+    return int(quantity[:-2]) * (1024 if quantity.endswith("Gi") else 1)
 
 
 class KubernetesServingConfig(_Model):
+    """The same server on a Kubernetes cluster, next to (not instead of) the endpoint."""
+
     enabled: bool = False
-    namespace: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")] = "mlops-serving"
+    namespace: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)] = (
+        "mlops-serving"
+    )
+    model: Annotated[str, Field(pattern=NAME)] | None = None
+    """Which of `mlops:models` the cluster serves; defaults to the only one declared."""
     replicas: Annotated[int, Field(ge=1, le=50)] = 2
+    """Minimum replicas (the HorizontalPodAutoscaler's floor)."""
     max_replicas: Annotated[int, Field(ge=1, le=100)] = 6
+    cpu_request: Annotated[str, Field(pattern=K8S_CPU)] = "500m"
+    cpu_limit: Annotated[str, Field(pattern=K8S_CPU)] = "1"
+    memory_request: Annotated[str, Field(pattern=K8S_MEMORY)] = "512Mi"
+    memory_limit: Annotated[str, Field(pattern=K8S_MEMORY)] = "1Gi"
+    run_as_user: Annotated[int, Field(ge=1, le=2147483647)] = 10001
+    """Numeric non-root user (and group) of the server process, as the image declares it."""
+    client_namespaces: tuple[
+        Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)], ...
+    ] = ()
+    """Namespaces whose pods may call the Service (besides the serving namespace itself)."""
     image: str | None = None
     """Serving image for the cluster; defaults to the stack's ECR image at the model tag."""
+    context: Annotated[str, Field(min_length=1)] | None = None
+    """kubeconfig context to deploy to; none means the current context of $KUBECONFIG."""
+    render_yaml_to_directory: Annotated[str, Field(min_length=1)] | None = None
+    """Write the manifests to this directory instead of applying them (GitOps hand-off)."""
+
+    @model_validator(mode="after")
+    def _sizes(self) -> KubernetesServingConfig:
+        if self.max_replicas < self.replicas:
+            raise ValueError(f"maxReplicas {self.max_replicas} must be >= replicas {self.replicas}")
+        if cpu_millis(self.cpu_limit) < cpu_millis(self.cpu_request):
+            raise ValueError(f"cpuLimit {self.cpu_limit} must be >= cpuRequest {self.cpu_request}")
+        if memory_mib(self.memory_limit) < memory_mib(self.memory_request):
+            raise ValueError(
+                f"memoryLimit {self.memory_limit} must be >= memoryRequest {self.memory_request}"
+            )
+        return self
 
 
 class ServingConfig(_Model):
     instance_type: Annotated[str, Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")] = "ml.m5.large"
-    initial_instance_count: Annotated[int, Field(ge=1, le=20)] = 1
-    max_instance_count: Annotated[int, Field(ge=1, le=40)] = 2
+    initial_instance_count: Annotated[int, Field(ge=1, le=20)] = 2
+    """Instances per variant; SageMaker spreads them across AZs. CANARY/LINEAR need two."""
+    max_instance_count: Annotated[int, Field(ge=1, le=40)] = 4
     target_invocations_per_instance: Annotated[int, Field(ge=1, le=100000)] = 1000
+    """Autoscaling target: invocations per instance per minute."""
     data_capture_percent: Annotated[int, Field(ge=1, le=100)] = 100
+    log_retention_days: int = 365
+    """Retention of the endpoint's (KMS-encrypted) CloudWatch log group."""
     traffic_routing: TrafficRoutingConfig = TrafficRoutingConfig()
     alarms: AlarmConfig = AlarmConfig()
     kubernetes: KubernetesServingConfig = KubernetesServingConfig()
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"must be one of CloudWatch's retention periods {LOG_RETENTION_DAYS}")
+        return value
 
     @model_validator(mode="after")
     def _capacity(self) -> ServingConfig:
         if self.max_instance_count < self.initial_instance_count:
             raise ValueError("maxInstanceCount must be >= initialInstanceCount")
+        return self
+
+    @model_validator(mode="after")
+    def _traffic_shift_fits_the_fleet(self) -> ServingConfig:
+        routing, alarms = self.traffic_routing, self.alarms
+        if routing.type != "ALL_AT_ONCE" and self.initial_instance_count < 2:
+            raise ValueError(
+                f"trafficRouting.type {routing.type} needs initialInstanceCount >= 2 (found "
+                f"{self.initial_instance_count}): SageMaker shifts whole instances and a canary "
+                "or step may be at most half the fleet; use ALL_AT_ONCE for one instance"
+            )
+        if alarms.rollback_alarms and routing.wait_interval_seconds < alarms.window_seconds:
+            raise ValueError(
+                f"trafficRouting.waitIntervalSeconds {routing.wait_interval_seconds} is shorter "
+                f"than the alarms' evaluation window of {alarms.window_seconds} s "
+                "(evaluationPeriods x periodSeconds): a bad release would move on before an "
+                "alarm could fire"
+            )
         return self
 
 
@@ -187,6 +306,52 @@ class StackConfig(_Model):
                 raise ValueError("buckets.forceDestroy must be false in prod")
         return self
 
+    @model_validator(mode="after")
+    def _serving_rules(self) -> StackConfig:
+        """What serves must be in the registry this stack declares, at a version."""
+        missing = [a for a in ROLLBACK_ALARMS if a not in self.serving.alarms.rollback_alarms]
+        if self.environment == "prod" and missing:
+            raise ValueError(
+                f"serving.alarms.rollbackAlarms must include {', '.join(missing)} in prod "
+                f"(allowed: {', '.join(ROLLBACK_ALARMS)})"
+            )
+        if self.serving.kubernetes.enabled:
+            self.kubernetes_model  # noqa: B018 - raises ValueError when it cannot be resolved
+        return self
+
+    @property
+    def served_models(self) -> dict[str, int]:
+        """Model name -> registry version, for every model the stack file gives a version.
+
+        A model without a version has a registry group but serves nowhere yet (before its
+        first release PR). The version comes from the stack file only.
+        """
+        return {name: ref.version for name, ref in self.models.items() if ref.version}
+
+    @property
+    def kubernetes_model(self) -> str:
+        """The model the cluster serves: `serving.kubernetes.model`, or the only one declared."""
+        declared = ", ".join(self.models) or "none"
+        name = self.serving.kubernetes.model
+        if name is None:
+            if len(self.models) != 1:
+                raise ValueError(
+                    "serving.kubernetes.model is required when mlops:models declares "
+                    f"{len(self.models)} models (declared: {declared})"
+                )
+            (name,) = self.models
+        if name not in self.models:
+            raise ValueError(
+                f"serving.kubernetes.model {name!r} is not a model group of this stack "
+                f"(declared in mlops:models: {declared})"
+            )
+        if not self.models[name].version:
+            raise ValueError(
+                f"serving.kubernetes.model {name!r} has no version: set "
+                f"mlops:models.{name}.version to a registered model package version"
+            )
+        return name
+
     @property
     def name_prefix(self) -> str:
         return f"{PROJECT}-{self.environment}"
@@ -205,6 +370,10 @@ def _one_line(error: ValidationError, raw: Mapping[str, Any]) -> str:
     if first["type"] == "extra_forbidden":
         return f"{key}: unknown key; check the spelling (allowed keys are in infra/config.py)"
     value = first.get("input")
+    if first["type"] == "value_error" and isinstance(value, dict):
+        # A rule across several keys (a model validator): its message starts with the key
+        # path relative to that model, then gives the values and what is allowed.
+        return f"{key}.{message}" if top else f"{PROJECT}:{message}"
     shown = json.dumps(value, default=str) if not isinstance(value, dict) else "{...}"
     return f"{key}: invalid value {shown}: {message}"
 

@@ -72,6 +72,8 @@ class AwsLikeMocks(pulumi.runtime.Mocks):
                     "reverseDnsPrefix": "com.amazonaws", "id": "aws"}  # fmt: skip
         if kind == "aws:index/getRegion:getRegion":
             return {"name": self.region, "region": self.region, "id": self.region}
+        if kind == "aws:kms/getPublicKey:getPublicKey":
+            return self._public_key(str(args.args.get("keyId", "")))
         if kind == "aws:index/getAvailabilityZones:getAvailabilityZones":
             names = [f"{self.region}{suffix}" for suffix in "abc"]
             return {"names": names, "zoneIds": [f"euw1-az{i}" for i in (1, 2, 3)],
@@ -83,6 +85,8 @@ class AwsLikeMocks(pulumi.runtime.Mocks):
         if not args.custom:
             return "", {}
         kind, name, inputs = args.typ, args.name, dict(args.inputs)
+        if kind.startswith(("kubernetes:", "pulumi:providers:kubernetes")):
+            return self._kubernetes_object(kind, name, inputs)
         outputs = dict(inputs)
         physical = self._physical_name(kind, name, inputs)
         resource_id, arn = self._id_and_arn(kind, name, physical, inputs)
@@ -144,6 +148,21 @@ class AwsLikeMocks(pulumi.runtime.Mocks):
         }
         if kind in special:
             return special[kind]
+        if kind == "aws:sns/topicPolicy:TopicPolicy":
+            return str(inputs.get("arn", physical)), str(inputs.get("arn", ""))
+        if kind == "aws:appautoscaling/target:Target":
+            # Application Auto Scaling identifies a target by its resource id.
+            resource_id = str(inputs.get("resourceId", physical))
+            arn = f"arn:aws:application-autoscaling:{region}:{account}:scalable-target/{digest}"
+            return resource_id, arn
+        if kind == "aws:appautoscaling/policy:Policy":
+            policy_id = f"{digest[:8]}-{digest[8:12]}-4{digest[12:15]}-8{digest[:3]}-{digest[3:15]}"
+            arn = (
+                f"arn:aws:autoscaling:{region}:{account}:scalingPolicy:{policy_id}:resource/"
+                f"{inputs.get('serviceNamespace', '')}/{inputs.get('resourceId', '')}"
+                f":policyName/{physical}"
+            )
+            return physical, arn
         if module == "ec2":
             prefix = _EC2_ID_PREFIX.get(cls, "ec2")
             resource_id = f"{prefix}-{digest}"
@@ -173,7 +192,51 @@ class AwsLikeMocks(pulumi.runtime.Mocks):
             return {"name": physical}
         if kind.startswith("aws:sagemaker/"):
             return {"name": physical}
+        if kind == "aws:sns/topic:Topic":
+            return {"name": physical, "owner": account}
+        if kind == "aws:cloudwatch/metricAlarm:MetricAlarm":
+            return {"name": physical}
+        if kind == "aws:appautoscaling/policy:Policy":
+            return {"name": physical, "alarmArns": []}
         return {}
+
+    def _public_key(self, key_id: str) -> dict[str, Any]:
+        """A real P-256 public key, derived from the key id, so PEM consumers can parse it."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        secret = int(_short_hash("offline-signing-key", key_id, length=60), 16)
+        public = ec.derive_private_key(secret, ec.SECP256R1()).public_key()
+        pem = public.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ).decode()
+        return {"id": key_id, "keyId": key_id, "arn": key_id, "publicKeyPem": pem,
+                "keyUsage": "SIGN_VERIFY", "customerMasterKeySpec": "ECC_NIST_P256",
+                "keySpec": "ECC_NIST_P256", "signingAlgorithms": ["ECDSA_SHA_256"],
+                "encryptionAlgorithms": [],
+                "publicKey": "".join(pem.splitlines()[1:-1])}  # fmt: skip
+
+    def _kubernetes_object(
+        self, kind: str, name: str, inputs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        """What the API server answers: the object back, with uid and namespace filled in."""
+        if kind.startswith("pulumi:providers:"):
+            return f"{name}-{_short_hash(kind, name, length=8)}", dict(inputs)
+        metadata = dict(inputs.get("metadata") or {})
+        digest = _short_hash(kind, name, length=32)
+        metadata.setdefault("name", f"{name}-{digest[:8]}")
+        namespaced = kind != "kubernetes:core/v1:Namespace"
+        if namespaced:
+            metadata.setdefault("namespace", "default")
+        metadata["uid"] = (
+            f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:]}"
+        )
+        metadata["resourceVersion"] = "1"
+        metadata["generation"] = 1
+        resource_id = (
+            f"{metadata['namespace']}/{metadata['name']}" if namespaced else metadata["name"]
+        )
+        return resource_id, {**inputs, "metadata": metadata}
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):

@@ -13,6 +13,15 @@ from infra.components.network import Network, NetworkArgs
 from infra.components.permissions import Permissions, PermissionsArgs
 from infra.components.registry import Registry, RegistryArgs
 from infra.components.secure_bucket import LogDelivery, ObjectLock, SecureBucket, SecureBucketArgs
+from infra.components.serving_kubernetes import KubernetesServing, KubernetesServingArgs
+from infra.components.serving_sagemaker import (
+    RollbackAlarms,
+    SageMakerServing,
+    SageMakerServingArgs,
+    ServedModel,
+    TrafficShift,
+    VpcPlacement,
+)
 from infra.config import StackConfig
 
 
@@ -151,6 +160,7 @@ def declare(cfg: StackConfig) -> None:
         ),
     )
 
+    network: Network | None = None
     if cfg.network.enabled:
         zones = aws.get_availability_zones(state="available").names
         if len(zones) < cfg.network.availability_zone_count:
@@ -212,3 +222,125 @@ def declare(cfg: StackConfig) -> None:
             "deploy": identity.deploy_role.arn,
         },
     )
+    _declare_serving(cfg, arns, tags, identity, keys, capture, registry, network)
+
+
+def _declare_serving(
+    cfg: StackConfig,
+    arns: Arns,
+    tags: dict[str, str],
+    identity: Identity,
+    keys: Keys,
+    capture: SecureBucket,
+    registry: Registry,
+    network: Network | None,
+) -> None:
+    """Serve every model the stack file gives a version: on SageMaker, and on Kubernetes
+    when the stack enables it. The version comes from the stack file and nothing else."""
+    prefix = cfg.name_prefix
+    # The server verifies the model offline with the signing key's public half: a
+    # network-isolated container cannot call KMS.
+    public_key_pem = aws.kms.get_public_key_output(key_id=keys.signing_key_arn).public_key_pem
+    s, routing, alarms = cfg.serving, cfg.serving.traffic_routing, cfg.serving.alarms
+    models = [
+        ServedModel(
+            name=model,
+            version=version,
+            model_package_arn=arns.sagemaker("model-package", f"{prefix}-{model}/{version}"),
+        )
+        for model, version in cfg.served_models.items()
+    ]
+    if models:
+        serving = SageMakerServing(
+            prefix,
+            SageMakerServingArgs(
+                arns=arns,
+                prefix=prefix,
+                models=models,
+                execution_role_arn=identity.inference_role.arn,
+                kms_key_arn=keys.data_key_arn,
+                capture_bucket=capture.bucket_name,
+                signing_public_key_pem=public_key_pem,
+                instance_type=s.instance_type,
+                initial_instance_count=s.initial_instance_count,
+                max_instance_count=s.max_instance_count,
+                target_invocations_per_instance=s.target_invocations_per_instance,
+                data_capture_percent=s.data_capture_percent,
+                log_retention_days=s.log_retention_days,
+                traffic=TrafficShift(
+                    type=routing.type,
+                    canary_size_percent=routing.canary_size_percent,
+                    linear_step_percent=routing.linear_step_percent,
+                    wait_interval_seconds=routing.wait_interval_seconds,
+                    termination_wait_seconds=routing.termination_wait_seconds,
+                    maximum_execution_timeout_seconds=routing.maximum_execution_timeout_seconds,
+                ),
+                alarms=RollbackAlarms(
+                    latency_p99_ms=alarms.latency_p99_ms,
+                    error_rate_percent=alarms.error_rate_percent,
+                    evaluation_periods=alarms.evaluation_periods,
+                    period_seconds=alarms.period_seconds,
+                    rollback_on=alarms.rollback_alarms,
+                ),
+                vpc=VpcPlacement(
+                    subnet_ids=network.private_subnet_ids,
+                    security_group_ids=[network.endpoint_security_group_id],
+                )
+                if network
+                else None,
+                tags=tags,
+            ),
+            # The model package groups must exist before a model is built from one.
+            opts=pulumi.ResourceOptions(depends_on=[registry]),
+        )
+        pulumi.export("servingAlarmTopicArn", serving.alarm_topic_arn)
+        pulumi.export(
+            "endpoints",
+            {
+                model: {
+                    "endpointName": e.endpoint_name,
+                    "endpointConfigName": e.endpoint_config_name,
+                    "modelName": e.model_name,
+                    "modelPackageArn": e.model_package_arn,
+                    "variantName": "primary",
+                    "rollbackAlarms": e.rollback_alarm_names,
+                }
+                for model, e in serving.endpoints.items()
+            },
+        )
+
+    k = s.kubernetes
+    if k.enabled:
+        model = cfg.kubernetes_model
+        image = k.image or pulumi.Output.concat(
+            registry.repository_url, ":", cfg.models[model].image_tag
+        )
+        cluster = KubernetesServing(
+            f"{prefix}-k8s",
+            KubernetesServingArgs(
+                namespace=k.namespace,
+                model=model,
+                model_version=cfg.served_models[model],
+                image=image,
+                signing_public_key_pem=public_key_pem,
+                environment=cfg.environment,
+                replicas=k.replicas,
+                max_replicas=k.max_replicas,
+                cpu_request=k.cpu_request,
+                cpu_limit=k.cpu_limit,
+                memory_request=k.memory_request,
+                memory_limit=k.memory_limit,
+                run_as_user=k.run_as_user,
+                client_namespaces=k.client_namespaces,
+                context=k.context,
+                render_yaml_to_directory=k.render_yaml_to_directory,
+            ),
+        )
+        pulumi.export(
+            "kubernetes",
+            {
+                "namespace": cluster.namespace,
+                "service": cluster.service_name,
+                "deployment": cluster.deployment_name,
+            },
+        )

@@ -508,6 +508,58 @@ def _deploy(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
                 wildcard_resource_reason="Describe calls have no resource-level permissions",
             ),
             Statement(
+                sid="ShiftEndpointTraffic",
+                actions=["sagemaker:UpdateEndpointWeightsAndCapacities"],
+                resources=[sm("endpoint")],
+            ),
+            Statement(
+                sid="ManageAlarmTopic",
+                actions=(
+                    "sns:CreateTopic",
+                    "sns:DeleteTopic",
+                    "sns:GetTopicAttributes",
+                    "sns:ListTagsForResource",
+                    "sns:SetTopicAttributes",
+                    "sns:TagResource",
+                ),
+                resources=[a.service("sns", f"{args.prefix}-*")],
+            ),
+            Statement(
+                sid="ManageEndpointLogGroups",
+                actions=(
+                    "logs:AssociateKmsKey",
+                    "logs:CreateLogGroup",
+                    "logs:DeleteLogGroup",
+                    "logs:ListTagsForResource",
+                    "logs:PutRetentionPolicy",
+                    "logs:TagResource",
+                ),
+                resources=[a.log_group(f"{ENDPOINT_LOG_GROUP_PREFIX}{args.prefix}-*")],
+            ),
+            Statement(
+                sid="DescribeLogGroups",
+                actions=["logs:DescribeLogGroups"],
+                resources=["*"],
+                wildcard_resource_reason="DescribeLogGroups has no resource-level permissions",
+            ),
+            Statement(
+                sid="AutoscalingServiceLinkedRole",
+                actions=["iam:CreateServiceLinkedRole"],
+                resources=[
+                    a.iam_role(
+                        "aws-service-role/sagemaker.application-autoscaling.amazonaws.com/"
+                        "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
+                    )
+                ],
+                conditions=[
+                    Condition(
+                        "StringEquals",
+                        "iam:AWSServiceName",
+                        ["sagemaker.application-autoscaling.amazonaws.com"],
+                    )
+                ],
+            ),
+            Statement(
                 sid="VerifyModelSignatures",
                 actions=VERIFY_ACTIONS,
                 resources=[args.signing_key_arn],

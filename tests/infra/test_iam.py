@@ -17,6 +17,7 @@ WILDCARD_RESOURCE_SIDS = {
     "DescribeNetwork",
     "DescribeNetworkAndLogs",
     "DescribeAutoscaling",
+    "DescribeLogGroups",
 }
 
 
