@@ -1,0 +1,42 @@
+"""`mlops emulator`: the embedded AWS emulator in the foreground."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from typing import Annotated
+
+import typer
+
+from ml.emulator.server import DEFAULT_REGION, Emulator
+
+
+def emulator(
+    port: Annotated[
+        int, typer.Option("--port", "-p", help="Loopback port to listen on; 0 picks a free one.")
+    ] = 0,
+    region: Annotated[
+        str, typer.Option(help="Region the emulator's resources live in.")
+    ] = DEFAULT_REGION,
+) -> None:
+    """Run moto (S3, KMS, IAM, STS, SageMaker) on 127.0.0.1 with the project's fixes.
+
+    Prints one line, `AWS_ENDPOINT_URL=http://127.0.0.1:<port>`, once it accepts
+    requests, and serves until interrupted (Ctrl-C or SIGTERM). Any credentials work.
+    """
+    stop = threading.Event()
+    server = Emulator(port=port, region=region)
+    server.start()
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        sys.stdout.write(f"AWS_ENDPOINT_URL={server.endpoint_url}\n")
+        sys.stdout.flush()
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,504 @@
+"""Every fix the embedded emulator carries for a moto gap, in one place (moto 5.2.5).
+
+The product code does what real AWS needs; where moto behaves differently, the fix
+lives here and nowhere else. Each patch names the gap and how AWS behaves, and
+tests/ml/test_emulator.py has, per patch, a test that runs moto *without* it and fails
+once moto itself behaves like AWS, so the patch can be dropped.
+
+Patches wrap moto's classes in this process: `apply()` for the lifetime of the
+process (the emulator server), `patched()` for a block (tests with `mock_aws()`),
+`unpatched(name)` to run a block with one patch taken out (the upstream-gap tests).
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+import re
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import botocore.session
+from botocore.exceptions import DataNotFoundError, UnknownServiceError
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from moto.core.exceptions import JsonRESTError
+from moto.iam.access_control import IAMRequest, PermissionResult
+from moto.kms.exceptions import ValidationException
+from moto.kms.responses import KmsResponse
+from moto.s3.exceptions import S3ClientError
+from moto.s3.models import FakeBucket
+from moto.s3.responses import S3Response
+from moto.sagemaker.exceptions import ValidationError as SageMakerValidationError
+from moto.sagemaker.models import SageMakerModelBackend
+
+
+@dataclass(frozen=True)
+class Patch:
+    name: str
+    gap: str
+    """What moto does, and what AWS does instead."""
+    targets: tuple[tuple[type, str, Callable[[Any], Any]], ...]
+    """(class, attribute, wrap): `wrap(moto's attribute)` returns the replacement."""
+
+
+# --- KMS: MessageType=DIGEST ------------------------------------------------------------
+
+_DIGEST_HASHES: dict[str, hashes.HashAlgorithm] = {
+    "ECDSA_SHA_256": hashes.SHA256(),
+    "ECDSA_SHA_384": hashes.SHA384(),
+    "ECDSA_SHA_512": hashes.SHA512(),
+}
+
+
+def _ecdsa_digest_key(
+    response: KmsResponse,
+) -> tuple[Any, ec.EllipticCurvePrivateKey, str, bytes] | None:
+    """(key, private key, algorithm, digest) when this is a DIGEST request on an ECC key."""
+    if response._get_param("MessageType") != "DIGEST":
+        return None
+    key_id = response._get_param("KeyId")
+    algorithm = response._get_param("SigningAlgorithm")
+    response._validate_key_id(key_id)
+    key = response.kms_backend.describe_key(key_id)
+    private = getattr(getattr(key, "private_key", None), "private_key", None)
+    if (
+        key.key_usage != "SIGN_VERIFY"
+        or not isinstance(private, ec.EllipticCurvePrivateKey)
+        or algorithm not in key.signing_algorithms
+        or algorithm not in _DIGEST_HASHES
+    ):
+        return None  # moto's own handler raises the right validation error
+    digest = response._get_param("Message") or b""
+    if len(digest) != _DIGEST_HASHES[algorithm].digest_size:
+        raise ValidationException(f"Digest is invalid length for algorithm {algorithm}.")
+    return key, private, algorithm, digest
+
+
+def _kms_sign(original: Callable[[KmsResponse], str]) -> Callable[[KmsResponse], str]:
+    def sign(self: KmsResponse) -> str:
+        found = _ecdsa_digest_key(self)
+        if found is None:
+            return original(self)
+        key, private, algorithm, digest = found
+        signature = private.sign(digest, ec.ECDSA(Prehashed(_DIGEST_HASHES[algorithm])))
+        return json.dumps(
+            {
+                "KeyId": key.arn,
+                "Signature": base64.b64encode(signature).decode("ascii"),
+                "SigningAlgorithm": algorithm,
+            }
+        )
+
+    return sign
+
+
+def _kms_verify_digest(original: Callable[[KmsResponse], str]) -> Callable[[KmsResponse], str]:
+    def verify(self: KmsResponse) -> str:
+        found = _ecdsa_digest_key(self)
+        if found is None:
+            return original(self)
+        key, private, algorithm, digest = found
+        signature = self._get_param("Signature")
+        if isinstance(signature, str):
+            signature = base64.b64decode(signature)
+        try:
+            private.public_key().verify(
+                signature, digest, ec.ECDSA(Prehashed(_DIGEST_HASHES[algorithm]))
+            )
+            valid = True
+        except (InvalidSignature, ValueError):
+            valid = False
+        return json.dumps(
+            {"KeyId": key.arn, "SignatureValid": valid, "SigningAlgorithm": algorithm}
+        )
+
+    return verify
+
+
+# --- KMS: an invalid signature is an error ---------------------------------------------
+
+
+def _kms_verify_raises(original: Callable[[KmsResponse], str]) -> Callable[[KmsResponse], str]:
+    def verify(self: KmsResponse) -> str:
+        body = original(self)
+        if json.loads(body).get("SignatureValid") is False:
+            raise JsonRESTError("KMSInvalidSignatureException", "")
+        return body
+
+    return verify
+
+
+# --- IAM enforcement: JSON services answer in JSON ----------------------------------------
+
+
+@lru_cache(maxsize=64)
+def _protocol(service: str) -> str:
+    try:
+        return str(botocore.session.get_session().get_service_model(service).metadata["protocol"])
+    except (UnknownServiceError, DataNotFoundError):  # unknown to botocore: keep moto's
+        return ""
+
+
+def _access_denied_as_json(original: Callable[[IAMRequest], None]) -> Callable[[IAMRequest], None]:
+    def raise_access_denied(self: IAMRequest) -> None:
+        if _protocol(self._service) == "json":
+            raise JsonRESTError(
+                "AccessDeniedException",
+                f"User: {self._access_key.arn} is not authorized to perform: {self._action}",
+            )
+        original(self)
+
+    return raise_access_denied
+
+
+# --- SageMaker -------------------------------------------------------------------------
+
+
+def _update_keeps_metadata(original: Callable[..., str]) -> Callable[..., str]:
+    def update_model_package(
+        self: SageMakerModelBackend, model_package_arn: str, *args: Any, **kwargs: Any
+    ) -> str:
+        arn = self.model_package_name_mapping.get(model_package_arn, model_package_arn)
+        package = self.model_packages.get(arn)
+        before = dict(package.customer_metadata_properties or {}) if package else {}
+        result = original(self, model_package_arn, *args, **kwargs)
+        if package is not None:
+            given = kwargs.get("customer_metadata_properties")
+            removed = set(kwargs.get("customer_metadata_properties_to_remove") or ())
+            merged = {**before, **(given or {})}
+            package.customer_metadata_properties = {
+                key: value for key, value in merged.items() if key not in removed
+            } or None
+        return result
+
+    return update_model_package
+
+
+def _tags_on_versioned_packages(original: Callable[..., Any]) -> Callable[..., Any]:
+    def get_resource_from_arn(self: SageMakerModelBackend, arn: str) -> Any:
+        if ":model-package/" in arn:
+            package = self.model_packages.get(self.model_package_name_mapping.get(arn, arn))
+            if package is None:
+                raise SageMakerValidationError(message=f"Could not find model-package {arn}")
+            if package.tags is None:
+                package.tags = []
+            return package
+        return original(self, arn)
+
+    return get_resource_from_arn
+
+
+# --- S3: bucket policies evaluated on the request ---------------------------------------
+
+
+class PolicyEvaluationError(S3ClientError):
+    """A bucket policy the emulator cannot evaluate faithfully: fail loudly, never allow."""
+
+    def __init__(self, detail: str):
+        super().__init__("NotImplemented", f"emulator cannot evaluate this bucket policy: {detail}")
+
+
+@dataclass(frozen=True)
+class S3RequestContext:
+    method: str
+    url: str
+    headers: dict[str, str]
+
+    @property
+    def query(self) -> dict[str, list[str]]:
+        return parse_qs(urlparse(self.url).query, keep_blank_values=True)
+
+    @property
+    def secure_transport(self) -> bool:
+        """TLS, or the loopback emulator, which stands in for AWS's TLS-only endpoints."""
+        parsed = urlparse(self.url)
+        if parsed.scheme == "https":
+            return True
+        host = parsed.hostname or ""
+        if host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
+    def condition_values(self) -> dict[str, str]:
+        values = {"aws:securetransport": "true" if self.secure_transport else "false"}
+        for header in (
+            "x-amz-server-side-encryption",
+            "x-amz-server-side-encryption-aws-kms-key-id",
+        ):
+            if header in self.headers:
+                values[f"s3:{header}"] = self.headers[header]
+        return values
+
+    def action(self, moto_action: str) -> str | None:
+        """The IAM action S3 authorises; None for requests S3 does not re-evaluate here."""
+        query = self.query
+        if "uploadId" in query:
+            return None  # parts and completion: S3 evaluated CreateMultipartUpload
+        if self.method == "HEAD":
+            return "s3:GetObject"
+        if self.method == "POST" and "uploads" in query:
+            return "s3:PutObject"
+        return moto_action
+
+
+_REQUEST = threading.local()
+_NEGATED = {"StringNotEquals", "StringNotEqualsIgnoreCase", "StringNotLike", "ArnNotEquals",
+            "ArnNotLike", "NumericNotEquals", "DateNotEquals"}  # fmt: skip
+
+
+def evaluate_bucket_policy(
+    policy: dict[str, Any], action: str, resource: str, context: dict[str, str]
+) -> tuple[PermissionResult, str | None]:
+    """AWS's resource-policy logic for anonymous-principal statements: (result, Sid).
+
+    An explicit Deny that matches wins; else an Allow for everyone permits; else neutral.
+    Statements for named principals (roles, services) are skipped: the emulator has no
+    caller identity to match them against.
+    """
+    result: tuple[PermissionResult, str | None] = (PermissionResult.NEUTRAL, None)
+    statements = policy.get("Statement", [])
+    for statement in statements if isinstance(statements, list) else [statements]:
+        if "NotPrincipal" in statement:
+            raise PolicyEvaluationError("NotPrincipal")
+        if not _everyone(statement.get("Principal")):
+            continue
+        if not _matches(statement, "Action", "NotAction", action):
+            continue
+        if not _matches(statement, "Resource", "NotResource", resource):
+            continue
+        if not _conditions_hold(statement.get("Condition") or {}, context):
+            continue
+        if statement.get("Effect") == "Deny":
+            return PermissionResult.DENIED, statement.get("Sid")
+        result = (PermissionResult.PERMITTED, statement.get("Sid"))
+    return result
+
+
+def _everyone(principal: Any) -> bool:
+    if principal == "*":
+        return True
+    return isinstance(principal, dict) and principal.get("AWS") in ("*", ["*"])
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _glob(value: str, pattern: str, ignore_case: bool = False) -> bool:
+    """IAM wildcards: `*` any run of characters, `?` one character, nothing else special."""
+    regex = "".join(
+        ".*" if char == "*" else "." if char == "?" else re.escape(char) for char in pattern
+    )
+    return re.fullmatch(regex, value, re.IGNORECASE if ignore_case else 0) is not None
+
+
+def _matches(statement: dict[str, Any], key: str, not_key: str, value: str) -> bool:
+    """Action names match case-insensitively (as IAM does), resources case-sensitively."""
+    ignore_case = key == "Action"
+    if key in statement:
+        return any(_glob(value, pattern, ignore_case) for pattern in _as_list(statement[key]))
+    if not_key in statement:
+        return not any(_glob(value, p, ignore_case) for p in _as_list(statement[not_key]))
+    return False
+
+
+def _conditions_hold(conditions: dict[str, Any], context: dict[str, str]) -> bool:
+    """IAM condition semantics for the operators the stack's policies use.
+
+    A key absent from the request: `...IfExists` -> true; `Null` -> compares absence;
+    negated operators (`StringNotEquals`, `ArnNotEquals`, ...) -> true; others -> false
+    (IAM User Guide, "Condition operators").
+    """
+    for operator, tests in conditions.items():
+        if ":" in operator:  # ForAnyValue:/ForAllValues: set operators
+            raise PolicyEvaluationError(f"condition operator {operator}")
+        if_exists = operator.endswith("IfExists")
+        base = operator.removesuffix("IfExists")
+        for key, expected in tests.items():
+            wanted = [str(value) for value in _as_list(expected)]
+            actual = context.get(key.lower())
+            if base == "Null":
+                if (actual is None) != (wanted[0].lower() == "true"):
+                    return False
+                continue
+            if actual is None:
+                if if_exists or base in _NEGATED:
+                    continue
+                return False
+            if not _compare(base, actual, wanted):
+                return False
+    return True
+
+
+def _compare(base: str, actual: str, wanted: list[str]) -> bool:
+    positive = base.replace("Not", "", 1) if base in _NEGATED else base
+    if positive == "StringEquals":
+        hit = actual in wanted
+    elif positive == "StringEqualsIgnoreCase":
+        hit = actual.lower() in [value.lower() for value in wanted]
+    elif positive in ("StringLike", "ArnLike", "ArnEquals"):
+        hit = any(_glob(actual, value) for value in wanted)
+    elif positive == "Bool":
+        hit = actual.lower() in [value.lower() for value in wanted]
+    else:
+        raise PolicyEvaluationError(f"condition operator {base}")
+    return not hit if base in _NEGATED else hit
+
+
+def _remember_s3_request(original: Callable[..., Any]) -> Callable[..., Any]:
+    def key_response(self: S3Response, request: Any, full_url: str) -> Any:
+        headers = {str(k).lower(): str(v) for k, v in dict(request.headers).items()}
+        _REQUEST.context = S3RequestContext(str(request.method).upper(), full_url, headers)
+        try:
+            return original(self, request, full_url)
+        finally:
+            _REQUEST.context = None
+
+    return key_response
+
+
+def _bucket_policy_on_request(original: Callable[..., Any]) -> Callable[..., Any]:
+    def get_permission(self: FakeBucket, action: str, resource: str) -> Any:
+        context: S3RequestContext | None = getattr(_REQUEST, "context", None)
+        if self.policy is None or context is None:
+            return original(self, action, resource)
+        iam_action = context.action(action)
+        if iam_action is None:
+            return PermissionResult.NEUTRAL
+        policy = json.loads(self.policy.decode() if isinstance(self.policy, bytes) else self.policy)
+        result, sid = evaluate_bucket_policy(
+            policy, iam_action, resource, context.condition_values()
+        )
+        if result == PermissionResult.DENIED:
+            raise S3ClientError(
+                "AccessDenied",
+                f"Access Denied: {iam_action} on {resource} with an explicit deny in the "
+                f"bucket policy (statement {sid or 'without Sid'})",
+            )
+        return result
+
+    return get_permission
+
+
+PATCHES: tuple[Patch, ...] = (
+    Patch(
+        "kms-digest-message-type",
+        "KMS Sign and Verify ignore MessageType=DIGEST and hash the digest again, so a "
+        "signature made that way does not verify against GetPublicKey; AWS signs and "
+        "verifies the given digest as is (getmoto/moto PR #10202, open). ECC keys only.",
+        ((KmsResponse, "sign", _kms_sign), (KmsResponse, "verify", _kms_verify_digest)),
+    ),
+    Patch(
+        "kms-verify-invalid-raises",
+        "KMS Verify answers an invalid signature with SignatureValid=false; AWS raises "
+        "KMSInvalidSignatureException.",
+        ((KmsResponse, "verify", _kms_verify_raises),),
+    ),
+    Patch(
+        "iam-access-denied-json",
+        "With IAM enforcement on (INITIAL_NO_AUTH_ACTION_COUNT), a denial on a JSON-protocol "
+        "service such as KMS comes back as an XML ErrorResponse with HTTP 403, so boto3 "
+        "reports error code '403'; AWS answers AccessDeniedException in JSON.",
+        ((IAMRequest, "_raise_access_denied", _access_denied_as_json),),
+    ),
+    Patch(
+        "sagemaker-update-keeps-metadata",
+        "UpdateModelPackage without CustomerMetadataProperties (e.g. only the approval "
+        "status) wipes the package's customer metadata; AWS keeps it and merges new keys.",
+        ((SageMakerModelBackend, "update_model_package", _update_keeps_metadata),),
+    ),
+    Patch(
+        "sagemaker-tags-versioned-package",
+        "ListTags/AddTags on a versioned model-package ARN (.../model-package/group/1) "
+        "fail with a server error; AWS tags model packages like any resource.",
+        ((SageMakerModelBackend, "_get_resource_from_arn", _tags_on_versioned_packages),),
+    ),
+    Patch(
+        "s3-bucket-policy-conditions",
+        "Bucket-policy statements with a Condition are evaluated without the request's "
+        "condition keys, and a statement whose condition does not hold counts as a Deny: "
+        "every object request to a bucket with such a policy gets 403. AWS evaluates the "
+        "conditions (aws:SecureTransport, s3:x-amz-server-side-encryption, "
+        "s3:x-amz-server-side-encryption-aws-kms-key-id) on the request. The fix keeps "
+        "each object request's headers and evaluates the policy on them; it treats the "
+        "loopback endpoint as TLS and evaluates only statements whose principal is '*'.",
+        (
+            (S3Response, "_key_response", _remember_s3_request),
+            (FakeBucket, "get_permission", _bucket_policy_on_request),
+        ),
+    ),
+)
+NAMES = tuple(patch.name for patch in PATCHES)
+
+_LOCK = threading.RLock()
+_ORIGINALS: dict[tuple[type, str], Any] = {}
+_ACTIVE: list[str] = []
+
+
+def apply(names: tuple[str, ...] = NAMES) -> None:
+    """Install the named patches (default: all) in this process; idempotent."""
+    with _LOCK:
+        _restore()
+        for patch in PATCHES:
+            if patch.name not in names:
+                continue
+            for owner, attribute, wrap in patch.targets:
+                _ORIGINALS.setdefault((owner, attribute), owner.__dict__[attribute])
+                setattr(owner, attribute, wrap(getattr(owner, attribute)))
+            _ACTIVE.append(patch.name)
+
+
+def active() -> tuple[str, ...]:
+    return tuple(_ACTIVE)
+
+
+@contextmanager
+def patched() -> Iterator[None]:
+    """All patches for the duration of the block, then moto as it was."""
+    with _LOCK:
+        before = active()
+        apply()
+    try:
+        yield
+    finally:
+        _reinstate(before)
+
+
+@contextmanager
+def unpatched(name: str) -> Iterator[None]:
+    """Every active patch except `name`, for a test that shows moto's own behaviour."""
+    if name not in NAMES:
+        raise KeyError(f"no emulator patch named {name!r}; known: {', '.join(NAMES)}")
+    with _LOCK:
+        before = active()
+        apply(tuple(n for n in before if n != name))
+    try:
+        yield
+    finally:
+        _reinstate(before)
+
+
+def _reinstate(names: tuple[str, ...]) -> None:
+    with _LOCK:
+        if names:
+            apply(names)
+        else:
+            _restore()
+
+
+def _restore() -> None:
+    for (owner, attribute), original in _ORIGINALS.items():
+        setattr(owner, attribute, original)
+    _ACTIVE.clear()

@@ -1,0 +1,131 @@
+"""The embedded AWS emulator: moto's server in this process, on a loopback port.
+
+It stands in for S3, KMS, IAM, STS and the SageMaker registry when there is no AWS
+account (`make demo`, tests where several processes share AWS state, anyone poking at
+`mlops emulator`). Clients reach it through the standard `AWS_ENDPOINT_URL`, so the
+product code is the same as against AWS; moto's gaps are fixed in
+`ml.emulator.patches`, installed before the server starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import TracebackType
+
+from moto.server import ThreadedMotoServer
+
+from ml.emulator import patches
+from ml.errors import MlopsError
+
+HOST = "127.0.0.1"
+DEFAULT_REGION = "eu-west-1"
+# moto accepts any credentials; these make clear in logs that nothing real is used.
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "emulator", "AWS_SECRET_ACCESS_KEY": "emulator"}
+
+
+class Emulator:
+    """`with Emulator() as emu:` starts moto on 127.0.0.1 and stops it on exit."""
+
+    def __init__(self, port: int = 0, region: str = DEFAULT_REGION):
+        if not 0 <= port <= 65535:
+            raise MlopsError(f"port {port}: choose 1-65535, or 0 for any free port")
+        self._requested_port = port
+        self.region = region
+        self._server: ThreadedMotoServer | None = None
+        self.port: int | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        if self.port is None:
+            raise RuntimeError("the emulator is not running")
+        return f"http://{HOST}:{self.port}"
+
+    def environment(self) -> dict[str, str]:
+        """Variables that point boto3 (in this or a child process) at the emulator."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            **FAKE_CREDENTIALS,
+        }
+
+    def start(self, timeout: float = 15.0) -> str:
+        """Start the server and return its endpoint once it answers HTTP requests."""
+        patches.apply()
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        if self._requested_port and not _port_free(self._requested_port):
+            raise MlopsError(f"port {self._requested_port} on {HOST} is in use; choose another")
+        server = ThreadedMotoServer(ip_address=HOST, port=self._requested_port, verbose=False)
+        try:
+            server.start()
+        except OSError as error:
+            raise MlopsError(f"cannot start the emulator on {HOST}: {error.strerror}") from None
+        self._server = server
+        self.port = server.get_host_and_port()[1]
+        _wait_until_ready(self.endpoint_url, timeout)
+        return self.endpoint_url
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def __enter__(self) -> Emulator:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+@contextmanager
+def emulated_environment(emulator: Emulator) -> Iterator[dict[str, str]]:
+    """Point this process's boto3 at a running emulator for the block, then restore."""
+    values = emulator.environment()
+    saved = {name: os.environ.get(name) for name in [*values, "AWS_PROFILE"]}
+    os.environ.update(values)
+    os.environ.pop("AWS_PROFILE", None)
+    try:
+        yield values
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def _wait_until_ready(endpoint: str, timeout: float) -> None:
+    """Poll moto's own API until it answers, so callers never race the server."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=2) as reply:  # noqa: S310 - loopback only
+                if reply.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise MlopsError(f"the emulator at {endpoint} did not answer within {timeout:.0f}s")
+        time.sleep(0.05)

@@ -1,0 +1,51 @@
+"""Sign a model artifact: manifest -> in-toto statement -> DSSE envelope -> signature."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from securesystemslib.dsse import Envelope
+from securesystemslib.signer import Signer
+
+from ml.provenance.envelope import new_envelope
+from ml.provenance.manifest import ArtifactError, Manifest, build_manifest, read_member
+from ml.provenance.statement import Provenance, build_statement, encode_statement
+
+MODEL_CARD = "model.json"
+
+
+@dataclass(frozen=True)
+class SignedArtifact:
+    envelope: Envelope
+    manifest: Manifest
+    statement: dict[str, Any]
+
+    @property
+    def pae_size(self) -> int:
+        return len(self.envelope.pae())
+
+
+def sign_artifact(artifact: Path, provenance: Provenance, signer: Signer) -> SignedArtifact:
+    """Hash every file, build the statement, and sign its PAE with `signer`."""
+    manifest = build_manifest(artifact)
+    statement = build_statement(manifest, provenance)
+    envelope = new_envelope(encode_statement(statement))
+    envelope.sign(signer)
+    return SignedArtifact(envelope, manifest, statement)
+
+
+def read_model_card(artifact: Path) -> dict[str, Any]:
+    """The artifact's `model.json` (the trainer's contract), or {} if it has none."""
+    raw = read_member(artifact, MODEL_CARD)
+    if raw is None:
+        return {}
+    try:
+        card = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise ArtifactError(f"artifact {artifact}: {MODEL_CARD} is not valid JSON") from None
+    if not isinstance(card, dict):
+        raise ArtifactError(f"artifact {artifact}: {MODEL_CARD} is not a JSON object")
+    return card

@@ -1,0 +1,299 @@
+"""The embedded emulator: `mlops emulator`, the stack bootstrap, and every moto patch.
+
+For each patch in ml/emulator/patches.py there is a test named `test_upstream_*` that
+runs moto without that patch and asserts the gap is still there. When moto fixes a gap,
+its test fails: drop the patch and the test. `test_every_patch_has_an_upstream_test`
+keeps new patches from skipping this.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from cryptography.hazmat.primitives.serialization import load_der_public_key
+from moto import settings as moto_settings
+from moto.iam.access_control import PermissionResult
+
+from infra.graph import Graph
+from ml.artifacts import sse_kms_arguments
+from ml.emulator import EmulatedStack, bootstrap_stack, patches
+from ml.emulator.bootstrap import policy_document
+from tests.ml.provenance_support import REGION, Aws, aws_fixture, create_signing_key  # noqa: F401
+
+UPSTREAM_TESTS: dict[str, str] = {
+    "kms-digest-message-type": "test_upstream_kms_sign_digest_is_hashed_again",
+    "kms-verify-invalid-raises": "test_upstream_kms_verify_invalid_returns_false",
+    "iam-access-denied-json": "test_upstream_iam_denial_on_kms_is_xml_403",
+    "sagemaker-update-keeps-metadata": "test_upstream_update_model_package_wipes_metadata",
+    "sagemaker-tags-versioned-package": "test_upstream_list_tags_on_versioned_package_fails",
+    "s3-bucket-policy-conditions": "test_upstream_bucket_policy_conditions_deny_everything",
+}
+
+
+@pytest.fixture
+def stack(aws: Aws, graph_of: Callable[[str], Graph]) -> EmulatedStack:
+    return bootstrap_stack(graph_of("dev"), kms=aws.kms, s3=aws.s3, sagemaker=aws.sagemaker)
+
+
+def test_every_patch_has_an_upstream_test() -> None:
+    # given the patches the emulator carries, then each has a test showing moto's gap
+    assert set(UPSTREAM_TESTS) == set(patches.NAMES), "a patch lacks its upstream-gap test"
+    missing = [name for name in UPSTREAM_TESTS.values() if name not in globals()]
+    assert not missing, f"upstream tests not defined: {missing}"
+
+
+# --- `mlops emulator` ----------------------------------------------------------------
+
+
+def test_emulator_command_prints_one_line_then_serves_requests(tmp_path: Path) -> None:
+    # given `mlops emulator --port 0` started as its own process
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from ml.cli import main; main()", "emulator", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # when it reports ready
+        line = process.stdout.readline() if process.stdout else ""
+        # then the line is exactly the endpoint, and the endpoint answers AWS API calls
+        assert line.startswith("AWS_ENDPOINT_URL=http://127.0.0.1:"), repr(line)
+        endpoint = line.strip().split("=", 1)[1]
+        kms = boto3.client("kms", endpoint_url=endpoint, region_name=REGION,
+                           aws_access_key_id="x", aws_secret_access_key="x")  # fmt: skip
+        key = kms.create_key(KeyUsage="SIGN_VERIFY", KeySpec="ECC_NIST_P256")["KeyMetadata"]
+        assert key["KeySpec"] == "ECC_NIST_P256", key
+    finally:
+        process.terminate()
+        out, err = process.communicate(timeout=15)
+    assert process.returncode == 0, f"exit {process.returncode}: {err}"
+    assert out == "", f"printed more than one line: {out!r}"
+
+
+def test_emulator_command_on_busy_port_exits_2_with_one_line() -> None:
+    # given a port already taken on 127.0.0.1
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # when the emulator is asked to use it
+        command = [sys.executable, "-c", "from ml.cli import main; main()", "emulator"]
+        done = subprocess.run(
+            [*command, "--port", str(port)], capture_output=True, text=True, timeout=60, check=False
+        )
+    # then it says so on one line and exits 2
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == f"error: port {port} on 127.0.0.1 is in use; choose another\n", (
+        done.stderr
+    )
+
+
+# --- bootstrap_stack ------------------------------------------------------------------
+
+
+def test_bootstrap_creates_signing_key_with_alias(aws: Aws, stack: EmulatedStack) -> None:
+    # given the dev stack bootstrapped from its graph, when its signing alias is described
+    key = aws.kms.describe_key(KeyId="alias/mlops-dev-signing")["KeyMetadata"]
+    # then it is the graph's asymmetric signing key
+    assert (key["KeySpec"], key["KeyUsage"]) == ("ECC_NIST_P256", "SIGN_VERIFY"), key
+    assert key["Arn"] == stack.signing_key_arn, "alias does not point at the signing key"
+
+
+def test_bootstrap_puts_graph_bucket_policy_with_emulator_key(
+    aws: Aws, stack: EmulatedStack, graph_of: Callable[[str], Graph]
+) -> None:
+    # given the bootstrapped artifact bucket, when its policy is read back
+    held = json.loads(aws.s3.get_bucket_policy(Bucket=stack.artifact_bucket)["Policy"])
+    # then it is the rendered graph's policy, naming the emulator's data key
+    assert held == policy_document(graph_of("dev"), stack.artifact_bucket, stack), "policy differs"
+    assert stack.data_key_arn in json.dumps(held), "policy does not name the emulator's CMK"
+
+
+def test_bootstrap_creates_model_package_groups(aws: Aws, stack: EmulatedStack) -> None:
+    # given the dev stack bootstrapped, then its model registry group exists
+    assert stack.model_package_groups == ("mlops-dev-churn-classifier",), stack
+    described = aws.sagemaker.describe_model_package_group(
+        ModelPackageGroupName="mlops-dev-churn-classifier"
+    )
+    assert described["ModelPackageGroupName"] == "mlops-dev-churn-classifier", described
+
+
+def test_bootstrap_outputs_use_the_stack_export_names(stack: EmulatedStack) -> None:
+    # given a bootstrapped stack, when its outputs are read like `pulumi stack output`
+    outputs = stack.outputs()
+    # then the names are those infra/program.py exports
+    expected = {"artifactBucket", "dataBucket", "captureBucket", "logBucket", "dataKeyArn",
+                "signingKeyArn", "signingKeyAlias", "region", "environment"}  # fmt: skip
+    assert set(outputs) == expected, sorted(outputs)
+    assert outputs["artifactBucket"] == stack.artifact_bucket, outputs
+
+
+def test_bootstrap_twice_reuses_what_exists(
+    aws: Aws, stack: EmulatedStack, graph_of: Callable[[str], Graph]
+) -> None:
+    # given a bootstrapped stack, when bootstrapped again against the same emulator
+    again = bootstrap_stack(graph_of("dev"), kms=aws.kms, s3=aws.s3, sagemaker=aws.sagemaker)
+    # then the same keys and buckets are used, nothing duplicated
+    assert again == stack, "second bootstrap created different resources"
+
+
+# --- patches: behaviour with the patch --------------------------------------------------
+
+
+def test_kms_verify_accepts_digest_signature(aws: Aws) -> None:
+    # given a DIGEST signature made through KMS
+    key = create_signing_key(aws.kms)
+    digest = hashlib.sha256(b"x" * 5000).digest()
+    signature = aws.kms.sign(KeyId=key, Message=digest, MessageType="DIGEST",
+                             SigningAlgorithm="ECDSA_SHA_256")["Signature"]  # fmt: skip
+    # when verified through KMS with the same digest, then it is valid
+    verified = aws.kms.verify(KeyId=key, Message=digest, MessageType="DIGEST", Signature=signature,
+                              SigningAlgorithm="ECDSA_SHA_256")  # fmt: skip
+    assert verified["SignatureValid"] is True, verified
+
+
+def test_list_tags_on_versioned_package(aws: Aws) -> None:
+    # given a versioned model package with a tag
+    aws.sagemaker.create_model_package_group(ModelPackageGroupName="g")
+    arn = aws.sagemaker.create_model_package(
+        ModelPackageGroupName="g", Tags=[{"Key": "team", "Value": "ml"}],
+        InferenceSpecification=_inference(),
+    )["ModelPackageArn"]  # fmt: skip
+    # when its tags are listed, then they come back
+    tags = aws.sagemaker.list_tags(ResourceArn=arn)["Tags"]
+    assert tags == [{"Key": "team", "Value": "ml"}], tags
+
+
+def test_policy_evaluation_denies_plain_http_from_a_remote_host(
+    graph_of: Callable[[str], Graph],
+) -> None:
+    # given the artifact bucket's graph policy and a GET over plain HTTP from elsewhere
+    resource = graph_of("dev").named("mlops-dev-artifacts-policy")
+    policy = json.loads(resource.inputs["policy"])
+    bucket = resource.inputs["bucket"]
+    context = patches.S3RequestContext("GET", f"http://10.0.0.5/{bucket}/k", {})
+    # when evaluated, then the TLS-only statement denies it
+    result, sid = patches.evaluate_bucket_policy(
+        policy, "s3:GetObject", f"arn:aws:s3:::{bucket}/k", context.condition_values()
+    )
+    assert (result, sid) == (PermissionResult.DENIED, "DenyInsecureTransport"), (result, sid)
+
+
+def test_policy_evaluation_refuses_operators_it_cannot_evaluate() -> None:
+    # given a Deny with a set operator the emulator does not implement
+    condition = {"ForAnyValue:StringLike": {"aws:TagKeys": "x"}}
+    statement = {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "*"}
+    policy = {"Statement": [{**statement, "Condition": condition}]}
+    # when evaluated, then it fails loudly rather than allowing the request
+    with pytest.raises(patches.PolicyEvaluationError, match="ForAnyValue:StringLike"):
+        patches.evaluate_bucket_policy(policy, "s3:PutObject", "arn:aws:s3:::b/k", {})
+
+
+# --- patches: the gaps are still in moto --------------------------------------------------
+
+
+def test_upstream_kms_sign_digest_is_hashed_again(aws: Aws) -> None:
+    # given moto without the digest fix, and a DIGEST signature made through it
+    key = create_signing_key(aws.kms)
+    digest = hashlib.sha256(b"payload").digest()
+    public = load_der_public_key(aws.kms.get_public_key(KeyId=key)["PublicKey"])
+    assert isinstance(public, ec.EllipticCurvePublicKey)
+    with patches.unpatched("kms-digest-message-type"):
+        signature = aws.kms.sign(KeyId=key, Message=digest, MessageType="DIGEST",
+                                 SigningAlgorithm="ECDSA_SHA_256")["Signature"]  # fmt: skip
+    # when checked against the public key as AWS defines DIGEST, then moto's is wrong
+    with pytest.raises(InvalidSignature):
+        public.verify(signature, digest, ec.ECDSA(Prehashed(hashes.SHA256())))
+
+
+def test_upstream_kms_verify_invalid_returns_false(aws: Aws) -> None:
+    # given moto without the fix, when verifying a signature over other bytes
+    key = create_signing_key(aws.kms)
+    signature = aws.kms.sign(KeyId=key, Message=b"a", MessageType="RAW",
+                             SigningAlgorithm="ECDSA_SHA_256")["Signature"]  # fmt: skip
+    with patches.unpatched("kms-verify-invalid-raises"):
+        answer = aws.kms.verify(KeyId=key, Message=b"b", MessageType="RAW", Signature=signature,
+                                SigningAlgorithm="ECDSA_SHA_256")  # fmt: skip
+    # then moto answers SignatureValid=false where AWS raises KMSInvalidSignatureException
+    assert answer["SignatureValid"] is False, answer
+
+
+def test_upstream_iam_denial_on_kms_is_xml_403(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    # given a principal without kms:CreateKey and IAM enforcement on
+    aws.iam.create_user(UserName="nobody")
+    keys = aws.iam.create_access_key(UserName="nobody")["AccessKey"]
+    kms = boto3.client("kms", region_name=REGION, aws_access_key_id=keys["AccessKeyId"],
+                       aws_secret_access_key=keys["SecretAccessKey"])  # fmt: skip
+    monkeypatch.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)
+    # when it calls KMS without the fix
+    with patches.unpatched("iam-access-denied-json"), pytest.raises(ClientError) as raised:
+        kms.create_key()
+    # then boto3 cannot read moto's XML denial: the code is '403', not AccessDeniedException
+    assert raised.value.response["Error"]["Code"] == "403", raised.value.response["Error"]
+
+
+def test_upstream_update_model_package_wipes_metadata(aws: Aws) -> None:
+    # given a package with customer metadata
+    aws.sagemaker.create_model_package_group(ModelPackageGroupName="g")
+    arn = aws.sagemaker.create_model_package(
+        ModelPackageGroupName="g", CustomerMetadataProperties={"git_commit": "abc"},
+        InferenceSpecification=_inference(),
+    )["ModelPackageArn"]  # fmt: skip
+    # when only its approval status changes, without the fix
+    with patches.unpatched("sagemaker-update-keeps-metadata"):
+        aws.sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
+    # then moto has dropped the metadata that AWS keeps
+    described = aws.sagemaker.describe_model_package(ModelPackageName=arn)
+    assert "CustomerMetadataProperties" not in described, described.get(
+        "CustomerMetadataProperties"
+    )
+
+
+def test_upstream_list_tags_on_versioned_package_fails(aws: Aws) -> None:
+    # given a versioned model package
+    aws.sagemaker.create_model_package_group(ModelPackageGroupName="g")
+    arn = aws.sagemaker.create_model_package(
+        ModelPackageGroupName="g", InferenceSpecification=_inference()
+    )["ModelPackageArn"]
+    # when its tags are listed without the fix, then moto fails (a server error)
+    with patches.unpatched("sagemaker-tags-versioned-package"), pytest.raises(Exception):  # noqa: B017
+        aws.sagemaker.list_tags(ResourceArn=arn)
+
+
+def test_upstream_bucket_policy_conditions_deny_everything(aws: Aws, stack: EmulatedStack) -> None:
+    # given the graph's bucket policy, when an upload that satisfies it is sent without the fix
+    with patches.unpatched("s3-bucket-policy-conditions"), pytest.raises(ClientError) as raised:
+        aws.s3.put_object(Bucket=stack.artifact_bucket, Key="k", Body=b"1",
+                          **sse_kms_arguments(stack.data_key_arn))  # fmt: skip
+    # then moto denies it anyway, with a bare 403
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403, raised.value
+
+
+def test_patches_are_reverted_after_the_block(aws: Aws) -> None:
+    # given patches applied by the test fixture, when a block runs without one
+    with patches.unpatched("kms-verify-invalid-raises"):
+        inside = patches.active()
+    # then it was out inside the block and is back afterwards
+    assert "kms-verify-invalid-raises" not in inside, inside
+    assert "kms-verify-invalid-raises" in patches.active(), patches.active()
+
+
+def _inference() -> dict[str, object]:
+    return {
+        "Containers": [{"Image": "img", "ModelDataUrl": "s3://b/m.tar.gz"}],
+        "SupportedContentTypes": ["text/csv"],
+        "SupportedResponseMIMETypes": ["text/csv"],
+    }

@@ -1,0 +1,178 @@
+"""`mlops sign`, `mlops verify` and `mlops keys export-public` as a user runs them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import boto3
+import pytest
+
+from ml.artifacts import pack_artifact
+from ml.cli import main
+from tests.ml.provenance_support import (  # noqa: F401 - fixtures
+    COMMIT,
+    Aws,
+    aws_fixture,
+    signing_key_fixture,
+    write_artifact,
+)
+
+ALIAS = "alias/mlops-test-signing"
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    captured = capsys.readouterr()
+    return int(done.value.code or 0), captured.out, captured.err
+
+
+@pytest.fixture
+def signed_cli(
+    aws: Aws, signing_key: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> Path:
+    """An artifact signed with `mlops sign`, signature inside at the reserved name."""
+    artifact = write_artifact(tmp_path / "model")
+    argv = ["sign", "--artifact", str(artifact), "--key-id", ALIAS,
+            "--out", str(artifact / "signature.dsse.json"), "--git-commit", COMMIT]  # fmt: skip
+    code, _, err = run(argv, capsys)
+    assert code == 0, f"mlops sign failed: {err}"
+    return artifact
+
+
+def test_sign_then_verify_through_kms_passes(
+    signed_cli: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given an artifact signed with `mlops sign`, when verified through KMS
+    code, out, err = run(["verify", "--artifact", str(signed_cli), "--key-id", ALIAS], capsys)
+    # then it passes and says what it verified
+    assert code == 0, err
+    assert "verified: 3 file(s) match" in out and COMMIT in out, out
+
+
+def test_export_public_key_then_verify_offline_without_aws(
+    signed_cli: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given the public key exported once with `mlops keys export-public`
+    pem = tmp_path / "signing.pem"
+    code, _, err = run(["keys", "export-public", "--key-id", ALIAS, "--out", str(pem)], capsys)
+    assert code == 0 and pem.read_text().startswith("-----BEGIN PUBLIC KEY-----"), err
+    # and an auditor with no AWS credentials, where any AWS client would fail
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+
+    def no_aws(*args: object, **kwargs: object) -> None:
+        raise AssertionError("offline verification created an AWS client")
+
+    monkeypatch.setattr(boto3.session.Session, "client", no_aws)
+    # when verifying offline
+    argv = ["verify", "--artifact", str(signed_cli), "--public-key", str(pem)]
+    code, out, err = run(argv, capsys)
+    # then it passes with the public key alone
+    assert code == 0, err
+    assert "verified" in out, out
+
+
+def test_verify_tampered_artifact_exits_1_with_one_line(
+    signed_cli: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given a byte appended to model.json after signing
+    with (signed_cli / "model.json").open("ab") as handle:
+        handle.write(b" ")
+    # when verified
+    code, _, err = run(["verify", "--artifact", str(signed_cli), "--key-id", ALIAS], capsys)
+    # then the check failed (exit 1) with one line naming the file and the check
+    assert code == 1, f"exit {code}"
+    assert err.startswith("error: file model.json: content changed"), err
+    assert err.count("\n") == 1, f"not one line: {err!r}"
+
+
+def test_verify_missing_artifact_exits_2(
+    aws: Aws, signing_key: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given no artifact at the path, when verified
+    argv = ["verify", "--artifact", str(tmp_path / "absent.tar.gz"),
+            "--signature", str(tmp_path / "sig.json"), "--key-id", ALIAS]  # fmt: skip
+    code, _, err = run(argv, capsys)
+    # then it is bad input, named on one line
+    assert code == 2, f"exit {code}"
+    assert err.strip().endswith("absent.tar.gz: not found"), err
+
+
+def test_verify_unreadable_signature_exits_2(
+    signed_cli: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given a signature file that is binary junk
+    (signed_cli / "signature.dsse.json").write_bytes(b"\x00\xff\x10")
+    # when verified, then it is bad input, one line
+    code, _, err = run(["verify", "--artifact", str(signed_cli), "--key-id", ALIAS], capsys)
+    assert code == 2, f"exit {code}"
+    assert "not a JSON DSSE envelope" in err and err.count("\n") == 1, err
+
+
+def test_verify_without_a_trusted_key_exits_2(
+    signed_cli: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given neither --key-id nor --public-key (nor their environment variables)
+    monkeypatch.delenv("MLOPS_SIGNING_KEY_ID", raising=False)
+    monkeypatch.delenv("MLOPS_SIGNING_PUBLIC_KEY", raising=False)
+    # when verified, then it asks for a trusted key
+    code, _, err = run(["verify", "--artifact", str(signed_cli)], capsys)
+    assert code == 2 and "no trusted key" in err, err
+
+
+def test_sign_with_data_key_exits_2_wrong_key_type(
+    aws: Aws, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given a symmetric data key
+    data_key = aws.kms.create_key(KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["Arn"]
+    artifact = write_artifact(tmp_path / "model")
+    # when used with `mlops sign`
+    argv = ["sign", "--artifact", str(artifact), "--key-id", data_key,
+            "--out", str(tmp_path / "sig.json"), "--git-commit", COMMIT]  # fmt: skip
+    code, _, err = run(argv, capsys)
+    # then it fails as bad input saying the key type is wrong
+    assert code == 2 and "wrong key type" in err, err
+
+
+def test_sign_unknown_key_exits_2_with_kms_error(
+    aws: Aws, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given an alias that does not exist, when signing
+    artifact = write_artifact(tmp_path / "model")
+    argv = ["sign", "--artifact", str(artifact), "--key-id", "alias/nope",
+            "--out", str(tmp_path / "sig.json"), "--git-commit", COMMIT]  # fmt: skip
+    code, _, err = run(argv, capsys)
+    # then KMS's NotFoundException is reported on one line
+    assert code == 2 and "alias/nope" in err and "NotFoundException" in err, err
+    assert err.count("\n") == 1, err
+
+
+def test_sign_out_inside_artifact_under_other_name_exits_2(
+    aws: Aws, signing_key: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given --out pointing inside the artifact under a non-reserved name
+    artifact = write_artifact(tmp_path / "model")
+    argv = ["sign", "--artifact", str(artifact), "--key-id", ALIAS,
+            "--out", str(artifact / "sig.json"), "--git-commit", COMMIT]  # fmt: skip
+    # when signing, then it refuses: that file would make the artifact fail verification
+    code, _, err = run(argv, capsys)
+    assert code == 2 and "would become an unsigned file" in err, err
+
+
+def test_verify_deployed_tarball_offline_uses_the_signature_inside(
+    signed_cli: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given the model.tar.gz SageMaker deploys (signature inside) and the exported key
+    tarball = pack_artifact(signed_cli, None, tmp_path / "deployed" / "model.tar.gz")
+    pem = tmp_path / "signing.pem"
+    code, _, err = run(["keys", "export-public", "--key-id", ALIAS, "--out", str(pem)], capsys)
+    assert code == 0, err
+    # when an auditor verifies the tarball alone with the public key
+    code, out, err = run(["verify", "--artifact", str(tarball), "--public-key", str(pem)], capsys)
+    # then the signature inside is found and verifies
+    assert code == 0, err
+    assert "verified: 3 file(s) match" in out, out

@@ -1,0 +1,270 @@
+"""Registering, approving and checking model packages, against moto's SageMaker."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from infra.graph import Graph
+from ml.artifacts import S3Object, parse_s3_uri, upload_file
+from ml.cli import main
+from ml.emulator import EmulatedStack, bootstrap_stack
+from ml.provenance.check import check_model_package, kms_verifier
+from ml.registry import (
+    APPROVED,
+    PENDING,
+    REJECTED,
+    PackageNotFound,
+    approve,
+    find_package,
+)
+from tests.ml.provenance_support import (  # noqa: F401 - fixtures
+    COMMIT,
+    DATA_HASH,
+    Aws,
+    aws_fixture,
+    sign_directory,
+    write_artifact,
+)
+
+GROUP = "mlops-dev-churn-classifier"
+IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops-dev-model-server:1.0.0"
+
+
+@pytest.fixture
+def stack(
+    aws: Aws, graph_of: Callable[[str], Graph], monkeypatch: pytest.MonkeyPatch
+) -> EmulatedStack:
+    """The dev stack in moto, and the environment CI would set from its outputs."""
+    stack = bootstrap_stack(graph_of("dev"), kms=aws.kms, s3=aws.s3, sagemaker=aws.sagemaker)
+    monkeypatch.setenv("MLOPS_ARTIFACT_BUCKET", stack.artifact_bucket)
+    monkeypatch.setenv("MLOPS_DATA_KEY_ID", stack.data_key_alias)
+    monkeypatch.setenv("MLOPS_SIGNING_KEY_ID", stack.signing_key_alias)
+    monkeypatch.setenv("MLOPS_INFERENCE_IMAGE", IMAGE)
+    return stack
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    captured = capsys.readouterr()
+    return int(done.value.code or 0), captured.out, captured.err
+
+
+def register_cli(
+    artifact: Path, capsys: pytest.CaptureFixture[str], gates: bool | None = True
+) -> tuple[int, str, str]:
+    argv = ["register", "--artifact", str(artifact), "--stack", "dev",
+            "--training-minutes", "12.5", "--spot-savings-percent", "64"]  # fmt: skip
+    if gates is not None:
+        report = artifact.parent / "validation.json"
+        report.write_text(json.dumps({"passed": gates, "gates": []}))
+        argv += ["--validation-report", str(report)]
+    return run(argv, capsys)
+
+
+@pytest.fixture
+def artifact(aws: Aws, stack: EmulatedStack, tmp_path: Path) -> Path:
+    """A trained, signed artifact directory."""
+    directory = write_artifact(tmp_path / "model")
+    sign_directory(aws.kms, stack.signing_key_alias, directory)
+    return directory
+
+
+@pytest.fixture
+def registered(artifact: Path, capsys: pytest.CaptureFixture[str]) -> int:
+    """Version number of the artifact registered with `mlops register --stack dev`."""
+    code, out, err = register_cli(artifact, capsys)
+    assert code == 0, err
+    return int(out.split(" version ")[1].split()[0])
+
+
+def test_register_creates_pending_package_with_provenance_metadata(
+    aws: Aws, stack: EmulatedStack, registered: int
+) -> None:
+    # given an artifact registered with `mlops register`, when the package is read back
+    package = find_package(aws.sagemaker, GROUP, registered)
+    # then it waits for a human, points at the image and model data, and tells its story
+    assert package.approval_status == PENDING, package.approval_status
+    assert package.image_uri == IMAGE, package.image_uri
+    assert package.model_data_url is not None, "no model data URL"
+    assert package.model_data_url.endswith("/model.tar.gz"), package.model_data_url
+    expected = {
+        "training_data_hash": DATA_HASH,
+        "git_commit": COMMIT,
+        "metric.roc_auc": "0.91",
+        "training_minutes": "12.5",
+        "spot_savings_percent": "64",
+        "owner": "ml-platform",
+        "signing_key_arn": stack.signing_key_arn,
+        "validation_gates": "passed",
+    }
+    assert {k: package.metadata.get(k) for k in expected} == expected, package.metadata
+    assert package.signature_s3_uri is not None, "no signature location"
+    assert package.signature_s3_uri.startswith(f"s3://{stack.artifact_bucket}/"), "not in bucket"
+
+
+def test_register_same_artifact_twice_returns_the_existing_package(
+    aws: Aws, artifact: Path, registered: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given an artifact already registered, when it is registered again
+    code, out, err = register_cli(artifact, capsys)
+    # then no second package is created
+    assert code == 0, err
+    assert f"already registered: {GROUP} version {registered}" in out, out
+    packages = aws.sagemaker.list_model_packages(ModelPackageGroupName=GROUP)
+    assert len(packages["ModelPackageSummaryList"]) == 1, "a duplicate package was created"
+
+
+def test_register_refuses_a_tampered_artifact(
+    artifact: Path, stack: EmulatedStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given a signed artifact changed after signing
+    (artifact / "model.txt").write_text("different model\n")
+    # when registered, then it is refused with the failed check, exit 1
+    code, _, err = register_cli(artifact, capsys)
+    assert code == 1, f"exit {code}"
+    assert err.startswith("error: refusing to register: file model.txt: content changed"), err
+
+
+def test_approve_records_reason_and_keeps_metadata(aws: Aws, registered: int) -> None:
+    # given a pending package, when approved with a reason
+    package = approve(aws.sagemaker, GROUP, registered, "AUC +0.02, drift within bounds")
+    # then the status and reason are recorded and the provenance metadata survives
+    assert package.approval_status == APPROVED, package.approval_status
+    assert package.approval_description == "AUC +0.02, drift within bounds", "reason lost"
+    assert package.metadata.get("git_commit") == COMMIT, "approval wiped the metadata"
+
+
+def test_reject_cli_records_reason(
+    aws: Aws, registered: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given a pending package, when rejected with `mlops reject`
+    argv = ["reject", "--stack", "dev", "--version", str(registered), "--reason", "leaks labels"]
+    code, _, err = run(argv, capsys)
+    # then it is rejected with the reason
+    assert code == 0, err
+    package = find_package(aws.sagemaker, GROUP, registered)
+    assert (package.approval_status, package.approval_description) == (REJECTED, "leaks labels")
+
+
+def test_approve_missing_version_exits_2_with_one_line(
+    stack: EmulatedStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given a group without version 7, when approving it
+    code, _, err = run(["approve", "--group", GROUP, "--version", "7", "--reason", "ok"], capsys)
+    # then the error names the group and version on one line
+    assert code == 2, f"exit {code}"
+    assert err == f"error: model package group {GROUP} has no version 7\n", err
+
+
+def test_find_package_in_missing_group_is_package_not_found(aws: Aws, stack: EmulatedStack) -> None:
+    # given a group that does not exist, when a version is looked up, then it is not found
+    with pytest.raises(PackageNotFound, match="model package group mlops-dev-nope not found"):
+        find_package(aws.sagemaker, "mlops-dev-nope", 1)
+
+
+def test_check_approved_package_with_passed_gates_is_ok(
+    aws: Aws, stack: EmulatedStack, registered: int
+) -> None:
+    # given a registered package approved by a human
+    approve(aws.sagemaker, GROUP, registered, "looks good")
+    # when checked the way release and serving check it (artifact fetched from S3)
+    verifier = kms_verifier(aws.kms, stack.signing_key_alias)
+    result = check_model_package(aws.sagemaker, aws.s3, verifier, group=GROUP, version=registered)
+    # then all checks pass and the signed provenance is at hand
+    assert result.ok, result.reason
+    assert result.signature is not None and result.signature.provenance is not None, "no provenance"
+
+
+def test_check_pending_package_fails_approval(
+    aws: Aws, stack: EmulatedStack, registered: int
+) -> None:
+    # given a package nobody approved, when checked
+    verifier = kms_verifier(aws.kms, stack.signing_key_alias)
+    result = check_model_package(aws.sagemaker, aws.s3, verifier, group=GROUP, version=registered)
+    # then the approval check fails, and only it
+    assert result.failed == ("approval",), result.reason
+    assert "status is PendingManualApproval, not Approved" in result.reason, result.reason
+
+
+def test_check_package_with_failed_gates_fails(
+    aws: Aws, stack: EmulatedStack, artifact: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given a package whose validation gates failed, approved anyway
+    code, out, err = register_cli(artifact, capsys, gates=False)
+    assert code == 0, err
+    version = int(out.split(" version ")[1].split()[0])
+    approve(aws.sagemaker, GROUP, version, "overridden")
+    # when checked, then the gates check fails
+    verifier = kms_verifier(aws.kms, stack.signing_key_alias)
+    result = check_model_package(aws.sagemaker, aws.s3, verifier, group=GROUP, version=version)
+    assert result.failed == ("gates",), result.reason
+
+
+def test_check_package_whose_model_data_was_replaced_fails_signature(
+    aws: Aws, stack: EmulatedStack, registered: int, tmp_path: Path
+) -> None:
+    # given an approved package whose model.tar.gz in S3 was overwritten by another model
+    approve(aws.sagemaker, GROUP, registered, "looks good")
+    package = find_package(aws.sagemaker, GROUP, registered)
+    assert package.model_data_url is not None
+    impostor = write_artifact(tmp_path / "impostor")
+    (impostor / "model.txt").write_text("another model\n")
+    from ml.artifacts import pack_artifact
+
+    tarball = pack_artifact(impostor, None, tmp_path / "impostor.tar.gz")
+    upload_file(aws.s3, tarball, parse_s3_uri(package.model_data_url), stack.data_key_arn)
+    # when checked
+    verifier = kms_verifier(aws.kms, stack.signing_key_alias)
+    result = check_model_package(aws.sagemaker, aws.s3, verifier, group=GROUP, version=registered)
+    # then the signature check fails, naming the file
+    assert result.failed == ("signature",), result.reason
+    assert "file model.txt: content changed" in result.reason, result.reason
+
+
+def test_check_missing_package_fails_without_raising(aws: Aws, stack: EmulatedStack) -> None:
+    # given no version 9, when checked, then a structured failure names it
+    verifier = kms_verifier(aws.kms, stack.signing_key_alias)
+    result = check_model_package(aws.sagemaker, aws.s3, verifier, group=GROUP, version=9)
+    assert (result.ok, result.failed) == (False, ("package",)), result.reason
+    assert result.reason == f"model package group {GROUP} has no version 9", result.reason
+
+
+def test_check_local_artifact_and_signature_instead_of_s3(
+    aws: Aws, stack: EmulatedStack, artifact: Path, registered: int
+) -> None:
+    # given an approved package and the same artifact on disk
+    approve(aws.sagemaker, GROUP, registered, "looks good")
+    # when checked against the local copy
+    verifier = kms_verifier(aws.kms, stack.signing_key_alias)
+    envelope = artifact / "signature.dsse.json"
+    result = check_model_package(
+        aws.sagemaker, aws.s3, verifier, group=GROUP, version=registered,
+        artifact=artifact, envelope=envelope,
+    )  # fmt: skip
+    # then it passes: the local artifact is the registered one
+    assert result.ok, result.reason
+
+
+def test_register_without_group_or_stack_exits_2(
+    artifact: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given neither --group nor --stack, when registering, then it asks which group
+    code, _, err = run(["register", "--artifact", str(artifact)], capsys)
+    assert code == 2 and "pass --group or --stack" in err, err
+
+
+def test_upload_location_is_content_addressed(
+    aws: Aws, stack: EmulatedStack, registered: int
+) -> None:
+    # given a registered package, then its files live under the artifact digest
+    package = find_package(aws.sagemaker, GROUP, registered)
+    digest = package.artifact_digest
+    assert digest and package.model_data_url == (
+        f"s3://{stack.artifact_bucket}/models/{GROUP}/{digest}/model.tar.gz"
+    ), package.model_data_url
+    assert S3Object(stack.artifact_bucket, "k").uri == f"s3://{stack.artifact_bucket}/k"
