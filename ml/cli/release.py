@@ -1,0 +1,409 @@
+"""`mlops release`: release a model version by pull request, verify a stack, watch it.
+
+    mlops release --stack prod --model churn-classifier --version 4   # the release PR's edit
+    mlops release verify --stack prod                                  # every model it serves
+    mlops release watch --stack prod                                   # after pulumi up
+    mlops release revert --stack prod --to churn-classifier=3 --open-pr
+
+The group callback takes the edit's options, so the bare form and the subcommands both
+work; options belong after the subcommand (`mlops release verify --stack prod`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from infra.config import StackConfig, load_stack, stack_file
+from ml.errors import MlopsError
+
+app = typer.Typer(
+    help="Release a model version by pull request (edit the stack file after checking the "
+    "version's provenance); verify every model a stack serves; watch the endpoints after "
+    "pulumi up; open the revert PR after a rollback.",
+)
+console = Console(highlight=False, soft_wrap=True)
+
+KEY_ID_ENV = "MLOPS_SIGNING_KEY_ID"
+PUBLIC_KEY_ENV = "MLOPS_SIGNING_PUBLIC_KEY"
+StackOption = Annotated[str, typer.Option("--stack", "-s", help="Stack: dev, staging or prod.")]
+RootOption = Annotated[
+    Path, typer.Option("--root", help="Repository root holding Pulumi.<stack>.yaml files.")
+]
+KeyIdOption = Annotated[
+    str | None,
+    typer.Option(
+        "--key-id",
+        envvar=KEY_ID_ENV,
+        help="KMS signing key to verify with (default: alias/mlops-<stack>-signing).",
+    ),
+]
+PublicKeyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--public-key",
+        envvar=PUBLIC_KEY_ENV,
+        help="Verify offline with this exported public key (PEM) instead of KMS.",
+    ),
+]
+
+
+@app.callback(invoke_without_command=True)
+def release(
+    ctx: typer.Context,
+    stack: Annotated[
+        str | None, typer.Option("--stack", "-s", help="Stack to release to: dev, staging or prod.")
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Model to release: its name under mlops:models (churn-classifier) or its "
+            "package group (mlops-<stack>-churn-classifier).",
+        ),
+    ] = None,
+    version: Annotated[
+        int | None,
+        typer.Option("--version", min=1, help="Model package version to serve."),
+    ] = None,
+    root: RootOption = Path("."),
+    key_id: KeyIdOption = None,
+    public_key: PublicKeyOption = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check and print the diff; do not write the file.")
+    ] = False,
+) -> None:
+    """Set a model's version in Pulumi.<stack>.yaml, once that version passes provenance."""
+    if ctx.invoked_subcommand is not None:
+        if stack or model or version:
+            raise MlopsError(
+                f"give the options after the subcommand: mlops release {ctx.invoked_subcommand} "
+                "--stack <env> ..."
+            )
+        return
+    if not (stack or model or version):
+        console.print(ctx.get_help(), markup=False)
+        raise typer.Exit(0)
+    missing = [
+        flag
+        for flag, value in (("--stack", stack), ("--model", model), ("--version", version))
+        if not value
+    ]
+    if missing:
+        raise MlopsError(f"mlops release needs {', '.join(missing)} (or a subcommand: verify, "
+                         "watch, revert)")  # fmt: skip
+    assert stack and model and version
+    release_version(stack, model, version, root, key_id, public_key, dry_run)
+
+
+def release_version(
+    stack: str,
+    model: str,
+    version: int,
+    root: Path,
+    key_id: str | None,
+    public_key: Path | None,
+    dry_run: bool,
+) -> None:
+    from ml import aws
+    from ml.provenance.check import check_model_package
+    from ml.release.endpoints import group_name
+    from ml.release.lock import require_idle
+    from ml.release.stackfile import plan_edit
+
+    cfg = load_stack(stack, root)
+    name = _model_name(cfg, model)
+    current = cfg.models[name].version
+    if current == version:
+        console.print(f"{stack}: {name} already declares v{version}; nothing to release")
+        return
+    session = _session(cfg)
+    sagemaker = aws.client("sagemaker", session)
+    require_idle(sagemaker, cfg)
+    verifier = _verifier(cfg, session, key_id, public_key)
+    check = check_model_package(
+        sagemaker, aws.client("s3", session), verifier, group=group_name(cfg, name), version=version
+    )
+    if not check.ok:
+        raise MlopsError(
+            f"cannot release to {stack}: {check.reason}",
+            exit_code=2 if "package" in check.failed else 1,
+        )
+    edit = plan_edit(stack_file(stack, root), {name: version})
+    typer.echo(edit.diff(), nl=False)
+    if dry_run:
+        console.print(f"{stack}: {check.reason}; dry run, {edit.path} not written")
+        return
+    edit.write()
+    console.print(
+        f"{stack}: {check.reason}\nwrote {edit.path}: {edit.changes[0]}. Commit it on a branch "
+        "and open the release pull request; model-release verifies and previews it."
+    )
+
+
+@app.command()
+def verify(
+    stack: StackOption,
+    root: RootOption = Path("."),
+    key_id: KeyIdOption = None,
+    public_key: PublicKeyOption = None,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", help="Also write the result as Markdown (the PR comment)."),
+    ] = None,
+    require_idle: Annotated[
+        bool,
+        typer.Option(
+            "--require-idle",
+            help="Also fail if an endpoint of the stack is still updating or rolling back "
+            "(another release in progress); the deploy job runs this before pulumi up.",
+        ),
+    ] = False,
+) -> None:
+    """Check every model version the stack declares: registered, approved, gates, signature."""
+    from ml import aws
+    from ml.release import lock
+    from ml.release.verify import markdown, verify_stack
+
+    cfg = load_stack(stack, root)
+    session = _session(cfg)
+    sagemaker = aws.client("sagemaker", session)
+    if require_idle:
+        lock.require_idle(sagemaker, cfg)
+    verifier = _verifier(cfg, session, key_id, public_key)
+    result = verify_stack(cfg, sagemaker=sagemaker, s3=aws.client("s3", session), verifier=verifier)
+    table = Table(title=f"stack {stack}: provenance ({verifier.description})")
+    for column in ("model package", "approval", "gates", "verdict"):
+        table.add_column(column)
+    for check in result.checks:
+        gates = {True: "passed", False: "failed", None: "unknown"}[check.gates_passed]
+        table.add_row(
+            f"{check.group} v{check.version}",
+            check.approval_status or "-",
+            gates,
+            "ok" if check.ok else check.reason,
+        )
+    console.print(table)
+    if report is not None:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(markdown(result), encoding="utf-8")
+    if not result.ok:
+        raise MlopsError(result.summary(), exit_code=2 if result.missing_packages else 1)
+    console.print(result.summary())
+
+
+@app.command()
+def watch(
+    stack: StackOption,
+    root: RootOption = Path("."),
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Also write the result as JSON.")
+    ] = None,
+    github_output: Annotated[
+        bool,
+        typer.Option(
+            "--github-output",
+            help="Write outcome=... and revert=... to $GITHUB_OUTPUT for the next job.",
+        ),
+    ] = False,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            help="Seconds to wait for the endpoints to settle (default: the stack's "
+            "maximumExecutionTimeoutSeconds plus a provisioning margin).",
+        ),
+    ] = None,
+    poll: Annotated[
+        float, typer.Option(min=0, help="Seconds between DescribeEndpoint calls.")
+    ] = 30,
+) -> None:
+    """Follow the stack's endpoint updates; exit 0 on promote, 1 on rollback or failure."""
+    from ml import aws
+    from ml.release.revert import RevertProposal, default_branch, format_targets
+    from ml.release.stackfile import plan_edit
+    from ml.release.watch import watch_stack
+
+    cfg = load_stack(stack, root)
+    sagemaker = aws.client("sagemaker", _session(cfg))
+
+    def show(model: str, state: Any) -> None:
+        console.print(f"{model}: {state.describe()}", markup=False)
+
+    result = watch_stack(sagemaker, cfg, timeout_seconds=timeout, poll_seconds=poll, on_status=show)
+    for endpoint in result.endpoints:
+        console.print(endpoint.describe(), markup=False)
+    targets = result.revert_targets()
+    if report is not None:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
+    if github_output:
+        _write_github_output({"outcome": result.outcome, "revert": format_targets(targets)})
+    if result.outcome == "promote":
+        console.print(f"stack {stack}: promote: every endpoint serves what the stack file says")
+        return
+    details = "; ".join(
+        endpoint.describe() for endpoint in result.endpoints if endpoint.outcome != "promote"
+    )
+    if result.outcome == "rollback" and targets:
+        edit = plan_edit(stack_file(stack, root), targets)
+        proposal = RevertProposal(
+            stack=stack,
+            edit=edit,
+            branch=default_branch(stack, targets),
+            base="main",
+            repo=f"{cfg.github.org}/{cfg.github.repo}",
+        )
+        typer.echo(f"\nproposed revert, so that git says what serves:\n{proposal.describe()}")
+        raise MlopsError(
+            f"stack {stack}: rollback: {details}; open the revert PR with `mlops release revert "
+            f"--stack {stack} --to {format_targets(targets)} --open-pr`",
+            exit_code=1,
+        )
+    raise MlopsError(f"stack {stack}: {result.outcome}: {details}", exit_code=1)
+
+
+@app.command()
+def revert(
+    stack: StackOption,
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to",
+            help="The versions that serve, MODEL=VERSION[,MODEL=VERSION] (watch's revert=).",
+        ),
+    ],
+    root: RootOption = Path("."),
+    open_pr: Annotated[
+        bool,
+        typer.Option(
+            "--open-pr", help="Commit on a new branch, push it and open the pull request (gh)."
+        ),
+    ] = False,
+    base: Annotated[str, typer.Option(help="Branch the revert PR targets.")] = "main",
+    branch: Annotated[
+        str | None, typer.Option(help="Branch for the revert (default: revert/<stack>/...).")
+    ] = None,
+) -> None:
+    """Set the stack file back to the versions that serve after SageMaker rolled back."""
+    from ml.release.revert import RevertProposal, default_branch, open_pull_request, parse_targets
+    from ml.release.stackfile import plan_edit
+
+    cfg = load_stack(stack, root)
+    targets = parse_targets(to)
+    for model in targets:
+        _model_name(cfg, model)
+    edit = plan_edit(stack_file(stack, root), targets)
+    if not edit.changed:
+        console.print(f"stack {stack}: the stack file already says {to}; nothing to revert")
+        return
+    proposal = RevertProposal(
+        stack=stack,
+        edit=edit,
+        branch=branch or default_branch(stack, targets),
+        base=base,
+        repo=os.environ.get("GITHUB_REPOSITORY") or f"{cfg.github.org}/{cfg.github.repo}",
+    )
+    typer.echo(edit.diff(), nl=False)
+    if not open_pr:
+        edit.write()
+        console.print(f"wrote {edit.path}; to open the pull request run:", markup=False)
+        typer.echo("\n".join(shlex.join(command) for command in proposal.commands()))
+        return
+    url = open_pull_request(proposal, cwd=root.resolve())
+    console.print(f"opened the revert pull request: {url}", markup=False)
+
+
+@app.command()
+def fetch(
+    stack: StackOption,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory to extract the model into.")],
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Model name under mlops:models.")
+    ] = "churn-classifier",
+    version: Annotated[
+        int | None,
+        typer.Option(
+            "--version", min=1, help="Version to fetch (default: the one the stack serves)."
+        ),
+    ] = None,
+    root: RootOption = Path("."),
+    key_id: KeyIdOption = None,
+    public_key: PublicKeyOption = None,
+) -> None:
+    """Download the model the stack serves, check its provenance, extract it (validation's
+    production baseline)."""
+    from ml import aws
+    from ml.release.fetch import fetch_serving_model
+
+    cfg = load_stack(stack, root)
+    name = _model_name(cfg, model)
+    session = _session(cfg)
+    check = fetch_serving_model(
+        cfg,
+        name,
+        out,
+        sagemaker=aws.client("sagemaker", session),
+        s3=aws.client("s3", session),
+        verifier=_verifier(cfg, session, key_id, public_key),
+        version=version,
+    )
+    console.print(f"{check.reason}; extracted into {out}", markup=False)
+
+
+def _model_name(cfg: StackConfig, model: str) -> str:
+    """`churn-classifier` from itself or from its group `mlops-<env>-churn-classifier`."""
+    prefix = f"{cfg.name_prefix}-"
+    name = model.removeprefix(prefix)
+    if name not in cfg.models:
+        if model.startswith("mlops-") and not model.startswith(prefix):
+            raise MlopsError(
+                f"model package group {model} does not belong to stack {cfg.environment} "
+                f"(its groups are named {prefix}<model>)"
+            )
+        declared = ", ".join(sorted(cfg.models)) or "none"
+        raise MlopsError(
+            f"stack {cfg.environment} declares no model {name!r} under mlops:models "
+            f"(declared: {declared}); adding a model is a platform change, not a release"
+        )
+    return name
+
+
+def _session(cfg: StackConfig) -> Any:
+    """boto3 session: AWS_PROFILE / AWS_REGION as usual, else the stack's own region."""
+    from ml import aws
+
+    configured = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    return aws.session(region=configured or cfg.region)
+
+
+def _verifier(cfg: StackConfig, session: Any, key_id: str | None, public_key: Path | None) -> Any:
+    from ml import aws
+    from ml.provenance.check import kms_verifier, offline_verifier
+
+    if public_key is not None:
+        try:
+            pem = public_key.read_bytes()
+        except OSError as error:
+            raise MlopsError(f"public key {public_key}: {error.strerror}") from None
+        return offline_verifier(pem)
+    return kms_verifier(aws.client("kms", session), key_id or f"alias/{cfg.name_prefix}-signing")
+
+
+def _write_github_output(values: dict[str, str]) -> None:
+    path = os.environ.get("GITHUB_OUTPUT")
+    if not path:
+        raise MlopsError("--github-output: GITHUB_OUTPUT is not set (only GitHub Actions sets it)")
+    with open(path, "a", encoding="utf-8") as handle:
+        for key, value in values.items():
+            if "\n" in value:
+                raise MlopsError(f"--github-output: {key} must be one line")
+            handle.write(f"{key}={value}\n")

@@ -1,0 +1,198 @@
+"""Edit the model versions a stack file declares, and nothing else (pure; no AWS).
+
+A release PR is a one-line change: `version: 3` -> `version: 4` under
+`mlops:models.<model>` of `Pulumi.<stack>.yaml`. The edit goes through ruamel.yaml's
+round-trip mode, which keeps comments, key order, quoting and flow style, with the
+file's own indentation. Two guards make sure the diff a reviewer sees is only that:
+
+- the edited text must validate against the typed stack schema (`infra.config`), and
+- every line that changed must be a `version:` line; if ruamel would reformat anything
+  else (an indentation style it cannot reproduce), the edit is refused rather than
+  slipping unrelated changes into the release PR.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import itertools
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.error import YAMLError
+
+from infra.config import PROJECT, StackConfig, parse_stack_config
+from ml.errors import MlopsError
+
+MODELS_KEY = f"{PROJECT}:models"
+_VERSION_LINE = re.compile(r"^\s*version:\s*(\S.*)?$")
+_KEY_LINE = re.compile(r"^(?P<lead> *)(?:- +)?[^\s#][^#]*:\s*(#.*)?$")
+
+
+@dataclass(frozen=True)
+class VersionChange:
+    model: str
+    old: int | None
+    new: int
+
+    def __str__(self) -> str:
+        old = "unreleased" if self.old is None else f"v{self.old}"
+        return f"{self.model}: {old} -> v{self.new}"
+
+
+@dataclass(frozen=True)
+class StackEdit:
+    """A proposed edit of one stack file: its text before and after, and what changed."""
+
+    path: Path
+    before: str
+    after: str
+    changes: tuple[VersionChange, ...]
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+    def diff(self, label: str | None = None) -> str:
+        """The unified diff a reviewer sees in the pull request."""
+        name = label or self.path.name
+        lines = difflib.unified_diff(
+            self.before.splitlines(keepends=True),
+            self.after.splitlines(keepends=True),
+            fromfile=f"a/{name}",
+            tofile=f"b/{name}",
+        )
+        return "".join(lines)
+
+    def write(self) -> None:
+        self.path.write_text(self.after, encoding="utf-8")
+
+
+def served_versions(cfg: StackConfig) -> dict[str, int]:
+    """Model name -> version for every model the stack gives a version (the rest serve nowhere)."""
+    return {name: ref.version for name, ref in cfg.models.items() if ref.version is not None}
+
+
+def plan_edit(path: Path, versions: Mapping[str, int]) -> StackEdit:
+    """The edit of `path` that sets each model's version; refuses unknown models."""
+    before = path.read_text(encoding="utf-8")
+    after, changes = set_versions(before, versions, source=path.name)
+    return StackEdit(path=path, before=before, after=after, changes=changes)
+
+
+def set_versions(
+    text: str, versions: Mapping[str, int], *, source: str = "stack file"
+) -> tuple[str, tuple[VersionChange, ...]]:
+    """`text` with `mlops:models.<model>.version` set for each entry of `versions`."""
+    yaml = _round_trip(text)
+    try:
+        document = yaml.load(text)
+    except YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise MlopsError(f"{source}: malformed YAML{where}; fix the syntax") from None
+    models = _models(document, source)
+    changes: list[VersionChange] = []
+    for model, version in versions.items():
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise MlopsError(f"{model}: version must be a positive integer (got {version!r})")
+        if model not in models:
+            declared = ", ".join(models) or "none"
+            raise MlopsError(
+                f"{source}: model {model!r} is not declared under {MODELS_KEY} (declared: "
+                f"{declared}); adding a model is a platform change, not a release"
+            )
+        entry = models[model]
+        if entry is None:
+            entry = models[model] = CommentedMap()
+        if not isinstance(entry, CommentedMap):
+            raise MlopsError(f"{source}: {MODELS_KEY}.{model} must be a mapping")
+        old = entry.get("version")
+        if old == version:
+            continue
+        if "version" in entry:
+            entry["version"] = version
+        else:
+            entry.insert(0, "version", version)
+        changes.append(VersionChange(model, old if isinstance(old, int) else None, version))
+    if not changes:
+        return text, ()
+    out = io.StringIO()
+    yaml.dump(document, out)
+    after = out.getvalue()
+    _only_version_lines_changed(text, after, source)
+    _still_valid(after, source)
+    return after, tuple(changes)
+
+
+def _round_trip(text: str) -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.width = 4096  # never re-wrap a long line
+    mapping, sequence, offset = detect_indent(text)
+    yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
+    return yaml
+
+
+def detect_indent(text: str) -> tuple[int, int, int]:
+    """(mapping, sequence, offset) indentation as ruamel.yaml names it, read off the file.
+
+    Mapping: how far a nested key sits right of its parent. Sequence: how far an item's
+    content sits right of its parent key; offset: how far the dash does. Defaults are
+    the common 2 / 4 / 2 (`key:` then `  - item`).
+    """
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    mapping = sequence = offset = None
+    for parent, child in itertools.pairwise(lines):
+        head = _KEY_LINE.match(parent)
+        if head is None:
+            continue
+        lead = len(head["lead"])
+        child_lead = len(child) - len(child.lstrip(" "))
+        if child_lead <= lead:
+            continue
+        stripped = child.lstrip(" ")
+        if stripped.startswith("- ") and sequence is None:
+            offset = child_lead - lead
+            sequence = offset + len(stripped) - len(stripped[1:].lstrip(" "))
+        elif not stripped.startswith("-") and mapping is None:
+            mapping = child_lead - lead
+    return (mapping or 2, sequence or 4, 2 if offset is None else offset)
+
+
+def _models(document: object, source: str) -> CommentedMap:
+    config = document.get("config") if isinstance(document, CommentedMap) else None
+    if not isinstance(config, CommentedMap):
+        raise MlopsError(f"{source}: expected a mapping with a top-level 'config:' key")
+    models = config.get(MODELS_KEY)
+    if not isinstance(models, CommentedMap):
+        raise MlopsError(f"{source}: no {MODELS_KEY} mapping; the stack serves no models")
+    return models
+
+
+def _only_version_lines_changed(before: str, after: str, source: str) -> None:
+    old, new = before.splitlines(), after.splitlines()
+    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        touched = old[i1:i2] + new[j1:j2]
+        if not all(_VERSION_LINE.match(line) for line in touched):
+            line = i1 + 1
+            raise MlopsError(
+                f"{source}: the YAML editor would also reformat line {line} "
+                f"({(old[i1] if i1 < len(old) else '').strip()!r}); set the version by hand"
+            )
+
+
+def _still_valid(text: str, source: str) -> None:
+    config = (yaml.safe_load(text) or {}).get("config") or {}
+    try:
+        parse_stack_config(config)
+    except MlopsError as error:
+        raise MlopsError(f"{source}: the edited file would be invalid: {error}") from None

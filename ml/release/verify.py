@@ -1,0 +1,105 @@
+"""May this stack serve what its file declares? The provenance check for every model.
+
+For every model the stack gives a version, `ml.provenance.check.check_model_package`
+(owned by the provenance part, called here, never re-implemented) checks that the
+package exists in the stack's registry, is Approved, passed its validation gates, and
+that its artifact verifies against its signature with the stack's signing key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from infra.config import StackConfig
+from ml.provenance.check import PackageCheck, Verifier, check_model_package
+from ml.release.endpoints import group_name
+from ml.release.stackfile import served_versions
+
+
+@dataclass(frozen=True)
+class StackVerification:
+    stack: str
+    checks: tuple[PackageCheck, ...]
+    unreleased: tuple[str, ...]
+    """Models declared without a version: a registry group, nothing served yet."""
+    verifier: str
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+    @property
+    def failures(self) -> tuple[PackageCheck, ...]:
+        return tuple(check for check in self.checks if not check.ok)
+
+    @property
+    def missing_packages(self) -> bool:
+        """A declared version the registry does not have: a mistake in the stack file."""
+        return any("package" in check.failed for check in self.checks)
+
+    def summary(self) -> str:
+        """One line for the terminal and the error message."""
+        if self.ok:
+            return (
+                f"stack {self.stack}: {len(self.checks)} model(s) verified: registered, "
+                "approved, gates passed, signature valid"
+            )
+        reasons = "; ".join(check.reason for check in self.failures)
+        return f"stack {self.stack}: {len(self.failures)} of {len(self.checks)} failed: {reasons}"
+
+
+def verify_stack(
+    cfg: StackConfig, *, sagemaker: Any, s3: Any, verifier: Verifier
+) -> StackVerification:
+    checks = tuple(
+        check_model_package(sagemaker, s3, verifier, group=group_name(cfg, model), version=version)
+        for model, version in served_versions(cfg).items()
+    )
+    unreleased = tuple(name for name, ref in cfg.models.items() if ref.version is None)
+    return StackVerification(cfg.environment, checks, unreleased, verifier.description)
+
+
+def markdown(result: StackVerification) -> str:
+    """The pull-request comment: one row per model, the verdict first."""
+    verdict = "passed" if result.ok else "FAILED"
+    icon = ":white_check_mark:" if result.ok else ":x:"
+    lines = [
+        f"### {icon} Provenance of `{result.stack}`: {verdict}",
+        "",
+        f"Every model version `Pulumi.{result.stack}.yaml` declares must be registered, "
+        f"approved, have passed its validation gates and verify against its signature "
+        f"({result.verifier}).",
+        "",
+        "| model package | approval | gates | signature | verdict |",
+        "|---|---|---|---|---|",
+    ]
+    for check in result.checks:
+        gates = {True: "passed", False: "failed", None: "unknown"}[check.gates_passed]
+        signature = _cell(_signature_cell(check))
+        verdict_cell = "ok" if check.ok else _cell(check.reason)
+        lines.append(
+            f"| `{check.group}` v{check.version} | {check.approval_status or 'missing'} | "
+            f"{gates} | {signature} | {verdict_cell} |"
+        )
+    if not result.checks:
+        lines.append("| (no model version declared) | | | | |")
+    if result.unreleased:
+        names = ", ".join(f"`{name}`" for name in result.unreleased)
+        lines += ["", f"Declared without a version (nothing served yet): {names}."]
+    return "\n".join(lines) + "\n"
+
+
+def _signature_cell(check: PackageCheck) -> str:
+    problems = [p for p in check.problems if p.startswith(("signature", "artifact-digest"))]
+    if problems:
+        return problems[0]
+    if check.signature is not None and check.signature.ok:
+        return "valid"
+    if check.signature is not None:
+        return check.signature.reason
+    return "not checked"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")

@@ -1,0 +1,367 @@
+"""The hardening rules every GitHub Actions workflow of this repository must follow.
+
+Each rule is a function `(Workflow) -> list[str]` returning one message per violation,
+naming the workflow, the job and the step. tests/workflows/test_hardening.py runs every
+rule on every file under .github/workflows (so a new workflow is checked the moment it
+exists) and on small broken workflows (so every rule is shown to fail when it should).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from infra.config import load_stack
+
+SHA_PIN = re.compile(r"^(?P<action>[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+)@(?P<sha>[0-9a-f]{40})$")
+VERSION_COMMENT = re.compile(r"#\s*(?P<version>v\d+\.\d+\.\d+)\s*$")
+# Triggers whose jobs run this repository's own code with its own token only.
+ALLOWED_TRIGGERS = frozenset({"pull_request", "push", "schedule", "workflow_dispatch"})
+AWS_ACTION = "aws-actions/configure-aws-credentials"
+PULUMI_ACTION = "pulumi/actions"
+CHECKOUT_ACTION = "actions/checkout"
+AWS_KEY_INPUTS = ("aws-access-key-id", "aws-secret-access-key", "aws-session-token")
+AWS_KEY_NAMES = re.compile(r"AWS_(ACCESS_KEY_ID|SECRET_ACCESS_KEY|SESSION_TOKEN)|ACCESS_KEY")
+# Roles trusted only from a GitHub environment (infra/components/identity.py): the job
+# that assumes one must run in that environment or the OIDC subject will not match.
+ENVIRONMENT_ROLES = ("AWS_DEPLOY_ROLE_ARN", "AWS_INFRA_ROLE_ARN", "AWS_RELEASE_ROLE_ARN")
+PERMISSION_LEVELS = frozenset({"read", "write", "none"})
+PERMISSION_LINE = re.compile(r"^\s+[a-z-]+: (read|write|none)\s*(#.*)?$")
+MAX_TIMEOUT_MINUTES = 360  # GitHub-hosted runners stop a job after six hours anyway
+# A `run:` script is one command, and that command is `make` or the project's `mlops`.
+COMMAND = re.compile(r"^(make|\.venv/bin/mlops)(\s|$)")
+SHELL_CONTROL = re.compile(r"[;&|`<>]|\$\(|\n")
+
+
+@dataclass(frozen=True)
+class Step:
+    job: str
+    index: int
+    data: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        return f"job {self.job}, step {self.data.get('name') or self.index + 1}"
+
+    @property
+    def action(self) -> str | None:
+        """`owner/repo[/path]` of a `uses:` step, without the ref."""
+        uses = self.data.get("uses")
+        return uses.split("@", 1)[0] if isinstance(uses, str) else None
+
+    @property
+    def inputs(self) -> dict[str, Any]:
+        return self.data.get("with") or {}
+
+
+@dataclass(frozen=True)
+class Workflow:
+    path: Path
+    text: str
+    data: dict[str, Any]
+
+    @classmethod
+    def load(cls, path: Path) -> Workflow:
+        text = path.read_text(encoding="utf-8")
+        return cls.parse(text, path)
+
+    @classmethod
+    def parse(cls, text: str, path: Path = Path("inline.yml")) -> Workflow:
+        data = yaml.safe_load(text)
+        assert isinstance(data, dict), f"{path}: a workflow is a mapping"
+        return cls(path=path, text=text, data=data)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def triggers(self) -> dict[str, Any]:
+        # YAML 1.1 (PyYAML) reads the key `on` as the boolean True.
+        raw = self.data.get("on", self.data.get(True))
+        if isinstance(raw, str):
+            return {raw: None}
+        if isinstance(raw, list):
+            return dict.fromkeys(raw)
+        return dict(raw or {})
+
+    @property
+    def jobs(self) -> dict[str, dict[str, Any]]:
+        return dict(self.data.get("jobs") or {})
+
+    def steps(self) -> Iterator[Step]:
+        for job_id, job in self.jobs.items():
+            for index, step in enumerate(job.get("steps") or []):
+                yield Step(job_id, index, step)
+
+    def job_steps(self, job_id: str) -> list[Step]:
+        return [step for step in self.steps() if step.job == job_id]
+
+
+Rule = Callable[[Workflow], list[str]]
+RULES: dict[str, Rule] = {}
+
+
+def rule(function: Rule) -> Rule:
+    RULES[function.__name__.removeprefix("rule_")] = function
+    return function
+
+
+@rule
+def rule_default_permissions_none(wf: Workflow) -> list[str]:
+    """Top-level `permissions: {}`: a job gets nothing it does not ask for."""
+    if wf.data.get("permissions") != {}:
+        return [
+            f"{wf.name}: top-level permissions must be {{}} (found {wf.data.get('permissions')!r})"
+        ]
+    return []
+
+
+@rule
+def rule_minimal_job_permissions(wf: Workflow) -> list[str]:
+    """Every job lists its permissions scope by scope, each with a comment saying why."""
+    problems = []
+    for job_id, job in wf.jobs.items():
+        permissions = job.get("permissions")
+        if not isinstance(permissions, dict) or not permissions:
+            problems.append(f"{wf.name}: job {job_id}: permissions must list the scopes it needs")
+            continue
+        problems += [
+            f"{wf.name}: job {job_id}: {scope}: {level!r} is not read, write or none"
+            for scope, level in permissions.items()
+            if level not in PERMISSION_LEVELS
+        ]
+    for number, line in enumerate(wf.text.splitlines(), start=1):
+        if PERMISSION_LINE.match(line) and "#" not in line:
+            problems.append(f"{wf.name}:{number}: '{line.strip()}' needs a '# why' comment")
+    return problems
+
+
+@rule
+def rule_concurrency(wf: Workflow) -> list[str]:
+    """A workflow-level concurrency group, so pushes do not pile up runs."""
+    concurrency = wf.data.get("concurrency")
+    if not isinstance(concurrency, dict) or not concurrency.get("group"):
+        return [f"{wf.name}: needs a top-level concurrency group"]
+    return []
+
+
+@rule
+def rule_timeouts(wf: Workflow) -> list[str]:
+    """`timeout-minutes` on every job, within what a hosted runner allows."""
+    problems = []
+    for job_id, job in wf.jobs.items():
+        timeout = job.get("timeout-minutes")
+        if not isinstance(timeout, int) or not 0 < timeout <= MAX_TIMEOUT_MINUTES:
+            problems.append(
+                f"{wf.name}: job {job_id}: timeout-minutes must be 1-{MAX_TIMEOUT_MINUTES} "
+                f"(found {timeout!r})"
+            )
+    return problems
+
+
+@rule
+def rule_hosted_runners(wf: Workflow) -> list[str]:
+    """GitHub-hosted, ephemeral runners only (no self-hosted runner keeps state)."""
+    return [
+        f"{wf.name}: job {job_id}: runs-on must be ubuntu-latest (found {job.get('runs-on')!r})"
+        for job_id, job in wf.jobs.items()
+        if job.get("runs-on") != "ubuntu-latest"
+    ]
+
+
+@rule
+def rule_trusted_triggers(wf: Workflow) -> list[str]:
+    """No `pull_request_target` or `workflow_run`: PR code never runs with a write token."""
+    unexpected = sorted(set(wf.triggers) - ALLOWED_TRIGGERS)
+    return [f"{wf.name}: trigger {name!r} is not allowed" for name in unexpected]
+
+
+@rule
+def rule_actions_pinned(wf: Workflow) -> list[str]:
+    """Every `uses:` is a full commit SHA with its release in a `# vX.Y.Z` comment."""
+    problems = []
+    for step in wf.steps():
+        uses = step.data.get("uses")
+        if uses is None:
+            continue
+        if not SHA_PIN.match(uses):
+            problems.append(f"{wf.name}: {step.label}: {uses!r} is not pinned to a commit SHA")
+            continue
+        line = next((ln for ln in wf.text.splitlines() if f"uses: {uses}" in ln), "")
+        if not VERSION_COMMENT.search(line):
+            problems.append(f"{wf.name}: {step.label}: {uses} needs a '# vX.Y.Z' comment")
+    for job_id, job in wf.jobs.items():
+        if "uses" in job:
+            problems.append(f"{wf.name}: job {job_id}: reusable workflow calls are not used here")
+    return problems
+
+
+@rule
+def rule_oidc_only(wf: Workflow) -> list[str]:
+    """AWS through OIDC only: a role to assume, never keys; `id-token` only where needed."""
+    problems = []
+    for key in AWS_KEY_NAMES.findall(wf.text):
+        problems.append(f"{wf.name}: mentions AWS key material ({key})")
+    for job_id, job in wf.jobs.items():
+        aws_steps = [s for s in wf.job_steps(job_id) if s.action == AWS_ACTION]
+        for step in aws_steps:
+            if not step.inputs.get("role-to-assume"):
+                problems.append(f"{wf.name}: {step.label}: needs role-to-assume (OIDC)")
+            for key in AWS_KEY_INPUTS:
+                if key in step.inputs:
+                    problems.append(f"{wf.name}: {step.label}: {key} is a stored credential")
+            role = str(step.inputs.get("role-to-assume", ""))
+            if "secrets." in role:
+                problems.append(f"{wf.name}: {step.label}: role ARNs come from vars, not secrets")
+        id_token = (job.get("permissions") or {}).get("id-token")
+        if aws_steps and id_token != "write":
+            problems.append(f"{wf.name}: job {job_id}: assumes a role without id-token: write")
+        if not aws_steps and id_token not in (None, "none"):
+            problems.append(f"{wf.name}: job {job_id}: id-token: {id_token} but assumes no role")
+    return problems
+
+
+@rule
+def rule_no_expressions_in_scripts(wf: Workflow) -> list[str]:
+    """No `${{ }}` in `run:`: values reach scripts through `env:`, never as shell text."""
+    return [
+        f"{wf.name}: {step.label}: run: interpolates an expression; pass it through env:"
+        for step in wf.steps()
+        if "run" in step.data and "${{" in str(step.data["run"])
+    ]
+
+
+@rule
+def rule_steps_call_make_or_mlops(wf: Workflow) -> list[str]:
+    """Every `run:` is one `make` or `mlops` command: the logic lives in tested Python."""
+    problems = []
+    for step in wf.steps():
+        if "run" not in step.data:
+            continue
+        script = str(step.data["run"]).strip()
+        if not COMMAND.match(script) or SHELL_CONTROL.search(script):
+            problems.append(f"{wf.name}: {step.label}: run: must be one make or mlops command")
+    return problems
+
+
+@rule
+def rule_named_steps(wf: Workflow) -> list[str]:
+    """Every job and step says what it does (the run log and the checks list read well)."""
+    problems = [
+        f"{wf.name}: {step.label}: needs a name" for step in wf.steps() if not step.data.get("name")
+    ]
+    problems += [
+        f"{wf.name}: job {j}: needs a name" for j, job in wf.jobs.items() if "name" not in job
+    ]
+    return problems
+
+
+@rule
+def rule_checkout_without_credentials(wf: Workflow) -> list[str]:
+    """`persist-credentials: false`: the token is not left in .git/config for later steps."""
+    return [
+        f"{wf.name}: {step.label}: checkout needs persist-credentials: false"
+        for step in wf.steps()
+        if step.action == CHECKOUT_ACTION and step.inputs.get("persist-credentials") is not False
+    ]
+
+
+@rule
+def rule_environment_roles(wf: Workflow) -> list[str]:
+    """A role trusted only from an environment is assumed only from a job in it."""
+    problems = []
+    for job_id, job in wf.jobs.items():
+        for step in wf.job_steps(job_id):
+            role = str(step.inputs.get("role-to-assume", "")) if step.action == AWS_ACTION else ""
+            if any(name in role for name in ENVIRONMENT_ROLES) and not job.get("environment"):
+                problems.append(f"{wf.name}: job {job_id}: {role} needs the job's environment")
+    return problems
+
+
+@rule
+def rule_deploys_in_stack_environments(wf: Workflow) -> list[str]:
+    """`pulumi up` runs in the stack's environment, one update per stack at a time."""
+    problems = []
+    for job_id, job in wf.jobs.items():
+        ups = [
+            s
+            for s in wf.job_steps(job_id)
+            if s.action == PULUMI_ACTION and s.inputs.get("command") == "up"
+        ]
+        for step in ups:
+            stack = step.inputs.get("stack-name")
+            if job.get("environment") != stack:
+                problems.append(
+                    f"{wf.name}: job {job_id}: pulumi up of {stack!r} must run in environment "
+                    f"{stack!r} (found {job.get('environment')!r})"
+                )
+            concurrency = job.get("concurrency") or {}
+            if concurrency != {"group": f"pulumi-{stack}", "cancel-in-progress": False}:
+                problems.append(
+                    f"{wf.name}: job {job_id}: pulumi up needs concurrency group pulumi-{stack} "
+                    f"without cancel-in-progress (found {concurrency!r})"
+                )
+            if step.inputs.get("policyPacks") != "policies":
+                problems.append(f"{wf.name}: job {job_id}: pulumi up must run the policy pack")
+    return problems
+
+
+@rule
+def rule_prod_after_staging(wf: Workflow) -> list[str]:
+    """Prod is updated only after the same workflow updated staging successfully."""
+    up_stacks = {
+        job_id: step.inputs.get("stack-name")
+        for job_id in wf.jobs
+        for step in wf.job_steps(job_id)
+        if step.action == PULUMI_ACTION and step.inputs.get("command") == "up"
+    }
+    problems = []
+    for job_id, stack in up_stacks.items():
+        if stack != "prod":
+            continue
+        needs = wf.jobs[job_id].get("needs") or []
+        needs = [needs] if isinstance(needs, str) else needs
+        if not any(up_stacks.get(need) == "staging" for need in needs):
+            problems.append(f"{wf.name}: job {job_id}: prod's pulumi up must need staging's")
+    return problems
+
+
+@rule
+def rule_environments_match_stack_trust(wf: Workflow) -> list[str]:
+    """A job assuming an environment-bound role runs in the environment the stack trusts."""
+    root = Path(__file__).resolve().parents[2]
+    workflow_stack = (wf.data.get("env") or {}).get("STACK")
+    problems = []
+    for job_id, job in wf.jobs.items():
+        stack = (job.get("env") or {}).get("STACK", workflow_stack)
+        roles = [
+            str(step.inputs.get("role-to-assume", ""))
+            for step in wf.job_steps(job_id)
+            if step.action == AWS_ACTION
+        ]
+        if stack not in ("dev", "staging", "prod") or not roles:
+            continue
+        github = load_stack(stack, root).github
+        for role in roles:
+            if "AWS_RELEASE_ROLE_ARN" in role:
+                trusted = github.signing_environment
+            elif "AWS_DEPLOY_ROLE_ARN" in role or "AWS_INFRA_ROLE_ARN" in role:
+                trusted = github.deploy_environment
+            else:
+                continue
+            if job.get("environment") != trusted:
+                problems.append(
+                    f"{wf.name}: job {job_id}: runs in environment {job.get('environment')!r}, "
+                    f"but Pulumi.{stack}.yaml trusts {role} from {trusted!r} only"
+                )
+    return problems
+
+
+def violations(wf: Workflow) -> list[str]:
+    return [message for check in RULES.values() for message in check(wf)]
