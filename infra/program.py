@@ -64,12 +64,19 @@ def declare(cfg: StackConfig) -> None:
                 identity.train_role.arn,
                 identity.release_role.arn,
             ],
-            data_readers=[identity.auditor_role.arn, identity.deploy_role.arn],
+            data_readers=[
+                identity.auditor_role.arn,
+                identity.deploy_role.arn,
+                identity.plan_role.arn,
+                identity.monitor_role.arn,
+            ],
             signers=[identity.release_role.arn],
             verifiers=[
                 identity.deploy_role.arn,
                 identity.auditor_role.arn,
                 identity.inference_role.arn,
+                identity.plan_role.arn,
+                identity.train_role.arn,
             ],
             deletion_window_days=cfg.kms.deletion_window_days,
             signing_key_spec=cfg.kms.signing_key_spec,
@@ -156,6 +163,7 @@ def declare(cfg: StackConfig) -> None:
             train_role=identity.train_role,
             release_role=identity.release_role,
             deploy_role=identity.deploy_role,
+            monitor_role=identity.monitor_role,
             vpc_enabled=cfg.network.enabled,
         ),
     )
@@ -220,6 +228,7 @@ def declare(cfg: StackConfig) -> None:
             "train": identity.train_role.arn,
             "release": identity.release_role.arn,
             "deploy": identity.deploy_role.arn,
+            "monitor": identity.monitor_role.arn,
         },
     )
     _declare_serving(cfg, arns, tags, identity, keys, capture, registry, network)

@@ -47,6 +47,11 @@ class GitHubTrust:
         return [self.subject(f"environment:{self.signing_environment}")]
 
     @property
+    def monitor_subjects(self) -> list[str]:
+        """Scheduled workflows run on the default branch."""
+        return [self.subject("ref:refs/heads/main")]
+
+    @property
     def deploy_subjects(self) -> list[str]:
         return [self.subject(f"environment:{self.deploy_environment}")]
 
@@ -111,6 +116,9 @@ class Identity(pulumi.ComponentResource):
         self.deploy_role = self._github_role(
             f"{name}-gh-deploy", "pulumi up", github.deploy_subjects
         )
+        self.monitor_role = self._github_role(
+            f"{name}-gh-monitor", "scheduled drift monitor", github.monitor_subjects
+        )
 
         self.register_outputs(
             {
@@ -123,6 +131,7 @@ class Identity(pulumi.ComponentResource):
                     "train_role",
                     "release_role",
                     "deploy_role",
+                    "monitor_role",
                 )
             }
         )

@@ -54,6 +54,7 @@ class PermissionsArgs:
     train_role: aws.iam.Role
     release_role: aws.iam.Role
     deploy_role: aws.iam.Role
+    monitor_role: aws.iam.Role
     vpc_enabled: bool
 
 
@@ -74,6 +75,7 @@ class Permissions(pulumi.ComponentResource):
             "train": _train(args, b),
             "release": _release(args, b),
             "deploy": _deploy(args, b),
+            "monitor": _monitor(args, b),
         }
         roles = {
             "training": args.training_role,
@@ -83,6 +85,7 @@ class Permissions(pulumi.ComponentResource):
             "train": args.train_role,
             "release": args.release_role,
             "deploy": args.deploy_role,
+            "monitor": args.monitor_role,
         }
         for purpose, document in self.documents.items():
             aws.iam.RolePolicy(
@@ -324,6 +327,19 @@ def _plan(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
                 ],
             ),
             Statement(
+                sid="ReadReleaseEvidence",
+                actions=["s3:GetObject"],
+                resources=[b.models, b.signatures],
+            ),
+            Statement(
+                sid="DecryptEvidence", actions=DATA_READ_ACTIONS, resources=[args.data_key_arn]
+            ),
+            Statement(
+                sid="VerifyModelSignatures",
+                actions=VERIFY_ACTIONS,
+                resources=[args.signing_key_arn],
+            ),
+            Statement(
                 sid="ReadRepository",
                 actions=(
                     "ecr:DescribeRepositories",
@@ -390,7 +406,14 @@ def _train(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
                 ],
             ),
             Statement(
-                sid="ReadProductionArtifacts", actions=["s3:GetObject"], resources=[b.models]
+                sid="ReadProductionArtifacts",
+                actions=["s3:GetObject"],
+                resources=[b.models, b.signatures],
+            ),
+            Statement(
+                sid="VerifyProductionModel",
+                actions=VERIFY_ACTIONS,
+                resources=[args.signing_key_arn],
             ),
             _kms_use("UseDataKey", args.data_key_arn),
         ]
@@ -464,6 +487,7 @@ def _deploy(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
                 sid="ReadRegistry",
                 actions=(
                     "sagemaker:DescribeModelPackage",
+                    "sagemaker:DescribeModelPackageGroup",
                     "sagemaker:ListModelPackages",
                     "sagemaker:ListTags",
                 ),
@@ -574,5 +598,24 @@ def _deploy(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
                 conditions=[Condition("Bool", "kms:GrantIsForAWSResource", ["true"])],
             ),
             Statement(sid="DecryptState", actions=DATA_READ_ACTIONS, resources=[args.data_key_arn]),
+        ]
+    )
+
+
+def _monitor(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
+    """The scheduled drift job: read what endpoints captured and the training reference."""
+    return PolicyDocument(
+        [
+            Statement(
+                sid="ListCaptureAndData", actions=["s3:ListBucket"], resources=[b.capture, b.data]
+            ),
+            Statement(
+                sid="ReadCapturedRequests",
+                actions=["s3:GetObject"],
+                resources=[b.all_capture, b.datasets],
+            ),
+            Statement(
+                sid="DecryptCapture", actions=DATA_READ_ACTIONS, resources=[args.data_key_arn]
+            ),
         ]
     )

@@ -135,11 +135,28 @@ def test_inference_role_cannot_write_model_artifacts(stack_graph: Graph) -> None
     assert writes and not any(artifacts in w for w in writes), f"inference writes {writes}"
 
 
-def test_plan_role_is_read_only(stack_graph: Graph) -> None:
+@pytest.mark.parametrize("purpose", ["plan", "monitor", "auditor"])
+def test_read_only_roles_change_nothing(stack_graph: Graph, purpose: str) -> None:
+    # Decrypt and Verify read evidence (signed artifacts); they change no resource.
     read_prefixes = ("Get", "List", "Describe")
-    for statement in _inline_policy(stack_graph, "plan")["Statement"]:
+    for statement in _inline_policy(stack_graph, purpose)["Statement"]:
         for action in as_list(statement["Action"]):
-            assert action.split(":")[1].startswith(read_prefixes), f"plan may not {action}"
+            readonly = action.split(":")[1].startswith(read_prefixes)
+            assert readonly or action in {"kms:Decrypt", "kms:Verify"}, f"{purpose} may {action}"
+
+
+def test_monitor_role_is_assumable_only_from_main(stack_graph: Graph) -> None:
+    trust = statements(policy_of(_role(stack_graph, "gh-monitor"), "assumeRolePolicy"))
+    subjects = trust["GitHubActionsAssume"]["Condition"]["StringEquals"][f"{OIDC}:sub"]
+    assert subjects == "repo:acme/mlops-gitops:ref:refs/heads/main", subjects
+
+
+def test_monitor_role_reads_captured_data_but_no_models(stack_graph: Graph) -> None:
+    reads = _allowed(_inline_policy(stack_graph, "monitor"), "s3:GetObject")
+    capture = _role_bucket(stack_graph, "capture")
+    artifacts = _role_bucket(stack_graph, "artifacts")
+    assert any(capture in r for r in reads), reads
+    assert not any(artifacts in r for r in reads), f"monitor reads models: {reads}"
 
 
 def test_only_the_train_and_deploy_roles_may_pass_roles(stack_graph: Graph) -> None:
