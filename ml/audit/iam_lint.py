@@ -51,6 +51,7 @@ def lint_policy(document: dict[str, Any]) -> list[LintFinding]:
             include_community_auditors=False,
         )
         for finding in policy.findings:
+            _with_severity(finding)
             if finding.issue == "RESOURCE_STAR" and resource_policy:
                 continue
             if finding.issue == "UNKNOWN_CONDITION_FOR_ACTION" and _is_oidc_key(finding.detail):
@@ -66,6 +67,46 @@ def lint_policy(document: dict[str, Any]) -> list[LintFinding]:
     return findings
 
 
+def _with_severity(finding: object) -> None:
+    """Fill in the severity (and title) from parliament's issue catalogue; `analyze_policy_string`
+    leaves them empty and only its CLI adds them."""
+    try:
+        parliament.enhance_finding(finding)
+    except Exception:
+        return
+
+
 def _is_oidc_key(detail: object) -> bool:
     text = str(detail)
     return any(f"condition {prefix}" in text for prefix in _OIDC_CONDITION_PREFIXES)
+
+
+def actions_with_resource_scope(action: str) -> list[str]:
+    """Actions matched by `action` that IAM lets you scope to a resource narrower than '*'.
+
+    Read from parliament's copy of the IAM service authorization reference: an action whose
+    only resource type is empty accepts nothing but '*' (e.g. `ecr:GetAuthorizationToken`,
+    `ec2:DescribeVpcs`); any other action has an ARN format to use instead. Unknown services
+    or actions are returned as-is, so a typo never passes as "needs '*'".
+    """
+    try:
+        expanded = parliament.expand_action(action)
+    except (parliament.UnknownPrefixException, parliament.UnknownActionException, ValueError):
+        return [action]
+    scoped: list[str] = []
+    for item in expanded:
+        if _resource_types(item["service"], item["action"]):
+            scoped.append(f"{item['service']}:{item['action']}")
+    return scoped
+
+
+def _resource_types(service: str, action: str) -> list[str]:
+    for definition in parliament.iam_definition:
+        if definition["prefix"] != service:
+            continue
+        for privilege in definition["privileges"]:
+            if privilege["privilege"] == action:
+                return [
+                    r["resource_type"] for r in privilege["resource_types"] if r["resource_type"]
+                ]
+    return []

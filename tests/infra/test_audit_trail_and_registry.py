@@ -15,8 +15,22 @@ def test_prod_trail_is_multi_region_validated_and_encrypted(graph_of) -> None:
     inputs = trail.inputs
     assert inputs["isMultiRegionTrail"] is True and inputs["enableLogFileValidation"] is True
     assert inputs["kmsKeyId"] == graph.named("mlops-prod-data-key").outputs["arn"], inputs
+    bucket = graph.named("mlops-prod-trail", "aws:s3/bucket:Bucket").id
+    assert inputs["s3BucketName"] == bucket, "trail delivers into its own bucket"
+
+
+def test_prod_trail_bucket_is_kms_encrypted_and_access_logged(graph_of) -> None:
+    graph: Graph = graph_of("prod")
+    component = graph.named("mlops-prod-trail", "mlops:storage:SecureBucket")
+    (logging,) = graph.children(component, "aws:s3/bucketLogging:BucketLogging")
     logs = graph.named("mlops-prod-logs", "aws:s3/bucket:Bucket").id
-    assert inputs["s3BucketName"] == logs, "trail delivers into the log bucket"
+    assert logging.inputs["targetBucket"] == logs, "the trail bucket's access is logged (CIS 3.4)"
+    (sse,) = graph.children(
+        component,
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    )
+    default = sse.inputs["rules"][0]["applyServerSideEncryptionByDefault"]
+    assert default["sseAlgorithm"] == "aws:kms", default
 
 
 def test_prod_trail_records_every_read_and_write_of_a_model(graph_of) -> None:
@@ -28,10 +42,10 @@ def test_prod_trail_records_every_read_and_write_of_a_model(graph_of) -> None:
     assert selector["dataResources"] == [{"type": "AWS::S3::Object", "values": [f"{artifacts}/"]}]
 
 
-def test_prod_log_bucket_lets_cloudtrail_deliver(graph_of) -> None:
-    policy = json.loads(graph_of("prod").named("mlops-prod-logs-policy").inputs["policy"])
+def test_prod_trail_bucket_lets_cloudtrail_deliver(graph_of) -> None:
+    policy = json.loads(graph_of("prod").named("mlops-prod-trail-policy").inputs["policy"])
     sids = {s["Sid"] for s in policy["Statement"]}
-    assert {"LogDelivery1Writes", "LogDelivery1ChecksAcl"} <= sids, sids
+    assert {"LogDelivery0Writes", "LogDelivery0ChecksAcl"} <= sids, sids
 
 
 @pytest.mark.parametrize("stack", ["dev", "staging"])

@@ -1,0 +1,213 @@
+"""The audit report as Markdown: summary first, then controls by framework, inventory,
+waivers, the IAM lint and the policy list. Long evidence values are shortened; the JSON
+report carries them in full."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ml.audit.report import STATUS_LABELS, evaluations_by_id, value_text
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _code(text: Any) -> str:
+    return "`" + str(text).replace("`", "'") + "`"
+
+
+def _evidence(evaluation: dict[str, Any]) -> str:
+    parts = [f"{_code(k)} = {_code(value_text(v, 120))}" for k, v in evaluation["values"].items()]
+    parts += [f"**{m}**" for m in evaluation["messages"]]
+    if evaluation["waiver"]:
+        w = evaluation["waiver"]
+        parts.append(f"waived by {w['owner']} until {w['expiry']}: {w['justification']}")
+    if evaluation["reason"]:
+        parts.append(f"not applicable: {evaluation['reason']}")
+    return _cell("<br>".join(parts))
+
+
+def _summary(report: dict[str, Any]) -> list[str]:
+    s = report["summary"]
+    lines = [
+        "## Summary",
+        "",
+        "| Status | Resources | Policies | Passed | Failed | Advisories | Waived | Expired "
+        "waivers | Not applicable | IAM lint findings |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        f"| **{s['status'].upper()}** | {s['resources']} | {s['policies']} | {s['passed']} | "
+        f"{s['failed']} | {s['advisories']} | {s['waived']} | {s['expired_waivers']} | "
+        f"{s['not_applicable']} | {s['iam_lint_findings']} |",
+        "",
+        "Controls: "
+        + ", ".join(f"{STATUS_LABELS[k]} {v}" for k, v in sorted(s["controls"].items())),
+        "",
+    ]
+    if s["failures"]:
+        lines += ["### Failures (these fail the audit)", ""]
+        lines += [f"- {f}" for f in s["failures"]] + [""]
+    advisories = [e for e in report["evaluations"] if e["status"] == "advisory"]
+    if advisories:
+        lines += ["### Advisories", ""]
+        lines += [f"- {e['policy']}: {m}" for e in advisories for m in e["messages"]] + [""]
+    waived = [e for e in report["evaluations"] if e["status"] == "waived"]
+    if waived:
+        lines += ["### Waived findings (still visible)", ""]
+        lines += [
+            f"- {e['policy']}: {m} — waived by {e['waiver']['owner']} until {e['waiver']['expiry']}"
+            for e in waived
+            for m in e["messages"]
+        ] + [""]
+    return lines
+
+
+def _controls(report: dict[str, Any]) -> list[str]:
+    by_id = evaluations_by_id(report)
+    lines = ["## Controls", ""]
+    for framework, title in report["frameworks"].items():
+        controls = [c for c in report["controls"] if c["framework"] == framework]
+        if not controls:
+            continue
+        lines += [f"### {title}", "", "| Control | Title | Status | Policies | Evaluations |"]
+        lines += ["|---|---|---|---|---|"]
+        for c in controls:
+            counts = ", ".join(f"{STATUS_LABELS[k]} {v}" for k, v in sorted(c["counts"].items()))
+            lines.append(
+                f"| {c['id']} | {_cell(c['title'])} | **{STATUS_LABELS[c['status']]}** | "
+                f"{', '.join(_code(p) for p in c['policies'])} | {counts or '—'} |"
+            )
+        lines.append("")
+        for c in controls:
+            lines += [
+                f"#### {c['id']}: {c['title']} — {STATUS_LABELS[c['status']]}",
+                "",
+                "| Resource | Policy | Status | Evidence (exact inputs) |",
+                "|---|---|---|---|",
+            ]
+            rows = [by_id[i] for i in c["evaluations"]]
+            if not rows:
+                lines.append("| — | — | N/A | no resource of this kind in the stack |")
+            for e in rows:
+                lines.append(
+                    f"| {_code(e['resource'])}<br>{e['type']} | {_code(e['policy'])} | "
+                    f"{STATUS_LABELS[e['status']]} | {_evidence(e)} |"
+                )
+            lines.append("")
+    return lines
+
+
+def _inventory(report: dict[str, Any]) -> list[str]:
+    inv = report["inventory"]
+    lines = ["## Inventory", "", "### Keys and who can do what with them (blast radius)", ""]
+    for key in inv["keys"]:
+        lines += [
+            f"#### {_code(key['key'])} {', '.join(key['aliases'])}",
+            "",
+            f"{key['usage']} / {key['spec']}, rotation {key['rotation']}, deletion window "
+            f"{key['deletion_window_days']:g} days.",
+            "",
+            "| Principal | Can | Conditions | Statement |",
+            "|---|---|---|---|",
+        ]
+        for g in key["grants"]:
+            conditions = "; ".join(f"{k} {v}" for k, v in g.get("conditions", {}).items())
+            lines.append(
+                f"| {_cell(g['principal'])} | {', '.join(g['capabilities'])} | "
+                f"{_cell(conditions) or '—'} | {g.get('statement', '')} |"
+            )
+        protects = ", ".join(f"{_code(p['resource'])}" for p in key["protects"]) or "—"
+        lines += ["", f"Encrypts or is used by: {protects}", ""]
+    lines += [
+        "### Buckets",
+        "",
+        "| Bucket | Encryption | Key | Versioning | Public access blocked | Access logs to | "
+        "Object lock |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for b in inv["buckets"]:
+        lines.append(
+            f"| {_code(b['bucket'])} | {b['encryption']} | {b['kms_key'] or '—'} | "
+            f"{b['versioning']} | {b['public_access_blocked']} | {b['access_logs_to'] or '—'} | "
+            f"{value_text(b['object_lock']) if b['object_lock'] else '—'} |"
+        )
+    lines += ["", "### Roles", "", "| Role | Trusted by | Permissions |", "|---|---|---|"]
+    for r in inv["roles"]:
+        trusted = "<br>".join(
+            f"{t['principal']} {value_text(t['conditions'], 200) if t['conditions'] else ''}"
+            for t in r["trusted_by"]
+        )
+        perms = "<br>".join(
+            f"{p['statement']}: {', '.join(p['actions'])} on {value_text(p['resources'], 120)}"
+            for p in r["permissions"]
+        )
+        lines.append(f"| {_code(r['role'])} | {_cell(trusted)} | {_cell(perms) or '—'} |")
+    lines += ["", "### Endpoints", ""]
+    for e in inv["endpoints"]:
+        details = ", ".join(f"{k}: {value_text(v)}" for k, v in e.items() if k != "endpoint")
+        lines.append(f"- {_code(e['endpoint'])} ({details})")
+    if not inv["endpoints"]:
+        lines.append("- none declared")
+    lines += ["", "### Registries and other resources", ""]
+    lines += [
+        f"- {_code(r['repository'])}: tags {r['tags']}, scan on push {r['scan_on_push']}"
+        for r in inv["repositories"]
+    ]
+    lines += [f"- {_code(o['resource'])} ({o['type']})" for o in inv["other"]]
+    return [*lines, ""]
+
+
+def _waivers(report: dict[str, Any]) -> list[str]:
+    lines = ["## Waivers", ""]
+    if not report["waivers"]:
+        return [*lines, "No waiver applies to this stack.", ""]
+    lines += ["| Policy | Resource | Owner | Expiry | Used | Justification |"]
+    lines += ["|---|---|---|---|---|---|"]
+    for w in report["waivers"]:
+        expiry = f"**expired {w['expiry']}**" if w["expired"] else w["expiry"]
+        lines.append(
+            f"| {_code(w['policy'])} | {_code(w['resource'])} | {w['owner']} | {expiry} | "
+            f"{'yes' if w['used'] else 'no'} | {_cell(w['justification'])} |"
+        )
+    return [*lines, ""]
+
+
+def _lint(report: dict[str, Any]) -> list[str]:
+    lines = ["## IAM policy lint (parliament)", ""]
+    if not report["iam_lint"]:
+        return [*lines, "Every policy document in the stack lints clean.", ""]
+    lines += ["| Resource | Input | Issue | Severity | Statement | Detail |"]
+    lines += ["|---|---|---|---|---|---|"]
+    for f in report["iam_lint"]:
+        lines.append(
+            f"| {_code(f['resource'])} | {f['input']} | {f['issue']} | {f['severity']} | "
+            f"{f['statement'] or '—'} | {_cell(value_text(f['detail'], 200))} |"
+        )
+    return [*lines, ""]
+
+
+def _policies(report: dict[str, Any]) -> list[str]:
+    lines = ["## Policies", "", "| Policy | Level | Severity | Controls | Status |"]
+    lines += ["|---|---|---|---|---|"]
+    for p in report["policies"]:
+        lines.append(
+            f"| {_code(p['name'])} | {p['enforcement']} | {p['severity']} | "
+            f"{', '.join(p['controls'])} | {STATUS_LABELS[p['status']]} |"
+        )
+    return [*lines, ""]
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    pack = report["pack"]
+    head = [
+        f"# Compliance audit: stack `{report['stack']}` — {report['summary']['status'].upper()}",
+        "",
+        f"Generated {report['generated_at']} by policy pack `{pack['name']}` {pack['version']} "
+        f"({pack['policies']} policies) from the declared infrastructure (the offline resource "
+        "graph: no cloud credentials). Evidence values are the exact Pulumi inputs each rule "
+        "read; the JSON report has them in full.",
+        "",
+    ]
+    sections = _summary(report) + _controls(report) + _inventory(report)
+    sections += _waivers(report) + _lint(report) + _policies(report)
+    return "\n".join(head + sections)

@@ -1,0 +1,137 @@
+"""Waivers: explicit, owned, expiring exceptions to a policy for named resources.
+
+A waiver file is YAML:
+
+    waivers:
+      - policy: s3-bucket-access-logging-enabled
+        resource: mlops-*-logs          # logical name, URN, or a glob of either
+        stacks: [dev, staging, prod]    # optional; all stacks when omitted
+        justification: why the exception is acceptable, and what compensates
+        owner: ml-platform
+        expiry: 2027-05-31              # valid through this day; then the audit fails
+
+A waived finding stays in the report (status `waived`, with the waiver); an expired
+waiver turns it into a failure. Both the offline audit and the CrossGuard pack use it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import date
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ml.errors import MlopsError
+from policies.core import Subject
+
+DEFAULT_WAIVERS = Path(__file__).resolve().parents[2] / "policies" / "waivers.yaml"
+
+
+class WaiverError(MlopsError):
+    """A waiver file that cannot be used; the message is one line."""
+
+
+class Waiver(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    policy: Annotated[str, Field(min_length=1)]
+    resource: Annotated[str, Field(min_length=1)]
+    """Logical resource name or URN; shell-style globs (`mlops-*-logs`) allowed."""
+    justification: Annotated[str, Field(min_length=20)]
+    owner: Annotated[str, Field(min_length=1)]
+    expiry: date
+    stacks: tuple[Annotated[str, Field(min_length=1)], ...] = ()
+    """Stacks the waiver applies to; every stack when empty."""
+
+    def matches(self, policy: str, subject: Subject, stack: str | None) -> bool:
+        if policy != self.policy:
+            return False
+        if self.stacks and stack not in self.stacks:
+            return False
+        return fnmatchcase(subject.name, self.resource) or fnmatchcase(subject.urn, self.resource)
+
+    def expired(self, today: date) -> bool:
+        return today > self.expiry
+
+
+@dataclass(frozen=True)
+class WaiverSet:
+    waivers: tuple[Waiver, ...]
+    source: Path | None = None
+
+    def match(self, policy: str, subject: Subject, stack: str | None) -> Waiver | None:
+        for waiver in self.waivers:
+            if waiver.matches(policy, subject, stack):
+                return waiver
+        return None
+
+    def expired(self, today: date) -> list[Waiver]:
+        return [w for w in self.waivers if w.expired(today)]
+
+    def for_stack(self, stack: str) -> list[Waiver]:
+        return [w for w in self.waivers if not w.stacks or stack in w.stacks]
+
+
+def parse_waivers(data: Any, known_policies: Collection[str], source: str = "waivers") -> WaiverSet:
+    """Validate a parsed waiver document; every error is one line naming the entry."""
+    if data is None:
+        return WaiverSet(())
+    if not isinstance(data, dict) or set(data) != {"waivers"}:
+        raise WaiverError(f"{source}: expected a mapping with one key, 'waivers:', holding a list")
+    entries = data["waivers"] or []
+    if not isinstance(entries, list):
+        raise WaiverError(f"{source}: 'waivers' must be a list of entries")
+    waivers: list[Waiver] = []
+    for index, entry in enumerate(entries, start=1):
+        label = f"{source}: waiver {index}"
+        if isinstance(entry, dict) and entry.get("policy"):
+            label += f" ({entry['policy']})"
+        try:
+            waiver = Waiver.model_validate(entry)
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "entry"
+            if first["type"] == "missing":
+                raise WaiverError(f"{label}: {where} is required") from None
+            if first["type"] == "extra_forbidden":
+                raise WaiverError(
+                    f"{label}: unknown field {where!r}; allowed: policy, resource, "
+                    "justification, owner, expiry, stacks"
+                ) from None
+            raise WaiverError(f"{label}: {where}: {first['msg']}") from None
+        if waiver.policy not in known_policies:
+            close = difflib.get_close_matches(waiver.policy, list(known_policies), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else "; run `mlops audit --help`"
+            raise WaiverError(f"{label}: unknown policy {waiver.policy!r}{hint}")
+        waivers.append(waiver)
+    return WaiverSet(tuple(waivers))
+
+
+def load_waivers(path: Path, known_policies: Collection[str]) -> WaiverSet:
+    """Read and validate a waiver file; raises `WaiverError` with one line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise WaiverError(f"{path}: waiver file not found") from None
+    except OSError as error:
+        raise WaiverError(f"{path}: cannot read the waiver file ({error.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise WaiverError(f"{path}: malformed YAML{where}; fix the syntax") from None
+    waivers = parse_waivers(data, known_policies, str(path))
+    return WaiverSet(waivers.waivers, path)
+
+
+def unused(waivers: WaiverSet, stack: str, used: Iterable[Waiver]) -> list[Waiver]:
+    """Waivers for `stack` that matched no failing finding (candidates for removal)."""
+    seen = set(used)
+    return [w for w in waivers.for_stack(stack) if w not in seen]

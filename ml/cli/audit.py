@@ -1,0 +1,94 @@
+"""`mlops audit`: the compliance audit of one stack, from its declared infrastructure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from ml.errors import MlopsError
+
+FORMATS = {"md": "md", "json": "json", "sarif": "sarif", "html": "html"}
+console = Console(highlight=False, soft_wrap=True)
+
+
+def audit(
+    stack: Annotated[
+        str, typer.Option("--stack", "-s", help="Stack to audit: dev, staging or prod.")
+    ],
+    format: Annotated[
+        str, typer.Option("--format", "-f", help="Report format: md, json, sarif or html.")
+    ] = "md",
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Report file to write (default build/audit/<stack>.<format>)."
+        ),
+    ] = None,
+    waivers: Annotated[
+        Path | None,
+        typer.Option(
+            "--waivers",
+            help="Waiver file (YAML); default policies/waivers.yaml under --root when present.",
+        ),
+    ] = None,
+    root: Annotated[
+        Path, typer.Option("--root", help="Repository root holding Pulumi.<stack>.yaml files.")
+    ] = Path("."),
+) -> None:
+    """Run the policy pack and the IAM linter over the stack's offline graph; write the report.
+
+    Exits 1 when a mandatory policy fails or a waiver expired, 2 on bad input.
+    """
+    if format not in FORMATS:
+        raise MlopsError(f"unknown format {format!r}: choose one of {', '.join(FORMATS)}")
+    from infra.config import load_stack
+    from infra.graph import Graph
+    from infra.offline import render_graph
+    from ml.audit.report import build_report
+    from ml.audit.waivers import load_waivers
+    from policies.pack import BY_NAME
+
+    load_stack(stack, root)  # an unknown stack or a bad stack file fails here, in one line
+    waiver_file = waivers if waivers is not None else root / "policies" / "waivers.yaml"
+    waiver_set = load_waivers(waiver_file, BY_NAME) if waivers or waiver_file.is_file() else None
+    report = build_report(Graph.from_json(render_graph(stack, root)), waiver_set)
+    target = out or root / "build" / "audit" / f"{stack}.{format}"
+    write_report(report, format, target, root)
+    summary = report["summary"]
+    console.print(
+        f"{stack}: audit {summary['status'].upper()} ({summary['passed']} passed, "
+        f"{summary['failed']} failed, {summary['advisories']} advisory, {summary['waived']} "
+        f"waived, {summary['expired_waivers']} expired waiver(s)); "
+        f"wrote {format} report to {target}"
+    )
+    if summary["status"] != "pass":
+        for failure in summary["failures"]:
+            console.print(f"  FAIL {failure}", markup=False)
+        raise MlopsError(
+            f"audit of {stack} failed: {summary['failed']} mandatory policy failure(s), "
+            f"{summary['expired_waivers']} expired waiver(s); see {target}",
+            exit_code=1,
+        )
+
+
+def write_report(report: dict, format: str, target: Path, root: Path) -> None:
+    from ml.audit.html import render_html
+    from ml.audit.markdown import render_markdown
+    from ml.audit.report import to_json
+    from ml.audit.sarif import render_sarif
+
+    renderers = {
+        "md": render_markdown,
+        "json": to_json,
+        "html": render_html,
+        "sarif": lambda r: render_sarif(r, root.resolve()),
+    }
+    text = renderers[format](report)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise MlopsError(f"{target}: cannot write the report ({error.strerror})") from None

@@ -1,0 +1,377 @@
+"""IAM: least privilege in every identity policy, and trust policies that name who may assume.
+
+Identity policies appear as `aws.iam.RolePolicy` / `aws.iam.Policy` (and the deprecated
+inline `inline_policies` of `aws.iam.Role`); trust policies as a role's
+`assume_role_policy`. The action catalogue (which actions accept a narrower resource than
+'*') and the IAM linter both come from parliament, through `ml.audit.iam_lint`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from ml.audit.iam_lint import actions_with_resource_scope, lint_policy
+from policies.core import ADVISORY, MANDATORY, Param, Policy, ResourceCheck
+from policies.documents import (
+    MalformedPolicy,
+    PolicyStatement,
+    allow_statements,
+    parse_document,
+    wildcard_actions,
+)
+
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+MANAGED_POLICY = "aws:iam/policy:Policy"
+USER_POLICY = "aws:iam/userPolicy:UserPolicy"
+GROUP_POLICY = "aws:iam/groupPolicy:GroupPolicy"
+ATTACHMENTS = (
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+    "aws:iam/userPolicyAttachment:UserPolicyAttachment",
+    "aws:iam/groupPolicyAttachment:GroupPolicyAttachment",
+    "aws:iam/policyAttachment:PolicyAttachment",
+)
+IDENTITY_POLICY_TYPES = (ROLE_POLICY, MANAGED_POLICY, USER_POLICY, GROUP_POLICY)
+# Resource and trust policies the linter also reads, by resource type and input key.
+LINTED_INPUTS: dict[str, tuple[str, ...]] = {
+    ROLE: ("assumeRolePolicy",),
+    ROLE_POLICY: ("policy",),
+    MANAGED_POLICY: ("policy",),
+    USER_POLICY: ("policy",),
+    GROUP_POLICY: ("policy",),
+    "aws:kms/key:Key": ("policy",),
+    "aws:s3/bucketPolicy:BucketPolicy": ("policy",),
+    "aws:sns/topicPolicy:TopicPolicy": ("policy",),
+    "aws:ecr/repositoryPolicy:RepositoryPolicy": ("policy",),
+}
+ADMIN_MANAGED_POLICIES = ("AdministratorAccess", "PowerUserAccess", "IAMFullAccess")
+
+
+def identity_documents(check: ResourceCheck) -> Iterator[tuple[str, list[PolicyStatement]]]:
+    """(where, statements) for every identity policy the resource carries."""
+    sources: list[tuple[str, object]] = []
+    if check.subject.type == ROLE:
+        for index, inline in enumerate(check.get("inlinePolicies") or []):
+            name = inline.get("name") or str(index)
+            sources.append((f"inline policy {name}", inline.get("policy")))
+    else:
+        sources.append(("policy", check.get("policy")))
+    for where, raw in sources:
+        if raw is None:
+            continue
+        try:
+            yield where, parse_document(raw)
+        except MalformedPolicy as error:
+            check.violation(f"{where} must be a JSON policy document", str(error), "fix it")
+
+
+def _check_wildcard_actions(check: ResourceCheck) -> None:
+    for where, statements in identity_documents(check):
+        for statement in allow_statements(statements):
+            broad = wildcard_actions(statement)
+            if broad:
+                check.violation(
+                    f"{where} statement {statement.label} must not allow wildcard actions",
+                    broad,
+                    "list each action the role needs (e.g. s3:GetObject, not s3:*)",
+                )
+
+
+NO_WILDCARD_ACTIONS = Policy(
+    name="iam-policy-no-wildcard-actions",
+    description="Checks whether IAM identity policies allow any action with a wildcard "
+    "(`*`, `service:*`, `s3:Get*`) or NotAction.",
+    enforcement=MANDATORY,
+    severity="high",
+    controls=("FSBP IAM.21", "NIST AC-6", "NIST AC-3"),
+    validators={t: _check_wildcard_actions for t in (*IDENTITY_POLICY_TYPES, ROLE)},
+)
+
+
+def _check_wildcard_resources(check: ResourceCheck) -> None:
+    for where, statements in identity_documents(check):
+        for statement in allow_statements(statements):
+            if "*" not in statement.resources and not statement.not_resources:
+                continue
+            narrowable = sorted(
+                {
+                    scoped
+                    for action in statement.actions
+                    for scoped in actions_with_resource_scope(action)
+                }
+            )
+            if narrowable:
+                check.violation(
+                    f"{where} statement {statement.label} must not use Resource '*' for actions "
+                    "that accept a narrower resource",
+                    narrowable[:8] + (["..."] if len(narrowable) > 8 else []),
+                    "name the ARNs (bucket/prefix, key, repository, log group) instead of '*'",
+                )
+
+
+NO_WILDCARD_RESOURCES = Policy(
+    name="iam-policy-no-wildcard-resources",
+    description="Checks whether IAM identity policies use Resource '*' only for actions "
+    "that accept no narrower resource (per the IAM service authorization reference).",
+    enforcement=MANDATORY,
+    severity="high",
+    controls=("FSBP KMS.1", "FSBP KMS.2", "NIST AC-6", "NIST AC-3"),
+    validators={t: _check_wildcard_resources for t in (*IDENTITY_POLICY_TYPES, ROLE)},
+)
+
+
+def _check_admin_documents(check: ResourceCheck) -> None:
+    for where, statements in identity_documents(check):
+        for statement in allow_statements(statements):
+            full = any(a in ("*", "*:*") for a in statement.actions) or bool(statement.not_actions)
+            if full and ("*" in statement.resources or statement.not_resources):
+                check.violation(
+                    f"{where} statement {statement.label} must not grant full administrator rights",
+                    {"Action": list(statement.actions), "Resource": list(statement.resources)},
+                    "grant the specific actions and resources the role needs",
+                )
+    for arn in check.get("managedPolicyArns") or []:
+        _admin_attachment(check, arn, "managed_policy_arns")
+
+
+def _admin_attachment(check: ResourceCheck, arn: object, field: str) -> None:
+    name = str(arn).rsplit("/", 1)[-1]
+    if (
+        str(arn).startswith("arn:aws")
+        and ":iam::aws:policy/" in str(arn)
+        and (name in ADMIN_MANAGED_POLICIES)
+    ):
+        check.violation(
+            f"the AWS managed policy {name} must not be attached",
+            arn,
+            f"remove it from {field} and attach a least-privilege policy",
+        )
+
+
+def _check_admin_attachment(check: ResourceCheck) -> None:
+    _admin_attachment(check, check.get("policyArn"), "the attachment")
+
+
+NO_ADMIN = Policy(
+    name="iam-no-administrator-access",
+    description="Checks whether any IAM policy grants full administrator rights (Action '*' "
+    "on Resource '*') or attaches AdministratorAccess, PowerUserAccess or IAMFullAccess.",
+    enforcement=MANDATORY,
+    severity="critical",
+    controls=("FSBP IAM.1", "CIS 1.16", "NIST AC-6", "NIST AC-3"),
+    validators={
+        **{t: _check_admin_documents for t in (*IDENTITY_POLICY_TYPES, ROLE)},
+        **{t: _check_admin_attachment for t in ATTACHMENTS},
+    },
+)
+
+
+def _trust(check: ResourceCheck) -> list[PolicyStatement] | None:
+    raw = check.get("assumeRolePolicy")
+    try:
+        return parse_document(raw)
+    except MalformedPolicy as error:
+        check.violation("the trust policy must be a JSON policy document", str(error), "fix it")
+        return None
+
+
+def _has_wildcard(values: list[str]) -> bool:
+    return any("*" in v or "?" in v for v in values)
+
+
+def _check_oidc_trust(check: ResourceCheck) -> None:
+    statements = [
+        s
+        for s in allow_statements(_trust(check) or [])
+        if s.grants("sts:AssumeRoleWithWebIdentity") or s.principals.get("Federated")
+    ]
+    if not statements:
+        check.not_applicable("the role trusts no web identity provider")
+    audiences = check.config["allowedAudiences"]
+    repositories = check.config["allowedRepositories"]
+    for statement in statements:
+        providers = list(statement.principals.get("Federated", ()))
+        issuers = [p.split("oidc-provider/", 1)[-1] for p in providers]
+        check.note(f"statement {statement.label} issuers", issuers)
+        for issuer in issuers or ["(unknown issuer)"]:
+            aud = statement.condition_values(f"{issuer}:aud", ("StringEquals",))
+            sub_exact = statement.condition_values(f"{issuer}:sub", ("StringEquals",))
+            sub_like = statement.condition_values(f"{issuer}:sub", ("StringLike",))
+            check.note(f"statement {statement.label} {issuer}:aud", aud)
+            check.note(f"statement {statement.label} {issuer}:sub", sub_exact + sub_like)
+            if not aud or any(a not in audiences for a in aud):
+                check.violation(
+                    f"statement {statement.label} must pin {issuer}:aud with StringEquals to "
+                    f"{audiences}",
+                    aud or None,
+                    f'add Condition={{"StringEquals": {{"{issuer}:aud": "{audiences[0]}"}}}}',
+                )
+            subjects = sub_exact + sub_like
+            if not subjects:
+                check.violation(
+                    f"statement {statement.label} must pin {issuer}:sub to exact subjects",
+                    None,
+                    f'add Condition={{"StringEquals": {{"{issuer}:sub": '
+                    '["repo:<org>/<repo>:environment:<env>"]}}',
+                )
+            elif sub_like or _has_wildcard(subjects):
+                check.violation(
+                    f"statement {statement.label} must match {issuer}:sub exactly, without "
+                    "wildcards",
+                    subjects,
+                    "use StringEquals with the exact repository and environment or branch",
+                )
+            if repositories:
+                stray = [
+                    s for s in subjects if not any(s.startswith(f"repo:{r}:") for r in repositories)
+                ]
+                if stray:
+                    check.violation(
+                        f"statement {statement.label} may trust only repositories {repositories}",
+                        stray,
+                        "remove subjects of other repositories",
+                    )
+
+
+OIDC_TRUST_PINNED = Policy(
+    name="iam-oidc-trust-pinned",
+    description="Checks whether every role federated through OIDC (GitHub Actions) pins "
+    "the token audience and the exact subject (repository and environment or branch).",
+    enforcement=MANDATORY,
+    severity="critical",
+    controls=("NIST AC-3", "NIST IA-2", "NIST AC-6"),
+    validators={ROLE: _check_oidc_trust},
+    params=(
+        Param(
+            "allowedAudiences",
+            "array",
+            ["sts.amazonaws.com"],
+            "Accepted `aud` values.",
+            items={"type": "string"},
+        ),
+        Param(
+            "allowedRepositories",
+            "array",
+            [],
+            "If set, `org/repo` values the `sub` claims must belong to.",
+            items={"type": "string"},
+        ),
+    ),
+)
+
+
+def _check_trust_not_public(check: ResourceCheck) -> None:
+    for statement in allow_statements(_trust(check) or []):
+        if statement.is_public and not statement.scoped_to_account:
+            check.violation(
+                f"trust statement {statement.label} must not let everyone assume the role",
+                "Principal *",
+                "name the principals allowed to assume it",
+            )
+
+
+TRUST_NOT_PUBLIC = Policy(
+    name="iam-role-trust-not-public",
+    description="Checks whether any role trust policy lets everyone (Principal '*') assume "
+    "the role without an account or organisation condition.",
+    enforcement=MANDATORY,
+    severity="critical",
+    controls=("NIST AC-3", "NIST AC-21"),
+    validators={ROLE: _check_trust_not_public},
+)
+
+
+def _check_service_trust(check: ResourceCheck) -> None:
+    services = [s for s in allow_statements(_trust(check) or []) if s.principals.get("Service")]
+    if not services:
+        check.not_applicable("the role trusts no AWS service")
+    for statement in services:
+        if not statement.scoped_to_account:
+            check.violation(
+                f"trust statement {statement.label} should scope "
+                f"{', '.join(statement.principals['Service'])} to this account",
+                "no aws:SourceAccount or aws:SourceArn condition",
+                'add Condition={"StringEquals": {"aws:SourceAccount": <account id>}}',
+            )
+
+
+SERVICE_TRUST_SCOPED = Policy(
+    name="iam-service-role-trust-scoped",
+    description="Checks whether roles trusted by AWS services limit that trust to this "
+    "account (aws:SourceAccount / aws:SourceArn), against the confused deputy.",
+    enforcement=ADVISORY,
+    controls=("NIST AC-3", "NIST AC-6"),
+    validators={ROLE: _check_service_trust},
+)
+
+
+def _check_lint(check: ResourceCheck) -> None:
+    fail_on = set(check.config["failOnSeverities"])
+    ignored = set(check.config["ignoredIssues"])
+    documents: list[tuple[str, object]] = [
+        (key, check.get(key)) for key in LINTED_INPUTS.get(check.subject.type, ())
+    ]
+    if check.subject.type == ROLE:
+        for index, inline in enumerate(check.get("inlinePolicies") or []):
+            documents.append((f"inlinePolicies.{index}", inline.get("policy")))
+    seen = False
+    for key, raw in documents:
+        if raw is None:
+            continue
+        try:
+            parse_document(raw)
+        except MalformedPolicy as error:
+            check.violation(f"{key} must be a JSON policy document", str(error), "fix it")
+            continue
+        seen = True
+        document = json.loads(raw) if isinstance(raw, str) else raw
+        findings = lint_policy(document)
+        check.note(f"parliament findings in {key}", [str(f) for f in findings])
+        for finding in findings:
+            if finding.issue in ignored or finding.severity.upper() not in fail_on:
+                continue
+            check.violation(
+                f"{key} must lint clean under parliament",
+                str(finding),
+                "fix the statement parliament names (or list the issue in ignoredIssues "
+                "with a reason)",
+            )
+    if not seen:
+        check.not_applicable("no policy document")
+
+
+LINT_CLEAN = Policy(
+    name="iam-policy-documents-lint-clean",
+    description="Checks whether every IAM, trust, key, bucket, topic and repository policy "
+    "document passes parliament, the IAM policy linter.",
+    enforcement=MANDATORY,
+    controls=("NIST AC-6", "NIST AC-3", "NIST CM-7"),
+    validators={t: _check_lint for t in LINTED_INPUTS},
+    params=(
+        Param(
+            "failOnSeverities",
+            "array",
+            ["CRITICAL", "HIGH", "MEDIUM"],
+            "Parliament severities that fail the policy (LOW and INFO are reported only).",
+            items={"type": "string", "enum": ["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO"]},
+        ),
+        Param(
+            "ignoredIssues",
+            "array",
+            [],
+            "Parliament issue codes to ignore (e.g. a known false positive).",
+            items={"type": "string"},
+        ),
+    ),
+)
+
+POLICIES = (
+    NO_WILDCARD_ACTIONS,
+    NO_WILDCARD_RESOURCES,
+    NO_ADMIN,
+    OIDC_TRUST_PINNED,
+    TRUST_NOT_PUBLIC,
+    SERVICE_TRUST_SCOPED,
+    LINT_CLEAN,
+)

@@ -1,0 +1,122 @@
+"""`mlops audit` as an auditor runs it: one command, a report file, a meaningful exit code."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ml.cli import main
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    captured = capsys.readouterr()
+    return int(done.value.code or 0), captured.out, captured.err
+
+
+@pytest.fixture
+def root(tmp_path: Path, repo_root: Path) -> Path:
+    """A checkout with the shipped stack files and waivers."""
+    for stack in ("dev", "staging", "prod"):
+        shutil.copy(repo_root / f"Pulumi.{stack}.yaml", tmp_path)
+    (tmp_path / "policies").mkdir()
+    shutil.copy(repo_root / "policies" / "waivers.yaml", tmp_path / "policies")
+    return tmp_path
+
+
+def test_audit_dev_writes_json_report_and_exits_zero(root, capsys):
+    # Given the dev stack and its waivers
+    out = root / "audit.json"
+    # When the auditor runs one command
+    code, stdout, stderr = run(
+        ["audit", "--stack", "dev", "--format", "json", "--out", str(out), "--root", str(root)],
+        capsys,
+    )
+    # Then it passes, says where the report is, and the report is there
+    assert code == 0, stderr
+    assert "audit PASS" in stdout and str(out) in stdout, stdout
+    assert json.loads(out.read_text())["summary"]["status"] == "pass", "the report must say pass"
+
+
+def test_audit_mandatory_failure_exits_one_with_one_line_error(root, capsys):
+    # Given a dev stack file with a 7-day key deletion window (below the 30-day policy)
+    stack = root / "Pulumi.dev.yaml"
+    config = yaml.safe_load(stack.read_text())
+    config["config"]["mlops:kms"] = {"deletionWindowDays": 7}
+    stack.write_text(yaml.safe_dump(config))
+    out = root / "audit.md"
+    # When the audit runs
+    code, stdout, stderr = run(
+        ["audit", "--stack", "dev", "--out", str(out), "--root", str(root)], capsys
+    )
+    # Then it exits 1, names the failures, and still writes the report
+    assert code == 1, (stdout, stderr)
+    assert "kms-key-deletion-window-minimum" in stdout, stdout
+    assert stderr.strip().count("\n") == 0 and stderr.startswith("error: audit of dev failed"), (
+        stderr
+    )
+    assert "FAIL" in out.read_text(), "the report is written even when the audit fails"
+
+
+def test_audit_expired_waiver_exits_one(root, capsys):
+    # Given the shipped waivers with their expiry moved into the past
+    waivers = root / "policies" / "waivers.yaml"
+    data = yaml.safe_load(waivers.read_text())
+    for waiver in data["waivers"]:
+        waiver["expiry"] = "2020-01-31"
+    waivers.write_text(yaml.safe_dump(data))
+    # When the dev audit runs
+    code, stdout, stderr = run(
+        ["audit", "--stack", "dev", "--out", str(root / "a.md"), "--root", str(root)], capsys
+    )
+    # Then the expired waivers fail it
+    assert code == 1, stderr
+    assert "expired on 2020-01-31" in stdout, stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--stack", "qa"], "unknown stack 'qa'"),
+        (["--stack", "dev", "--format", "pdf"], "unknown format 'pdf'"),
+        (["--stack", "dev", "--waivers", "missing.yaml"], "waiver file not found"),
+    ],
+    ids=["unknown-stack", "unknown-format", "missing-waivers"],
+)
+def test_audit_bad_input_exits_two_with_one_line(argv, message, root, capsys):
+    # Given a mistyped argument
+    # When the audit runs
+    code, _, stderr = run(["audit", *argv, "--root", str(root)], capsys)
+    # Then it exits 2 with one line saying what is wrong
+    assert code == 2, stderr
+    assert message in stderr and stderr.strip().count("\n") == 0, stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("waivers:\n  - policy: [unclosed\n", "malformed YAML at line"),
+        (
+            "waivers:\n  - policy: no-such-policy\n    resource: x\n    justification: "
+            "a long enough justification\n    owner: me\n    expiry: 2027-01-01\n",
+            "unknown policy 'no-such-policy'",
+        ),
+    ],
+    ids=["malformed", "unknown-policy"],
+)
+def test_audit_bad_waiver_file_exits_two_with_one_line(content, message, root, capsys):
+    # Given a broken waiver file
+    path = root / "bad.yaml"
+    path.write_text(content)
+    # When the audit runs with it
+    code, _, stderr = run(
+        ["audit", "--stack", "dev", "--waivers", str(path), "--root", str(root)], capsys
+    )
+    # Then it exits 2 before rendering anything, with one line
+    assert code == 2, stderr
+    assert message in stderr and stderr.strip().count("\n") == 0, stderr
