@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from policies.core import MANDATORY, Param, Policy, ResourceCheck, StackCheck
+from policies.core import MANDATORY, Policy, ResourceCheck, StackCheck
+from policies.s3 import prod_artifact_params
 
 TRAIL = "aws:cloudtrail/trail:Trail"
 BUCKET = "aws:s3/bucket:Bucket"
@@ -195,21 +196,7 @@ ARTIFACT_DATA_EVENTS = Policy(
     controls=("CIS 3.8", "CIS 3.9", "NIST AU-2", "NIST AU-12"),
     stack_validator=_check_data_events,
     subject_types=(BUCKET,),
-    params=(
-        Param(
-            "artifactBucketPattern",
-            "string",
-            r"-artifacts$",
-            "Regex on the bucket's logical name that marks model artifact buckets.",
-        ),
-        Param(
-            "environments",
-            "array",
-            ["prod"],
-            "Environments (resource tag `environment`, else the stack) requiring data events.",
-            items={"type": "string"},
-        ),
-    ),
+    params=prod_artifact_params("data events"),
 )
 
 POLICIES = (MULTI_REGION, ENCRYPTED, LOG_VALIDATION, BUCKET_ACCESS_LOGGING, ARTIFACT_DATA_EVENTS)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from policies.core import MANDATORY, Policy, ResourceCheck, StackCheck
-from policies.documents import MalformedPolicy, allow_statements, parse_document
+from policies.resource_policies import check_not_public, parsed_policy
 
 REPOSITORY = "aws:ecr/repository:Repository"
 LIFECYCLE = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
@@ -102,18 +102,13 @@ LIFECYCLE_POLICY = Policy(
 
 
 def _check_repository_policy(check: ResourceCheck) -> None:
-    try:
-        statements = parse_document(check.get("policy"))
-    except MalformedPolicy as error:
-        check.violation("the policy must be a JSON policy document", str(error), "fix it")
-        return
-    for statement in allow_statements(statements):
-        if statement.is_public and not statement.scoped_to_account:
-            check.violation(
-                f"statement {statement.label} must not allow everyone (Principal '*')",
-                statement.actions,
-                "name the accounts or roles that may pull, or add an aws:PrincipalOrgID condition",
-            )
+    statements = parsed_policy(check)
+    if statements is not None:
+        check_not_public(
+            check,
+            statements,
+            "name the accounts or roles that may pull, or add an aws:PrincipalOrgID condition",
+        )
 
 
 POLICY_NOT_PUBLIC = Policy(

@@ -12,6 +12,11 @@ import re
 
 from policies.core import ADVISORY, MANDATORY, Param, Policy, StackCheck, Subject
 from policies.documents import MalformedPolicy, allow_statements, parse_document
+from policies.resource_policies import (
+    check_not_public,
+    check_service_principals_scoped,
+    parsed_policy,
+)
 
 BUCKET = "aws:s3/bucket:Bucket"
 ENCRYPTION = (
@@ -268,28 +273,37 @@ DENIES_INSECURE_TRANSPORT = Policy(
 )
 
 
+def prod_artifact_params(requirement: str) -> tuple[Param, ...]:
+    """Tunables of the policies that apply to model artifact buckets in production only."""
+    return (
+        Param(
+            "artifactBucketPattern",
+            "string",
+            r"-artifacts$",
+            "Regex on the bucket's logical name that marks model artifact buckets.",
+        ),
+        Param(
+            "environments",
+            "array",
+            ["prod"],
+            f"Environments (resource tag `environment`, else the stack) requiring {requirement}.",
+            items={"type": "string"},
+        ),
+    )
+
+
 # -- who the bucket policy lets in -----------------------------------------------------
 def _check_bucket_policy_principals(check) -> None:
-    raw = check.get("policy")
-    try:
-        statements = parse_document(raw)
-    except MalformedPolicy as error:
-        check.violation("the policy must be a JSON policy document", str(error), "fix the JSON")
+    statements = parsed_policy(check)
+    if statements is None:
         return
+    check_not_public(
+        check,
+        statements,
+        "name the principals, or add an aws:SourceAccount / aws:PrincipalOrgID condition",
+    )
+    check_service_principals_scoped(check, statements)
     for statement in allow_statements(statements):
-        if statement.is_public and not statement.scoped_to_account:
-            check.violation(
-                f"statement {statement.label} must not allow everyone (Principal '*')",
-                statement.actions,
-                "name the principals, or add an aws:SourceAccount / aws:PrincipalOrgID condition",
-            )
-        services = statement.principals.get("Service", ())
-        if services and not statement.scoped_to_account:
-            check.violation(
-                f"statement {statement.label} must scope service principals to this account",
-                f"{', '.join(services)} without aws:SourceAccount or aws:SourceArn",
-                'add Condition={"StringEquals": {"aws:SourceAccount": <account id>}}',
-            )
         granted = [a for a in PRIVILEGED_BUCKET_ACTIONS if statement.grants(a)]
         if granted:
             check.violation(
@@ -457,19 +471,7 @@ ARTIFACT_OBJECT_LOCK = Policy(
     stack_validator=_check_object_lock,
     subject_types=(BUCKET,),
     params=(
-        Param(
-            "artifactBucketPattern",
-            "string",
-            r"-artifacts$",
-            "Regex on the bucket's logical name that marks model artifact buckets.",
-        ),
-        Param(
-            "environments",
-            "array",
-            ["prod"],
-            "Environments (resource tag `environment`, else the stack) requiring the lock.",
-            items={"type": "string"},
-        ),
+        *prod_artifact_params("the lock"),
         Param(
             "modes",
             "array",

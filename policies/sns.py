@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from policies.core import MANDATORY, Policy, ResourceCheck
-from policies.documents import MalformedPolicy, allow_statements, parse_document
+from policies.resource_policies import (
+    check_not_public,
+    check_service_principals_scoped,
+    parsed_policy,
+)
 
 TOPIC = "aws:sns/topic:Topic"
 TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
@@ -35,25 +39,15 @@ ENCRYPTED_WITH_CMK = Policy(
 
 
 def _check_topic_policy(check: ResourceCheck) -> None:
-    try:
-        statements = parse_document(check.get("policy"))
-    except MalformedPolicy as error:
-        check.violation("the policy must be a JSON policy document", str(error), "fix it")
+    statements = parsed_policy(check)
+    if statements is None:
         return
-    for statement in allow_statements(statements):
-        if statement.is_public and not statement.scoped_to_account:
-            check.violation(
-                f"statement {statement.label} must not allow everyone (Principal '*')",
-                statement.actions,
-                "name the principals, or add an aws:SourceAccount / aws:SourceArn condition",
-            )
-        services = statement.principals.get("Service", ())
-        if services and not statement.scoped_to_account:
-            check.violation(
-                f"statement {statement.label} must scope service principals to this account",
-                f"{', '.join(services)} without aws:SourceAccount or aws:SourceArn",
-                'add Condition={"StringEquals": {"aws:SourceAccount": <account id>}}',
-            )
+    check_not_public(
+        check,
+        statements,
+        "name the principals, or add an aws:SourceAccount / aws:SourceArn condition",
+    )
+    check_service_principals_scoped(check, statements)
 
 
 POLICY_RESTRICTED = Policy(
