@@ -8,7 +8,22 @@ import click
 import typer
 from rich.console import Console
 
-from ml.cli import infra
+from ml.cli import (
+    audit,
+    canary,
+    demo,
+    drift,
+    emulator,
+    github,
+    infra,
+    keys,
+    provenance,
+    registry,
+    release,
+    serve,
+    train,
+    validate,
+)
 from ml.errors import MlopsError
 
 app = typer.Typer(
@@ -20,6 +35,22 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(infra.app, name="infra")
+app.command("train")(train.train)
+app.command("validate")(validate.validate)
+app.command("drift")(drift.drift)
+app.add_typer(keys.app, name="keys")
+app.command("sign")(provenance.sign)
+app.command("verify")(provenance.verify)
+app.command("register")(registry.register)
+app.command("approve")(registry.approve)
+app.command("reject")(registry.reject)
+app.command("emulator")(emulator.emulator)
+app.add_typer(release.app, name="release")
+app.command("serve")(serve.serve)
+app.command("canary")(canary.canary)
+app.add_typer(github.app, name="github")
+app.command("audit")(audit.audit)
+app.command("demo")(demo.demo)
 
 _stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 

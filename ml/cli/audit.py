@@ -10,7 +10,6 @@ from rich.console import Console
 
 from ml.errors import MlopsError
 
-FORMATS = {"md": "md", "json": "json", "sarif": "sarif", "html": "html"}
 console = Console(highlight=False, soft_wrap=True)
 
 
@@ -42,14 +41,16 @@ def audit(
 
     Exits 1 when a mandatory policy fails or a waiver expired, 2 on bad input.
     """
-    if format not in FORMATS:
-        raise MlopsError(f"unknown format {format!r}: choose one of {', '.join(FORMATS)}")
     from infra.config import load_stack
     from infra.graph import Graph
     from infra.offline import render_graph
     from ml.audit.report import build_report
     from ml.audit.waivers import load_waivers
+    from ml.audit.writers import FORMATS, write_report
     from policies.pack import BY_NAME
+
+    if format not in FORMATS:
+        raise MlopsError(f"unknown format {format!r}: choose one of {', '.join(FORMATS)}")
 
     load_stack(stack, root)  # an unknown stack or a bad stack file fails here, in one line
     waiver_file = waivers if waivers is not None else root / "policies" / "waivers.yaml"
@@ -72,23 +73,3 @@ def audit(
             f"{summary['expired_waivers']} expired waiver(s); see {target}",
             exit_code=1,
         )
-
-
-def write_report(report: dict, format: str, target: Path, root: Path) -> None:
-    from ml.audit.html import render_html
-    from ml.audit.markdown import render_markdown
-    from ml.audit.report import to_json
-    from ml.audit.sarif import render_sarif
-
-    renderers = {
-        "md": render_markdown,
-        "json": to_json,
-        "html": render_html,
-        "sarif": lambda r: render_sarif(r, root.resolve()),
-    }
-    text = renderers[format](report)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
-    except OSError as error:
-        raise MlopsError(f"{target}: cannot write the report ({error.strerror})") from None

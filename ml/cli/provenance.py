@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
-import socket
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 
 from ml.errors import MlopsError
-from ml.provenance.check import VerificationResult, kms_verifier, offline_verifier, verify_artifact
-from ml.provenance.envelope import write_envelope
+from ml.provenance.builder import build_provenance, read_json_object
+from ml.provenance.check import (
+    VerificationResult,
+    default_signature,
+    kms_verifier,
+    offline_verifier,
+    verify_artifact,
+)
 from ml.provenance.kms import RAW_MESSAGE_LIMIT, KmsSigner
-from ml.provenance.manifest import SIGNATURE_NAME, is_tarball, read_member
-from ml.provenance.sign import read_model_card, sign_artifact
-from ml.provenance.statement import Provenance
+from ml.provenance.manifest import SIGNATURE_NAME
+from ml.provenance.sign import read_model_card, refuse_out_inside_artifact, sign_to_file
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -86,22 +86,19 @@ def sign(
     """Sign every file of an artifact with the KMS signing key (DSSE + in-toto + SLSA)."""
     from ml import aws
 
-    _refuse_out_inside_artifact(artifact, out)
-    card = read_model_card(artifact) if artifact.exists() else {}
-    provenance = _provenance(
-        card,
+    refuse_out_inside_artifact(artifact, out)  # a bad --out fails before git or KMS is asked
+    provenance = build_provenance(
+        read_model_card(artifact) if artifact.exists() else {},
         git_commit=git_commit,
         repository=repository,
         training_job_name=training_job_name,
         training_data_hash=training_data_hash,
-        metrics=metrics,
-        hyperparameters=hyperparameters,
+        metrics=_object_file(metrics, "metrics"),
+        hyperparameters=_object_file(hyperparameters, "hyperparameters"),
         builder_id=builder_id,
     )
-    kms = aws.client("kms")
-    signer = KmsSigner.for_key(kms, key_id)
-    signed = sign_artifact(artifact, provenance, signer)
-    write_envelope(signed.envelope, out)
+    signer = KmsSigner.for_key(aws.client("kms"), key_id)
+    signed = sign_to_file(artifact, signer, out, provenance)
     mode = "RAW" if signed.pae_size <= RAW_MESSAGE_LIMIT else "DIGEST"
     console.print(
         f"signed {len(signed.manifest.files)} file(s), {signed.manifest.total_size} bytes, of "
@@ -174,6 +171,10 @@ def result_document(result: VerificationResult) -> dict[str, Any]:
     }
 
 
+def _object_file(path: Path | None, what: str) -> dict[str, Any] | None:
+    return None if path is None else read_json_object(path, what)
+
+
 def _verifier(public_key: Path | None, key_id: str | None) -> Any:
     if public_key is not None:
         try:
@@ -189,113 +190,3 @@ def _verifier(public_key: Path | None, key_id: str | None) -> Any:
         f"no trusted key: pass --public-key PEM (offline) or --key-id (KMS), or set "
         f"{PUBLIC_KEY_ENV} / {KEY_ID_ENV}"
     )
-
-
-def default_signature(artifact: Path, scratch: Path) -> Path:
-    """The reserved signature inside a directory or a tarball (extracted to `scratch`)."""
-    if artifact.is_dir() or not artifact.exists():
-        return artifact / SIGNATURE_NAME
-    inside = read_member(artifact, SIGNATURE_NAME) if is_tarball(artifact) else None
-    if inside is None:
-        raise MlopsError(f"artifact {artifact} holds no {SIGNATURE_NAME}: pass --signature")
-    path = scratch / SIGNATURE_NAME
-    path.write_bytes(inside)
-    return path
-
-
-def _refuse_out_inside_artifact(artifact: Path, out: Path) -> None:
-    if not artifact.is_dir():
-        return
-    try:
-        relative = out.resolve().relative_to(artifact.resolve())
-    except ValueError:
-        return
-    if relative.as_posix() != SIGNATURE_NAME:
-        raise MlopsError(
-            f"--out {out} is inside the artifact, where it would become an unsigned file; "
-            f"use {artifact / SIGNATURE_NAME} or a path outside it"
-        )
-
-
-def _provenance(card: dict[str, Any], **given: Any) -> Provenance:
-    training = card.get("training") if isinstance(card.get("training"), dict) else {}
-    values: dict[str, Any] = {
-        "git_commit": given["git_commit"] or _git_head(),
-        "repository": given["repository"] or _github_repository(),
-        "training_job_name": given["training_job_name"] or training.get("job_name"),
-        "training_data_hash": given["training_data_hash"] or card.get("training_data_hash"),
-        "metrics": _json_object(given["metrics"], "metrics")
-        if given["metrics"]
-        else card.get("metrics", {}),
-        "hyperparameters": _json_object(given["hyperparameters"], "hyperparameters")
-        if given["hyperparameters"]
-        else card.get("params", {}),
-        "builder_id": given["builder_id"] or _builder_id(),
-        "invocation_id": _github_run(),
-    }
-    if not values["training_data_hash"]:
-        raise MlopsError(
-            "training data hash unknown: pass --training-data-hash or add "
-            "'training_data_hash' to the artifact's model.json"
-        )
-    if not values["git_commit"]:
-        raise MlopsError("git commit unknown: pass --git-commit (not inside a git checkout)")
-    metrics = values["metrics"]
-    if isinstance(metrics, dict):  # keep the numbers; nested reports stay in model.json
-        values["metrics"] = {
-            k: v
-            for k, v in metrics.items()
-            if isinstance(v, int | float) and not isinstance(v, bool)
-        }
-    try:
-        return Provenance.model_validate(values)
-    except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise MlopsError(f"provenance {where}: {first['msg']}") from None
-
-
-def _json_object(path: Path, what: str) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise MlopsError(f"{what} file {path}: cannot read ({error.strerror})") from None
-    except ValueError:
-        raise MlopsError(f"{what} file {path}: not valid JSON") from None
-    if not isinstance(data, dict):
-        raise MlopsError(f"{what} file {path}: expected a JSON object")
-    return data
-
-
-def _git_head() -> str | None:
-    try:
-        done = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout.strip() if done.returncode == 0 else None
-
-
-def _github_repository() -> str | None:
-    server, repo = os.environ.get("GITHUB_SERVER_URL"), os.environ.get("GITHUB_REPOSITORY")
-    return f"{server}/{repo}" if server and repo else None
-
-
-def _github_run() -> str | None:
-    server, repo = os.environ.get("GITHUB_SERVER_URL"), os.environ.get("GITHUB_REPOSITORY")
-    run, attempt = os.environ.get("GITHUB_RUN_ID"), os.environ.get("GITHUB_RUN_ATTEMPT", "1")
-    if server and repo and run:
-        return f"{server}/{repo}/actions/runs/{run}/attempts/{attempt}"
-    return None
-
-
-def _builder_id() -> str:
-    server, workflow = os.environ.get("GITHUB_SERVER_URL"), os.environ.get("GITHUB_WORKFLOW_REF")
-    if server and workflow:
-        return f"{server}/{workflow}"
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return f"local:{user}@{socket.gethostname()}"

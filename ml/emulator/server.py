@@ -56,7 +56,11 @@ class Emulator:
         }
 
     def start(self, timeout: float = 15.0) -> str:
-        """Start the server and return its endpoint once it answers HTTP requests."""
+        """Start the server with no AWS state and return its endpoint once it answers.
+
+        moto keeps its backends per process, not per server: a second emulator in the
+        same process (tests, a second demo) would find the first one's keys, buckets and
+        packages, so the state is reset before the endpoint is handed out."""
         patches.apply()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         if self._requested_port and not _port_free(self._requested_port):
@@ -68,7 +72,7 @@ class Emulator:
             raise MlopsError(f"cannot start the emulator on {HOST}: {error.strerror}") from None
         self._server = server
         self.port = server.get_host_and_port()[1]
-        _wait_until_ready(self.endpoint_url, timeout)
+        _reset_when_ready(self.endpoint_url, timeout)
         return self.endpoint_url
 
     def stop(self) -> None:
@@ -116,12 +120,14 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _wait_until_ready(endpoint: str, timeout: float) -> None:
-    """Poll moto's own API until it answers, so callers never race the server."""
+def _reset_when_ready(endpoint: str, timeout: float) -> None:
+    """Empty moto's state through its own API (`POST /moto-api/reset`), polling until the
+    server answers, so callers never race the server or see an earlier run's state."""
     deadline = time.monotonic() + timeout
+    reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")  # noqa: S310 - loopback
     while True:
         try:
-            with urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=2) as reply:  # noqa: S310 - loopback only
+            with urllib.request.urlopen(reset, timeout=2) as reply:  # noqa: S310 - loopback only
                 if reply.status == 200:
                     return
         except OSError:

@@ -3,7 +3,8 @@
 - `verify_artifact(artifact, envelope, verifier)`: is this artifact (directory or
   tarball) exactly what the trusted key signed? Never raises; returns a
   `VerificationResult` whose `reason` is one line naming the check (and file) that
-  failed.
+  failed. `default_signature(artifact, scratch)`: where its envelope is when none is
+  named (the reserved file inside the directory, or extracted from the tarball).
 - `offline_verifier(public_key_pem)`: the auditor's path, the exported public key only
   (no AWS, no network). `kms_verifier(kms_client, key_id)`: the KMS Verify API.
 - `check_model_package(...)`: for a registered model version, the signature, the
@@ -35,7 +36,15 @@ from ml.provenance.envelope import (
     sslib_key,
 )
 from ml.provenance.kms import KmsVerifier, resolve_signing_key
-from ml.provenance.manifest import ArtifactError, FileEntry, Manifest, build_manifest
+from ml.provenance.manifest import (
+    SIGNATURE_NAME,
+    ArtifactError,
+    FileEntry,
+    Manifest,
+    build_manifest,
+    is_tarball,
+    read_member,
+)
 from ml.provenance.statement import Provenance, StatementError, parse_statement
 from ml.registry.packages import APPROVED, PackageNotFound, find_package
 
@@ -186,6 +195,18 @@ def verify_artifact(artifact: Path, envelope: Path, verifier: Verifier) -> Verif
         keyid=verifier.keyid,
         artifact_digest=actual.digest(),
     )
+
+
+def default_signature(artifact: Path, scratch: Path) -> Path:
+    """The reserved signature inside a directory or a tarball (extracted to `scratch`)."""
+    if artifact.is_dir() or not artifact.exists():
+        return artifact / SIGNATURE_NAME
+    inside = read_member(artifact, SIGNATURE_NAME) if is_tarball(artifact) else None
+    if inside is None:
+        raise MlopsError(f"artifact {artifact} holds no {SIGNATURE_NAME}: pass --signature")
+    path = scratch / SIGNATURE_NAME
+    path.write_bytes(inside)
+    return path
 
 
 def compare_manifests(signed: Manifest, actual: Manifest) -> list[tuple[str, str, str]]:

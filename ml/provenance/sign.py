@@ -10,8 +10,15 @@ from typing import Any
 from securesystemslib.dsse import Envelope
 from securesystemslib.signer import Signer
 
-from ml.provenance.envelope import new_envelope
-from ml.provenance.manifest import ArtifactError, Manifest, build_manifest, read_member
+from ml.errors import MlopsError
+from ml.provenance.envelope import new_envelope, write_envelope
+from ml.provenance.manifest import (
+    SIGNATURE_NAME,
+    ArtifactError,
+    Manifest,
+    build_manifest,
+    read_member,
+)
 from ml.provenance.statement import Provenance, build_statement, encode_statement
 
 MODEL_CARD = "model.json"
@@ -35,6 +42,33 @@ def sign_artifact(artifact: Path, provenance: Provenance, signer: Signer) -> Sig
     envelope = new_envelope(encode_statement(statement))
     envelope.sign(signer)
     return SignedArtifact(envelope, manifest, statement)
+
+
+def sign_to_file(
+    artifact: Path, signer: Signer, out: Path, provenance: Provenance
+) -> SignedArtifact:
+    """Sign `artifact` with `signer` and write the DSSE envelope to `out`, which may be
+    inside a directory artifact only at the reserved name `SIGNATURE_NAME`."""
+    refuse_out_inside_artifact(artifact, out)
+    signed = sign_artifact(artifact, provenance, signer)
+    write_envelope(signed.envelope, out)
+    return signed
+
+
+def refuse_out_inside_artifact(artifact: Path, out: Path) -> None:
+    """A one-line `MlopsError` if `out` would land inside a directory artifact under any
+    name but `SIGNATURE_NAME`, where it would be an unsigned file that fails verification."""
+    if not artifact.is_dir():
+        return
+    try:
+        relative = out.resolve().relative_to(artifact.resolve())
+    except ValueError:
+        return
+    if relative.as_posix() != SIGNATURE_NAME:
+        raise MlopsError(
+            f"--out {out} is inside the artifact, where it would become an unsigned file; "
+            f"use {artifact / SIGNATURE_NAME} or a path outside it"
+        )
 
 
 def read_model_card(artifact: Path) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from moto.iam.access_control import PermissionResult
 
 from infra.graph import Graph
 from ml.artifacts import sse_kms_arguments
-from ml.emulator import EmulatedStack, bootstrap_stack, patches
+from ml.emulator import EmulatedStack, Emulator, bootstrap_stack, patches
 from ml.emulator.bootstrap import policy_document
 from tests.ml.provenance_support import REGION, Aws, aws_fixture, create_signing_key  # noqa: F401
 
@@ -99,6 +99,21 @@ def test_emulator_command_on_busy_port_exits_2_with_one_line() -> None:
     assert done.stderr == f"error: port {port} on 127.0.0.1 is in use; choose another\n", (
         done.stderr
     )
+
+
+def test_emulator_started_again_in_same_process_holds_no_earlier_state() -> None:
+    # given a key created in an emulator that then stopped (moto's state is per process)
+    def kms_of(emulator: Emulator):
+        return boto3.client("kms", endpoint_url=emulator.endpoint_url, region_name=REGION,
+                            aws_access_key_id="x", aws_secret_access_key="x")  # fmt: skip
+
+    with Emulator(region=REGION) as first:
+        kms_of(first).create_key(KeyUsage="SIGN_VERIFY", KeySpec="ECC_NIST_P256")
+    # when a second emulator starts in the same process
+    with Emulator(region=REGION) as second:
+        keys = kms_of(second).list_keys()["Keys"]
+    # then it starts empty, as a fresh `mlops emulator` would
+    assert keys == [], f"the second emulator still holds the first one's keys: {keys}"
 
 
 # --- bootstrap_stack ------------------------------------------------------------------

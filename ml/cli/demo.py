@@ -1,0 +1,71 @@
+"""`mlops demo`: the whole release on this machine, on the embedded AWS emulator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from ml.errors import MlopsError
+
+console = Console(highlight=False, soft_wrap=True)
+
+
+def demo(
+    stack: Annotated[
+        str,
+        typer.Option(
+            "--stack",
+            "-s",
+            help="Stack whose release to rehearse (staging: canary; dev: all at once).",
+        ),
+    ] = "staging",
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Report folder (default: a new build/demo/<timestamp>, linked as "
+            "build/demo/latest).",
+        ),
+    ] = None,
+    port: Annotated[
+        int,
+        typer.Option(
+            "--port", "-p", min=0, max=65535, help="Loopback port of the emulator; 0: any free one."
+        ),
+    ] = 0,
+    root: Annotated[
+        Path, typer.Option("--root", help="Repository root holding Pulumi.<stack>.yaml files.")
+    ] = Path("."),
+    canary_seconds: Annotated[
+        float,
+        typer.Option(
+            min=1, max=600, help="Length of each canary rehearsal (the baking time, compressed)."
+        ),
+    ] = 12.0,
+) -> None:
+    """Train (with a spot interruption), validate, sign, register, plan the release PR and
+    rehearse the canary (promote, then a faulty candidate rolled back), all offline.
+
+    Writes one report folder (index.html, summary.md, summary.json, every report) and
+    prints its path. Exits 1 if a step fails, naming it; 2 on bad input.
+    """
+    from infra.config import load_stack
+    from ml.demo.run import point_latest, report_folder, run_demo
+    from ml.demo.steps import DemoSettings
+
+    load_stack(stack, root)  # an unknown stack or a bad stack file: one line, before any work
+    folder = report_folder(out)
+    settings = DemoSettings(
+        stack=stack, out=folder, root=root, port=port, canary_seconds=canary_seconds
+    )
+    summary = run_demo(settings)
+    if out is None:
+        point_latest(folder)
+    console.print(f"report: {folder / 'index.html'}", markup=False)
+    failure = summary.failure
+    if failure is not None:
+        raise MlopsError(f"demo step '{failure.title}' failed: {failure.detail}", exit_code=1)

@@ -1,0 +1,73 @@
+"""`mlops validate`: a trained candidate against the production model, with gates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ml.errors import MlopsError
+from ml.params import DEFAULT_PARAMS, load_params
+
+console = Console(highlight=False, soft_wrap=True)
+
+
+def validate(
+    candidate: Annotated[
+        Path,
+        typer.Option("--candidate", help="Candidate artifact directory (model.txt + model.json)."),
+    ] = Path("build/train/model"),
+    production: Annotated[
+        Path | None,
+        typer.Option(
+            "--production",
+            help="Production artifact directory; without it only the "
+            "absolute gates (latency, drift) apply.",
+        ),
+    ] = None,
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data",
+            help="Data channels the candidate was trained from (train/, validation/, reference/).",
+        ),
+    ] = Path("build/train/data"),
+    reference: Annotated[
+        Path | None,
+        typer.Option(
+            "--reference",
+            help="Production reference sample (CSV, features only); "
+            "default <data>/reference/reference.csv.",
+        ),
+    ] = None,
+    params: Annotated[
+        Path, typer.Option("--params", help="Params file with the gates and drift thresholds.")
+    ] = DEFAULT_PARAMS,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Directory for validation.md/.json/.html.")
+    ] = Path("build/validation"),
+) -> None:
+    """Validate a candidate against production: metrics, latency, drift, gates.
+
+    Exit 0 when every gate passes, 1 when a gate fails (the report says which and by how
+    much), 2 on bad input. Writes validation.md, validation.json and validation.html.
+    """
+    from ml.validation.report import write_validation_reports
+    from ml.validation.run import validate as run_validation
+
+    settings = load_params(params)
+    result = run_validation(candidate, production, data, settings, reference)
+    paths = write_validation_reports(out, result)
+    table = Table(title="gates")
+    for column in ("gate", "result", "detail"):
+        table.add_column(column)
+    for gate in result.gates:
+        table.add_row(gate.name, "pass" if gate.passed else "FAIL", gate.message)
+    console.print(table)
+    console.print(f"reports: {paths.markdown}, {paths.json}, {paths.html}")
+    if not result.passed:
+        failed = "; ".join(g.message for g in result.failed)
+        raise MlopsError(f"{len(result.failed)} gate(s) failed: {failed}", exit_code=1)

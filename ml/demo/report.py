@@ -1,0 +1,158 @@
+"""The demo's report folder front page: `index.html`, `summary.md` and `summary.json`.
+
+Every report a step wrote is linked from the index by its path relative to the folder,
+so the folder can be moved, zipped or uploaded as a CI artifact and still work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ml.demo.runner import StepResult
+from ml.demo.steps import ReportLink
+from ml.reports import html as h
+from ml.reports import markdown as md
+from ml.reports.core import dumps, write_text_atomic
+
+REPORT_KIND = "mlops demo"
+"""`summary.json`'s `report` value; also how a demo folder is recognised for reuse."""
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    stack: str
+    out: Path
+    started: datetime
+    seconds: float
+    results: list[StepResult]
+    reports: list[ReportLink]
+    facts: dict[str, Any]
+
+    @property
+    def passed(self) -> bool:
+        return all(result.status == "passed" for result in self.results)
+
+    @property
+    def failure(self) -> StepResult | None:
+        return next((r for r in self.results if r.status == "failed"), None)
+
+    def relative(self, path: Path) -> str:
+        try:
+            return path.resolve().relative_to(self.out.resolve()).as_posix()
+        except ValueError:
+            return str(path)
+
+
+def write_summary(summary: DemoSummary) -> Path:
+    """Write the three files; returns the index page."""
+    write_text_atomic(summary.out / "summary.json", dumps(to_json(summary)))
+    write_text_atomic(summary.out / "summary.md", markdown(summary))
+    index = summary.out / "index.html"
+    write_text_atomic(index, html(summary))
+    return index
+
+
+def to_json(summary: DemoSummary) -> dict[str, Any]:
+    return {
+        "report": REPORT_KIND,
+        "stack": summary.stack,
+        "passed": summary.passed,
+        "started": summary.started.isoformat(timespec="seconds"),
+        "seconds": round(summary.seconds, 2),
+        "steps": [
+            {
+                "name": r.name,
+                "title": r.title,
+                "status": r.status,
+                "seconds": r.seconds,
+                "detail": r.detail,
+            }
+            for r in summary.results
+        ],
+        "outcomes": summary.facts,
+        "reports": [
+            {"section": link.section, "title": link.title, "path": summary.relative(link.path)}
+            for link in summary.reports
+        ],
+    }
+
+
+def _verdict(summary: DemoSummary) -> str:
+    if summary.passed:
+        return f"every step passed in {summary.seconds:.0f}s"
+    failure = summary.failure
+    return f"failed at '{failure.title}': {failure.detail}" if failure else "failed"
+
+
+def markdown(summary: DemoSummary) -> str:
+    rows = [
+        [
+            md.status(r.status == "passed", "✅", "❌") if r.status != "skipped" else md.MISSING,
+            md.cell(r.title),
+            f"{r.seconds:.1f}s",
+            md.cell(r.detail),
+        ]
+        for r in summary.results
+    ]
+    lines = [
+        f"# mlops demo on `{summary.stack}`: {_verdict(summary)}",
+        "",
+        md.table(["", "step", "time", "result"], rows, "clrl"),
+        "",
+        "## Reports",
+    ]
+    section = None
+    for link in summary.reports:
+        if link.section != section:
+            section = link.section
+            lines += ["", f"### {section}", ""]
+        lines.append(f"- [{link.title}]({summary.relative(link.path)})")
+    return "\n".join(lines) + "\n"
+
+
+def html(summary: DemoSummary) -> str:
+    rows = [
+        [
+            h.Raw(h.badge(None if r.status == "skipped" else r.status == "passed", r.status)),
+            r.title,
+            f"{r.seconds:.1f}s",
+            r.detail,
+        ]
+        for r in summary.results
+    ]
+    sections = [
+        h.section(
+            "Steps",
+            h.paragraph(_verdict(summary)),
+            h.table(
+                ["", "step", "time", "result"],
+                rows,
+                [r.status == "failed" for r in summary.results],
+            ),
+        )
+    ]
+    by_section: dict[str, list[ReportLink]] = {}
+    for link in summary.reports:
+        by_section.setdefault(link.section, []).append(link)
+    for name, links in by_section.items():
+        items = "".join(
+            f'<li><a href="{h.escape(summary.relative(link.path))}">{h.escape(link.title)}</a></li>'
+            for link in links
+        )
+        sections.append(h.section(name, f"<ul>{items}</ul>"))
+    sections.append(
+        h.section(
+            "Summaries",
+            '<ul><li><a href="summary.md">summary.md</a></li>'
+            '<li><a href="summary.json">summary.json</a></li>'
+            '<li><a href="demo.log">demo.log</a> (every library log line)</li></ul>',
+        )
+    )
+    subtitle = (
+        f"stack {summary.stack}, started {summary.started.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC, "
+        "on the embedded AWS emulator"
+    )
+    return h.page("mlops demo: the whole release, offline", sections, subtitle=subtitle)

@@ -1,0 +1,582 @@
+"""The demo's steps: the whole release, composed from the pipeline's own functions.
+
+Each step is a method of `DemoRun` that calls what CI calls (the training entry point,
+validation, signing, publishing to the registry, the release plan, the policy
+pack and audit, the canary rehearsal) and returns one line saying what came out. State
+the later steps need (clients, the emulated stack, artifact paths, versions) lives on
+the `DemoRun`; reports go under its output folder and are listed in `reports` for the
+index page.
+
+Nothing here knows it talks to an emulator except `start_emulator`, which starts moto
+in this process and points this process's AWS settings (`AWS_ENDPOINT_URL`, fake
+credentials) at it for the rest of the run; every later call makes plain boto3 clients.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from infra.config import StackConfig, load_stack, stack_file
+from infra.graph import Graph
+from ml.demo.runner import Progress, Step
+from ml.errors import MlopsError
+from ml.params import DEFAULT_PARAMS, Params, load_params
+
+ECR_REPOSITORY = "aws:ecr/repository:Repository"
+PRODUCTION_ROUNDS = 30
+"""Boosting rounds of the stand-in production model v1 (the candidate trains the
+params file's count), so the candidate is a different, better model to compare with."""
+
+
+class DemoSettings(BaseModel):
+    """The demo's inputs, validated once (`mlops demo` options)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    stack: str = "staging"
+    out: Path
+    root: Path = Path(".")
+    port: int = Field(0, ge=0, le=65535)
+    params: Path = DEFAULT_PARAMS
+    canary_seconds: float = Field(12.0, gt=0, le=600)
+    """Length of each canary rehearsal: the stack's baking time, compressed."""
+    fault_error_percent: float = Field(10.0, gt=0, le=100)
+    """The faulty candidate fails this share of its requests (the canary drill)."""
+
+
+@dataclass(frozen=True)
+class ReportLink:
+    section: str
+    title: str
+    path: Path
+
+
+@dataclass
+class DemoRun:
+    settings: DemoSettings
+    exits: ExitStack
+    """Holds the emulator and the environment that points at it until the run ends."""
+    reports: list[ReportLink] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+    """Outcomes the summary reports and the tests check (versions, decisions, ...)."""
+
+    # set by the steps, in order
+    cfg: StackConfig | None = None
+    params: Params | None = None
+    graph: Graph | None = None
+    emulated: Any = None
+    clients: dict[str, Any] = field(default_factory=dict)
+    data_dir: Path | None = None
+    data_hash: str | None = None
+    production: Path | None = None
+    candidate: Path | None = None
+    candidate_record: Any = None
+    production_version: int | None = None
+    candidate_version: int | None = None
+    plan_root: Path | None = None
+
+    # ---- layout -----------------------------------------------------------------------
+
+    @property
+    def out(self) -> Path:
+        return self.settings.out
+
+    @property
+    def root(self) -> Path:
+        return self.settings.root
+
+    @property
+    def work(self) -> Path:
+        return self.out / "work"
+
+    @property
+    def model_name(self) -> str:
+        assert self.params is not None
+        return self.params.model
+
+    @property
+    def group(self) -> str:
+        assert self.cfg is not None
+        return f"{self.cfg.name_prefix}-{self.model_name}"
+
+    def link(self, section: str, title: str, path: Path) -> None:
+        self.reports.append(ReportLink(section, title, path))
+
+    def link_report(self, section: str, title: str, paths: Any) -> None:
+        """The three renderings of one `ml.reports` report, HTML first."""
+        self.link(section, f"{title} (HTML)", paths.html)
+        self.link(section, f"{title} (Markdown)", paths.markdown)
+        self.link(section, f"{title} (JSON)", paths.json)
+
+    def steps(self) -> list[Step]:
+        stack = self.settings.stack
+        plan = [
+            ("render", f"Render the {stack} stack's resource graph", self.render),
+            ("emulator", "Start the emulator: keys, buckets, registry", self.start_emulator),
+            ("production", "Production v1: train, sign, register, approve", self.build_production),
+            ("train", "Train the candidate; spot interruption; resume", self.train_candidate),
+            ("validate", "Validate against production: gates, drift", self.validate_candidate),
+            ("sign", "Sign the candidate with the KMS key", self.sign_candidate),
+            ("register", "Register and approve the candidate", self.register_candidate),
+            ("plan", "Plan the release PR: diff, provenance, policies", self.plan_release),
+            ("canary", "Canary rehearsal: promote", self.canary_promote),
+            ("rollback", "Canary rehearsal, faulty candidate: roll back", self.canary_rollback),
+        ]
+        return [Step(name, title, run) for name, title, run in plan]
+
+    # ---- steps ------------------------------------------------------------------------
+
+    def render(self, progress: Progress) -> str:
+        from infra.offline import render_graph
+        from ml.reports.core import dumps, write_text_atomic
+
+        stack = self.settings.stack
+        self.cfg = load_stack(stack, self.root)
+        self.params = load_params(self.settings.params)
+        if self.model_name not in self.cfg.served_models:
+            raise MlopsError(
+                f"stack {stack} serves no version of {self.model_name}; the demo releases a "
+                "new version of a model the stack already serves"
+            )
+        document = render_graph(stack, self.root)
+        self.graph = Graph.from_json(document)
+        path = self.out / "graph" / f"{stack}.json"
+        write_text_atomic(path, dumps(document))
+        self.link("Infrastructure", f"Resource graph of {stack} (JSON)", path)
+        routing = self.cfg.serving.traffic_routing
+        return (
+            f"{len(self.graph.resources)} resources; serves {self.model_name} "
+            f"v{self.cfg.served_models[self.model_name]}; {routing.type} traffic routing"
+        )
+
+    def start_emulator(self, progress: Progress) -> str:
+        from ml import aws
+        from ml.emulator import Emulator, bootstrap_stack, emulated_environment
+        from ml.reports.core import dumps, write_text_atomic
+
+        assert self.cfg is not None and self.graph is not None
+        emulator = self.exits.enter_context(Emulator(self.settings.port, self.cfg.region))
+        self.exits.enter_context(emulated_environment(emulator))
+        progress.note(f"emulator at {emulator.endpoint_url}")
+        self.clients = {name: aws.client(name) for name in ("kms", "s3", "sagemaker")}
+        self.emulated = bootstrap_stack(self.graph, **self.clients)
+        outputs = self.emulated.outputs()
+        path = self.out / "emulator" / "stack-outputs.json"
+        write_text_atomic(path, dumps({"endpoint_url": emulator.endpoint_url, **outputs}))
+        self.link("Infrastructure", "Emulated stack outputs (JSON)", path)
+        self.facts["endpoint_url"] = emulator.endpoint_url
+        return (
+            f"{emulator.endpoint_url}: keys {self.emulated.data_key_alias}, "
+            f"{self.emulated.signing_key_alias}; {len(self.emulated.buckets)} buckets; "
+            f"group {', '.join(self.emulated.model_package_groups)}"
+        )
+
+    def build_production(self, progress: Progress) -> str:
+        """What serves today: a model trained, signed and approved before this release."""
+        from ml.data.io import prepare_data
+        from ml.training.local import run_local
+
+        assert self.params is not None and self.cfg is not None
+        progress.note("generating the data snapshot")
+        snapshot = prepare_data(self.params.data, self.work / "data")
+        self.data_dir, self.data_hash = snapshot.root, snapshot.training_data_hash
+        older = self.params.model_copy(
+            update={
+                "train": self.params.train.model_copy(update={"num_boost_round": PRODUCTION_ROUNDS})
+            }
+        )
+        progress.note(f"training v1 ({PRODUCTION_ROUNDS} rounds)")
+        record = run_local(older, self.work / "production", self.data_dir, fresh=True)
+        self.production = Path(record.artifact)
+        progress.note("validating v1 (absolute gates: there is nothing older)")
+        result, validation = self._validate(self.production, None, "production/validation")
+        self.link_report("Production model v1", "Validation of v1 (first release)", validation)
+        if not result.passed:
+            failed = "; ".join(gate.message for gate in result.failed)
+            raise MlopsError(f"production v1 fails its absolute gates: {failed}", exit_code=1)
+        self._sign(self.production, "local-demo-production-v1")
+        progress.note("registering v1")
+        self.production_version = self._register(
+            self.production, validation.json, record.training_time_seconds, "production model v1"
+        )
+        served = self.cfg.served_models[self.model_name]
+        if self.production_version != served:
+            raise MlopsError(
+                f"production registered as version {self.production_version}, but "
+                f"Pulumi.{self.settings.stack}.yaml serves v{served}; the demo needs an empty "
+                "registry (a fresh emulator)"
+            )
+        self.facts["production_version"] = self.production_version
+        return (
+            f"{self.group} v{self.production_version} Approved; the stack file serves "
+            f"v{served} ({PRODUCTION_ROUNDS} rounds, {record.training_time_seconds:.1f}s)"
+        )
+
+    def train_candidate(self, progress: Progress) -> str:
+        """The candidate's training process gets SIGTERM (what a spot interruption sends)
+        once it has written its first checkpoint, then the same command resumes it."""
+        from ml.training.checkpoint import CheckpointStore, RunIdentity
+        from ml.training.entry import EXIT_INTERRUPTED
+        from ml.training.local import LocalLayout, container_environment, run_local
+
+        assert self.params is not None and self.data_dir is not None
+        layout = LocalLayout(self.work / "candidate")
+        shutil.rmtree(layout.root, ignore_errors=True)
+        log_path = self.out / "logs" / "train-candidate-interrupted.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = container_environment(self.params, layout, self.data_dir)
+        progress.note("training until the first checkpoint")
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "ml.training"], env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        try:
+            code = _interrupt_after_checkpoint(process, layout.checkpoints)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        self.link("Candidate", "Training log of the interrupted run", log_path)
+        if code != EXIT_INTERRUPTED:
+            raise MlopsError(
+                f"the interrupted training process exited with {code}, not {EXIT_INTERRUPTED} "
+                f"(checkpoint and stop); see {log_path}"
+            )
+        identity = RunIdentity(self.params.train.params_hash(), self.data_hash or "")
+        checkpoint = CheckpointStore(layout.checkpoints, identity).latest()
+        if checkpoint is None:
+            raise MlopsError(f"no usable checkpoint in {layout.checkpoints} after the interruption")
+        progress.note(f"interrupted at round {checkpoint.iteration}; resuming")
+        record = run_local(self.params, layout.root, self.data_dir)
+        self.candidate, self.candidate_record = Path(record.artifact), record
+        training = _model_card(self.candidate)["training"]
+        if training.get("resumed_from_iteration") != checkpoint.iteration:
+            raise MlopsError(
+                f"the resumed run started from round {training.get('resumed_from_iteration')}, "
+                f"not from the checkpoint of round {checkpoint.iteration}"
+            )
+        if training["iterations"] != self.params.train.num_boost_round:
+            raise MlopsError(
+                f"the resumed model has {training['iterations']} boosting rounds; an "
+                f"uninterrupted run has {self.params.train.num_boost_round}"
+            )
+        self.facts["interrupted_at_round"] = checkpoint.iteration
+        self.facts["candidate_rounds"] = training["iterations"]
+        return (
+            f"SIGTERM after round {checkpoint.iteration} (exit {code}, checkpoint kept); "
+            f"resumed from round {checkpoint.iteration} to {training['iterations']} in "
+            f"{record.training_time_seconds:.1f}s"
+        )
+
+    def validate_candidate(self, progress: Progress) -> str:
+        from ml.drift.report import write_drift_reports
+
+        assert self.candidate is not None and self.production is not None
+        assert self.data_dir is not None
+        result, paths = self._validate(self.candidate, self.production, "validation")
+        self.link_report("Candidate", "Validation against production", paths)
+        drift = write_drift_reports(
+            self.out / "validation",
+            result.drift,
+            reference=str(result.reference_path),
+            current=str(self.data_dir / "train"),
+        )
+        self.link_report(
+            "Candidate", "Drift of the training data vs the production reference", drift
+        )
+        if not result.passed:
+            failed = "; ".join(gate.message for gate in result.failed)
+            raise MlopsError(f"{len(result.failed)} gate(s) failed: {failed}", exit_code=1)
+        assert result.production is not None
+        c, p = result.candidate.metrics, result.production.metrics
+        self.facts["validation_passed"] = True
+        return (
+            f"{len(result.gates)}/{len(result.gates)} gates passed; ROC AUC {c.roc_auc:.4f} vs "
+            f"{p.roc_auc:.4f}, log loss {c.log_loss:.4f} vs {p.log_loss:.4f}; "
+            f"{len(result.drift.drifted)} of {len(result.drift.features)} features drifted"
+        )
+
+    def sign_candidate(self, progress: Progress) -> str:
+        from ml.provenance.check import offline_verifier, verify_artifact
+        from ml.provenance.kms import export_public_key_pem
+        from ml.provenance.manifest import SIGNATURE_NAME
+
+        assert self.candidate is not None
+        self._sign(self.candidate, "local-demo-candidate")
+        key, pem = export_public_key_pem(self.clients["kms"], self.emulated.signing_key_alias)
+        key_path = self.out / "release" / "signing-public-key.pem"
+        key_path.parent.mkdir(parents=True, exist_ok=True)
+        key_path.write_bytes(pem)
+        self.link("Release", "Signing public key (PEM, for offline verification)", key_path)
+        envelope = self.candidate / SIGNATURE_NAME
+        offline = verify_artifact(self.candidate, envelope, offline_verifier(pem))
+        if not offline.ok:
+            raise MlopsError(f"offline verification of the new signature: {offline.reason}", 1)
+        shutil.copyfile(envelope, self.out / "release" / "candidate.dsse.json")
+        self.link(
+            "Release",
+            "Candidate signature (DSSE envelope)",
+            self.out / "release" / "candidate.dsse.json",
+        )
+        files = len(offline.statement["subject"]) if offline.statement else 0
+        return (
+            f"{files} files signed through KMS with {self.emulated.signing_key_alias} "
+            f"({key.spec}); verified offline with the exported public key"
+        )
+
+    def register_candidate(self, progress: Progress) -> str:
+        from ml.registry.packages import find_package
+
+        assert self.candidate is not None and self.candidate_record is not None
+        self.candidate_version = self._register(
+            self.candidate,
+            self.out / "validation" / "validation.json",
+            self.candidate_record.training_time_seconds,
+            "candidate: validation gates passed against production",
+        )
+        package = find_package(self.clients["sagemaker"], self.group, self.candidate_version)
+        self.facts["candidate_version"] = self.candidate_version
+        return (
+            f"{self.group} v{self.candidate_version} {package.approval_status}; model.tar.gz "
+            f"and signature in s3://{self.emulated.artifact_bucket} (SSE-KMS)"
+        )
+
+    def plan_release(self, progress: Progress) -> str:
+        """The release PR, on a copy of the stack file: what a reviewer sees on it."""
+        from infra.offline import render_graph
+        from ml.audit.report import build_report
+        from ml.audit.waivers import load_waivers
+        from ml.audit.writers import write_report
+        from ml.demo import plan
+        from ml.provenance.check import kms_verifier
+        from ml.release.stackfile import plan_edit
+        from ml.release.verify import markdown, verify_stack
+        from policies.pack import BY_NAME
+
+        assert self.candidate_version is not None and self.graph is not None
+        stack = self.settings.stack
+        self.plan_root = self.out / "release-pr"
+        self.plan_root.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(stack_file(stack, self.root), self.plan_root / f"Pulumi.{stack}.yaml")
+        edit = plan_edit(
+            stack_file(stack, self.plan_root), {self.model_name: self.candidate_version}
+        )
+        edit.write()
+        release = self.out / "release"
+        release.mkdir(parents=True, exist_ok=True)
+        (release / "stack-file.diff").write_text(edit.diff(), encoding="utf-8")
+        self.link("Release", f"Release PR: Pulumi.{stack}.yaml diff", release / "stack-file.diff")
+        self.link("Release", f"Release PR: the edited Pulumi.{stack}.yaml (a copy)", edit.path)
+
+        progress.note("mlops release verify")
+        verifier = kms_verifier(self.clients["kms"], self.emulated.signing_key_alias)
+        verification = verify_stack(
+            load_stack(stack, self.plan_root),
+            sagemaker=self.clients["sagemaker"],
+            s3=self.clients["s3"],
+            verifier=verifier,
+        )
+        (release / "verify.md").write_text(markdown(verification), encoding="utf-8")
+        self.link("Release", "mlops release verify (Markdown)", release / "verify.md")
+        if not verification.ok:
+            raise MlopsError(verification.summary(), exit_code=1)
+
+        progress.note("rendering the release's graph")
+        after = Graph.from_json(render_graph(stack, self.plan_root))
+        changes = plan.graph_changes(self.graph, after)
+        progress.note("policy pack and audit")
+        waiver_file = self.root / "policies" / "waivers.yaml"
+        waivers = load_waivers(waiver_file, BY_NAME) if waiver_file.is_file() else None
+        audit = build_report(after, waivers)
+        for fmt, title in (
+            ("html", "HTML"),
+            ("md", "Markdown"),
+            ("json", "JSON"),
+            ("sarif", "SARIF"),
+        ):
+            target = self.out / "audit" / f"{stack}.{fmt}"
+            write_report(audit, fmt, target, self.root)
+            self.link("Release", f"Audit of the release's graph ({title})", target)
+        summary = audit["summary"]
+        comment = plan.release_comment(stack, edit, verification, changes, audit)
+        (release / "plan.md").write_text(comment, encoding="utf-8")
+        self.link(
+            "Release",
+            "Release PR comment: plan, provenance, policy pack (Markdown)",
+            release / "plan.md",
+        )
+        self.facts["audit_status"] = summary["status"]
+        self.facts["graph_changes"] = len(changes)
+        if summary["status"] != "pass":
+            raise MlopsError(
+                f"policy pack: {summary['failed']} mandatory failure(s): "
+                f"{'; '.join(summary['failures'][:2])}",
+                exit_code=1,
+            )
+        return (
+            f"{edit.changes[0]}; {verification.summary().split(': ', 1)[1]}; "
+            f"{len(changes)} resource(s) change; policy pack pass ({summary['passed']} passed, "
+            f"{summary['advisories']} advisory, {summary['waived']} waived)"
+        )
+
+    def canary_promote(self, progress: Progress) -> str:
+        outcome = self._rehearse("canary-promote", fault=False, progress=progress)
+        self.facts["canary_decision"] = outcome.decision
+        if outcome.decision != "promoted":
+            raise MlopsError(f"the candidate was rolled back: {outcome.reason}", exit_code=1)
+        return f"promoted after {outcome.duration:.1f}s: {outcome.reason}"
+
+    def canary_rollback(self, progress: Progress) -> str:
+        from ml.release.revert import RevertProposal, default_branch
+        from ml.release.stackfile import plan_edit
+
+        assert self.plan_root is not None and self.cfg is not None
+        outcome = self._rehearse("canary-rollback", fault=True, progress=progress)
+        self.facts["rollback_decision"] = outcome.decision
+        if outcome.decision != "rolled back":
+            raise MlopsError(
+                f"the faulty candidate was {outcome.decision}, not rolled back: {outcome.reason}",
+                exit_code=1,
+            )
+        targets = {self.model_name: self.production_version or 1}
+        edit = plan_edit(stack_file(self.settings.stack, self.plan_root), targets)
+        proposal = RevertProposal(
+            stack=self.settings.stack,
+            edit=edit,
+            branch=default_branch(self.settings.stack, targets),
+            base="main",
+            repo=f"{self.cfg.github.org}/{self.cfg.github.repo}",
+        )
+        path = self.out / "release" / "revert-pr.md"
+        path.write_text(f"# {proposal.title}\n\n{proposal.body()}", encoding="utf-8")
+        self.link("Canary", "Revert PR the release watch proposes after the rollback", path)
+        return (
+            f"rolled back at {outcome.rolled_back_at or 0:.1f}s ({outcome.alarm or 'alarm'}); "
+            f"revert PR proposed: {edit.changes[0]}"
+        )
+
+    # ---- shared by the steps ------------------------------------------------------------
+
+    def _validate(self, candidate: Path, production: Path | None, folder: str) -> tuple[Any, Any]:
+        """`mlops validate`: (the result, its report paths under `<out>/<folder>`)."""
+        from ml.validation.report import write_validation_reports
+        from ml.validation.run import validate
+
+        assert self.params is not None and self.data_dir is not None
+        result = validate(candidate, production, self.data_dir, self.params)
+        return result, write_validation_reports(self.out / folder, result)
+
+    def _sign(self, artifact: Path, job_name: str) -> None:
+        """What `mlops sign` does in CI, with the signature inside the artifact."""
+        from ml.provenance.builder import build_provenance
+        from ml.provenance.kms import KmsSigner
+        from ml.provenance.manifest import SIGNATURE_NAME
+        from ml.provenance.sign import read_model_card, sign_to_file
+
+        (artifact / SIGNATURE_NAME).unlink(missing_ok=True)
+        provenance = build_provenance(
+            read_model_card(artifact),
+            git_commit=_git_commit(self.root),
+            training_job_name=job_name,
+            builder_id="local:mlops-demo",
+        )
+        signer = KmsSigner.for_key(self.clients["kms"], self.emulated.signing_key_alias)
+        sign_to_file(artifact, signer, artifact / SIGNATURE_NAME, provenance)
+
+    def _register(
+        self, artifact: Path, validation: Path, seconds: float | None, reason: str
+    ) -> int:
+        """What `mlops register` does in CI, then approval; returns the package version."""
+        from ml.registry.packages import approve
+        from ml.registry.publish import RegistryTarget, publish_and_register, read_validation_report
+
+        assert self.graph is not None and self.cfg is not None
+        repositories = self.graph.of_type(ECR_REPOSITORY)
+        image = f"{repositories[0].outputs['repositoryUrl']}:demo" if repositories else "demo"
+        target = RegistryTarget(
+            group=self.group,
+            owner=self.cfg.owner,
+            image=image,
+            bucket=self.emulated.artifact_bucket,
+            kms_key_id=self.emulated.data_key_arn,
+            signing_key_id=self.emulated.signing_key_alias,
+        )
+        published = publish_and_register(
+            artifact,
+            target,
+            kms=self.clients["kms"],
+            s3=self.clients["s3"],
+            sagemaker=self.clients["sagemaker"],
+            validation=read_validation_report(validation),
+            training_minutes=None if seconds is None else round(seconds / 60, 3),
+        )
+        version = published.package.version
+        approve(self.clients["sagemaker"], self.group, version, f"mlops demo: {reason}")
+        return version
+
+    def _rehearse(self, name: str, *, fault: bool, progress: Progress) -> Any:
+        from ml.canary.runner import rehearse, validated
+
+        assert self.plan_root is not None
+        drill = {"error_percent": self.settings.fault_error_percent} if fault else {}
+        settings = validated(
+            stack=self.settings.stack,
+            root=self.plan_root,
+            production=self.production,
+            candidate=self.candidate,
+            out=self.out / name,
+            rehearsal_seconds=self.settings.canary_seconds,
+            key_id=self.emulated.signing_key_alias,
+            drill=drill,
+        )
+        fault_note = f" failing {self.settings.fault_error_percent:g}%" if fault else ""
+        progress.note(
+            f"v{self.production_version} vs v{self.candidate_version}{fault_note}, "
+            f"{self.settings.canary_seconds:g}s of baking"
+        )
+        result = rehearse(settings)
+        title = "Faulty candidate" if fault else "Candidate"
+        self.link_report("Canary", f"{title}: canary rehearsal", result.paths)
+        for role in ("production", "candidate"):
+            self.link(
+                "Canary", f"{title}: {role} server log", self.out / name / "logs" / f"{role}.log"
+            )
+        return result.outcome
+
+
+def _interrupt_after_checkpoint(process: subprocess.Popen[bytes], checkpoints: Path) -> int:
+    """SIGTERM the training process once a checkpoint exists; its exit code."""
+    deadline = time.monotonic() + 300
+    while not any(checkpoints.glob("checkpoint-*.ckpt")):
+        code = process.poll()
+        if code is not None:
+            raise MlopsError(f"the training process exited with {code} before writing a checkpoint")
+        if time.monotonic() > deadline:
+            raise MlopsError("the training process wrote no checkpoint within 300 s")
+        time.sleep(0.005)
+    process.send_signal(signal.SIGTERM)
+    return process.wait(timeout=120)
+
+
+def _model_card(artifact: Path) -> dict[str, Any]:
+    import json
+
+    return json.loads((artifact / "model.json").read_text(encoding="utf-8"))
+
+
+def _git_commit(root: Path) -> str:
+    """HEAD of the checkout the demo runs in; zeros outside a git checkout (said so in
+    the provenance's builder, never mistaken for a real commit by a reviewer)."""
+    from ml.provenance.builder import git_head
+
+    return git_head(root) or "0" * 40

@@ -1,0 +1,313 @@
+"""Reading drift inputs: CSV with a header, and SageMaker data-capture JSON lines.
+
+Both readers are columnar and bounded in memory: CSV goes through polars' multi-threaded
+reader straight into typed columns (a 1,000,000-row file reads in about a second), and
+data-capture files are read in chunks of lines, each chunk's payloads parsed into
+columns, so the raw text is never held twice.
+
+Data capture (what an endpoint with `DataCaptureConfig` writes, one JSON object per
+line): `captureData.endpointInput` carries the request, with `encoding` `CSV` (the
+payload as text), `BASE64` (bytes, base64) or `JSON`, and `observedContentType`.
+`text/csv` payloads may hold several rows (one per line), without a header: columns
+are named after the reference's features, in order. `application/json` payloads may be
+`{"instances": [...]}`, `{"inputs": [...]}`, `{"features": [...]}`, a list of rows or a
+single row; a row is a list (positional) or an object (by feature name).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from ml.errors import MlopsError
+
+CAPTURE_SUFFIXES = (".jsonl", ".ndjson", ".json")
+_CHUNK_BYTES = 64 * 1024 * 1024
+_CAPTURE_SCHEMA = {
+    "captureData": pl.Struct(
+        {
+            "endpointInput": pl.Struct(
+                {"observedContentType": pl.String, "data": pl.String, "encoding": pl.String}
+            )
+        }
+    )
+}
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0][:300] if lines else type(error).__name__
+
+
+def input_files(path: Path) -> list[Path]:
+    """`path` itself, or every CSV / JSON-lines file under a directory, in name order."""
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        files = sorted(
+            p for p in path.rglob("*") if p.is_file() and p.suffix in (".csv", *CAPTURE_SUFFIXES)
+        )
+        if not files:
+            raise MlopsError(f"{path}: no .csv or .jsonl files in the directory")
+        return files
+    raise MlopsError(f"{path}: file not found")
+
+
+def is_capture(path: Path) -> bool:
+    return path.suffix in CAPTURE_SUFFIXES
+
+
+def read_csv(path: Path, dtypes: dict[str, pl.DataType] | None = None) -> pl.DataFrame:
+    """A CSV with a header; with `dtypes`, only those columns, cast to those types."""
+    try:
+        header = pl.read_csv(path, n_rows=0).columns
+    except FileNotFoundError:
+        raise MlopsError(f"{path}: file not found") from None
+    except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as error:
+        raise MlopsError(f"{path}: not a readable CSV file: {_first_line(error)}") from None
+    if not header:
+        raise MlopsError(f"{path}: empty file (a CSV header is required)")
+    if dtypes is not None:
+        missing = [c for c in dtypes if c not in header]
+        if missing:
+            raise MlopsError(f"{path}: schema mismatch: missing column(s) {', '.join(missing)}")
+    try:
+        frame = pl.read_csv(
+            path,
+            # projecting columns slows polars' reader down: only when some are left out
+            columns=list(dtypes) if dtypes is not None and len(dtypes) < len(header) else None,
+            schema_overrides=dtypes,
+            infer_schema_length=10_000,
+        )
+    except pl.exceptions.PolarsError as error:
+        raise MlopsError(f"{path}: malformed value: {_first_line(error)}") from None
+    return frame
+
+
+def _line_chunks(path: Path, chunk_bytes: int) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        rest = b""
+        while True:
+            block = handle.read(chunk_bytes)
+            if not block:
+                if rest.strip():
+                    yield rest
+                return
+            block = rest + block
+            cut = block.rfind(b"\n")
+            if cut < 0:
+                rest = block
+                continue
+            rest = block[cut + 1 :]
+            yield block[: cut + 1]
+
+
+def read_capture(
+    path: Path,
+    names: Sequence[str],
+    dtypes: dict[str, pl.DataType],
+    chunk_bytes: int = _CHUNK_BYTES,
+) -> pl.DataFrame:
+    """The request rows of a SageMaker data-capture file, columns `names` typed `dtypes`."""
+    frames: list[pl.DataFrame] = []
+    for chunk in _line_chunks(path, chunk_bytes):
+        try:
+            records = pl.read_ndjson(io.BytesIO(chunk), schema=_CAPTURE_SCHEMA)
+        except pl.exceptions.PolarsError as error:
+            raise MlopsError(
+                f"{path}: not SageMaker data-capture JSON lines: {_first_line(error)}"
+            ) from None
+        inputs = records.select(pl.col("captureData").struct.field("endpointInput").struct.unnest())
+        if inputs.get_column("data").null_count():
+            raise MlopsError(f"{path}: a record has no captureData.endpointInput.data")
+        inputs = inputs.with_columns(
+            pl.when(pl.col("encoding").str.to_uppercase() == "BASE64")
+            .then(pl.col("data").str.decode("base64").cast(pl.String, strict=False))
+            .otherwise(pl.col("data"))
+            .alias("data"),
+            pl.col("observedContentType").fill_null("text/csv").str.to_lowercase().alias("type"),
+        )
+        if inputs.get_column("data").null_count():
+            raise MlopsError(f"{path}: a BASE64 payload does not decode to UTF-8 text")
+        is_json = pl.col("type").str.contains("json")
+        csv_rows = inputs.filter(~is_json).get_column("data")
+        if csv_rows.len():
+            frames.append(_parse_csv_payloads(path, csv_rows, names, dtypes))
+        json_rows = inputs.filter(is_json).get_column("data")
+        if json_rows.len():
+            frames.append(_parse_json_payloads(path, json_rows.to_list(), names, dtypes))
+    if not frames:
+        return pl.DataFrame(schema=dtypes)
+    return pl.concat(frames, how="vertical", rechunk=False)
+
+
+def _parse_csv_payloads(
+    path: Path, payloads: pl.Series, names: Sequence[str], dtypes: dict[str, pl.DataType]
+) -> pl.DataFrame:
+    text = "\n".join(p.strip("\r\n") for p in payloads.to_list() if p.strip())
+    if not text:
+        return pl.DataFrame(schema=dtypes)
+    try:
+        frame = pl.read_csv(
+            io.StringIO(text),
+            has_header=False,
+            new_columns=list(names),
+            schema_overrides=dtypes,
+            truncate_ragged_lines=False,
+        )
+    except pl.exceptions.PolarsError as error:
+        raise MlopsError(
+            f"{path}: captured CSV payloads do not match the reference's {len(names)} "
+            f"features: {_first_line(error)}"
+        ) from None
+    if frame.width != len(names):
+        raise MlopsError(
+            f"{path}: captured rows have {frame.width} values, the reference has {len(names)} "
+            "features (exclude extra reference columns with --exclude)"
+        )
+    return frame
+
+
+def _json_rows(document: Any) -> list[Any]:
+    if isinstance(document, dict):
+        for key in ("instances", "inputs", "features", "data"):
+            if key in document:
+                return _json_rows(document[key])
+        return [document]
+    if isinstance(document, list):
+        if document and all(not isinstance(item, list | dict) for item in document):
+            return [document]  # one row given as a flat list
+        return document
+    raise ValueError("a JSON payload must be an object or a list")
+
+
+def _parse_json_payloads(
+    path: Path, payloads: Iterable[str], names: Sequence[str], dtypes: dict[str, pl.DataType]
+) -> pl.DataFrame:
+    columns: dict[str, list[Any]] = {name: [] for name in names}
+    for payload in payloads:
+        try:
+            rows = _json_rows(json.loads(payload))
+        except (json.JSONDecodeError, ValueError) as error:
+            raise MlopsError(f"{path}: malformed JSON payload: {_first_line(error)}") from None
+        for row in rows:
+            values = [row.get(n) for n in names] if isinstance(row, dict) else row
+            if not isinstance(values, list) or len(values) != len(names):
+                width = len(values) if isinstance(values, list) else "no"
+                raise MlopsError(
+                    f"{path}: a captured JSON row has {width} values, the reference has "
+                    f"{len(names)} features"
+                )
+            for name, value in zip(names, values, strict=True):
+                columns[name].append(value)
+    try:
+        return pl.DataFrame(columns, schema=dtypes, strict=False)
+    except (pl.exceptions.PolarsError, TypeError, ValueError) as error:
+        raise MlopsError(
+            f"{path}: captured JSON values do not fit the reference: {_first_line(error)}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class Aligned:
+    """Reference and current with the same columns, typed alike, and the column kinds."""
+
+    reference: pl.DataFrame
+    current: pl.DataFrame
+    categorical: list[str]
+    ignored: list[str]
+
+
+def _kind(dtype: pl.DataType) -> str:
+    if dtype.is_numeric():
+        return "numeric"
+    if dtype in (pl.String, pl.Categorical, pl.Boolean, pl.Enum):
+        return "text"
+    return "other"
+
+
+def load_pair(
+    reference_path: Path,
+    current_path: Path,
+    categorical: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+) -> Aligned:
+    """Read reference and current, check they agree, and type them alike.
+
+    The reference defines the features (its columns minus `exclude`); numeric columns are
+    compared as float64, text and boolean columns and those named in `categorical` as
+    categories. The current data must have every feature with a compatible type; its
+    extra columns are ignored (and listed).
+    """
+    reference = _read_reference(reference_path)
+    if reference.height == 0:
+        raise MlopsError(f"{reference_path}: no rows to compare")
+    features = [c for c in reference.columns if c not in set(exclude)]
+    unknown = sorted((set(categorical) | set(exclude)) - set(reference.columns))
+    if unknown:
+        raise MlopsError(f"{reference_path}: no column(s) {', '.join(unknown)} in the reference")
+    if not features:
+        raise MlopsError(f"{reference_path}: no feature columns left to compare")
+    reference = reference.select(features)
+    kinds = {c: _kind(reference.schema[c]) for c in features}
+    bad = [c for c, k in kinds.items() if k == "other"]
+    if bad:
+        raise MlopsError(
+            f"{reference_path}: column(s) {', '.join(bad)} are neither numbers nor text"
+        )
+    categorical_set = set(categorical) | {c for c, k in kinds.items() if k == "text"}
+    dtypes: dict[str, pl.DataType] = {
+        c: (pl.Float64() if kinds[c] == "numeric" else pl.String()) for c in features
+    }
+    reference = reference.with_columns(pl.col(c).cast(t) for c, t in dtypes.items())
+
+    frames, ignored = [], set()
+    for file in input_files(current_path):
+        if is_capture(file):
+            frames.append(read_capture(file, features, dtypes))
+            continue
+        frame = read_csv(file)
+        missing = [c for c in features if c not in frame.columns]
+        if frame.height == 0 and not missing:  # a header alone: nothing to type-check
+            frames.append(pl.DataFrame(schema=dtypes))
+            continue
+        if missing:
+            raise MlopsError(f"{file}: schema mismatch: missing column(s) {', '.join(missing)}")
+        for c in features:
+            if kinds[c] == "numeric" and _kind(frame.schema[c]) != "numeric":
+                raise MlopsError(
+                    f"{file}: schema mismatch: column {c!r} is numeric in the reference but "
+                    f"{frame.schema[c]} in the current data"
+                )
+        ignored |= set(frame.columns) - set(features)
+        frames.append(frame.select(pl.col(c).cast(t) for c, t in dtypes.items()))
+    current = pl.concat(frames, how="vertical", rechunk=False) if len(frames) > 1 else frames[0]
+    _check_complete(reference, reference_path)
+    _check_complete(current, current_path)
+    return Aligned(
+        reference, current, [c for c in features if c in categorical_set], sorted(ignored)
+    )
+
+
+def _read_reference(path: Path) -> pl.DataFrame:
+    if path.is_dir() or is_capture(path):
+        raise MlopsError(f"{path}: the reference must be one CSV file with a header")
+    return read_csv(path)
+
+
+def _check_complete(frame: pl.DataFrame, source: Path) -> None:
+    if frame.height == 0:
+        raise MlopsError(f"{source}: no rows to compare")
+    for name in frame.columns:
+        column = frame.get_column(name)
+        missing = column.null_count()
+        if column.dtype.is_float():
+            missing += int(column.is_nan().sum())
+        if missing:
+            raise MlopsError(f"{source}: column {name!r} has {missing} missing or NaN values")

@@ -1,0 +1,177 @@
+"""Drift reports: `drift.md` (a PR or issue comment), `drift.json`, `drift.html`.
+
+The Markdown and HTML sections are also used inside the validation report.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ml.drift.detect import CategoricalDrift, DriftResult, NumericDrift
+from ml.reports import ReportPaths, plots, write_reports
+from ml.reports import html as h
+from ml.reports import markdown as md
+
+TOP_DISTRIBUTIONS = 4
+
+
+def thresholds_sentence(result: DriftResult) -> str:
+    t = result.thresholds
+    corrected = (
+        f" (Bonferroni: {t.ks_pvalue:g} / {len(result.features)} tests)"
+        if t.correction == "bonferroni"
+        else ""
+    )
+    return (
+        f"A feature drifts when KS p-value < {result.ks_pvalue_threshold:.3g}{corrected} or "
+        f"KS statistic > {t.ks_statistic:g} (numeric), chi-square p-value < "
+        f"{result.chi2_pvalue_threshold:.3g} (categorical), or PSI > {t.psi:g}."
+    )
+
+
+def _row(f: NumericDrift | CategoricalDrift) -> list[str]:
+    if isinstance(f, NumericDrift):
+        tests = [md.number(f.ks.statistic), md.number(f.ks.pvalue), md.MISSING]
+    else:
+        tests = [md.MISSING, md.MISSING, md.number(f.chi2.pvalue)]
+    return [
+        md.code(f.name),
+        f.kind,
+        *tests,
+        md.number(f.psi),
+        "❌ drift" if f.drifted else "✅",
+        md.cell("; ".join(f.reasons)) if f.reasons else "",
+    ]
+
+
+HEADERS = ["feature", "kind", "KS statistic", "KS p-value", "χ² p-value", "PSI", "", "why"]
+
+
+def markdown_section(result: DriftResult, heading: str = "###") -> str:
+    drifted = result.drifted
+    n = len(result.features)
+    verdict = (
+        f"❌ drift in {len(drifted)} of {n} features" if drifted else f"✅ no drift in {n} features"
+    )
+    lines = [
+        f"{heading} Drift: {verdict}",
+        "",
+        f"Reference: {result.reference_rows:,} rows; current: {result.current_rows:,} rows. "
+        + thresholds_sentence(result),
+        "",
+    ]
+    ranked = result.ranked()
+    if drifted:
+        lines += [md.table(HEADERS, [_row(f) for f in ranked if f.drifted], "llrrrrcl"), ""]
+    lines.append(
+        md.details(f"All {n} features", md.table(HEADERS, [_row(f) for f in ranked], "llrrrrcl"))
+    )
+    if result.ignored_columns:
+        lines += ["", f"Not compared (not in the reference): {', '.join(result.ignored_columns)}"]
+    return "\n".join(lines)
+
+
+def html_sections(result: DriftResult) -> list[str]:
+    ranked = result.ranked()
+    numeric = [f for f in ranked if isinstance(f, NumericDrift)]
+    charts = []
+    if numeric:
+        charts.append(
+            h.figure(
+                plots.horizontal_bars(
+                    [f.name for f in numeric],
+                    [f.ks.statistic for f in numeric],
+                    "KS statistic per numeric feature",
+                    "KS statistic",
+                    threshold=result.thresholds.ks_statistic,
+                    highlight=[f.drifted for f in numeric],
+                )
+            )
+        )
+    charts.append(
+        h.figure(
+            plots.horizontal_bars(
+                [f.name for f in ranked],
+                [f.psi for f in ranked],
+                "PSI per feature",
+                "PSI",
+                threshold=result.thresholds.psi,
+                highlight=[f.drifted for f in ranked],
+            )
+        )
+    )
+    distributions = []
+    for f in ranked[:TOP_DISTRIBUTIONS]:
+        if isinstance(f, NumericDrift):
+            svg = plots.histogram_overlay(
+                f.histogram.edges,
+                {"reference": f.histogram.reference, "current": f.histogram.current},
+                f.name,
+            )
+        else:
+            svg = plots.category_bars(
+                f.chi2.categories,
+                {"reference": f.chi2.reference, "current": f.chi2.current},
+                f.name,
+            )
+        distributions.append(h.figure(svg, "drifted" if f.drifted else "most changed, no drift"))
+    rows = []
+    for f in ranked:
+        if isinstance(f, NumericDrift):
+            tests: list[Any] = [f.ks.statistic, f.ks.pvalue, None]
+        else:
+            tests = [None, None, f.chi2.pvalue]
+        rows.append(
+            [
+                f.name,
+                f.kind,
+                *tests,
+                f.psi,
+                h.Raw(h.badge(not f.drifted, "drift" if f.drifted else "ok")),
+                "; ".join(f.reasons),
+            ]
+        )
+    verdict = h.badge(
+        not result.drifted,
+        f"drift in {len(result.drifted)} of {len(result.features)} features"
+        if result.drifted
+        else f"no drift in {len(result.features)} features",
+    )
+    return [
+        h.section(
+            "Drift",
+            f"<p>{verdict}</p>",
+            h.paragraph(
+                f"Reference: {result.reference_rows:,} rows; current: {result.current_rows:,} "
+                "rows. " + thresholds_sentence(result)
+            ),
+            h.grid(*charts),
+        ),
+        h.section("Distributions of the most changed features", h.grid(*distributions)),
+        h.section(
+            "All features",
+            h.table(
+                ["feature", "kind", "KS statistic", "KS p-value", "χ² p-value", "PSI", "", "why"],
+                rows,
+                [f.drifted for f in ranked],
+            ),
+        ),
+    ]
+
+
+def write_drift_reports(
+    out_dir: Path, result: DriftResult, reference: str, current: str, name: str = "drift"
+) -> ReportPaths:
+    markdown = "\n".join(
+        [
+            "## Data drift report",
+            "",
+            f"Reference `{reference}` vs current `{current}`.",
+            "",
+            markdown_section(result),
+        ]
+    )
+    data = {"reference": reference, "current": current, **result.to_json()}
+    page = h.page("Data drift report", html_sections(result), subtitle=f"{reference} vs {current}")
+    return write_reports(out_dir, name, markdown=markdown, data=data, html=page)

@@ -1,0 +1,68 @@
+"""Where drift inputs live: local paths, or S3 (a reference object, a capture prefix).
+
+S3 inputs are downloaded to a local working directory first (streamed to disk, never
+held in memory), then read like local files. For a capture prefix every `.jsonl`,
+`.json`, `.ndjson` and `.csv` object under it is fetched, optionally only those written
+in the last `since_hours` (SageMaker writes capture files hourly under
+`<prefix>/<endpoint>/<variant>/yyyy/mm/dd/hh/`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from ml.artifacts import S3Object, download_file
+from ml.aws import aws_errors
+from ml.errors import MlopsError
+
+SUFFIXES = (".jsonl", ".json", ".ndjson", ".csv")
+
+
+def is_s3(location: str) -> bool:
+    return location.startswith("s3://")
+
+
+def _split(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    if not bucket:
+        raise MlopsError(f"{uri!r} is not an s3://<bucket>/<key> URI")
+    return bucket, key
+
+
+def materialize(
+    location: str,
+    workdir: Path,
+    s3_client: Callable[[], Any],
+    since_hours: float | None = None,
+) -> Path:
+    """A local path for `location`: itself, or the S3 object(s) downloaded under `workdir`."""
+    if not is_s3(location):
+        path = Path(location)
+        if not path.exists():
+            raise MlopsError(f"{path}: file not found")
+        return path
+    bucket, key = _split(location)
+    s3 = s3_client()
+    if key and not key.endswith("/") and key.endswith(SUFFIXES):
+        target = workdir / Path(key).name
+        return download_file(s3, S3Object(bucket, key), target)
+    cutoff = datetime.now(UTC) - timedelta(hours=since_hours) if since_hours else None
+    root = workdir / bucket
+    count = 0
+    with aws_errors(f"listing {location}"):
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key)
+        for page in pages:
+            for item in page.get("Contents", []):
+                name = item["Key"]
+                if not name.endswith(SUFFIXES) or (cutoff and item["LastModified"] < cutoff):
+                    continue
+                relative = name[len(key) :].lstrip("/") or Path(name).name
+                download_file(s3, S3Object(bucket, name), root / relative)
+                count += 1
+    if count == 0:
+        window = f" written in the last {since_hours:g} hours" if since_hours else ""
+        raise MlopsError(f"{location}: no .jsonl or .csv objects{window}")
+    return root

@@ -1,0 +1,157 @@
+"""Publish a signed artifact and register it: what `mlops register` (and CI) does.
+
+1. verify the signature through KMS with the stack's signing key (nothing unsigned or
+   altered gets in);
+2. if the group already holds the artifact (same manifest digest), stop there;
+3. upload `model.tar.gz` (signature inside) and the signature beside it under
+   `models/<group>/<digest>/` in the artifact bucket, SSE-KMS with the data key, plus
+   the validation report if there is one;
+4. register a `PendingManualApproval` model package carrying the provenance.
+
+Takes its boto3 clients as arguments; prints nothing (the caller reports the
+`Publication`).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from ml.artifacts import S3Object, StoredArtifact, store_artifact, upload_file
+from ml.aws import aws_errors
+from ml.errors import MlopsError
+from ml.files import read_json
+from ml.provenance.check import default_signature, kms_verifier, verify_artifact
+from ml.registry.packages import (
+    ModelPackage,
+    Registration,
+    find_by_artifact,
+    register_model_package,
+)
+
+
+@dataclass(frozen=True)
+class RegistryTarget:
+    """Where a signed artifact goes: the stack's registry, bucket and keys."""
+
+    group: str
+    """Model package group, `mlops-<stack>-<model>`."""
+    owner: str
+    """Accountable team, recorded on the package."""
+    image: str
+    """Inference image URI (ECR, by tag or digest)."""
+    bucket: str
+    """The stack's artifact bucket."""
+    kms_key_id: str
+    """The stack's data CMK (id, ARN or alias) for SSE-KMS on the uploads."""
+    signing_key_id: str
+    """KMS signing key the signature must verify with."""
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """A validation report file and its verdict (its top-level boolean `passed`)."""
+
+    path: Path
+    passed: bool
+
+    @property
+    def gates(self) -> str:
+        return "passed" if self.passed else "failed"
+
+
+@dataclass(frozen=True)
+class Publication:
+    package: ModelPackage
+    artifact_digest: str
+    """Manifest digest (hex) of the artifact, as verified."""
+    created: bool
+    """True when this call created the package."""
+    stored: StoredArtifact | None
+    """Where this call uploaded the model data and signature; None when the group
+    already held the artifact and nothing was uploaded."""
+
+
+def read_validation_report(path: Path) -> ValidationReport:
+    """The report's verdict; a one-line `MlopsError` for a missing or malformed file."""
+    data = read_json(path, f"validation report {path}")
+    passed = data.get("passed") if isinstance(data, dict) else None
+    if not isinstance(passed, bool):
+        raise MlopsError(f"validation report {path}: no top-level boolean 'passed'")
+    return ValidationReport(path, passed)
+
+
+def publish_and_register(
+    artifact: Path,
+    target: RegistryTarget,
+    *,
+    kms: Any,
+    s3: Any,
+    sagemaker: Any,
+    envelope: Path | None = None,
+    validation: ValidationReport | None = None,
+    training_minutes: float | None = None,
+    spot_savings_percent: float | None = None,
+) -> Publication:
+    """Verify, upload (SSE-KMS) and register a signed artifact as PendingManualApproval.
+
+    `envelope` defaults to the signature inside the artifact. Refuses (exit 1, or 2 for
+    bad input) an artifact that does not verify with `target.signing_key_id`.
+    """
+    with tempfile.TemporaryDirectory(prefix="mlops-register-") as tmp:
+        workdir = Path(tmp)
+        signature = envelope or default_signature(artifact, workdir)
+        verifier = kms_verifier(kms, target.signing_key_id)
+        result = verify_artifact(artifact, signature, verifier)
+        if not result.ok:
+            raise MlopsError(f"refusing to register: {result.reason}", 2 if result.bad_input else 1)
+        assert result.provenance is not None and result.artifact_digest is not None
+        digest = result.artifact_digest
+
+        existing = find_by_artifact(sagemaker, target.group, digest)
+        if existing is not None:
+            return Publication(existing, digest, created=False, stored=None)
+
+        with aws_errors(f"KMS key {target.kms_key_id}"):
+            data_key_arn = kms.describe_key(KeyId=target.kms_key_id)["KeyMetadata"]["Arn"]
+        prefix = f"models/{target.group}/{digest}"
+        stored = store_artifact(
+            s3,
+            artifact=artifact,
+            envelope=signature,
+            bucket=target.bucket,
+            prefix=prefix,
+            kms_key_arn=data_key_arn,
+            workdir=workdir,
+        )
+    report_uri = None
+    if validation is not None:
+        report_uri = upload_file(
+            s3, validation.path, S3Object(target.bucket, f"{prefix}/validation.json"), data_key_arn
+        ).uri
+    try:
+        registration = Registration(
+            group=target.group,
+            image_uri=target.image,
+            model_data_url=stored.model_data.uri,
+            artifact_digest=digest,
+            signature_s3_uri=stored.signature.uri,
+            signing_key_arn=verifier.key.arn,
+            signing_keyid=verifier.keyid,
+            provenance=result.provenance,
+            owner=target.owner,
+            training_minutes=training_minutes,
+            spot_savings_percent=spot_savings_percent,
+            validation_gates=validation.gates if validation is not None else None,
+            validation_report_s3_uri=report_uri,
+        )
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise MlopsError(f"registration {where}: {first['msg']}") from None
+    outcome = register_model_package(sagemaker, registration)
+    return Publication(outcome.package, digest, created=outcome.created, stored=stored)

@@ -1,0 +1,296 @@
+"""Request parsing, content negotiation and response encoding: pure, no I/O.
+
+Inputs (`Content-Type`, parameters such as `charset` ignored):
+
+- `text/csv`: one row per line, values in the model's feature order, no header row.
+  An empty field or `nan` is a missing value (LightGBM routes missing values itself);
+  infinities are refused. Blank lines are skipped. No quoting: every field is a number.
+- `application/json`: a single row `[v1, v2, ...]`, a batch `[[...], [...]]`, or
+  `{"instances": [...]}` whose items are rows as lists or as objects keyed by feature
+  name (`model.json`'s `features`). `null` is a missing value.
+
+Outputs (`Accept`, default: the request's own content type): `text/csv` with one
+probability per line, or `application/json` `{"predictions": [...]}`. Floats are
+written in their shortest round-trip form, so a client reads back the exact double.
+
+Every problem with a request raises `BadRequest(status, message)`: the message is one
+line naming the row, the column and what was expected.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from functools import cache
+
+import numpy as np
+
+CSV = "text/csv"
+JSON = "application/json"
+SUPPORTED = (CSV, JSON)
+_INF = math.inf
+_NINF = -math.inf
+_NAN = math.nan
+_HUGE = 1e308
+_SHOWN = 40
+BATCH_FAST_PATH_ROWS = 64
+"""Batches with more lines than this are read by polars first (see `_csv_batch_fast`)."""
+
+Rows = list[float] | np.ndarray
+"""One row as a list of floats (the fast path), or a float64 array of shape (n, features)."""
+
+
+class BadRequest(Exception):
+    """A request the server refuses; `status` is the 4xx code, `message` one line."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def media_type(header: str | None) -> str:
+    """`text/CSV; charset=utf-8` -> `text/csv`; '' when absent."""
+    if not header:
+        return ""
+    return header.split(";", 1)[0].strip().lower()
+
+
+def request_type(header: str | None) -> str:
+    """The request's media type, or 415 naming what the server accepts."""
+    kind = media_type(header)
+    if kind in SUPPORTED:
+        return kind
+    if not kind:
+        raise BadRequest(415, "missing Content-Type: send text/csv or application/json")
+    raise BadRequest(
+        415, f"unsupported Content-Type {_show(kind)}: send text/csv or application/json"
+    )
+
+
+def negotiate(accept: str | None, default: str) -> str:
+    """The response type from an `Accept` header (q-values honoured), or 406."""
+    if not accept or not accept.strip():
+        return default
+    best, best_q = "", 0.0
+    for part in accept.split(","):
+        kind, *params = part.split(";")
+        kind = kind.strip().lower()
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if q <= 0:
+            continue
+        for offered in _offers(kind, default):
+            if q > best_q:
+                best, best_q = offered, q
+    if not best:
+        raise BadRequest(
+            406,
+            f"cannot answer in Accept {_show(accept)}: responses are text/csv or application/json",
+        )
+    return best
+
+
+def _offers(kind: str, default: str) -> tuple[str, ...]:
+    if kind in SUPPORTED:
+        return (kind,)
+    if kind == "*/*":
+        return (default,)
+    if kind == "text/*":
+        return (CSV,)
+    if kind == "application/*":
+        return (JSON,)
+    return ()
+
+
+def parse(body: bytes, kind: str, features: Sequence[str]) -> Rows:
+    """Rows from a request body of media type `kind` (already checked by `request_type`)."""
+    if not body.strip():
+        raise BadRequest(400, f"empty body: send one or more rows of {len(features)} features")
+    if kind == CSV:
+        return parse_csv(body, len(features))
+    return parse_json(body, features)
+
+
+def parse_csv(body: bytes, n_features: int) -> Rows:
+    """CSV rows: one row -> list of floats, several -> (n, n_features) float64 array."""
+    lines = body.splitlines()
+    if len(lines) == 1:
+        return _csv_row(lines[0], 1, n_features)
+    if len(lines) > BATCH_FAST_PATH_ROWS:
+        fast = _csv_batch_fast(body, lines, n_features)
+        if fast is not None:
+            return fast
+    rows = [
+        _csv_row(line, number, n_features)
+        for number, line in enumerate(lines, start=1)
+        if line and not line.isspace()
+    ]
+    if not rows:
+        raise BadRequest(400, f"empty body: send one or more rows of {n_features} features")
+    return rows[0] if len(rows) == 1 else np.array(rows, dtype=np.float64)
+
+
+def _csv_batch_fast(body: bytes, lines: list[bytes], n_features: int) -> np.ndarray | None:
+    """Large batches through polars' CSV reader (Rust, correctly rounded floats): about
+    ten times faster than `float()` per field at 1,000 rows. Anything it would read
+    differently from the row-by-row path (quotes, blank or ragged lines, infinities,
+    any parse error) returns None, and the row-by-row path answers, with its precise
+    message when the input is bad."""
+    if b'"' in body:
+        return None
+    count = sum(1 for line in lines if line and not line.isspace())
+    if body.count(b",") != count * (n_features - 1):
+        return None
+    polars = _polars()
+    try:
+        frame = polars.read_csv(body, has_header=False, schema=_schema(n_features))
+    except Exception:  # polars' errors have no common base; the slow path explains
+        return None
+    if frame.height != count:
+        return None
+    data = np.ascontiguousarray(frame.to_numpy(), dtype=np.float64)
+    return None if np.isinf(data).any() else data
+
+
+def _polars():
+    """polars, imported on first use with one thread: each server worker is a process."""
+    os.environ.setdefault("POLARS_MAX_THREADS", "1")
+    import polars
+
+    return polars
+
+
+@cache
+def _schema(n_features: int) -> dict[str, object]:
+    polars = _polars()
+    return {f"c{index}": polars.Float64 for index in range(n_features)}
+
+
+def warm_up() -> None:
+    """Import the batch reader now (at model load) rather than on the first batch."""
+    _schema(1)
+
+
+def _csv_row(line: bytes, number: int, n_features: int) -> list[float]:
+    fields = line.split(b",")
+    if len(fields) != n_features:
+        raise BadRequest(
+            400, f"row {number}: {len(fields)} values, but the model expects {n_features} features"
+        )
+    try:
+        values = [float(field) for field in fields]
+    except ValueError:
+        values = _csv_row_slowly(fields, number)
+    if _INF in values or _NINF in values:
+        column = next(i for i, v in enumerate(values, start=1) if math.isinf(v))
+        raise BadRequest(400, f"row {number}, column {column}: infinity is not a valid value")
+    return values
+
+
+def _csv_row_slowly(fields: list[bytes], number: int) -> list[float]:
+    """The same row again, field by field: empty fields are missing values, and the first
+    field that is not a number is named in the error."""
+    values: list[float] = []
+    for column, field in enumerate(fields, start=1):
+        text = field.strip()
+        if not text:
+            values.append(_NAN)
+            continue
+        try:
+            values.append(float(text))
+        except ValueError:
+            hint = " (send CSV without a header row)" if number == 1 else ""
+            shown = _show(text.decode("utf-8", errors="replace"))
+            raise BadRequest(
+                400, f"row {number}, column {column}: {shown} is not a number{hint}"
+            ) from None
+    return values
+
+
+def parse_json(body: bytes, features: Sequence[str]) -> Rows:
+    try:
+        document = json.loads(body, parse_constant=_refuse_constant)
+    except BadRequest:
+        raise
+    except (ValueError, UnicodeDecodeError) as error:
+        raise BadRequest(400, f"body is not valid JSON: {str(error).splitlines()[0]}") from None
+    except RecursionError:
+        raise BadRequest(400, "body is not valid JSON: nested too deeply") from None
+    if isinstance(document, dict):
+        if set(document) != {"instances"}:
+            raise BadRequest(400, 'a JSON object body must be {"instances": [row, ...]}')
+        instances = document["instances"]
+        if not isinstance(instances, list) or not instances:
+            raise BadRequest(400, '"instances" must be a non-empty list of rows')
+        rows = [_json_row(item, number, features) for number, item in enumerate(instances, 1)]
+    elif isinstance(document, list) and document:
+        if not isinstance(document[0], list | dict):
+            return _json_row(document, 1, features)
+        rows = [_json_row(item, number, features) for number, item in enumerate(document, 1)]
+    else:
+        raise BadRequest(
+            400, 'a JSON body must be a row [v1, ...], a list of rows, or {"instances": [...]}'
+        )
+    return rows[0] if len(rows) == 1 else np.array(rows, dtype=np.float64)
+
+
+def _json_row(item: object, number: int, features: Sequence[str]) -> list[float]:
+    if isinstance(item, dict):
+        unknown = sorted(set(item) - set(features))
+        if unknown:
+            raise BadRequest(400, f"row {number}: unknown feature {_show(unknown[0])}")
+        missing = [name for name in features if name not in item]
+        if missing:
+            raise BadRequest(400, f"row {number}: feature {_show(missing[0])} is missing")
+        item = [item[name] for name in features]
+    if not isinstance(item, list):
+        raise BadRequest(400, f"row {number}: expected a list of numbers or an object")
+    if len(item) != len(features):
+        raise BadRequest(
+            400, f"row {number}: {len(item)} values, but the model expects {len(features)} features"
+        )
+    values: list[float] = []
+    for column, value in enumerate(item, start=1):
+        if value is None:
+            values.append(_NAN)
+        elif type(value) is float or type(value) is int:
+            number_value = float(value) if abs(value) < _HUGE else _INF
+            if math.isinf(number_value):
+                raise BadRequest(
+                    400, f"row {number}, column {column}: {_show(value)} is out of range"
+                )
+            values.append(number_value)
+        else:
+            raise BadRequest(400, f"row {number}, column {column}: {_show(value)} is not a number")
+    return values
+
+
+def _refuse_constant(name: str) -> float:
+    raise BadRequest(400, f"{name} is not a valid value (use null for a missing value)")
+
+
+def encode(predictions: Sequence[float], kind: str) -> bytes:
+    """Probabilities as CSV lines or `{"predictions": [...]}`, in round-trip precision."""
+    if kind == CSV:
+        return ("\n".join(map(repr, predictions)) + "\n").encode("ascii")
+    return json.dumps({"predictions": list(predictions)}).encode("ascii")
+
+
+def error_body(message: str) -> bytes:
+    return json.dumps({"error": message}).encode("utf-8")
+
+
+def _show(value: object) -> str:
+    text = value if isinstance(value, str) else json.dumps(value)
+    if len(text) > _SHOWN:
+        text = text[: _SHOWN - 3] + "..."
+    return repr(text)

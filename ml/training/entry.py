@@ -1,0 +1,184 @@
+"""The training entry point, honouring the SageMaker training container contract.
+
+Run as `python -m ml.training` (the training image runs it for `docker run <image> train`).
+It reads, with SageMaker's defaults when a variable is unset:
+
+    SM_MODEL_DIR            where the artifact goes            /opt/ml/model
+    SM_CHANNEL_TRAIN        training channel                   /opt/ml/input/data/train
+    SM_CHANNEL_VALIDATION   validation channel                 /opt/ml/input/data/validation
+    SM_HPS                  hyperparameters as JSON; else SM_INPUT_CONFIG_DIR/hyperparameters.json
+    SM_INPUT_CONFIG_DIR     job configuration                  /opt/ml/input/config
+    SM_OUTPUT_DIR           the `failure` file goes here       /opt/ml/output
+    MLOPS_CHECKPOINT_DIR    checkpoints (CheckpointConfig.LocalPath)  /opt/ml/checkpoints
+    MLOPS_MODEL_NAME        recorded in model.json             (optional)
+
+A channel holds one or more `*.csv` files with a header and the `schema.json` that
+`ml.data.write_channels` writes. On SIGTERM (what a spot interruption sends, two minutes
+before the instance goes) it checkpoints the rounds done and exits with 143; started
+again with the same configuration it resumes from the newest checkpoint, and the model is
+the same as an uninterrupted run's. On bad input it writes one line to
+`$SM_OUTPUT_DIR/failure` (SageMaker shows it as the job's FailureReason) and exits 2.
+
+Exit codes: 0 done, 1 unexpected failure, 2 bad input, 143 interrupted by SIGTERM.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+import lightgbm as lgb
+
+from ml.data.hashing import training_data_hash
+from ml.data.io import read_channel
+from ml.errors import MlopsError
+from ml.params import TrainParams, parse_hyperparameters
+from ml.training.artifact import ModelMetadata, write_artifact
+from ml.training.checkpoint import CheckpointStore, RunIdentity
+from ml.training.trainer import Interrupted, TrainingData, train_booster
+from ml.validation.metrics import classification_metrics
+
+EXIT_INTERRUPTED = 128 + signal.SIGTERM
+
+
+@dataclass(frozen=True)
+class ContainerPaths:
+    model_dir: Path
+    train_dir: Path
+    validation_dir: Path
+    config_dir: Path
+    output_dir: Path
+    checkpoint_dir: Path
+
+    @classmethod
+    def from_environ(cls, env: Mapping[str, str] = os.environ) -> ContainerPaths:
+        def path(name: str, default: str) -> Path:
+            return Path(env.get(name) or default)
+
+        return cls(
+            model_dir=path("SM_MODEL_DIR", "/opt/ml/model"),
+            train_dir=path("SM_CHANNEL_TRAIN", "/opt/ml/input/data/train"),
+            validation_dir=path("SM_CHANNEL_VALIDATION", "/opt/ml/input/data/validation"),
+            config_dir=path("SM_INPUT_CONFIG_DIR", "/opt/ml/input/config"),
+            output_dir=path("SM_OUTPUT_DIR", "/opt/ml/output"),
+            checkpoint_dir=path("MLOPS_CHECKPOINT_DIR", "/opt/ml/checkpoints"),
+        )
+
+
+def load_hyperparameters(paths: ContainerPaths, env: Mapping[str, str]) -> TrainParams:
+    """`SM_HPS` when set (the SageMaker training toolkit's form), else the job's
+    `hyperparameters.json` (string values, as SageMaker writes them)."""
+    raw = env.get("SM_HPS")
+    source = "SM_HPS"
+    if raw is None:
+        file = paths.config_dir / "hyperparameters.json"
+        source = str(file)
+        try:
+            raw = file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raw = "{}"  # SageMaker omits the file when a job has no hyperparameters
+    try:
+        values = json.loads(raw)
+    except json.JSONDecodeError:
+        raise MlopsError(f"{source}: hyperparameters are not valid JSON") from None
+    if not isinstance(values, dict):
+        raise MlopsError(f"{source}: hyperparameters must be a JSON object")
+    return parse_hyperparameters(values, source)
+
+
+class _Sigterm:
+    """Turns SIGTERM (and SIGINT) into a flag the boosting loop checks after every round."""
+
+    def __init__(self) -> None:
+        self.received = False
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        self.received = True
+
+
+def run(env: Mapping[str, str] = os.environ, stop: _Sigterm | None = None) -> dict:
+    """Train and write the artifact; returns model.json's content."""
+    started = time.monotonic()
+    stop = stop or _Sigterm()
+    paths = ContainerPaths.from_environ(env)
+    hp = load_hyperparameters(paths, env)
+    train_frame, schema = read_channel(paths.train_dir)
+    valid_frame, valid_schema = read_channel(paths.validation_dir)
+    if valid_schema != schema:
+        raise MlopsError(
+            f"{paths.validation_dir}: schema differs from the training channel's schema"
+        )
+    data_hash = training_data_hash(train_frame)
+    store = CheckpointStore(paths.checkpoint_dir, RunIdentity(hp.params_hash(), data_hash))
+    result = train_booster(
+        TrainingData.from_frame(train_frame, schema), hp, store, lambda: stop.received
+    )
+
+    valid = TrainingData.from_frame(valid_frame, schema)
+    metrics = classification_metrics(valid.labels, result.booster.predict(valid.features))
+    for name, value in metrics.as_dict().items():
+        print(f"validation:{name}={value:.6f}", flush=True)  # for SageMaker metric definitions
+    metadata = ModelMetadata(
+        library_version=lgb.__version__,
+        features=schema.feature_names,
+        n_features=len(schema.feature_names),
+        params=hp.model_params(),
+        params_hash=hp.params_hash(),
+        training_data_hash=data_hash,
+        metrics={"validation": {**metrics.as_dict(), "rows": metrics.rows}},
+        training={
+            "iterations": result.iterations,
+            "seed": hp.seed,
+            "resumed_from_iteration": result.resumed_from,
+            "checkpoints_written": result.checkpoints_written,
+            "train_rows": train_frame.height,
+            "wall_seconds": round(time.monotonic() - started, 3),
+        },
+        categorical_features=schema.categorical,
+        label=schema.label,
+        objective="binary",
+        model_name=env.get("MLOPS_MODEL_NAME") or None,
+    )
+    write_artifact(paths.model_dir, result.booster.model_to_string(num_iteration=-1), metadata)
+    return metadata.model_dump(mode="json")
+
+
+def _write_failure(env: Mapping[str, str], message: str) -> None:
+    try:
+        output = ContainerPaths.from_environ(env).output_dir
+        output.mkdir(parents=True, exist_ok=True)
+        (output / "failure").write_text(message + "\n", encoding="utf-8")
+    except OSError:
+        pass  # reporting the failure must not hide it
+
+
+def main() -> int:
+    stop = _Sigterm()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)  # Ctrl-C locally: checkpoint and stop, like SIGTERM
+    try:
+        metadata = run(os.environ, stop)
+    except Interrupted as interrupted:
+        print(f"training: {interrupted}; run again to resume", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
+    except MlopsError as error:
+        _write_failure(os.environ, str(error))
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        return error.exit_code
+    except Exception as error:
+        traceback.print_exc()
+        _write_failure(os.environ, f"unexpected {type(error).__name__}: {error}"[:1000])
+        return 1
+    iterations = metadata["training"]["iterations"]
+    resumed = metadata["training"]["resumed_from_iteration"]
+    note = f", resumed from round {resumed}" if resumed is not None else ""
+    print(f"training: {iterations} rounds done{note}", flush=True)
+    return 0

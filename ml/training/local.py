@@ -1,0 +1,133 @@
+"""`mlops train --local`: the entry point as a local process with the container's layout.
+
+    <out>/data/{train,validation,reference}/   channels (generated from params.data
+                                               unless --data names existing ones)
+    <out>/model/                               SM_MODEL_DIR: model.txt + model.json
+    <out>/checkpoints/                         checkpoints (kept between runs: resume)
+    <out>/output/                              SM_OUTPUT_DIR: `failure` on bad input
+    <out>/training.json                        the TrainingRecord
+
+The process gets the environment a SageMaker job gets (`SM_*`), so what runs here is
+exactly what runs on the instance. Interrupt it (Ctrl-C or SIGTERM) and run the same
+command again: it resumes from the newest checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ml.data.io import prepare_data
+from ml.errors import MlopsError
+from ml.params import Params
+from ml.training.entry import EXIT_INTERRUPTED
+from ml.training.record import TrainingRecord
+
+
+@dataclass(frozen=True)
+class LocalLayout:
+    root: Path
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def model(self) -> Path:
+        return self.root / "model"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def output(self) -> Path:
+        return self.root / "output"
+
+
+def container_environment(
+    params: Params,
+    layout: LocalLayout,
+    data_dir: Path,
+    base: dict[str, str] | None = None,
+    checkpoints: Path | None = None,
+) -> dict[str, str]:
+    """The environment of the training process: the caller's plus SageMaker's variables."""
+    env = dict(os.environ if base is None else base)
+    env.update(
+        {
+            "SM_MODEL_DIR": str(layout.model),
+            "SM_CHANNEL_TRAIN": str(data_dir / "train"),
+            "SM_CHANNEL_VALIDATION": str(data_dir / "validation"),
+            "SM_CHANNELS": json.dumps(["train", "validation"]),
+            "SM_HPS": json.dumps(params.train.model_dump()),
+            "SM_INPUT_CONFIG_DIR": str(layout.root / "config"),
+            "SM_OUTPUT_DIR": str(layout.output),
+            "SM_OUTPUT_DATA_DIR": str(layout.output / "data"),
+            "MLOPS_CHECKPOINT_DIR": str(checkpoints or layout.checkpoints),
+            "MLOPS_MODEL_NAME": params.model,
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+def run_local(
+    params: Params, out: Path, data_dir: Path | None = None, fresh: bool = False
+) -> TrainingRecord:
+    """Train in a child process; resumes from `<out>/checkpoints` unless `fresh`.
+
+    Checkpoints of another configuration (other hyperparameters or data) are refused by
+    the entry point with a one-line error; `fresh` deletes them first.
+    """
+    layout = LocalLayout(out)
+    if fresh:
+        shutil.rmtree(layout.checkpoints, ignore_errors=True)
+    shutil.rmtree(layout.model, ignore_errors=True)
+    (layout.output / "failure").unlink(missing_ok=True)
+    if data_dir is None:
+        data_dir = prepare_data(params.data, layout.data).root
+    for channel in ("train", "validation"):
+        if not (data_dir / channel).is_dir():
+            raise MlopsError(f"{data_dir}: no {channel}/ channel directory (see ml/data/io.py)")
+    checkpoints = layout.checkpoints
+    env = container_environment(params, layout, data_dir)
+    started = time.monotonic()
+    process = subprocess.Popen([sys.executable, "-m", "ml.training"], env=env)
+    try:
+        code = process.wait()
+    except KeyboardInterrupt:
+        process.send_signal(signal.SIGTERM)  # let it checkpoint, as a spot interruption does
+        process.wait()
+        raise MlopsError("training interrupted; run the same command again to resume", 1) from None
+    elapsed = round(time.monotonic() - started, 3)
+    if code != 0:
+        failure = layout.output / "failure"
+        reason = failure.read_text(encoding="utf-8").strip() if failure.is_file() else ""
+        if code in (EXIT_INTERRUPTED, -signal.SIGTERM):
+            raise MlopsError("training interrupted; run the same command again to resume", 1)
+        raise MlopsError(reason or f"training failed with exit code {code}", 2 if code == 2 else 1)
+    metadata = json.loads((layout.model / "model.json").read_text(encoding="utf-8"))
+    record = TrainingRecord(
+        mode="local",
+        model=params.model,
+        status="Completed",
+        artifact=str(layout.model),
+        checkpoint_uri=str(checkpoints),
+        params_hash=metadata["params_hash"],
+        training_data_hash=metadata["training_data_hash"],
+        managed_spot=False,
+        training_time_seconds=elapsed,
+        reference_uri=str(data_dir / "reference" / "reference.csv")
+        if (data_dir / "reference" / "reference.csv").is_file()
+        else None,
+    )
+    record.write(out)
+    return record

@@ -1,0 +1,401 @@
+"""`mlops train --sagemaker`: the entry point as a managed spot training job.
+
+The job is launched with the `sagemaker` SDK's v3 API (`sagemaker.train.ModelTrainer`)
+and always carries:
+
+- managed spot training, with `MaxWaitTimeInSeconds` >= `MaxRuntimeInSeconds`;
+- checkpointing to `s3://<artifact bucket>/checkpoints/<model>/<run id>/`, synced from
+  `/opt/ml/checkpoints`, so SageMaker restarts an interrupted job where it stopped;
+- the stack's data CMK on the training volume and on the output (`model.tar.gz`);
+- the stack's training execution role, network isolation (the entry point needs no
+  network: SageMaker moves data, checkpoints and the model itself), and the stack's
+  private subnets and security group when the stack has a VPC;
+- tags naming the project, environment, model and the hashes of params and data.
+
+Where the stack's names come from: `pulumi stack output --json > outputs.json` and
+`--stack-outputs outputs.json` (keys `artifactBucket`, `dataBucket`, `dataKeyArn`,
+`roles.training`, `repositoryUrl`, `environment`, `region`, and with a VPC
+`privateSubnetIds`, `trainingSecurityGroupId`), or the same values as explicit options.
+
+Two SDK defaults are switched off on purpose. Telemetry: the SDK would report each call
+to an AWS endpoint; a hardened pipeline (and the offline emulator) sends nothing it does
+not need to. Client-side role validation: the SDK simulates its own generic, wildcard
+policy set against the role with `iam:SimulatePrincipalPolicy`, which the least-privilege
+CI role does not hold and the emulator does not implement; the stack's role is instead
+checked by the policy pack, and SageMaker itself rejects a role that cannot run the job.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ml.artifacts import S3Object, upload_file
+from ml.aws import aws_errors
+from ml.data.io import DataSnapshot
+from ml.errors import MlopsError
+from ml.params import Params
+from ml.training.checkpoint import RunIdentity
+from ml.training.record import TrainingRecord, spot_savings_percent
+
+CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
+TERMINAL_STATUSES = ("Completed", "Failed", "Stopped")
+METRICS = ("accuracy", "roc_auc", "log_loss")
+_SDK_CONFIG = {
+    "SchemaVersion": "1.0",
+    "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}},
+}
+
+
+@dataclass(frozen=True)
+class StackOutputs:
+    """The names a training job needs from the stack (`pulumi stack output --json`)."""
+
+    artifact_bucket: str
+    data_bucket: str
+    data_key_arn: str
+    training_role_arn: str
+    repository_url: str | None = None
+    environment: str | None = None
+    region: str | None = None
+    subnet_ids: tuple[str, ...] = ()
+    security_group_ids: tuple[str, ...] = ()
+
+    @classmethod
+    def from_pulumi_json(cls, path: Path) -> StackOutputs:
+        try:
+            outputs = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise MlopsError(f"{path}: stack outputs file not found") from None
+        except json.JSONDecodeError:
+            raise MlopsError(
+                f"{path}: not JSON (write it with `pulumi stack output --json`)"
+            ) from None
+        if not isinstance(outputs, dict):
+            raise MlopsError(f"{path}: expected a JSON object of stack outputs")
+        roles = outputs.get("roles") if isinstance(outputs.get("roles"), dict) else {}
+        values = {
+            "artifact_bucket": outputs.get("artifactBucket"),
+            "data_bucket": outputs.get("dataBucket"),
+            "data_key_arn": outputs.get("dataKeyArn"),
+            "training_role_arn": roles.get("training"),
+        }
+        missing = [key for key, value in values.items() if not isinstance(value, str) or not value]
+        if missing:
+            names = {
+                "artifact_bucket": "artifactBucket",
+                "data_bucket": "dataBucket",
+                "data_key_arn": "dataKeyArn",
+                "training_role_arn": "roles.training",
+            }
+            raise MlopsError(
+                f"{path}: missing stack output(s) {', '.join(names[m] for m in missing)}"
+            )
+        group = outputs.get("trainingSecurityGroupId")
+        return cls(
+            **values,
+            repository_url=outputs.get("repositoryUrl"),
+            environment=outputs.get("environment"),
+            region=outputs.get("region"),
+            subnet_ids=tuple(outputs.get("privateSubnetIds") or ()),
+            security_group_ids=(group,) if group else (),
+        )
+
+
+@dataclass(frozen=True)
+class SpotJobSpec:
+    """The job's shape; the defaults suit the churn model (seconds of CPU training)."""
+
+    image_uri: str
+    instance_type: str = "ml.m5.large"
+    instance_count: int = 1
+    volume_size_gb: int = 30
+    max_run_seconds: int = 3600
+    max_wait_seconds: int = 7200
+    network_isolation: bool = True
+    extra_tags: Mapping[str, str] = field(default_factory=dict)
+
+    def check(self) -> None:
+        if self.max_run_seconds < 1:
+            raise MlopsError(f"max run {self.max_run_seconds}s must be positive")
+        if self.max_wait_seconds < self.max_run_seconds:
+            raise MlopsError(
+                f"max wait ({self.max_wait_seconds}s) must be at least max run "
+                f"({self.max_run_seconds}s): spot training waits for capacity within it"
+            )
+        if self.instance_count != 1:
+            raise MlopsError("the LightGBM entry point trains on one instance (instance count 1)")
+
+
+@dataclass(frozen=True)
+class LaunchResult:
+    job_name: str
+    checkpoint_uri: str
+    output_uri: str
+    identity: RunIdentity
+    reference_uri: str | None = None
+
+
+def image_uri(stack: StackOutputs, image: str | None, image_tag: str | None) -> str:
+    """An explicit `--image`, or the stack's ECR repository with `--image-tag`."""
+    if image:
+        return image
+    if image_tag and stack.repository_url:
+        return f"{stack.repository_url}:{image_tag}"
+    raise MlopsError(
+        "name the training image: --image <uri>, or --image-tag <tag> with the stack's "
+        "repositoryUrl output"
+    )
+
+
+def upload_channels(
+    s3: Any, snapshot: DataSnapshot, stack: StackOutputs, model: str
+) -> dict[str, str]:
+    """Upload the channels (SSE-KMS, under a prefix named by the training data's hash).
+
+    `train` and `validation` become the job's input channels; `reference` (the production
+    reference sample for drift monitoring) is stored beside them when the snapshot has it.
+    """
+    digest = snapshot.training_data_hash.removeprefix("sha256:")[:16]
+    uris = {}
+    for channel in [c for c in ("train", "validation", "reference") if c in snapshot.channels]:
+        prefix = f"datasets/{model}/{digest}/{channel}"
+        for path in sorted(snapshot.channels[channel].iterdir()):
+            if path.is_file():
+                upload_file(
+                    s3,
+                    path,
+                    S3Object(stack.data_bucket, f"{prefix}/{path.name}"),
+                    stack.data_key_arn,
+                )
+        uris[channel] = f"s3://{stack.data_bucket}/{prefix}/"
+    return uris
+
+
+def job_tags(
+    params: Params, stack: StackOutputs, identity: RunIdentity, extra: Mapping[str, str]
+) -> dict[str, str]:
+    tags = {
+        "project": "mlops",
+        "model": params.model,
+        "params-hash": identity.params_hash,
+        "training-data-hash": identity.data_hash,
+    }
+    if stack.environment:
+        tags["environment"] = stack.environment
+    if os.environ.get("GITHUB_SHA"):
+        tags["git-commit"] = os.environ["GITHUB_SHA"]
+    tags.update(extra)
+    return tags
+
+
+@contextmanager
+def _sdk_role_validation_off() -> Iterator[None]:
+    previous = os.environ.get("SAGEMAKER_VALIDATE_ROLE")
+    os.environ["SAGEMAKER_VALIDATE_ROLE"] = "false"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("SAGEMAKER_VALIDATE_ROLE", None)
+        else:
+            os.environ["SAGEMAKER_VALIDATE_ROLE"] = previous
+
+
+def build_trainer(
+    *,
+    boto_session: Any,
+    params: Params,
+    spec: SpotJobSpec,
+    stack: StackOutputs,
+    channels: Mapping[str, str],
+    identity: RunIdentity,
+    run_id: str,
+) -> tuple[Any, str, str]:
+    """A configured `ModelTrainer`, its checkpoint URI and its output URI."""
+    from sagemaker.core.helper.session_helper import Session
+    from sagemaker.core.training.configs import (
+        CheckpointConfig,
+        Compute,
+        InputData,
+        MetricDefinition,
+        Networking,
+        OutputDataConfig,
+        StoppingCondition,
+        Tag,
+    )
+    from sagemaker.train import ModelTrainer
+
+    spec.check()
+    checkpoint_uri = f"s3://{stack.artifact_bucket}/checkpoints/{params.model}/{run_id}/"
+    output_uri = f"s3://{stack.artifact_bucket}/training/{params.model}/"
+    networking = Networking(
+        enable_network_isolation=spec.network_isolation,
+        subnets=list(stack.subnet_ids) or None,
+        security_group_ids=list(stack.security_group_ids) or None,
+    )
+    session = Session(boto_session=boto_session, sagemaker_config=_SDK_CONFIG)
+    tags = job_tags(params, stack, identity, spec.extra_tags)
+    base = (
+        f"mlops-{stack.environment}-{params.model}"
+        if stack.environment
+        else f"mlops-{params.model}"
+    )
+    with _sdk_role_validation_off():
+        trainer = ModelTrainer(
+            sagemaker_session=session,
+            role=stack.training_role_arn,
+            training_image=spec.image_uri,
+            base_job_name=base[:48],
+            compute=Compute(
+                instance_type=spec.instance_type,
+                instance_count=spec.instance_count,
+                volume_size_in_gb=spec.volume_size_gb,
+                volume_kms_key_id=stack.data_key_arn,
+                enable_managed_spot_training=True,
+            ),
+            stopping_condition=StoppingCondition(
+                max_runtime_in_seconds=spec.max_run_seconds,
+                max_wait_time_in_seconds=spec.max_wait_seconds,
+            ),
+            networking=networking,
+            output_data_config=OutputDataConfig(
+                s3_output_path=output_uri, kms_key_id=stack.data_key_arn
+            ),
+            checkpoint_config=CheckpointConfig(
+                s3_uri=checkpoint_uri, local_path=CHECKPOINT_LOCAL_PATH
+            ),
+            hyperparameters=params.train.as_hyperparameters(),
+            input_data_config=[
+                InputData(channel_name=name, data_source=channels[name], content_type="text/csv")
+                for name in ("train", "validation")
+            ],
+            environment={"MLOPS_MODEL_NAME": params.model},
+            tags=[Tag(key=key, value=value) for key, value in tags.items()],
+        )
+    trainer = trainer.with_metric_definitions(
+        [
+            MetricDefinition(name=f"validation:{m}", regex=f"validation:{m}=([0-9.eE+-]+)")
+            for m in METRICS
+        ]
+    )
+    return trainer, checkpoint_uri, output_uri
+
+
+def launch(
+    *,
+    boto_session: Any,
+    params: Params,
+    spec: SpotJobSpec,
+    stack: StackOutputs,
+    snapshot: DataSnapshot,
+) -> LaunchResult:
+    """Upload the data channels and create the spot training job (does not wait)."""
+    identity = RunIdentity(params.train.params_hash(), snapshot.training_data_hash)
+    run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    with aws_errors(f"uploading training data to s3://{stack.data_bucket}"):
+        s3 = boto_session.client("s3")
+        channels = upload_channels(s3, snapshot, stack, params.model)
+    trainer, checkpoint_uri, output_uri = build_trainer(
+        boto_session=boto_session,
+        params=params,
+        spec=spec,
+        stack=stack,
+        channels=channels,
+        identity=identity,
+        run_id=run_id,
+    )
+    with aws_errors("creating the SageMaker training job"):
+        trainer.train(wait=False, logs=False)
+    job = trainer._latest_training_job  # the SDK's documented handle on the created job
+    if job is None:
+        raise MlopsError("the SageMaker SDK created no training job")
+    reference = channels.get("reference")
+    return LaunchResult(
+        job.training_job_name,
+        checkpoint_uri,
+        output_uri,
+        identity,
+        f"{reference}reference.csv" if reference else None,
+    )
+
+
+def describe_record(sagemaker: Any, launched: LaunchResult, model: str) -> TrainingRecord:
+    """The job's `TrainingRecord` from `DescribeTrainingJob`: status, times, spot savings."""
+    with aws_errors(f"describing training job {launched.job_name}"):
+        job = sagemaker.describe_training_job(TrainingJobName=launched.job_name)
+    training = job.get("TrainingTimeInSeconds")
+    billable = job.get("BillableTimeInSeconds")
+    return TrainingRecord(
+        mode="sagemaker",
+        model=model,
+        status=job["TrainingJobStatus"],
+        job_name=launched.job_name,
+        artifact=(job.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
+        or f"{launched.output_uri}{launched.job_name}/output/model.tar.gz",
+        checkpoint_uri=launched.checkpoint_uri,
+        params_hash=launched.identity.params_hash,
+        training_data_hash=launched.identity.data_hash,
+        managed_spot=bool(job.get("EnableManagedSpotTraining")),
+        training_time_seconds=training,
+        billable_time_seconds=billable,
+        spot_savings_percent=spot_savings_percent(training, billable),
+        failure_reason=job.get("FailureReason"),
+        reference_uri=launched.reference_uri,
+    )
+
+
+def fetch_model(s3: Any, record: TrainingRecord, out: Path) -> Path:
+    """Download the job's `model.tar.gz` and extract it into `out` (replacing it), so the
+    candidate can be validated and signed like a local one."""
+    import shutil
+    import tarfile
+    import tempfile
+
+    from ml.artifacts import download_file, parse_s3_uri
+
+    with tempfile.TemporaryDirectory(prefix="mlops-model-") as tmp:
+        with aws_errors(f"downloading the trained model {record.artifact}"):
+            tarball = download_file(s3, parse_s3_uri(record.artifact), Path(tmp, "model.tar.gz"))
+        if out.exists():
+            shutil.rmtree(out)
+        out.mkdir(parents=True)
+        try:
+            with tarfile.open(tarball, "r:gz") as archive:
+                archive.extractall(out, filter="data")  # no absolute paths, links out, devices
+        except (tarfile.TarError, OSError) as error:
+            raise MlopsError(f"{record.artifact}: not a readable model.tar.gz ({error})") from None
+    return out
+
+
+def wait_for_job(
+    sagemaker: Any,
+    launched: LaunchResult,
+    model: str,
+    poll_seconds: float = 30.0,
+    timeout_seconds: float | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    on_status: Callable[[str], None] = lambda status: None,
+) -> TrainingRecord:
+    """Poll until the job is Completed, Failed or Stopped; returns its record."""
+    waited = 0.0
+    last = ""
+    while True:
+        record = describe_record(sagemaker, launched, model)
+        if record.status != last:
+            on_status(record.status)
+            last = record.status
+        if record.status in TERMINAL_STATUSES:
+            return record
+        if timeout_seconds is not None and waited >= timeout_seconds:
+            return record  # still running: the record says so
+        sleep(poll_seconds)
+        waited += poll_seconds

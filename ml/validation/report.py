@@ -1,0 +1,203 @@
+"""Validation reports: `validation.md` (the PR comment), `validation.json`, `validation.html`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ml.drift import report as drift_report
+from ml.reports import ReportPaths, plots, write_reports
+from ml.reports import html as h
+from ml.reports import markdown as md
+from ml.validation.metrics import HIGHER_IS_BETTER
+from ml.validation.run import ModelEvaluation, ValidationResult
+
+METRIC_NAMES = tuple(HIGHER_IS_BETTER)
+
+
+def _verdict(result: ValidationResult) -> str:
+    if result.passed:
+        return f"✅ all {len(result.gates)} gates passed"
+    return f"❌ {len(result.failed)} of {len(result.gates)} gates failed"
+
+
+def _limit(g) -> str:
+    if g.name == "latency_p99_ms":
+        return f"≤ {g.limit:g}"
+    if g.name == "drifted_features":
+        return f"≤ {int(g.limit)}"
+    return f"{'≥' if HIGHER_IS_BETTER[g.name] else '≤'} {g.limit:.4f}"
+
+
+def _value(g, value: float | None) -> str:
+    if value is not None and g.name == "drifted_features":
+        return str(int(value))
+    return md.number(value, 3 if g.name == "latency_p99_ms" else 4)
+
+
+def _metric_rows(c: ModelEvaluation, p: ModelEvaluation | None) -> list[list[str]]:
+    rows = []
+    for name in METRIC_NAMES:
+        cv = getattr(c.metrics, name)
+        pv = getattr(p.metrics, name) if p else None
+        arrow = "↑ better" if HIGHER_IS_BETTER[name] else "↓ better"
+        rows.append([name, md.number(cv), md.number(pv), md.signed(cv - pv if p else None), arrow])
+    for label, attr in (("latency p50 (ms)", "p50_ms"), ("latency p99 (ms)", "p99_ms")):
+        cv = getattr(c.latency, attr)
+        pv = getattr(p.latency, attr) if p else None
+        rows.append(
+            [
+                label,
+                md.number(cv, 3),
+                md.number(pv, 3),
+                md.signed(cv - pv if p else None, 3),
+                "↓ better",
+            ]
+        )
+    return rows
+
+
+def render_markdown(result: ValidationResult) -> str:
+    c, p = result.candidate, result.production
+    against = (
+        f"production `{p.path}`"
+        if p
+        else "no production model (first release: absolute gates only)"
+    )
+    gate_rows = [
+        [
+            md.code(g.name),
+            md.status(g.passed),
+            _value(g, g.candidate),
+            _value(g, g.baseline),
+            _limit(g),
+            md.signed(g.margin, 0 if g.name == "drifted_features" else 4),
+            md.cell(g.message),
+        ]
+        for g in result.gates
+    ]
+    lines = [
+        f"## Model validation: {_verdict(result)}",
+        "",
+        f"Candidate `{c.path}` vs {against}, on {c.metrics.rows:,} held-out rows.",
+        "",
+        md.table(
+            ["gate", "result", "candidate", "production", "limit", "margin", "detail"],
+            gate_rows,
+            "lcrrrrl",
+        ),
+        "",
+        "### Metrics",
+        "",
+        md.table(["metric", "candidate", "production", "Δ", ""], _metric_rows(c, p), "lrrrl"),
+        "",
+        f"Candidate training data `{c.training_data_hash}`.",
+        "",
+        drift_report.markdown_section(result.drift),
+    ]
+    return "\n".join(lines)
+
+
+def _evaluation_json(e: ModelEvaluation | None) -> dict[str, Any] | None:
+    if e is None:
+        return None
+    return {
+        "path": str(e.path),
+        "metrics": e.metrics.as_dict(),
+        "rows": e.metrics.rows,
+        "latency_ms": {
+            "p50": e.latency.p50_ms,
+            "p99": e.latency.p99_ms,
+            "mean": e.latency.mean_ms,
+            "repeats": e.latency.repeats,
+        },
+        "training_data_hash": e.training_data_hash,
+        "params": e.params,
+        "roc_curve": {"fpr": e.roc[0], "tpr": e.roc[1]},
+    }
+
+
+def render_json(result: ValidationResult) -> dict[str, Any]:
+    return {
+        "passed": result.passed,
+        "failed_gates": [g.name for g in result.failed],
+        "gates": [
+            {
+                "name": g.name,
+                "passed": g.passed,
+                "candidate": g.candidate,
+                "production": g.baseline,
+                "limit": g.limit,
+                "margin": g.margin,
+                "message": g.message,
+            }
+            for g in result.gates
+        ],
+        "candidate": _evaluation_json(result.candidate),
+        "production": _evaluation_json(result.production),
+        "reference": str(result.reference_path),
+        "drift": result.drift.to_json(),
+    }
+
+
+def _latency_bound(result: ValidationResult) -> float:
+    return next(g.limit for g in result.gates if g.name == "latency_p99_ms")
+
+
+def render_html(result: ValidationResult) -> str:
+    c, p = result.candidate, result.production
+    gate_table = h.table(
+        ["gate", "result", "candidate", "production", "limit", "margin", "detail"],
+        [
+            [
+                g.name,
+                h.Raw(h.badge(g.passed)),
+                g.candidate,
+                g.baseline,
+                _limit(g),
+                g.margin,
+                g.message,
+            ]
+            for g in result.gates
+        ],
+        [not g.passed for g in result.gates],
+    )
+    series = {"candidate": [getattr(c.metrics, m) for m in METRIC_NAMES]}
+    latency = {"candidate": [c.latency.p50_ms, c.latency.p99_ms]}
+    roc = {"candidate": c.roc}
+    if p:
+        series["production"] = [getattr(p.metrics, m) for m in METRIC_NAMES]
+        latency["production"] = [p.latency.p50_ms, p.latency.p99_ms]
+        roc["production"] = p.roc
+    charts = h.grid(
+        h.figure(
+            plots.grouped_bars(list(METRIC_NAMES), series, "Held-out metrics"),
+            "accuracy and ROC AUC: higher is better; log loss: lower is better",
+        ),
+        h.figure(
+            plots.curves(
+                roc, "ROC curve", "false positive rate", "true positive rate", diagonal=True
+            )
+        ),
+        h.figure(
+            plots.grouped_bars(["p50", "p99"], latency, "Single-row latency", "ms"),
+            f"bound: p99 ≤ {_latency_bound(result):g} ms",
+        ),
+    )
+    against = str(p.path) if p else "no production model"
+    sections = [
+        h.section("Gates", f"<p>{h.badge(result.passed, _verdict(result)[2:])}</p>", gate_table),
+        h.section("Candidate vs production", charts),
+        *drift_report.html_sections(result.drift),
+    ]
+    return h.page("Model validation", sections, subtitle=f"candidate {c.path} vs {against}")
+
+
+def write_validation_reports(out_dir: Path, result: ValidationResult) -> ReportPaths:
+    return write_reports(
+        out_dir,
+        "validation",
+        markdown=render_markdown(result),
+        data=render_json(result),
+        html=render_html(result),
+    )

@@ -1,0 +1,240 @@
+"""`make demo` end to end: the whole release on the embedded emulator, run twice.
+
+The demo runs as `make demo` runs it, the `mlops` console script in a child process
+(so its progress display, its output capture and its exit code are the real ones):
+first into a given `--out` folder, then a second time with the default folder under
+another working directory, which also checks that a fresh run finds a fresh emulator
+(the registry versions start again at 1) and that `build/demo/latest` points at it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ml.cli import main
+
+MLOPS = Path(sys.executable).with_name("mlops")
+STEPS = (
+    "render",
+    "emulator",
+    "production",
+    "train",
+    "validate",
+    "sign",
+    "register",
+    "plan",
+    "canary",
+    "rollback",
+)
+REPORT_SUFFIXES = (".html", ".md", ".json", ".sarif", ".diff", ".log", ".pem", ".yaml")
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    returncode: int
+    stdout: str
+    stderr: str
+    folder: Path
+
+    @property
+    def summary(self) -> dict:
+        return json.loads((self.folder / "summary.json").read_text(encoding="utf-8"))
+
+    def report(self, relative: str) -> dict:
+        return json.loads((self.folder / relative).read_text(encoding="utf-8"))
+
+
+def run_demo(args: list[str], cwd: Path, timeout: float = 400) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(MLOPS), "demo", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def printed_folder(stdout: str, cwd: Path) -> Path:
+    match = re.search(r"^report: (.+)/index\.html$", stdout, re.MULTILINE)
+    assert match, f"the demo must print the report path at the end; it printed:\n{stdout}"
+    folder = Path(match.group(1))
+    return folder if folder.is_absolute() else cwd / folder
+
+
+@pytest.fixture(scope="module")
+def first(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    out = tmp_path_factory.mktemp("demo-first") / "report"
+    done = run_demo(["--out", str(out)], cwd=repo_root)
+    return DemoRun(
+        done.returncode, done.stdout, done.stderr, printed_folder(done.stdout, repo_root)
+    )
+
+
+@pytest.fixture(scope="module")
+def second(first: DemoRun, repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    cwd = tmp_path_factory.mktemp("demo-second")
+    done = run_demo(["--root", str(repo_root)], cwd=cwd)
+    return DemoRun(done.returncode, done.stdout, done.stderr, printed_folder(done.stdout, cwd))
+
+
+@pytest.mark.slow
+def test_demo_first_run_passes_every_step(first: DemoRun) -> None:
+    # given / when: the demo ran once
+    # then it exited 0, every step passed, in order, and each printed one line
+    summary = first.summary
+    assert first.returncode == 0, f"demo failed:\n{first.stdout}\n{first.stderr}"
+    assert [step["name"] for step in summary["steps"]] == list(STEPS), "the release's steps"
+    failed = [s for s in summary["steps"] if s["status"] != "passed"]
+    assert not failed, f"every step must pass, these did not: {failed}"
+    lines = [line for line in first.stdout.splitlines() if re.match(r"^✓ +\d+/10 ", line)]
+    assert len(lines) == len(STEPS), f"one progress line per step:\n{first.stdout}"
+
+
+@pytest.mark.slow
+def test_demo_keeps_library_output_out_of_the_display(first: DemoRun) -> None:
+    # given the demo's output
+    # then library logs went to demo.log, not to the terminal (a display, not a wall of logs)
+    log = (first.folder / "demo.log").read_text(encoding="utf-8")
+    assert "step plan passed" in log, "demo.log must hold the run's log lines"
+    assert len(first.stdout.splitlines()) <= len(STEPS) + 3, (
+        f"stdout must be the progress display only:\n{first.stdout}"
+    )
+    assert first.stderr.strip() == "", f"nothing on stderr when all passes: {first.stderr}"
+
+
+@pytest.mark.slow
+def test_demo_index_links_every_report(first: DemoRun) -> None:
+    # given the report folder
+    index = (first.folder / "index.html").read_text(encoding="utf-8")
+    links = set(re.findall(r'href="([^"]+)"', index))
+    # then every linked file exists, and every report file outside the work area is linked
+    missing = sorted(link for link in links if not (first.folder / link).is_file())
+    assert not missing, f"index.html links files that do not exist: {missing}"
+    written = {
+        path.relative_to(first.folder).as_posix()
+        for path in first.folder.rglob("*")
+        if path.is_file()
+        and path.suffix in REPORT_SUFFIXES
+        and path.relative_to(first.folder).parts[0] != "work"
+        and path.name != "index.html"
+    }
+    assert written - links == set(), f"reports not linked from index.html: {written - links}"
+    assert {"summary.md", "summary.json"} <= links, "Markdown and JSON summaries are linked"
+    for name in ("validation/validation", "audit/staging", "canary-promote/canary"):
+        assert {f"{name}.html", f"{name}.md", f"{name}.json"} <= links, (
+            f"{name}: HTML, Markdown and JSON renderings must all be linked"
+        )
+
+
+@pytest.mark.slow
+def test_demo_trains_through_a_spot_interruption(first: DemoRun) -> None:
+    # given the candidate the demo trained
+    card = json.loads(
+        (first.folder / "work" / "candidate" / "model" / "model.json").read_text(encoding="utf-8")
+    )
+    interrupted = first.summary["outcomes"]["interrupted_at_round"]
+    # then it resumed from the interruption's checkpoint and has all its rounds
+    assert 0 < interrupted < card["training"]["iterations"], "interrupted mid-run"
+    assert card["training"]["resumed_from_iteration"] == interrupted, "resumed from checkpoint"
+    log = (first.folder / "logs" / "train-candidate-interrupted.log").read_text(encoding="utf-8")
+    assert "interrupted after" in log, f"the training process saw the SIGTERM: {log}"
+
+
+@pytest.mark.slow
+def test_demo_registers_and_releases_version_two(first: DemoRun) -> None:
+    # given the release plan on the copy of the stack file
+    diff = (first.folder / "release" / "stack-file.diff").read_text(encoding="utf-8")
+    outcomes = first.summary["outcomes"]
+    # then v1 serves, v2 was registered and approved, and the PR moves the stack to v2
+    assert (outcomes["production_version"], outcomes["candidate_version"]) == (1, 2), outcomes
+    assert "-      version: 1" in diff and "+      version: 2" in diff, diff
+    verify = (first.folder / "release" / "verify.md").read_text(encoding="utf-8")
+    assert "passed" in verify and "| ok |" in verify, f"release verify must pass:\n{verify}"
+    assert first.report("audit/staging.json")["summary"]["status"] == "pass", "policy pack"
+
+
+@pytest.mark.slow
+def test_demo_never_edits_the_repository_stack_file(first: DemoRun, repo_root: Path) -> None:
+    # given the repository's own stack file after the demo
+    text = (repo_root / "Pulumi.staging.yaml").read_text(encoding="utf-8")
+    copy = (first.folder / "release-pr" / "Pulumi.staging.yaml").read_text(encoding="utf-8")
+    # then the release PR was planned on the copy only
+    assert "version: 2" in copy, "the copy in the report folder carries the release"
+    assert "version: 2" not in text, "the repository's Pulumi.staging.yaml must be untouched"
+
+
+@pytest.mark.slow
+def test_demo_promotes_the_candidate(first: DemoRun) -> None:
+    # given the canary rehearsal of the validated candidate
+    canary = first.report("canary-promote/canary.json")
+    # then the real servers carried the stack's canary schedule to the end: promoted
+    assert canary["decision"] == "promoted", f"expected promote: {canary['reason']}"
+    assert canary["traffic_routing"]["type"] == "CANARY", "staging releases canary-first"
+
+
+@pytest.mark.slow
+def test_demo_rolls_back_the_faulty_candidate(first: DemoRun) -> None:
+    # given the rehearsal of a candidate with injected errors
+    canary = first.report("canary-rollback/canary.json")
+    revert = (first.folder / "release" / "revert-pr.md").read_text(encoding="utf-8")
+    # then the error-rate alarm rolled it back, and the revert PR restores v1 in git
+    assert canary["decision"] == "rolled back", f"expected rollback: {canary['reason']}"
+    assert canary["alarm"] == "error-rate", f"the error alarm fired: {canary['reason']}"
+    assert "+      version: 1" in revert, f"revert PR sets the stack back to v1:\n{revert}"
+
+
+@pytest.mark.slow
+def test_demo_second_run_starts_from_a_fresh_emulator(second: DemoRun) -> None:
+    # given a second run, in another directory, with the default report folder
+    summary = second.summary
+    latest = second.folder.parent / "latest"
+    # then it passes again with versions 1 and 2 (no state leaked), and latest points at it
+    assert second.returncode == 0, f"second run failed:\n{second.stdout}\n{second.stderr}"
+    assert summary["passed"], f"second run steps: {summary['steps']}"
+    outcomes = summary["outcomes"]
+    assert (outcomes["production_version"], outcomes["candidate_version"]) == (1, 2), outcomes
+    assert latest.resolve() == second.folder.resolve(), "build/demo/latest -> newest run"
+
+
+@pytest.mark.slow
+def test_demo_with_the_emulator_port_taken_fails_with_one_line(
+    repo_root: Path, tmp_path: Path
+) -> None:
+    # given a port something else listens on
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # when the demo is asked to start its emulator there
+        done = run_demo(["--out", str(tmp_path / "report"), "--port", str(port)], cwd=repo_root)
+    # then it exits 1 naming the step and the reason in one line, and skips the rest
+    assert done.returncode == 1, f"must fail:\n{done.stdout}\n{done.stderr}"
+    assert done.stderr.count("\n") == 1 and "in use" in done.stderr, done.stderr
+    summary = json.loads((tmp_path / "report" / "summary.json").read_text(encoding="utf-8"))
+    statuses = [step["status"] for step in summary["steps"]]
+    assert statuses[:2] == ["passed", "failed"] and set(statuses[2:]) == {"skipped"}, statuses
+
+
+def test_demo_refuses_an_out_folder_that_is_not_a_demo_report(
+    tmp_path: Path, repo_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given a folder with someone's files in it
+    keep = tmp_path / "notes.txt"
+    keep.write_text("mine", encoding="utf-8")
+    # when the demo is pointed at it
+    with pytest.raises(SystemExit) as exited:
+        main(["demo", "--out", str(tmp_path), "--root", str(repo_root)])
+    # then it refuses in one line, before any work, and leaves the folder alone
+    error = capsys.readouterr().err
+    assert exited.value.code == 2, f"bad input exits 2, got {exited.value.code}"
+    assert error.startswith("error: --out") and error.count("\n") == 1, error
+    assert keep.read_text(encoding="utf-8") == "mine", "nothing in the folder may be touched"

@@ -1,0 +1,97 @@
+"""`mlops serve` settings: SageMaker's environment, CLI overrides, one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ml.cli import main
+from ml.errors import MlopsError
+from ml.serving.healthcheck import serving
+from ml.serving.settings import DEFAULT_MODEL_DIR, settings_from_env
+
+
+def test_settings_default_to_sagemaker_contract() -> None:
+    settings = settings_from_env({})
+    assert settings.port == 8080, f"SageMaker expects port 8080, got {settings.port}"
+    assert settings.model_dir == DEFAULT_MODEL_DIR, f"default model dir: {settings.model_dir}"
+    assert settings.require_signature, "signatures must be required by default"
+
+
+def test_settings_read_sagemaker_environment() -> None:
+    env = {
+        "SM_MODEL_DIR": "/models/a",
+        "SAGEMAKER_BIND_TO_PORT": "9000",
+        "SAGEMAKER_MODEL_SERVER_WORKERS": "3",
+        "MLOPS_SIGNING_KEY_ID": "alias/sign",
+    }
+    settings = settings_from_env(env)
+    assert (settings.model_dir, settings.port, settings.workers, settings.key_id) == (
+        Path("/models/a"),
+        9000,
+        3,
+        "alias/sign",
+    ), f"environment not honoured: {settings}"
+
+
+def test_settings_read_inline_public_key_and_model_identity() -> None:
+    # given the environment the SageMaker Model sets (see infra/components/serving_sagemaker.py)
+    env = {
+        "MLOPS_SIGNING_PUBLIC_KEY_PEM": "-----BEGIN PUBLIC KEY-----...",
+        "MLOPS_MODEL_NAME": "churn-classifier",
+        "MLOPS_MODEL_VERSION": "3",
+    }
+    settings = settings_from_env(env)
+    assert settings.public_key_pem and settings.has_key, "the inline PEM must configure a key"
+    assert (settings.model_name, settings.model_version) == ("churn-classifier", "3"), settings
+
+
+def test_settings_cli_public_key_replaces_environment_kms_key() -> None:
+    # given a KMS key in the environment and a public key on the command line
+    settings = settings_from_env({"MLOPS_SIGNING_KEY_ID": "alias/sign"}, public_key=Path("k.pem"))
+    # then the explicit choice wins instead of failing as "both configured"
+    assert settings.public_key == Path("k.pem") and settings.key_id is None, f"got {settings}"
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"SAGEMAKER_BIND_TO_PORT": "http"}, "SAGEMAKER_BIND_TO_PORT='http'"),
+        ({"MLOPS_REQUIRE_SIGNATURE": "maybe"}, "expected true or false"),
+        ({"MLOPS_SERVE_WORKERS": "0"}, "workers"),
+        ({"MLOPS_ACCESS_LOG": "verbose"}, "access_log"),
+        ({"MLOPS_SIGNING_KEY_ID": "k", "MLOPS_SIGNING_PUBLIC_KEY": "p.pem"}, "not both"),
+        ({"MLOPS_SIGNING_KEY_ID": "k", "MLOPS_SIGNING_PUBLIC_KEY_PEM": "---"}, "not both"),
+    ],
+    ids=["port", "flag", "workers", "access-log", "two-keys", "kms-and-pem"],
+)
+def test_settings_bad_value_is_one_line_error(env: dict[str, str], fragment: str) -> None:
+    with pytest.raises(MlopsError) as caught:
+        settings_from_env(env)
+    message = str(caught.value)
+    assert fragment in message and "\n" not in message, f"{fragment!r} not in {message!r}"
+
+
+def test_serve_command_bad_setting_exits_2_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SAGEMAKER_BIND_TO_PORT", "eighty")
+    with pytest.raises(SystemExit) as exited:
+        main(["serve"])
+    err = capsys.readouterr().err.strip()
+    assert exited.value.code == 2, f"bad input must exit 2, got {exited.value.code}"
+    assert err.startswith("error: ") and len(err.splitlines()) == 1, f"one line expected: {err!r}"
+
+
+@pytest.mark.parametrize(
+    ("cmdline", "expected"),
+    [
+        (b"/opt/venv/bin/python\0/opt/venv/bin/mlops\0serve\0", True),
+        (b"python\0-m\0ml.serving\0", True),
+        (b"python\0-m\0ml.training\0", False),
+    ],
+    ids=["serve", "module", "train"],
+)
+def test_healthcheck_probes_only_serving_containers(cmdline: bytes, expected: bool) -> None:
+    assert serving(cmdline) is expected, f"{cmdline!r}: serving should be {expected}"

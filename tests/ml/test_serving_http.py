@@ -1,0 +1,237 @@
+"""The inference server over HTTP, as a real process: SageMaker's container contract."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ml.serving.process import ServerProcess
+from tests.ml.serving_support import (
+    N_FEATURES,
+    booster,
+    csv,
+    new_key,
+    rows,
+    server,
+    sign,
+    write_artifact,
+    write_public_key,
+)
+
+MAX_BODY = 64 * 1024
+CSV = {"Content-Type": "text/csv"}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A signed model, verified with its public key, on one worker."""
+    tmp = tmp_path_factory.mktemp("served")
+    key = new_key()
+    artifact = write_artifact(tmp / "model")
+    sign(artifact, key)
+    public_key = write_public_key(key, tmp / "signing.pem")
+    with server(
+        tmp, "signed", model_dir=artifact, public_key=public_key, max_body_bytes=MAX_BODY
+    ) as process:
+        ready, why = process.wait_ready(60)
+        assert ready, f"signed model should serve: {why}\n{process.log_text()}"
+        yield process
+
+
+@pytest.fixture(scope="module")
+def unsigned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """An unsigned model with a public key configured: must never become healthy."""
+    tmp = tmp_path_factory.mktemp("unsigned")
+    artifact = write_artifact(tmp / "model")
+    public_key = write_public_key(new_key(), tmp / "signing.pem")
+    with server(tmp, "unsigned", model_dir=artifact, public_key=public_key) as process:
+        ready, _ = process.wait_ready(60)
+        assert not ready, "an unsigned model must not become healthy"
+        yield process
+
+
+def predict(process: ServerProcess, body: bytes, headers: dict[str, str]) -> tuple[int, str, bytes]:
+    status, response_headers, payload = process.request("POST", "/invocations", body, headers)
+    return status, response_headers.get("content-type", ""), payload
+
+
+def test_ping_signed_model_is_healthy(served: ServerProcess) -> None:
+    status, document = served.ping()
+    assert status == 200, f"/ping should be 200 once verified, got {status} {document}"
+
+
+def test_invoke_csv_single_row_equals_lightgbm(served: ServerProcess) -> None:
+    # given one CSV row with a missing value
+    data = rows(1, seed=11)
+    data[0, 3] = np.nan
+    # when it is posted
+    status, kind, payload = predict(served, csv(data), CSV)
+    # then the answer is LightGBM's probability, as CSV
+    assert status == 200 and kind == "text/csv", f"expected a CSV 200, got {status} {kind}"
+    expected = float(booster().predict(data)[0])
+    assert abs(float(payload) - expected) <= 1e-6, f"{payload!r} != LightGBM's {expected}"
+
+
+def test_invoke_csv_batch_answers_one_line_per_row(served: ServerProcess) -> None:
+    data = rows(100, seed=12, missing=0.05)
+    status, _, payload = predict(served, csv(data), CSV)
+    answers = np.array([float(line) for line in payload.decode().split()])
+    assert status == 200 and len(answers) == 100, f"100 answers expected, got {len(answers)}"
+    worst = float(np.max(np.abs(answers - booster().predict(data))))
+    assert worst <= 1e-6, f"largest difference to LightGBM is {worst:.3g}"
+
+
+def test_invoke_json_instances_answers_json(served: ServerProcess) -> None:
+    data = rows(3, seed=13)
+    body = json.dumps({"instances": data.tolist()}).encode()
+    status, kind, payload = predict(served, body, {"Content-Type": "application/json"})
+    predictions = json.loads(payload)["predictions"]
+    assert status == 200 and kind == "application/json", f"expected JSON 200, got {status} {kind}"
+    assert np.allclose(predictions, booster().predict(data), atol=1e-6, rtol=0), predictions
+
+
+def test_invoke_csv_with_accept_json_answers_json(served: ServerProcess) -> None:
+    headers = {**CSV, "Accept": "application/json"}
+    status, kind, payload = predict(served, csv(rows(2, seed=14)), headers)
+    assert status == 200 and kind == "application/json", f"Accept ignored: {status} {kind}"
+    assert len(json.loads(payload)["predictions"]) == 2, f"two predictions expected: {payload!r}"
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "status", "fragment"),
+    [
+        ({"Content-Type": "text/plain"}, b"1,2", 415, "unsupported Content-Type"),
+        ({}, b"1,2", 415, "missing Content-Type"),
+        (CSV, b"1,2,3\n", 400, f"expects {N_FEATURES} features"),
+        (CSV, b"1,2,3,x,5,6,7,8\n", 400, "column 4"),
+        (CSV, b"", 400, "empty body"),
+        ({"Content-Type": "application/json"}, b"{not json", 400, "not valid JSON"),
+        ({**CSV, "Accept": "text/html"}, b"1,2,3,4,5,6,7,8", 406, "text/html"),
+        (CSV, b"1," * (MAX_BODY // 2 + 10), 413, "limit"),
+    ],
+    ids=[
+        "wrong-type",
+        "no-type",
+        "feature-count",
+        "non-numeric",
+        "empty",
+        "bad-json",
+        "unacceptable",
+        "oversized",
+    ],
+)
+def test_invoke_bad_request_is_4xx_with_message(
+    served: ServerProcess, headers: dict[str, str], body: bytes, status: int, fragment: str
+) -> None:
+    answer, kind, payload = predict(served, body, headers)
+    assert answer == status, f"expected {status}, got {answer}: {payload[:200]!r}"
+    message = json.loads(payload)["error"]
+    assert kind == "application/json" and fragment in message, f"{fragment!r} not in {message!r}"
+
+
+def test_invoke_oversized_chunked_body_is_413(served: ServerProcess) -> None:
+    # given a body without Content-Length, streamed in chunks past the limit
+    connection = http.client.HTTPConnection("127.0.0.1", served.port, timeout=10)
+    chunks = (b"1,2,3,4,5,6,7,8\n" * 1024 for _ in range(8))  # 128 KiB
+    try:
+        connection.request("POST", "/invocations", body=chunks, headers=CSV, encode_chunked=True)
+        response = connection.getresponse()
+        status, payload = response.status, response.read()
+    finally:
+        connection.close()
+    assert status == 413, f"a streamed oversized body must be 413, got {status} {payload[:100]!r}"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [("GET", "/invocations", 405), ("POST", "/ping", 405), ("GET", "/predict", 404)],
+)
+def test_wrong_route_or_method_is_4xx(
+    served: ServerProcess, method: str, path: str, status: int
+) -> None:
+    answer, _, payload = served.request(method, path, b"" if method == "POST" else None)
+    assert answer == status, f"{method} {path}: expected {status}, got {answer} {payload!r}"
+
+
+def test_metrics_report_requests_and_latency(served: ServerProcess) -> None:
+    predict(served, csv(rows(1, seed=15)), CSV)
+    status, _, payload = served.request("GET", "/metrics")
+    text = payload.decode()
+    assert status == 200 and "mlops_model_ready 1" in text, f"readiness missing:\n{text[:400]}"
+    assert 'mlops_requests_total{route="/invocations",status="200"}' in text, "no request count"
+    assert 'mlops_request_duration_seconds_count{route="/invocations"}' in text, "no histogram"
+
+
+def test_access_log_has_one_json_line_per_request_with_latency(served: ServerProcess) -> None:
+    predict(served, b"1,2\n", CSV)
+    time.sleep(0.8)  # the access log is flushed every 0.5 s
+    lines = [json.loads(line) for line in served.log_text().splitlines() if line.startswith("{")]
+    requests = [line for line in lines if line.get("event") == "request"]
+    refused = [line for line in requests if line["status"] == 400]
+    assert refused, f"no access-log line for the refused request among {len(lines)} lines"
+    assert refused[-1]["latency_ms"] >= 0 and "expects" in refused[-1]["error"], refused[-1]
+
+
+def test_server_survives_every_bad_request(served: ServerProcess) -> None:
+    # given all the refused requests above, then the same process still serves
+    assert served.process.poll() is None, "the server process must still be running"
+    assert served.ping()[0] == 200, "the server must still be healthy"
+
+
+def test_ping_unsigned_model_is_503_with_reason(unsigned: ServerProcess) -> None:
+    status, document = unsigned.ping()
+    assert status == 503, f"an unsigned model must keep /ping at 503, got {status}"
+    assert document.get("status") == "failed" and "signature" in document.get("reason", ""), (
+        document
+    )
+
+
+def test_unsigned_model_refusal_is_logged_with_reason(unsigned: ServerProcess) -> None:
+    lines = [json.loads(line) for line in unsigned.log_text().splitlines() if line.startswith("{")]
+    refusals = [line for line in lines if line.get("event") == "model refused"]
+    assert refusals and "signature" in refusals[0]["reason"], f"no refusal line in {lines}"
+
+
+def test_ping_tampered_model_is_503_naming_the_file(tmp_path: Path) -> None:
+    # given a signed artifact whose model.txt changed by one byte after signing
+    key = new_key()
+    artifact = write_artifact(tmp_path / "model")
+    sign(artifact, key)
+    text = (artifact / "model.txt").read_bytes()
+    (artifact / "model.txt").write_bytes(text.replace(b"shrinkage=0.1", b"shrinkage=0.2", 1))
+    public_key = write_public_key(key, tmp_path / "signing.pem")
+    # when the server starts, then it stays unhealthy and says which file
+    with server(tmp_path, "tampered", model_dir=artifact, public_key=public_key) as process:
+        ready, _ = process.wait_ready(60)
+        status, document = process.ping()
+    assert not ready and status == 503, f"a tampered model must keep /ping at 503, got {status}"
+    assert "model.txt" in document.get("reason", ""), f"the reason should name it: {document}"
+
+
+def test_invoke_unsigned_model_is_503_not_500(unsigned: ServerProcess) -> None:
+    status, _, payload = predict(unsigned, b"1,2,3,4,5,6,7,8", CSV)
+    assert status == 503, f"invocations on a refused model must be 503, got {status} {payload!r}"
+
+
+def test_two_workers_each_verify_and_serve(tmp_path: Path) -> None:
+    # given the server started with two worker processes (uvicorn's supervisor)
+    artifact = write_artifact(tmp_path / "model")
+    with server(
+        tmp_path, "workers", model_dir=artifact, require_signature=False, workers=2
+    ) as process:
+        ready, why = process.wait_ready(60)
+        assert ready, f"two workers should serve: {why}\n{process.log_text()}"
+        deadline = time.monotonic() + 30
+        while process.log_text().count('"model ready"') < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        # when requests arrive, then whichever worker accepts them answers
+        answers = {predict(process, b"0,0,0,0,0,0,0,0", CSV)[0] for _ in range(20)}
+        loaded = process.log_text().count('"model ready"')
+    assert loaded == 2, f"each of the two workers should load the model, {loaded} did"
+    assert answers == {200}, f"every request should be answered 200, got {answers}"
