@@ -10,4 +10,5 @@ line below.
 BENCHMARKS: tuple[str, ...] = (
     "benchmarks.drift",
     "benchmarks.serving",
+    "benchmarks.render",
 )

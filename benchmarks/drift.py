@@ -23,8 +23,6 @@ Run alone: `python -m benchmarks.drift [--rows N] [--features K] [--no-csv] [--s
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import resource
 import sys
@@ -35,7 +33,8 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchmarks.common import parser_for, publish
+
 TIME_BAR_S = 2.0
 RATIO_BAR = 10.0
 RSS_BAR = 3.0
@@ -226,26 +225,13 @@ def render(r: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.drift", description=__doc__.split("\n")[0]
-    )
+    parser = parser_for("drift", __doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="Rows per sample.")
     parser.add_argument("--features", type=int, default=50, help="Numeric features.")
     parser.add_argument("--no-csv", action="store_true", help="Skip the CSV reading measurement.")
-    parser.add_argument(
-        "--json",
-        type=Path,
-        default=ROOT / "build" / "bench" / "drift.json",
-        help="Where to write the numbers as JSON.",
-    )
-    parser.add_argument("--strict", action="store_true", help="Exit 1 if a bar is missed.")
     args = parser.parse_args(argv)
     report = run(args.rows, args.features, not args.no_csv)
-    print(render(report))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.json}")
-    return 1 if args.strict and not report["bars"]["met"] else 0
+    return publish(report, render, args)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ Run alone: `python -m benchmarks.serving [--duration S] [--json PATH] [--strict]
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import gc
 import json
@@ -48,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.common import ROOT, parser_for, publish
 from ml.serving.client import LoadResult, build_request, closed_loop
 from ml.serving.process import ServerProcess, listening_socket, serve_in_background
 from ml.serving.settings import ServeSettings
@@ -56,7 +56,6 @@ N_FEATURES = 20
 N_TREES = 100
 THROUGHPUT_RATIO_BAR = 10.0
 P99_BAR_MS = 2.0
-ROOT = Path(__file__).resolve().parent.parent
 CSV = {"Content-Type": "text/csv"}
 
 
@@ -400,25 +399,12 @@ def render(report: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.serving", description=__doc__.split("\n")[0]
-    )
+    parser = parser_for("serving", __doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=5.0, help="Seconds per measured phase.")
-    parser.add_argument(
-        "--json",
-        type=Path,
-        default=ROOT / "build" / "bench" / "serving.json",
-        help="Where to write the numbers as JSON.",
-    )
-    parser.add_argument("--strict", action="store_true", help="Exit 1 if a bar is missed.")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="mlops-bench-serving-") as work:
         report = run(args.duration, Path(work))
-    print(render(report))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.json}")
-    return 1 if args.strict and not report["bars"]["met"] else 0
+    return publish(report, render, args)
 
 
 if __name__ == "__main__":
