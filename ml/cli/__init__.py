@@ -6,8 +6,10 @@ import sys
 
 import click
 import typer
+from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 
+from ml.aws import describe_error
 from ml.cli import (
     audit,
     canary,
@@ -68,4 +70,8 @@ def main(argv: list[str] | None = None) -> None:
     except MlopsError as error:
         _stderr.print(f"error: {error}", markup=False)
         sys.exit(error.exit_code)
+    except (BotoCoreError, ClientError) as error:
+        # Last resort for an AWS call no command wrapped in `aws_errors`: still one line.
+        _stderr.print(f"error: AWS: {describe_error(error)}", markup=False)
+        sys.exit(2)
     sys.exit(result if isinstance(result, int) else 0)
