@@ -52,7 +52,8 @@ def drift(
         list[str] | None,
         typer.Option(
             "--categorical",
-            help="Compare this column as categories (repeatable); text columns always are.",
+            help="Compare this column as categories (repeatable); text columns always are, "
+            "and so are those the schema.json beside the reference declares categorical.",
         ),
     ] = None,
     exclude: Annotated[
@@ -95,7 +96,7 @@ def drift(
     from ml.drift.detect import detect_drift_frames
     from ml.drift.readers import load_pair
     from ml.drift.report import write_drift_reports
-    from ml.drift.sources import materialize
+    from ml.drift.sources import materialize, schema_categoricals
 
     thresholds = resolve_thresholds(
         params,
@@ -118,7 +119,9 @@ def drift(
     with tempfile.TemporaryDirectory(prefix="mlops-drift-") as work:
         reference_path = materialize(reference, Path(work, "reference"), s3)
         current_path = materialize(current, Path(work, "current"), s3, since_hours)
-        pair = load_pair(reference_path, current_path, categorical or [], exclude or [])
+        declared = schema_categoricals(reference, reference_path, s3)
+        categories = sorted({*(categorical or []), *declared})
+        pair = load_pair(reference_path, current_path, categories, exclude or [])
     result = detect_drift_frames(
         pair.reference, pair.current, pair.categorical, thresholds, pair.ignored
     )

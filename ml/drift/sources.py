@@ -14,8 +14,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from ml.artifacts import S3Object, download_file
-from ml.aws import aws_errors
+from ml.aws import aws_errors, error_code
+from ml.data.schema import SCHEMA_FILE, DatasetSchema
 from ml.errors import MlopsError
 
 SUFFIXES = (".jsonl", ".json", ".ndjson", ".csv")
@@ -66,3 +69,31 @@ def materialize(
         window = f" written in the last {since_hours:g} hours" if since_hours else ""
         raise MlopsError(f"{location}: no .jsonl or .csv objects{window}")
     return root
+
+
+def schema_categoricals(
+    reference: str, local_reference: Path, s3_client: Callable[[], Any]
+) -> list[str]:
+    """Categorical columns the training data declares in `schema.json` beside the reference.
+
+    Training writes each channel with its schema, so the scheduled monitor (which knows
+    only the reference's location) compares category codes with chi-square, not KS.
+    No schema beside the reference means none declared: an empty list.
+    """
+    directory = local_reference if local_reference.is_dir() else local_reference.parent
+    schema_path = directory / SCHEMA_FILE
+    if is_s3(reference) and not schema_path.exists():
+        bucket, key = _split(reference)
+        folder = key.rsplit("/", 1)[0] + "/" if "/" in key else ""
+        source = S3Object(bucket, f"{folder}{SCHEMA_FILE}")
+        s3 = s3_client()
+        try:
+            s3.head_object(Bucket=source.bucket, Key=source.key)
+        except ClientError as error:
+            if error_code(error) in {"404", "NoSuchKey", "NotFound"}:
+                return []
+            raise
+        download_file(s3, source, schema_path)
+    if not schema_path.exists():
+        return []
+    return DatasetSchema.read(directory).categorical

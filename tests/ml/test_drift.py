@@ -444,3 +444,51 @@ def test_drift_cli_reads_reference_and_captures_from_s3(
     assert code == 1 and report["drifted_features"] == ["age"], report["drifted_features"]
     assert report["summary"]["current_rows"] == cur.height, "every captured row"
     assert report["current"] == "s3://capture/ep/", "the report names where the data came from"
+
+
+def test_drift_cli_takes_categoricals_from_the_schema_beside_the_reference(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    # given a reference written as training writes its channel: CSV plus schema.json
+    channel = tmp_path / "reference"
+    channel.mkdir()
+    (channel / "reference.csv").write_bytes(files["ref"].read_bytes())
+    CHURN_SCHEMA.write(channel)
+    # when drift runs with no --categorical, as the scheduled monitor does
+    run = _run(
+        ["--reference", str(channel / "reference.csv"), "--current", str(files["same"])],
+        tmp_path / "out",
+    )
+    # then the declared category codes get chi-square, the numeric columns KS
+    features = run.json()["features"]
+    for name in CHURN_SCHEMA.categorical:
+        assert features[name]["kind"] == "categorical", f"{name}: {features[name]}"
+    assert features["age"]["kind"] == "numeric", features["age"]
+
+
+def test_drift_cli_reads_the_schema_beside_an_s3_reference(
+    tmp_path: Path, frames: tuple[pl.DataFrame, pl.DataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "eu-west-1"}.items():  # fmt: skip
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    ref, cur = frames
+    ref.write_csv(tmp_path / "reference.csv")
+    cur.write_csv(tmp_path / "current.csv")
+    CHURN_SCHEMA.write(tmp_path)
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="eu-west-1")
+        s3.create_bucket(
+            Bucket="data", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+        )
+        for name in ("reference.csv", "schema.json", "current.csv"):
+            s3.upload_file(str(tmp_path / name), "data", f"ds/reference/{name}")
+        run = _run(
+            ["--reference", "s3://data/ds/reference/reference.csv",
+             "--current", "s3://data/ds/reference/current.csv"],
+            tmp_path / "out",
+        )  # fmt: skip
+    kinds = {name: f["kind"] for name, f in run.json()["features"].items()}
+    assert [n for n, k in kinds.items() if k == "categorical"] == CHURN_SCHEMA.categorical, kinds
