@@ -356,6 +356,11 @@ class StackConfig(_Model):
     def name_prefix(self) -> str:
         return f"{PROJECT}-{self.environment}"
 
+    def model_group(self, model: str) -> str:
+        """The model package group of `model` in this stack's registry (`mlops-<env>-<model>`);
+        the serving component names the model's endpoint the same way."""
+        return f"{self.name_prefix}-{model}"
+
 
 def _one_line(error: ValidationError, raw: Mapping[str, Any]) -> str:
     """Pydantic's first error as `key: value: what is allowed`, in stack-file terms."""

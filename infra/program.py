@@ -134,7 +134,7 @@ def declare(cfg: StackConfig) -> None:
         RegistryArgs(
             repository_name=f"{prefix}-model-server",
             kms_key_arn=keys.data_key_arn,
-            model_groups=[f"{prefix}-{model}" for model in cfg.models],
+            model_groups=[cfg.model_group(model) for model in cfg.models],
             force_delete=b.force_destroy,
             tags=tags,
         ),
@@ -264,7 +264,9 @@ def _declare_serving(
         ServedModel(
             name=model,
             version=version,
-            model_package_arn=arns.sagemaker("model-package", f"{prefix}-{model}/{version}"),
+            model_package_arn=arns.sagemaker(
+                "model-package", f"{cfg.model_group(model)}/{version}"
+            ),
         )
         for model, version in cfg.served_models.items()
     ]

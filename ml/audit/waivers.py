@@ -113,6 +113,17 @@ def parse_waivers(data: Any, known_policies: Collection[str], source: str = "wai
     return WaiverSet(tuple(waivers))
 
 
+def waivers_for(
+    root: Path, explicit: Path | None, known_policies: Collection[str]
+) -> WaiverSet | None:
+    """The waivers an audit of the repository at `root` honours.
+
+    An explicit file must exist; otherwise `policies/waivers.yaml` under `root` when present.
+    """
+    path = explicit if explicit is not None else root / "policies" / "waivers.yaml"
+    return load_waivers(path, known_policies) if explicit is not None or path.is_file() else None
+
+
 def load_waivers(path: Path, known_policies: Collection[str]) -> WaiverSet:
     """Read and validate a waiver file; raises `WaiverError` with one line."""
     try:

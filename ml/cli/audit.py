@@ -45,7 +45,7 @@ def audit(
     from infra.graph import Graph
     from infra.offline import render_graph
     from ml.audit.report import build_report
-    from ml.audit.waivers import load_waivers
+    from ml.audit.waivers import waivers_for
     from ml.audit.writers import FORMATS, write_report
     from policies.pack import BY_NAME
 
@@ -53,8 +53,7 @@ def audit(
         raise MlopsError(f"unknown format {format!r}: choose one of {', '.join(FORMATS)}")
 
     load_stack(stack, root)  # an unknown stack or a bad stack file fails here, in one line
-    waiver_file = waivers if waivers is not None else root / "policies" / "waivers.yaml"
-    waiver_set = load_waivers(waiver_file, BY_NAME) if waivers or waiver_file.is_file() else None
+    waiver_set = waivers_for(root, waivers, BY_NAME)
     report = build_report(Graph.from_json(render_graph(stack, root)), waiver_set)
     target = out or root / "build" / "audit" / f"{stack}.{format}"
     write_report(report, format, target, root)

@@ -169,4 +169,4 @@ def _group(group: str | None, stack: str | None, model: str, root: Path) -> tupl
     if model not in cfg.models:
         known = ", ".join(sorted(cfg.models)) or "none"
         raise MlopsError(f"stack {stack} serves no model {model!r} (it has: {known})")
-    return f"{cfg.name_prefix}-{model}", cfg.owner
+    return cfg.model_group(model), cfg.owner

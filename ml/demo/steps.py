@@ -107,7 +107,7 @@ class DemoRun:
     @property
     def group(self) -> str:
         assert self.cfg is not None
-        return f"{self.cfg.name_prefix}-{self.model_name}"
+        return self.cfg.model_group(self.model_name)
 
     def link(self, section: str, title: str, path: Path) -> None:
         self.reports.append(ReportLink(section, title, path))
@@ -355,7 +355,7 @@ class DemoRun:
         """The release PR, on a copy of the stack file: what a reviewer sees on it."""
         from infra.offline import render_graph
         from ml.audit.report import build_report
-        from ml.audit.waivers import load_waivers
+        from ml.audit.waivers import waivers_for
         from ml.audit.writers import write_report
         from ml.demo import plan
         from ml.provenance.check import kms_verifier
@@ -395,8 +395,7 @@ class DemoRun:
         after = Graph.from_json(render_graph(stack, self.plan_root))
         changes = plan.graph_changes(self.graph, after)
         progress.note("policy pack and audit")
-        waiver_file = self.root / "policies" / "waivers.yaml"
-        waivers = load_waivers(waiver_file, BY_NAME) if waiver_file.is_file() else None
+        waivers = waivers_for(self.root, None, BY_NAME)
         audit = build_report(after, waivers)
         for fmt, title in (
             ("html", "HTML"),

@@ -30,12 +30,12 @@ _PACKAGE_ARN = re.compile(r":model-package/(?P<group>[^/]+)/(?P<version>\d+)$")
 
 def endpoint_name(cfg: StackConfig, model: str) -> str:
     """The endpoint that serves `model` in this stack (serving component's naming)."""
-    return f"{cfg.name_prefix}-{model}"
+    return cfg.model_group(model)
 
 
 def group_name(cfg: StackConfig, model: str) -> str:
     """The model package group of `model` in this stack's registry."""
-    return f"{cfg.name_prefix}-{model}"
+    return cfg.model_group(model)
 
 
 @dataclass(frozen=True)
