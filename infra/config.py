@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from ml.errors import MlopsError
+from ml.files import read_yaml
 
 PROJECT = "mlops"
 STACKS = ("dev", "staging", "prod")
@@ -411,12 +411,7 @@ def stack_file(stack: str, root: Path) -> Path:
 
 def read_stack_file(path: Path) -> dict[str, Any]:
     """The raw `config:` map of a stack file; secure values stay as {'secure': ...}."""
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}: malformed YAML{where}; fix the syntax") from None
+    document = read_yaml(path, "stack file", ConfigError)
     if not isinstance(document, dict) or not isinstance(document.get("config", {}), dict):
         raise ConfigError(f"{path}: expected a mapping with a top-level 'config:' key")
     return dict(document.get("config") or {})

@@ -25,10 +25,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ml.errors import MlopsError
+from ml.files import read_yaml
 
 DEFAULT_PARAMS = Path(__file__).resolve().parent / "params.yaml"
 # Keys SageMaker or its toolkits may add to a job's hyperparameters; never ours.
@@ -146,18 +146,7 @@ def one_line(error: ValidationError, source: str) -> str:
 
 def load_params(path: Path = DEFAULT_PARAMS) -> Params:
     """Read and validate a params file; every problem is one `MlopsError` line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise MlopsError(f"{path}: params file not found") from None
-    except OSError as error:
-        raise MlopsError(f"{path}: cannot read params file: {error.strerror}") from None
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise MlopsError(f"{path}: malformed YAML{where}") from None
+    document = read_yaml(path, "params file")
     if not isinstance(document, dict):
         raise MlopsError(f"{path}: expected a mapping of sections (data, train, ...)")
     try:

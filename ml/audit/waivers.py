@@ -24,10 +24,10 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ml.errors import MlopsError
+from ml.files import read_yaml
 from policies.core import Subject
 
 DEFAULT_WAIVERS = Path(__file__).resolve().parents[2] / "policies" / "waivers.yaml"
@@ -126,18 +126,7 @@ def waivers_for(
 
 def load_waivers(path: Path, known_policies: Collection[str]) -> WaiverSet:
     """Read and validate a waiver file; raises `WaiverError` with one line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise WaiverError(f"{path}: waiver file not found") from None
-    except OSError as error:
-        raise WaiverError(f"{path}: cannot read the waiver file ({error.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise WaiverError(f"{path}: malformed YAML{where}; fix the syntax") from None
+    data = read_yaml(path, "waiver file", WaiverError)
     waivers = parse_waivers(data, known_policies, str(path))
     return WaiverSet(waivers.waivers, path)
 

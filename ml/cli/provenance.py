@@ -15,8 +15,7 @@ from ml.provenance.builder import build_provenance, read_json_object
 from ml.provenance.check import (
     VerificationResult,
     default_signature,
-    kms_verifier,
-    offline_verifier,
+    trusted_verifier,
     verify_artifact,
 )
 from ml.provenance.kms import RAW_MESSAGE_LIMIT, KmsSigner
@@ -176,17 +175,11 @@ def _object_file(path: Path | None, what: str) -> dict[str, Any] | None:
 
 
 def _verifier(public_key: Path | None, key_id: str | None) -> Any:
-    if public_key is not None:
-        try:
-            pem = public_key.read_bytes()
-        except OSError as error:
-            raise MlopsError(f"public key {public_key}: cannot read ({error.strerror})") from None
-        return offline_verifier(pem)
-    if key_id:
-        from ml import aws
+    if public_key is None and not key_id:
+        raise MlopsError(
+            f"no trusted key: pass --public-key PEM (offline) or --key-id (KMS), or set "
+            f"{PUBLIC_KEY_ENV} / {KEY_ID_ENV}"
+        )
+    from ml import aws
 
-        return kms_verifier(aws.client("kms"), key_id)
-    raise MlopsError(
-        f"no trusted key: pass --public-key PEM (offline) or --key-id (KMS), or set "
-        f"{PUBLIC_KEY_ENV} / {KEY_ID_ENV}"
-    )
+    return trusted_verifier(public_key, key_id or "", lambda: aws.client("kms"))

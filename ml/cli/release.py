@@ -387,15 +387,10 @@ def _session(cfg: StackConfig) -> Any:
 
 def _verifier(cfg: StackConfig, session: Any, key_id: str | None, public_key: Path | None) -> Any:
     from ml import aws
-    from ml.provenance.check import kms_verifier, offline_verifier
+    from ml.provenance.check import trusted_verifier
 
-    if public_key is not None:
-        try:
-            pem = public_key.read_bytes()
-        except OSError as error:
-            raise MlopsError(f"public key {public_key}: {error.strerror}") from None
-        return offline_verifier(pem)
-    return kms_verifier(aws.client("kms", session), key_id or f"alias/{cfg.name_prefix}-signing")
+    key = key_id or f"alias/{cfg.name_prefix}-signing"
+    return trusted_verifier(public_key, key, lambda: aws.client("kms", session))
 
 
 def _write_github_output(values: dict[str, str]) -> None:

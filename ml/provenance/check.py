@@ -18,6 +18,7 @@ then every file against the signed subjects.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -99,6 +100,20 @@ def offline_verifier(public_key_pem: bytes) -> OfflineVerifier:
 def kms_verifier(kms_client: Any, key_id: str) -> KmsVerifier:
     """A verifier calling KMS Verify; resolves the key now (MlopsError if unusable)."""
     return KmsVerifier(kms_client, resolve_signing_key(kms_client, key_id))
+
+
+def trusted_verifier(
+    public_key: Path | None, key_id: str, kms_client: Callable[[], Any]
+) -> OfflineVerifier | KmsVerifier:
+    """The exported public key when one is given (offline, the auditor's path), else KMS
+    Verify with `key_id`; `kms_client` is only called when KMS is needed."""
+    if public_key is None:
+        return kms_verifier(kms_client(), key_id)
+    try:
+        pem = public_key.read_bytes()
+    except OSError as error:
+        raise MlopsError(f"public key {public_key}: cannot read ({error.strerror})") from None
+    return offline_verifier(pem)
 
 
 @dataclass(frozen=True)
