@@ -44,6 +44,11 @@ class Sample:
     def ok(self) -> bool:
         return 200 <= self.status < 300
 
+    @property
+    def completed_at(self) -> float:
+        """When the answer (or the failure) came: where CloudWatch puts its datapoint."""
+        return self.at + self.latency
+
 
 @dataclass(frozen=True)
 class Datapoint:

@@ -7,10 +7,11 @@
 2. Send bounded single-row traffic (`rps`, over `concurrency` keep-alive connections
    per server) and route each request to the candidate with the current step's share,
    deterministically (request k goes to the candidate when floor((k+1)s) > floor(ks)).
-3. Every compressed CloudWatch period, compute the candidate's datapoints and feed the
-   alarms (`ml.canary.alarms`). An alarm during a baking period rolls back: all traffic
-   returns to production, which is watched for one more period; otherwise the schedule
-   runs to its end and the candidate is promoted.
+3. Every compressed CloudWatch period, compute the candidate's datapoints from the
+   requests that completed in it and feed the alarms (`ml.canary.alarms`). An alarm
+   during a baking period rolls back: all traffic returns to production, which is watched
+   for one more period; otherwise the schedule runs to its end and the candidate is
+   promoted.
 """
 
 from __future__ import annotations
@@ -128,7 +129,11 @@ async def run_traffic(
 
     def evaluate(index: int, judged: bool) -> bool:
         start, end = index * period, (index + 1) * period
-        window = [s for s in samples if start <= s.at < end]
+        # A request counts in the period it completed in, as SageMaker emits ModelLatency
+        # when an invocation finishes: every sample of the period is known at evaluation,
+        # however slow the candidate (by send time, answers slower than the evaluation
+        # delay would be missing data and could never breach).
+        window = [s for s in samples if start <= s.completed_at < end]
         production = datapoint([s for s in window if s.target == PRODUCTION])
         candidate = datapoint([s for s in window if s.target == CANDIDATE])
         share = _share_at(outcome.shares, start)

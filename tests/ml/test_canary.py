@@ -145,6 +145,18 @@ def test_rehearse_slow_candidate_is_rolled_back_on_latency(
     assert max(share for _, share in outcome.shares) == 0.1, "it must never pass the canary step"
 
 
+def test_rehearse_candidate_slower_than_an_alarm_period_is_still_rolled_back(
+    models: dict[str, Path], tmp_path: Path
+) -> None:
+    # given answers slower (400 ms) than a compressed alarm period plus its grace (~225 ms):
+    # counted by send time they would reach no datapoint before it is judged
+    result = run(models, tmp_path, drill={"latency_ms": 400})
+    # then, counted when they complete (as CloudWatch does), they breach and roll back
+    outcome = result.outcome
+    assert outcome.decision == "rolled back" and outcome.alarm == LATENCY, outcome.reason
+    assert max(share for _, share in outcome.shares) == 0.1, "it must never pass the canary step"
+
+
 def test_rehearse_erring_candidate_is_rolled_back_on_errors(
     models: dict[str, Path], tmp_path: Path
 ) -> None:
