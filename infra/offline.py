@@ -242,7 +242,7 @@ class AwsLikeMocks(pulumi.runtime.Mocks):
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """The mock monitor, also keeping each registration's parent and raw inputs."""
 
-    def __init__(self, mocks: AwsLikeMocks):
+    def __init__(self, mocks: pulumi.runtime.Mocks):
         super().__init__(mocks)
         self.records: list[dict[str, Any]] = []
 
@@ -284,12 +284,12 @@ def _redact(value: Any) -> Any:
     return value
 
 
-def engine_config_from_file(path: Path) -> tuple[dict[str, str], list[str]]:
+def engine_config_from_file(path: Path, project: str = PROJECT) -> tuple[dict[str, str], list[str]]:
     """What the engine would pass: strings, objects as JSON, secure values redacted."""
     config: dict[str, str] = {}
     secret_keys: list[str] = []
     for key, value in read_stack_file(path).items():
-        full_key = key if ":" in key else f"{PROJECT}:{key}"
+        full_key = key if ":" in key else f"{project}:{key}"
         if isinstance(value, dict) and set(value) == {"secure"}:
             config[full_key] = REDACTED
             secret_keys.append(full_key)
@@ -300,24 +300,37 @@ def engine_config_from_file(path: Path) -> tuple[dict[str, str], list[str]]:
     return config, secret_keys
 
 
-def render_graph(stack: str, root: Path) -> dict[str, Any]:
-    """Render `Pulumi.<stack>.yaml` under `root` into the graph; raises `ConfigError`."""
-    cfg = load_stack(stack, root)  # fail fast, with one line, before any Pulumi work
-    config, secret_keys = engine_config_from_file(stack_file(stack, root))
+def run_program(
+    module: str,
+    mocks: pulumi.runtime.Mocks,
+    project: str,
+    stack: str,
+    config: dict[str, str],
+    secret_keys: list[str],
+) -> list[dict[str, Any]]:
+    """Run a Pulumi program module under `mocks`; every resource it registered, recorded."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
-        mocks = AwsLikeMocks(region=cfg.region)
         monitor = RecordingMonitor(mocks)
         pulumi.runtime.set_mocks(
-            mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor
+            mocks, project=project, stack=stack, preview=False, monitor=monitor
         )
         set_all_config(config, secret_keys)
-        runpy.run_module("infra.__main__", run_name="__main__")
+        runpy.run_module(module, run_name="__main__")
         loop.run_until_complete(wait_for_rpcs())
     finally:
         pulumi.runtime.settings.reset_options()
         loop.close()
         asyncio.set_event_loop(None)
-    resources = [record for record in monitor.records if record["type"] != "pulumi:pulumi:Stack"]
+    return [record for record in monitor.records if record["type"] != "pulumi:pulumi:Stack"]
+
+
+def render_graph(stack: str, root: Path) -> dict[str, Any]:
+    """Render `Pulumi.<stack>.yaml` under `root` into the graph; raises `ConfigError`."""
+    cfg = load_stack(stack, root)  # fail fast, with one line, before any Pulumi work
+    config, secret_keys = engine_config_from_file(stack_file(stack, root))
+    resources = run_program(
+        "infra.__main__", AwsLikeMocks(region=cfg.region), PROJECT, stack, config, secret_keys
+    )
     return {"stack": stack, "project": PROJECT, "resources": resources}
