@@ -64,6 +64,10 @@ NOUNS: dict[str, str] = {
     "kubernetes:apps/v1:StatefulSet": "StatefulSet",
     "kubernetes:apps/v1:DaemonSet": "DaemonSet",
     "kubernetes:core/v1:Pod": "Pod",
+    "github:index/repositoryEnvironment:RepositoryEnvironment": "GitHub environment",
+    "github:index/branchProtection:BranchProtection": "branch protection",
+    "github:index/actionsRepositoryOidcSubjectClaimCustomizationTemplate:"
+    "ActionsRepositoryOidcSubjectClaimCustomizationTemplate": "OIDC subject template",
 }
 
 try:  # Under CrossGuard, reading a value unknown during preview raises this.

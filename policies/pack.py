@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from policies import cloudtrail, ecr, iam, kms, kubernetes, logs, network, s3, sagemaker, sns
+from policies import (
+    cloudtrail,
+    ecr,
+    github,
+    iam,
+    kms,
+    kubernetes,
+    logs,
+    network,
+    s3,
+    sagemaker,
+    sns,
+)
 from policies.core import Policy
 
 DOMAINS = {
@@ -16,6 +28,7 @@ DOMAINS = {
     "Network": network.POLICIES,
     "CloudTrail": cloudtrail.POLICIES,
     "Kubernetes": kubernetes.POLICIES,
+    "GitHub": github.POLICIES,
 }
 POLICIES: tuple[Policy, ...] = tuple(p for group in DOMAINS.values() for p in group)
 BY_NAME: dict[str, Policy] = {p.name: p for p in POLICIES}

@@ -14,7 +14,13 @@ import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 
 from infra.config import ConfigError
-from infra.github.settings import PROJECT, STACK, load_plan, parse_program_config
+from infra.github.settings import (
+    PROJECT,
+    STACK,
+    GitHubProgramConfig,
+    load_plan,
+    parse_program_config,
+)
 from infra.offline import _short_hash, engine_config_from_file, run_program
 
 STACK_FILE = Path("infra") / "github" / f"Pulumi.{STACK}.yaml"
@@ -65,15 +71,19 @@ def stack_file(root: Path) -> Path:
     return path
 
 
-def render_github_graph(root: Path) -> dict[str, Any]:
-    """Render the GitHub program with `root`'s stack files; raises `ConfigError`."""
+def program_config(root: Path) -> tuple[GitHubProgramConfig, dict[str, str], list[str]]:
+    """The validated config of `root`'s GitHub stack file (main stacks read from `root`),
+    and the engine config the program gets; raises a one-line `ConfigError`."""
     config, secret_keys = engine_config_from_file(stack_file(root), PROJECT)
     config.setdefault(f"{PROJECT}:stacksRoot", str(root))
-    # Fail fast, with one line, before any Pulumi work.
-    values = {
-        key: json.loads(value) if value[:1] in "{[" else value for key, value in config.items()
-    }
-    load_plan(parse_program_config(values))
+    values = {key: json.loads(v) if v[:1] in "{[" else v for key, v in config.items()}
+    return parse_program_config(values), config, secret_keys
+
+
+def render_github_graph(root: Path) -> dict[str, Any]:
+    """Render the GitHub program with `root`'s stack files; raises `ConfigError`."""
+    cfg, config, secret_keys = program_config(root)
+    load_plan(cfg)  # fail fast, with one line, before any Pulumi work
     resources = run_program("infra.github.__main__", GitHubLikeMocks(), PROJECT, STACK, config,
                             secret_keys)  # fmt: skip
     return {"stack": STACK, "project": PROJECT, "resources": resources}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -11,44 +12,124 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from infra.config import load_stack
+from infra.config import STACKS, ConfigError, load_stack
 
 app = typer.Typer(
     help="Validate stack files and render the offline resource graph.", no_args_is_help=True
 )
 console = Console(highlight=False)
 
+
+class Program(StrEnum):
+    """The Pulumi programs of this repository."""
+
+    main = "main"
+    """`infra/`: the AWS platform, one stack per environment."""
+    github = "github"
+    """`infra/github/`: the repository's environments, reviewers and OIDC subject."""
+
+
 StackOption = Annotated[
-    str, typer.Option("--stack", "-s", help="Stack name: dev, staging or prod.")
+    str | None,
+    typer.Option("--stack", "-s", help="Stack name: dev, staging or prod (main program)."),
+]
+ProgramOption = Annotated[
+    Program,
+    typer.Option(
+        "--program",
+        help="main: the AWS stacks (infra/); github: the repository settings (infra/github/).",
+    ),
 ]
 RootOption = Annotated[
     Path, typer.Option("--root", help="Repository root holding Pulumi.<stack>.yaml files.")
 ]
 
 
+def _stack_for(program: Program, stack: str | None) -> str:
+    """The stack to work on: `--stack` for the main program, `github` for the GitHub one."""
+    if program is Program.github:
+        if stack is not None:
+            raise ConfigError("--stack applies to --program main only; drop it for github")
+        from infra.github.settings import STACK
+
+        return STACK
+    if stack is None:
+        raise ConfigError(f"--stack is required: choose one of {', '.join(STACKS)}")
+    return stack
+
+
 @app.command()
-def validate(stack: StackOption, root: RootOption = Path(".")) -> None:
-    """Validate `Pulumi.<stack>.yaml` against the typed schema; print nothing else."""
-    cfg = load_stack(stack, root)
-    console.print(f"{stack}: stack config is valid ({cfg.environment}, {cfg.region})")
+def validate(
+    stack: StackOption = None,
+    root: RootOption = Path("."),
+    program: ProgramOption = Program.main,
+) -> None:
+    """Validate `Pulumi.<stack>.yaml` against the typed schema; with `--program github`,
+    also render the GitHub program and the main stacks and run the GitHub policies."""
+    name = _stack_for(program, stack)
+    if program is Program.github:
+        _validate_github(root)
+        return
+    cfg = load_stack(name, root)
+    console.print(f"{name}: stack config is valid ({cfg.environment}, {cfg.region})")
+
+
+def _validate_github(root: Path) -> None:
+    """The GitHub graph under the GitHub policies, with the environments the main stacks'
+    IAM trust policies name (read from their rendered graphs): exit 1 on a violation."""
+    from infra.github.offline import program_config, render_github_graph
+    from infra.github.settings import load_plan
+    from infra.graph import Graph
+    from infra.offline import render_graph
+    from ml.audit.engine import failing, run_pack
+    from policies import github as policies
+
+    cfg = program_config(root)[0]
+    plan = load_plan(cfg)
+    graph = Graph.from_json(render_github_graph(root))
+    mains = [Graph.from_json(render_graph(stack, root)) for stack in cfg.stacks]
+    subjects = policies.trusted_subjects(mains)
+    config = {policies.ENVIRONMENTS_COVER_TRUST.name: {"trustedSubjects": subjects}}
+    findings = run_pack(graph, None, policies.POLICIES, config)
+    problems = failing(findings)
+    for finding in problems:
+        for message in finding.evaluation.violations:
+            console.print(f"{finding.policy.name}: {message}", markup=False)
+    environments = len(graph.of_type(policies.ENVIRONMENT))
+    if problems:
+        raise ConfigError(
+            f"github: {len(problems)} GitHub policy finding(s) fail; fix them above", exit_code=1
+        )
+    console.print(
+        f"github: config is valid ({plan.owner}/{plan.repository}, {environments} environments, "
+        f"{len(subjects)} IAM-trusted environments covered, "
+        f"{sum(f.status == 'pass' for f in findings)} checks passed)"
+    )
 
 
 @app.command()
 def render(
-    stack: StackOption,
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the graph JSON.")],
+    stack: StackOption = None,
     root: RootOption = Path("."),
     quiet: Annotated[bool, typer.Option(help="Do not print the summary table.")] = False,
+    program: ProgramOption = Program.main,
 ) -> None:
     """Run the real Pulumi program under mocks and write its resource graph as JSON."""
-    from infra.offline import render_graph  # imports pulumi_aws: only when rendering
+    name = _stack_for(program, stack)
+    if program is Program.github:
+        from infra.github.offline import render_github_graph
 
-    graph = render_graph(stack, root)
+        graph = render_github_graph(root)
+    else:
+        from infra.offline import render_graph  # imports pulumi_aws: only when rendering
+
+        graph = render_graph(name, root)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(graph, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     if not quiet:
         print_summary(graph)
-    console.print(f"wrote {len(graph['resources'])} resources of stack {stack} to {out}")
+    console.print(f"wrote {len(graph['resources'])} resources of stack {name} to {out}")
 
 
 def print_summary(graph: dict) -> None:
