@@ -139,7 +139,9 @@ def plan_repository(stacks: Sequence[StackConfig]) -> RepositoryPlan:
 
 
 def _one_line(error: ValidationError) -> str:
-    first = error.errors()[0]
+    # A misspelt key also makes the intended one missing: name the typo, the cause.
+    errors = sorted(error.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    first = errors[0]
     loc = [str(part) for part in first["loc"]]
     key = ".".join([f"{PROJECT}:{loc[0]}", *loc[1:]]) if loc else f"{PROJECT}:config"
     message = first["msg"].removeprefix("Value error, ")
