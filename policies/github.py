@@ -15,7 +15,16 @@ from collections.abc import Iterable
 from fnmatch import fnmatchcase
 
 from infra.graph import Graph
-from policies.core import MANDATORY, Param, Policy, ResourceCheck, StackCheck, Subject, peek
+from policies.core import (
+    MANDATORY,
+    Param,
+    Policy,
+    ResourceCheck,
+    StackCheck,
+    Subject,
+    peek,
+    shown,
+)
 from policies.documents import MalformedPolicy, parse_document
 
 ENVIRONMENT = "github:index/repositoryEnvironment:RepositoryEnvironment"
@@ -113,7 +122,7 @@ def _check_reviewers(check: ResourceCheck) -> None:
     if self_review is not True:
         check.violation(
             "the person who triggered the job must not approve it",
-            f"prevent_self_review {'not set' if self_review is None else self_review}",
+            f"prevent_self_review {shown(self_review)}",
             "set prevent_self_review=True",
         )
 
@@ -148,7 +157,7 @@ def _check_default_subject(stack: StackCheck) -> None:
             check.violation(
                 "the OIDC subject must keep GitHub's default format "
                 "(repo:<owner>/<repo>:environment:<name>), which the IAM trust policies pin",
-                f"use_default {use_default}, include_claim_keys {list(keys)}",
+                f"use_default {shown(use_default)}, include_claim_keys {shown(list(keys))}",
                 "set use_default=True and drop include_claim_keys",
             )
     for environment in stack.resources(ENVIRONMENT):
@@ -203,13 +212,16 @@ def _check_main_protected(stack: StackCheck) -> None:
                          ("allowsDeletions", "allows_deletions")):  # fmt: skip
             value = check.get(key, False)
             if value is not False:
-                check.violation(f"`{branch}` must not be rewritten or deleted", f"{fix} {value}",
-                                f"set {fix}=False")  # fmt: skip
+                check.violation(
+                    f"`{branch}` must not be rewritten or deleted",
+                    f"{fix} {shown(value)}",
+                    f"set {fix}=False",
+                )
         admins = check.get("enforceAdmins", False)
         if admins is not True:
             check.violation(
                 "administrators must follow the same rules",
-                f"enforce_admins {admins}",
+                f"enforce_admins {shown(admins)}",
                 "set enforce_admins=True",
             )
     for environment in stack.resources(ENVIRONMENT):
