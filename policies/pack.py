@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from policies import cloudtrail, ecr, iam, kms, kubernetes, logs, network, s3, sagemaker, sns
+from policies import cloudtrail, ecr, iam, kms, kubernetes, logs, network, s3, sagemaker, sns, trust
 from policies.core import Policy
 
 DOMAINS = {
     "S3": s3.POLICIES,
     "KMS": kms.POLICIES,
     "IAM": iam.POLICIES,
+    "Trust": trust.POLICIES,
     "SageMaker": sagemaker.POLICIES,
     "ECR": ecr.POLICIES,
     "SNS": sns.POLICIES,
