@@ -95,6 +95,7 @@ _CONTROLS = [
     # NIST SP 800-53 rev. 5
     ("NIST AC-3", "Access Enforcement"),
     ("NIST AC-4", "Information Flow Enforcement"),
+    ("NIST AC-5", "Separation of Duties"),
     ("NIST AC-6", "Least Privilege"),
     ("NIST AC-21", "Information Sharing"),
     ("NIST AU-2", "Event Logging"),
@@ -103,6 +104,7 @@ _CONTROLS = [
     ("NIST AU-11", "Audit Record Retention"),
     ("NIST AU-12", "Audit Record Generation"),
     ("NIST CM-3", "Configuration Change Control"),
+    ("NIST CM-5", "Access Restrictions for Change"),
     ("NIST CM-7", "Least Functionality"),
     ("NIST CP-9", "System Backup"),
     ("NIST CP-10", "System Recovery and Reconstitution"),

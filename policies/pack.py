@@ -14,6 +14,7 @@ from policies import (
     s3,
     sagemaker,
     sns,
+    trust,
 )
 from policies.core import Policy
 
@@ -21,6 +22,7 @@ DOMAINS = {
     "S3": s3.POLICIES,
     "KMS": kms.POLICIES,
     "IAM": iam.POLICIES,
+    "Trust": trust.POLICIES,
     "SageMaker": sagemaker.POLICIES,
     "ECR": ecr.POLICIES,
     "SNS": sns.POLICIES,

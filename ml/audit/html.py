@@ -294,6 +294,21 @@ def _inventory(report: dict[str, Any]) -> str:
         )
         rows.append([f"<code>{_e(r['role'])}</code>", trusted, perms or "—"])
     parts.append(_table(["Role", "Trusted by", "Permissions"], rows))
+    parts.append("<h3>Who can do what (release powers)</h3>")
+    parts.append(
+        _table(
+            ["Role", "Assumed by", "Pull request can assume", "Powers"],
+            [
+                [
+                    f"<code>{_e(r['role'])}</code>",
+                    "<br>".join(_e(a) for a in r["assumed_by"]) or "—",
+                    _e(r["pull_request_subject"] or "no"),
+                    _e(", ".join(r["powers"]) or "—"),
+                ]
+                for r in inv["who_can_do_what"]
+            ],
+        )
+    )
     parts.append("<h3>Endpoints</h3>")
     rows = [
         [

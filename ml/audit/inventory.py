@@ -14,6 +14,8 @@ from typing import Any
 from infra.graph import Graph, Resource
 from policies.core import noun, peek
 from policies.documents import MalformedPolicy, is_account_root, parse_document
+from policies.reachability import POWERS, role_access
+from policies.trust import attacker_subject
 
 KEY = "aws:kms/key:Key"
 ALIAS = "aws:kms/alias:Alias"
@@ -253,6 +255,25 @@ def _endpoints(graph: Graph) -> list[dict[str, Any]]:
     return endpoints
 
 
+def who_can_do_what(graph: Graph) -> list[dict[str, Any]]:
+    """Per role: who may assume it, whether a pull request can, and its release powers
+    (the analysis the trust policies judge, `policies.reachability`)."""
+    from ml.audit.engine import subjects_of  # the engine imports the pack, which is heavier
+
+    matrix = []
+    for role in role_access(subjects_of(graph), graph.stack):
+        matrix.append(
+            {
+                "role": role.name,
+                "assumed_by": [*role.trust.oidc_subjects, *role.trust.principals]
+                + (["any GitHub workflow (no sub condition)"] if role.trust.oidc_unpinned else []),
+                "pull_request_subject": attacker_subject(role),
+                "powers": {p: role.evidence[p] for p in POWERS if p in role.evidence},
+            }
+        )
+    return matrix
+
+
 def build_inventory(graph: Graph) -> dict[str, Any]:
     """The inventory section of the audit report, as plain data."""
     names = _Names(graph)
@@ -290,6 +311,7 @@ def build_inventory(graph: Graph) -> dict[str, Any]:
         "keys": keys,
         "buckets": [_bucket_settings(b, graph) for b in graph.of_type(BUCKET)],
         "roles": roles,
+        "who_can_do_what": who_can_do_what(graph),
         "endpoints": _endpoints(graph),
         "repositories": [
             {

@@ -142,6 +142,23 @@ def _inventory(report: dict[str, Any]) -> list[str]:
             for p in r["permissions"]
         )
         lines.append(f"| {_code(r['role'])} | {_cell(trusted)} | {_cell(perms) or '—'} |")
+    lines += [
+        "",
+        "### Who can do what (release powers)",
+        "",
+        "Powers are probed on this stack's own key, bucket prefixes and registry; a pull "
+        "request must reach none of sign, approve, register, deploy or write-models (in prod "
+        "also none of pass-role, decrypt, read-models, read-data).",
+        "",
+        "| Role | Assumed by | Pull request can assume | Powers |",
+        "|---|---|---|---|",
+    ]
+    for r in inv["who_can_do_what"]:
+        lines.append(
+            f"| {_code(r['role'])} | {_cell('<br>'.join(r['assumed_by'])) or '—'} | "
+            f"{_cell(r['pull_request_subject'] or 'no')} | "
+            f"{_cell(', '.join(r['powers'])) or '—'} |"
+        )
     lines += ["", "### Endpoints", ""]
     for e in inv["endpoints"]:
         details = ", ".join(f"{k}: {value_text(v)}" for k, v in e.items() if k != "endpoint")
