@@ -22,6 +22,7 @@ from policies.core import (
     ResourceCheck,
     StackCheck,
     Subject,
+    evaluate_stack,
     peek,
     shown,
 )
@@ -299,6 +300,17 @@ ENVIRONMENTS_COVER_TRUST = Policy(
         ),
     ),
 )
+
+
+def main_only_environments(subjects: Iterable[Subject], branch: str = "main") -> frozenset[str]:
+    """Names of the environments GitHub lets only `branch` into: those the
+    `github-environment-deploys-from-main-only` rule passes (the same rule, not a copy)."""
+    evaluations = evaluate_stack(DEPLOYS_FROM_MAIN_ONLY, list(subjects), {"branch": branch})
+    return frozenset(
+        str(peek(e.subject.props, "environment"))
+        for e in evaluations
+        if e.passed and e.subject.type == ENVIRONMENT
+    )
 
 
 def trusted_subjects(graphs: Iterable[Graph]) -> list[str]:

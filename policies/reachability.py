@@ -113,8 +113,11 @@ class Trust:
     """AWS and Service principals; `(MFA)` is appended where MFA is required."""
 
     def admits(self, oidc_subject: str) -> bool:
+        """Whether the trust admits `oidc_subject`; a subject with `*` (a job whose
+        environment is an expression) stands for every subject it matches."""
         return self.oidc_unpinned or any(
-            _glob(pattern, oidc_subject) for pattern in self.oidc_subjects
+            _glob(pattern, oidc_subject) or ("*" in oidc_subject and _glob(oidc_subject, pattern))
+            for pattern in self.oidc_subjects
         )
 
 

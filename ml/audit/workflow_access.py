@@ -48,13 +48,14 @@ class Job:
     environments: tuple[str, ...]
     """The GitHub environments the job runs in (several when a matrix or input decides)."""
 
-    def subjects(self, org: str, repo: str) -> list[str]:
-        """The OIDC subjects this job presents when a pull request starts it."""
+    def subjects(self, org: str, repo: str, main_only: frozenset[str] = frozenset()) -> list[str]:
+        """The OIDC subjects this job presents when a pull request starts it; GitHub refuses
+        a pull-request run entry into a `main_only` environment, so those present none."""
         if not (self.pull_request and self.oidc):
             return []
         base = f"repo:{org}/{repo}"
         if self.environments:
-            return [f"{base}:environment:{e}" for e in self.environments]
+            return [f"{base}:environment:{e}" for e in self.environments if e not in main_only]
         return [f"{base}:pull_request"]
 
 
