@@ -135,6 +135,25 @@ class Registry:
             )
         return version
 
+    def approve_bypassing_mlops(self, version: int, approver: str | None) -> None:
+        """Approve with a bare UpdateModelPackage, as a caller skipping `mlops approve`'s own
+        refusal would, recording `approver` as approved_by (or nobody)."""
+        group_arn = self.aws.sagemaker.describe_model_package_group(
+            ModelPackageGroupName=self.group
+        )["ModelPackageGroupArn"]
+        arn = group_arn.replace(":model-package-group/", ":model-package/") + f"/{version}"
+        request: dict[str, Any] = {
+            "ModelPackageArn": arn,
+            "ModelApprovalStatus": "Approved",
+            "ApprovalDescription": "approved directly",
+        }
+        if approver is not None:
+            metadata = self.aws.sagemaker.describe_model_package(ModelPackageName=arn)[
+                "CustomerMetadataProperties"
+            ]
+            request["CustomerMetadataProperties"] = {**metadata, "approved_by": approver}
+        self.aws.sagemaker.update_model_package(**request)
+
     def model_data_key(self, version: int) -> str:
         return f"models/{self.group}/{version}/model.tar.gz"
 

@@ -37,8 +37,8 @@ def signed_cli(
 ) -> Path:
     """An artifact signed with `mlops sign`, signature inside at the reserved name."""
     artifact = write_artifact(tmp_path / "model")
-    argv = ["sign", "--artifact", str(artifact), "--key-id", ALIAS,
-            "--out", str(artifact / "signature.dsse.json"), "--git-commit", COMMIT, *BOUND]  # fmt: skip
+    argv = ["sign", "--artifact", str(artifact), "--key-id", ALIAS, "--out",
+            str(artifact / "signature.dsse.json"), "--git-commit", COMMIT, *BOUND]  # fmt: skip
     code, _, err = run(argv, capsys)
     assert code == 0, f"mlops sign failed: {err}"
     return artifact
