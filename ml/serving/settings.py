@@ -26,9 +26,11 @@ Inside SageMaker the server refuses to start unless it enforces signatures (a ke
 `MLOPS_REQUIRE_SIGNATURE` not false) and knows its model, stack and version, whatever
 the other settings say (`require_enforcement`). "Inside SageMaker" means one of
 `SAGEMAKER_HOSTING_VARIABLES` is present (even empty): SageMaker AI provides
-`SAGEMAKER_BIND_TO_PORT` and `SAGEMAKER_SAFE_PORT_RANGE` to hosting containers (Developer
-Guide, "Run Real-time Predictions with an Inference Pipeline"; AWS's own serving images
-read them), and a Model's `Environment` can add variables but not remove the platform's.
+`SAGEMAKER_BIND_TO_PORT` and `SAGEMAKER_SAFE_PORT_RANGE` to the containers it hosts
+(documented for inference pipelines in the Developer Guide, "Run Real-time Predictions
+with an Inference Pipeline"; AWS's serving images read them on single-container endpoints
+too), and a Model's `Environment` can only set variables, so it can empty one but not
+remove it (docs/provenance.md).
 
 `MLOPS_SIGNING_PUBLIC_KEY_PEM` is how the SageMaker Model passes the key: an endpoint
 with network isolation can reach neither KMS nor a mounted file, so the public key
