@@ -276,6 +276,7 @@ def _declare_serving(
             SageMakerServingArgs(
                 arns=arns,
                 prefix=prefix,
+                stack=cfg.environment,
                 models=models,
                 execution_role_arn=identity.inference_role.arn,
                 kms_key_arn=keys.data_key_arn,

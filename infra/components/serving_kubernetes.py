@@ -254,7 +254,9 @@ def _pod_spec(
                     {"name": "SM_MODEL_DIR", "value": MODEL_DIR},
                     {"name": "MLOPS_REQUIRE_SIGNATURE", "value": "true"},
                     {"name": "MLOPS_SIGNING_PUBLIC_KEY", "value": f"{KEY_DIR}/{KEY_FILE}"},
+                    # What this Deployment must serve; the server refuses any other statement.
                     {"name": "MLOPS_MODEL_NAME", "value": args.model},
+                    {"name": "MLOPS_STACK", "value": args.environment},
                     {"name": "MLOPS_MODEL_VERSION", "value": str(args.model_version)},
                 ],
                 "resources": {

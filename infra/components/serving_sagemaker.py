@@ -101,6 +101,8 @@ class SageMakerServingArgs:
     """ARN builder for this account and region (topic policy, alarm scoping)."""
     prefix: str
     """Name prefix, `mlops-<env>`; endpoints, alarms and the topic start with it."""
+    stack: str
+    """The stack (environment); the server refuses a model signed for another."""
     models: Sequence[ServedModel]
     execution_role_arn: pulumi.Input[str]
     """The inference role: reads model artifacts, writes capture and logs."""
@@ -194,7 +196,9 @@ class SageMakerServing(pulumi.ComponentResource):
                 "environment": {
                     "MLOPS_REQUIRE_SIGNATURE": "true",
                     "MLOPS_SIGNING_PUBLIC_KEY_PEM": args.signing_public_key_pem,
+                    # What this endpoint must serve; the server refuses any other statement.
                     "MLOPS_MODEL_NAME": model.name,
+                    "MLOPS_STACK": args.stack,
                     "MLOPS_MODEL_VERSION": str(model.version),
                 },
             },

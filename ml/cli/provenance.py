@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from ml.cli.registry import DEFAULT_MODEL, stack_group
 from ml.errors import MlopsError
 from ml.provenance.builder import build_provenance, read_json_object
 from ml.provenance.check import (
@@ -81,11 +82,46 @@ def sign(
         str | None,
         typer.Option(help="Who builds: default the GitHub workflow, else local:<user>@<host>."),
     ] = None,
+    stack: Annotated[
+        str | None,
+        typer.Option(
+            "--stack",
+            "-s",
+            help="Stack (dev, staging, prod) the model is released to; required: the "
+            "statement names it, and register and the server refuse any other.",
+        ),
+    ] = None,
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Model name under the stack's mlops:models.")
+    ] = DEFAULT_MODEL,
+    version: Annotated[
+        int | None,
+        typer.Option(
+            "--version",
+            min=1,
+            help="Model package version this artifact becomes (default: the group's next "
+            "version, asked from the registry); register refuses if the registry assigns "
+            "another.",
+        ),
+    ] = None,
+    root: Annotated[
+        Path, typer.Option("--root", help="Repository root holding Pulumi.<stack>.yaml files.")
+    ] = Path("."),
 ) -> None:
-    """Sign every file of an artifact with the KMS signing key (DSSE + in-toto + SLSA)."""
+    """Sign every file of an artifact with the KMS signing key (DSSE + in-toto + SLSA),
+    for one model, stack and package version, recording who signed."""
     from ml import aws
+    from ml.registry.identity import caller_arn
 
     refuse_out_inside_artifact(artifact, out)  # a bad --out fails before git or KMS is asked
+    if not stack:
+        raise MlopsError(
+            "pass --stack (and --model): the signed statement names the stack, model and "
+            "version it is for, and nothing else will register or serve it"
+        )
+    group, _ = stack_group(None, stack, model, root)
+    if version is None:
+        version = _next_version(aws.client("sagemaker"), group)
     provenance = build_provenance(
         read_model_card(artifact) if artifact.exists() else {},
         git_commit=git_commit,
@@ -95,15 +131,33 @@ def sign(
         metrics=_object_file(metrics, "metrics"),
         hyperparameters=_object_file(hyperparameters, "hyperparameters"),
         builder_id=builder_id,
+        model=model,
+        stack=stack,
+        model_package_group=group,
+        version=version,
+        signed_by=caller_arn(aws.client("sts")),
     )
     signer = KmsSigner.for_key(aws.client("kms"), key_id)
     signed = sign_to_file(artifact, signer, out, provenance)
     mode = "RAW" if signed.pae_size <= RAW_MESSAGE_LIMIT else "DIGEST"
     console.print(
         f"signed {len(signed.manifest.files)} file(s), {signed.manifest.total_size} bytes, of "
-        f"{artifact} with KMS key {signer.key.arn} (keyid {signer.key.keyid[:16]}, {mode} over "
-        f"{signed.pae_size} bytes) -> {out}"
+        f"{artifact} for {group} version {version} as {provenance.signed_by} with KMS key "
+        f"{signer.key.arn} (keyid {signer.key.keyid[:16]}, {mode} over {signed.pae_size} "
+        f"bytes) -> {out}"
     )
+
+
+def _next_version(sagemaker: Any, group: str) -> int:
+    """The group's next version from the registry, or a one-line error asking for --version."""
+    from ml.registry.packages import next_version
+
+    try:
+        return next_version(sagemaker, group)
+    except MlopsError as error:
+        raise MlopsError(
+            f"cannot ask the registry for {group}'s next version ({error}); pass --version N"
+        ) from None
 
 
 def verify(
@@ -153,6 +207,11 @@ def verify(
             console.print(
                 f"  git commit {p.git_commit}, training data {p.training_data_hash}, "
                 f"job {p.training_job_name or '-'}, built by {p.builder_id}"
+            )
+            console.print(
+                f"  for model {p.model or '-'} in stack {p.stack or '-'} "
+                f"({p.model_package_group or '-'} version {p.version or '-'}), "
+                f"signed by {p.signed_by or '-'}"
             )
 
 

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from ml.errors import MlopsError
 from ml.provenance.manifest import SIGNATURE_NAME
+from ml.registry.identity import caller_arn
 from ml.registry.packages import APPROVED, REJECTED, set_approval
 from ml.registry.publish import RegistryTarget, publish_and_register, read_validation_report
 
@@ -92,15 +93,26 @@ def register(
         ),
     ] = None,
 ) -> None:
-    """Verify, upload (SSE-KMS) and register a signed artifact as PendingManualApproval."""
+    """Verify, upload (SSE-KMS) and register a signed artifact as PendingManualApproval,
+    if its statement was signed for this model, stack, group and the version the registry
+    assigns; records the caller as registered_by."""
     from ml import aws
 
-    group_name, stack_owner = _group(group, stack, model, root)
+    group_name, stack_owner = stack_group(group, stack, model, root)
     owner = owner or stack_owner
     if not owner:
         raise MlopsError("owner unknown: pass --owner, or --stack to use the stack's owner")
     report = None if validation_report is None else read_validation_report(validation_report)
-    target = RegistryTarget(group_name, owner, image, bucket, kms_key_id, signing_key_id)
+    target = RegistryTarget(
+        group_name,
+        owner,
+        image,
+        bucket,
+        kms_key_id,
+        signing_key_id,
+        model=model if stack else None,
+        stack=stack,
+    )
     published = publish_and_register(
         artifact,
         target,
@@ -111,6 +123,7 @@ def register(
         validation=report,
         training_minutes=training_minutes,
         spot_savings_percent=spot_savings_percent,
+        sts=aws.client("sts"),
     )
     package, stored = published.package, published.stored
     if stored is None:
@@ -140,10 +153,18 @@ def _status_command(status: str, summary: str) -> Callable[..., None]:
     ) -> None:
         from ml import aws
 
-        group_name, _ = _group(group, stack, model, root)
-        package = set_approval(aws.client("sagemaker"), group_name, version, status, reason)
+        group_name, _ = stack_group(group, stack, model, root)
+        package = set_approval(
+            aws.client("sagemaker"),
+            group_name,
+            version,
+            status,
+            reason,
+            decided_by=caller_arn(aws.client("sts")),
+        )
+        by = package.approved_by if status == APPROVED else package.metadata.get("rejected_by")
         console.print(
-            f"{group_name} version {package.version}: {package.approval_status} "
+            f"{group_name} version {package.version}: {package.approval_status} by {by} "
             f"({package.approval_description})"
         )
 
@@ -151,11 +172,19 @@ def _status_command(status: str, summary: str) -> Callable[..., None]:
     return command
 
 
-approve = _status_command(APPROVED, "Approve a model package version for release, with a reason.")
-reject = _status_command(REJECTED, "Reject a model package version, with a reason.")
+approve = _status_command(
+    APPROVED,
+    "Approve a model package version for release, with a reason; records the caller as "
+    "approved_by and refuses if the caller registered or signed it.",
+)
+reject = _status_command(
+    REJECTED, "Reject a model package version, with a reason; records the caller as rejected_by."
+)
 
 
-def _group(group: str | None, stack: str | None, model: str, root: Path) -> tuple[str, str | None]:
+def stack_group(
+    group: str | None, stack: str | None, model: str, root: Path
+) -> tuple[str, str | None]:
     """(model package group, stack owner) from --group or --stack/--model."""
     if group and stack:
         raise MlopsError("pass either --group or --stack, not both")

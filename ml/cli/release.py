@@ -2,6 +2,7 @@
 
     mlops release --stack prod --model churn-classifier --version 4   # the release PR's edit
     mlops release verify --stack prod                                  # every model it serves
+    mlops release verify --stack prod --registry-only                  # metadata only (PRs)
     mlops release watch --stack prod                                   # after pulumi up
     mlops release revert --stack prod --to churn-classifier=3 --open-pr
 
@@ -167,20 +168,52 @@ def verify(
             "(another release in progress); the deploy job runs this before pulumi up.",
         ),
     ] = False,
+    registry_only: Annotated[
+        bool,
+        typer.Option(
+            "--registry-only",
+            help="Check the registry's record only: approved, approver neither registered nor "
+            "signed it, validation gates passed, model data under the artifact bucket's "
+            "models/ prefix. Downloads nothing, so it does NOT check the signature, that the "
+            "artifact is the one signed, or the version the statement was signed for; the "
+            "deploy job's full verify and the server do. For a metadata-only role (prod PRs).",
+        ),
+    ] = False,
+    artifact_bucket: Annotated[
+        str | None,
+        typer.Option(
+            envvar="MLOPS_ARTIFACT_BUCKET",
+            help="The stack's artifact bucket (stack output artifactBucket); model data must "
+            "lie under its models/ prefix. Required with --registry-only.",
+        ),
+    ] = None,
 ) -> None:
-    """Check every model version the stack declares: registered, approved, gates, signature."""
+    """Check every model version the stack declares: registered, approved by a separate
+    identity, gates, and (unless --registry-only) the signature and what it was signed for."""
     from ml import aws
     from ml.release import lock
     from ml.release.verify import markdown, verify_stack
 
+    if registry_only and not artifact_bucket:
+        raise MlopsError(
+            "--registry-only needs --artifact-bucket (or MLOPS_ARTIFACT_BUCKET): the stack's "
+            "artifact bucket, to check the model data is a released one"
+        )
     cfg = load_stack(stack, root)
     session = _session(cfg)
     sagemaker = aws.client("sagemaker", session)
     if require_idle:
         lock.require_idle(sagemaker, cfg)
-    verifier = _verifier(cfg, session, key_id, public_key)
-    result = verify_stack(cfg, sagemaker=sagemaker, s3=aws.client("s3", session), verifier=verifier)
-    table = Table(title=f"stack {stack}: provenance ({verifier.description})")
+    verifier = None if registry_only else _verifier(cfg, session, key_id, public_key)
+    result = verify_stack(
+        cfg,
+        sagemaker=sagemaker,
+        s3=None if registry_only else aws.client("s3", session),
+        verifier=verifier,
+        registry_only=registry_only,
+        artifact_bucket=artifact_bucket,
+    )
+    table = Table(title=f"stack {stack}: provenance ({result.verifier})")
     for column in ("model package", "approval", "gates", "verdict"):
         table.add_column(column)
     for check in result.checks:

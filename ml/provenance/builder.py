@@ -34,10 +34,18 @@ def build_provenance(
     metrics: dict[str, Any] | None = None,
     hyperparameters: dict[str, Any] | None = None,
     builder_id: str | None = None,
+    model: str | None = None,
+    stack: str | None = None,
+    model_package_group: str | None = None,
+    version: int | None = None,
+    signed_by: str | None = None,
 ) -> Provenance:
     """The validated `Provenance`: explicit values first, then `card` (the artifact's
     `model.json`), then the git checkout and GitHub Actions; one-line `MlopsError` when
-    the training data hash or the commit stays unknown or a value is malformed."""
+    the training data hash or the commit stays unknown or a value is malformed.
+
+    `model`, `stack`, `model_package_group` and `version` say what the signature is for
+    (see `binding_problem`); `signed_by` is the signer's AWS identity."""
     training = card.get("training") if isinstance(card.get("training"), dict) else {}
     values: dict[str, Any] = {
         "git_commit": git_commit or git_head(),
@@ -50,6 +58,11 @@ def build_provenance(
         else card.get("params", {}),
         "builder_id": builder_id or default_builder_id(),
         "invocation_id": github_run(),
+        "model": model,
+        "stack": stack,
+        "model_package_group": model_package_group,
+        "version": version,
+        "signed_by": signed_by,
     }
     if not values["training_data_hash"]:
         raise MlopsError(

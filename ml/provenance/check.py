@@ -7,8 +7,10 @@
   named (the reserved file inside the directory, or extracted from the tarball).
 - `offline_verifier(public_key_pem)`: the auditor's path, the exported public key only
   (no AWS, no network). `kms_verifier(kms_client, key_id)`: the KMS Verify API.
-- `check_model_package(...)`: for a registered model version, the signature, the
-  approval and the validation gates together, as one structured `PackageCheck`.
+- `check_model_package(...)`: for a registered model version, the signature, what the
+  signed statement is for (this group and version), the approval by an identity other
+  than the one that registered or signed it, and the validation gates together, as one
+  structured `PackageCheck`; `registry_only=True` checks the registry's record alone.
 
 Order of checks in `verify_artifact`: the signature over the envelope's payload is
 checked first, so nothing in an unverified statement is trusted; then the statement;
@@ -46,8 +48,19 @@ from ml.provenance.manifest import (
     is_tarball,
     read_member,
 )
-from ml.provenance.statement import Provenance, StatementError, parse_statement
-from ml.registry.packages import APPROVED, PackageNotFound, find_package
+from ml.provenance.statement import (
+    Provenance,
+    StatementError,
+    binding_problem,
+    parse_statement,
+)
+from ml.registry.packages import (
+    APPROVED,
+    ModelPackage,
+    PackageNotFound,
+    find_package,
+    separation_problem,
+)
 
 # Values of `VerificationResult.check` / `PackageCheck.failed`.
 CHECK_ARTIFACT = "artifact"  # the artifact is missing or unfit
@@ -266,7 +279,8 @@ class PackageCheck:
     gates_passed: bool | None = None
     signature: VerificationResult | None = None
     failed: tuple[str, ...] = ()
-    """Names of failed checks: package, approval, gates, signature, artifact-digest."""
+    """Names of failed checks: package, approval, separation, gates, model-data,
+    signature, binding, artifact-digest."""
     problems: tuple[str, ...] = ()
     metadata: dict[str, str] = field(default_factory=dict)
 
@@ -274,20 +288,25 @@ class PackageCheck:
 def check_model_package(
     sagemaker: Any,
     s3: Any,
-    verifier: Verifier,
+    verifier: Verifier | None,
     *,
     group: str,
     version: int,
     artifact: Path | None = None,
     envelope: Path | None = None,
     require_approved: bool = True,
+    registry_only: bool = False,
+    artifact_bucket: str | None = None,
 ) -> PackageCheck:
-    """Signature valid, package approved, validation gates passed: all three, or why not.
+    """Signature valid and signed for this group and version, package approved by another
+    identity than registered or signed it, validation gates passed: all, or why not.
 
     By default the model data (`model.tar.gz`) and the signature are downloaded from
     the locations the package records; pass `artifact` and `envelope` to check local
-    copies instead. A missing package is a failed check, not an exception; AWS errors
-    other than "not found" raise `MlopsError`.
+    copies instead. `registry_only` downloads nothing and checks no signature (a
+    metadata-only role's view). With `artifact_bucket`, the model data must lie under
+    its `models/` prefix. A missing package is a failed check, not an exception; AWS
+    errors other than "not found" raise `MlopsError`.
     """
     try:
         package = find_package(sagemaker, group, version)
@@ -306,7 +325,72 @@ def check_model_package(
             if package.gates_passed is False
             else "gates: no validation verdict recorded on the package"
         )
+    if artifact_bucket is not None:
+        released = f"s3://{artifact_bucket}/models/"
+        if not (package.model_data_url or "").startswith(released):
+            failed.append("model-data")
+            problems.append(
+                f"model-data: {package.model_data_url or 'no model data URL'} is not under "
+                f"{released}, where only the release role writes"
+            )
 
+    signature: VerificationResult | None = None
+    signed: Provenance | None = None
+    if not registry_only:
+        if verifier is None:
+            raise MlopsError("a verifier is needed unless the check is registry-only")
+        signature = _check_signature(s3, verifier, package, artifact, envelope, failed, problems)
+        signed = signature.provenance if signature is not None and signature.ok else None
+    if signed is not None:
+        bound = binding_problem(signed, group=group, version=version)
+        if bound:
+            failed.append("binding")
+            problems.append(f"binding: {bound}")
+    if require_approved and package.approval_status == APPROVED:
+        duty = separation_problem(package, signed.signed_by if signed else None)
+        if duty:
+            failed.append("separation")
+            problems.append(duty)
+
+    name = f"model package {group}/{version}"
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        reason = f"{name}: {problems[0]}{more}"
+    elif registry_only:
+        approval = f"approved by {package.approved_by}, " if require_approved else ""
+        reason = (
+            f"{name}: {approval}gates passed, model data under the release prefix "
+            "(registry only: artifact and signature not checked)"
+        )
+    else:
+        assert verifier is not None
+        approval = f"approved by {package.approved_by}, " if require_approved else ""
+        reason = f"{name}: {approval}gates passed, signature valid ({verifier.description})"
+    return PackageCheck(
+        ok=not problems,
+        reason=reason,
+        group=group,
+        version=version,
+        package_arn=package.arn,
+        approval_status=package.approval_status,
+        gates_passed=package.gates_passed,
+        signature=signature,
+        failed=tuple(failed),
+        problems=tuple(problems),
+        metadata=dict(package.metadata),
+    )
+
+
+def _check_signature(
+    s3: Any,
+    verifier: Verifier,
+    package: ModelPackage,
+    artifact: Path | None,
+    envelope: Path | None,
+    failed: list[str],
+    problems: list[str],
+) -> VerificationResult | None:
+    """Fetch (unless given) and verify the artifact; record what fails."""
     with tempfile.TemporaryDirectory(prefix="mlops-check-") as tmp:
         local_artifact, local_envelope = artifact, envelope
         fetch_problem = None
@@ -330,39 +414,19 @@ def check_model_package(
         if fetch_problem is not None:
             failed.append("signature")
             problems.append(fetch_problem)
-        else:
-            assert local_artifact is not None and local_envelope is not None
-            signature = verify_artifact(local_artifact, local_envelope, verifier)
-            if not signature.ok:
-                failed.append("signature")
-                problems.append(signature.reason)
-            elif package.artifact_digest and signature.artifact_digest != package.artifact_digest:
-                failed.append("artifact-digest")
-                problems.append(
-                    f"artifact-digest: model data holds artifact {signature.artifact_digest[:16]}, "
-                    f"the package records {package.artifact_digest[:16]}"
-                )
-
-    name = f"model package {group}/{version}"
-    if problems:
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        reason = f"{name}: {problems[0]}{more}"
-    else:
-        approval = "approved, " if require_approved else ""
-        reason = f"{name}: {approval}gates passed, signature valid ({verifier.description})"
-    return PackageCheck(
-        ok=not problems,
-        reason=reason,
-        group=group,
-        version=version,
-        package_arn=package.arn,
-        approval_status=package.approval_status,
-        gates_passed=package.gates_passed,
-        signature=signature,
-        failed=tuple(failed),
-        problems=tuple(problems),
-        metadata=dict(package.metadata),
-    )
+            return None
+        assert local_artifact is not None and local_envelope is not None
+        signature = verify_artifact(local_artifact, local_envelope, verifier)
+        if not signature.ok:
+            failed.append("signature")
+            problems.append(signature.reason)
+        elif package.artifact_digest and signature.artifact_digest != package.artifact_digest:
+            failed.append("artifact-digest")
+            problems.append(
+                f"artifact-digest: model data holds artifact {signature.artifact_digest[:16]}, "
+                f"the package records {package.artifact_digest[:16]}"
+            )
+        return signature
 
 
 def _fail(check: str, reason: str, keyid: str | None = None) -> VerificationResult:

@@ -8,6 +8,10 @@ Pure logic, no AWS.
   was this built, from what, by whom". The model-specific parts sit where SLSA puts
   them (see `Provenance.to_predicate`); `buildType` is this project's
   `BUILD_TYPE`, documented in the README ("Auditors: verify any deployed model offline").
+- What the signature is for: `externalParameters` name the `model`, the `stack`, the
+  `modelPackageGroup` and the package `version` it becomes; `internalParameters.signedBy`
+  is the AWS identity that signed. `binding_problem` is the one check of those fields
+  that register, release verify and the server all call (docs/provenance.md).
 
 The statement is serialised as compact JSON with sorted keys, so the same inputs give
 the same payload bytes.
@@ -58,6 +62,16 @@ class Provenance(BaseModel):
     """The CI run that built it, e.g. a GitHub Actions run URL."""
     started_on: datetime | None = None
     finished_on: datetime | None = None
+    model: Annotated[str, Field(min_length=1, max_length=63)] | None = None
+    """The model's name under `mlops:models`, e.g. `churn-classifier`."""
+    stack: Annotated[str, Field(min_length=1, max_length=63)] | None = None
+    """The stack (environment) it is released to: dev, staging or prod."""
+    model_package_group: Annotated[str, Field(min_length=1, max_length=63)] | None = None
+    """The registry group it is registered in, `mlops-<stack>-<model>`."""
+    version: Annotated[int, Field(ge=1)] | None = None
+    """The model package version it becomes (the group's next version at signing)."""
+    signed_by: Annotated[str, Field(min_length=1, max_length=2048)] | None = None
+    """AWS caller identity (STS GetCallerIdentity ARN) that signed."""
 
     def to_predicate(self) -> dict[str, Any]:
         """SLSA Provenance v1: parameters under `externalParameters`, inputs with their
@@ -75,6 +89,14 @@ class Provenance(BaseModel):
             external["trainingJobName"] = self.training_job_name
         if self.repository:
             external["repository"] = self.repository
+        for key, value in (
+            ("model", self.model),
+            ("stack", self.stack),
+            ("modelPackageGroup", self.model_package_group),
+            ("version", self.version),
+        ):
+            if value is not None:
+                external[key] = value
         metadata: dict[str, Any] = {}
         if self.invocation_id:
             metadata["invocationId"] = self.invocation_id
@@ -89,23 +111,24 @@ class Provenance(BaseModel):
             run_details["byproducts"] = [
                 {"name": "metrics", "mediaType": "application/json", "annotations": self.metrics}
             ]
-        return {
-            "buildDefinition": {
-                "buildType": BUILD_TYPE,
-                "externalParameters": external,
-                "resolvedDependencies": [
-                    source,
-                    {"name": "training-data", "digest": {"sha256": data_hex}},
-                ],
-            },
-            "runDetails": run_details,
+        definition: dict[str, Any] = {
+            "buildType": BUILD_TYPE,
+            "externalParameters": external,
+            "resolvedDependencies": [
+                source,
+                {"name": "training-data", "digest": {"sha256": data_hex}},
+            ],
         }
+        if self.signed_by:
+            definition["internalParameters"] = {"signedBy": self.signed_by}
+        return {"buildDefinition": definition, "runDetails": run_details}
 
     @classmethod
     def from_predicate(cls, predicate: dict[str, Any]) -> Provenance:
         try:
             definition = predicate["buildDefinition"]
             external = definition["externalParameters"]
+            internal = definition.get("internalParameters") or {}
             run = predicate["runDetails"]
             metadata = run.get("metadata") or {}
             metrics: dict[str, Any] = {}
@@ -127,6 +150,11 @@ class Provenance(BaseModel):
                 invocation_id=metadata.get("invocationId"),
                 started_on=metadata.get("startedOn"),
                 finished_on=metadata.get("finishedOn"),
+                model=external.get("model"),
+                stack=external.get("stack"),
+                model_package_group=external.get("modelPackageGroup"),
+                version=external.get("version"),
+                signed_by=internal.get("signedBy"),
             )
         except (KeyError, TypeError, AttributeError) as error:
             raise StatementError(f"statement: predicate lacks field {error}") from None
@@ -134,6 +162,35 @@ class Provenance(BaseModel):
             first = error.errors()[0]
             where = ".".join(str(part) for part in first["loc"])
             raise StatementError(f"statement: predicate field {where}: {first['msg']}") from None
+
+
+BINDING_FIELDS = ("model", "stack", "modelPackageGroup", "version")
+
+
+def binding_problem(
+    provenance: Provenance,
+    *,
+    model: str | None = None,
+    stack: str | None = None,
+    group: str | None = None,
+    version: int | None = None,
+) -> str | None:
+    """None when the statement names a model, stack, group and version and each given
+    expectation equals it; else one line saying what differs and what to do."""
+    p = provenance
+    named = dict(
+        zip(BINDING_FIELDS, (p.model, p.stack, p.model_package_group, p.version), strict=True)
+    )
+    missing = [field for field, value in named.items() if value is None]
+    if missing:
+        return (
+            f"the signed statement names no {', '.join(missing)}: it was signed before "
+            "statements were bound to a release; re-sign it with `mlops sign --model M --stack S`"
+        )
+    for field, expected in zip(BINDING_FIELDS, (model, stack, group, version), strict=True):
+        if expected is not None and named[field] != expected:
+            return f"signed for {field} {named[field]!r}, not {expected!r}"
+    return None
 
 
 def build_statement(manifest: Manifest, provenance: Provenance) -> dict[str, Any]:

@@ -4,6 +4,13 @@ Takes a boto3 SageMaker client. A registered package carries what an auditor or 
 release manager needs, in `CustomerMetadataProperties` (see `METADATA_KEYS`) plus the
 native `MetadataProperties` (commit, repository, builder).
 
+Who did what: `register` records `registered_by` (its caller) and `signed_by` (the
+signer the verified statement names); `approve` records `approved_by` (its caller) and
+the reason as the approval description. These are claims written into metadata that
+the approver's UpdateModelPackage could rewrite; where SageMaker returns its own record
+(`CreatedBy`/`LastModifiedBy.IamIdentity.Arn`), `separation_problem` checks that too,
+and a full `mlops release verify` also checks the signer named in the signed statement.
+
 Idempotency: a package's identity is its artifact digest (`Manifest.digest()`, the
 same for a directory and its tarball), written into the package description, which
 `ListModelPackages` returns, and into the metadata. Registering an artifact that a
@@ -26,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ml.aws import aws_errors, error_code
 from ml.errors import MlopsError
 from ml.provenance.statement import Provenance
+from ml.registry.identity import principal_of, recordable
 
 PENDING = "PendingManualApproval"
 APPROVED = "Approved"
@@ -49,6 +57,10 @@ METADATA_KEYS = {
     "signing_key_arn": "KMS key that signed it",
     "signing_keyid": "securesystemslib key id of the signing public key",
     "builder_id": "who ran the build",
+    "signed_by": "AWS identity that signed (from the signed statement)",
+    "registered_by": "AWS identity that registered the package (its caller)",
+    "approved_by": "AWS identity that approved it (set by mlops approve)",
+    "rejected_by": "AWS identity that rejected it (set by mlops reject)",
     "validation_gates": "passed or failed: the validation step's verdict",
     "validation_report_s3_uri": "where the validation report is stored",
     "metric.<name>": "one entry per metric",
@@ -77,6 +89,8 @@ class Registration(BaseModel):
     spot_savings_percent: Annotated[float, Field(ge=0, le=100)] | None = None
     validation_gates: Literal["passed", "failed"] | None = None
     validation_report_s3_uri: str | None = None
+    registered_by: Annotated[str, Field(min_length=1)] | None = None
+    """The caller's ARN (STS GetCallerIdentity) at registration."""
     tags: dict[str, str] = Field(default_factory=dict)
 
     def customer_metadata(self) -> dict[str, str]:
@@ -93,6 +107,8 @@ class Registration(BaseModel):
             "signing_key_arn": self.signing_key_arn,
             "signing_keyid": self.signing_keyid,
             "builder_id": p.builder_id,
+            "signed_by": recordable(p.signed_by) if p.signed_by else None,
+            "registered_by": recordable(self.registered_by) if self.registered_by else None,
             "validation_gates": self.validation_gates,
             "validation_report_s3_uri": self.validation_report_s3_uri,
         }
@@ -115,6 +131,22 @@ class ModelPackage:
     approval_description: str | None
     metadata: dict[str, str]
     created: datetime | None
+    created_by_arn: str | None = None
+    """SageMaker's own record of who created it (`CreatedBy.IamIdentity.Arn`), if given."""
+    modified_by_arn: str | None = None
+    """SageMaker's record of who last updated it, e.g. approved (`LastModifiedBy`)."""
+
+    @property
+    def registered_by(self) -> str | None:
+        return self.metadata.get("registered_by")
+
+    @property
+    def signed_by(self) -> str | None:
+        return self.metadata.get("signed_by")
+
+    @property
+    def approved_by(self) -> str | None:
+        return self.metadata.get("approved_by")
 
     @property
     def artifact_digest(self) -> str | None:
@@ -155,6 +187,8 @@ class ModelPackage:
             approval_description=data.get("ApprovalDescription"),
             metadata=dict(data.get("CustomerMetadataProperties") or {}),
             created=data.get("CreationTime"),
+            created_by_arn=_iam_identity(data.get("CreatedBy")),
+            modified_by_arn=_iam_identity(data.get("LastModifiedBy")),
         )
 
 
@@ -251,6 +285,13 @@ def list_packages(sagemaker: Any, group: str) -> list[dict[str, Any]]:
     return summaries
 
 
+def next_version(sagemaker: Any, group: str) -> int:
+    """The version SageMaker gives the group's next package: one above the highest."""
+    describe_group(sagemaker, group)
+    versions = [int(s.get("ModelPackageVersion") or 0) for s in list_packages(sagemaker, group)]
+    return max(versions, default=0) + 1
+
+
 def find_by_artifact(sagemaker: Any, group: str, artifact_digest: str) -> ModelPackage | None:
     """The group's package that holds this artifact, confirmed from its metadata."""
     marker = f"{DESCRIPTION_PREFIX}{artifact_digest}"
@@ -264,9 +305,17 @@ def find_by_artifact(sagemaker: Any, group: str, artifact_digest: str) -> ModelP
 
 
 def set_approval(
-    sagemaker: Any, group: str, version: int, status: str, reason: str
+    sagemaker: Any,
+    group: str,
+    version: int,
+    status: str,
+    reason: str,
+    *,
+    decided_by: str | None = None,
 ) -> ModelPackage:
-    """Approve or reject a package with a reason; the metadata is left as it is."""
+    """Approve or reject a package with a reason, recording `decided_by` (the caller's
+    ARN) as `approved_by` / `rejected_by`; the rest of the metadata is kept. Refuses to
+    approve for the identity that registered or signed the package."""
     if status not in (APPROVED, REJECTED, PENDING):
         raise MlopsError(f"approval status {status!r}: choose {APPROVED}, {REJECTED} or {PENDING}")
     reason = " ".join(reason.split())
@@ -275,19 +324,85 @@ def set_approval(
     if len(reason) > 1024:
         raise MlopsError(f"reason is {len(reason)} characters; SageMaker accepts at most 1024")
     package = find_package(sagemaker, group, version)
+    request: dict[str, Any] = {
+        "ModelPackageArn": package.arn,
+        "ModelApprovalStatus": status,
+        "ApprovalDescription": reason,
+    }
+    key = {APPROVED: "approved_by", REJECTED: "rejected_by"}.get(status)
+    if decided_by is not None and key is not None:
+        if status == APPROVED:
+            problem = _same_as_maker(package, decided_by)
+            if problem:
+                raise MlopsError(f"refusing to approve {group}/{version}: {problem}", 1)
+        metadata = {**package.metadata, key: recordable(decided_by)}
+        _check_metadata(metadata)
+        request["CustomerMetadataProperties"] = metadata
     with aws_errors(f"updating model package {package.arn}"):
-        sagemaker.update_model_package(
-            ModelPackageArn=package.arn, ModelApprovalStatus=status, ApprovalDescription=reason
-        )
+        sagemaker.update_model_package(**request)
     return describe_package(sagemaker, package.arn)
 
 
-def approve(sagemaker: Any, group: str, version: int, reason: str) -> ModelPackage:
-    return set_approval(sagemaker, group, version, APPROVED, reason)
+def separation_problem(package: ModelPackage, statement_signer: str | None = None) -> str | None:
+    """None when an identity other than the one that registered or signed the package
+    approved it; else one line. `statement_signer` is `signedBy` from the verified
+    statement, when the caller has it (it cannot be rewritten, unlike metadata)."""
+    if not package.approved_by:
+        return "approval: no approver recorded (approved_by); approve it with `mlops approve`"
+    if not package.registered_by:
+        return (
+            "approval: no registering identity recorded (registered_by); register it with "
+            "`mlops register`"
+        )
+    try:
+        for approver in filter(None, (package.approved_by, package.modified_by_arn)):
+            problem = _same_as_maker(package, approver, statement_signer)
+            if problem:
+                return problem
+    except MlopsError as error:
+        return f"approval: a recorded {error}"
+    return None
 
 
-def reject(sagemaker: Any, group: str, version: int, reason: str) -> ModelPackage:
-    return set_approval(sagemaker, group, version, REJECTED, reason)
+def _same_as_maker(
+    package: ModelPackage, approver: str, statement_signer: str | None = None
+) -> str | None:
+    """One line if `approver` is the principal that registered or signed `package`."""
+    makers = (
+        ("registered", package.registered_by),
+        ("registered", package.created_by_arn),
+        ("signed", package.signed_by),
+        ("signed", statement_signer),
+    )
+    who = principal_of(approver)
+    for duty, arn in makers:
+        if arn and principal_of(arn) == who:
+            return (
+                f"separation of duties: approved by {who}, the identity that also {duty} it; "
+                "approval must come from the approver role (gh-approve) or a named approver"
+            )
+    return None
+
+
+def approve(
+    sagemaker: Any, group: str, version: int, reason: str, *, approved_by: str | None = None
+) -> ModelPackage:
+    return set_approval(sagemaker, group, version, APPROVED, reason, decided_by=approved_by)
+
+
+def reject(
+    sagemaker: Any, group: str, version: int, reason: str, *, rejected_by: str | None = None
+) -> ModelPackage:
+    return set_approval(sagemaker, group, version, REJECTED, reason, decided_by=rejected_by)
+
+
+def _iam_identity(context: Any) -> str | None:
+    """`UserContext.IamIdentity.Arn`, which SageMaker records on model packages."""
+    if not isinstance(context, dict):
+        return None
+    identity = context.get("IamIdentity")
+    arn = identity.get("Arn") if isinstance(identity, dict) else None
+    return arn if isinstance(arn, str) and arn else None
 
 
 def _client_token(group: str, digest: str) -> str:

@@ -1,12 +1,14 @@
 """Publish a signed artifact and register it: what `mlops register` (and CI) does.
 
 1. verify the signature through KMS with the stack's signing key (nothing unsigned or
-   altered gets in);
+   altered gets in), and that the signed statement is for this model, stack and group;
 2. if the group already holds the artifact (same manifest digest), stop there;
-3. upload `model.tar.gz` (signature inside) and the signature beside it under
+3. refuse unless the group's next version is the one the statement was signed for;
+4. upload `model.tar.gz` (signature inside) and the signature beside it under
    `models/<group>/<digest>/` in the artifact bucket, SSE-KMS with the data key, plus
    the validation report if there is one;
-4. register a `PendingManualApproval` model package carrying the provenance.
+5. register a `PendingManualApproval` model package carrying the provenance and the
+   caller's identity (`registered_by`).
 
 Takes its boto3 clients as arguments; prints nothing (the caller reports the
 `Publication`).
@@ -26,10 +28,13 @@ from ml.aws import aws_errors
 from ml.errors import MlopsError
 from ml.files import read_json
 from ml.provenance.check import default_signature, kms_verifier, verify_artifact
+from ml.provenance.statement import binding_problem
+from ml.registry.identity import caller_arn
 from ml.registry.packages import (
     ModelPackage,
     Registration,
     find_by_artifact,
+    next_version,
     register_model_package,
 )
 
@@ -50,6 +55,10 @@ class RegistryTarget:
     """The stack's data CMK (id, ARN or alias) for SSE-KMS on the uploads."""
     signing_key_id: str
     """KMS signing key the signature must verify with."""
+    model: str | None = None
+    """The model's name under `mlops:models`; the statement must name it (when given)."""
+    stack: str | None = None
+    """The stack; the statement must name it (when given)."""
 
 
 @dataclass(frozen=True)
@@ -96,11 +105,15 @@ def publish_and_register(
     validation: ValidationReport | None = None,
     training_minutes: float | None = None,
     spot_savings_percent: float | None = None,
+    sts: Any = None,
 ) -> Publication:
     """Verify, upload (SSE-KMS) and register a signed artifact as PendingManualApproval.
 
     `envelope` defaults to the signature inside the artifact. Refuses (exit 1, or 2 for
-    bad input) an artifact that does not verify with `target.signing_key_id`.
+    bad input) an artifact that does not verify with `target.signing_key_id`, whose
+    statement is for another model, stack or group, or for another version than the
+    registry assigns. `sts` tells who registers (`registered_by`); without it nothing is
+    recorded and `mlops release verify` will refuse the version.
     """
     with tempfile.TemporaryDirectory(prefix="mlops-register-") as tmp:
         workdir = Path(tmp)
@@ -110,11 +123,25 @@ def publish_and_register(
         if not result.ok:
             raise MlopsError(f"refusing to register: {result.reason}", 2 if result.bad_input else 1)
         assert result.provenance is not None and result.artifact_digest is not None
-        digest = result.artifact_digest
+        digest, provenance = result.artifact_digest, result.provenance
+        problem = binding_problem(
+            provenance, model=target.model, stack=target.stack, group=target.group
+        )
+        if problem:
+            raise MlopsError(f"refusing to register in {target.group}: {problem}", 1)
 
         existing = find_by_artifact(sagemaker, target.group, digest)
         if existing is not None:
             return Publication(existing, digest, created=False, stored=None)
+        upcoming = next_version(sagemaker, target.group)
+        if provenance.version != upcoming:
+            raise MlopsError(
+                f"refusing to register in {target.group}: the registry will assign version "
+                f"{upcoming} but the statement was signed for version {provenance.version}; "
+                f"re-sign with `mlops sign --version {upcoming}` (or --stack to ask the registry)",
+                1,
+            )
+        registered_by = caller_arn(sts) if sts is not None else None
 
         with aws_errors(f"KMS key {target.kms_key_id}"):
             data_key_arn = kms.describe_key(KeyId=target.kms_key_id)["KeyMetadata"]["Arn"]
@@ -142,16 +169,24 @@ def publish_and_register(
             signature_s3_uri=stored.signature.uri,
             signing_key_arn=verifier.key.arn,
             signing_keyid=verifier.keyid,
-            provenance=result.provenance,
+            provenance=provenance,
             owner=target.owner,
             training_minutes=training_minutes,
             spot_savings_percent=spot_savings_percent,
             validation_gates=validation.gates if validation is not None else None,
             validation_report_s3_uri=report_uri,
+            registered_by=registered_by,
         )
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         raise MlopsError(f"registration {where}: {first['msg']}") from None
     outcome = register_model_package(sagemaker, registration)
+    if outcome.created and outcome.package.version != provenance.version:
+        raise MlopsError(
+            f"registered {target.group} version {outcome.package.version}, but its statement "
+            f"was signed for version {provenance.version} (another registration came first): "
+            "that package will never verify; reject it, then sign and register again",
+            1,
+        )
     return Publication(outcome.package, digest, created=outcome.created, stored=stored)

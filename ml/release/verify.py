@@ -2,8 +2,12 @@
 
 For every model the stack gives a version, `ml.provenance.check.check_model_package`
 (owned by the provenance part, called here, never re-implemented) checks that the
-package exists in the stack's registry, is Approved, passed its validation gates, and
-that its artifact verifies against its signature with the stack's signing key.
+package exists in the stack's registry, is Approved by an identity other than the one
+that registered or signed it, passed its validation gates, and that its artifact
+verifies against its signature with the stack's signing key and was signed for this
+group and version. `registry_only` checks the registry's record alone (approval,
+separation of duties, gates, model data under the artifact bucket's `models/`), for a
+role that may not read model weights.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ class StackVerification:
     unreleased: tuple[str, ...]
     """Models declared without a version: a registry group, nothing served yet."""
     verifier: str
+    registry_only: bool = False
 
     @property
     def ok(self) -> bool:
@@ -40,36 +45,63 @@ class StackVerification:
 
     def summary(self) -> str:
         """One line for the terminal and the error message."""
+        if self.ok and self.registry_only:
+            return (
+                f"stack {self.stack}: {len(self.checks)} model(s) verified in the registry: "
+                "approved by a separate identity, gates passed, model data under models/ "
+                "(artifact and signature not checked)"
+            )
         if self.ok:
             return (
                 f"stack {self.stack}: {len(self.checks)} model(s) verified: registered, "
-                "approved, gates passed, signature valid"
+                "approved by a separate identity, gates passed, signature valid and for "
+                "this version"
             )
         reasons = "; ".join(check.reason for check in self.failures)
         return f"stack {self.stack}: {len(self.failures)} of {len(self.checks)} failed: {reasons}"
 
 
 def verify_stack(
-    cfg: StackConfig, *, sagemaker: Any, s3: Any, verifier: Verifier
+    cfg: StackConfig,
+    *,
+    sagemaker: Any,
+    s3: Any,
+    verifier: Verifier | None,
+    registry_only: bool = False,
+    artifact_bucket: str | None = None,
 ) -> StackVerification:
     checks = tuple(
-        check_model_package(sagemaker, s3, verifier, group=group_name(cfg, model), version=version)
+        check_model_package(
+            sagemaker,
+            s3,
+            verifier,
+            group=group_name(cfg, model),
+            version=version,
+            registry_only=registry_only,
+            artifact_bucket=artifact_bucket,
+        )
         for model, version in served_versions(cfg).items()
     )
     unreleased = tuple(name for name, ref in cfg.models.items() if ref.version is None)
-    return StackVerification(cfg.environment, checks, unreleased, verifier.description)
+    described = "registry only" if verifier is None else verifier.description
+    return StackVerification(cfg.environment, checks, unreleased, described, registry_only)
 
 
 def markdown(result: StackVerification) -> str:
     """The pull-request comment: one row per model, the verdict first."""
     verdict = "passed" if result.ok else "FAILED"
     icon = ":white_check_mark:" if result.ok else ":x:"
+    checked = (
+        "(registry only: the artifact and its signature are not checked here)"
+        if result.registry_only
+        else f"and verify against its signature, signed for that version ({result.verifier})"
+    )
     lines = [
         f"### {icon} Provenance of `{result.stack}`: {verdict}",
         "",
         f"Every model version `Pulumi.{result.stack}.yaml` declares must be registered, "
-        f"approved, have passed its validation gates and verify against its signature "
-        f"({result.verifier}).",
+        f"approved by an identity that neither registered nor signed it, have passed its "
+        f"validation gates {checked}.",
         "",
         "| model package | approval | gates | signature | verdict |",
         "|---|---|---|---|---|",
@@ -91,7 +123,9 @@ def markdown(result: StackVerification) -> str:
 
 
 def _signature_cell(check: PackageCheck) -> str:
-    problems = [p for p in check.problems if p.startswith(("signature", "artifact-digest"))]
+    problems = [
+        p for p in check.problems if p.startswith(("signature", "artifact-digest", "binding"))
+    ]
     if problems:
         return problems[0]
     if check.signature is not None and check.signature.ok:

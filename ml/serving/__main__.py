@@ -12,15 +12,14 @@ import sys
 
 from ml.errors import MlopsError
 from ml.serving.server import run
-from ml.serving.settings import SETTINGS_ENV, ServeSettings, settings_from_env
+from ml.serving.settings import server_settings
 from ml.serving.telemetry import LOG_CONFIG
 
 
 def main() -> int:
     logging.config.dictConfig(LOG_CONFIG)
     try:
-        raw = os.environ.get(SETTINGS_ENV)
-        settings = ServeSettings.from_json(raw) if raw else settings_from_env(os.environ)
+        settings = server_settings(os.environ)
     except (MlopsError, ValueError) as error:
         print(f"error: {str(error).splitlines()[0]}", file=sys.stderr)
         return 2

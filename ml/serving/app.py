@@ -27,7 +27,7 @@ from typing import Any
 from ml.serving import codec
 from ml.serving.codec import BadRequest
 from ml.serving.model import LoadedModel, NotServable, load_model
-from ml.serving.settings import SETTINGS_ENV, ServeSettings, settings_from_env
+from ml.serving.settings import ServeSettings, server_settings
 from ml.serving.telemetry import FLUSH_SECONDS, AccessLog, Metrics, log
 
 Scope = dict[str, Any]
@@ -119,6 +119,7 @@ class InferenceApp:
             logging.INFO,
             "model ready",
             model_name=self.settings.model_name,
+            stack=self.settings.stack,
             model_version=self.settings.model_version,
             model_dir=str(self.settings.model_dir),
             model_sha256=model.model_sha256,
@@ -243,7 +244,6 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
 
 
 def create_app() -> InferenceApp:
-    """uvicorn's factory: settings from `MLOPS_SERVE_SETTINGS`, else from the environment."""
-    raw = os.environ.get(SETTINGS_ENV)
-    settings = ServeSettings.from_json(raw) if raw else settings_from_env(os.environ)
-    return InferenceApp(settings)
+    """uvicorn's factory: settings from `MLOPS_SERVE_SETTINGS`, else from the environment
+    (the process that started the workers has already refused unfit settings)."""
+    return InferenceApp(server_settings(os.environ))

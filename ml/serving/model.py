@@ -1,7 +1,10 @@
 """Load a model artifact for serving: verify its signature, then compile it to native code.
 
 Order matters. The signature is checked first (`ml.provenance.check.verify_artifact`,
-with the exported public key or through KMS); only then are `model.json` and
+with the exported public key or through KMS), then that the signed statement is for
+the model, stack and version this server was told to serve (`MLOPS_MODEL_NAME`,
+`MLOPS_STACK`, `MLOPS_MODEL_VERSION`; a statement that names none of them is refused
+too); only then are `model.json` and
 `model.txt` read, once, into memory and compared with the digests the signed statement
 lists, so what is compiled is byte for byte what was verified even if the directory
 changes in between. The verified `model.txt` bytes are compiled by lleaves (LLVM,
@@ -169,8 +172,10 @@ def load_model(settings: ServeSettings) -> LoadedModel:
 def verify(settings: ServeSettings) -> tuple[dict[str, str] | None, str]:
     """(signed file digests, one-line account) or `NotServable`.
 
-    A configured key is always enforced. `require_signature=false` only allows serving
-    when no key is configured at all (local development), and says so in the log.
+    A configured key is always enforced, and with it the statement's binding: it must
+    name a model, stack and version, and each the settings name must match.
+    `require_signature=false` only allows serving when no key is configured at all
+    (local development), and says so in the log.
     """
     if not settings.has_key:
         if settings.require_signature:
@@ -182,6 +187,7 @@ def verify(settings: ServeSettings) -> tuple[dict[str, str] | None, str]:
         return None, "signature not checked: MLOPS_REQUIRE_SIGNATURE=false and no key configured"
 
     from ml.provenance.check import kms_verifier, offline_verifier, verify_artifact
+    from ml.provenance.statement import binding_problem
 
     try:
         if settings.public_key is not None:
@@ -197,9 +203,19 @@ def verify(settings: ServeSettings) -> tuple[dict[str, str] | None, str]:
     result = verify_artifact(settings.model_dir, settings.model_dir / SIGNATURE_FILE, verifier)
     if not result.ok:
         raise NotServable(f"signature check failed: {result.reason}")
+    signed = result.provenance
+    assert signed is not None  # a verified result carries its statement
+    problem = binding_problem(
+        signed, model=settings.model_name, stack=settings.stack, version=settings.model_version
+    )
+    if problem:
+        s = settings
+        told = f"{s.model_name or '?'} in {s.stack or '?'} v{s.model_version or '?'}"
+        raise NotServable(f"artifact refused: {problem}; this server serves {told}")
     subjects = (result.statement or {}).get("subject", [])
     digests = {item["name"]: item["digest"]["sha256"] for item in subjects}
-    return digests, result.reason
+    bound = f"{signed.model_package_group} v{signed.version} ({signed.stack})"
+    return digests, f"{result.reason}; signed for {bound}"
 
 
 def _read_key(path: Path) -> bytes:

@@ -14,7 +14,23 @@ Kubernetes Deployment or the Dockerfile set, then the defaults below.
 | require_signature  | `MLOPS_REQUIRE_SIGNATURE`                            | true             |
 | max_body_bytes     | `MLOPS_MAX_BODY_BYTES`                               | 6 MiB (SageMaker) |
 | access_log         | `MLOPS_ACCESS_LOG` (`all`, `errors`, `off`)          | all              |
-| model_name/version | `MLOPS_MODEL_NAME`, `MLOPS_MODEL_VERSION` (logged)   | none             |
+| model_name         | `MLOPS_MODEL_NAME`: the model this server must serve | none             |
+| stack              | `MLOPS_STACK`: the stack (environment) it serves in  | none             |
+| model_version      | `MLOPS_MODEL_VERSION`: the package version to serve  | none             |
+
+The three identity settings are what the deployment says should serve; a verified
+statement signed for another model, stack or version is refused (`ml.serving.model`).
+Infra sets them on the SageMaker Model and the Kubernetes Deployment.
+
+Inside SageMaker the server refuses to start unless it enforces signatures (a key set,
+`MLOPS_REQUIRE_SIGNATURE` not false) and knows its model, stack and version, whatever
+the other settings say (`require_enforcement`). "Inside SageMaker" means one of
+`SAGEMAKER_HOSTING_VARIABLES` is present (even empty): SageMaker AI provides
+`SAGEMAKER_BIND_TO_PORT` and `SAGEMAKER_SAFE_PORT_RANGE` to the containers it hosts
+(documented for inference pipelines in the Developer Guide, "Run Real-time Predictions
+with an Inference Pipeline"; AWS's serving images read them on single-container endpoints
+too), and a Model's `Environment` can only set variables, so it can empty one but not
+remove it (docs/provenance.md).
 
 `MLOPS_SIGNING_PUBLIC_KEY_PEM` is how the SageMaker Model passes the key: an endpoint
 with network isolation can reach neither KMS nor a mounted file, so the public key
@@ -39,6 +55,8 @@ DEFAULT_MODEL_DIR = Path("/opt/ml/model")
 DEFAULT_PORT = 8080
 SAGEMAKER_MAX_PAYLOAD = 6 * 1024 * 1024
 """InvokeEndpoint accepts at most 6 MB; the server refuses larger bodies with 413."""
+SAGEMAKER_HOSTING_VARIABLES = ("SAGEMAKER_BIND_TO_PORT", "SAGEMAKER_SAFE_PORT_RANGE")
+"""Set by SageMaker AI in its hosting containers; their presence means "inside SageMaker"."""
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -72,8 +90,12 @@ class ServeSettings(BaseModel):
     """KMS signing key id, ARN or alias: verification through KMS Verify."""
     max_body_bytes: Annotated[int, Field(ge=1024, le=100 * 1024 * 1024)] = SAGEMAKER_MAX_PAYLOAD
     access_log: Literal["all", "errors", "off"] = "all"
-    model_name: str | None = None
-    model_version: str | None = None
+    model_name: Annotated[str, Field(min_length=1, max_length=63)] | None = None
+    """The model this server must serve (`MLOPS_MODEL_NAME`)."""
+    stack: Annotated[str, Field(min_length=1, max_length=63)] | None = None
+    """The stack it serves in (`MLOPS_STACK`)."""
+    model_version: Annotated[int, Field(ge=1)] | None = None
+    """The model package version it must serve (`MLOPS_MODEL_VERSION`)."""
     keep_alive_seconds: Annotated[int, Field(ge=1, le=3600)] = 75
     """Idle keep-alive; above the 60 s idle timeout of SageMaker's and most load balancers'
     connection pools, so the server is never the side that drops a pooled connection."""
@@ -138,9 +160,11 @@ def settings_from_env(env: Mapping[str, str], **overrides: object) -> ServeSetti
         values["public_key_pem"] = env["MLOPS_SIGNING_PUBLIC_KEY_PEM"]
     if env.get("MLOPS_SIGNING_KEY_ID"):
         values["key_id"] = env["MLOPS_SIGNING_KEY_ID"]
-    for name, key in (("MLOPS_MODEL_NAME", "model_name"), ("MLOPS_MODEL_VERSION", "model_version")):
+    for name, key in (("MLOPS_MODEL_NAME", "model_name"), ("MLOPS_STACK", "stack")):
         if env.get(name):
             values[key] = env[name]
+    if env.get("MLOPS_MODEL_VERSION"):
+        values["model_version"] = _int("MLOPS_MODEL_VERSION", env["MLOPS_MODEL_VERSION"])
     if env.get("MLOPS_REQUIRE_SIGNATURE"):
         values["require_signature"] = _flag(
             "MLOPS_REQUIRE_SIGNATURE", env["MLOPS_REQUIRE_SIGNATURE"]
@@ -155,10 +179,56 @@ def settings_from_env(env: Mapping[str, str], **overrides: object) -> ServeSetti
             values.pop(key, None)
     values.update(given)
     try:
-        return ServeSettings.model_validate(values)
+        settings = ServeSettings.model_validate(values)
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "settings"
         shown = f" {first['input']!r}" if "input" in first and first["loc"] else ""
         message = first["msg"].removeprefix("Value error, ")
         raise MlopsError(f"serve setting {where}:{shown} {message}") from None
+    return require_enforcement(settings, env)
+
+
+def server_settings(env: Mapping[str, str]) -> ServeSettings:
+    """A server process's settings: `MLOPS_SERVE_SETTINGS` (JSON) if set, else the
+    environment, held to `require_enforcement` either way."""
+    raw = env.get(SETTINGS_ENV)
+    if not raw:
+        return settings_from_env(env)
+    try:
+        settings = ServeSettings.from_json(raw)
+    except ValidationError:
+        raise MlopsError(f"{SETTINGS_ENV}: not valid server settings") from None
+    return require_enforcement(settings, env)
+
+
+def on_sagemaker(env: Mapping[str, str]) -> bool:
+    return any(name in env for name in SAGEMAKER_HOSTING_VARIABLES)
+
+
+def require_enforcement(settings: ServeSettings, env: Mapping[str, str]) -> ServeSettings:
+    """`settings`, unless this is SageMaker and they would serve an unverified model or
+    one the deployment did not name: then a one-line `MlopsError` (refuse to start)."""
+    if not on_sagemaker(env):
+        return settings
+    if not settings.require_signature or not settings.has_key:
+        raise MlopsError(
+            "refusing to start inside SageMaker without signature enforcement: set "
+            "MLOPS_SIGNING_PUBLIC_KEY_PEM (or another key) and leave MLOPS_REQUIRE_SIGNATURE "
+            "true; unsigned serving is for local development only"
+        )
+    unnamed = [
+        name
+        for name, value in (
+            ("MLOPS_MODEL_NAME", settings.model_name),
+            ("MLOPS_STACK", settings.stack),
+            ("MLOPS_MODEL_VERSION", settings.model_version),
+        )
+        if value is None
+    ]
+    if unnamed:
+        raise MlopsError(
+            f"refusing to start inside SageMaker without {', '.join(unnamed)}: the server must "
+            "know which model, stack and version it may serve"
+        )
+    return settings

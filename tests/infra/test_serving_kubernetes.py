@@ -275,3 +275,17 @@ def test_objects_are_labelled_with_model_and_version(graph: Graph) -> None:
         labels: dict[str, str] = manifest["metadata"]["labels"]
         assert labels["app.kubernetes.io/instance"] == "churn-classifier", manifest["kind"]
         assert labels["app.kubernetes.io/version"] == "1", manifest["kind"]
+
+
+def test_server_is_told_the_model_stack_and_version_it_serves(graph: Graph) -> None:
+    # given the shipped Pulumi.staging.yaml (churn-classifier at version 1 on Kubernetes)
+    env = {item["name"]: item["value"] for item in _container(graph)["env"]}
+    # then the pods are told exactly what they may serve, and refuse anything else
+    told = {
+        name: env.get(name) for name in ("MLOPS_MODEL_NAME", "MLOPS_STACK", "MLOPS_MODEL_VERSION")
+    }
+    assert told == {
+        "MLOPS_MODEL_NAME": "churn-classifier",
+        "MLOPS_STACK": "staging",
+        "MLOPS_MODEL_VERSION": "1",
+    }, env

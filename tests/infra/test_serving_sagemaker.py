@@ -307,3 +307,22 @@ def test_every_serving_resource_is_tagged_with_model_and_version(stack_graph: Gr
         assert tags.keys() >= BASE_TAGS, f"{resource.name}: {sorted(tags)}"
         if resource.type != TOPIC_T:
             assert (tags["model"], tags["model-version"]) == (MODEL, version), resource.name
+
+
+@pytest.mark.parametrize(
+    ("stack", "expected"),
+    [
+        ("dev", {"MLOPS_MODEL_NAME": "churn-classifier", "MLOPS_STACK": "dev"}),
+        ("staging", {"MLOPS_MODEL_NAME": "churn-classifier", "MLOPS_STACK": "staging"}),
+        ("prod", {"MLOPS_MODEL_NAME": "churn-classifier", "MLOPS_STACK": "prod"}),
+    ],
+)
+def test_model_container_is_told_the_model_stack_and_version_it_serves(
+    graph_of, stack: str, expected: dict[str, str]
+) -> None:
+    # given the shipped Pulumi.<stack>.yaml (churn-classifier at version 1 in each)
+    env = _one(graph_of(stack), MODEL_T).inputs["primaryContainer"]["environment"]
+    # then the server is told exactly what it may serve, and refuses anything else
+    told = {name: env.get(name) for name in ("MLOPS_MODEL_NAME", "MLOPS_STACK")}
+    assert told == expected, env
+    assert env.get("MLOPS_MODEL_VERSION") == "1", env

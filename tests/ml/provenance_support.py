@@ -8,6 +8,7 @@ mock has started.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tarfile
 from collections.abc import Iterator
@@ -27,6 +28,12 @@ from ml.provenance.statement import Provenance
 REGION = "eu-west-1"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 DATA_HASH = "sha256:" + "ab" * 32
+ACCOUNT = "123456789012"
+RELEASE_ROLE = f"arn:aws:iam::{ACCOUNT}:role/mlops-staging-gh-release"
+SIGNER = f"arn:aws:sts::{ACCOUNT}:assumed-role/mlops-staging-gh-release/GitHubActions-sign-41"
+"""The release role's session that signs and registers (as CI runs it)."""
+APPROVER = f"arn:aws:sts::{ACCOUNT}:assumed-role/mlops-staging-gh-approve/GitHubActions-approve-7"
+"""The approver role's session: another identity than the signer's."""
 
 
 class Aws:
@@ -48,6 +55,10 @@ class Aws:
     def iam(self) -> Any:
         return boto3.client("iam", region_name=REGION)
 
+    @cached_property
+    def sts(self) -> Any:
+        return boto3.client("sts", region_name=REGION)
+
 
 @pytest.fixture(name="aws")
 def aws_fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
@@ -60,6 +71,26 @@ def aws_fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     monkeypatch.setenv("AWS_REGION", REGION)
     with patches.patched(), mock_aws():
         yield Aws()
+
+
+def act_as(aws: Aws, monkeypatch: pytest.MonkeyPatch, role: str, session: str) -> str:
+    """From now on, `mlops` commands run as a new STS session of `role` (created if
+    missing), as a GitHub job does after assuming it; returns the session's ARN."""
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    with contextlib.suppress(aws.iam.exceptions.EntityAlreadyExistsException):
+        aws.iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))
+    credentials = aws.sts.assume_role(
+        RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{role}", RoleSessionName=session
+    )["Credentials"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", credentials["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", credentials["SecretAccessKey"])
+    monkeypatch.setenv("AWS_SESSION_TOKEN", credentials["SessionToken"])
+    return f"arn:aws:sts::{ACCOUNT}:assumed-role/{role}/{session}"
 
 
 def create_signing_key(kms: Any, alias: str = "alias/mlops-test-signing") -> str:
@@ -114,16 +145,24 @@ def provenance(**overrides: Any) -> Provenance:
         "metrics": {"roc_auc": 0.91, "accuracy": 0.87},
         "builder_id": "https://github.com/acme/mlops-gitops/.github/workflows/model-train.yml@refs/heads/main",
         "repository": "https://github.com/acme/mlops-gitops",
+        "model": "churn-classifier",
+        "stack": "staging",
+        "model_package_group": "mlops-staging-churn-classifier",
+        "version": 1,
+        "signed_by": SIGNER,
     }
     values.update(overrides)
     return Provenance.model_validate(values)
 
 
-def sign_directory(kms: Any, key_id: str, artifact: Path, out: Path | None = None) -> Path:
-    """Sign through (emulated) KMS and write the envelope; default inside the artifact."""
+def sign_directory(
+    kms: Any, key_id: str, artifact: Path, out: Path | None = None, **overrides: Any
+) -> Path:
+    """Sign through (emulated) KMS and write the envelope; default inside the artifact.
+    `overrides` change the statement's provenance (e.g. `version=2`)."""
     from ml.provenance.envelope import write_envelope
 
-    signed = sign_artifact(artifact, provenance(), KmsSigner.for_key(kms, key_id))
+    signed = sign_artifact(artifact, provenance(**overrides), KmsSigner.for_key(kms, key_id))
     target = out or artifact / "signature.dsse.json"
     write_envelope(signed.envelope, target)
     return target

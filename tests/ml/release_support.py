@@ -27,11 +27,19 @@ from ml.artifacts import store_artifact
 from ml.provenance.kms import KmsSigner
 from ml.provenance.manifest import build_manifest
 from ml.registry.packages import Registration, approve, register_model_package
-from tests.ml.provenance_support import REGION, Aws, provenance, sign_directory, write_artifact
+from tests.ml.provenance_support import (
+    ACCOUNT,
+    APPROVER,
+    REGION,
+    SIGNER,
+    Aws,
+    provenance,
+    sign_directory,
+    write_artifact,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MODEL = "churn-classifier"
-ACCOUNT = "123456789012"
 IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/mlops-staging-model-server:1"
 
 
@@ -67,13 +75,28 @@ class Registry:
         aws.sagemaker.create_model_package_group(ModelPackageGroupName=self.group)
         self._published = 0
 
-    def publish(self, *, approved: bool = True, gates: str = "passed") -> int:
-        """Train (a distinct artifact), sign with KMS, store, register, approve; the version."""
+    def publish(
+        self,
+        *,
+        approved: bool = True,
+        gates: str = "passed",
+        approved_by: str = APPROVER,
+        **signed: Any,
+    ) -> int:
+        """Train (a distinct artifact), sign with KMS for the next version (`signed`
+        overrides the statement), store, register as the release role, approve as
+        `approved_by`; the version."""
         self._published += 1
         n = self._published
         artifact = write_artifact(self.workdir / f"model-{n}", extra_files=n)
+        binding = {
+            "stack": self.stack,
+            "model_package_group": self.group,
+            "version": n,
+            **signed,
+        }
         envelope = sign_directory(
-            self.aws.kms, self.signing_key_arn, artifact, self.workdir / f"sig-{n}.json"
+            self.aws.kms, self.signing_key_arn, artifact, self.workdir / f"sig-{n}.json", **binding
         )
         stored = store_artifact(
             self.aws.s3,
@@ -95,15 +118,41 @@ class Registry:
                 signature_s3_uri=stored.signature.uri,
                 signing_key_arn=self.signing_key_arn,
                 signing_keyid=signer.key.keyid,
-                provenance=provenance(),
+                provenance=provenance(**binding),
                 owner="ml-platform",
                 validation_gates=gates,
+                registered_by=SIGNER,
             ),
         )
         version = outcome.package.version
         if approved:
-            approve(self.aws.sagemaker, self.group, version, "canary rehearsal passed")
+            approve(
+                self.aws.sagemaker,
+                self.group,
+                version,
+                "canary rehearsal passed",
+                approved_by=approved_by,
+            )
         return version
+
+    def approve_bypassing_mlops(self, version: int, approver: str | None) -> None:
+        """Approve with a bare UpdateModelPackage, as a caller skipping `mlops approve`'s own
+        refusal would, recording `approver` as approved_by (or nobody)."""
+        group_arn = self.aws.sagemaker.describe_model_package_group(
+            ModelPackageGroupName=self.group
+        )["ModelPackageGroupArn"]
+        arn = group_arn.replace(":model-package-group/", ":model-package/") + f"/{version}"
+        request: dict[str, Any] = {
+            "ModelPackageArn": arn,
+            "ModelApprovalStatus": "Approved",
+            "ApprovalDescription": "approved directly",
+        }
+        if approver is not None:
+            metadata = self.aws.sagemaker.describe_model_package(ModelPackageName=arn)[
+                "CustomerMetadataProperties"
+            ]
+            request["CustomerMetadataProperties"] = {**metadata, "approved_by": approver}
+        self.aws.sagemaker.update_model_package(**request)
 
     def model_data_key(self, version: int) -> str:
         return f"models/{self.group}/{version}/model.tar.gz"

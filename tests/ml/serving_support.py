@@ -99,10 +99,11 @@ def write_public_key(key: ec.EllipticCurvePrivateKey, path: Path) -> Path:
     return path
 
 
-def sign(artifact: Path, key: ec.EllipticCurvePrivateKey) -> Path:
-    """Sign with the provenance API and a local key; the envelope goes inside the artifact."""
+def sign(artifact: Path, key: ec.EllipticCurvePrivateKey, **signed_for: object) -> Path:
+    """Sign with the provenance API and a local key; the envelope goes inside the artifact.
+    The statement is for churn-classifier in staging v1 unless `signed_for` says otherwise."""
     signer = CryptoSigner(key, sslib_key(key.public_key()))
-    signed = sign_artifact(artifact, provenance(), signer)
+    signed = sign_artifact(artifact, provenance(**signed_for), signer)
     target = artifact / "signature.dsse.json"
     write_envelope(signed.envelope, target)
     return target

@@ -18,6 +18,10 @@ from tests.ml.provenance_support import (  # noqa: F401 - fixtures
 )
 
 ALIAS = "alias/mlops-test-signing"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BOUND = ["--stack", "staging", "--model", "churn-classifier", "--version", "1",
+         "--root", str(REPO_ROOT)]  # fmt: skip
+"""What every signature is for: one model, stack and package version."""
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -33,8 +37,8 @@ def signed_cli(
 ) -> Path:
     """An artifact signed with `mlops sign`, signature inside at the reserved name."""
     artifact = write_artifact(tmp_path / "model")
-    argv = ["sign", "--artifact", str(artifact), "--key-id", ALIAS,
-            "--out", str(artifact / "signature.dsse.json"), "--git-commit", COMMIT]  # fmt: skip
+    argv = ["sign", "--artifact", str(artifact), "--key-id", ALIAS, "--out",
+            str(artifact / "signature.dsse.json"), "--git-commit", COMMIT, *BOUND]  # fmt: skip
     code, _, err = run(argv, capsys)
     assert code == 0, f"mlops sign failed: {err}"
     return artifact
@@ -48,6 +52,58 @@ def test_sign_then_verify_through_kms_passes(
     # then it passes and says what it verified
     assert code == 0, err
     assert "verified: 3 file(s) match" in out and COMMIT in out, out
+
+
+def test_sign_records_model_stack_version_and_signer(
+    signed_cli: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given an artifact signed with `mlops sign --stack staging --version 1`
+    # when verified, then the statement names what it is for and who signed (moto's caller)
+    code, out, err = run(["verify", "--artifact", str(signed_cli), "--key-id", ALIAS], capsys)
+    assert code == 0, err
+    expected = (
+        "for model churn-classifier in stack staging (mlops-staging-churn-classifier "
+        "version 1), signed by arn:aws:sts::123456789012:user/moto"
+    )
+    assert expected in " ".join(out.split()), out
+
+
+def test_sign_without_stack_exits_2_with_one_line(
+    aws: Aws, signing_key: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given a sign command that does not say which stack the model is for
+    artifact = write_artifact(tmp_path / "model")
+    argv = ["sign", "--artifact", str(artifact), "--key-id", ALIAS,
+            "--out", str(tmp_path / "sig.json"), "--git-commit", COMMIT]  # fmt: skip
+    # when run, then it refuses before signing anything, on one line
+    code, _, err = run(argv, capsys)
+    assert code == 2 and "pass --stack" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "sig.json").exists(), "nothing may be signed without a stack"
+
+
+def test_sign_without_version_asks_the_registry_for_the_next(
+    aws: Aws, signing_key: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given the staging group already holds versions 1 and 2
+    group = "mlops-staging-churn-classifier"
+    aws.sagemaker.create_model_package_group(ModelPackageGroupName=group)
+    for _ in range(2):
+        aws.sagemaker.create_model_package(
+            ModelPackageGroupName=group,
+            InferenceSpecification={
+                "Containers": [{"Image": "img:1"}],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["text/csv"],
+            },
+        )
+    artifact = write_artifact(tmp_path / "model")
+    argv = ["sign", "--artifact", str(artifact), "--key-id", ALIAS, "--out",
+            str(tmp_path / "sig.json"), "--git-commit", COMMIT, "--stack", "staging",
+            "--root", str(REPO_ROOT)]  # fmt: skip
+    # when signed without --version, then the statement is for version 3
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    assert f"for {group} version 3" in out, out
 
 
 def test_export_public_key_then_verify_offline_without_aws(
@@ -132,7 +188,7 @@ def test_sign_with_data_key_exits_2_wrong_key_type(
     artifact = write_artifact(tmp_path / "model")
     # when used with `mlops sign`
     argv = ["sign", "--artifact", str(artifact), "--key-id", data_key,
-            "--out", str(tmp_path / "sig.json"), "--git-commit", COMMIT]  # fmt: skip
+            "--out", str(tmp_path / "sig.json"), "--git-commit", COMMIT, *BOUND]  # fmt: skip
     code, _, err = run(argv, capsys)
     # then it fails as bad input saying the key type is wrong
     assert code == 2 and "wrong key type" in err, err
@@ -144,7 +200,7 @@ def test_sign_unknown_key_exits_2_with_kms_error(
     # given an alias that does not exist, when signing
     artifact = write_artifact(tmp_path / "model")
     argv = ["sign", "--artifact", str(artifact), "--key-id", "alias/nope",
-            "--out", str(tmp_path / "sig.json"), "--git-commit", COMMIT]  # fmt: skip
+            "--out", str(tmp_path / "sig.json"), "--git-commit", COMMIT, *BOUND]  # fmt: skip
     code, _, err = run(argv, capsys)
     # then KMS's NotFoundException is reported on one line
     assert code == 2 and "alias/nope" in err and "NotFoundException" in err, err
@@ -157,7 +213,7 @@ def test_sign_out_inside_artifact_under_other_name_exits_2(
     # given --out pointing inside the artifact under a non-reserved name
     artifact = write_artifact(tmp_path / "model")
     argv = ["sign", "--artifact", str(artifact), "--key-id", ALIAS,
-            "--out", str(artifact / "sig.json"), "--git-commit", COMMIT]  # fmt: skip
+            "--out", str(artifact / "sig.json"), "--git-commit", COMMIT, *BOUND]  # fmt: skip
     # when signing, then it refuses: that file would make the artifact fail verification
     code, _, err = run(argv, capsys)
     assert code == 2 and "would become an unsigned file" in err, err

@@ -22,9 +22,11 @@ from ml.registry import (
     find_package,
 )
 from tests.ml.provenance_support import (  # noqa: F401 - fixtures
+    APPROVER,
     COMMIT,
     DATA_HASH,
     Aws,
+    act_as,
     aws_fixture,
     sign_directory,
     write_artifact,
@@ -32,6 +34,10 @@ from tests.ml.provenance_support import (  # noqa: F401 - fixtures
 
 GROUP = "mlops-dev-churn-classifier"
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops-dev-model-server:1.0.0"
+DEV_V1 = {"stack": "dev", "model_package_group": GROUP, "version": 1}
+"""The statement of the first churn-classifier package in dev."""
+MOTO_CALLER = "arn:aws:sts::123456789012:user/moto"
+"""Who moto says the caller is with its default test credentials."""
 
 
 @pytest.fixture
@@ -70,7 +76,7 @@ def register_cli(
 def artifact(aws: Aws, stack: EmulatedStack, tmp_path: Path) -> Path:
     """A trained, signed artifact directory."""
     directory = write_artifact(tmp_path / "model")
-    sign_directory(aws.kms, stack.signing_key_alias, directory)
+    sign_directory(aws.kms, stack.signing_key_alias, directory, **DEV_V1)
     return directory
 
 
@@ -132,7 +138,9 @@ def test_register_refuses_a_tampered_artifact(
 
 def test_approve_records_reason_and_keeps_metadata(aws: Aws, registered: int) -> None:
     # given a pending package, when approved with a reason
-    package = approve(aws.sagemaker, GROUP, registered, "AUC +0.02, drift within bounds")
+    package = approve(
+        aws.sagemaker, GROUP, registered, "AUC +0.02, drift within bounds", approved_by=APPROVER
+    )
     # then the status and reason are recorded and the provenance metadata survives
     assert package.approval_status == APPROVED, package.approval_status
     assert package.approval_description == "AUC +0.02, drift within bounds", "reason lost"
@@ -171,7 +179,7 @@ def test_check_approved_package_with_passed_gates_is_ok(
     aws: Aws, stack: EmulatedStack, registered: int
 ) -> None:
     # given a registered package approved by a human
-    approve(aws.sagemaker, GROUP, registered, "looks good")
+    approve(aws.sagemaker, GROUP, registered, "looks good", approved_by=APPROVER)
     # when checked the way release and serving check it (artifact fetched from S3)
     verifier = kms_verifier(aws.kms, stack.signing_key_alias)
     result = check_model_package(aws.sagemaker, aws.s3, verifier, group=GROUP, version=registered)
@@ -198,7 +206,7 @@ def test_check_package_with_failed_gates_fails(
     code, out, err = register_cli(artifact, capsys, gates=False)
     assert code == 0, err
     version = int(out.split(" version ")[1].split()[0])
-    approve(aws.sagemaker, GROUP, version, "overridden")
+    approve(aws.sagemaker, GROUP, version, "overridden", approved_by=APPROVER)
     # when checked, then the gates check fails
     verifier = kms_verifier(aws.kms, stack.signing_key_alias)
     result = check_model_package(aws.sagemaker, aws.s3, verifier, group=GROUP, version=version)
@@ -209,7 +217,7 @@ def test_check_package_whose_model_data_was_replaced_fails_signature(
     aws: Aws, stack: EmulatedStack, registered: int, tmp_path: Path
 ) -> None:
     # given an approved package whose model.tar.gz in S3 was overwritten by another model
-    approve(aws.sagemaker, GROUP, registered, "looks good")
+    approve(aws.sagemaker, GROUP, registered, "looks good", approved_by=APPROVER)
     package = find_package(aws.sagemaker, GROUP, registered)
     assert package.model_data_url is not None
     impostor = write_artifact(tmp_path / "impostor")
@@ -238,7 +246,7 @@ def test_check_local_artifact_and_signature_instead_of_s3(
     aws: Aws, stack: EmulatedStack, artifact: Path, registered: int
 ) -> None:
     # given an approved package and the same artifact on disk
-    approve(aws.sagemaker, GROUP, registered, "looks good")
+    approve(aws.sagemaker, GROUP, registered, "looks good", approved_by=APPROVER)
     # when checked against the local copy
     verifier = kms_verifier(aws.kms, stack.signing_key_alias)
     envelope = artifact / "signature.dsse.json"
@@ -268,3 +276,110 @@ def test_upload_location_is_content_addressed(
         f"s3://{stack.artifact_bucket}/models/{GROUP}/{digest}/model.tar.gz"
     ), package.model_data_url
     assert S3Object(stack.artifact_bucket, "k").uri == f"s3://{stack.artifact_bucket}/k"
+
+
+def test_register_records_the_registering_identity(aws: Aws, registered: int) -> None:
+    # given an artifact registered with `mlops register` (moto's default caller)
+    package = find_package(aws.sagemaker, GROUP, registered)
+    # then the package says who registered it and who signed it
+    assert package.registered_by == MOTO_CALLER, package.metadata
+    assert package.signed_by == (
+        "arn:aws:sts::123456789012:assumed-role/mlops-staging-gh-release/GitHubActions-sign-41"
+    ), package.metadata
+
+
+@pytest.mark.parametrize(
+    ("signed_for", "fragment"),
+    [
+        ({"model": "fraud-detector"}, "signed for model 'fraud-detector', not 'churn-classifier'"),
+        (
+            {"stack": "prod", "model_package_group": "mlops-prod-churn-classifier"},
+            "signed for stack 'prod', not 'dev'",
+        ),
+        (
+            {"model_package_group": "mlops-staging-churn-classifier"},
+            "signed for modelPackageGroup 'mlops-staging-churn-classifier', not "
+            "'mlops-dev-churn-classifier'",
+        ),
+        (
+            {"version": 2},
+            "the registry will assign version 1 but the statement was signed for version 2; "
+            "re-sign with `mlops sign --version 1`",
+        ),
+        (
+            {"model": None, "stack": None, "model_package_group": None, "version": None},
+            "the signed statement names no model, stack, modelPackageGroup, version",
+        ),
+    ],
+    ids=["another-model", "another-stack", "another-group", "another-version", "unbound"],
+)
+def test_register_refuses_a_statement_signed_for_another_release(
+    aws: Aws,
+    stack: EmulatedStack,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    signed_for: dict[str, object],
+    fragment: str,
+) -> None:
+    # given an artifact validly signed, but for another model, stack, group or version
+    # than `register --stack dev` targets (or by an old release that named none)
+    directory = write_artifact(tmp_path / "model")
+    sign_directory(aws.kms, stack.signing_key_alias, directory, **{**DEV_V1, **signed_for})
+    # when registered
+    code, _, err = register_cli(directory, capsys)
+    # then it is refused on one line, exit 1, and nothing is registered
+    assert code == 1 and fragment in err and err.count("\n") == 1, err
+    listed = aws.sagemaker.list_model_packages(ModelPackageGroupName=GROUP)
+    assert listed["ModelPackageSummaryList"] == [], "a refused artifact must not be registered"
+
+
+def test_approve_cli_by_the_registering_identity_is_refused(
+    aws: Aws, registered: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given a package registered by moto's default caller, when that caller approves it
+    argv = ["approve", "--stack", "dev", "--version", str(registered), "--reason", "mine"]
+    code, _, err = run(argv, capsys)
+    # then it is refused on one line and stays pending
+    assert code == 1 and "separation of duties" in err and err.count("\n") == 1, err
+    package = find_package(aws.sagemaker, GROUP, registered)
+    assert package.approval_status == PENDING, package.approval_status
+
+
+def test_approve_cli_by_the_release_role_in_a_new_session_is_refused(
+    aws: Aws,
+    artifact: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # given a package registered by the release role in one job's session
+    act_as(aws, monkeypatch, "mlops-dev-gh-release", "GitHubActions-register-1")
+    code, _, err = register_cli(artifact, capsys)
+    assert code == 0, err
+    # when the same role, in another session, approves it
+    act_as(aws, monkeypatch, "mlops-dev-gh-release", "GitHubActions-approve-2")
+    argv = ["approve", "--stack", "dev", "--version", "1", "--reason", "looks fine"]
+    code, _, err = run(argv, capsys)
+    # then the session name does not make it another identity
+    assert code == 1, err
+    assert "approved by arn:aws:iam::123456789012:role/mlops-dev-gh-release" in err, err
+
+
+def test_approve_cli_by_another_role_records_approved_by_and_reason(
+    aws: Aws,
+    registered: int,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # given a package registered by moto's default caller
+    # when the approver role approves it with `mlops approve`
+    act_as(aws, monkeypatch, "mlops-dev-gh-approve", "GitHubActions-approve-9")
+    argv = ["approve", "--stack", "dev", "--version", str(registered), "--reason", "AUC +0.02"]
+    code, _, err = run(argv, capsys)
+    # then the approval, its reason and the approver's identity are recorded
+    assert code == 0, err
+    package = find_package(aws.sagemaker, GROUP, registered)
+    assert (package.approval_status, package.approval_description) == (APPROVED, "AUC +0.02")
+    assert package.approved_by == (
+        "arn:aws:sts::123456789012:assumed-role/mlops-dev-gh-approve/GitHubActions-approve-9"
+    ), package.metadata
+    assert package.registered_by == MOTO_CALLER, "approval must keep registered_by"

@@ -10,7 +10,7 @@ import pytest
 from ml import aws as ml_aws
 from ml.cli import main
 from ml.release.stackfile import plan_edit
-from tests.ml.provenance_support import aws_fixture  # noqa: F401 - fixture
+from tests.ml.provenance_support import SIGNER, aws_fixture  # noqa: F401 - fixture
 from tests.ml.release_support import (
     MODEL,
     ScriptedEndpoint,
@@ -219,3 +219,31 @@ def test_release_fetch_of_unapproved_version_extracts_nothing(
     )
     assert code == 1, err
     assert "not fetching" in err and not out.exists(), err
+
+
+def test_release_verify_registry_only_of_self_approved_version_exits_1_with_one_line(
+    aws, registry, stack_root, capsys
+):
+    # Given a version approved by the identity that registered it (the release role's signer),
+    version = registry.publish(approved=False)
+    registry.approve_bypassing_mlops(version, SIGNER)
+    plan_edit(stack_root / f"Pulumi.{STACK}.yaml", {MODEL: version}).write()
+    # when the prod-style metadata-only check runs,
+    argv = ["release", "verify", "--stack", STACK, "--root", str(stack_root),
+            "--registry-only", "--artifact-bucket", registry.bucket]  # fmt: skip
+    code, _, err = _run(argv, capsys)
+    # then it fails on one line naming separation of duties.
+    assert code == 1 and "separation of duties" in err and err.count("\n") == 1, err
+
+
+def test_release_verify_registry_only_without_the_bucket_exits_2(stack_root, capsys, monkeypatch):
+    monkeypatch.delenv("MLOPS_ARTIFACT_BUCKET", raising=False)
+    argv = ["release", "verify", "--stack", STACK, "--root", str(stack_root), "--registry-only"]
+    code, _, err = _run(argv, capsys)
+    assert code == 2 and "--registry-only needs --artifact-bucket" in err, err
+
+
+def test_release_verify_help_says_what_registry_only_does_not_check(capsys):
+    code, out, _ = _run(["release", "verify", "--help"], capsys)
+    text = " ".join(out.replace("│", " ").split())
+    assert code == 0 and "does NOT check the signature" in text, text

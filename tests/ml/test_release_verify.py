@@ -89,3 +89,97 @@ def test_markdown_of_failed_verification_shows_the_row_and_the_reason(aws, regis
     assert f"| `{registry.group}` v{version} | PendingManualApproval | passed | valid |" in text, (
         text
     )
+
+
+RELEASE_ROLE_AGAIN = (
+    "arn:aws:sts::123456789012:assumed-role/mlops-staging-gh-release/GitHubActions-approve-99"
+)
+"""The release role (which signed and registered) in another job's session."""
+
+
+def test_verify_refuses_approval_by_the_registering_role_in_another_session(
+    aws, registry, stack_root
+):
+    # Given a version the release role registered, approved by that same role from
+    # another job (a new session name), bypassing `mlops approve`,
+    version = registry.publish(approved=False)
+    registry.approve_bypassing_mlops(version, RELEASE_ROLE_AGAIN)
+    # when the stack is verified,
+    result = _verify(aws, registry, stack_root, version)
+    # then separation of duties fails, naming the role behind both sessions.
+    assert not result.ok, "a self-approved version must not pass"
+    assert result.failures[0].failed == ("separation",), result.failures[0].reason
+    assert (
+        "separation of duties: approved by "
+        "arn:aws:iam::123456789012:role/mlops-staging-gh-release" in result.summary()
+    ), result.summary()
+
+
+def test_verify_passes_approval_by_another_role(aws, registry, stack_root):
+    # Given a version approved by the approver role, not the release role,
+    version = registry.publish(approved=False)
+    registry.approve_bypassing_mlops(
+        version, "arn:aws:sts::123456789012:assumed-role/mlops-staging-gh-approve/x"
+    )
+    # when verified, then it passes.
+    result = _verify(aws, registry, stack_root, version)
+    assert result.ok, result.summary()
+
+
+def test_verify_refuses_approval_without_a_recorded_approver(aws, registry, stack_root):
+    # Given a version approved by a bare UpdateModelPackage that records nobody,
+    version = registry.publish(approved=False)
+    registry.approve_bypassing_mlops(version, None)
+    # when verified, then it fails: separation of duties cannot be shown.
+    result = _verify(aws, registry, stack_root, version)
+    assert "no approver recorded (approved_by)" in result.summary(), result.summary()
+
+
+def test_verify_refuses_a_package_whose_statement_was_signed_for_another_version(
+    aws, registry, stack_root
+):
+    # Given version 1 holds an artifact whose signed statement is for version 4 (an
+    # artifact signed for another release, registered by a caller bypassing `register`),
+    version = registry.publish(version=4)
+    # when verified, then the binding check fails.
+    result = _verify(aws, registry, stack_root, version)
+    assert result.failures and result.failures[0].failed == ("binding",), result.summary()
+    assert "binding: signed for version 4, not 1" in result.summary(), result.summary()
+
+
+def _verify_registry_only(aws, registry: Registry, root: Path, version: int, bucket: str):
+    plan_edit(root / f"Pulumi.{STACK}.yaml", {MODEL: version}).write()
+    return verify_stack(
+        stack_config(root, STACK),
+        sagemaker=aws.sagemaker,
+        s3=None,  # a metadata-only role: any download would fail the test
+        verifier=None,
+        registry_only=True,
+        artifact_bucket=bucket,
+    )
+
+
+def test_registry_only_verify_passes_without_downloading(aws, registry, stack_root):
+    version = registry.publish()
+    result = _verify_registry_only(aws, registry, stack_root, version, registry.bucket)
+    assert result.ok, result.summary()
+    assert "artifact and signature not checked" in result.summary(), result.summary()
+
+
+def test_registry_only_verify_refuses_model_data_outside_the_release_prefix(
+    aws, registry, stack_root
+):
+    # Given a package whose model data the stack's bucket does not hold under models/
+    version = registry.publish()
+    # when checked against another bucket (e.g. a package pointing at a training output)
+    result = _verify_registry_only(aws, registry, stack_root, version, "mlops-staging-other")
+    # then the model-data check fails, naming the expected prefix.
+    assert result.failures[0].failed == ("model-data",), result.summary()
+    assert "is not under s3://mlops-staging-other/models/" in result.summary(), result.summary()
+
+
+def test_registry_only_verify_refuses_self_approval(aws, registry, stack_root):
+    version = registry.publish(approved=False)
+    registry.approve_bypassing_mlops(version, RELEASE_ROLE_AGAIN)
+    result = _verify_registry_only(aws, registry, stack_root, version, registry.bucket)
+    assert result.failures[0].failed == ("separation",), result.summary()

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +15,7 @@ import numpy as np
 import pytest
 
 from ml.serving.process import ServerProcess
+from ml.serving.settings import SETTINGS_ENV, ServeSettings
 from tests.ml.serving_support import (
     N_FEATURES,
     booster,
@@ -235,3 +239,94 @@ def test_two_workers_each_verify_and_serve(tmp_path: Path) -> None:
         loaded = process.log_text().count('"model ready"')
     assert loaded == 2, f"each of the two workers should load the model, {loaded} did"
     assert answers == {200}, f"every request should be answered 200, got {answers}"
+
+
+SERVES = {"model_name": "churn-classifier", "stack": "staging", "model_version": 1}
+"""What the deployment tells the server to serve (MLOPS_MODEL_NAME/STACK/VERSION)."""
+
+
+def test_ping_model_signed_for_what_the_deployment_names_is_healthy(tmp_path: Path) -> None:
+    # given an artifact signed for churn-classifier in staging v1, and a server told so
+    key = new_key()
+    artifact = write_artifact(tmp_path / "model")
+    sign(artifact, key)
+    public_key = write_public_key(key, tmp_path / "signing.pem")
+    with server(tmp_path, "bound", model_dir=artifact, public_key=public_key, **SERVES) as process:
+        ready, why = process.wait_ready(60)
+    assert ready, f"the model the deployment names must serve: {why}"
+
+
+@pytest.mark.parametrize(
+    ("signed_for", "fragment"),
+    [
+        ({"model": "fraud-detector"}, "signed for model 'fraud-detector', not 'churn-classifier'"),
+        ({"stack": "dev"}, "signed for stack 'dev', not 'staging'"),
+        ({"version": 2}, "signed for version 2, not 1"),
+        (
+            {"model": None, "stack": None, "model_package_group": None, "version": None},
+            "the signed statement names no model, stack, modelPackageGroup, version",
+        ),
+    ],
+    ids=["another-model", "another-stack", "another-version", "unbound-old-statement"],
+)
+def test_ping_artifact_signed_for_another_release_stays_503_and_logs_why(
+    tmp_path: Path, signed_for: dict[str, object], fragment: str
+) -> None:
+    # given an artifact validly signed by the trusted key, but for another release than
+    # the one this endpoint was deployed as (an attacker swapping in an older or other model)
+    key = new_key()
+    artifact = write_artifact(tmp_path / "model")
+    sign(artifact, key, **signed_for)
+    public_key = write_public_key(key, tmp_path / "signing.pem")
+    # when the server starts
+    with server(tmp_path, "other", model_dir=artifact, public_key=public_key, **SERVES) as process:
+        ready, _ = process.wait_ready(60)
+        status, document = process.ping()
+        log = process.log_text()
+    # then /ping stays 503 with the reason, and one log line says why
+    assert not ready and status == 503, f"another release's artifact must not serve: {status}"
+    assert fragment in document.get("reason", ""), document
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    refusals = [line for line in lines if line.get("event") == "model refused"]
+    assert len(refusals) == 1 and fragment in refusals[0]["reason"], f"log: {lines}"
+
+
+def _start_as_sagemaker_does(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`python -m ml.serving` in a SageMaker hosting environment (its platform variable set)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "SAGEMAKER_"))}
+    full = {**base, "SAGEMAKER_SAFE_PORT_RANGE": "9000-9999", "SAGEMAKER_BIND_TO_PORT": "0"}
+    return subprocess.run(
+        [sys.executable, "-m", "ml.serving"],
+        env={**full, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+
+
+def test_server_inside_sagemaker_with_signatures_off_refuses_to_start(tmp_path: Path) -> None:
+    # given a SageMaker Model whose environment turns signature checks off, with no key
+    artifact = write_artifact(tmp_path / "model")
+    env = {
+        "SM_MODEL_DIR": str(artifact),
+        "MLOPS_REQUIRE_SIGNATURE": "false",
+        "MLOPS_MODEL_NAME": "churn-classifier",
+        "MLOPS_STACK": "prod",
+        "MLOPS_MODEL_VERSION": "3",
+    }
+    # when the container starts, then the server exits at once with one line
+    done = _start_as_sagemaker_does(env)
+    assert done.returncode == 2, f"exit {done.returncode}: {done.stderr}"
+    assert done.stderr.startswith("error: refusing to start inside SageMaker without signature")
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+
+
+def test_server_inside_sagemaker_ignores_injected_settings_json(tmp_path: Path) -> None:
+    # given the attacker sets the workers' settings variable directly instead of the flag
+    artifact = write_artifact(tmp_path / "model")
+    injected = ServeSettings(model_dir=artifact, require_signature=False, port=0).to_env()
+    # when the container starts, then the same rule refuses it
+    done = _start_as_sagemaker_does({SETTINGS_ENV: injected})
+    assert done.returncode == 2 and "without signature enforcement" in done.stderr, done.stderr
