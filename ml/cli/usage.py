@@ -7,8 +7,10 @@ so errors are recognised by what they offer (`exit_code`, `format_message`), not
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Sequence
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -26,11 +28,11 @@ class OneLineErrors(TyperGroup):
     """The root command: every failure leaves as one line on stderr and an exit code.
 
     Overriding `main` (rather than wrapping `app()`) means `typer.testing.CliRunner` and the
-    console script see the same behaviour. Usage errors exit 2, Ctrl-C 130, an
-    `MlopsError` its own code; `--help` still exits 0.
+    console script see the same behaviour. It always exits, as click's standalone mode
+    does: usage errors 2, Ctrl-C 130, an `MlopsError` its own code, `--help` 0.
     """
 
-    def main(  # type: ignore[override]
+    def main(
         self,
         args: Sequence[str] | None = None,
         prog_name: str | None = None,
@@ -63,7 +65,8 @@ class OneLineErrors(TyperGroup):
                 sys.exit(error.exit_code)
             ctx = getattr(error, "ctx", None)
             where = ctx.command_path if ctx is not None else PROG
-            _fail(f"{where}: {' '.join(error.format_message().split())}", error.exit_code)
+            message = _with_suggestion(" ".join(error.format_message().split()), ctx)
+            _fail(f"{where}: {message}", error.exit_code)
         # Non-standalone click returns an `Exit`'s code (--help: 0, Ctrl-C: 130) or the
         # command's return value.
         sys.exit(result if isinstance(result, int) else 0)
@@ -74,6 +77,17 @@ def _is_click_error(error: Exception) -> bool:
     return isinstance(getattr(error, "exit_code", None), int) and callable(
         getattr(error, "format_message", None)
     )
+
+
+def _with_suggestion(message: str, ctx: Any) -> str:
+    """Add typer's "Did you mean" to an unknown command where the installed typer does not."""
+    unknown = re.fullmatch(r"No such command '(.+)'\.", message)
+    if unknown is None or ctx is None or not hasattr(ctx.command, "list_commands"):
+        return message
+    matches = get_close_matches(unknown[1], ctx.command.list_commands(ctx))
+    if not matches:
+        return message
+    return f"{message[:-1]}. Did you mean {', '.join(repr(m) for m in matches)}?"
 
 
 def _fail(line: str, code: int) -> NoReturn:
