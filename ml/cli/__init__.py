@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import sys
-
-import click
 import typer
-from botocore.exceptions import BotoCoreError, ClientError
-from rich.console import Console
 
-from ml.aws import describe_error
 from ml.cli import (
     audit,
     canary,
@@ -26,10 +20,11 @@ from ml.cli import (
     train,
     validate,
 )
-from ml.errors import MlopsError
+from ml.cli.usage import PROG, OneLineErrors
 
 app = typer.Typer(
-    name="mlops",
+    name=PROG,
+    cls=OneLineErrors,
     help="GitOps release system for ML models on AWS: infra graph, train, validate, "
     "sign, register, release, serve, audit.",
     no_args_is_help=True,
@@ -54,24 +49,7 @@ app.add_typer(github.app, name="github")
 app.command("audit")(audit.audit)
 app.command("demo")(demo.demo)
 
-_stderr = Console(stderr=True, highlight=False, soft_wrap=True)
-
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; a user-facing failure is one line on stderr and a nonzero exit."""
-    try:
-        result = app(args=argv, standalone_mode=False)
-    except click.exceptions.ClickException as error:
-        error.show()
-        sys.exit(error.exit_code)
-    except click.exceptions.Abort:
-        _stderr.print("aborted")
-        sys.exit(130)
-    except MlopsError as error:
-        _stderr.print(f"error: {error}", markup=False)
-        sys.exit(error.exit_code)
-    except (BotoCoreError, ClientError) as error:
-        # Last resort for an AWS call no command wrapped in `aws_errors`: still one line.
-        _stderr.print(f"error: AWS: {describe_error(error)}", markup=False)
-        sys.exit(2)
-    sys.exit(result if isinstance(result, int) else 0)
+    """Run the CLI (the `mlops` console script); always exits, a failure as one line."""
+    app(args=argv, prog_name=PROG)

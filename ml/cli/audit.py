@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from ml.cli.usage import RootOption, existing_path
 from ml.errors import MlopsError
 
 console = Console(highlight=False, soft_wrap=True)
@@ -30,12 +31,11 @@ def audit(
         Path | None,
         typer.Option(
             "--waivers",
+            callback=existing_path,
             help="Waiver file (YAML); default policies/waivers.yaml under --root when present.",
         ),
     ] = None,
-    root: Annotated[
-        Path, typer.Option("--root", help="Repository root holding Pulumi.<stack>.yaml files.")
-    ] = Path("."),
+    root: RootOption = Path("."),
 ) -> None:
     """Run the policy pack and the IAM linter over the stack's offline graph; write the report.
 

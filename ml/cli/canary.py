@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from ml.cli.usage import RootOption, existing_path
 from ml.errors import MlopsError
 
 console = Console(highlight=False, soft_wrap=True)
@@ -18,17 +19,25 @@ def canary(
         str, typer.Option("--stack", "-s", help="Stack whose schedule and alarms to rehearse.")
     ],
     production: Annotated[
-        Path, typer.Option("--production", help="Artifact directory of the model serving now.")
+        Path,
+        typer.Option(
+            "--production",
+            callback=existing_path,
+            help="Artifact directory of the model serving now.",
+        ),
     ],
     candidate: Annotated[
-        Path, typer.Option("--candidate", help="Artifact directory of the model to release.")
+        Path,
+        typer.Option(
+            "--candidate",
+            callback=existing_path,
+            help="Artifact directory of the model to release.",
+        ),
     ],
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Report folder (canary.md/.json/.html, logs/).")
     ] = Path("build/canary"),
-    root: Annotated[
-        Path, typer.Option("--root", help="Repository root holding Pulumi.<stack>.yaml files.")
-    ] = Path("."),
+    root: RootOption = Path("."),
     seconds: Annotated[
         float,
         typer.Option("--seconds", help="Rehearsal length: the schedule's baking time, compressed."),
@@ -41,6 +50,7 @@ def canary(
         Path | None,
         typer.Option(
             "--public-key",
+            callback=existing_path,
             envvar="MLOPS_SIGNING_PUBLIC_KEY",
             help="PEM public key both servers verify the signatures with.",
         ),
@@ -62,7 +72,11 @@ def canary(
     ] = True,
     traffic: Annotated[
         Path | None,
-        typer.Option("--traffic", help="CSV rows to send (no header); default seeded random rows."),
+        typer.Option(
+            "--traffic",
+            callback=existing_path,
+            help="CSV rows to send (no header); default seeded random rows.",
+        ),
     ] = None,
     inject_latency_ms: Annotated[
         float,

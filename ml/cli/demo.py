@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from ml.cli.usage import RootOption
 from ml.errors import MlopsError
 
 console = Console(highlight=False, soft_wrap=True)
@@ -37,9 +38,7 @@ def demo(
             "--port", "-p", min=0, max=65535, help="Loopback port of the emulator; 0: any free one."
         ),
     ] = 0,
-    root: Annotated[
-        Path, typer.Option("--root", help="Repository root holding Pulumi.<stack>.yaml files.")
-    ] = Path("."),
+    root: RootOption = Path("."),
     canary_seconds: Annotated[
         float,
         typer.Option(

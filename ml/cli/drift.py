@@ -10,6 +10,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from ml.cli.usage import existing_path
 from ml.errors import MlopsError
 from ml.params import DriftParams, load_params, one_line
 
@@ -66,7 +67,11 @@ def drift(
     ] = None,
     params: Annotated[
         Path | None,
-        typer.Option("--params", help="Take thresholds from this params file's drift section."),
+        typer.Option(
+            "--params",
+            callback=existing_path,
+            help="Take thresholds from this params file's drift section.",
+        ),
     ] = None,
     ks_pvalue: Annotated[
         float | None, typer.Option(help="KS p-value threshold before correction (default 0.05).")

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from ml.cli.usage import existing_path
 from ml.errors import MlopsError
 
 app = typer.Typer(
@@ -36,7 +37,9 @@ MarkerOption = Annotated[
         help="Key of the hidden marker that identifies this comment or issue on later runs.",
     ),
 ]
-BodyOption = Annotated[Path, typer.Option("--body-file", help="Markdown file with the body.")]
+BodyOption = Annotated[
+    Path, typer.Option("--body-file", callback=existing_path, help="Markdown file with the body.")
+]
 
 
 @app.command()

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ml.cli.usage import existing_path
 from ml.errors import MlopsError
 from ml.params import DEFAULT_PARAMS, load_params
 
@@ -18,12 +19,17 @@ console = Console(highlight=False, soft_wrap=True)
 def validate(
     candidate: Annotated[
         Path,
-        typer.Option("--candidate", help="Candidate artifact directory (model.txt + model.json)."),
+        typer.Option(
+            "--candidate",
+            callback=existing_path,
+            help="Candidate artifact directory (model.txt + model.json).",
+        ),
     ] = Path("build/train/model"),
     production: Annotated[
         Path | None,
         typer.Option(
             "--production",
+            callback=existing_path,
             help="Production artifact directory; without it only the "
             "absolute gates (latency, drift) apply.",
         ),
@@ -32,6 +38,7 @@ def validate(
         Path,
         typer.Option(
             "--data",
+            callback=existing_path,
             help="Data channels the candidate was trained from (train/, validation/, reference/).",
         ),
     ] = Path("build/train/data"),
@@ -39,12 +46,18 @@ def validate(
         Path | None,
         typer.Option(
             "--reference",
+            callback=existing_path,
             help="Production reference sample (CSV, features only); "
             "default <data>/reference/reference.csv.",
         ),
     ] = None,
     params: Annotated[
-        Path, typer.Option("--params", help="Params file with the gates and drift thresholds.")
+        Path,
+        typer.Option(
+            "--params",
+            callback=existing_path,
+            help="Params file with the gates and drift thresholds.",
+        ),
     ] = DEFAULT_PARAMS,
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Directory for validation.md/.json/.html.")

@@ -84,7 +84,7 @@ def test_audit_expired_waiver_exits_one(root, capsys):
     [
         (["--stack", "qa"], "unknown stack 'qa'"),
         (["--stack", "dev", "--format", "pdf"], "unknown format 'pdf'"),
-        (["--stack", "dev", "--waivers", "missing.yaml"], "waiver file not found"),
+        (["--stack", "dev", "--waivers", "missing.yaml"], "--waivers missing.yaml: no such file"),
     ],
     ids=["unknown-stack", "unknown-format", "missing-waivers"],
 )

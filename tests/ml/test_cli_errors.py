@@ -1,4 +1,4 @@
-"""The CLI's last line of defence: an AWS failure no command anticipated is still one line."""
+"""The CLI's last line of defence: bad input and unanticipated AWS failures are one line."""
 
 from __future__ import annotations
 
@@ -28,3 +28,67 @@ def test_release_without_aws_credentials_prints_one_line_and_exits_2(
     assert exit_info.value.code == 2, f"exit code {exit_info.value.code}: {err}"
     assert err.count("\n") == 1, f"expected exactly one line on stderr: {err!r}"
     assert "no AWS credentials found" in err and "Traceback" not in err, err
+
+
+MISSING_PATHS = [
+    (["validate", "--candidate", "{missing}"], "validate", "--candidate"),
+    (["validate", "--candidate", ".", "--data", "{missing}"], "validate", "--data"),
+    (["validate", "--candidate", ".", "--production", "{missing}"], "validate", "--production"),
+    (["validate", "--candidate", ".", "--reference", "{missing}"], "validate", "--reference"),
+    (["validate", "--candidate", ".", "--params", "{missing}"], "validate", "--params"),
+    (["canary", "--production", "{missing}"], "canary", "--production"),
+    (["canary", "--candidate", "{missing}"], "canary", "--candidate"),
+    (["canary", "--traffic", "{missing}"], "canary", "--traffic"),
+    (["canary", "--public-key", "{missing}"], "canary", "--public-key"),
+    (["canary", "--root", "{missing}"], "canary", "--root"),
+    (["audit", "--stack", "qa", "--waivers", "{missing}"], "audit", "--waivers"),
+    (["audit", "--stack", "qa", "--root", "{missing}"], "audit", "--root"),
+    (["demo", "--stack", "qa", "--root", "{missing}"], "demo", "--root"),
+    (["drift", "--params", "{missing}"], "drift", "--params"),
+    (
+        ["github", "comment", "--pr", "1", "--body-file", "{missing}"],
+        "github comment",
+        "--body-file",
+    ),
+    (["github", "issue", "--body-file", "{missing}"], "github issue", "--body-file"),
+]
+
+
+@pytest.mark.parametrize(
+    ("argv", "command", "option"), MISSING_PATHS, ids=[f"{c} {o}" for _, c, o in MISSING_PATHS]
+)
+def test_nonexistent_path_is_reported_first_as_such(
+    argv: list[str],
+    command: str,
+    option: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given a path that does not exist, among other mistakes (an unknown stack 'qa', a
+    # missing required option) and defaults that need not exist in this directory
+    monkeypatch.chdir(tmp_path)
+    missing = tmp_path / "no" / "such.file"
+    # When the command runs
+    with pytest.raises(SystemExit) as exit_info:
+        main([a.replace("{missing}", str(missing)) for a in argv])
+    # Then the one line says the path does not exist, and nothing else
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2, f"exit code {exit_info.value.code}: {err}"
+    assert err == f"mlops {command}: {option} {missing}: no such file or directory\n", err
+
+
+def test_nonexistent_path_from_environment_names_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given the public key comes from the environment and does not exist
+    missing = tmp_path / "signing.pem"
+    monkeypatch.setenv("MLOPS_SIGNING_PUBLIC_KEY", str(missing))
+    # When the canary runs
+    with pytest.raises(SystemExit) as exit_info:
+        main(["canary", "--stack", "dev", "--production", ".", "--candidate", "."])
+    # Then the line says where the path came from
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2, f"exit code {exit_info.value.code}: {err}"
+    expected = f"mlops canary: --public-key (from MLOPS_SIGNING_PUBLIC_KEY) {missing}: no such file"
+    assert err.startswith(expected), err

@@ -217,4 +217,5 @@ def test_validate_missing_candidate_is_one_line_error(
 ) -> None:
     code = _validate(["--candidate", str(tmp_path / "absent"), "--data", str(tmp_path)])
     err = capsys.readouterr().err
-    assert code == 2 and "model artifact directory not found" in err and err.count("\n") == 1, err
+    expected = f"--candidate {tmp_path / 'absent'}: no such file or directory"
+    assert code == 2 and expected in err and err.count("\n") == 1, err

@@ -1,0 +1,137 @@
+"""How `mlops` fails: one line and an exit code, whatever typer and click are installed.
+
+Typer 0.29 ships its own copy of click whose exceptions are not `click.ClickException`s,
+so errors are recognised by what they offer (`exit_code`, `format_message`), not by class.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Sequence
+from difflib import get_close_matches
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from botocore.exceptions import BotoCoreError, ClientError
+from typer.core import TyperGroup
+
+from ml.aws import describe_error
+from ml.errors import MlopsError
+
+PROG = "mlops"
+
+
+class OneLineErrors(TyperGroup):
+    """The root command: every failure leaves as one line on stderr and an exit code.
+
+    Overriding `main` (rather than wrapping `app()`) means `typer.testing.CliRunner` and the
+    console script see the same behaviour. It always exits, as click's standalone mode
+    does: usage errors 2, Ctrl-C 130, an `MlopsError` its own code, `--help` 0.
+    """
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> NoReturn:
+        try:
+            result = super().main(
+                args=args,
+                prog_name=prog_name or PROG,
+                complete_var=complete_var,
+                standalone_mode=False,
+                **extra,
+            )
+        except MlopsError as error:
+            _fail(f"error: {error}", error.exit_code)
+        except (BotoCoreError, ClientError) as error:
+            # Last resort for an AWS call no command wrapped in `aws_errors`: still one line.
+            _fail(f"error: AWS: {describe_error(error)}", 2)
+        except (typer.Abort, KeyboardInterrupt):
+            _fail(f"{PROG}: aborted", 130)
+        except Exception as error:
+            if not _is_click_error(error):
+                raise
+            if type(error).__name__ == "NoArgsIsHelpError":  # click >= 8.2: a bare group
+                help_text = error.format_message()  # empty when rich already printed it
+                if help_text:
+                    typer.echo(help_text, err=True)
+                sys.exit(error.exit_code)
+            ctx = getattr(error, "ctx", None)
+            where = ctx.command_path if ctx is not None else PROG
+            message = _with_suggestion(" ".join(error.format_message().split()), ctx)
+            _fail(f"{where}: {message}", error.exit_code)
+        # Non-standalone click returns an `Exit`'s code (--help: 0, Ctrl-C: 130) or the
+        # command's return value.
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+def _is_click_error(error: Exception) -> bool:
+    """A `ClickException` of any click, typer's bundled one included."""
+    return isinstance(getattr(error, "exit_code", None), int) and callable(
+        getattr(error, "format_message", None)
+    )
+
+
+def _with_suggestion(message: str, ctx: Any) -> str:
+    """Add typer's "Did you mean" to an unknown command where the installed typer does not."""
+    unknown = re.fullmatch(r"No such command '(.+)'\.", message)
+    if unknown is None or ctx is None or not hasattr(ctx.command, "list_commands"):
+        return message
+    matches = get_close_matches(unknown[1], ctx.command.list_commands(ctx))
+    if not matches:
+        return message
+    return f"{message[:-1]}. Did you mean {', '.join(repr(m) for m in matches)}?"
+
+
+def _fail(line: str, code: int) -> NoReturn:
+    typer.echo(line, err=True)
+    sys.exit(code)
+
+
+class PathNotFound(typer.BadParameter):
+    """A usage error whose message is shown as is (no "Invalid value for" prefix)."""
+
+    def format_message(self) -> str:
+        return self.message
+
+
+def existing_path(
+    ctx: typer.Context, param: typer.CallbackParam, value: Path | None
+) -> Path | None:
+    """Option callback: a path that does not exist is reported as such, before anything else.
+
+    Click runs callbacks while parsing, before the command checks what the file holds, so
+    the user reads "no such file or directory" rather than a misleading later symptom.
+    """
+    if value is None or ctx.resilient_parsing or value.exists():
+        return value
+    raise PathNotFound(f"{_option_name(ctx, param)} {value}: no such file or directory")
+
+
+def _option_name(ctx: typer.Context, param: typer.CallbackParam) -> str:
+    """The option's long name, and the environment variable when the value came from one."""
+    name = max(param.opts, key=len)
+    source = ctx.get_parameter_source(param.name or "")
+    if source is None or source.name != "ENVIRONMENT":
+        return name
+    envvars = [param.envvar] if isinstance(param.envvar, str) else list(param.envvar or ())
+    used = next((var for var in envvars if os.environ.get(var)), None)
+    return f"{name} (from {used})" if used else name
+
+
+RootOption = Annotated[
+    Path,
+    typer.Option(
+        "--root",
+        callback=existing_path,
+        help="Repository root holding Pulumi.<stack>.yaml files.",
+    ),
+]
+"""The `--root` option every stack-reading command takes."""
