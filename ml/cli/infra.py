@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from infra.config import load_stack
+from infra.config import load_stack, load_stacks
 
 app = typer.Typer(
     help="Validate stack files and render the offline resource graph.", no_args_is_help=True
@@ -28,8 +28,10 @@ RootOption = Annotated[
 
 @app.command()
 def validate(stack: StackOption, root: RootOption = Path(".")) -> None:
-    """Validate `Pulumi.<stack>.yaml` against the typed schema; print nothing else."""
+    """Validate `Pulumi.<stack>.yaml` against the typed schema, and every stack file of the
+    root together (prod's signing and approval environments are its own); print one line."""
     cfg = load_stack(stack, root)
+    load_stacks(root)
     console.print(f"{stack}: stack config is valid ({cfg.environment}, {cfg.region})")
 
 
