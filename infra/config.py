@@ -508,6 +508,7 @@ def load_stacks(root: Path) -> dict[str, StackConfig]:
                     raise ConfigError(
                         f"mlops:github.{duty}Environment: Pulumi.prod.yaml's {duty} subject "
                         f"{subject!r} is also Pulumi.{stack}.yaml's {other_duty} subject; give "
-                        f"prod its own GitHub environment (default model-{duty}-prod)"
+                        "each stack its own GitHub environments (leave signingEnvironment and "
+                        "approvalEnvironment out for model-signing-<env>, model-approval-<env>)"
                     )
     return configs

@@ -62,6 +62,9 @@ def declare(cfg: StackConfig) -> None:
         ),
     )
     roles = identity.roles
+    # Pull requests reach the plan role: in prod it reads metadata only (no data key at all).
+    plan_metadata_only = cfg.environment == "prod"
+    key_users = [p for p in DATA_KEY_USE if p in roles and not (p == "plan" and plan_metadata_only)]
     trail_arn = (
         arns.service("cloudtrail", f"trail/{trail_name(prefix)}")
         if cfg.audit_trail.enabled
@@ -85,7 +88,7 @@ def declare(cfg: StackConfig) -> None:
                     via_services=use.via_services,
                 )
                 for purpose, use in DATA_KEY_USE.items()
-                if purpose in roles
+                if purpose in key_users
             ],
             grant_users=[roles[p].arn for p in GRANT_USERS if p in roles],
             signers=[roles["release"].arn],
@@ -239,7 +242,7 @@ def declare(cfg: StackConfig) -> None:
             )
             if network
             else None,
-            plan_metadata_only=cfg.environment == "prod",
+            plan_metadata_only=plan_metadata_only,
             audit_logs=AuditLogs(
                 logs_key_arn=keys.logs_key_arn,
                 trail_bucket=trail_bucket.bucket_name if trail_bucket else None,

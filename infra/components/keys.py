@@ -314,8 +314,9 @@ def _logs_key_policy(args: KeysArgs, logs: LogsKeyArgs, root: pulumi.Input[str])
                 actions=("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"),
                 resources=[THIS_KEY],
                 conditions=[
+                    # Encryption context values are strings to IAM (ArnEquals is a type error).
                     Condition(
-                        "ArnEquals", "kms:EncryptionContext:aws:logs:arn", [logs.log_group_arn]
+                        "StringEquals", "kms:EncryptionContext:aws:logs:arn", [logs.log_group_arn]
                     )
                 ],
                 wildcard_resource_reason=THIS_KEY_REASON,
