@@ -27,6 +27,18 @@ LOG_RETENTION_DAYS = (
     2557, 2922, 3288, 3653,
 )  # fmt: skip
 NAME = r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$"
+# Where training writes in the artifact bucket: `<kind>/<scope>/<model>/...`, the scope
+# being `main` (release builds) or `pull-requests/<number>`. The launcher
+# (ml/training/sagemaker.py) and the IAM grants (infra/components/permissions.py) share it.
+TRAINING_OUTPUT_PREFIX = "training-output"
+CHECKPOINT_PREFIX = "checkpoints"
+MAIN_SCOPE = "main"
+PULL_REQUEST_SCOPE = "pull-requests"
+
+
+def training_scope(pull_request: int | None) -> str:
+    """`main`, or `pull-requests/<n>` for a pull request's training run."""
+    return MAIN_SCOPE if pull_request is None else f"{PULL_REQUEST_SCOPE}/{pull_request}"
 
 
 class ConfigError(MlopsError):
@@ -46,10 +58,27 @@ class GitHubConfig(_Model):
     repo: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,100}$")]
     deploy_environment: Annotated[str, Field(min_length=1, max_length=255)]
     """GitHub environment whose jobs may assume the deploy role (protected in prod)."""
-    signing_environment: Annotated[str, Field(min_length=1, max_length=255)] = "model-signing"
-    """GitHub environment whose jobs may sign models with the KMS signing key."""
+    signing_environment: Annotated[str, Field(min_length=1, max_length=255)]
+    """GitHub environment whose jobs may sign and register; `model-signing-<env>` when the
+    stack file leaves it out (filled in by `StackConfig`), so no two stacks share a signer."""
+    approval_environment: Annotated[str, Field(min_length=1, max_length=255)]
+    """GitHub environment (with required reviewers) whose jobs may approve model packages;
+    `model-approval-<env>` when the stack file leaves it out."""
     train_on_pull_requests: bool = True
-    """Whether pull-request jobs may assume the train role (dev/staging only in practice)."""
+    """Whether pull-request jobs may train (the `gh-train` and `training-pr` roles exist only
+    then); keep it false in prod."""
+
+    def subject(self, qualifier: str) -> str:
+        """The OIDC `sub` GitHub issues for this repository, e.g. `repo:O/R:pull_request`."""
+        return f"repo:{self.org}/{self.repo}:{qualifier}"
+
+    @property
+    def signing_subject(self) -> str:
+        return self.subject(f"environment:{self.signing_environment}")
+
+    @property
+    def approval_subject(self) -> str:
+        return self.subject(f"environment:{self.approval_environment}")
 
 
 class KmsConfig(_Model):
@@ -99,12 +128,20 @@ class AuditTrailConfig(_Model):
     log_retention_days: Annotated[int, Field(ge=365, le=3653)] = 365
 
 
+# A named IAM user or role; never an account root (`:root`), which would let every
+# identity of that account that IAM allows assume the role.
+PrincipalArn = Annotated[
+    str,
+    Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:(user|role)/[A-Za-z0-9+=,.@_/-]+$"),
+]
+
+
 class IamConfig(_Model):
-    auditor_principal_arns: tuple[
-        Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:(iam|sts)::\d{12}:[A-Za-z0-9+=,.@_/:-]+$")],
-        ...,
-    ] = ()
-    """Who may assume the auditor role; empty means the account root (IAM decides)."""
+    auditor_principal_arns: Annotated[tuple[PrincipalArn, ...], Field(min_length=1)]
+    """Named IAM users or roles that may assume the auditor role, with MFA (at least one)."""
+    approver_principal_arns: tuple[PrincipalArn, ...] = ()
+    """Named IAM users or roles that may assume the approver role with MFA, besides the
+    approval environment's GitHub jobs."""
     permissions_boundary_arn: str | None = None
 
 
@@ -290,10 +327,25 @@ class StackConfig(_Model):
     buckets: BucketConfig = BucketConfig()
     network: NetworkConfig = NetworkConfig()
     audit_trail: AuditTrailConfig = AuditTrailConfig()
-    iam: IamConfig = IamConfig()
+    iam: IamConfig
     serving: ServingConfig = ServingConfig()
     models: dict[Annotated[str, Field(pattern=NAME)], ModelRef] = Field(default_factory=dict)
     tags: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _per_stack_github_environments(cls, data: Any) -> Any:
+        """Default the signing and approval environments to `model-<duty>-<env>`."""
+        if not isinstance(data, dict):
+            return data
+        env, github = data.get("environment"), data.get("github")
+        if not isinstance(env, str) or not isinstance(github, dict):
+            return data
+        github = dict(github)
+        for duty in ("signing", "approval"):
+            if f"{duty}Environment" not in github and f"{duty}_environment" not in github:
+                github[f"{duty}Environment"] = f"model-{duty}-{env}"
+        return {**data, "github": github}
 
     @model_validator(mode="after")
     def _environment_rules(self) -> StackConfig:
@@ -420,3 +472,43 @@ def read_stack_file(path: Path) -> dict[str, Any]:
 def load_stack(stack: str, root: Path) -> StackConfig:
     """Read and validate `Pulumi.<stack>.yaml` under `root`."""
     return parse_stack_config(read_stack_file(stack_file(stack, root)))
+
+
+def _environment_subjects(cfg: StackConfig) -> dict[str, str]:
+    """Duty -> the OIDC subject of the GitHub environment a stack's role trusts for it."""
+    g = cfg.github
+    return {
+        "signing": g.signing_subject,
+        "approval": g.approval_subject,
+        "deploy": g.subject(f"environment:{g.deploy_environment}"),
+    }
+
+
+def load_stacks(root: Path) -> dict[str, StackConfig]:
+    """Every stack file under `root`, validated alone and then together.
+
+    Together: prod's signing and approval subjects (`repo:O/R:environment:<name>`) belong to
+    prod alone. A GitHub environment shared with another stack would let that stack's less
+    protected jobs obtain a token that prod's release or approver role accepts.
+    """
+    configs = {
+        stack: load_stack(stack, root)
+        for stack in STACKS
+        if (root / f"Pulumi.{stack}.yaml").is_file()
+    }
+    if "prod" not in configs:
+        return configs
+    prod = _environment_subjects(configs["prod"])
+    for stack, cfg in configs.items():
+        if stack == "prod":
+            continue
+        for other_duty, subject in _environment_subjects(cfg).items():
+            for duty in ("signing", "approval"):
+                if prod[duty] == subject:
+                    raise ConfigError(
+                        f"mlops:github.{duty}Environment: Pulumi.prod.yaml's {duty} subject "
+                        f"{subject!r} is also Pulumi.{stack}.yaml's {other_duty} subject; give "
+                        "each stack its own GitHub environments (leave signingEnvironment and "
+                        "approvalEnvironment out for model-signing-<env>, model-approval-<env>)"
+                    )
+    return configs

@@ -6,11 +6,19 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.arns import Arns
-from infra.components.audit_trail import AuditTrail, AuditTrailArgs
+from infra.components.audit_trail import AuditTrail, AuditTrailArgs, trail_name
 from infra.components.identity import GitHubTrust, Identity, IdentityArgs
-from infra.components.keys import Keys, KeysArgs
-from infra.components.network import Network, NetworkArgs
-from infra.components.permissions import Permissions, PermissionsArgs
+from infra.components.keys import Keys, KeysArgs, KeyUse, LogsKeyArgs
+from infra.components.network import Network, NetworkArgs, flow_log_group_name
+from infra.components.permissions import (
+    DATA_KEY_USE,
+    GRANT_USERS,
+    VERIFIERS,
+    AuditLogs,
+    NetworkIds,
+    Permissions,
+    PermissionsArgs,
+)
 from infra.components.registry import Registry, RegistryArgs
 from infra.components.secure_bucket import LogDelivery, ObjectLock, SecureBucket, SecureBucketArgs
 from infra.components.serving_kubernetes import KubernetesServing, KubernetesServingArgs
@@ -44,12 +52,26 @@ def declare(cfg: StackConfig) -> None:
                 repo=cfg.github.repo,
                 deploy_environment=cfg.github.deploy_environment,
                 signing_environment=cfg.github.signing_environment,
+                approval_environment=cfg.github.approval_environment,
                 train_on_pull_requests=cfg.github.train_on_pull_requests,
             ),
             auditor_principal_arns=cfg.iam.auditor_principal_arns,
+            approver_principal_arns=cfg.iam.approver_principal_arns,
             permissions_boundary_arn=cfg.iam.permissions_boundary_arn,
             tags=tags,
         ),
+    )
+    roles = identity.roles
+    # Pull requests reach the plan role: in prod it reads metadata only (no data key at all).
+    plan_metadata_only = cfg.environment == "prod"
+    key_users = [p for p in DATA_KEY_USE if p in roles and not (p == "plan" and plan_metadata_only)]
+    trail_arn = (
+        arns.service("cloudtrail", f"trail/{trail_name(prefix)}")
+        if cfg.audit_trail.enabled
+        else None
+    )
+    flow_log_group_arn = (
+        arns.log_group(flow_log_group_name(prefix)) if cfg.network.enabled else None
     )
     keys = Keys(
         prefix,
@@ -58,26 +80,26 @@ def declare(cfg: StackConfig) -> None:
             partition=partition,
             region=cfg.region,
             alias_prefix=prefix,
-            data_users=[
-                identity.training_role.arn,
-                identity.inference_role.arn,
-                identity.train_role.arn,
-                identity.release_role.arn,
+            data_key_uses=[
+                KeyUse(
+                    sid=_sid(purpose),
+                    principals=[roles[purpose].arn],
+                    actions=use.actions,
+                    via_services=use.via_services,
+                )
+                for purpose, use in DATA_KEY_USE.items()
+                if purpose in key_users
             ],
-            data_readers=[
-                identity.auditor_role.arn,
-                identity.deploy_role.arn,
-                identity.plan_role.arn,
-                identity.monitor_role.arn,
-            ],
-            signers=[identity.release_role.arn],
-            verifiers=[
-                identity.deploy_role.arn,
-                identity.auditor_role.arn,
-                identity.inference_role.arn,
-                identity.plan_role.arn,
-                identity.train_role.arn,
-            ],
+            grant_users=[roles[p].arn for p in GRANT_USERS if p in roles],
+            signers=[roles["release"].arn],
+            verifiers=[roles[p].arn for p in VERIFIERS if p in roles],
+            logs=LogsKeyArgs(
+                trail_arn=trail_arn,
+                log_group_arn=flow_log_group_arn,
+                readers=[roles["auditor"].arn],
+            )
+            if trail_arn is not None or flow_log_group_arn is not None
+            else None,
             deletion_window_days=cfg.kms.deletion_window_days,
             signing_key_spec=cfg.kms.signing_key_spec,
             tags=tags,
@@ -105,12 +127,13 @@ def declare(cfg: StackConfig) -> None:
         object_lock: ObjectLock | None = None,
         deliveries: list[LogDelivery] | None = None,
         expiration_days: int | None = None,
+        kms_key_arn: pulumi.Input[str] = keys.data_key_arn,
     ) -> SecureBucket:
         return SecureBucket(
             f"{prefix}-{role}",
             SecureBucketArgs(
                 partition=partition,
-                kms_key_arn=keys.data_key_arn,
+                kms_key_arn=kms_key_arn,
                 log_bucket=logs.bucket_name,
                 noncurrent_version_expiration_days=b.noncurrent_version_expiration_days,
                 abort_incomplete_multipart_days=b.abort_incomplete_multipart_days,
@@ -139,6 +162,66 @@ def declare(cfg: StackConfig) -> None:
             tags=tags,
         ),
     )
+
+    network: Network | None = None
+    if cfg.network.enabled:
+        assert keys.logs_key_arn is not None  # created whenever the stack has flow logs
+        zones = aws.get_availability_zones(state="available").names
+        if len(zones) < cfg.network.availability_zone_count:
+            raise pulumi.RunError(
+                f"mlops:network.availabilityZoneCount: {cfg.region} has only {len(zones)} zones"
+            )
+        network = Network(
+            prefix,
+            NetworkArgs(
+                cidr_block=cfg.network.cidr_block,
+                availability_zones=zones[: cfg.network.availability_zone_count],
+                region=cfg.region,
+                kms_key_arn=keys.logs_key_arn,
+                account_id=account_id,
+                partition=partition,
+                flow_log_retention_days=cfg.network.flow_log_retention_days,
+                tags=tags,
+            ),
+        )
+        pulumi.export("vpcId", network.vpc_id)
+        pulumi.export("privateSubnetIds", network.private_subnet_ids)
+        pulumi.export("trainingSecurityGroupId", network.training_security_group_id)
+        pulumi.export("endpointSecurityGroupId", network.endpoint_security_group_id)
+
+    trail_bucket: SecureBucket | None = None
+    if cfg.audit_trail.enabled:
+        assert keys.logs_key_arn is not None  # created whenever the stack has a trail
+        # The trail gets its own bucket on the logs CMK, itself access-logged (CIS 3.4).
+        trail_bucket = data_bucket(
+            "trail",
+            deliveries=[
+                LogDelivery(
+                    "cloudtrail.amazonaws.com",
+                    f"cloudtrail/AWSLogs/{account_id}/",
+                    account_id,
+                    checks_bucket_acl=True,
+                )
+            ],
+            expiration_days=cfg.audit_trail.log_retention_days,
+            kms_key_arn=keys.logs_key_arn,
+        )
+        trail = AuditTrail(
+            prefix,
+            AuditTrailArgs(
+                log_bucket=trail_bucket.bucket_name,
+                artifact_bucket=artifacts.bucket_name,
+                kms_key_arn=keys.logs_key_arn,
+                partition=partition,
+                tags=tags,
+            ),
+            opts=pulumi.ResourceOptions(depends_on=[trail_bucket]),
+        )
+        pulumi.export("trailBucket", trail_bucket.bucket_name)
+        pulumi.export("trailArn", trail.trail_arn)
+    if keys.logs_key_arn is not None:
+        pulumi.export("logsKeyArn", keys.logs_key_arn)
+
     Permissions(
         prefix,
         PermissionsArgs(
@@ -151,70 +234,24 @@ def declare(cfg: StackConfig) -> None:
             capture_bucket=capture.bucket_name,
             log_bucket=logs.bucket_name,
             ecr_repository_arn=registry.repository_arn,
-            training_role=identity.training_role,
-            inference_role=identity.inference_role,
-            auditor_role=identity.auditor_role,
-            plan_role=identity.plan_role,
-            train_role=identity.train_role,
-            release_role=identity.release_role,
-            deploy_role=identity.deploy_role,
-            monitor_role=identity.monitor_role,
-            vpc_enabled=cfg.network.enabled,
+            roles=roles,
+            network=NetworkIds(
+                subnet_ids=network.private_subnet_ids,
+                training_security_group_id=network.training_security_group_id,
+                endpoint_security_group_id=network.endpoint_security_group_id,
+            )
+            if network
+            else None,
+            plan_metadata_only=plan_metadata_only,
+            audit_logs=AuditLogs(
+                logs_key_arn=keys.logs_key_arn,
+                trail_bucket=trail_bucket.bucket_name if trail_bucket else None,
+                flow_log_group_arn=flow_log_group_arn,
+            )
+            if keys.logs_key_arn is not None
+            else None,
         ),
     )
-
-    network: Network | None = None
-    if cfg.network.enabled:
-        zones = aws.get_availability_zones(state="available").names
-        if len(zones) < cfg.network.availability_zone_count:
-            raise pulumi.RunError(
-                f"mlops:network.availabilityZoneCount: {cfg.region} has only {len(zones)} zones"
-            )
-        network = Network(
-            prefix,
-            NetworkArgs(
-                cidr_block=cfg.network.cidr_block,
-                availability_zones=zones[: cfg.network.availability_zone_count],
-                region=cfg.region,
-                kms_key_arn=keys.data_key_arn,
-                account_id=account_id,
-                partition=partition,
-                flow_log_retention_days=cfg.network.flow_log_retention_days,
-                tags=tags,
-            ),
-        )
-        pulumi.export("vpcId", network.vpc_id)
-        pulumi.export("privateSubnetIds", network.private_subnet_ids)
-        pulumi.export("trainingSecurityGroupId", network.training_security_group_id)
-        pulumi.export("endpointSecurityGroupId", network.endpoint_security_group_id)
-
-    if cfg.audit_trail.enabled:
-        # The trail gets its own SSE-KMS bucket that is itself access-logged (CIS 3.4).
-        trail_bucket = data_bucket(
-            "trail",
-            deliveries=[
-                LogDelivery(
-                    "cloudtrail.amazonaws.com",
-                    f"cloudtrail/AWSLogs/{account_id}/",
-                    account_id,
-                    checks_bucket_acl=True,
-                )
-            ],
-            expiration_days=cfg.audit_trail.log_retention_days,
-        )
-        trail = AuditTrail(
-            prefix,
-            AuditTrailArgs(
-                log_bucket=trail_bucket.bucket_name,
-                artifact_bucket=artifacts.bucket_name,
-                kms_key_arn=keys.data_key_arn,
-                partition=partition,
-                tags=tags,
-            ),
-            opts=pulumi.ResourceOptions(depends_on=[trail_bucket]),
-        )
-        pulumi.export("trailBucket", trail_bucket.bucket_name)
-        pulumi.export("trailArn", trail.trail_arn)
 
     pulumi.export("environment", cfg.environment)
     pulumi.export("region", cfg.region)
@@ -227,20 +264,19 @@ def declare(cfg: StackConfig) -> None:
     pulumi.export("logBucket", logs.bucket_name)
     pulumi.export("repositoryUrl", registry.repository_url)
     pulumi.export("modelPackageGroups", registry.model_group_arns)
-    pulumi.export(
-        "roles",
-        {
-            "training": identity.training_role.arn,
-            "inference": identity.inference_role.arn,
-            "auditor": identity.auditor_role.arn,
-            "plan": identity.plan_role.arn,
-            "train": identity.train_role.arn,
-            "release": identity.release_role.arn,
-            "deploy": identity.deploy_role.arn,
-            "monitor": identity.monitor_role.arn,
-        },
-    )
+    pulumi.export("roles", {_output_key(purpose): role.arn for purpose, role in roles.items()})
     _declare_serving(cfg, arns, tags, identity, keys, capture, registry, network)
+
+
+def _sid(purpose: str) -> str:
+    """`training-pr` -> `TrainingPrUsesKey`: the key policy statement of one role."""
+    return "".join(part.title() for part in purpose.split("-")) + "UsesKey"
+
+
+def _output_key(purpose: str) -> str:
+    """`training-pr` -> `trainingPr`: stack outputs are camelCase."""
+    first, *rest = purpose.split("-")
+    return first + "".join(part.title() for part in rest)
 
 
 def _declare_serving(
@@ -278,7 +314,7 @@ def _declare_serving(
                 prefix=prefix,
                 stack=cfg.environment,
                 models=models,
-                execution_role_arn=identity.inference_role.arn,
+                execution_role_arn=identity.roles["inference"].arn,
                 kms_key_arn=keys.data_key_arn,
                 capture_bucket=capture.bucket_name,
                 signing_public_key_pem=public_key_pem,

@@ -1,4 +1,4 @@
-"""Audit trail: CloudTrail with S3 data events on the model artifacts, KMS-encrypted."""
+"""Audit trail: CloudTrail with S3 data events on the model artifacts, on the logs CMK."""
 
 from __future__ import annotations
 
@@ -16,8 +16,14 @@ class AuditTrailArgs:
     """Delivery bucket; its policy must already grant CloudTrail (see `cloudtrail_statements`)."""
     artifact_bucket: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str]
+    """The stack's logs CMK, whose policy lets only this trail (by name) encrypt with it."""
     partition: pulumi.Input[str]
     tags: dict[str, str] | None = None
+
+
+def trail_name(prefix: str) -> str:
+    """The trail's fixed name, so the logs key policy can name it (aws:SourceArn)."""
+    return f"{prefix}-trail"
 
 
 class AuditTrail(pulumi.ComponentResource):
@@ -29,6 +35,7 @@ class AuditTrail(pulumi.ComponentResource):
         super().__init__("mlops:audit:AuditTrail", name, None, opts)
         trail = aws.cloudtrail.Trail(
             f"{name}-trail",
+            name=trail_name(name),
             s3_bucket_name=args.log_bucket,
             s3_key_prefix="cloudtrail",
             is_multi_region_trail=True,

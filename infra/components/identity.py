@@ -1,7 +1,11 @@
-"""Identities: SageMaker execution roles, the auditor role, GitHub OIDC and one role per workflow.
+"""Identities: SageMaker execution roles, the auditor role, GitHub OIDC and one role per duty.
 
-Roles are created here with their trust policies only; `Permissions` attaches what each
-may do once the keys and buckets exist, because the key policies must name these roles.
+Each release duty has its own role, trusted by exactly the GitHub OIDC subjects that
+perform it (docs/identities.md has the table): a pull request can reach only `gh-plan`
+and, where the stack trains on pull requests, `gh-train`; signing, approving and
+deploying are GitHub environments no pull request can enter. Roles are created here with
+their trust policies only; `Permissions` attaches what each may do once the keys and
+buckets exist, because the key policies must name these roles.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from infra.policy_document import Condition, PolicyDocument, Principal, Statemen
 
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 STS_AUDIENCE = "sts.amazonaws.com"
+MAIN = "ref:refs/heads/main"
+PULL_REQUEST = "pull_request"
 
 
 @dataclass(frozen=True)
@@ -26,34 +32,40 @@ class GitHubTrust:
     repo: str
     deploy_environment: str
     signing_environment: str
+    """`model-signing-<env>`: the sign-and-register job of main builds."""
+    approval_environment: str
+    """`model-approval-<env>`: a job behind required reviewers that approves a package."""
     train_on_pull_requests: bool
 
     def subject(self, qualifier: str) -> str:
         return f"repo:{self.org}/{self.repo}:{qualifier}"
 
-    @property
-    def plan_subjects(self) -> list[str]:
-        return [self.subject("pull_request"), self.subject("ref:refs/heads/main")]
-
-    @property
-    def train_subjects(self) -> list[str]:
-        subjects = [self.subject("ref:refs/heads/main")]
+    def subjects(self) -> dict[str, list[str]]:
+        """Role purpose -> the subjects its trust policy accepts (absent: no such role)."""
+        trusted = {
+            "plan": [self.subject(PULL_REQUEST), self.subject(MAIN)],
+            "build": [self.subject(MAIN)],
+            "release": [self.subject(f"environment:{self.signing_environment}")],
+            "approve": [self.subject(f"environment:{self.approval_environment}")],
+            "deploy": [self.subject(f"environment:{self.deploy_environment}")],
+            # Scheduled workflows run on the default branch.
+            "monitor": [self.subject(MAIN)],
+        }
         if self.train_on_pull_requests:
-            subjects.insert(0, self.subject("pull_request"))
-        return subjects
+            trusted["train"] = [self.subject(PULL_REQUEST)]
+        return trusted
 
-    @property
-    def sign_subjects(self) -> list[str]:
-        return [self.subject(f"environment:{self.signing_environment}")]
 
-    @property
-    def monitor_subjects(self) -> list[str]:
-        """Scheduled workflows run on the default branch."""
-        return [self.subject("ref:refs/heads/main")]
-
-    @property
-    def deploy_subjects(self) -> list[str]:
-        return [self.subject(f"environment:{self.deploy_environment}")]
+# The GitHub role of each purpose: (logical name suffix, what its description says).
+GITHUB_ROLES = {
+    "plan": ("gh-plan", "pulumi preview and registry checks (read-only)"),
+    "train": ("gh-train", "pull-request training (PR prefixes only)"),
+    "build": ("gh-build", "train and validate the release candidate on main"),
+    "release": ("gh-release", "sign and register (never approve)"),
+    "approve": ("gh-approve", "approve model packages (never sign or deploy)"),
+    "deploy": ("gh-deploy", "pulumi up of serving (never sign, approve or register)"),
+    "monitor": ("gh-monitor", "scheduled drift monitor"),
+}
 
 
 @dataclass(frozen=True)
@@ -61,41 +73,49 @@ class IdentityArgs:
     account_id: pulumi.Input[str]
     partition: pulumi.Input[str]
     github: GitHubTrust
-    auditor_principal_arns: Sequence[str] = ()
-    """Principals that may assume the auditor role; empty means this account's root."""
+    auditor_principal_arns: Sequence[str]
+    """Named IAM principals that may assume the auditor role with MFA (at least one)."""
+    approver_principal_arns: Sequence[str] = ()
+    """Named IAM principals that may assume the approver role with MFA (optional)."""
     permissions_boundary_arn: str | None = None
     tags: dict[str, str] | None = None
 
 
 class Identity(pulumi.ComponentResource):
-    """The roles of the platform, each trusted only by who needs it."""
+    """The roles of the platform, each trusted only by who needs it.
+
+    `roles` maps a purpose (`training`, `training-pr`, `inference`, `auditor`, and the
+    GitHub purposes of `GITHUB_ROLES`) to its role; a purpose the stack does not enable
+    (pull-request training) has no role.
+    """
+
+    roles: dict[str, aws.iam.Role]
 
     def __init__(self, name: str, args: IdentityArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlops:identity:Identity", name, None, opts)
+        if not args.auditor_principal_arns:
+            raise ValueError("the auditor role needs at least one named principal")
         self._args = args
         self._child = pulumi.ResourceOptions(parent=self)
         sagemaker_trust = _service_trust("sagemaker.amazonaws.com", args.account_id)
+        github = args.github
 
-        self.training_role = self._role(
-            f"{name}-training", "SageMaker training jobs", sagemaker_trust
-        )
-        self.inference_role = self._role(
+        self.roles = {
+            "training": self._role(
+                f"{name}-training", "SageMaker training jobs of main builds", sagemaker_trust
+            ),
+        }
+        if github.train_on_pull_requests:
+            self.roles["training-pr"] = self._role(
+                f"{name}-training-pr", "SageMaker training jobs of pull requests", sagemaker_trust
+            )
+        self.roles["inference"] = self._role(
             f"{name}-inference", "SageMaker models and endpoints", sagemaker_trust
         )
-        root = pulumi.Output.concat("arn:", args.partition, ":iam::", args.account_id, ":root")
-        auditors = list(args.auditor_principal_arns) or [root]
-        self.auditor_role = self._role(
+        self.roles["auditor"] = self._role(
             f"{name}-auditor",
-            "read-only evidence: verify signatures, read key policies and artifacts",
-            PolicyDocument(
-                [
-                    Statement(
-                        sid="AuditorsAssume",
-                        principals=Principal("AWS", auditors),
-                        actions=["sts:AssumeRole"],
-                    )
-                ]
-            ),
+            "read-only evidence: verify signatures, read key policies, artifacts and logs",
+            PolicyDocument([_named_with_mfa("AuditorsAssumeWithMfa", args.auditor_principal_arns)]),
         )
 
         self.github_provider = aws.iam.OpenIdConnectProvider(
@@ -105,36 +125,18 @@ class Identity(pulumi.ComponentResource):
             tags=args.tags,
             opts=self._child,
         )
-        github = args.github
-        self.plan_role = self._github_role(
-            f"{name}-gh-plan", "pulumi preview", github.plan_subjects
-        )
-        self.train_role = self._github_role(f"{name}-gh-train", "train", github.train_subjects)
-        self.release_role = self._github_role(
-            f"{name}-gh-release", "sign and register", github.sign_subjects
-        )
-        self.deploy_role = self._github_role(
-            f"{name}-gh-deploy", "pulumi up", github.deploy_subjects
-        )
-        self.monitor_role = self._github_role(
-            f"{name}-gh-monitor", "scheduled drift monitor", github.monitor_subjects
-        )
-
-        self.register_outputs(
-            {
-                role: getattr(self, role).arn
-                for role in (
-                    "training_role",
-                    "inference_role",
-                    "auditor_role",
-                    "plan_role",
-                    "train_role",
-                    "release_role",
-                    "deploy_role",
-                    "monitor_role",
+        for purpose, subjects in github.subjects().items():
+            suffix, description = GITHUB_ROLES[purpose]
+            statements = [self._github_statement(subjects)]
+            if purpose == "approve" and args.approver_principal_arns:
+                statements.append(
+                    _named_with_mfa("ApproversAssumeWithMfa", args.approver_principal_arns)
                 )
-            }
-        )
+            self.roles[purpose] = self._role(
+                f"{name}-{suffix}", f"GitHub Actions: {description}", PolicyDocument(statements)
+            )
+
+        self.register_outputs({purpose: role.arn for purpose, role in self.roles.items()})
 
     def _role(self, name: str, purpose: str, trust: PolicyDocument) -> aws.iam.Role:
         return aws.iam.Role(
@@ -147,21 +149,26 @@ class Identity(pulumi.ComponentResource):
             opts=self._child,
         )
 
-    def _github_role(self, name: str, purpose: str, subjects: list[str]) -> aws.iam.Role:
-        trust = PolicyDocument(
-            [
-                Statement(
-                    sid="GitHubActionsAssume",
-                    principals=Principal("Federated", [self.github_provider.arn]),
-                    actions=["sts:AssumeRoleWithWebIdentity"],
-                    conditions=[
-                        Condition("StringEquals", f"{GITHUB_OIDC_HOST}:aud", [STS_AUDIENCE]),
-                        Condition("StringEquals", f"{GITHUB_OIDC_HOST}:sub", subjects),
-                    ],
-                )
-            ]
+    def _github_statement(self, subjects: list[str]) -> Statement:
+        return Statement(
+            sid="GitHubActionsAssume",
+            principals=Principal("Federated", [self.github_provider.arn]),
+            actions=["sts:AssumeRoleWithWebIdentity"],
+            conditions=[
+                Condition("StringEquals", f"{GITHUB_OIDC_HOST}:aud", [STS_AUDIENCE]),
+                Condition("StringEquals", f"{GITHUB_OIDC_HOST}:sub", subjects),
+            ],
         )
-        return self._role(name, f"GitHub Actions: {purpose}", trust)
+
+
+def _named_with_mfa(sid: str, principals: Sequence[str]) -> Statement:
+    """Named people only, and only in a session they opened with MFA."""
+    return Statement(
+        sid=sid,
+        principals=Principal("AWS", list(principals)),
+        actions=["sts:AssumeRole"],
+        conditions=[Condition("Bool", "aws:MultiFactorAuthPresent", ["true"])],
+    )
 
 
 def _service_trust(service: str, account_id: pulumi.Input[str]) -> PolicyDocument:

@@ -54,6 +54,39 @@ SIGN_ACTIONS = ("kms:DescribeKey", "kms:GetPublicKey", "kms:Sign")
 SIGNING_ALGORITHM = {"ECC_NIST_P256": "ECDSA_SHA_256", "ECC_NIST_P384": "ECDSA_SHA_384"}
 
 
+THIS_KEY = "*"  # In a key policy, "*" is the key the policy is attached to.
+THIS_KEY_REASON = "in a key policy, '*' means this key"
+
+
+@dataclass(frozen=True)
+class KeyUse:
+    """Roles that use the data key, only through the AWS services named (`kms:ViaService`).
+
+    A role's credentials used against KMS directly (a stolen session, a dependency calling
+    `kms:Decrypt` on a ciphertext it copied) are refused: only S3 or SageMaker acting for
+    the role may use the key.
+    """
+
+    sid: str
+    principals: Sequence[pulumi.Input[str]]
+    actions: Sequence[str]
+    via_services: Sequence[str]
+    """Service prefixes, e.g. `("s3", "sagemaker")` -> `s3.<region>.amazonaws.com`, ..."""
+
+
+@dataclass(frozen=True)
+class LogsKeyArgs:
+    """The separate CMK for audit logs: only CloudTrail and CloudWatch Logs encrypt with it,
+    for the named trail and flow-log group; only the auditors read it (through S3)."""
+
+    trail_arn: pulumi.Input[str] | None
+    """The trail that may encrypt with the key (aws:SourceArn); None without a trail."""
+    log_group_arn: pulumi.Input[str] | None
+    """The flow-log group CloudWatch Logs may encrypt (encryption context); None without."""
+    readers: Sequence[pulumi.Input[str]]
+    """Role ARNs that may decrypt delivered log files through S3 (the auditor)."""
+
+
 @dataclass(frozen=True)
 class KeysArgs:
     account_id: pulumi.Input[str]
@@ -61,28 +94,32 @@ class KeysArgs:
     partition: pulumi.Input[str]
     region: str
     alias_prefix: str
-    """Aliases become `alias/<prefix>-data` and `alias/<prefix>-signing`."""
-    data_users: Sequence[pulumi.Input[str]]
-    """Role ARNs that encrypt and decrypt with the data key (training, release, deploy)."""
-    data_readers: Sequence[pulumi.Input[str]]
-    """Role ARNs that only decrypt (inference, auditor)."""
+    """Aliases become `alias/<prefix>-data`, `-signing` and `-logs`."""
+    data_key_uses: Sequence[KeyUse]
+    """Who uses the data key, with what actions, through which services."""
+    grant_users: Sequence[pulumi.Input[str]]
+    """Role ARNs whose SageMaker calls attach the data key to volumes (CreateGrant)."""
     signers: Sequence[pulumi.Input[str]]
     """The only role ARNs allowed to call kms:Sign (the release-signing role)."""
     verifiers: Sequence[pulumi.Input[str]]
     """Role ARNs allowed to verify and read the public key (deploy, auditor, inference)."""
+    logs: LogsKeyArgs | None = None
+    """The audit-log key, when the stack has a trail or flow logs."""
     deletion_window_days: int = 30
     signing_key_spec: str = "ECC_NIST_P256"
     tags: dict[str, str] | None = None
 
 
 class Keys(pulumi.ComponentResource):
-    """A symmetric data CMK with rotation and an asymmetric SIGN_VERIFY key, with aliases."""
+    """A symmetric data CMK with rotation, an asymmetric SIGN_VERIFY key and, when the stack
+    keeps audit logs, a symmetric logs CMK; each with an alias."""
 
     data_key_arn: pulumi.Output[str]
     data_key_id: pulumi.Output[str]
     signing_key_arn: pulumi.Output[str]
     signing_key_alias: pulumi.Output[str]
     data_key_alias: pulumi.Output[str]
+    logs_key_arn: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: KeysArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlops:keys:Keys", name, None, opts)
@@ -91,7 +128,7 @@ class Keys(pulumi.ComponentResource):
 
         self.data_key = aws.kms.Key(
             f"{name}-data-key",
-            description=f"{args.alias_prefix}: data at rest (buckets, logs, volumes, topics)",
+            description=f"{args.alias_prefix}: data at rest (buckets, volumes, topics, endpoints)",
             key_usage="ENCRYPT_DECRYPT",
             customer_master_key_spec="SYMMETRIC_DEFAULT",
             enable_key_rotation=True,
@@ -113,6 +150,27 @@ class Keys(pulumi.ComponentResource):
             tags=args.tags,
             opts=child,
         )
+        self.logs_key_arn = None
+        if args.logs is not None:
+            logs_key = aws.kms.Key(
+                f"{name}-logs-key",
+                description=f"{args.alias_prefix}: audit logs (CloudTrail, VPC flow logs)",
+                key_usage="ENCRYPT_DECRYPT",
+                customer_master_key_spec="SYMMETRIC_DEFAULT",
+                enable_key_rotation=True,
+                rotation_period_in_days=365,
+                deletion_window_in_days=args.deletion_window_days,
+                policy=_logs_key_policy(args, args.logs, root).to_json(),
+                tags=args.tags,
+                opts=child,
+            )
+            aws.kms.Alias(
+                f"{name}-logs-key-alias",
+                name=f"alias/{args.alias_prefix}-logs",
+                target_key_id=logs_key.key_id,
+                opts=child,
+            )
+            self.logs_key_arn = logs_key.arn
         data_alias = aws.kms.Alias(
             f"{name}-data-key-alias",
             name=f"alias/{args.alias_prefix}-data",
@@ -134,6 +192,7 @@ class Keys(pulumi.ComponentResource):
             {
                 "data_key_arn": self.data_key_arn,
                 "signing_key_arn": self.signing_key_arn,
+                "logs_key_arn": self.logs_key_arn,
                 "data_key_alias": self.data_key_alias,
                 "signing_key_alias": self.signing_key_alias,
             }
@@ -145,85 +204,147 @@ def _admin(root: pulumi.Input[str]) -> Statement:
         sid="AccountRootAdministers",
         principals=Principal("AWS", [root]),
         actions=KEY_ADMIN_ACTIONS,
-        resources=["*"],
-        wildcard_resource_reason="in a key policy, '*' means this key",
+        resources=[THIS_KEY],
+        wildcard_resource_reason=THIS_KEY_REASON,
     )
 
 
+def via_service(region: str, services: Sequence[str]) -> Condition:
+    """`kms:ViaService`: the key is usable only by these services acting for the caller."""
+    endpoints = [f"{service}.{region}.amazonaws.com" for service in services]
+    return Condition("StringEquals", "kms:ViaService", endpoints)
+
+
 def _data_key_policy(args: KeysArgs, root: pulumi.Input[str]) -> PolicyDocument:
-    this_key = "*"  # In a key policy, "*" is the key the policy is attached to.
     logs = f"logs.{args.region}.amazonaws.com"
     log_context = pulumi.Output.concat(
         "arn:", args.partition, ":logs:", args.region, ":", args.account_id, ":log-group:*"
     )
-    reason = "in a key policy, '*' means this key"
+    uses = [
+        Statement(
+            sid=use.sid,
+            principals=Principal("AWS", list(use.principals)),
+            actions=use.actions,
+            resources=[THIS_KEY],
+            conditions=[via_service(args.region, use.via_services)],
+            wildcard_resource_reason=THIS_KEY_REASON,
+        )
+        for use in args.data_key_uses
+    ]
     return PolicyDocument(
         [
             _admin(root),
-            Statement(
-                sid="WorkloadRolesUseKey",
-                principals=Principal("AWS", list(args.data_users)),
-                actions=DATA_USE_ACTIONS,
-                resources=[this_key],
-                wildcard_resource_reason=reason,
-            ),
-            Statement(
-                sid="ReadOnlyRolesDecrypt",
-                principals=Principal("AWS", list(args.data_readers)),
-                actions=DATA_READ_ACTIONS,
-                resources=[this_key],
-                wildcard_resource_reason=reason,
-            ),
+            *uses,
             Statement(
                 sid="SageMakerAttachesVolumes",
-                principals=Principal("AWS", [*args.data_users, *args.data_readers]),
+                principals=Principal("AWS", list(args.grant_users)),
                 actions=GRANT_ACTIONS,
-                resources=[this_key],
+                resources=[THIS_KEY],
                 conditions=[Condition("Bool", "kms:GrantIsForAWSResource", ["true"])],
-                wildcard_resource_reason=reason,
+                wildcard_resource_reason=THIS_KEY_REASON,
             ),
             Statement(
                 sid="CloudWatchLogsDescribesKey",
                 principals=Principal("Service", [logs]),
                 actions=["kms:DescribeKey"],
-                resources=[this_key],
+                resources=[THIS_KEY],
                 conditions=[Condition("StringEquals", "aws:SourceAccount", [args.account_id])],
-                wildcard_resource_reason=reason,
+                wildcard_resource_reason=THIS_KEY_REASON,
             ),
             Statement(
                 sid="CloudWatchLogsEncrypts",
                 principals=Principal("Service", [logs]),
                 actions=("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"),
-                resources=[this_key],
+                resources=[THIS_KEY],
                 conditions=[
                     Condition("StringLike", "kms:EncryptionContext:aws:logs:arn", [log_context])
                 ],
-                wildcard_resource_reason=reason,
-            ),
-            Statement(
-                sid="CloudTrailEncryptsLogs",
-                principals=Principal("Service", ["cloudtrail.amazonaws.com"]),
-                actions=("kms:DescribeKey", "kms:GenerateDataKey"),
-                resources=[this_key],
-                conditions=[
-                    Condition("StringEquals", "aws:SourceAccount", [args.account_id]),
-                ],
-                wildcard_resource_reason=reason,
+                wildcard_resource_reason=THIS_KEY_REASON,
             ),
             Statement(
                 sid="AlarmsPublishToEncryptedTopic",
                 principals=Principal("Service", ["cloudwatch.amazonaws.com"]),
                 actions=("kms:Decrypt", "kms:GenerateDataKey"),
-                resources=[this_key],
+                resources=[THIS_KEY],
                 conditions=[Condition("StringEquals", "aws:SourceAccount", [args.account_id])],
-                wildcard_resource_reason=reason,
+                wildcard_resource_reason=THIS_KEY_REASON,
             ),
         ]
     )
 
 
+def _logs_key_policy(args: KeysArgs, logs: LogsKeyArgs, root: pulumi.Input[str]) -> PolicyDocument:
+    """Only the log services encrypt, each for its one log; the auditors read via S3."""
+    statements = [_admin(root)]
+    account = Condition("StringEquals", "aws:SourceAccount", [args.account_id])
+    if logs.trail_arn is not None:
+        trail = Condition("StringEquals", "aws:SourceArn", [logs.trail_arn])
+        trail_context = pulumi.Output.concat(
+            "arn:", args.partition, ":cloudtrail:*:", args.account_id, ":trail/*"
+        )
+        statements += [
+            Statement(
+                sid="CloudTrailEncryptsLogs",
+                principals=Principal("Service", ["cloudtrail.amazonaws.com"]),
+                actions=["kms:GenerateDataKey"],
+                resources=[THIS_KEY],
+                conditions=[
+                    trail,
+                    Condition(
+                        "StringLike", "kms:EncryptionContext:aws:cloudtrail:arn", [trail_context]
+                    ),
+                ],
+                wildcard_resource_reason=THIS_KEY_REASON,
+            ),
+            Statement(
+                sid="CloudTrailDescribesKey",
+                principals=Principal("Service", ["cloudtrail.amazonaws.com"]),
+                actions=["kms:DescribeKey"],
+                resources=[THIS_KEY],
+                conditions=[trail],
+                wildcard_resource_reason=THIS_KEY_REASON,
+            ),
+        ]
+    if logs.log_group_arn is not None:
+        service = Principal("Service", [f"logs.{args.region}.amazonaws.com"])
+        statements += [
+            Statement(
+                sid="CloudWatchLogsEncryptsFlowLogs",
+                principals=service,
+                actions=("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"),
+                resources=[THIS_KEY],
+                conditions=[
+                    # Encryption context values are strings to IAM (ArnEquals is a type error).
+                    Condition(
+                        "StringEquals", "kms:EncryptionContext:aws:logs:arn", [logs.log_group_arn]
+                    )
+                ],
+                wildcard_resource_reason=THIS_KEY_REASON,
+            ),
+            Statement(
+                sid="CloudWatchLogsDescribesKey",
+                principals=service,
+                actions=["kms:DescribeKey"],
+                resources=[THIS_KEY],
+                conditions=[account],
+                wildcard_resource_reason=THIS_KEY_REASON,
+            ),
+        ]
+    statements.append(
+        Statement(
+            sid="AuditorsReadLogs",
+            principals=Principal("AWS", list(logs.readers)),
+            actions=DATA_READ_ACTIONS,
+            resources=[THIS_KEY],
+            conditions=[via_service(args.region, ["s3"])],
+            wildcard_resource_reason=THIS_KEY_REASON,
+        )
+    )
+    return PolicyDocument(statements)
+
+
 def _signing_key_policy(args: KeysArgs, root: pulumi.Input[str]) -> PolicyDocument:
-    reason = "in a key policy, '*' means this key"
+    reason = THIS_KEY_REASON
     return PolicyDocument(
         [
             _admin(root),

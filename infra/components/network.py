@@ -24,12 +24,18 @@ INTERFACE_SERVICES = (
 )
 
 
+def flow_log_group_name(prefix: str) -> str:
+    """The flow-log group's fixed name, so the logs key policy can name it."""
+    return f"/{prefix}/vpc-flow-logs"
+
+
 @dataclass(frozen=True)
 class NetworkArgs:
     cidr_block: str
     availability_zones: Sequence[str]
     region: str
     kms_key_arn: pulumi.Input[str]
+    """The stack's logs CMK (flow logs are audit evidence, not workload data)."""
     account_id: pulumi.Input[str]
     partition: pulumi.Input[str]
     flow_log_retention_days: int
@@ -199,6 +205,7 @@ class Network(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-flow-logs",
+            name=flow_log_group_name(name),
             retention_in_days=args.flow_log_retention_days,
             kms_key_id=args.kms_key_arn,
             tags=tags,

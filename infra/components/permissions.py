@@ -1,18 +1,29 @@
 """Least-privilege permissions for every role, attached as inline policies.
 
 Each role may touch only its own prefixes, keys and named resources. `*` resources
-appear only for actions that IAM cannot scope (each says why in its statement).
+appear only for actions that IAM cannot scope (each says why in its statement). The calls
+that could turn a control off outside Pulumi (`CreateTrainingJob`, `CreateModel`,
+`CreateEndpointConfig`) are allowed only under IAM conditions that force the stack's
+network isolation, subnets and KMS keys; docs/identities.md has the table of who may do what.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
 from infra.arns import Arns, s3_bucket, s3_objects
-from infra.components.keys import DATA_READ_ACTIONS, DATA_USE_ACTIONS, SIGN_ACTIONS, VERIFY_ACTIONS
+from infra.components.keys import (
+    DATA_READ_ACTIONS,
+    DATA_USE_ACTIONS,
+    SIGN_ACTIONS,
+    VERIFY_ACTIONS,
+    via_service,
+)
+from infra.config import CHECKPOINT_PREFIX, MAIN_SCOPE, PULL_REQUEST_SCOPE, TRAINING_OUTPUT_PREFIX
 from infra.policy_document import Condition, PolicyDocument, Statement
 
 TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
@@ -20,6 +31,8 @@ ENDPOINT_LOG_GROUP_PREFIX = "/aws/sagemaker/Endpoints/"
 METRIC_NAMESPACES = ["/aws/sagemaker/TrainingJobs", "/aws/sagemaker/Endpoints", "mlops"]
 ECR_PULL = ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
 ECR_LOGIN_REASON = "ecr:GetAuthorizationToken is account-wide; IAM has no resource for it"
+APPROVED = "Approved"
+PENDING = "PendingManualApproval"
 VPC_ENI_ACTIONS = (
     "ec2:CreateNetworkInterface",
     "ec2:CreateNetworkInterfacePermission",
@@ -36,6 +49,52 @@ VPC_DESCRIBE_ACTIONS = (
 
 
 @dataclass(frozen=True)
+class DataKeyUse:
+    """What a role does with the data key, and the services it does it through."""
+
+    actions: Sequence[str]
+    via_services: Sequence[str]
+
+
+# One fact: the key policy (infra/program.py -> Keys) and each identity policy read this.
+# `approve` has no entry: the approver never touches data.
+DATA_KEY_USE: dict[str, DataKeyUse] = {
+    "training": DataKeyUse(DATA_USE_ACTIONS, ("s3", "sagemaker")),
+    "training-pr": DataKeyUse(DATA_USE_ACTIONS, ("s3", "sagemaker")),
+    "inference": DataKeyUse(DATA_USE_ACTIONS, ("s3", "sagemaker")),
+    "build": DataKeyUse(DATA_USE_ACTIONS, ("s3", "sagemaker")),
+    "train": DataKeyUse(DATA_READ_ACTIONS, ("s3", "sagemaker")),
+    "release": DataKeyUse(DATA_USE_ACTIONS, ("s3",)),
+    "deploy": DataKeyUse(DATA_READ_ACTIONS, ("s3", "sagemaker")),
+    "plan": DataKeyUse(DATA_READ_ACTIONS, ("s3",)),
+    "monitor": DataKeyUse(DATA_READ_ACTIONS, ("s3",)),
+    "auditor": DataKeyUse(DATA_READ_ACTIONS, ("s3",)),
+}
+# Roles whose SageMaker calls attach the data key to volumes and instances (kms:CreateGrant).
+GRANT_USERS = ("training", "training-pr", "inference", "train", "build", "deploy")
+# Roles that may verify signatures with the signing key's public half.
+VERIFIERS = ("inference", "auditor", "plan", "train", "build", "deploy")
+
+
+@dataclass(frozen=True)
+class NetworkIds:
+    """The stack's private network, which training jobs and models must be placed in."""
+
+    subnet_ids: Sequence[pulumi.Input[str]]
+    training_security_group_id: pulumi.Input[str]
+    endpoint_security_group_id: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
+class AuditLogs:
+    """Where the audit logs are, for the auditor's read grants."""
+
+    logs_key_arn: pulumi.Input[str]
+    trail_bucket: pulumi.Input[str] | None
+    flow_log_group_arn: pulumi.Input[str] | None
+
+
+@dataclass(frozen=True)
 class PermissionsArgs:
     arns: Arns
     prefix: str
@@ -47,15 +106,13 @@ class PermissionsArgs:
     capture_bucket: pulumi.Input[str]
     log_bucket: pulumi.Input[str]
     ecr_repository_arn: pulumi.Input[str]
-    training_role: aws.iam.Role
-    inference_role: aws.iam.Role
-    auditor_role: aws.iam.Role
-    plan_role: aws.iam.Role
-    train_role: aws.iam.Role
-    release_role: aws.iam.Role
-    deploy_role: aws.iam.Role
-    monitor_role: aws.iam.Role
-    vpc_enabled: bool
+    roles: Mapping[str, aws.iam.Role]
+    """`Identity.roles`: purpose -> role; a purpose without a role gets no policy."""
+    network: NetworkIds | None
+    """The stack's VPC, or None when the stack has none."""
+    plan_metadata_only: bool
+    """Prod: the plan role (which pull requests reach) reads no object and decrypts nothing."""
+    audit_logs: AuditLogs | None = None
 
 
 class Permissions(pulumi.ComponentResource):
@@ -67,30 +124,26 @@ class Permissions(pulumi.ComponentResource):
         super().__init__("mlops:identity:Permissions", name, None, opts)
         self._args = args
         b = _Buckets(args)
-        self.documents: dict[str, PolicyDocument] = {
-            "training": _training(args, b),
-            "inference": _inference(args, b),
-            "auditor": _auditor(args, b),
-            "plan": _plan(args, b),
-            "train": _train(args, b),
-            "release": _release(args, b),
-            "deploy": _deploy(args, b),
-            "monitor": _monitor(args, b),
+        builders = {
+            "training": lambda: _execution(args, b, MAIN_SCOPE),
+            "training-pr": lambda: _execution(args, b, PULL_REQUEST_SCOPE),
+            "inference": lambda: _inference(args, b),
+            "auditor": lambda: _auditor(args, b),
+            "plan": lambda: _plan(args, b),
+            "train": lambda: _launcher(args, b, PULL_REQUEST_SCOPE),
+            "build": lambda: _launcher(args, b, MAIN_SCOPE),
+            "release": lambda: _release(args, b),
+            "approve": lambda: _approve(args),
+            "deploy": lambda: _deploy(args, b),
+            "monitor": lambda: _monitor(args, b),
         }
-        roles = {
-            "training": args.training_role,
-            "inference": args.inference_role,
-            "auditor": args.auditor_role,
-            "plan": args.plan_role,
-            "train": args.train_role,
-            "release": args.release_role,
-            "deploy": args.deploy_role,
-            "monitor": args.monitor_role,
+        self.documents: dict[str, PolicyDocument] = {
+            purpose: build() for purpose, build in builders.items() if purpose in args.roles
         }
         for purpose, document in self.documents.items():
             aws.iam.RolePolicy(
                 f"{name}-{purpose}",
-                role=roles[purpose].name,
+                role=args.roles[purpose].name,
                 policy=document.to_json(),
                 opts=pulumi.ResourceOptions(parent=self),
             )
@@ -105,16 +158,38 @@ class _Buckets:
         self.capture = s3_bucket(p, args.capture_bucket)
         self.logs = s3_bucket(p, args.log_bucket)
         self.datasets = s3_objects(p, args.data_bucket, "datasets/")
-        self.training_output = s3_objects(p, args.artifact_bucket, "training-output/")
-        self.checkpoints = s3_objects(p, args.artifact_bucket, "checkpoints/")
         self.models = s3_objects(p, args.artifact_bucket, "models/")
-        self.signatures = s3_objects(p, args.artifact_bucket, "signatures/")
         self.all_artifacts = s3_objects(p, args.artifact_bucket)
         self.all_capture = s3_objects(p, args.capture_bucket)
+        self._partition, self._artifact_bucket = p, args.artifact_bucket
+
+    def training_output(self, scope: str) -> pulumi.Output[str]:
+        return self._artifacts(f"{TRAINING_OUTPUT_PREFIX}/{scope}/")
+
+    def checkpoints(self, scope: str) -> pulumi.Output[str]:
+        return self._artifacts(f"{CHECKPOINT_PREFIX}/{scope}/")
+
+    def _artifacts(self, prefix: str) -> pulumi.Output[str]:
+        return s3_objects(self._partition, self._artifact_bucket, prefix)
 
 
-def _kms_use(sid: str, key: pulumi.Input[str]) -> Statement:
-    return Statement(sid=sid, actions=DATA_USE_ACTIONS, resources=[key])
+def _kms_use(purpose: str, args: PermissionsArgs) -> Statement:
+    use = DATA_KEY_USE[purpose]
+    return Statement(
+        sid="UseDataKey",
+        actions=use.actions,
+        resources=[args.data_key_arn],
+        conditions=[via_service(args.arns.region, use.via_services)],
+    )
+
+
+def _packages(args: PermissionsArgs) -> list[pulumi.Output[str]]:
+    """The stack's model package groups and their versions."""
+    a = args.arns
+    return [
+        a.sagemaker("model-package-group", f"{args.prefix}-*"),
+        a.sagemaker("model-package", f"{args.prefix}-*"),
+    ]
 
 
 def _ecr_pull(args: PermissionsArgs) -> list[Statement]:
@@ -140,7 +215,7 @@ def _metrics() -> Statement:
 
 
 def _vpc_access(args: PermissionsArgs) -> list[Statement]:
-    if not args.vpc_enabled:
+    if args.network is None:
         return []
     ec2 = args.arns.service
     return [
@@ -162,6 +237,31 @@ def _vpc_access(args: PermissionsArgs) -> list[Statement]:
     ]
 
 
+def _placement(network: NetworkIds | None, security_group: str) -> list[Condition]:
+    """The request must name only the stack's subnets and `security_group`, and name them:
+    `ForAllValues` alone would also accept a request without any VPC."""
+    if network is None:
+        return []
+    group = getattr(network, security_group)
+    return [
+        Condition("ForAllValues:StringEquals", "sagemaker:VpcSubnets", list(network.subnet_ids)),
+        Condition("ForAllValues:StringEquals", "sagemaker:VpcSecurityGroupIds", [group]),
+        Condition("Null", "sagemaker:VpcSubnets", ["false"]),
+        Condition("Null", "sagemaker:VpcSecurityGroupIds", ["false"]),
+    ]
+
+
+def training_job_conditions(args: PermissionsArgs) -> list[Condition]:
+    """What every CreateTrainingJob of the stack must say: isolated, encrypted, placed."""
+    return [
+        Condition("Bool", "sagemaker:NetworkIsolation", ["true"]),
+        Condition("Bool", "sagemaker:InterContainerTrafficEncryption", ["true"]),
+        Condition("ArnEquals", "sagemaker:VolumeKmsKey", [args.data_key_arn]),
+        Condition("ArnEquals", "sagemaker:OutputKmsKey", [args.data_key_arn]),
+        *_placement(args.network, "training_security_group_id"),
+    ]
+
+
 def _logs(sid: str, arns: Arns, group: str) -> Statement:
     return Statement(
         sid=sid,
@@ -170,7 +270,9 @@ def _logs(sid: str, arns: Arns, group: str) -> Statement:
     )
 
 
-def _training(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
+def _execution(args: PermissionsArgs, b: _Buckets, scope: str) -> PolicyDocument:
+    """A SageMaker training job's own role: `training` (main) or `training-pr`."""
+    purpose = "training" if scope == MAIN_SCOPE else "training-pr"
     return PolicyDocument(
         [
             Statement(
@@ -180,9 +282,9 @@ def _training(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
             Statement(
                 sid="WriteModelAndCheckpoints",
                 actions=("s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"),
-                resources=[b.training_output, b.checkpoints],
+                resources=[b.training_output(scope), b.checkpoints(scope)],
             ),
-            _kms_use("UseDataKey", args.data_key_arn),
+            _kms_use(purpose, args),
             _logs("WriteTrainingLogs", args.arns, TRAINING_LOG_GROUP),
             _metrics(),
             *_ecr_pull(args),
@@ -194,17 +296,13 @@ def _training(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
 def _inference(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
     return PolicyDocument(
         [
-            Statement(
-                sid="ReadModelArtifacts",
-                actions=["s3:GetObject"],
-                resources=[b.models, b.training_output],
-            ),
+            Statement(sid="ReadModelArtifacts", actions=["s3:GetObject"], resources=[b.models]),
             Statement(
                 sid="WriteDataCapture",
                 actions=("s3:AbortMultipartUpload", "s3:PutObject"),
                 resources=[b.all_capture],
             ),
-            _kms_use("UseDataKey", args.data_key_arn),
+            _kms_use("inference", args),
             Statement(
                 sid="VerifyModelSignature", actions=VERIFY_ACTIONS, resources=[args.signing_key_arn]
             ),
@@ -217,174 +315,236 @@ def _inference(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
 
 
 def _auditor(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
-    return PolicyDocument(
-        [
-            Statement(
-                sid="ReadKeyEvidence",
-                actions=(
-                    "kms:DescribeKey",
-                    "kms:GetKeyPolicy",
-                    "kms:GetKeyRotationStatus",
-                    "kms:GetPublicKey",
-                    "kms:Verify",
-                ),
-                resources=[args.data_key_arn, args.signing_key_arn],
+    logs = args.audit_logs
+    keys = [args.data_key_arn, args.signing_key_arn, *([logs.logs_key_arn] if logs else [])]
+    buckets = [b.data, b.artifacts, b.capture, b.logs]
+    statements = [
+        Statement(
+            sid="ReadKeyEvidence",
+            actions=(
+                "kms:DescribeKey",
+                "kms:GetKeyPolicy",
+                "kms:GetKeyRotationStatus",
+                "kms:GetPublicKey",
+                "kms:Verify",
             ),
-            Statement(
-                sid="DecryptEvidence", actions=DATA_READ_ACTIONS, resources=[args.data_key_arn]
+            resources=keys,
+        ),
+        _kms_use("auditor", args),
+        Statement(
+            sid="ReadArtifactsAndSignatures",
+            actions=("s3:GetObject", "s3:GetObjectVersion"),
+            resources=[b.all_artifacts],
+        ),
+        Statement(
+            sid="ReadModelRegistry",
+            actions=(
+                "sagemaker:DescribeModelPackage",
+                "sagemaker:ListModelPackages",
+                "sagemaker:ListTags",
             ),
+            resources=_packages(args),
+        ),
+    ]
+    if logs is not None:
+        statements.append(
             Statement(
-                sid="ReadArtifactsAndSignatures",
-                actions=("s3:GetObject", "s3:GetObjectVersion"),
-                resources=[b.all_artifacts],
+                sid="DecryptAuditLogs",
+                actions=DATA_READ_ACTIONS,
+                resources=[logs.logs_key_arn],
+                conditions=[via_service(args.arns.region, ["s3"])],
+            )
+        )
+        if logs.trail_bucket is not None:
+            trail = s3_bucket(args.arns.partition, logs.trail_bucket)
+            buckets.append(trail)
+            statements.append(
+                Statement(
+                    sid="ReadTrailLogs",
+                    actions=("s3:GetObject", "s3:GetObjectVersion"),
+                    resources=[s3_objects(args.arns.partition, logs.trail_bucket)],
+                )
+            )
+        if logs.flow_log_group_arn is not None:
+            statements.append(
+                Statement(
+                    sid="ReadFlowLogs",
+                    actions=(
+                        "logs:DescribeLogStreams",
+                        "logs:FilterLogEvents",
+                        "logs:GetLogEvents",
+                    ),
+                    resources=[
+                        logs.flow_log_group_arn,
+                        pulumi.Output.concat(logs.flow_log_group_arn, ":log-stream:*"),
+                    ],
+                )
+            )
+    statements.insert(
+        3,
+        Statement(
+            sid="ReadBucketConfiguration",
+            actions=(
+                "s3:GetBucketLogging",
+                "s3:GetBucketObjectLockConfiguration",
+                "s3:GetBucketPolicy",
+                "s3:GetBucketVersioning",
+                "s3:GetEncryptionConfiguration",
+                "s3:ListBucket",
             ),
-            Statement(
-                sid="ReadBucketConfiguration",
-                actions=(
-                    "s3:GetBucketLogging",
-                    "s3:GetBucketObjectLockConfiguration",
-                    "s3:GetBucketPolicy",
-                    "s3:GetBucketVersioning",
-                    "s3:GetEncryptionConfiguration",
-                    "s3:ListBucket",
-                ),
-                resources=[b.data, b.artifacts, b.capture, b.logs],
-            ),
-            Statement(
-                sid="ReadModelRegistry",
-                actions=(
-                    "sagemaker:DescribeModelPackage",
-                    "sagemaker:ListModelPackages",
-                    "sagemaker:ListTags",
-                ),
-                resources=[
-                    args.arns.sagemaker("model-package-group", f"{args.prefix}-*"),
-                    args.arns.sagemaker("model-package", f"{args.prefix}-*"),
-                ],
-            ),
-        ]
+            resources=buckets,
+        ),
     )
+    return PolicyDocument(statements)
 
 
 def _plan(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
-    """`pulumi preview` refreshes state: reads only, on this stack's resources."""
+    """`pulumi preview` refreshes state: reads only, on this stack's resources.
+
+    Pull requests reach this role. In prod it is metadata-only: it reads no object and
+    decrypts nothing, so no branch (or dependency a branch adds) can take prod's models
+    or data; `pulumi preview` needs only the resources' configuration.
+    """
     a = args.arns
-    return PolicyDocument(
-        [
-            Statement(
-                sid="ReadBuckets",
-                actions=(
-                    "s3:GetBucketLogging",
-                    "s3:GetBucketObjectLockConfiguration",
-                    "s3:GetBucketOwnershipControls",
-                    "s3:GetBucketPolicy",
-                    "s3:GetBucketPublicAccessBlock",
-                    "s3:GetBucketTagging",
-                    "s3:GetBucketVersioning",
-                    "s3:GetEncryptionConfiguration",
-                    "s3:GetLifecycleConfiguration",
-                    "s3:ListBucket",
-                ),
-                resources=[b.data, b.artifacts, b.capture, b.logs],
+    keys = [args.data_key_arn, args.signing_key_arn]
+    if args.audit_logs is not None:
+        keys.append(args.audit_logs.logs_key_arn)
+    statements = [
+        Statement(
+            sid="ReadBuckets",
+            actions=(
+                "s3:GetBucketLogging",
+                "s3:GetBucketObjectLockConfiguration",
+                "s3:GetBucketOwnershipControls",
+                "s3:GetBucketPolicy",
+                "s3:GetBucketPublicAccessBlock",
+                "s3:GetBucketTagging",
+                "s3:GetBucketVersioning",
+                "s3:GetEncryptionConfiguration",
+                "s3:GetLifecycleConfiguration",
+                "s3:ListBucket",
             ),
-            Statement(
-                sid="ReadKeys",
-                actions=(
-                    "kms:DescribeKey",
-                    "kms:GetKeyPolicy",
-                    "kms:GetKeyRotationStatus",
-                    "kms:GetPublicKey",
-                    "kms:ListResourceTags",
-                ),
-                resources=[args.data_key_arn, args.signing_key_arn],
+            resources=[b.data, b.artifacts, b.capture, b.logs],
+        ),
+        Statement(
+            sid="ReadKeys",
+            actions=(
+                "kms:DescribeKey",
+                "kms:GetKeyPolicy",
+                "kms:GetKeyRotationStatus",
+                "kms:GetPublicKey",
+                "kms:ListResourceTags",
             ),
-            Statement(
-                sid="ReadRoles",
-                actions=(
-                    "iam:GetRole",
-                    "iam:GetRolePolicy",
-                    "iam:ListAttachedRolePolicies",
-                    "iam:ListRolePolicies",
-                ),
-                resources=[a.iam_role(f"{args.prefix}-*")],
+            resources=keys,
+        ),
+        Statement(
+            sid="ReadRoles",
+            actions=(
+                "iam:GetRole",
+                "iam:GetRolePolicy",
+                "iam:ListAttachedRolePolicies",
+                "iam:ListRolePolicies",
             ),
-            Statement(
-                sid="ReadSageMaker",
-                actions=(
-                    "sagemaker:DescribeEndpoint",
-                    "sagemaker:DescribeEndpointConfig",
-                    "sagemaker:DescribeModel",
-                    "sagemaker:DescribeModelPackage",
-                    "sagemaker:DescribeModelPackageGroup",
-                    "sagemaker:ListTags",
-                ),
-                resources=[
-                    a.sagemaker("endpoint", f"{args.prefix}-*"),
-                    a.sagemaker("endpoint-config", f"{args.prefix}-*"),
-                    a.sagemaker("model", f"{args.prefix}-*"),
-                    a.sagemaker("model-package", f"{args.prefix}-*"),
-                    a.sagemaker("model-package-group", f"{args.prefix}-*"),
-                ],
+            resources=[a.iam_role(f"{args.prefix}-*")],
+        ),
+        Statement(
+            sid="ReadSageMaker",
+            actions=(
+                "sagemaker:DescribeEndpoint",
+                "sagemaker:DescribeEndpointConfig",
+                "sagemaker:DescribeModel",
+                "sagemaker:DescribeModelPackage",
+                "sagemaker:DescribeModelPackageGroup",
+                "sagemaker:ListModelPackages",
+                "sagemaker:ListTags",
             ),
-            Statement(
-                sid="ReadReleaseEvidence",
-                actions=["s3:GetObject"],
-                resources=[b.models, b.signatures],
+            resources=[
+                a.sagemaker("endpoint", f"{args.prefix}-*"),
+                a.sagemaker("endpoint-config", f"{args.prefix}-*"),
+                a.sagemaker("model", f"{args.prefix}-*"),
+                *_packages(args),
+            ],
+        ),
+        Statement(
+            sid="VerifyModelSignatures",
+            actions=VERIFY_ACTIONS,
+            resources=[args.signing_key_arn],
+        ),
+        Statement(
+            sid="ReadRepository",
+            actions=(
+                "ecr:DescribeRepositories",
+                "ecr:GetLifecyclePolicy",
+                "ecr:ListTagsForResource",
             ),
-            Statement(
-                sid="DecryptEvidence", actions=DATA_READ_ACTIONS, resources=[args.data_key_arn]
+            resources=[args.ecr_repository_arn],
+        ),
+        Statement(
+            sid="DescribeNetworkAndLogs",
+            actions=(
+                "cloudtrail:DescribeTrails",
+                "ec2:DescribeAvailabilityZones",
+                "ec2:DescribeFlowLogs",
+                "ec2:DescribeRouteTables",
+                "ec2:DescribeSecurityGroups",
+                "ec2:DescribeSubnets",
+                "ec2:DescribeVpcEndpoints",
+                "ec2:DescribeVpcs",
+                "logs:DescribeLogGroups",
             ),
-            Statement(
-                sid="VerifyModelSignatures",
-                actions=VERIFY_ACTIONS,
-                resources=[args.signing_key_arn],
-            ),
-            Statement(
-                sid="ReadRepository",
-                actions=(
-                    "ecr:DescribeRepositories",
-                    "ecr:GetLifecyclePolicy",
-                    "ecr:ListTagsForResource",
-                ),
-                resources=[args.ecr_repository_arn],
-            ),
-            Statement(
-                sid="DescribeNetworkAndLogs",
-                actions=(
-                    "cloudtrail:DescribeTrails",
-                    "ec2:DescribeFlowLogs",
-                    "ec2:DescribeRouteTables",
-                    "ec2:DescribeSecurityGroups",
-                    "ec2:DescribeSubnets",
-                    "ec2:DescribeVpcEndpoints",
-                    "ec2:DescribeVpcs",
-                    "logs:DescribeLogGroups",
-                ),
-                resources=["*"],
-                wildcard_resource_reason="these Describe calls have no resource-level permissions",
-            ),
+            resources=["*"],
+            wildcard_resource_reason="these Describe calls have no resource-level permissions",
+        ),
+    ]
+    if not args.plan_metadata_only:
+        statements += [
+            Statement(sid="ReadReleaseEvidence", actions=["s3:GetObject"], resources=[b.models]),
+            _kms_use("plan", args),
         ]
-    )
+    return PolicyDocument(statements)
 
 
-def _train(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
+def _launcher(args: PermissionsArgs, b: _Buckets, scope: str) -> PolicyDocument:
+    """Who launches training: `gh-build` on main, `gh-train` for pull requests.
+
+    Both read datasets and the production model (to validate against it); only the main
+    build stages new datasets. Each passes only its own execution role, and may create a
+    training job only under the stack's isolation, placement and key conditions.
+    """
     a = args.arns
+    main = scope == MAIN_SCOPE
+    purpose, execution = ("build", "training") if main else ("train", "training-pr")
+    datasets = (
+        Statement(
+            sid="StageDatasets",
+            actions=("s3:GetObject", "s3:PutObject"),
+            resources=[b.datasets],
+        )
+        if main
+        else Statement(sid="ReadDatasets", actions=["s3:GetObject"], resources=[b.datasets])
+    )
+    training_jobs = a.sagemaker("training-job", f"{args.prefix}-*")
     return PolicyDocument(
         [
             Statement(
-                sid="RunTrainingJobs",
+                sid="CreateIsolatedEncryptedTrainingJobs",
+                actions=["sagemaker:CreateTrainingJob"],
+                resources=[training_jobs],
+                conditions=training_job_conditions(args),
+            ),
+            Statement(
+                sid="FollowTrainingJobs",
                 actions=(
                     "sagemaker:AddTags",
-                    "sagemaker:CreateTrainingJob",
                     "sagemaker:DescribeTrainingJob",
                     "sagemaker:StopTrainingJob",
                 ),
-                resources=[a.sagemaker("training-job", f"{args.prefix}-*")],
+                resources=[training_jobs],
             ),
             Statement(
                 sid="PassTrainingRole",
                 actions=["iam:PassRole"],
-                resources=[args.training_role.arn],
+                resources=[args.roles[execution].arn],
                 conditions=[
                     Condition("StringEquals", "iam:PassedToService", ["sagemaker.amazonaws.com"])
                 ],
@@ -392,64 +552,105 @@ def _train(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
             Statement(
                 sid="ListOwnPrefixes", actions=["s3:ListBucket"], resources=[b.data, b.artifacts]
             ),
+            datasets,
             Statement(
-                sid="StageDataAndReadResults",
-                actions=("s3:GetObject", "s3:PutObject"),
-                resources=[b.datasets, b.training_output],
+                sid="ReadTrainedModel",
+                actions=["s3:GetObject"],
+                resources=[b.training_output(scope)],
             ),
             Statement(
                 sid="ReadProductionModel",
                 actions=["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"],
-                resources=[
-                    a.sagemaker("model-package-group", f"{args.prefix}-*"),
-                    a.sagemaker("model-package", f"{args.prefix}-*"),
-                ],
+                resources=_packages(args),
             ),
             Statement(
-                sid="ReadProductionArtifacts",
-                actions=["s3:GetObject"],
-                resources=[b.models, b.signatures],
+                sid="ReadProductionArtifacts", actions=["s3:GetObject"], resources=[b.models]
             ),
             Statement(
                 sid="VerifyProductionModel",
                 actions=VERIFY_ACTIONS,
                 resources=[args.signing_key_arn],
             ),
-            _kms_use("UseDataKey", args.data_key_arn),
+            _kms_use(purpose, args),
         ]
     )
 
 
 def _release(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
-    a = args.arns
+    """Sign and register a main build's model; never approve it.
+
+    The explicit denies hold even if another policy (a permissions boundary mistake, a
+    managed policy attached by hand) would allow approving.
+    """
     return PolicyDocument(
         [
             Statement(sid="SignManifests", actions=SIGN_ACTIONS, resources=[args.signing_key_arn]),
             Statement(sid="ListArtifacts", actions=["s3:ListBucket"], resources=[b.artifacts]),
             Statement(
-                sid="ReadTrainedModels", actions=["s3:GetObject"], resources=[b.training_output]
+                sid="ReadTrainedModels",
+                actions=["s3:GetObject"],
+                resources=[b.training_output(MAIN_SCOPE)],
             ),
             Statement(
                 sid="PublishModelsAndSignatures",
                 actions=("s3:GetObject", "s3:PutObject"),
-                resources=[b.models, b.signatures],
+                resources=[b.models],
             ),
-            _kms_use("UseDataKey", args.data_key_arn),
+            _kms_use("release", args),
             Statement(
-                sid="RegisterModels",
+                sid="ReadRegistry",
                 actions=(
-                    "sagemaker:AddTags",
-                    "sagemaker:CreateModelPackage",
                     "sagemaker:DescribeModelPackage",
                     "sagemaker:DescribeModelPackageGroup",
                     "sagemaker:ListModelPackages",
-                    "sagemaker:ListTags",
-                    "sagemaker:UpdateModelPackage",
                 ),
-                resources=[
-                    a.sagemaker("model-package-group", f"{args.prefix}-*"),
-                    a.sagemaker("model-package", f"{args.prefix}-*"),
-                ],
+                resources=_packages(args),
+            ),
+            Statement(
+                sid="RegisterPendingModels",
+                actions=["sagemaker:CreateModelPackage"],
+                resources=_packages(args),
+                conditions=[Condition("StringEquals", "sagemaker:ModelApprovalStatus", [PENDING])],
+            ),
+            Statement(
+                sid="TagNewPackages",
+                actions=["sagemaker:AddTags"],
+                resources=[args.arns.sagemaker("model-package", f"{args.prefix}-*")],
+            ),
+            Statement(
+                sid="NeverApprove",
+                effect="Deny",
+                actions=("sagemaker:CreateModelPackage", "sagemaker:UpdateModelPackage"),
+                resources=["*"],
+                conditions=[Condition("StringEquals", "sagemaker:ModelApprovalStatus", [APPROVED])],
+            ),
+            Statement(
+                sid="NeverUpdatePackages",
+                effect="Deny",
+                actions=["sagemaker:UpdateModelPackage"],
+                resources=["*"],
+            ),
+        ]
+    )
+
+
+def _approve(args: PermissionsArgs) -> PolicyDocument:
+    """Review and approve (or reject) the stack's packages; nothing else."""
+    return PolicyDocument(
+        [
+            Statement(
+                sid="ReviewPackages",
+                actions=(
+                    "sagemaker:DescribeModelPackage",
+                    "sagemaker:DescribeModelPackageGroup",
+                    "sagemaker:ListModelPackages",
+                ),
+                resources=_packages(args),
+            ),
+            Statement(
+                sid="ApprovePackages",
+                actions=["sagemaker:UpdateModelPackage"],
+                resources=[args.arns.sagemaker("model-package", f"{args.prefix}-*")],
             ),
         ]
     )
@@ -466,12 +667,25 @@ def _deploy(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
     return PolicyDocument(
         [
             Statement(
+                sid="CreateIsolatedModels",
+                actions=["sagemaker:CreateModel"],
+                resources=[sm("model")],
+                conditions=[
+                    Condition("Bool", "sagemaker:NetworkIsolation", ["true"]),
+                    *_placement(args.network, "endpoint_security_group_id"),
+                ],
+            ),
+            Statement(
+                sid="CreateEncryptedEndpointConfigs",
+                actions=["sagemaker:CreateEndpointConfig"],
+                resources=[sm("endpoint-config")],
+                conditions=[Condition("ArnEquals", "sagemaker:VolumeKmsKey", [args.data_key_arn])],
+            ),
+            Statement(
                 sid="ManageServing",
                 actions=(
                     "sagemaker:AddTags",
                     "sagemaker:CreateEndpoint",
-                    "sagemaker:CreateEndpointConfig",
-                    "sagemaker:CreateModel",
                     "sagemaker:DeleteEndpointConfig",
                     "sagemaker:DeleteModel",
                     "sagemaker:DeleteTags",
@@ -496,7 +710,7 @@ def _deploy(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
             Statement(
                 sid="PassInferenceRole",
                 actions=["iam:PassRole"],
-                resources=[args.inference_role.arn],
+                resources=[args.roles["inference"].arn],
                 conditions=[
                     Condition("StringEquals", "iam:PassedToService", ["sagemaker.amazonaws.com"])
                 ],
@@ -523,10 +737,12 @@ def _deploy(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
                 resources=[a.service("application-autoscaling", "scalable-target/*")],
             ),
             Statement(
-                sid="DescribeAutoscaling",
+                sid="DescribeScalingAndZones",
                 actions=(
                     "application-autoscaling:DescribeScalableTargets",
                     "application-autoscaling:DescribeScalingPolicies",
+                    # The program looks up the region's zones (get_availability_zones).
+                    "ec2:DescribeAvailabilityZones",
                 ),
                 resources=["*"],
                 wildcard_resource_reason="Describe calls have no resource-level permissions",
@@ -588,16 +804,14 @@ def _deploy(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
                 actions=VERIFY_ACTIONS,
                 resources=[args.signing_key_arn],
             ),
-            Statement(
-                sid="ReadSignatures", actions=["s3:GetObject"], resources=[b.signatures, b.models]
-            ),
+            Statement(sid="ReadSignedModels", actions=["s3:GetObject"], resources=[b.models]),
             Statement(
                 sid="GrantKeyToEndpoints",
                 actions=["kms:CreateGrant"],
                 resources=[args.data_key_arn],
                 conditions=[Condition("Bool", "kms:GrantIsForAWSResource", ["true"])],
             ),
-            Statement(sid="DecryptState", actions=DATA_READ_ACTIONS, resources=[args.data_key_arn]),
+            _kms_use("deploy", args),
         ]
     )
 
@@ -614,8 +828,6 @@ def _monitor(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
                 actions=["s3:GetObject"],
                 resources=[b.all_capture, b.datasets],
             ),
-            Statement(
-                sid="DecryptCapture", actions=DATA_READ_ACTIONS, resources=[args.data_key_arn]
-            ),
+            _kms_use("monitor", args),
         ]
     )

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from infra.config import STACKS, ConfigError, load_stack
+from infra.config import STACKS, ConfigError, load_stack, load_stacks
 
 app = typer.Typer(
     help="Validate stack files and render the offline resource graph.", no_args_is_help=True
@@ -71,6 +71,7 @@ def validate(
         _validate_github(root)
         return
     cfg = load_stack(name, root)
+    load_stacks(root)  # prod's signing and approval environments are its own
     console.print(f"{name}: stack config is valid ({cfg.environment}, {cfg.region})")
 
 

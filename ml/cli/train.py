@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -106,6 +107,16 @@ def train(
     region: Annotated[
         str | None, typer.Option(help="SageMaker: AWS region (default: AWS_REGION).")
     ] = None,
+    pull_request: Annotated[
+        int | None,
+        typer.Option(
+            "--pull-request",
+            min=1,
+            help="SageMaker: train for pull request N: write under training-output/"
+            "pull-requests/N/ and checkpoints/pull-requests/N/ as the stack's training-pr "
+            "role, reading datasets a main build staged; default: a main build (main/).",
+        ),
+    ] = None,
 ) -> None:
     """Train the model in the params file, locally or as a SageMaker managed spot job.
 
@@ -144,7 +155,9 @@ def train(
         extra_tags=_tags(tag or []),
     )
     spec.check()
-    _train_sagemaker(settings, out, data, stack, spec, wait, poll_seconds, region)
+    if pull_request is not None and role:
+        stack = replace(stack, training_pr_role_arn=role)  # --role names the scope's role
+    _train_sagemaker(settings, out, data, stack, spec, wait, poll_seconds, region, pull_request)
 
 
 _FLAGS = {
@@ -157,8 +170,6 @@ _FLAGS = {
 
 def _stack_outputs(path: Path | None, overrides: dict[str, str | None]) -> StackOutputs:
     """The stack's names: `--stack-outputs` with explicit options on top, or the options."""
-    from dataclasses import replace
-
     from ml.training.sagemaker import StackOutputs
 
     given = {key: value for key, value in overrides.items() if value}
@@ -179,6 +190,7 @@ def _train_sagemaker(
     wait: bool,
     poll_seconds: float,
     region: str | None,
+    pull_request: int | None,
 ) -> None:
     from ml import aws
     from ml.data.io import prepare_data, snapshot_of
@@ -187,7 +199,12 @@ def _train_sagemaker(
     snapshot = prepare_data(settings.data, out / "data") if data is None else snapshot_of(data)
     session = aws.session(region=region or stack.region)
     launched = launch(
-        boto_session=session, params=settings, spec=spec, stack=stack, snapshot=snapshot
+        boto_session=session,
+        params=settings,
+        spec=spec,
+        stack=stack,
+        snapshot=snapshot,
+        pull_request=pull_request,
     )
     console.print(
         f"launched spot training job {launched.job_name}; checkpoints {launched.checkpoint_uri}"

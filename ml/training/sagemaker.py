@@ -4,17 +4,23 @@ The job is launched with the `sagemaker` SDK's v3 API (`sagemaker.train.ModelTra
 and always carries:
 
 - managed spot training, with `MaxWaitTimeInSeconds` >= `MaxRuntimeInSeconds`;
-- checkpointing to `s3://<artifact bucket>/checkpoints/<model>/<run id>/`, synced from
-  `/opt/ml/checkpoints`, so SageMaker restarts an interrupted job where it stopped;
+- a scope: `main` (a release build) or `pull-requests/<n>` (`--pull-request n`); the
+  model goes to `s3://<artifact bucket>/training-output/<scope>/<model>/` and checkpoints
+  to `checkpoints/<scope>/<model>/<run id>/`, synced from `/opt/ml/checkpoints`, so
+  SageMaker restarts an interrupted job where it stopped. The stack's IAM grants each
+  scope's roles exactly these prefixes (infra/config.py holds the layout);
+- the scope's execution role (`roles.training`, or `roles.trainingPr` for pull requests);
+  a pull request reads datasets a main build staged and uploads none;
 - the stack's data CMK on the training volume and on the output (`model.tar.gz`);
-- the stack's training execution role, network isolation (the entry point needs no
-  network: SageMaker moves data, checkpoints and the model itself), and the stack's
-  private subnets and security group when the stack has a VPC;
+- network isolation (the entry point needs no network: SageMaker moves data, checkpoints
+  and the model itself), inter-container traffic encryption, and the stack's private
+  subnets and security group when the stack has a VPC: the CI roles may create a
+  training job only under IAM conditions that demand all of them;
 - tags naming the project, environment, model and the hashes of params and data.
 
 Where the stack's names come from: `pulumi stack output --json > outputs.json` and
 `--stack-outputs outputs.json` (keys `artifactBucket`, `dataBucket`, `dataKeyArn`,
-`roles.training`, `repositoryUrl`, `environment`, `region`, and with a VPC
+`roles.training`, `roles.trainingPr`, `repositoryUrl`, `environment`, `region`, and with a VPC
 `privateSubnetIds`, `trainingSecurityGroupId`), or the same values as explicit options.
 
 Two SDK defaults are switched off on purpose. Telemetry: the SDK would report each call
@@ -38,8 +44,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from infra.config import CHECKPOINT_PREFIX, TRAINING_OUTPUT_PREFIX, training_scope
 from ml.artifacts import S3Object, upload_file
-from ml.aws import aws_errors
+from ml.aws import aws_errors, error_code
 from ml.data.io import DataSnapshot
 from ml.errors import MlopsError
 from ml.params import Params
@@ -63,6 +70,8 @@ class StackOutputs:
     data_bucket: str
     data_key_arn: str
     training_role_arn: str
+    training_pr_role_arn: str | None = None
+    """The execution role of pull-request jobs; absent where pull requests do not train."""
     repository_url: str | None = None
     environment: str | None = None
     region: str | None = None
@@ -102,6 +111,7 @@ class StackOutputs:
         group = outputs.get("trainingSecurityGroupId")
         return cls(
             **values,
+            training_pr_role_arn=roles.get("trainingPr"),
             repository_url=outputs.get("repositoryUrl"),
             environment=outputs.get("environment"),
             region=outputs.get("region"),
@@ -157,27 +167,44 @@ def image_uri(stack: StackOutputs, image: str | None, image_tag: str | None) -> 
 
 
 def upload_channels(
-    s3: Any, snapshot: DataSnapshot, stack: StackOutputs, model: str
+    s3: Any, snapshot: DataSnapshot, stack: StackOutputs, model: str, stage: bool = True
 ) -> dict[str, str]:
     """Upload the channels (SSE-KMS, under a prefix named by the training data's hash).
 
     `train` and `validation` become the job's input channels; `reference` (the production
     reference sample for drift monitoring) is stored beside them when the snapshot has it.
+    With `stage=False` (pull requests, whose role reads datasets only) each file must
+    already be there, staged by a main build under the same content hash.
     """
     digest = snapshot.training_data_hash.removeprefix("sha256:")[:16]
     uris = {}
     for channel in [c for c in ("train", "validation", "reference") if c in snapshot.channels]:
         prefix = f"datasets/{model}/{digest}/{channel}"
         for path in sorted(snapshot.channels[channel].iterdir()):
-            if path.is_file():
-                upload_file(
-                    s3,
-                    path,
-                    S3Object(stack.data_bucket, f"{prefix}/{path.name}"),
-                    stack.data_key_arn,
-                )
+            if not path.is_file():
+                continue
+            target = S3Object(stack.data_bucket, f"{prefix}/{path.name}")
+            if stage:
+                upload_file(s3, path, target, stack.data_key_arn)
+            else:
+                _require_staged(s3, target)
         uris[channel] = f"s3://{stack.data_bucket}/{prefix}/"
     return uris
+
+
+def _require_staged(s3: Any, target: S3Object) -> None:
+    from botocore.exceptions import ClientError
+
+    try:
+        s3.head_object(Bucket=target.bucket, Key=target.key)
+    except ClientError as error:
+        if error_code(error) not in ("404", "NoSuchKey", "NotFound"):
+            raise
+        raise MlopsError(
+            f"s3://{target.bucket}/{target.key} is not staged: pull-request training reads "
+            "datasets a main build uploaded and may not upload them; train this data "
+            "snapshot with --local, or merge it and let the main build stage it"
+        ) from None
 
 
 def job_tags(
@@ -219,8 +246,13 @@ def build_trainer(
     channels: Mapping[str, str],
     identity: RunIdentity,
     run_id: str,
+    pull_request: int | None = None,
 ) -> tuple[Any, str, str]:
-    """A configured `ModelTrainer`, its checkpoint URI and its output URI."""
+    """A configured `ModelTrainer`, its checkpoint URI and its output URI.
+
+    `pull_request` None is a main build; a number writes under that pull request's prefixes
+    and runs as the stack's pull-request execution role.
+    """
     from sagemaker.core.helper.session_helper import Session
     from sagemaker.core.training.configs import (
         CheckpointConfig,
@@ -235,10 +267,15 @@ def build_trainer(
     from sagemaker.train import ModelTrainer
 
     spec.check()
-    checkpoint_uri = f"s3://{stack.artifact_bucket}/checkpoints/{params.model}/{run_id}/"
-    output_uri = f"s3://{stack.artifact_bucket}/training/{params.model}/"
+    role = execution_role(stack, pull_request)
+    scope = training_scope(pull_request)
+    checkpoint_uri = (
+        f"s3://{stack.artifact_bucket}/{CHECKPOINT_PREFIX}/{scope}/{params.model}/{run_id}/"
+    )
+    output_uri = f"s3://{stack.artifact_bucket}/{TRAINING_OUTPUT_PREFIX}/{scope}/{params.model}/"
     networking = Networking(
         enable_network_isolation=spec.network_isolation,
+        enable_inter_container_traffic_encryption=True,
         subnets=list(stack.subnet_ids) or None,
         security_group_ids=list(stack.security_group_ids) or None,
     )
@@ -252,7 +289,7 @@ def build_trainer(
     with _sdk_role_validation_off():
         trainer = ModelTrainer(
             sagemaker_session=session,
-            role=stack.training_role_arn,
+            role=role,
             training_image=spec.image_uri,
             base_job_name=base[:48],
             compute=Compute(
@@ -290,6 +327,18 @@ def build_trainer(
     return trainer, checkpoint_uri, output_uri
 
 
+def execution_role(stack: StackOutputs, pull_request: int | None) -> str:
+    """The role the job runs as: `training` for main builds, `training-pr` for PRs."""
+    if pull_request is None:
+        return stack.training_role_arn
+    if not stack.training_pr_role_arn:
+        raise MlopsError(
+            "this stack has no pull-request training role (stack output roles.trainingPr): "
+            "set mlops:github.trainOnPullRequests to true, or train without --pull-request"
+        )
+    return stack.training_pr_role_arn
+
+
 def launch(
     *,
     boto_session: Any,
@@ -297,13 +346,18 @@ def launch(
     spec: SpotJobSpec,
     stack: StackOutputs,
     snapshot: DataSnapshot,
+    pull_request: int | None = None,
 ) -> LaunchResult:
-    """Upload the data channels and create the spot training job (does not wait)."""
+    """Upload the data channels and create the spot training job (does not wait).
+
+    A pull request's job (`pull_request` set) uploads nothing: its datasets must be staged.
+    """
+    execution_role(stack, pull_request)  # refuse before touching S3
     identity = RunIdentity(params.train.params_hash(), snapshot.training_data_hash)
     run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
-    with aws_errors(f"uploading training data to s3://{stack.data_bucket}"):
+    with aws_errors(f"staging training data in s3://{stack.data_bucket}"):
         s3 = boto_session.client("s3")
-        channels = upload_channels(s3, snapshot, stack, params.model)
+        channels = upload_channels(s3, snapshot, stack, params.model, stage=pull_request is None)
     trainer, checkpoint_uri, output_uri = build_trainer(
         boto_session=boto_session,
         params=params,
@@ -312,6 +366,7 @@ def launch(
         channels=channels,
         identity=identity,
         run_id=run_id,
+        pull_request=pull_request,
     )
     with aws_errors("creating the SageMaker training job"):
         trainer.train(wait=False, logs=False)

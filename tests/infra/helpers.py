@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from fnmatch import fnmatchcase
 from typing import Any
 
 from infra.graph import Graph, Resource
@@ -34,3 +35,31 @@ def statements(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def allows(document: dict[str, Any], action: str, arn: str) -> bool:
+    """Whether an identity policy allows `action` on `arn`, as IAM matches `*` in ARNs.
+
+    A tiny, independent matcher (fnmatch on the resource ARN): conditions are not
+    evaluated, an unconditional Deny wins. Enough to check that the ARN a program builds
+    falls under the prefix a policy grants.
+    """
+
+    def matches(statement: dict[str, Any]) -> bool:
+        return action in as_list(statement["Action"]) and any(
+            fnmatchcase(arn, pattern) for pattern in as_list(statement.get("Resource", []))
+        )
+
+    statements = document["Statement"]
+    denied = any(s["Effect"] == "Deny" and "Condition" not in s and matches(s) for s in statements)
+    return not denied and any(s["Effect"] == "Allow" and matches(s) for s in statements)
+
+
+def role_policy(graph: Graph, purpose: str) -> dict[str, Any]:
+    """The inline policy of a role by purpose (`training`, `build`, `train`, ...)."""
+    return policy_of(graph.named(f"mlops-{graph.stack}-{purpose}", "aws:iam/rolePolicy:RolePolicy"))
+
+
+def bucket_name(graph: Graph, role: str) -> str:
+    """The rendered name of a stack bucket (`artifacts`, `data`, ...)."""
+    return graph.named(f"mlops-{graph.stack}-{role}", "aws:s3/bucket:Bucket").id

@@ -14,7 +14,11 @@ def test_prod_trail_is_multi_region_validated_and_encrypted(graph_of) -> None:
     (trail,) = graph.of_type("aws:cloudtrail/trail:Trail")
     inputs = trail.inputs
     assert inputs["isMultiRegionTrail"] is True and inputs["enableLogFileValidation"] is True
-    assert inputs["kmsKeyId"] == graph.named("mlops-prod-data-key").outputs["arn"], inputs
+    logs_key = graph.named("mlops-prod-logs-key").outputs["arn"]
+    assert inputs["kmsKeyId"] == logs_key, (
+        "the trail is encrypted with the logs CMK, not the data key"
+    )
+    assert inputs["name"] == "mlops-prod-trail", "a fixed name the logs key policy names"
     bucket = graph.named("mlops-prod-trail", "aws:s3/bucket:Bucket").id
     assert inputs["s3BucketName"] == bucket, "trail delivers into its own bucket"
 

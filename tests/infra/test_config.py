@@ -16,6 +16,7 @@ BASE = {
     "mlops:environment": "dev",
     "mlops:owner": "ml-platform",
     "mlops:github": {"org": "acme", "repo": "mlops-gitops", "deployEnvironment": "dev"},
+    "mlops:iam": {"auditorPrincipalArns": ["arn:aws:iam::111122223333:user/auditor"]},
 }
 
 

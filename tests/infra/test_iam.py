@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from infra.graph import Graph, Resource
 from infra.policy_document import Statement
 from ml.audit.iam_lint import lint_policy
-from tests.infra.helpers import as_list, policy_of, statements
+from tests.infra.helpers import allows, as_list, policy_of, statements
 
 OIDC = "token.actions.githubusercontent.com"
 # Statements allowed to use Resource "*": each action has no narrower resource in IAM.
@@ -16,7 +18,7 @@ WILDCARD_RESOURCE_SIDS = {
     "PublishOwnMetrics",
     "DescribeNetwork",
     "DescribeNetworkAndLogs",
-    "DescribeAutoscaling",
+    "DescribeScalingAndZones",
     "DescribeLogGroups",
 }
 
@@ -50,9 +52,10 @@ def test_no_document_allows_a_wildcard_action(stack_graph: Graph) -> None:
 def test_identity_policies_use_star_resource_only_where_iam_has_nothing_narrower(
     stack_graph: Graph,
 ) -> None:
+    # A Deny on "*" only takes rights away (the release role's NeverApprove).
     for policy in stack_graph.of_type("aws:iam/rolePolicy:RolePolicy"):
         for statement in policy_of(policy)["Statement"]:
-            if "*" in as_list(statement.get("Resource", [])):
+            if statement["Effect"] == "Allow" and "*" in as_list(statement.get("Resource", [])):
                 assert statement["Sid"] in WILDCARD_RESOURCE_SIDS, f"{policy.name}: {statement}"
 
 
@@ -75,33 +78,72 @@ def test_iam_linter_reports_a_misspelled_action() -> None:
     assert issues == ["UNKNOWN_ACTION"], issues
 
 
+def _subjects(graph: Graph, role: str) -> list[str]:
+    trust = statements(policy_of(_role(graph, role), "assumeRolePolicy"))["GitHubActionsAssume"]
+    return sorted(as_list(trust["Condition"]["StringEquals"][f"{OIDC}:sub"]))
+
+
 @pytest.mark.parametrize(
-    ("role", "subject"),
+    ("role", "subjects"),
     [
-        ("gh-plan", "pull_request"),
-        ("gh-deploy", "environment:{env}"),
-        ("gh-release", "environment:model-signing"),
-        ("gh-train", "ref:refs/heads/main"),
+        ("gh-plan", ["pull_request", "ref:refs/heads/main"]),
+        ("gh-build", ["ref:refs/heads/main"]),
+        ("gh-release", ["environment:model-signing-{env}"]),
+        ("gh-approve", ["environment:model-approval-{env}"]),
+        ("gh-deploy", ["environment:{env}"]),
+        ("gh-monitor", ["ref:refs/heads/main"]),
     ],
 )
-def test_github_role_trust_pins_audience_and_subject(
-    stack_graph: Graph, role: str, subject: str
+def test_github_role_trusts_exactly_its_duty_subjects(
+    stack_graph: Graph, role: str, subjects: list[str]
 ) -> None:
     trust = statements(policy_of(_role(stack_graph, role), "assumeRolePolicy"))[
         "GitHubActionsAssume"
     ]
     equals = trust["Condition"]["StringEquals"]
     assert equals[f"{OIDC}:aud"] == "sts.amazonaws.com", equals
-    expected = f"repo:acme/mlops-gitops:{subject.format(env=stack_graph.stack)}"
-    assert expected in as_list(equals[f"{OIDC}:sub"]), f"{role}: {equals[f'{OIDC}:sub']}"
-    assert not any("*" in s for s in as_list(equals[f"{OIDC}:sub"])), "no wildcard subjects"
+    env = stack_graph.stack
+    expected = sorted(f"repo:acme/mlops-gitops:{s.format(env=env)}" for s in subjects)
+    assert _subjects(stack_graph, role) == expected, f"{role} trusts {_subjects(stack_graph, role)}"
     assert "StringLike" not in trust["Condition"], "subjects must match exactly"
 
 
-def test_prod_train_role_is_not_assumable_from_pull_requests(graph_of) -> None:
-    trust = statements(policy_of(_role(graph_of("prod"), "gh-train"), "assumeRolePolicy"))
-    subjects = as_list(trust["GitHubActionsAssume"]["Condition"]["StringEquals"][f"{OIDC}:sub"])
-    assert "repo:acme/mlops-gitops:pull_request" not in subjects, subjects
+@pytest.mark.parametrize("stack", ["dev", "staging"])
+def test_train_role_trusts_only_pull_requests(graph_of, stack: str) -> None:
+    subjects = _subjects(graph_of(stack), "gh-train")
+    assert subjects == ["repo:acme/mlops-gitops:pull_request"], subjects
+
+
+def test_prod_has_no_pull_request_training_roles(graph_of) -> None:
+    # prod sets trainOnPullRequests: false, so neither role exists to be assumed.
+    names = {r.name for r in graph_of("prod").of_type("aws:iam/role:Role")}
+    assert not {"mlops-prod-gh-train", "mlops-prod-training-pr"} & names, sorted(names)
+
+
+def test_no_role_that_accepts_a_pull_request_holds_a_sensitive_action(stack_graph: Graph) -> None:
+    # The attack: a pull request's job assumes whatever role trusts `pull_request` and signs,
+    # approves, registers, deploys or writes models with it.
+    sensitive = {
+        "kms:Sign",
+        "sagemaker:UpdateModelPackage",
+        "sagemaker:CreateModelPackage",
+        "sagemaker:CreateEndpoint",
+        "sagemaker:UpdateEndpoint",
+        "sagemaker:CreateModel",
+    }
+    env = stack_graph.stack
+    for role in stack_graph.of_type("aws:iam/role:Role"):
+        trust = policy_of(role, "assumeRolePolicy")
+        if "repo:acme/mlops-gitops:pull_request" not in json.dumps(trust):
+            continue
+        purpose = role.name.removeprefix(f"mlops-{env}-gh-")
+        document = _inline_policy(stack_graph, purpose)
+        granted = {
+            a for s in document["Statement"] if s["Effect"] == "Allow" for a in as_list(s["Action"])
+        }
+        assert not granted & sensitive, f"{role.name}: {sorted(granted & sensitive)}"
+        models = f"arn:aws:s3:::{_role_bucket(stack_graph, 'artifacts')}/models/x/y/model.tar.gz"
+        assert not allows(document, "s3:PutObject", models), f"{role.name} writes models"
 
 
 def test_github_oidc_provider_trusts_only_sts_audience(stack_graph: Graph) -> None:
@@ -119,13 +161,21 @@ def test_sagemaker_roles_trust_sagemaker_for_this_account_only(
     assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
 
 
-def test_training_role_reads_datasets_and_writes_only_its_prefixes(stack_graph: Graph) -> None:
-    document = _inline_policy(stack_graph, "training")
+@pytest.mark.parametrize(
+    ("purpose", "scope"), [("training", "main"), ("training-pr", "pull-requests")]
+)
+def test_training_roles_read_datasets_and_write_only_their_scope(
+    graph_of, purpose: str, scope: str
+) -> None:
+    graph = graph_of("dev")
+    document = _inline_policy(graph, purpose)
     reads, writes = _allowed(document, "s3:GetObject"), _allowed(document, "s3:PutObject")
     assert any(r.endswith("/datasets/*") for r in reads), reads
-    assert sorted(w.rsplit("/", 2)[-2] for w in writes) == ["checkpoints", "training-output"], (
-        writes
-    )
+    bucket = _role_bucket(graph, "artifacts")
+    assert writes == [
+        f"arn:aws:s3:::{bucket}/training-output/{scope}/*",
+        f"arn:aws:s3:::{bucket}/checkpoints/{scope}/*",
+    ], writes
 
 
 def test_inference_role_cannot_write_model_artifacts(stack_graph: Graph) -> None:
@@ -138,7 +188,7 @@ def test_inference_role_cannot_write_model_artifacts(stack_graph: Graph) -> None
 @pytest.mark.parametrize("purpose", ["plan", "monitor", "auditor"])
 def test_read_only_roles_change_nothing(stack_graph: Graph, purpose: str) -> None:
     # Decrypt and Verify read evidence (signed artifacts); they change no resource.
-    read_prefixes = ("Get", "List", "Describe")
+    read_prefixes = ("Get", "List", "Describe", "Filter")
     for statement in _inline_policy(stack_graph, purpose)["Statement"]:
         for action in as_list(statement["Action"]):
             readonly = action.split(":")[1].startswith(read_prefixes)
@@ -159,14 +209,18 @@ def test_monitor_role_reads_captured_data_but_no_models(stack_graph: Graph) -> N
     assert not any(artifacts in r for r in reads), f"monitor reads models: {reads}"
 
 
-def test_only_the_train_and_deploy_roles_may_pass_roles(stack_graph: Graph) -> None:
-    passers = {
-        policy.name
+def test_each_launcher_passes_only_its_own_execution_role(stack_graph: Graph) -> None:
+    env = stack_graph.stack
+    passed = {
+        policy.name.removeprefix(f"mlops-{env}-"): _allowed(policy_of(policy), "iam:PassRole")
         for policy in stack_graph.of_type("aws:iam/rolePolicy:RolePolicy")
         if _allowed(policy_of(policy), "iam:PassRole")
     }
-    env = stack_graph.stack
-    assert passers == {f"mlops-{env}-train", f"mlops-{env}-deploy"}, passers
+    role = lambda suffix: _role(stack_graph, suffix).outputs["arn"]  # noqa: E731
+    expected = {"build": [role("training")], "deploy": [role("inference")]}
+    if env != "prod":
+        expected["train"] = [role("training-pr")]
+    assert passed == expected, passed
 
 
 def test_statement_builder_refuses_an_allowed_wildcard_action() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from infra.graph import Graph, Resource
 from tests.infra.helpers import as_list, policy_of, statements
 
@@ -44,6 +46,12 @@ def test_only_the_release_role_may_sign(stack_graph: Graph) -> None:
     assert signers == [_role_arn(stack_graph, "gh-release")], f"signers: {signers}"
 
 
+def test_approver_is_absent_from_the_signing_key_policy(stack_graph: Graph) -> None:
+    # The approver can neither sign nor verify: the signing key's policy never names it.
+    policy = json.dumps(policy_of(_key(stack_graph, "signing")))
+    assert _role_arn(stack_graph, "gh-approve") not in policy, "the approver may not sign"
+
+
 def test_deploy_and_auditor_roles_verify_and_read_public_key(stack_graph: Graph) -> None:
     verify = statements(policy_of(_key(stack_graph, "signing")))["DeployersAndAuditorsVerify"]
     assert set(as_list(verify["Action"])) == {"kms:DescribeKey", "kms:GetPublicKey", "kms:Verify"}
@@ -65,14 +73,61 @@ def test_account_root_administers_but_cannot_use_the_data_key(stack_graph: Graph
     assert not {"kms:Decrypt", "kms:Encrypt", "kms:Sign"} & set(admin["Action"]), admin["Action"]
 
 
-def test_data_key_users_are_the_named_workload_roles(stack_graph: Graph) -> None:
-    users = set(
-        _principals(statements(policy_of(_key(stack_graph, "data")))["WorkloadRolesUseKey"])
-    )
-    expected = {
-        _role_arn(stack_graph, r) for r in ("training", "inference", "gh-train", "gh-release")
+# Each role's statement on the data key and the services it may use the key through.
+S3 = "s3.eu-west-1.amazonaws.com"
+SAGEMAKER = "sagemaker.eu-west-1.amazonaws.com"
+DATA_KEY_USERS = {
+    "TrainingUsesKey": ("training", [S3, SAGEMAKER]),
+    "InferenceUsesKey": ("inference", [S3, SAGEMAKER]),
+    "BuildUsesKey": ("gh-build", [S3, SAGEMAKER]),
+    "ReleaseUsesKey": ("gh-release", [S3]),
+    "DeployUsesKey": ("gh-deploy", [S3, SAGEMAKER]),
+    "MonitorUsesKey": ("gh-monitor", [S3]),
+    "AuditorUsesKey": ("auditor", [S3]),
+}
+PULL_REQUEST_KEY_USERS = {
+    "TrainingPrUsesKey": ("training-pr", [S3, SAGEMAKER]),
+    "TrainUsesKey": ("gh-train", [S3, SAGEMAKER]),
+    "PlanUsesKey": ("gh-plan", [S3]),
+}
+
+
+def test_data_key_users_are_named_roles_only_through_their_services(stack_graph: Graph) -> None:
+    # The attack: a dependency in a CI job calls kms:Decrypt on a copied ciphertext with the
+    # job's credentials. The key policy lets roles use the key only through S3 or SageMaker.
+    expected = dict(DATA_KEY_USERS)
+    if stack_graph.stack != "prod":  # prod: no PR training, and the plan role decrypts nothing
+        expected |= PULL_REQUEST_KEY_USERS
+    by_sid = statements(policy_of(_key(stack_graph, "data")))
+    users = {
+        sid: (statement["Principal"]["AWS"], statement["Condition"])
+        for sid, statement in by_sid.items()
+        if sid.endswith("UsesKey")
     }
-    assert users == expected, f"data key users: {sorted(users)}"
+    assert sorted(users) == sorted(expected), sorted(users)
+    for sid, (role, services) in expected.items():
+        principal, condition = users[sid]
+        assert principal == [_role_arn(stack_graph, role)], f"{sid}: {principal}"
+        via = as_list(condition["StringEquals"]["kms:ViaService"])
+        assert sorted(via) == sorted(services), f"{sid} uses the key via {via}"
+
+
+def test_approver_and_plan_in_prod_are_absent_from_the_data_key(graph_of) -> None:
+    graph = graph_of("prod")
+    policy = json.dumps(policy_of(_key(graph, "data")))
+    for role in ("gh-approve", "gh-plan"):
+        assert _role_arn(graph, role) not in policy, f"{role} is named in prod's data key policy"
+
+
+def test_data_key_grants_for_aws_resources_only(stack_graph: Graph) -> None:
+    grant = statements(policy_of(_key(stack_graph, "data")))["SageMakerAttachesVolumes"]
+    assert grant["Action"] == ["kms:CreateGrant"], grant["Action"]
+    assert grant["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}, grant
+
+
+def test_data_key_no_longer_encrypts_cloudtrail(stack_graph: Graph) -> None:
+    policy = json.dumps(policy_of(_key(stack_graph, "data")))
+    assert "cloudtrail.amazonaws.com" not in policy, "audit logs are on the logs key"
 
 
 def test_both_keys_have_aliases(stack_graph: Graph) -> None:

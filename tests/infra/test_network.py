@@ -89,6 +89,6 @@ def test_flow_logs_go_to_an_encrypted_log_group_with_retention(graph_of, stack: 
     assert flow_log.inputs["trafficType"] == "ALL", flow_log.inputs
     assert len(groups) == 1, "flow logs are delivered to a log group of this stack"
     (group,) = groups
-    cmk = graph.named(f"mlops-{stack}-data-key").outputs["arn"]
-    assert group.inputs["kmsKeyId"] == cmk, "flow logs are encrypted with the CMK"
+    cmk = graph.named(f"mlops-{stack}-logs-key").outputs["arn"]
+    assert group.inputs["kmsKeyId"] == cmk, "flow logs are encrypted with the logs CMK"
     assert group.inputs["retentionInDays"] >= 365, group.inputs["retentionInDays"]

@@ -36,11 +36,8 @@ def _one(graph: Graph, resource_type: str) -> Resource:
 
 
 def _data_key(graph: Graph) -> Resource:
-    keys = [
-        k for k in graph.of_type("aws:kms/key:Key") if k.inputs["keyUsage"] == "ENCRYPT_DECRYPT"
-    ]
-    assert len(keys) == 1, f"{graph.stack}: expected one data CMK, got {[k.name for k in keys]}"
-    return keys[0]
+    # Not the stack's logs key: that one encrypts audit logs only.
+    return graph.named(f"mlops-{graph.stack}-data-key", "aws:kms/key:Key")
 
 
 def _data_key_arn(graph: Graph) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,11 +28,14 @@ from ml.training.sagemaker import (
     StackOutputs,
     describe_record,
     launch,
+    upload_channels,
 )
+from tests.infra.helpers import allows, bucket_name, role_policy
 from tests.ml.training_support import make_snapshot, small_params, train_in_process
 
 REGION = "eu-west-1"
 ROLE = "arn:aws:iam::123456789012:role/mlops-dev-training"
+PR_ROLE = "arn:aws:iam::123456789012:role/mlops-dev-training-pr"
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops-dev-model-server:train-1"
 # The SDK's ModelTrainer imports its own deprecated `sagemaker.train.configs` shim.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:sagemaker.train.model_trainer")
@@ -73,6 +75,7 @@ def _stack(session: boto3.session.Session) -> StackOutputs:
         data_bucket="mlops-dev-data",
         data_key_arn=key,
         training_role_arn=ROLE,
+        training_pr_role_arn=PR_ROLE,
         environment="dev",
         region=REGION,
         subnet_ids=("subnet-0a", "subnet-0b"),
@@ -80,8 +83,8 @@ def _stack(session: boto3.session.Session) -> StackOutputs:
     )
 
 
-@pytest.fixture(scope="module")
-def launched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launched]:
+def _launch(tmp_path_factory: pytest.TempPathFactory, pull_request: int | None) -> Launched:
+    """Launch against moto; for a pull request, a main build has staged the data first."""
     with pytest.MonkeyPatch.context() as monkeypatch, mock_aws():
         _fake_credentials(monkeypatch)
         session = boto3.session.Session(region_name=REGION)
@@ -92,6 +95,12 @@ def launched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launched]:
         )
         stack = _stack(session)
         snapshot = make_snapshot(tmp_path_factory.mktemp("data"))
+        s3 = session.client("s3")
+        if pull_request is not None:
+            upload_channels(s3, snapshot, stack, small_params().model)
+        staged = {
+            item["Key"] for item in s3.list_objects_v2(Bucket=stack.data_bucket).get("Contents", [])
+        }
         spec = SpotJobSpec(
             image_uri=IMAGE,
             max_run_seconds=1800,
@@ -99,16 +108,33 @@ def launched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launched]:
             extra_tags={"team": "churn"},
         )
         result = launch(
-            boto_session=session, params=small_params(), spec=spec, stack=stack, snapshot=snapshot
+            boto_session=session,
+            params=small_params(),
+            spec=spec,
+            stack=stack,
+            snapshot=snapshot,
+            pull_request=pull_request,
         )
         assert len(captured) == 1, "exactly one CreateTrainingJob call"
-        s3 = session.client("s3")
         uploads = {
             item["Key"]: s3.head_object(Bucket=stack.data_bucket, Key=item["Key"])
             for item in s3.list_objects_v2(Bucket=stack.data_bucket)["Contents"]
+            if item["Key"] not in staged
         }
         record = describe_record(session.client("sagemaker"), result, "churn-classifier")
-    yield Launched(captured[0], result, stack, uploads, record)
+    return Launched(captured[0], result, stack, uploads, record)
+
+
+@pytest.fixture(scope="module")
+def launched(tmp_path_factory: pytest.TempPathFactory) -> Launched:
+    """A main build's launch."""
+    return _launch(tmp_path_factory, None)
+
+
+@pytest.fixture(scope="module")
+def launched_pr(tmp_path_factory: pytest.TempPathFactory) -> Launched:
+    """Pull request 7's launch."""
+    return _launch(tmp_path_factory, 7)
 
 
 def test_launch_uses_managed_spot_with_wait_at_least_runtime(launched: Launched) -> None:
@@ -124,7 +150,7 @@ def test_launch_checkpoints_under_the_artifact_bucket_checkpoints_prefix(
 ) -> None:
     checkpoint = launched.request["CheckpointConfig"]
     assert checkpoint["S3Uri"].startswith(
-        "s3://mlops-dev-artifacts/checkpoints/churn-classifier/"
+        "s3://mlops-dev-artifacts/checkpoints/main/churn-classifier/"
     ), checkpoint
     assert checkpoint["LocalPath"] == "/opt/ml/checkpoints", "where the entry point checkpoints"
     assert checkpoint["S3Uri"] == launched.result.checkpoint_uri, "the record names the same URI"
@@ -137,7 +163,7 @@ def test_launch_encrypts_volume_and_output_with_the_stack_key(launched: Launched
     assert request["OutputDataConfig"]["KmsKeyId"] == key, "model output under the CMK"
     assert (
         request["OutputDataConfig"]["S3OutputPath"]
-        == "s3://mlops-dev-artifacts/training/churn-classifier/"
+        == "s3://mlops-dev-artifacts/training-output/main/churn-classifier/"
     )
 
 
@@ -145,6 +171,7 @@ def test_launch_runs_as_the_training_role_isolated_in_the_stack_vpc(launched: La
     request = launched.request
     assert request["RoleArn"] == ROLE, "the stack's training execution role"
     assert request["EnableNetworkIsolation"] is True, "no network for the container"
+    assert request["EnableInterContainerTrafficEncryption"] is True, "IAM demands it"
     assert request["VpcConfig"] == {
         "SecurityGroupIds": ["sg-0train"],
         "Subnets": ["subnet-0a", "subnet-0b"],
@@ -316,3 +343,95 @@ def test_train_sagemaker_cli_records_the_job_and_downloads_the_model(
     assert record["reference_uri"].endswith("/reference/reference.csv"), "reference for monitoring"
     assert load_artifact(tmp_path / "out" / "model").metadata.training["iterations"] == 3, "model"
     assert (tmp_path / "out" / "data" / "validation").is_dir(), "channels kept for `mlops validate`"
+
+
+def test_pull_request_launch_writes_under_its_prefixes_as_the_pr_role(
+    launched_pr: Launched,
+) -> None:
+    request = launched_pr.request
+    assert request["RoleArn"] == PR_ROLE, "a PR job runs as training-pr, never as training"
+    assert request["OutputDataConfig"]["S3OutputPath"] == (
+        "s3://mlops-dev-artifacts/training-output/pull-requests/7/churn-classifier/"
+    )
+    assert request["CheckpointConfig"]["S3Uri"].startswith(
+        "s3://mlops-dev-artifacts/checkpoints/pull-requests/7/churn-classifier/"
+    ), request["CheckpointConfig"]
+    assert launched_pr.uploads == {}, "a PR uploads no datasets (its role reads them only)"
+
+
+def test_pull_request_launch_without_staged_data_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fake_credentials(monkeypatch)
+    with mock_aws():
+        session = boto3.session.Session(region_name=REGION)
+        stack = _stack(session)
+        with pytest.raises(MlopsError) as raised:
+            launch(
+                boto_session=session,
+                params=small_params(),
+                spec=SpotJobSpec(image_uri=IMAGE),
+                stack=stack,
+                snapshot=make_snapshot(tmp_path),
+                pull_request=7,
+            )
+    message = str(raised.value)
+    assert "\n" not in message and message.startswith("s3://mlops-dev-data/datasets/"), message
+    assert "is not staged" in message, message
+
+
+def test_pull_request_launch_on_a_stack_without_pr_role_is_refused(tmp_path: Path) -> None:
+    stack = StackOutputs("a", "d", "arn:aws:kms:eu-west-1:1:key/k", ROLE)
+    with pytest.raises(MlopsError, match=r"no pull-request training role \(stack output"):
+        launch(
+            boto_session=None,
+            params=small_params(),
+            spec=SpotJobSpec(image_uri=IMAGE),
+            stack=stack,
+            snapshot=make_snapshot(tmp_path),
+            pull_request=7,
+        )
+
+
+def _arn(graph: Any, uri: str, bucket_role: str) -> str:
+    """The S3 object ARN of a launcher URI's key, in the rendered stack's bucket."""
+    key = uri.removeprefix("s3://").partition("/")[2]
+    return f"arn:aws:s3:::{bucket_name(graph, bucket_role)}/{key}"
+
+
+@pytest.mark.parametrize(
+    ("scope", "execution", "launcher", "other_execution"),
+    [("main", "training", "build", "training-pr"), ("pr", "training-pr", "train", "training")],
+)
+def test_launcher_uris_are_allowed_by_the_rendered_role_policies(
+    graph_of: Any,
+    request: pytest.FixtureRequest,
+    scope: str,
+    execution: str,
+    launcher: str,
+    other_execution: str,
+) -> None:
+    # given the URIs the launcher really built and the dev stack's rendered policies
+    launched = request.getfixturevalue("launched" if scope == "main" else "launched_pr")
+    graph = graph_of("dev")
+    job = launched.request
+    output = (
+        f"{job['OutputDataConfig']['S3OutputPath']}{job['TrainingJobName']}/output/model.tar.gz"
+    )
+    checkpoint = f"{job['CheckpointConfig']['S3Uri']}checkpoint-5.json"
+    channels = [c["DataSource"]["S3DataSource"]["S3Uri"] for c in job["InputDataConfig"]]
+    # then the job's execution role may write its model and checkpoints and read its data,
+    runs_as = role_policy(graph, execution)
+    for uri in (output, checkpoint):
+        assert allows(runs_as, "s3:PutObject", _arn(graph, uri, "artifacts")), f"{execution}: {uri}"
+    for uri in channels:
+        assert allows(runs_as, "s3:GetObject", _arn(graph, f"{uri}train.csv", "data")), uri
+    # the CI role that launched it may read the model back and (main only) stage datasets,
+    ci = role_policy(graph, launcher)
+    assert allows(ci, "s3:GetObject", _arn(graph, output, "artifacts")), f"{launcher}: {output}"
+    for key in launched.uploads:
+        assert allows(ci, "s3:PutObject", _arn(graph, f"s3://d/{key}", "data")), key
+    # and the other scope's execution role may not write here.
+    other = role_policy(graph, other_execution)
+    assert not allows(other, "s3:PutObject", _arn(graph, output, "artifacts")), other_execution
+    assert not allows(other, "s3:PutObject", _arn(graph, checkpoint, "artifacts")), other_execution
