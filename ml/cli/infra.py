@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from infra.config import STACKS, ConfigError, load_stack, load_stacks
+from ml.cli.usage import RootOption
 
 app = typer.Typer(
     help="Validate stack files and render the offline resource graph.", no_args_is_help=True
@@ -39,9 +40,6 @@ ProgramOption = Annotated[
         "--program",
         help="main: the AWS stacks (infra/); github: the repository settings (infra/github/).",
     ),
-]
-RootOption = Annotated[
-    Path, typer.Option("--root", help="Repository root holding Pulumi.<stack>.yaml files.")
 ]
 
 

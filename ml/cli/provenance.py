@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from ml.cli.registry import DEFAULT_MODEL, stack_group
+from ml.cli.usage import existing_path
 from ml.errors import MlopsError
 from ml.provenance.builder import build_provenance, read_json_object
 from ml.provenance.check import (
@@ -28,7 +29,10 @@ console = Console(highlight=False, soft_wrap=True)
 ArtifactOption = Annotated[
     Path,
     typer.Option(
-        "--artifact", "-a", help="Model artifact: a directory or a tarball (model.tar.gz)."
+        "--artifact",
+        "-a",
+        callback=existing_path,
+        help="Model artifact: a directory or a tarball (model.tar.gz).",
     ),
 ]
 KEY_ID_ENV = "MLOPS_SIGNING_KEY_ID"
@@ -72,11 +76,17 @@ def sign(
     ] = None,
     metrics: Annotated[
         Path | None,
-        typer.Option(help="JSON object of metric name -> number (default: model.json)."),
+        typer.Option(
+            callback=existing_path,
+            help="JSON object of metric name -> number (default: model.json).",
+        ),
     ] = None,
     hyperparameters: Annotated[
         Path | None,
-        typer.Option(help="JSON object of hyperparameters (default: model.json 'params')."),
+        typer.Option(
+            callback=existing_path,
+            help="JSON object of hyperparameters (default: model.json 'params').",
+        ),
     ] = None,
     builder_id: Annotated[
         str | None,
@@ -167,6 +177,7 @@ def verify(
         typer.Option(
             "--signature",
             "-s",
+            callback=existing_path,
             help=f"DSSE envelope (default: {SIGNATURE_NAME} inside the artifact, directory or "
             "tarball).",
         ),
@@ -175,6 +186,7 @@ def verify(
         Path | None,
         typer.Option(
             "--public-key",
+            callback=existing_path,
             envvar=PUBLIC_KEY_ENV,
             help="Verify offline with this PEM public key only (no AWS); wins over --key-id.",
         ),

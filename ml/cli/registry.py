@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from ml.cli.usage import RootOption, existing_path
 from ml.errors import MlopsError
 from ml.provenance.manifest import SIGNATURE_NAME
 from ml.registry.identity import caller_arn
@@ -28,9 +29,6 @@ StackOption = Annotated[
     str | None, typer.Option("--stack", "-s", help="Stack (dev, staging, prod) whose group to use.")
 ]
 ModelOption = Annotated[str, typer.Option("--model", "-m", help="Model name within the stack.")]
-RootOption = Annotated[
-    Path, typer.Option("--root", help="Repository root holding Pulumi.<stack>.yaml files.")
-]
 VersionOption = Annotated[
     int, typer.Option("--version", "-v", min=1, help="Model package version.")
 ]
@@ -41,7 +39,13 @@ ReasonOption = Annotated[
 
 def register(
     artifact: Annotated[
-        Path, typer.Option("--artifact", "-a", help="Signed model artifact: directory or tarball.")
+        Path,
+        typer.Option(
+            "--artifact",
+            "-a",
+            callback=existing_path,
+            help="Signed model artifact: directory or tarball.",
+        ),
     ],
     image: Annotated[
         str,
@@ -70,7 +74,9 @@ def register(
     signature: Annotated[
         Path | None,
         typer.Option(
-            "--signature", help=f"DSSE envelope (default: {SIGNATURE_NAME} in the artifact)."
+            "--signature",
+            callback=existing_path,
+            help=f"DSSE envelope (default: {SIGNATURE_NAME} in the artifact).",
         ),
     ] = None,
     group: GroupOption = None,
@@ -89,7 +95,8 @@ def register(
     validation_report: Annotated[
         Path | None,
         typer.Option(
-            help="Validation report JSON (top-level boolean 'passed'); stored beside the model."
+            callback=existing_path,
+            help="Validation report JSON (top-level boolean 'passed'); stored beside the model.",
         ),
     ] = None,
 ) -> None:

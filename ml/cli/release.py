@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from infra.config import StackConfig, load_stack, stack_file
+from ml.cli.usage import RootOption, existing_path
 from ml.errors import MlopsError
 
 app = typer.Typer(
@@ -35,9 +36,6 @@ console = Console(highlight=False, soft_wrap=True)
 KEY_ID_ENV = "MLOPS_SIGNING_KEY_ID"
 PUBLIC_KEY_ENV = "MLOPS_SIGNING_PUBLIC_KEY"
 StackOption = Annotated[str, typer.Option("--stack", "-s", help="Stack: dev, staging or prod.")]
-RootOption = Annotated[
-    Path, typer.Option("--root", help="Repository root holding Pulumi.<stack>.yaml files.")
-]
 KeyIdOption = Annotated[
     str | None,
     typer.Option(
@@ -50,6 +48,7 @@ PublicKeyOption = Annotated[
     Path | None,
     typer.Option(
         "--public-key",
+        callback=existing_path,
         envvar=PUBLIC_KEY_ENV,
         help="Verify offline with this exported public key (PEM) instead of KMS.",
     ),

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from ml.cli.usage import existing_path
 from ml.serving.settings import settings_from_env
 
 
@@ -16,6 +17,7 @@ def serve(
         Path | None,
         typer.Option(
             "--model-dir",
+            callback=existing_path,
             help="Model artifact directory (model.txt, model.json, signature.dsse.json); "
             "default $SM_MODEL_DIR, else /opt/ml/model.",
         ),
@@ -39,6 +41,7 @@ def serve(
         Path | None,
         typer.Option(
             "--public-key",
+            callback=existing_path,
             help="PEM public key to verify the signature offline; default "
             "$MLOPS_SIGNING_PUBLIC_KEY.",
         ),

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from ml.cli.usage import existing_path
 from ml.errors import MlopsError
 from ml.params import DEFAULT_PARAMS, Params, load_params
 
@@ -40,12 +41,16 @@ def train(
         bool, typer.Option("--sagemaker", help="Launch a managed spot training job on SageMaker.")
     ] = False,
     params: Annotated[
-        Path, typer.Option("--params", help="Params file (hyperparameters, data).")
+        Path,
+        typer.Option(
+            "--params", callback=existing_path, help="Params file (hyperparameters, data)."
+        ),
     ] = DEFAULT_PARAMS,
     data: Annotated[
         Path | None,
         typer.Option(
             "--data",
+            callback=existing_path,
             help="Existing data channels (train/, validation/); default: "
             "generate the params file's snapshot into <out>/data.",
         ),
@@ -62,7 +67,9 @@ def train(
     stack_outputs: Annotated[
         Path | None,
         typer.Option(
-            "--stack-outputs", help="SageMaker: `pulumi stack output --json` of the stack."
+            "--stack-outputs",
+            callback=existing_path,
+            help="SageMaker: `pulumi stack output --json` of the stack.",
         ),
     ] = None,
     artifact_bucket: Annotated[

@@ -155,7 +155,10 @@ def test_verify_missing_artifact_exits_2(
     code, _, err = run(argv, capsys)
     # then it is bad input, named on one line
     assert code == 2, f"exit {code}"
-    assert err.strip().endswith("absent.tar.gz: not found"), err
+    assert (
+        err.strip()
+        == f"mlops verify: --artifact {tmp_path / 'absent.tar.gz'}: no such file or directory"
+    ), err
 
 
 def test_verify_unreadable_signature_exits_2(
