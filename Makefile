@@ -10,9 +10,12 @@ NODE_BIN := node_modules/.bin
 NODE_STAMP := node_modules/.installed
 STACK ?= dev
 PYTEST_ARGS ?=
+LOCK := requirements.lock
+UV ?= uv
+LOCK_ARGS ?=
 SUDO ?=
 
-.PHONY: setup test test-fast lint format demo bench render audit browser clean
+.PHONY: setup setup-locked lock test test-fast lint format demo bench render audit browser clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +24,27 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 setup: $(STAMP) ## create .venv and install the project with its test extras
+
+# Every CI job that holds AWS credentials installs with this target: exactly the versions
+# and files in requirements.lock (pip refuses any file whose sha256 is not listed there and
+# any package the lock does not name), then the project itself without resolving anything.
+# It marks .venv installed, so no later target re-resolves pyproject.toml from the index.
+setup-locked: ## install .venv from requirements.lock with hash checking (CI jobs with credentials)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+# The lock pins every runtime and test dependency with the sha256 of every file PyPI has
+# for it, for Python 3.11 and 3.12 (one universal resolution; markers where they differ).
+# It needs uv, which the project does not install: `python3 -m venv /tmp/uv && /tmp/uv/bin/pip
+# install uv`, then `make lock UV=/tmp/uv/bin/uv`. uv keeps the current pins where it can;
+# LOCK_ARGS=--upgrade takes the newest versions. tests/workflows/test_lock.py fails while
+# pyproject.toml and the lock disagree.
+lock: ## regenerate requirements.lock from pyproject.toml (needs uv; see the comment above)
+	$(UV) pip compile --quiet --universal --generate-hashes --python-version 3.11 \
+	  --extra test --constraint .ci/lock-constraints.txt --custom-compile-command 'make lock' \
+	  --output-file $(LOCK) $(LOCK_ARGS) pyproject.toml
 
 test: $(STAMP) $(NODE_STAMP) browser ## run every test, slow end-to-end ones included
 	$(BIN)/pytest $(PYTEST_ARGS)

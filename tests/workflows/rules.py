@@ -8,6 +8,7 @@ exists) and on small broken workflows (so every rule is shown to fail when it sh
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,7 +30,29 @@ AWS_KEY_INPUTS = ("aws-access-key-id", "aws-secret-access-key", "aws-session-tok
 AWS_KEY_NAMES = re.compile(r"AWS_(ACCESS_KEY_ID|SECRET_ACCESS_KEY|SESSION_TOKEN)|ACCESS_KEY")
 # Roles trusted only from a GitHub environment (infra/components/identity.py): the job
 # that assumes one must run in that environment or the OIDC subject will not match.
-ENVIRONMENT_ROLES = ("AWS_DEPLOY_ROLE_ARN", "AWS_INFRA_ROLE_ARN", "AWS_RELEASE_ROLE_ARN")
+ENVIRONMENT_ROLES = (
+    "AWS_DEPLOY_ROLE_ARN",
+    "AWS_INFRA_ROLE_ARN",
+    "AWS_RELEASE_ROLE_ARN",
+    "AWS_APPROVE_ROLE_ARN",
+)
+# Roles no job a pull request can start may name (docs/workflows.md): building on main,
+# signing and registering, approving, deploying and the platform's own infra role.
+RELEASE_ROLE_VARS = (
+    "AWS_BUILD_ROLE_ARN",
+    "AWS_RELEASE_ROLE_ARN",
+    "AWS_APPROVE_ROLE_ARN",
+    "AWS_DEPLOY_ROLE_ARN",
+    "AWS_INFRA_ROLE_ARN",
+)
+PULL_REQUEST_TRIGGERS = frozenset({"pull_request", "pull_request_target"})
+MAIN_GUARD = "github.ref == 'refs/heads/main'"
+# Duty -> the GitHub environment its role trusts, per stack (the shared trust design).
+DUTY_ENVIRONMENTS = {
+    "AWS_RELEASE_ROLE_ARN": "model-signing-{stack}",
+    "AWS_APPROVE_ROLE_ARN": "model-approval-{stack}",
+}
+MATRIX_REF = re.compile(r"\$\{\{\s*matrix\.([A-Za-z0-9_-]+)\s*\}\}")
 PERMISSION_LEVELS = frozenset({"read", "write", "none"})
 PERMISSION_LINE = re.compile(r"^\s+[a-z-]+: (read|write|none)\s*(#.*)?$")
 MAX_TIMEOUT_MINUTES = 360  # GitHub-hosted runners stop a job after six hours anyway
@@ -334,7 +357,7 @@ def rule_prod_after_staging(wf: Workflow) -> list[str]:
 
 @rule
 def rule_environments_match_stack_trust(wf: Workflow) -> list[str]:
-    """A job assuming an environment-bound role runs in the environment the stack trusts."""
+    """A job assuming the deploy or infra role runs in the stack's deployEnvironment."""
     root = Path(__file__).resolve().parents[2]
     workflow_stack = (wf.data.get("env") or {}).get("STACK")
     problems = []
@@ -349,17 +372,146 @@ def rule_environments_match_stack_trust(wf: Workflow) -> list[str]:
             continue
         github = load_stack(stack, root).github
         for role in roles:
-            if "AWS_RELEASE_ROLE_ARN" in role:
-                trusted = github.signing_environment
-            elif "AWS_DEPLOY_ROLE_ARN" in role or "AWS_INFRA_ROLE_ARN" in role:
-                trusted = github.deploy_environment
-            else:
+            # Signing and approving: rule_release_duties_on_main_in_their_environments.
+            if "AWS_DEPLOY_ROLE_ARN" not in role and "AWS_INFRA_ROLE_ARN" not in role:
                 continue
+            trusted = github.deploy_environment
             if job.get("environment") != trusted:
                 problems.append(
                     f"{wf.name}: job {job_id}: runs in environment {job.get('environment')!r}, "
                     f"but Pulumi.{stack}.yaml trusts {role} from {trusted!r} only"
                 )
+    return problems
+
+
+def is_main_guarded(job: dict[str, Any]) -> bool:
+    """The job's own `if:` requires main: a conjunct `github.ref == 'refs/heads/main'`, no `||`."""
+    condition = str(job.get("if", "")).strip()
+    condition = condition.removeprefix("${{").removesuffix("}}")
+    condition = " ".join(condition.split())
+    if "||" in condition:
+        return False
+    return MAIN_GUARD in [part.strip() for part in condition.split("&&")]
+
+
+def pull_request_can_start(wf: Workflow, job: dict[str, Any]) -> bool:
+    """A pull request event triggers the workflow and the job does not require main."""
+    return bool(PULL_REQUEST_TRIGGERS & set(wf.triggers)) and not is_main_guarded(job)
+
+
+def matrix_instances(job: dict[str, Any]) -> list[dict[str, Any]]:
+    """The job once per matrix combination, `${{ matrix.x }}` replaced by its value."""
+    matrix = (job.get("strategy") or {}).get("matrix") or {}
+    axes = {k: v for k, v in matrix.items() if k not in ("include", "exclude")}
+    combos = [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())]
+    combos = [c for c in combos if c] + list(matrix.get("include") or [])
+    return [_substitute(job, combo) for combo in combos or [{}]]
+
+
+def _substitute(value: Any, combo: dict[str, Any]) -> Any:
+    if isinstance(value, str):
+        return MATRIX_REF.sub(lambda m: str(combo.get(m.group(1), m.group(0))), value)
+    if isinstance(value, list):
+        return [_substitute(item, combo) for item in value]
+    if isinstance(value, dict):
+        return {key: _substitute(item, combo) for key, item in value.items()}
+    return value
+
+
+def _roles(job: dict[str, Any]) -> list[str]:
+    return [
+        str((step.get("with") or {}).get("role-to-assume", ""))
+        for step in job.get("steps") or []
+        if str(step.get("uses", "")).split("@", 1)[0] == AWS_ACTION
+    ]
+
+
+def _runs(job: dict[str, Any]) -> list[str]:
+    return [" ".join(str(step["run"]).split()) for step in job.get("steps") or [] if "run" in step]
+
+
+@rule
+def rule_pull_request_jobs_hold_no_release_credential(wf: Workflow) -> list[str]:
+    """A job a pull request can start has no environment and names no release-duty role."""
+    problems = []
+    workflow_env = yaml.safe_dump(wf.data.get("env") or {})
+    for job_id, job in wf.jobs.items():
+        if not pull_request_can_start(wf, job):
+            continue
+        if job.get("environment"):
+            problems.append(
+                f"{wf.name}: job {job_id}: a pull request can start it, yet it enters "
+                f"environment {job['environment']!r}"
+            )
+        text = yaml.safe_dump(job) + workflow_env
+        problems += [
+            f"{wf.name}: job {job_id}: a pull request can start it, yet it names {name}"
+            for name in RELEASE_ROLE_VARS
+            if name in text
+        ]
+    return problems
+
+
+@rule
+def rule_pull_request_jobs_read_no_model_bytes(wf: Workflow) -> list[str]:
+    """PR jobs verify registry records only, and never fetch a prod model."""
+    problems = []
+    workflow_stack = (wf.data.get("env") or {}).get("STACK")
+    for job_id, job in wf.jobs.items():
+        if not pull_request_can_start(wf, job):
+            continue
+        for instance in matrix_instances(job):
+            stack = (instance.get("env") or {}).get("STACK", workflow_stack)
+            for run in _runs(instance):
+                if "mlops release verify" in run and "--registry-only" not in run:
+                    problems.append(
+                        f"{wf.name}: job {job_id}: a pull request can start it, so "
+                        f"`release verify` must be --registry-only (found: {run})"
+                    )
+                if "mlops release fetch" in run and stack not in ("dev", "staging"):
+                    problems.append(
+                        f"{wf.name}: job {job_id}: a pull request can start it, yet it "
+                        f"fetches the model stack {stack!r} serves"
+                    )
+    return problems
+
+
+@rule
+def rule_credentialed_jobs_install_from_lock(wf: Workflow) -> list[str]:
+    """A job that gets an OIDC token installs only `make setup-locked` (hash-checked)."""
+    problems = []
+    for job_id, job in wf.jobs.items():
+        if (job.get("permissions") or {}).get("id-token") != "write":
+            continue
+        runs = _runs(job)
+        if "make setup-locked" not in runs:
+            problems.append(f"{wf.name}: job {job_id}: has id-token: write, needs setup-locked")
+        problems += [
+            f"{wf.name}: job {job_id}: has id-token: write, installs outside the lock: {run}"
+            for run in runs
+            if run in ("make setup", "make") or "pip install" in run
+        ]
+    return problems
+
+
+@rule
+def rule_release_duties_on_main_in_their_environments(wf: Workflow) -> list[str]:
+    """Build, sign and approve jobs run on main only; sign/approve in the stack's environment."""
+    problems = []
+    for job_id, job in wf.jobs.items():
+        for instance in matrix_instances(job):
+            roles = " ".join(_roles(instance))
+            stack = (instance.get("env") or {}).get("STACK")
+            duties = [name for name in ("AWS_BUILD_ROLE_ARN", *DUTY_ENVIRONMENTS) if name in roles]
+            if duties and not is_main_guarded(job):
+                problems.append(f"{wf.name}: job {job_id}: {duties[0]} needs `if: {MAIN_GUARD}`")
+            for duty in duties:
+                expected = DUTY_ENVIRONMENTS.get(duty, "").format(stack=stack) or None
+                if instance.get("environment") != expected:
+                    problems.append(
+                        f"{wf.name}: job {job_id}: {duty} for stack {stack!r} must run in "
+                        f"environment {expected!r} (found {instance.get('environment')!r})"
+                    )
     return problems
 
 

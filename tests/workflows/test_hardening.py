@@ -14,6 +14,7 @@ WORKFLOWS = sorted(WORKFLOW_DIR.glob("*.y*ml"))
 REQUIRED = (
     "ci.yml",
     "model-train.yml",
+    "model-build.yml",
     "model-release.yml",
     "infra-deploy.yml",
     "drift-monitor.yml",
@@ -57,6 +58,8 @@ jobs:
           role-to-assume: ${{ vars.AWS_DEPLOY_ROLE_ARN }}
       - name: Greet
         run: echo "${{ github.event.pull_request.title }}"
+      - name: Verify with the prod model's bytes
+        run: .venv/bin/mlops release verify --stack prod
       - name: Deploy
         uses: pulumi/actions@8e5e406f4007fca908480587cb9893c07090f58d # v7.0.0
         with:
