@@ -42,6 +42,8 @@ from ml.errors import MlopsError
 from ml.params import DEFAULT_PARAMS, Params, load_params
 
 ECR_REPOSITORY = "aws:ecr/repository:Repository"
+CAPTURED_REQUESTS = 2000
+"""Requests the stand-in endpoint captured for the drift monitor (held-out rows)."""
 REGISTER = ("kms", "s3", "sagemaker")
 """The clients `mlops register` uses."""
 VERIFY = ("kms", "s3", "sagemaker")
@@ -576,7 +578,8 @@ class DemoRun:
         for name in ("reference.csv", "schema.json"):
             self._put(buckets["data"], f"{reference_folder}/{name}", reference / name)
         features = pl.read_csv(reference / "reference.csv", n_rows=1).columns
-        requests = pl.read_csv(self.data_dir / "validation" / "validation.csv").select(features)
+        held_out = pl.read_csv(self.data_dir / "validation" / "validation.csv")
+        requests = held_out.select(features).head(CAPTURED_REQUESTS)
         capture = write_capture_jsonl(requests, self.work / "capture" / "capture.jsonl")
         endpoint = f"mlops-{self.settings.stack}-{self.model_name}"
         capture_prefix = f"{endpoint}/AllTraffic/"
