@@ -64,6 +64,7 @@ def demo(
     summary = run_demo(settings)
     if out is None:
         point_latest(folder)
+    console.print(summary.identity_line, markup=False)
     console.print(f"report: {folder / 'index.html'}", markup=False)
     failure = summary.failure
     if failure is not None:

@@ -12,13 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from ml.demo.runner import StepResult
-from ml.demo.steps import ReportLink
+from ml.demo.steps import Identity, ReportLink
 from ml.reports import html as h
 from ml.reports import markdown as md
 from ml.reports.core import dumps, write_text_atomic
 
 REPORT_KIND = "mlops demo"
 """`summary.json`'s `report` value; also how a demo folder is recognised for reuse."""
+IAM_ENFORCEMENT = "off"
+"""The emulator checks no IAM policy yet: roles say who acted, not what they may do."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,15 @@ class DemoSummary:
     results: list[StepResult]
     reports: list[ReportLink]
     facts: dict[str, Any]
+    identities: list[Identity]
+
+    @property
+    def roles_used(self) -> int:
+        return len({identity.role_arn for identity in self.identities})
+
+    @property
+    def identity_line(self) -> str:
+        return f"identities: {self.roles_used} roles used, IAM enforcement: {IAM_ENFORCEMENT}"
 
     @property
     def passed(self) -> bool:
@@ -73,6 +84,9 @@ def to_json(summary: DemoSummary) -> dict[str, Any]:
             for r in summary.results
         ],
         "outcomes": summary.facts,
+        "identities": [identity.to_json() for identity in summary.identities],
+        "roles_used": summary.roles_used,
+        "iam_enforcement": IAM_ENFORCEMENT,
         "reports": [
             {"section": link.section, "title": link.title, "path": summary.relative(link.path)}
             for link in summary.reports
@@ -82,9 +96,16 @@ def to_json(summary: DemoSummary) -> dict[str, Any]:
 
 def _verdict(summary: DemoSummary) -> str:
     if summary.passed:
-        return f"every step passed in {summary.seconds:.0f}s"
+        return f"every step passed in {summary.seconds:.0f}s; {summary.identity_line}"
     failure = summary.failure
     return f"failed at '{failure.title}': {failure.detail}" if failure else "failed"
+
+
+IDENTITY_HEADERS = ["step", "action", "duty", "caller identity (sts:GetCallerIdentity)"]
+
+
+def _identity_rows(summary: DemoSummary) -> list[list[str]]:
+    return [[i.step, i.action, i.duty, i.caller_arn] for i in summary.identities]
 
 
 def markdown(summary: DemoSummary) -> str:
@@ -101,6 +122,15 @@ def markdown(summary: DemoSummary) -> str:
         f"# mlops demo on `{summary.stack}`: {_verdict(summary)}",
         "",
         md.table(["", "step", "time", "result"], rows, "clrl"),
+        "",
+        "## Identities",
+        "",
+        f"{summary.identity_line}.",
+        "",
+        md.table(
+            IDENTITY_HEADERS,
+            [[md.cell(c) for c in row[:3]] + [md.code(row[3])] for row in _identity_rows(summary)],
+        ),
         "",
         "## Reports",
     ]
@@ -132,7 +162,12 @@ def html(summary: DemoSummary) -> str:
                 rows,
                 [r.status == "failed" for r in summary.results],
             ),
-        )
+        ),
+        h.section(
+            "Identities",
+            h.paragraph(summary.identity_line),
+            h.table(IDENTITY_HEADERS, _identity_rows(summary)),
+        ),
     ]
     by_section: dict[str, list[ReportLink]] = {}
     for link in summary.reports:

@@ -85,6 +85,7 @@ def run_demo(settings: DemoSettings, console: Console | None = None) -> DemoSumm
             results=results,
             reports=demo.reports,
             facts=demo.facts,
+            identities=demo.identities,
         )
         write_summary(summary)
     return summary

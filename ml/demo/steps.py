@@ -8,8 +8,16 @@ the `DemoRun`; reports go under its output folder and are listed in `reports` fo
 index page.
 
 Nothing here knows it talks to an emulator except `start_emulator`, which starts moto
-in this process and points this process's AWS settings (`AWS_ENDPOINT_URL`, fake
-credentials) at it for the rest of the run; every later call makes plain boto3 clients.
+in this process, points this process's AWS settings (`AWS_ENDPOINT_URL`, fake
+administrator credentials) at it and creates the stack there, roles included.
+
+Every step that calls AWS does so as the identity that does it on AWS (`acting_as`):
+sign and register as `gh-release`, approve as `gh-approve`, the release PR's verify as
+`gh-plan`, the audit as `auditor`, deploy and watch as `gh-deploy`, the drift monitor as
+`gh-monitor`. The role's session is put in this process's environment for the block (so
+clients made there, and child processes such as the canary's servers, use it) and its
+caller identity is recorded in `identities` for the summary. The emulator does not
+enforce IAM yet: the roles say who acts, not what they may do (docs/emulator.md).
 """
 
 from __future__ import annotations
@@ -19,7 +27,8 @@ import signal
 import subprocess
 import sys
 import time
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +42,12 @@ from ml.errors import MlopsError
 from ml.params import DEFAULT_PARAMS, Params, load_params
 
 ECR_REPOSITORY = "aws:ecr/repository:Repository"
+CAPTURED_REQUESTS = 2000
+"""Requests the stand-in endpoint captured for the drift monitor (held-out rows)."""
+REGISTER = ("kms", "s3", "sagemaker")
+"""The clients `mlops register` uses."""
+VERIFY = ("kms", "s3", "sagemaker")
+"""The clients `mlops release verify` uses."""
 PRODUCTION_ROUNDS = 30
 """Boosting rounds of the stand-in production model v1 (the candidate trains the
 params file's count), so the candidate is a different, better model to compare with."""
@@ -55,6 +70,27 @@ class DemoSettings(BaseModel):
 
 
 @dataclass(frozen=True)
+class Identity:
+    """Who did one action of a step: the duty, its role, and the caller the step saw."""
+
+    step: str
+    action: str
+    duty: str
+    role_arn: str
+    caller_arn: str
+    """`sts:GetCallerIdentity` inside the step, e.g. `...:assumed-role/<role>/demo-release`."""
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "step": self.step,
+            "action": self.action,
+            "duty": self.duty,
+            "role_arn": self.role_arn,
+            "caller_arn": self.caller_arn,
+        }
+
+
+@dataclass(frozen=True)
 class ReportLink:
     section: str
     title: str
@@ -69,6 +105,8 @@ class DemoRun:
     reports: list[ReportLink] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
     """Outcomes the summary reports and the tests check (versions, decisions, ...)."""
+    identities: list[Identity] = field(default_factory=list)
+    """Who ran each action that called AWS, in order."""
 
     # set by the steps, in order
     cfg: StackConfig | None = None
@@ -84,6 +122,9 @@ class DemoRun:
     production_version: int | None = None
     candidate_version: int | None = None
     plan_root: Path | None = None
+    release_graph: Graph | None = None
+    plan_parts: Any = None
+    """(stack edit, verification, graph changes) of the release PR, for its comment."""
 
     # ---- layout -----------------------------------------------------------------------
 
@@ -109,6 +150,20 @@ class DemoRun:
         assert self.cfg is not None
         return self.cfg.model_group(self.model_name)
 
+    @contextmanager
+    def acting_as(self, duty: str, step: str, action: str, *services: str) -> Iterator[Any]:
+        """Run the block as the stack's role for `duty`: its session in the environment,
+        clients for `services` made with it; records the caller identity it sees."""
+        from ml import aws
+        from ml.emulator.identities import credentials_for
+        from ml.emulator.server import environment
+
+        credentials = credentials_for(self.emulated, duty, self.clients["sts"])
+        with environment(credentials.environment()):
+            caller = aws.client("sts").get_caller_identity()["Arn"]
+            self.identities.append(Identity(step, action, duty, credentials.role_arn, caller))
+            yield {name: aws.client(name) for name in services}
+
     def link(self, section: str, title: str, path: Path) -> None:
         self.reports.append(ReportLink(section, title, path))
 
@@ -122,15 +177,18 @@ class DemoRun:
         stack = self.settings.stack
         plan = [
             ("render", f"Render the {stack} stack's resource graph", self.render),
-            ("emulator", "Start the emulator: keys, buckets, registry", self.start_emulator),
+            ("emulator", "Start the emulator: keys, buckets, registry, roles", self.start_emulator),
             ("production", "Production v1: train, sign, register, approve", self.build_production),
             ("train", "Train the candidate; spot interruption; resume", self.train_candidate),
             ("validate", "Validate against production: gates, drift", self.validate_candidate),
             ("sign", "Sign the candidate with the KMS key", self.sign_candidate),
-            ("register", "Register and approve the candidate", self.register_candidate),
-            ("plan", "Plan the release PR: diff, provenance, policies", self.plan_release),
-            ("canary", "Canary rehearsal: promote", self.canary_promote),
+            ("register", "Register the candidate, pending approval", self.register_candidate),
+            ("approve", "Approve the candidate (another identity)", self.approve_candidate),
+            ("plan", "Plan the release PR: diff, provenance", self.plan_release),
+            ("audit", "Audit: policy pack, provenance evidence", self.audit_release),
+            ("canary", "Deploy: verify; canary rehearsal: promote", self.canary_promote),
             ("rollback", "Canary rehearsal, faulty candidate: roll back", self.canary_rollback),
+            ("monitor", "Drift monitor over captured requests", self.monitor_drift),
         ]
         return [Step(name, title, run) for name, title, run in plan]
 
@@ -168,8 +226,11 @@ class DemoRun:
         emulator = self.exits.enter_context(Emulator(self.settings.port, self.cfg.region))
         self.exits.enter_context(emulated_environment(emulator))
         progress.note(f"emulator at {emulator.endpoint_url}")
-        self.clients = {name: aws.client(name) for name in ("kms", "s3", "sagemaker")}
+        self.clients = {name: aws.client(name) for name in ("kms", "s3", "sagemaker", "iam")}
         self.emulated = bootstrap_stack(self.graph, **self.clients)
+        self.clients["sts"] = aws.client("sts")
+        administrator = self.clients["sts"].get_caller_identity()["Arn"]
+        self.facts["administrator"] = administrator
         outputs = self.emulated.outputs()
         path = self.out / "emulator" / "stack-outputs.json"
         write_text_atomic(path, dumps({"endpoint_url": emulator.endpoint_url, **outputs}))
@@ -178,7 +239,8 @@ class DemoRun:
         return (
             f"{emulator.endpoint_url}: keys {self.emulated.data_key_alias}, "
             f"{self.emulated.signing_key_alias}; {len(self.emulated.buckets)} buckets; "
-            f"group {', '.join(self.emulated.model_package_groups)}"
+            f"group {', '.join(self.emulated.model_package_groups)}; "
+            f"{len(self.emulated.roles)} roles"
         )
 
     def build_production(self, progress: Progress) -> str:
@@ -204,11 +266,14 @@ class DemoRun:
         if not result.passed:
             failed = "; ".join(gate.message for gate in result.failed)
             raise MlopsError(f"production v1 fails its absolute gates: {failed}", exit_code=1)
-        self._sign(self.production, "local-demo-production-v1")
-        progress.note("registering v1")
-        self.production_version = self._register(
-            self.production, validation.json, record.training_time_seconds, "production model v1"
-        )
+        with self.acting_as("release", "production", "sign and register v1", *REGISTER) as aws:
+            self._sign(aws["kms"], self.production, "local-demo-production-v1")
+            progress.note("registering v1")
+            self.production_version = self._register(
+                aws, self.production, validation.json, record.training_time_seconds
+            )
+        with self.acting_as("approve", "production", "approve v1", "sagemaker") as aws:
+            self._approve(aws["sagemaker"], self.production_version, "production model v1")
         served = self.cfg.served_models[self.model_name]
         if self.production_version != served:
             raise MlopsError(
@@ -312,8 +377,9 @@ class DemoRun:
         from ml.provenance.manifest import SIGNATURE_NAME
 
         assert self.candidate is not None
-        self._sign(self.candidate, "local-demo-candidate")
-        key, pem = export_public_key_pem(self.clients["kms"], self.emulated.signing_key_alias)
+        with self.acting_as("release", "sign", "sign the candidate", "kms") as aws:
+            self._sign(aws["kms"], self.candidate, "local-demo-candidate")
+            key, pem = export_public_key_pem(aws["kms"], self.emulated.signing_key_alias)
         key_path = self.out / "release" / "signing-public-key.pem"
         key_path.parent.mkdir(parents=True, exist_ok=True)
         key_path.write_bytes(pem)
@@ -338,30 +404,39 @@ class DemoRun:
         from ml.registry.packages import find_package
 
         assert self.candidate is not None and self.candidate_record is not None
-        self.candidate_version = self._register(
-            self.candidate,
-            self.out / "validation" / "validation.json",
-            self.candidate_record.training_time_seconds,
-            "candidate: validation gates passed against production",
-        )
-        package = find_package(self.clients["sagemaker"], self.group, self.candidate_version)
+        with self.acting_as("release", "register", "register the candidate", *REGISTER) as aws:
+            self.candidate_version = self._register(
+                aws,
+                self.candidate,
+                self.out / "validation" / "validation.json",
+                self.candidate_record.training_time_seconds,
+            )
+            package = find_package(aws["sagemaker"], self.group, self.candidate_version)
         self.facts["candidate_version"] = self.candidate_version
         return (
             f"{self.group} v{self.candidate_version} {package.approval_status}; model.tar.gz "
             f"and signature in s3://{self.emulated.artifact_bucket} (SSE-KMS)"
         )
 
+    def approve_candidate(self, progress: Progress) -> str:
+        """`mlops approve` by the approver, an identity that neither signed nor registered."""
+        assert self.candidate_version is not None
+        with self.acting_as("approve", "approve", "approve the candidate", "sagemaker") as aws:
+            package = self._approve(
+                aws["sagemaker"],
+                self.candidate_version,
+                "candidate: validation gates passed against production",
+            )
+        return (
+            f"{self.group} v{package.version} {package.approval_status} by "
+            f"{self.identities[-1].caller_arn}"
+        )
+
     def plan_release(self, progress: Progress) -> str:
         """The release PR, on a copy of the stack file: what a reviewer sees on it."""
         from infra.offline import render_graph
-        from ml.audit.report import build_report
-        from ml.audit.waivers import waivers_for
-        from ml.audit.writers import write_report
         from ml.demo import plan
-        from ml.provenance.check import kms_verifier
         from ml.release.stackfile import plan_edit
-        from ml.release.verify import markdown, verify_stack
-        from policies.pack import BY_NAME
 
         assert self.candidate_version is not None and self.graph is not None
         stack = self.settings.stack
@@ -379,24 +454,38 @@ class DemoRun:
         self.link("Release", f"Release PR: the edited Pulumi.{stack}.yaml (a copy)", edit.path)
 
         progress.note("mlops release verify")
-        verifier = kms_verifier(self.clients["kms"], self.emulated.signing_key_alias)
-        verification = verify_stack(
-            load_stack(stack, self.plan_root),
-            sagemaker=self.clients["sagemaker"],
-            s3=self.clients["s3"],
-            verifier=verifier,
-        )
-        (release / "verify.md").write_text(markdown(verification), encoding="utf-8")
-        self.link("Release", "mlops release verify (Markdown)", release / "verify.md")
+        verification = self._verify("plan", "plan", "release verify on the release PR", "verify")
         if not verification.ok:
             raise MlopsError(verification.summary(), exit_code=1)
 
         progress.note("rendering the release's graph")
-        after = Graph.from_json(render_graph(stack, self.plan_root))
-        changes = plan.graph_changes(self.graph, after)
+        self.release_graph = Graph.from_json(render_graph(stack, self.plan_root))
+        changes = plan.graph_changes(self.graph, self.release_graph)
+        self.plan_parts = (edit, verification, changes)
+        self.facts["graph_changes"] = len(changes)
+        return (
+            f"{edit.changes[0]}; {verification.summary().split(': ', 1)[1]}; "
+            f"{len(changes)} resource(s) change"
+        )
+
+    def audit_release(self, progress: Progress) -> str:
+        """The policy pack and audit over the release's graph (declared infrastructure
+        only), and the auditor's own check of the provenance of what the PR deploys."""
+        from ml.audit.report import build_report
+        from ml.audit.waivers import waivers_for
+        from ml.audit.writers import write_report
+        from ml.demo import plan
+        from policies.pack import BY_NAME
+
+        assert self.release_graph is not None and self.plan_parts is not None
+        stack = self.settings.stack
+        progress.note("provenance evidence, as the auditor")
+        evidence = self._verify("audit", "audit", "verify provenance as evidence", "audit-verify")
+        if not evidence.ok:
+            raise MlopsError(f"auditor's check: {evidence.summary()}", exit_code=1)
         progress.note("policy pack and audit")
         waivers = waivers_for(self.root, None, BY_NAME)
-        audit = build_report(after, waivers)
+        audit = build_report(self.release_graph, waivers)
         for fmt, title in (
             ("html", "HTML"),
             ("md", "Markdown"),
@@ -407,7 +496,9 @@ class DemoRun:
             write_report(audit, fmt, target, self.root)
             self.link("Release", f"Audit of the release's graph ({title})", target)
         summary = audit["summary"]
+        edit, verification, changes = self.plan_parts
         comment = plan.release_comment(stack, edit, verification, changes, audit)
+        release = self.out / "release"
         (release / "plan.md").write_text(comment, encoding="utf-8")
         self.link(
             "Release",
@@ -415,7 +506,6 @@ class DemoRun:
             release / "plan.md",
         )
         self.facts["audit_status"] = summary["status"]
-        self.facts["graph_changes"] = len(changes)
         if summary["status"] != "pass":
             raise MlopsError(
                 f"policy pack: {summary['failed']} mandatory failure(s): "
@@ -423,13 +513,19 @@ class DemoRun:
                 exit_code=1,
             )
         return (
-            f"{edit.changes[0]}; {verification.summary().split(': ', 1)[1]}; "
-            f"{len(changes)} resource(s) change; policy pack pass ({summary['passed']} passed, "
-            f"{summary['advisories']} advisory, {summary['waived']} waived)"
+            f"policy pack pass ({summary['passed']} passed, {summary['advisories']} advisory, "
+            f"{summary['waived']} waived); provenance verified by the auditor"
         )
 
     def canary_promote(self, progress: Progress) -> str:
-        outcome = self._rehearse("canary-promote", fault=False, progress=progress)
+        """The deploy job: `mlops release verify` again, then (for `pulumi up` and
+        `mlops release watch`) the canary rehearsal, all as the deployer."""
+        progress.note("mlops release verify, as the deployer")
+        verification = self._verify("deploy", "canary", "release verify before deploy", "deploy")
+        if not verification.ok:
+            raise MlopsError(verification.summary(), exit_code=1)
+        with self.acting_as("deploy", "canary", "deploy and watch the canary"):
+            outcome = self._rehearse("canary-promote", fault=False, progress=progress)
         self.facts["canary_decision"] = outcome.decision
         if outcome.decision != "promoted":
             raise MlopsError(f"the candidate was rolled back: {outcome.reason}", exit_code=1)
@@ -440,7 +536,8 @@ class DemoRun:
         from ml.release.stackfile import plan_edit
 
         assert self.plan_root is not None and self.cfg is not None
-        outcome = self._rehearse("canary-rollback", fault=True, progress=progress)
+        with self.acting_as("deploy", "rollback", "deploy and watch the faulty canary"):
+            outcome = self._rehearse("canary-rollback", fault=True, progress=progress)
         self.facts["rollback_decision"] = outcome.decision
         if outcome.decision != "rolled back":
             raise MlopsError(
@@ -464,7 +561,69 @@ class DemoRun:
             f"revert PR proposed: {edit.changes[0]}"
         )
 
+    def monitor_drift(self, progress: Progress) -> str:
+        """The scheduled drift monitor: `mlops drift` on what the endpoint captured, as
+        the monitor role, reading the reference and the capture from S3."""
+        import polars as pl
+
+        from ml.cli.drift import drift
+        from ml.drift.capture import write_capture_jsonl
+
+        assert self.data_dir is not None and self.emulated is not None
+        buckets = self.emulated.buckets
+        reference_folder = f"datasets/{self.model_name}/reference"
+        # What training and the endpoint's data capture wrote, put there as the
+        # administrator: the reference sample with its schema, and captured requests.
+        reference = self.data_dir / "reference"
+        for name in ("reference.csv", "schema.json"):
+            self._put(buckets["data"], f"{reference_folder}/{name}", reference / name)
+        features = pl.read_csv(reference / "reference.csv", n_rows=1).columns
+        held_out = pl.read_csv(self.data_dir / "validation" / "validation.csv")
+        requests = held_out.select(features).head(CAPTURED_REQUESTS)
+        capture = write_capture_jsonl(requests, self.work / "capture" / "capture.jsonl")
+        endpoint = f"mlops-{self.settings.stack}-{self.model_name}"
+        capture_prefix = f"{endpoint}/AllTraffic/"
+        self._put(buckets["capture"], f"{capture_prefix}2026/01/01/00/capture.jsonl", capture)
+        out = self.out / "monitor"
+        progress.note(f"{requests.height} captured requests vs the reference")
+        with self.acting_as("monitor", "monitor", "drift over captured requests"):
+            drift(
+                reference=f"s3://{buckets['data']}/{reference_folder}/reference.csv",
+                current=f"s3://{buckets['capture']}/{capture_prefix}",
+                out=out,
+            )
+        self.link_report("Monitoring", "Drift of captured requests vs the reference", _paths(out))
+        return f"{requests.height} captured requests: no drift ({len(features)} features)"
+
     # ---- shared by the steps ------------------------------------------------------------
+
+    def _put(self, bucket: str, key: str, path: Path) -> None:
+        from ml.artifacts import sse_kms_arguments
+
+        self.clients["s3"].put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=path.read_bytes(),
+            **sse_kms_arguments(self.emulated.data_key_arn),
+        )
+
+    def _verify(self, duty: str, step: str, action: str, report: str) -> Any:
+        """`mlops release verify` of the release PR's stack file, as `duty`."""
+        from ml.provenance.check import kms_verifier
+        from ml.release.verify import markdown, verify_stack
+
+        assert self.plan_root is not None
+        with self.acting_as(duty, step, action, *VERIFY) as aws:
+            verification = verify_stack(
+                load_stack(self.settings.stack, self.plan_root),
+                sagemaker=aws["sagemaker"],
+                s3=aws["s3"],
+                verifier=kms_verifier(aws["kms"], self.emulated.signing_key_alias),
+            )
+        path = self.out / "release" / f"{report}.md"
+        path.write_text(markdown(verification), encoding="utf-8")
+        self.link("Release", f"mlops release verify as {duty} (Markdown)", path)
+        return verification
 
     def _validate(self, candidate: Path, production: Path | None, folder: str) -> tuple[Any, Any]:
         """`mlops validate`: (the result, its report paths under `<out>/<folder>`)."""
@@ -475,7 +634,7 @@ class DemoRun:
         result = validate(candidate, production, self.data_dir, self.params)
         return result, write_validation_reports(self.out / folder, result)
 
-    def _sign(self, artifact: Path, job_name: str) -> None:
+    def _sign(self, kms: Any, artifact: Path, job_name: str) -> None:
         """What `mlops sign` does in CI, with the signature inside the artifact."""
         from ml.provenance.builder import build_provenance
         from ml.provenance.kms import KmsSigner
@@ -489,14 +648,13 @@ class DemoRun:
             training_job_name=job_name,
             builder_id="local:mlops-demo",
         )
-        signer = KmsSigner.for_key(self.clients["kms"], self.emulated.signing_key_alias)
+        signer = KmsSigner.for_key(kms, self.emulated.signing_key_alias)
         sign_to_file(artifact, signer, artifact / SIGNATURE_NAME, provenance)
 
     def _register(
-        self, artifact: Path, validation: Path, seconds: float | None, reason: str
+        self, aws: dict[str, Any], artifact: Path, validation: Path, seconds: float | None
     ) -> int:
-        """What `mlops register` does in CI, then approval; returns the package version."""
-        from ml.registry.packages import approve
+        """What `mlops register` does in CI; returns the package version."""
         from ml.registry.publish import RegistryTarget, publish_and_register, read_validation_report
 
         assert self.graph is not None and self.cfg is not None
@@ -513,15 +671,19 @@ class DemoRun:
         published = publish_and_register(
             artifact,
             target,
-            kms=self.clients["kms"],
-            s3=self.clients["s3"],
-            sagemaker=self.clients["sagemaker"],
+            kms=aws["kms"],
+            s3=aws["s3"],
+            sagemaker=aws["sagemaker"],
             validation=read_validation_report(validation),
             training_minutes=None if seconds is None else round(seconds / 60, 3),
         )
-        version = published.package.version
-        approve(self.clients["sagemaker"], self.group, version, f"mlops demo: {reason}")
-        return version
+        return published.package.version
+
+    def _approve(self, sagemaker: Any, version: int, reason: str) -> Any:
+        """What `mlops approve` does."""
+        from ml.registry.packages import approve
+
+        return approve(sagemaker, self.group, version, f"mlops demo: {reason}")
 
     def _rehearse(self, name: str, *, fault: bool, progress: Progress) -> Any:
         from ml.canary.runner import rehearse, validated
@@ -565,6 +727,15 @@ def _interrupt_after_checkpoint(process: subprocess.Popen[bytes], checkpoints: P
         time.sleep(0.005)
     process.send_signal(signal.SIGTERM)
     return process.wait(timeout=120)
+
+
+def _paths(folder: Path) -> Any:
+    """The three renderings `write_drift_reports` writes into `folder`."""
+    from ml.reports import ReportPaths
+
+    return ReportPaths(
+        markdown=folder / "drift.md", json=folder / "drift.json", html=folder / "drift.html"
+    )
 
 
 def _model_card(artifact: Path) -> dict[str, Any]:

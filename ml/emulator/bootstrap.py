@@ -10,11 +10,18 @@ declares them:
   SSE-KMS under the data CMK, object lock where the graph has it, and the graph's
   bucket policy (which the emulator evaluates on each object request, see
   `ml.emulator.patches`);
-- every model package group.
+- every model package group;
+- every IAM role under the graph's (physical) name, with its trust policy and its inline
+  policies (`aws:iam/rolePolicy:RolePolicy`), when given an IAM client.
 
 Resource ids in the graph are the offline mocks' (e.g. a made-up key id); the emulator
-assigns its own key ids, so key ARNs and ids inside policies are rewritten to the
-emulator's. Running it twice against the same emulator reuses what exists.
+assigns its own key ids and has its own account id, so the mock key ARNs and ids, bucket
+names and account id inside every policy are rewritten to the emulator's by one
+`ArnRewrite`. Running it twice against the same emulator reuses what exists.
+
+The emulator stores the roles' documents but enforces none of them (moto checks IAM
+actions only, and only when told to; see docs/emulator.md): the roles exist so each
+step of the demo runs as the identity that runs it on AWS.
 """
 
 from __future__ import annotations
@@ -39,6 +46,31 @@ ENCRYPTION = (
 PUBLIC_ACCESS = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
 OBJECT_LOCK = "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"
 PACKAGE_GROUP = "aws:sagemaker/modelPackageGroup:ModelPackageGroup"
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+
+
+@dataclass
+class ArnRewrite:
+    """Mock ids and ARNs of the rendered graph -> the emulator's, applied to policy text.
+
+    Longest first, so a key ARN is replaced whole before its key id inside it; the
+    account id only where it stands as an ARN field (`:123456789012:`)."""
+
+    values: dict[str, str] = field(default_factory=dict)
+
+    def add(self, graph_value: str, emulator_value: str) -> None:
+        if graph_value and graph_value != emulator_value:
+            self.values[graph_value] = emulator_value
+
+    def add_account(self, graph_arn: str, emulator_arn: str) -> None:
+        """The account field of two ARNs of the same resource (graph, emulator)."""
+        self.add(f":{_account_of(graph_arn)}:", f":{_account_of(emulator_arn)}:")
+
+    def __call__(self, text: str) -> str:
+        for graph_value, emulator_value in sorted(self.values.items(), key=lambda kv: -len(kv[0])):
+            text = text.replace(graph_value, emulator_value)
+        return text
 
 
 @dataclass(frozen=True)
@@ -56,6 +88,14 @@ class EmulatedStack:
     model_package_groups: tuple[str, ...]
     key_arns: dict[str, str] = field(default_factory=dict)
     """Graph key ARN -> emulator key ARN."""
+    roles: dict[str, str] = field(default_factory=dict)
+    """Role name without `mlops-<stack>-` (gh-release, auditor, ...) -> emulator role ARN."""
+    rewrites: dict[str, str] = field(default_factory=dict)
+    """Every graph value rewritten in the emulator's policies -> what replaced it."""
+
+    def rewrite(self) -> ArnRewrite:
+        """The rewrite the bootstrap applied, for reading the graph's policies as held."""
+        return ArnRewrite(dict(self.rewrites))
 
     @property
     def artifact_bucket(self) -> str:
@@ -76,24 +116,26 @@ class EmulatedStack:
         return outputs
 
 
-def bootstrap_stack(graph: Graph, *, kms: Any, s3: Any, sagemaker: Any) -> EmulatedStack:
-    """Create the graph's keys, buckets (with policies) and model package groups."""
+def bootstrap_stack(
+    graph: Graph, *, kms: Any, s3: Any, sagemaker: Any, iam: Any | None = None
+) -> EmulatedStack:
+    """Create the graph's keys, buckets (with policies), model package groups and, given
+    an IAM client, its roles with their trust and inline policies."""
     region = s3.meta.region_name
-    key_map: dict[str, str] = {}  # graph key ARN or id -> emulator key ARN or id
+    remap = ArnRewrite()
+    key_arns: dict[str, str] = {}  # graph key ARN -> emulator key ARN
     aliases: dict[str, tuple[str, str]] = {}  # role -> (alias, emulator key ARN)
     for alias in graph.of_type(ALIAS):
         name = alias.inputs["name"]
         graph_key = _key_for(graph, alias.inputs["targetKeyId"])
         arn, key_id = _ensure_key(kms, graph_key, name)
-        key_map[str(graph_key.outputs.get("arn"))] = arn
-        key_map[str(graph_key.id)] = key_id
+        graph_arn = str(graph_key.outputs.get("arn"))
+        key_arns[graph_arn] = arn
+        remap.add(graph_arn, arn)
+        remap.add(str(graph_key.id), key_id)
+        remap.add_account(graph_arn, arn)
         role = name.rsplit("-", 1)[-1]
         aliases[role] = (name, arn)
-
-    def remap(text: str) -> str:
-        for graph_value, emulator_value in sorted(key_map.items(), key=lambda kv: -len(kv[0])):
-            text = text.replace(graph_value, emulator_value)
-        return text
 
     prefix = f"mlops-{graph.stack}-"
     buckets: dict[str, str] = {}
@@ -101,6 +143,7 @@ def bootstrap_stack(graph: Graph, *, kms: Any, s3: Any, sagemaker: Any) -> Emula
         name = str(bucket.id)
         _ensure_bucket(s3, name, region, bool(bucket.inputs.get("objectLockEnabled")))
         buckets[bucket.name.removeprefix(prefix)] = name
+        remap.add(str(bucket.id), name)  # the emulator keeps the graph's bucket names
         for resource in graph.attached_to(PUBLIC_ACCESS, "bucket", name):
             s3.put_public_access_block(
                 Bucket=name,
@@ -144,6 +187,8 @@ def bootstrap_stack(graph: Graph, *, kms: Any, s3: Any, sagemaker: Any) -> Emula
         _ensure_group(sagemaker, group_name, group.inputs.get("modelPackageGroupDescription", ""))
         groups.append(group_name)
 
+    roles = _create_roles(graph, iam, remap) if iam is not None else {}
+
     data_alias, data_arn = aliases["data"]
     signing_alias, signing_arn = aliases["signing"]
     return EmulatedStack(
@@ -155,8 +200,50 @@ def bootstrap_stack(graph: Graph, *, kms: Any, s3: Any, sagemaker: Any) -> Emula
         signing_key_alias=signing_alias,
         buckets=buckets,
         model_package_groups=tuple(groups),
-        key_arns={k: v for k, v in key_map.items() if k.startswith("arn:")},
+        key_arns=key_arns,
+        roles={name.removeprefix(prefix): arn for name, arn in roles.items()},
+        rewrites=dict(remap.values),
     )
+
+
+def _create_roles(graph: Graph, iam: Any, remap: ArnRewrite) -> dict[str, str]:
+    """Every role of the graph under its graph id (the name `pulumi up` gives it), then
+    every inline policy on it; returns the role's resource name -> emulator ARN."""
+    arns: dict[str, str] = {}
+    for role in graph.of_type(ROLE):
+        arns[role.name] = _ensure_role(iam, role, remap)
+    for policy in graph.of_type(ROLE_POLICY):
+        iam.put_role_policy(
+            RoleName=remap(str(policy.inputs["role"])),
+            PolicyName=str(policy.id),
+            PolicyDocument=remap(policy.inputs["policy"]),
+        )
+    return arns
+
+
+def _ensure_role(iam: Any, role: Resource, remap: ArnRewrite) -> str:
+    name = str(role.id)
+    try:
+        return str(iam.get_role(RoleName=name)["Role"]["Arn"])
+    except ClientError as error:
+        if error_code(error) != "NoSuchEntity":
+            raise
+    request: dict[str, Any] = {
+        "RoleName": name,
+        "AssumeRolePolicyDocument": remap(role.inputs["assumeRolePolicy"]),
+        "Description": role.inputs.get("description", ""),
+        "Tags": [{"Key": k, "Value": v} for k, v in (role.inputs.get("tags") or {}).items()],
+    }
+    if role.inputs.get("maxSessionDuration"):
+        request["MaxSessionDuration"] = int(role.inputs["maxSessionDuration"])
+    return str(iam.create_role(**request)["Role"]["Arn"])
+
+
+def _account_of(arn: str) -> str:
+    parts = arn.split(":")
+    if len(parts) < 6 or not parts[0] == "arn":
+        raise ValueError(f"not an ARN: {arn!r}")
+    return parts[4]
 
 
 def _key_for(graph: Graph, key_id: str) -> Resource:
@@ -232,10 +319,7 @@ def _encryption_rule(rule: dict[str, Any], remap: Any) -> dict[str, Any]:
 
 
 def policy_document(graph: Graph, bucket_name: str, stack: EmulatedStack) -> dict[str, Any]:
-    """The bucket policy the emulator holds for `bucket_name` (graph policy, keys remapped)."""
+    """The bucket policy the emulator holds for `bucket_name` (graph policy, ids remapped)."""
     for resource in graph.attached_to(BUCKET_POLICY, "bucket", bucket_name):
-        text = resource.inputs["policy"]
-        for graph_arn, arn in stack.key_arns.items():
-            text = text.replace(graph_arn, arn)
-        return json.loads(text)
+        return json.loads(stack.rewrite()(resource.inputs["policy"]))
     raise KeyError(f"graph of stack {graph.stack}: no bucket policy for {bucket_name}")

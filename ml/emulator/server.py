@@ -97,11 +97,20 @@ class Emulator:
 def emulated_environment(emulator: Emulator) -> Iterator[dict[str, str]]:
     """Point this process's boto3 at a running emulator for the block, then restore."""
     values = emulator.environment()
-    saved = {name: os.environ.get(name) for name in [*values, "AWS_PROFILE"]}
-    os.environ.update(values)
-    os.environ.pop("AWS_PROFILE", None)
-    try:
+    with environment(values, remove=("AWS_PROFILE", "AWS_SESSION_TOKEN")):
         yield values
+
+
+@contextmanager
+def environment(values: dict[str, str], remove: tuple[str, ...] = ()) -> Iterator[None]:
+    """Set `values` (and unset `remove`) in this process's environment for the block,
+    then restore each variable as it was; child processes started inside inherit them."""
+    saved = {name: os.environ.get(name) for name in [*values, *remove]}
+    os.environ.update(values)
+    for name in remove:
+        os.environ.pop(name, None)
+    try:
+        yield
     finally:
         for name, value in saved.items():
             if value is None:

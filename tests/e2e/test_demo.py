@@ -30,9 +30,12 @@ STEPS = (
     "validate",
     "sign",
     "register",
+    "approve",
     "plan",
+    "audit",
     "canary",
     "rollback",
+    "monitor",
 )
 REPORT_SUFFIXES = (".html", ".md", ".json", ".sarif", ".diff", ".log", ".pem", ".yaml")
 
@@ -95,7 +98,8 @@ def test_demo_first_run_passes_every_step(first: DemoRun) -> None:
     assert [step["name"] for step in summary["steps"]] == list(STEPS), "the release's steps"
     failed = [s for s in summary["steps"] if s["status"] != "passed"]
     assert not failed, f"every step must pass, these did not: {failed}"
-    lines = [line for line in first.stdout.splitlines() if re.match(r"^✓ +\d+/10 ", line)]
+    progress = re.compile(rf"^✓ +\d+/{len(STEPS)} ")
+    lines = [line for line in first.stdout.splitlines() if progress.match(line)]
     assert len(lines) == len(STEPS), f"one progress line per step:\n{first.stdout}"
 
 
@@ -105,7 +109,7 @@ def test_demo_keeps_library_output_out_of_the_display(first: DemoRun) -> None:
     # then library logs went to demo.log, not to the terminal (a display, not a wall of logs)
     log = (first.folder / "demo.log").read_text(encoding="utf-8")
     assert "step plan passed" in log, "demo.log must hold the run's log lines"
-    assert len(first.stdout.splitlines()) <= len(STEPS) + 3, (
+    assert len(first.stdout.splitlines()) <= len(STEPS) + 4, (
         f"stdout must be the progress display only:\n{first.stdout}"
     )
     assert first.stderr.strip() == "", f"nothing on stderr when all passes: {first.stderr}"
@@ -160,6 +164,43 @@ def test_demo_registers_and_releases_version_two(first: DemoRun) -> None:
     verify = (first.folder / "release" / "verify.md").read_text(encoding="utf-8")
     assert "passed" in verify and "| ok |" in verify, f"release verify must pass:\n{verify}"
     assert first.report("audit/staging.json")["summary"]["status"] == "pass", "policy pack"
+
+
+def role_of(caller_arn: str) -> str:
+    """The role name in an assumed-role ARN, without Pulumi's random 7-hex-digit suffix."""
+    match = re.fullmatch(r"arn:aws:sts::\d{12}:assumed-role/(.+?)(-[0-9a-f]{7})?/[^/]+", caller_arn)
+    assert match, f"not an assumed-role session: {caller_arn}"
+    return match.group(1)
+
+
+@pytest.mark.slow
+def test_demo_signs_approves_and_deploys_as_three_distinct_roles(first: DemoRun) -> None:
+    # given who each step of the demo was, as sts:GetCallerIdentity told the step
+    identities = first.summary["identities"]
+    callers = {step: {i["caller_arn"] for i in identities if i["step"] == step}
+               for step in ("sign", "approve", "canary")}  # fmt: skip
+    # then sign, approve and deploy each ran as one role session, three different roles
+    assert all(len(arns) == 1 for arns in callers.values()), callers
+    sign, approve, deploy = (arns.pop() for arns in callers.values())
+    assert len({role_of(sign), role_of(approve), role_of(deploy)}) == 3, (sign, approve, deploy)
+    assert role_of(sign).endswith("gh-release"), sign
+    assert role_of(approve).endswith("gh-approve"), approve
+    assert role_of(deploy).endswith("gh-deploy"), deploy
+    # and the summary says how many roles acted and that IAM was not enforced
+    line = f"identities: {first.summary['roles_used']} roles used, IAM enforcement: off"
+    assert first.summary["roles_used"] >= 6 and line in first.stdout, first.stdout
+    assert line in (first.folder / "summary.md").read_text(encoding="utf-8"), "summary.md"
+
+
+@pytest.mark.slow
+def test_demo_monitors_drift_as_the_monitor_role(first: DemoRun) -> None:
+    # given the drift monitor's report and identity
+    report = first.report("monitor/drift.json")
+    monitor = [i for i in first.summary["identities"] if i["step"] == "monitor"]
+    # then it read the captured requests from S3 as gh-monitor, and found no drift
+    assert report["current"].startswith("s3://mlops-staging-capture-"), report["current"]
+    assert [role_of(i["caller_arn"]) for i in monitor] == ["mlops-staging-gh-monitor"], monitor
+    assert report["drift_detected"] is False, f"held-out rows must not drift: {report['summary']}"
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ keeps new patches from skipping this.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import socket
@@ -27,10 +28,11 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 from moto import settings as moto_settings
 from moto.iam.access_control import PermissionResult
 
-from infra.graph import Graph
+from infra.graph import Graph, Resource
 from ml.artifacts import sse_kms_arguments
-from ml.emulator import EmulatedStack, Emulator, bootstrap_stack, patches
+from ml.emulator import EmulatedStack, Emulator, bootstrap_stack, credentials_for, patches
 from ml.emulator.bootstrap import policy_document
+from ml.errors import MlopsError
 from tests.ml.provenance_support import REGION, Aws, aws_fixture, create_signing_key  # noqa: F401
 
 UPSTREAM_TESTS: dict[str, str] = {
@@ -43,9 +45,54 @@ UPSTREAM_TESTS: dict[str, str] = {
 }
 
 
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+
+
+def bootstrap(aws: Aws, graph: Graph) -> EmulatedStack:
+    return bootstrap_stack(graph, kms=aws.kms, s3=aws.s3, sagemaker=aws.sagemaker, iam=aws.iam)
+
+
 @pytest.fixture
 def stack(aws: Aws, graph_of: Callable[[str], Graph]) -> EmulatedStack:
-    return bootstrap_stack(graph_of("dev"), kms=aws.kms, s3=aws.s3, sagemaker=aws.sagemaker)
+    return bootstrap(aws, graph_of("dev"))
+
+
+def with_role(graph: Graph, suffix: str, like: str) -> Graph:
+    """`graph` with a role `mlops-<stack>-<suffix>` (a copy of role `like`) if it lacks one."""
+    name = f"mlops-{graph.stack}-{suffix}"
+    if any(r.name == name for r in graph.of_type(ROLE)):
+        return graph
+    model = graph.named(f"mlops-{graph.stack}-{like}", ROLE)
+    added = dataclasses.replace(model, urn=model.urn.replace(model.name, name), name=name,
+                                id=f"{name}-0000001")  # fmt: skip
+    return dataclasses.replace(graph, resources=(*graph.resources, added))
+
+
+def without_role(graph: Graph, suffix: str) -> Graph:
+    """`graph` without role `mlops-<stack>-<suffix>` and the inline policies on it."""
+    role = graph.named(f"mlops-{graph.stack}-{suffix}", ROLE)
+    kept = tuple(r for r in graph.resources if role.id not in (r.id, r.inputs.get("role")))
+    return dataclasses.replace(graph, resources=kept)
+
+
+def emulator_values(aws: Aws, graph: Graph) -> dict[str, str]:
+    """Graph key ARN and id -> the emulator's, read from the emulator by each key's alias."""
+    values = {}
+    for alias in graph.of_type("aws:kms/alias:Alias"):
+        target = alias.inputs["targetKeyId"]
+        keys = graph.of_type("aws:kms/key:Key")
+        key: Resource = next(k for k in keys if target in (k.id, k.outputs["arn"]))
+        held = aws.kms.describe_key(KeyId=alias.inputs["name"])["KeyMetadata"]
+        values[key.outputs["arn"]] = held["Arn"]
+        values[str(key.id)] = held["KeyId"]
+    return values
+
+
+def as_held(document: str, values: dict[str, str]) -> dict:
+    for graph_value in sorted(values, key=len, reverse=True):
+        document = document.replace(graph_value, values[graph_value])
+    return json.loads(document)
 
 
 def test_every_patch_has_an_upstream_test() -> None:
@@ -160,9 +207,106 @@ def test_bootstrap_twice_reuses_what_exists(
     aws: Aws, stack: EmulatedStack, graph_of: Callable[[str], Graph]
 ) -> None:
     # given a bootstrapped stack, when bootstrapped again against the same emulator
-    again = bootstrap_stack(graph_of("dev"), kms=aws.kms, s3=aws.s3, sagemaker=aws.sagemaker)
+    again = bootstrap(aws, graph_of("dev"))
     # then the same keys and buckets are used, nothing duplicated
     assert again == stack, "second bootstrap created different resources"
+
+
+def test_bootstrap_creates_every_role_with_the_graph_trust_policy(
+    aws: Aws, stack: EmulatedStack, graph_of: Callable[[str], Graph]
+) -> None:
+    # given the dev graph's roles, read from the rendered graph
+    roles = graph_of("dev").of_type(ROLE)
+    assert len(roles) >= 9, f"the dev graph declares the duty roles: {[r.name for r in roles]}"
+    for role in roles:
+        # when each is read back from the emulator under its graph name
+        held = aws.iam.get_role(RoleName=role.id)["Role"]
+        # then it trusts exactly whom the graph's trust policy names
+        assert held["AssumeRolePolicyDocument"] == json.loads(role.inputs["assumeRolePolicy"]), (
+            f"{role.name}: trust policy differs from the graph"
+        )
+
+
+def test_bootstrap_puts_every_inline_policy_with_emulator_key_arns(
+    aws: Aws, stack: EmulatedStack, graph_of: Callable[[str], Graph]
+) -> None:
+    # given the dev graph's inline role policies and the emulator's keys (by alias)
+    graph = graph_of("dev")
+    values = emulator_values(aws, graph)
+    policies = graph.of_type(ROLE_POLICY)
+    assert policies, "the dev graph declares inline policies"
+    for policy in policies:
+        # when each is read back from its role in the emulator
+        held = aws.iam.get_role_policy(RoleName=policy.inputs["role"], PolicyName=policy.id)
+        # then its statements are the graph's, with the emulator's key ARNs in them
+        expected = as_held(policy.inputs["policy"], values)["Statement"]
+        assert held["PolicyDocument"]["Statement"] == expected, f"{policy.name} differs"
+
+
+def test_bootstrap_rewrites_mock_account_and_key_arns_in_role_policies(
+    aws: Aws, graph_of: Callable[[str], Graph], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given an emulator whose account is not the offline mocks' (123456789012)
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", "111122223333")
+    graph = graph_of("dev")
+    release = graph.named("mlops-dev-gh-release", ROLE)
+    # when the stack is bootstrapped there
+    stack = bootstrap(aws, graph)
+    # then the release role trusts the OIDC provider of the emulator's account ...
+    trust = aws.iam.get_role(RoleName=release.id)["Role"]["AssumeRolePolicyDocument"]
+    federated = trust["Statement"][0]["Principal"]["Federated"]
+    expected = "arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com"
+    assert federated in (expected, [expected]), federated
+    # ... and may sign with the emulator's signing key, not the mock's
+    policy = aws.iam.get_role_policy(RoleName=release.id, PolicyName=graph.attached_to(
+        ROLE_POLICY, "role", release.id)[0].id)["PolicyDocument"]  # fmt: skip
+    signs = [s for s in policy["Statement"] if "kms:Sign" in s["Action"]]
+    assert [s["Resource"] for s in signs] == [[stack.signing_key_arn]], signs
+    assert stack.signing_key_arn.startswith("arn:aws:kms:eu-west-1:111122223333:key/"), stack
+    assert ":123456789012:" not in json.dumps(policy) + json.dumps(trust), "a mock ARN is left"
+
+
+def test_credentials_for_a_duty_are_a_session_of_its_role(
+    aws: Aws, stack: EmulatedStack, graph_of: Callable[[str], Graph]
+) -> None:
+    # given the bootstrapped dev stack and its release role's name in the graph
+    role_name = graph_of("dev").named("mlops-dev-gh-release", ROLE).id
+    # when the release duty's credentials are asked for and used
+    credentials = credentials_for(stack, "release", boto3.client("sts", region_name=REGION))
+    sts = boto3.client("sts", region_name=REGION, aws_access_key_id=credentials.access_key_id,
+                       aws_secret_access_key=credentials.secret_access_key,
+                       aws_session_token=credentials.session_token)  # fmt: skip
+    # then AWS sees the role's assumed-role session named after the duty
+    caller = sts.get_caller_identity()["Arn"]
+    assert caller == f"arn:aws:sts::123456789012:assumed-role/{role_name}/demo-release", caller
+    assert credentials.environment()["AWS_SESSION_TOKEN"] == credentials.session_token
+
+
+def test_credentials_for_the_approver_are_not_the_signers(
+    aws: Aws, graph_of: Callable[[str], Graph]
+) -> None:
+    # given a dev graph with an approver role (added here if the program lacks it)
+    stack = bootstrap(aws, with_role(graph_of("dev"), "gh-approve", like="gh-deploy"))
+    sts = boto3.client("sts", region_name=REGION)
+    # when the approve and release duties get their credentials
+    approver = credentials_for(stack, "approve", sts)
+    signer = credentials_for(stack, "release", sts)
+    # then they are sessions of two different roles, the approver's named gh-approve
+    assert approver.role_arn != signer.role_arn, (approver.role_arn, signer.role_arn)
+    assert "role/mlops-dev-gh-approve-" in approver.role_arn, approver.role_arn
+
+
+def test_credentials_for_a_role_the_graph_lacks_fail_with_one_line(
+    aws: Aws, graph_of: Callable[[str], Graph]
+) -> None:
+    # given a graph without the deploy role (an attacker folding deploy into another role)
+    stack = bootstrap(aws, without_role(graph_of("dev"), "gh-deploy"))
+    # when the deploy duty's credentials are asked for
+    with pytest.raises(MlopsError) as raised:
+        credentials_for(stack, "deploy", boto3.client("sts", region_name=REGION))
+    # then one line names the missing role, rather than moto issuing a session anyway
+    message = str(raised.value)
+    assert "no IAM role mlops-dev-gh-deploy" in message and "\n" not in message, message
 
 
 # --- patches: behaviour with the patch --------------------------------------------------
