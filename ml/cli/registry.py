@@ -99,6 +99,13 @@ def register(
             help="Validation report JSON (top-level boolean 'passed'); stored beside the model.",
         ),
     ] = None,
+    github_output: Annotated[
+        bool,
+        typer.Option(
+            "--github-output",
+            help="Write version-<stack>=<N> to $GITHUB_OUTPUT for the approval job.",
+        ),
+    ] = False,
 ) -> None:
     """Verify, upload (SSE-KMS) and register a signed artifact as PendingManualApproval,
     if its statement was signed for this model, stack, group and the version the registry
@@ -133,6 +140,10 @@ def register(
         sts=aws.client("sts"),
     )
     package, stored = published.package, published.stored
+    if github_output:
+        from ml.release.github import write_github_output
+
+        write_github_output({f"version-{stack}" if stack else "version": str(package.version)})
     if stored is None:
         console.print(
             f"already registered: {group_name} version {package.version} "

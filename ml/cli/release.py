@@ -25,6 +25,7 @@ from rich.table import Table
 from infra.config import StackConfig, load_stack, stack_file
 from ml.cli.usage import RootOption, existing_path
 from ml.errors import MlopsError
+from ml.release.github import write_github_output
 
 app = typer.Typer(
     help="Release a model version by pull request (edit the stack file after checking the "
@@ -278,7 +279,7 @@ def watch(
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
     if github_output:
-        _write_github_output({"outcome": result.outcome, "revert": format_targets(targets)})
+        write_github_output({"outcome": result.outcome, "revert": format_targets(targets)})
     if result.outcome == "promote":
         console.print(f"stack {stack}: promote: every endpoint serves what the stack file says")
         return
@@ -423,14 +424,3 @@ def _verifier(cfg: StackConfig, session: Any, key_id: str | None, public_key: Pa
 
     key = key_id or f"alias/{cfg.name_prefix}-signing"
     return trusted_verifier(public_key, key, lambda: aws.client("kms", session))
-
-
-def _write_github_output(values: dict[str, str]) -> None:
-    path = os.environ.get("GITHUB_OUTPUT")
-    if not path:
-        raise MlopsError("--github-output: GITHUB_OUTPUT is not set (only GitHub Actions sets it)")
-    with open(path, "a", encoding="utf-8") as handle:
-        for key, value in values.items():
-            if "\n" in value:
-                raise MlopsError(f"--github-output: {key} must be one line")
-            handle.write(f"{key}={value}\n")

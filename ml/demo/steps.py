@@ -44,8 +44,8 @@ from ml.params import DEFAULT_PARAMS, Params, load_params
 ECR_REPOSITORY = "aws:ecr/repository:Repository"
 CAPTURED_REQUESTS = 2000
 """Requests the stand-in endpoint captured for the drift monitor (held-out rows)."""
-REGISTER = ("kms", "s3", "sagemaker")
-"""The clients `mlops register` uses."""
+REGISTER = ("kms", "s3", "sagemaker", "sts")
+"""The clients `mlops sign` and `mlops register` use (STS: who signs and registers)."""
 VERIFY = ("kms", "s3", "sagemaker")
 """The clients `mlops release verify` uses."""
 PRODUCTION_ROUNDS = 30
@@ -267,13 +267,13 @@ class DemoRun:
             failed = "; ".join(gate.message for gate in result.failed)
             raise MlopsError(f"production v1 fails its absolute gates: {failed}", exit_code=1)
         with self.acting_as("release", "production", "sign and register v1", *REGISTER) as aws:
-            self._sign(aws["kms"], self.production, "local-demo-production-v1")
+            self._sign(aws, self.production, "local-demo-production-v1")
             progress.note("registering v1")
             self.production_version = self._register(
                 aws, self.production, validation.json, record.training_time_seconds
             )
-        with self.acting_as("approve", "production", "approve v1", "sagemaker") as aws:
-            self._approve(aws["sagemaker"], self.production_version, "production model v1")
+        with self.acting_as("approve", "production", "approve v1", "sagemaker", "sts") as aws:
+            self._approve(aws, self.production_version, "production model v1")
         served = self.cfg.served_models[self.model_name]
         if self.production_version != served:
             raise MlopsError(
@@ -378,7 +378,7 @@ class DemoRun:
 
         assert self.candidate is not None
         with self.acting_as("release", "sign", "sign the candidate", "kms") as aws:
-            self._sign(aws["kms"], self.candidate, "local-demo-candidate")
+            self._sign(aws, self.candidate, "local-demo-candidate")
             key, pem = export_public_key_pem(aws["kms"], self.emulated.signing_key_alias)
         key_path = self.out / "release" / "signing-public-key.pem"
         key_path.parent.mkdir(parents=True, exist_ok=True)
@@ -421,9 +421,11 @@ class DemoRun:
     def approve_candidate(self, progress: Progress) -> str:
         """`mlops approve` by the approver, an identity that neither signed nor registered."""
         assert self.candidate_version is not None
-        with self.acting_as("approve", "approve", "approve the candidate", "sagemaker") as aws:
+        with self.acting_as(
+            "approve", "approve", "approve the candidate", "sagemaker", "sts"
+        ) as aws:
             package = self._approve(
-                aws["sagemaker"],
+                aws,
                 self.candidate_version,
                 "candidate: validation gates passed against production",
             )
@@ -634,12 +636,15 @@ class DemoRun:
         result = validate(candidate, production, self.data_dir, self.params)
         return result, write_validation_reports(self.out / folder, result)
 
-    def _sign(self, kms: Any, artifact: Path, job_name: str) -> None:
-        """What `mlops sign` does in CI, with the signature inside the artifact."""
+    def _sign(self, aws: dict[str, Any], artifact: Path, job_name: str) -> None:
+        """What `mlops sign --stack` does in CI, with the signature inside the artifact: the
+        statement names this model, stack, group and the version it will become."""
         from ml.provenance.builder import build_provenance
         from ml.provenance.kms import KmsSigner
         from ml.provenance.manifest import SIGNATURE_NAME
         from ml.provenance.sign import read_model_card, sign_to_file
+        from ml.registry.identity import caller_arn
+        from ml.registry.packages import next_version
 
         (artifact / SIGNATURE_NAME).unlink(missing_ok=True)
         provenance = build_provenance(
@@ -647,8 +652,13 @@ class DemoRun:
             git_commit=_git_commit(self.root),
             training_job_name=job_name,
             builder_id="local:mlops-demo",
+            model=self.model_name,
+            stack=self.settings.stack,
+            model_package_group=self.group,
+            version=next_version(aws["sagemaker"], self.group),
+            signed_by=caller_arn(aws["sts"]),
         )
-        signer = KmsSigner.for_key(kms, self.emulated.signing_key_alias)
+        signer = KmsSigner.for_key(aws["kms"], self.emulated.signing_key_alias)
         sign_to_file(artifact, signer, artifact / SIGNATURE_NAME, provenance)
 
     def _register(
@@ -667,6 +677,8 @@ class DemoRun:
             bucket=self.emulated.artifact_bucket,
             kms_key_id=self.emulated.data_key_arn,
             signing_key_id=self.emulated.signing_key_alias,
+            model=self.model_name,
+            stack=self.settings.stack,
         )
         published = publish_and_register(
             artifact,
@@ -676,14 +688,22 @@ class DemoRun:
             sagemaker=aws["sagemaker"],
             validation=read_validation_report(validation),
             training_minutes=None if seconds is None else round(seconds / 60, 3),
+            sts=aws["sts"],
         )
         return published.package.version
 
-    def _approve(self, sagemaker: Any, version: int, reason: str) -> Any:
-        """What `mlops approve` does."""
+    def _approve(self, aws: dict[str, Any], version: int, reason: str) -> Any:
+        """What `mlops approve` does: records the caller, refuses the signer or registrar."""
+        from ml.registry.identity import caller_arn
         from ml.registry.packages import approve
 
-        return approve(sagemaker, self.group, version, f"mlops demo: {reason}")
+        return approve(
+            aws["sagemaker"],
+            self.group,
+            version,
+            f"mlops demo: {reason}",
+            approved_by=caller_arn(aws["sts"]),
+        )
 
     def _rehearse(self, name: str, *, fault: bool, progress: Progress) -> Any:
         from ml.canary.runner import rehearse, validated

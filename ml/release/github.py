@@ -14,6 +14,7 @@ instead of adding another.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from collections.abc import Callable, Sequence
@@ -135,3 +136,15 @@ def pr_create_command(repo: str, *, base: str, head: str, title: str, body_file:
         "gh", "pr", "create", "--repo", repo, "--base", base, "--head", head,
         "--title", title, "--body-file", body_file,
     ]  # fmt: skip
+
+
+def write_github_output(values: dict[str, str]) -> None:
+    """Append `key=value` lines to $GITHUB_OUTPUT, the step outputs a later job reads."""
+    path = os.environ.get("GITHUB_OUTPUT")
+    if not path:
+        raise MlopsError("--github-output: GITHUB_OUTPUT is not set (only GitHub Actions sets it)")
+    with open(path, "a", encoding="utf-8") as handle:
+        for key, value in values.items():
+            if "\n" in value:
+                raise MlopsError(f"--github-output: {key} must be one line")
+            handle.write(f"{key}={value}\n")

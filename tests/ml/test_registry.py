@@ -383,3 +383,20 @@ def test_approve_cli_by_another_role_records_approved_by_and_reason(
         "arn:aws:sts::123456789012:assumed-role/mlops-dev-gh-approve/GitHubActions-approve-9"
     ), package.metadata
     assert package.registered_by == MOTO_CALLER, "approval must keep registered_by"
+
+
+def test_register_with_github_output_hands_the_version_to_the_approval_job(
+    artifact: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given GitHub Actions' output file, when the signing job registers with --github-output
+    outputs = tmp_path / "github-output"
+    outputs.write_text("earlier=1\n")
+    monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
+    argv = ["register", "--artifact", str(artifact), "--stack", "dev", "--github-output"]
+    code, _, err = run(argv, capsys)
+    # then the stack's version is appended under a key of its own (matrix legs share outputs)
+    assert code == 0, err
+    assert outputs.read_text() == "earlier=1\nversion-dev=1\n", outputs.read_text()
