@@ -76,16 +76,19 @@ def _oidc(permissions: Any) -> bool:
 
 
 def _resolve(value: str, inputs: Mapping[str, Any], matrix: Mapping[str, Any]) -> list[str]:
-    """An environment name with `${{ inputs.x }}` / `${{ matrix.x }}` expanded; any other
-    expression becomes `*` (every environment)."""
-    match = _EXPRESSION.fullmatch(value.strip())
-    if match is None:
-        return ["*"] if "${{" in value else [value]
-    source, key = match.groups()
-    found = (inputs if source == "inputs" else matrix).get(key)
-    if isinstance(found, list):
-        return [str(v) for v in found]
-    return [str(found)] if found is not None else ["*"]
+    """An environment name with its `${{ inputs.x }}` / `${{ matrix.x }}` expanded (one name
+    per value); a name with any other expression becomes `*` (every environment)."""
+    names = [value]
+    for match in _EXPRESSION.finditer(value):
+        source, key = match.groups()
+        found = (inputs if source == "inputs" else matrix).get(key)
+        if found is None and source == "matrix":
+            found = [i[key] for i in matrix.get("include") or [] if key in i] or None
+        if found is None:
+            return ["*"]
+        values = [str(v) for v in found] if isinstance(found, list) else [str(found)]
+        names = [n.replace(match.group(0), v) for n in names for v in values]
+    return ["*" if "${{" in n else n for n in names]
 
 
 def _environments(job: Mapping[str, Any], inputs: Mapping[str, Any]) -> tuple[str, ...]:

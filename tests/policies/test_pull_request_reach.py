@@ -144,3 +144,37 @@ def test_pull_request_job_naming_the_signing_environment_is_refused_while_it_is_
     assert "sign" in _forbidden_reach(prod, attacked.subjects(ORG, REPO, unprotected)).get(
         "mlops-prod-gh-release", []
     )
+
+
+@pytest.mark.parametrize(
+    ("job", "duty", "expected"),
+    [
+        ("sign", "signing", {"model-signing-dev", "model-signing-staging", "model-signing-prod"}),
+        (
+            "approve",
+            "approval",
+            {"model-approval-dev", "model-approval-staging", "model-approval-prod"},
+        ),
+    ],
+)
+def test_release_jobs_run_in_the_environments_the_stack_roles_trust(
+    repo_root, graph_of, job, duty, expected
+):
+    # Given model-build.yml's job and, for each stack, the environment its role trusts
+    (found,) = [
+        j
+        for j in workflow_jobs(repo_root / ".github" / "workflows")
+        if j.workflow == "model-build.yml" and j.job == job
+    ]
+    trusted = {
+        s.rsplit(":environment:", 1)[1]
+        for stack in ("dev", "staging", "prod")
+        for role in role_access(subjects_of(graph_of(stack)), stack)
+        for s in role.trust.oidc_subjects
+        if f":environment:model-{duty}-" in s
+    }
+    # Then the job runs on main only, in exactly those environments (a mismatch would make
+    # the job fail to assume its role; a shared name would let one stack's reviewers sign
+    # for another)
+    assert not found.pull_request and found.oidc
+    assert set(found.environments) == trusted == expected, (found.environments, trusted)
