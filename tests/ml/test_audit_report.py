@@ -311,3 +311,32 @@ def test_waiver_glob_matches_logical_name_in_listed_stacks_only():
     # Then it covers prod only
     assert waivers.match("s3-bucket-versioning-enabled", logs, "prod") is not None, "prod matches"
     assert waivers.match("s3-bucket-versioning-enabled", logs, "dev") is None, "dev must not match"
+
+
+def test_report_prod_shows_who_can_do_what_with_pull_request_reach(graph_of):
+    # Given prod's audit report
+    report = _report(graph_of("prod"), load_waivers(DEFAULT_WAIVERS, BY_NAME))
+    matrix = {row["role"]: row for row in report["inventory"]["who_can_do_what"]}
+    # Then the one role a pull request can assume is the metadata-only plan role, with no
+    # release power, and each release duty has its own role
+    reachable = {name for name, row in matrix.items() if row["pull_request_subject"]}
+    assert reachable == {"mlops-prod-gh-plan"}, reachable
+    assert matrix["mlops-prod-gh-plan"]["powers"] == {}, matrix["mlops-prod-gh-plan"]
+    assert "repo:acme/mlops-gitops:pull_request" in matrix["mlops-prod-gh-plan"]["assumed_by"]
+    assert list(matrix["mlops-prod-gh-release"]["powers"]) == [
+        "sign",
+        "register",
+        "write-models",
+        "decrypt",
+        "read-models",
+    ], matrix["mlops-prod-gh-release"]["powers"]
+    assert list(matrix["mlops-prod-gh-approve"]["powers"]) == ["approve"]
+    assert "sign" not in matrix["mlops-prod-gh-deploy"]["powers"]
+    assert "approve" not in matrix["mlops-prod-gh-deploy"]["powers"]
+    # And the Markdown an auditor reads has the same rows
+    markdown = render_markdown(report)
+    assert "### Who can do what (release powers)" in markdown
+    assert (
+        "| `mlops-prod-gh-approve` | repo:acme/mlops-gitops:environment:model-approval-prod"
+        in markdown
+    ), markdown.split("### Who can do what")[1][:1500]
