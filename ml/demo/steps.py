@@ -44,8 +44,10 @@ from ml.params import DEFAULT_PARAMS, Params, load_params
 ECR_REPOSITORY = "aws:ecr/repository:Repository"
 CAPTURED_REQUESTS = 2000
 """Requests the stand-in endpoint captured for the drift monitor (held-out rows)."""
+SIGN = ("kms", "sagemaker", "sts")
+"""The clients `mlops sign --stack` uses: the key, the registry's next version, the signer."""
 REGISTER = ("kms", "s3", "sagemaker", "sts")
-"""The clients `mlops sign` and `mlops register` use (STS: who signs and registers)."""
+"""The clients `mlops register` uses (STS: who registers)."""
 VERIFY = ("kms", "s3", "sagemaker")
 """The clients `mlops release verify` uses."""
 PRODUCTION_ROUNDS = 30
@@ -377,7 +379,7 @@ class DemoRun:
         from ml.provenance.manifest import SIGNATURE_NAME
 
         assert self.candidate is not None
-        with self.acting_as("release", "sign", "sign the candidate", "kms") as aws:
+        with self.acting_as("release", "sign", "sign the candidate", *SIGN) as aws:
             self._sign(aws, self.candidate, "local-demo-candidate")
             key, pem = export_public_key_pem(aws["kms"], self.emulated.signing_key_alias)
         key_path = self.out / "release" / "signing-public-key.pem"
