@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from infra.contracts import ROLLBACK_ALARMS, Alarm, approval_environment, signing_environment
 from ml.errors import MlopsError
 from ml.files import read_yaml
 
@@ -27,18 +28,6 @@ LOG_RETENTION_DAYS = (
     2557, 2922, 3288, 3653,
 )  # fmt: skip
 NAME = r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$"
-# Where training writes in the artifact bucket: `<kind>/<scope>/<model>/...`, the scope
-# being `main` (release builds) or `pull-requests/<number>`. The launcher
-# (ml/training/sagemaker.py) and the IAM grants (infra/components/permissions.py) share it.
-TRAINING_OUTPUT_PREFIX = "training-output"
-CHECKPOINT_PREFIX = "checkpoints"
-MAIN_SCOPE = "main"
-PULL_REQUEST_SCOPE = "pull-requests"
-
-
-def training_scope(pull_request: int | None) -> str:
-    """`main`, or `pull-requests/<n>` for a pull request's training run."""
-    return MAIN_SCOPE if pull_request is None else f"{PULL_REQUEST_SCOPE}/{pull_request}"
 
 
 class ConfigError(MlopsError):
@@ -178,10 +167,6 @@ class TrafficRoutingConfig(_Model):
         return self
 
 
-ROLLBACK_ALARMS = ("model-latency-p99", "invocation-5xx-errors", "model-errors")
-RollbackAlarm = Literal["model-latency-p99", "invocation-5xx-errors", "model-errors"]
-
-
 class AlarmConfig(_Model):
     """The CloudWatch alarms that watch an endpoint and roll a deployment back."""
 
@@ -193,7 +178,7 @@ class AlarmConfig(_Model):
     """Consecutive breaching periods before the alarm fires."""
     period_seconds: Annotated[int, Field(ge=60, le=3600, multiple_of=60)] = 60
     """SageMaker publishes endpoint metrics once a minute: shorter periods never fill."""
-    rollback_alarms: tuple[RollbackAlarm, ...] = ROLLBACK_ALARMS
+    rollback_alarms: tuple[Alarm, ...] = ROLLBACK_ALARMS
     """Which of this stack's alarms roll a deployment back (all three in prod)."""
 
     @field_validator("rollback_alarms")
@@ -342,9 +327,9 @@ class StackConfig(_Model):
         if not isinstance(env, str) or not isinstance(github, dict):
             return data
         github = dict(github)
-        for duty in ("signing", "approval"):
+        for duty, default in (("signing", signing_environment), ("approval", approval_environment)):
             if f"{duty}Environment" not in github and f"{duty}_environment" not in github:
-                github[f"{duty}Environment"] = f"model-{duty}-{env}"
+                github[f"{duty}Environment"] = default(env)
         return {**data, "github": github}
 
     @model_validator(mode="after")

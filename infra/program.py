@@ -31,6 +31,7 @@ from infra.components.serving_sagemaker import (
     VpcPlacement,
 )
 from infra.config import StackConfig
+from infra.contracts import ENDPOINT_VARIANT, StackOutput, role_output_key
 
 
 def declare(cfg: StackConfig) -> None:
@@ -184,10 +185,10 @@ def declare(cfg: StackConfig) -> None:
                 tags=tags,
             ),
         )
-        pulumi.export("vpcId", network.vpc_id)
-        pulumi.export("privateSubnetIds", network.private_subnet_ids)
-        pulumi.export("trainingSecurityGroupId", network.training_security_group_id)
-        pulumi.export("endpointSecurityGroupId", network.endpoint_security_group_id)
+        pulumi.export(StackOutput.VPC_ID, network.vpc_id)
+        pulumi.export(StackOutput.PRIVATE_SUBNET_IDS, network.private_subnet_ids)
+        pulumi.export(StackOutput.TRAINING_SECURITY_GROUP_ID, network.training_security_group_id)
+        pulumi.export(StackOutput.ENDPOINT_SECURITY_GROUP_ID, network.endpoint_security_group_id)
 
     trail_bucket: SecureBucket | None = None
     if cfg.audit_trail.enabled:
@@ -217,10 +218,10 @@ def declare(cfg: StackConfig) -> None:
             ),
             opts=pulumi.ResourceOptions(depends_on=[trail_bucket]),
         )
-        pulumi.export("trailBucket", trail_bucket.bucket_name)
-        pulumi.export("trailArn", trail.trail_arn)
+        pulumi.export(StackOutput.TRAIL_BUCKET, trail_bucket.bucket_name)
+        pulumi.export(StackOutput.TRAIL_ARN, trail.trail_arn)
     if keys.logs_key_arn is not None:
-        pulumi.export("logsKeyArn", keys.logs_key_arn)
+        pulumi.export(StackOutput.LOGS_KEY_ARN, keys.logs_key_arn)
 
     Permissions(
         prefix,
@@ -253,30 +254,26 @@ def declare(cfg: StackConfig) -> None:
         ),
     )
 
-    pulumi.export("environment", cfg.environment)
-    pulumi.export("region", cfg.region)
-    pulumi.export("dataKeyArn", keys.data_key_arn)
-    pulumi.export("signingKeyArn", keys.signing_key_arn)
-    pulumi.export("signingKeyAlias", keys.signing_key_alias)
-    pulumi.export("dataBucket", data.bucket_name)
-    pulumi.export("artifactBucket", artifacts.bucket_name)
-    pulumi.export("captureBucket", capture.bucket_name)
-    pulumi.export("logBucket", logs.bucket_name)
-    pulumi.export("repositoryUrl", registry.repository_url)
-    pulumi.export("modelPackageGroups", registry.model_group_arns)
-    pulumi.export("roles", {_output_key(purpose): role.arn for purpose, role in roles.items()})
+    pulumi.export(StackOutput.ENVIRONMENT, cfg.environment)
+    pulumi.export(StackOutput.REGION, cfg.region)
+    pulumi.export(StackOutput.DATA_KEY_ARN, keys.data_key_arn)
+    pulumi.export(StackOutput.SIGNING_KEY_ARN, keys.signing_key_arn)
+    pulumi.export(StackOutput.SIGNING_KEY_ALIAS, keys.signing_key_alias)
+    pulumi.export(StackOutput.DATA_BUCKET, data.bucket_name)
+    pulumi.export(StackOutput.ARTIFACT_BUCKET, artifacts.bucket_name)
+    pulumi.export(StackOutput.CAPTURE_BUCKET, capture.bucket_name)
+    pulumi.export(StackOutput.LOG_BUCKET, logs.bucket_name)
+    pulumi.export(StackOutput.REPOSITORY_URL, registry.repository_url)
+    pulumi.export(StackOutput.MODEL_PACKAGE_GROUPS, registry.model_group_arns)
+    pulumi.export(
+        StackOutput.ROLES, {role_output_key(purpose): role.arn for purpose, role in roles.items()}
+    )
     _declare_serving(cfg, arns, tags, identity, keys, capture, registry, network)
 
 
 def _sid(purpose: str) -> str:
     """`training-pr` -> `TrainingPrUsesKey`: the key policy statement of one role."""
     return "".join(part.title() for part in purpose.split("-")) + "UsesKey"
-
-
-def _output_key(purpose: str) -> str:
-    """`training-pr` -> `trainingPr`: stack outputs are camelCase."""
-    first, *rest = purpose.split("-")
-    return first + "".join(part.title() for part in rest)
 
 
 def _declare_serving(
@@ -350,16 +347,16 @@ def _declare_serving(
             # The model package groups must exist before a model is built from one.
             opts=pulumi.ResourceOptions(depends_on=[registry]),
         )
-        pulumi.export("servingAlarmTopicArn", serving.alarm_topic_arn)
+        pulumi.export(StackOutput.SERVING_ALARM_TOPIC_ARN, serving.alarm_topic_arn)
         pulumi.export(
-            "endpoints",
+            StackOutput.ENDPOINTS,
             {
                 model: {
                     "endpointName": e.endpoint_name,
                     "endpointConfigName": e.endpoint_config_name,
                     "modelName": e.model_name,
                     "modelPackageArn": e.model_package_arn,
-                    "variantName": "primary",
+                    "variantName": ENDPOINT_VARIANT,
                     "rollbackAlarms": e.rollback_alarm_names,
                 }
                 for model, e in serving.endpoints.items()
@@ -394,7 +391,7 @@ def _declare_serving(
             ),
         )
         pulumi.export(
-            "kubernetes",
+            StackOutput.KUBERNETES,
             {
                 "namespace": cluster.namespace,
                 "service": cluster.service_name,

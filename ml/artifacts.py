@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from infra.contracts import MODEL_ARTIFACT_FILE, SIGNATURE_FILE
 from ml.aws import aws_errors
 from ml.errors import MlopsError
 from ml.provenance.manifest import SIGNATURE_NAME, build_manifest, is_tarball
@@ -146,11 +147,13 @@ def store_artifact(
     """Upload `model.tar.gz` (signature inside) and the signature beside it, SSE-KMS."""
     prefix = prefix.strip("/")
     tarball = pack_artifact(
-        artifact, None if is_tarball(artifact) else envelope, workdir / "model.tar.gz"
+        artifact, None if is_tarball(artifact) else envelope, workdir / MODEL_ARTIFACT_FILE
     )
-    model_data = upload_file(s3, tarball, S3Object(bucket, f"{prefix}/model.tar.gz"), kms_key_arn)
+    model_data = upload_file(
+        s3, tarball, S3Object(bucket, f"{prefix}/{MODEL_ARTIFACT_FILE}"), kms_key_arn
+    )
     signature = upload_file(
-        s3, envelope, S3Object(bucket, f"{prefix}/{SIGNATURE_NAME}"), kms_key_arn
+        s3, envelope, S3Object(bucket, f"{prefix}/{SIGNATURE_FILE}"), kms_key_arn
     )
     return StoredArtifact(model_data, signature)
 

@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from infra.contracts import MODEL_ARTIFACT_FILE, capture_prefix, dataset_prefix, model_prefix
 from policies.core import Subject
 from policies.documents import MalformedPolicy, PolicyStatement, parse_document
 
@@ -216,18 +217,27 @@ class _Stack:
             self.bucket("capture"),
         )
         if artifacts:
-            model = f"arn:{partition}:s3:::{artifacts}/models/probe/model.tar.gz"
+            key = f"{model_prefix('probe', '0')}{MODEL_ARTIFACT_FILE}"
+            model = f"arn:{partition}:s3:::{artifacts}/{key}"
             probes += [
                 Probe(WRITE_MODELS, "s3:PutObject", model),
                 Probe(READ_MODELS, "s3:GetObject", model),
             ]
         if data:
             probes.append(
-                Probe(READ_DATA, "s3:GetObject", f"arn:{partition}:s3:::{data}/datasets/probe.csv")
+                Probe(
+                    READ_DATA,
+                    "s3:GetObject",
+                    f"arn:{partition}:s3:::{data}/{dataset_prefix('probe')}probe.csv",
+                )
             )
         if capture:
             probes.append(
-                Probe(READ_DATA, "s3:GetObject", f"arn:{partition}:s3:::{capture}/probe.jsonl")
+                Probe(
+                    READ_DATA,
+                    "s3:GetObject",
+                    f"arn:{partition}:s3:::{capture}/{capture_prefix('probe')}probe.jsonl",
+                )
             )
         probes += [Probe(DECRYPT, "kms:Decrypt", arn) for arn in self.key_arns("ENCRYPT_DECRYPT")]
         probes += [
@@ -242,22 +252,24 @@ def _with_resources(statement: PolicyStatement, resources: tuple[str, ...]) -> P
     return replace(statement, resources=resources, not_resources=())
 
 
-def _covers_action(statement: PolicyStatement, action: str) -> bool:
+def covers_action(statement: PolicyStatement, action: str) -> bool:
+    """`Action`/`NotAction` of `statement` matches `action` (IAM globs, case-insensitive)."""
     if statement.not_actions:
         return not any(_glob(p, action, case_sensitive=False) for p in statement.not_actions)
     return any(_glob(p, action, case_sensitive=False) for p in statement.actions)
 
 
-def _covers_resource(statement: PolicyStatement, resource: str) -> bool:
+def covers_resource(statement: PolicyStatement, resource: str) -> bool:
+    """`Resource`/`NotResource` of `statement` matches the ARN `resource` (IAM globs)."""
     if statement.not_resources:
         return not any(_glob(p, resource) for p in statement.not_resources)
     return any(_glob(p, resource) for p in statement.resources)
 
 
-def _decides(statements: list[PolicyStatement], action: str, resource: str) -> bool:
+def decides(statements: list[PolicyStatement], action: str, resource: str) -> bool:
     """Some statement allows `action` on `resource` and none denies it unconditionally."""
     matching = [
-        s for s in statements if _covers_action(s, action) and _covers_resource(s, resource)
+        s for s in statements if covers_action(s, action) and covers_resource(s, resource)
     ]
     if any(s.effect == "Deny" and not s.conditions for s in matching):
         return False
@@ -265,7 +277,7 @@ def _decides(statements: list[PolicyStatement], action: str, resource: str) -> b
 
 
 def _allowed(probe: Probe, statements: list[PolicyStatement]) -> bool:
-    if _decides(statements, probe.action, probe.resource):
+    if decides(statements, probe.action, probe.resource):
         return True
     if probe.power != APPROVE:
         return False
@@ -274,11 +286,11 @@ def _allowed(probe: Probe, statements: list[PolicyStatement]) -> bool:
     denies_status = any(
         s.effect == "Deny"
         and APPROVAL_STATUS_KEY.lower() in s.condition_keys()
-        and _covers_action(s, create)
-        and _covers_resource(s, probe.resource)
+        and covers_action(s, create)
+        and covers_resource(s, probe.resource)
         for s in statements
     )
-    return not denies_status and _decides(statements, create, probe.resource)
+    return not denies_status and decides(statements, create, probe.resource)
 
 
 def _trust(role: Subject) -> Trust:

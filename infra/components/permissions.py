@@ -23,7 +23,14 @@ from infra.components.keys import (
     VERIFY_ACTIONS,
     via_service,
 )
-from infra.config import CHECKPOINT_PREFIX, MAIN_SCOPE, PULL_REQUEST_SCOPE, TRAINING_OUTPUT_PREFIX
+from infra.contracts import (
+    DATASETS_PREFIX,
+    MAIN_SCOPE,
+    MODELS_PREFIX,
+    PULL_REQUEST_SCOPE,
+    checkpoints_prefix,
+    training_output_prefix,
+)
 from infra.policy_document import Condition, PolicyDocument, Statement
 
 TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
@@ -157,17 +164,17 @@ class _Buckets:
         self.artifacts = s3_bucket(p, args.artifact_bucket)
         self.capture = s3_bucket(p, args.capture_bucket)
         self.logs = s3_bucket(p, args.log_bucket)
-        self.datasets = s3_objects(p, args.data_bucket, "datasets/")
-        self.models = s3_objects(p, args.artifact_bucket, "models/")
+        self.datasets = s3_objects(p, args.data_bucket, DATASETS_PREFIX)
+        self.models = s3_objects(p, args.artifact_bucket, MODELS_PREFIX)
         self.all_artifacts = s3_objects(p, args.artifact_bucket)
         self.all_capture = s3_objects(p, args.capture_bucket)
         self._partition, self._artifact_bucket = p, args.artifact_bucket
 
     def training_output(self, scope: str) -> pulumi.Output[str]:
-        return self._artifacts(f"{TRAINING_OUTPUT_PREFIX}/{scope}/")
+        return self._artifacts(training_output_prefix(scope))
 
     def checkpoints(self, scope: str) -> pulumi.Output[str]:
-        return self._artifacts(f"{CHECKPOINT_PREFIX}/{scope}/")
+        return self._artifacts(checkpoints_prefix(scope))
 
     def _artifacts(self, prefix: str) -> pulumi.Output[str]:
         return s3_objects(self._partition, self._artifact_bucket, prefix)

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from infra.contracts import Env
+
 SERVER_PORT = 8080
 SERVICE_PORT = 80
 APP_NAME = "mlops-model-server"
@@ -252,12 +254,12 @@ def _pod_spec(
                 "ports": [{"name": "http", "container_port": SERVER_PORT, "protocol": "TCP"}],
                 "env": [
                     {"name": "SM_MODEL_DIR", "value": MODEL_DIR},
-                    {"name": "MLOPS_REQUIRE_SIGNATURE", "value": "true"},
-                    {"name": "MLOPS_SIGNING_PUBLIC_KEY", "value": f"{KEY_DIR}/{KEY_FILE}"},
+                    {"name": Env.REQUIRE_SIGNATURE, "value": "true"},
+                    {"name": Env.SIGNING_PUBLIC_KEY, "value": f"{KEY_DIR}/{KEY_FILE}"},
                     # What this Deployment must serve; the server refuses any other statement.
-                    {"name": "MLOPS_MODEL_NAME", "value": args.model},
-                    {"name": "MLOPS_STACK", "value": args.environment},
-                    {"name": "MLOPS_MODEL_VERSION", "value": str(args.model_version)},
+                    {"name": Env.MODEL_NAME, "value": args.model},
+                    {"name": Env.STACK, "value": args.environment},
+                    {"name": Env.MODEL_VERSION, "value": str(args.model_version)},
                 ],
                 "resources": {
                     "requests": {"cpu": args.cpu_request, "memory": args.memory_request},

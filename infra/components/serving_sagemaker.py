@@ -23,19 +23,18 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.arns import Arns
+from infra.contracts import CAPTURE_PREFIX, ENDPOINT_VARIANT, Alarm, Env, alarm_name
 from infra.policy_document import Condition, PolicyDocument, Principal, Statement
 
-VARIANT = "primary"
-"""The production variant's name; blue/green updates require it to stay the same."""
+VARIANT = ENDPOINT_VARIANT
 METRIC_NAMESPACE = "AWS/SageMaker"
 LATENCY_ALARM, ERRORS_5XX_ALARM, MODEL_ERRORS_ALARM = (
-    "model-latency-p99",
-    "invocation-5xx-errors",
-    "model-errors",
+    Alarm.LATENCY_P99,
+    Alarm.ERRORS_5XX,
+    Alarm.MODEL_ERRORS,
 )
-ALARM_KINDS = (LATENCY_ALARM, ERRORS_5XX_ALARM, MODEL_ERRORS_ALARM)
+ALARM_KINDS = tuple(Alarm)
 ENDPOINT_LOG_GROUP = "/aws/sagemaker/Endpoints/{endpoint}"
-CAPTURE_PREFIX = "datacapture/"
 SCALE_IN_COOLDOWN_SECONDS = 300
 SCALE_OUT_COOLDOWN_SECONDS = 60
 TOPIC_ADMIN_ACTIONS = (
@@ -194,12 +193,12 @@ class SageMakerServing(pulumi.ComponentResource):
             primary_container={
                 "model_package_name": model.model_package_arn,
                 "environment": {
-                    "MLOPS_REQUIRE_SIGNATURE": "true",
-                    "MLOPS_SIGNING_PUBLIC_KEY_PEM": args.signing_public_key_pem,
+                    Env.REQUIRE_SIGNATURE: "true",
+                    Env.SIGNING_PUBLIC_KEY_PEM: args.signing_public_key_pem,
                     # What this endpoint must serve; the server refuses any other statement.
-                    "MLOPS_MODEL_NAME": model.name,
-                    "MLOPS_STACK": args.stack,
-                    "MLOPS_MODEL_VERSION": str(model.version),
+                    Env.MODEL_NAME: model.name,
+                    Env.STACK: args.stack,
+                    Env.MODEL_VERSION: str(model.version),
                 },
             },
             vpc_config=(
@@ -282,7 +281,7 @@ class SageMakerServing(pulumi.ComponentResource):
         }
         latency = aws.cloudwatch.MetricAlarm(
             f"{name}-{model}-{LATENCY_ALARM}",
-            name=f"{endpoint_name}-{LATENCY_ALARM}",
+            name=alarm_name(endpoint_name, LATENCY_ALARM),
             alarm_description=(
                 f"{endpoint_name}: p99 model latency above {a.latency_p99_ms:g} ms "
                 "(ModelLatency is in microseconds); rolls a deployment back"
@@ -306,7 +305,7 @@ class SageMakerServing(pulumi.ComponentResource):
         for kind, (metric, what) in errors.items():
             alarm = aws.cloudwatch.MetricAlarm(
                 f"{name}-{model}-{kind}",
-                name=f"{endpoint_name}-{kind}",
+                name=alarm_name(endpoint_name, kind),
                 alarm_description=(
                     f"{endpoint_name}: {what} above {a.error_rate_percent:g}% of invocations; "
                     "rolls a deployment back"

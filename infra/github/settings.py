@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
+from infra import contracts
 from infra.config import STACKS, ConfigError, StackConfig, load_stack
 
 PROJECT = "mlops-github"
@@ -100,12 +101,16 @@ class RepositoryPlan:
 
 def signing_environment(stack: StackConfig) -> str:
     """`github.signingEnvironment`; `model-signing-<env>` where the schema has no such key."""
-    return getattr(stack.github, "signing_environment", f"model-signing-{stack.environment}")
+    return getattr(
+        stack.github, "signing_environment", contracts.signing_environment(stack.environment)
+    )
 
 
 def approval_environment(stack: StackConfig) -> str:
     """`github.approvalEnvironment`; `model-approval-<env>` where the schema has no such key."""
-    return getattr(stack.github, "approval_environment", f"model-approval-{stack.environment}")
+    return getattr(
+        stack.github, "approval_environment", contracts.approval_environment(stack.environment)
+    )
 
 
 def plan_repository(stacks: Sequence[StackConfig]) -> RepositoryPlan:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from infra.contracts import Env
 from ml.cli.usage import RootOption, existing_path
 from ml.errors import MlopsError
 
@@ -51,7 +52,7 @@ def canary(
         typer.Option(
             "--public-key",
             callback=existing_path,
-            envvar="MLOPS_SIGNING_PUBLIC_KEY",
+            envvar=Env.SIGNING_PUBLIC_KEY,
             help="PEM public key both servers verify the signatures with.",
         ),
     ] = None,
@@ -59,7 +60,7 @@ def canary(
         str | None,
         typer.Option(
             "--key-id",
-            envvar="MLOPS_SIGNING_KEY_ID",
+            envvar=Env.SIGNING_KEY_ID,
             help="KMS signing key both servers verify the signatures through.",
         ),
     ] = None,

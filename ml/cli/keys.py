@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from infra.contracts import Env
 from ml.errors import MlopsError
 
 app = typer.Typer(help="Export the model-signing public key.", no_args_is_help=True)
@@ -21,7 +22,7 @@ def export_public(
         typer.Option(
             "--key-id",
             "-k",
-            envvar="MLOPS_SIGNING_KEY_ID",
+            envvar=Env.SIGNING_KEY_ID,
             help="KMS signing key: key id, key ARN, alias (alias/...) or alias ARN.",
         ),
     ],

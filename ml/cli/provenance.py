@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from infra.contracts import Env
 from ml.cli.registry import DEFAULT_MODEL, stack_group
 from ml.cli.usage import existing_path
 from ml.errors import MlopsError
@@ -35,8 +36,8 @@ ArtifactOption = Annotated[
         help="Model artifact: a directory or a tarball (model.tar.gz).",
     ),
 ]
-KEY_ID_ENV = "MLOPS_SIGNING_KEY_ID"
-PUBLIC_KEY_ENV = "MLOPS_SIGNING_PUBLIC_KEY"
+KEY_ID_ENV = Env.SIGNING_KEY_ID
+PUBLIC_KEY_ENV = Env.SIGNING_PUBLIC_KEY
 
 
 def sign(

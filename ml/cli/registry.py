@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from infra.contracts import Env
 from ml.cli.usage import RootOption, existing_path
 from ml.errors import MlopsError
 from ml.provenance.manifest import SIGNATURE_NAME
@@ -50,24 +51,24 @@ def register(
     image: Annotated[
         str,
         typer.Option(
-            envvar="MLOPS_INFERENCE_IMAGE", help="Inference image URI (ECR, by tag or digest)."
+            envvar=Env.INFERENCE_IMAGE, help="Inference image URI (ECR, by tag or digest)."
         ),
     ],
     bucket: Annotated[
         str,
-        typer.Option(envvar="MLOPS_ARTIFACT_BUCKET", help="The stack's artifact bucket."),
+        typer.Option(envvar=Env.ARTIFACT_BUCKET, help="The stack's artifact bucket."),
     ],
     kms_key_id: Annotated[
         str,
         typer.Option(
-            envvar="MLOPS_DATA_KEY_ID",
+            envvar=Env.DATA_KEY_ID,
             help="The stack's data CMK (id, ARN or alias) for SSE-KMS on the uploads.",
         ),
     ],
     signing_key_id: Annotated[
         str,
         typer.Option(
-            envvar="MLOPS_SIGNING_KEY_ID",
+            envvar=Env.SIGNING_KEY_ID,
             help="KMS signing key the signature must verify with before registering.",
         ),
     ],

@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from infra.config import StackConfig, load_stack, stack_file
+from infra.contracts import MODELS_PREFIX, Env, StackOutput
 from ml.cli.usage import RootOption, existing_path
 from ml.errors import MlopsError
 from ml.release.github import write_github_output
@@ -34,8 +35,8 @@ app = typer.Typer(
 )
 console = Console(highlight=False, soft_wrap=True)
 
-KEY_ID_ENV = "MLOPS_SIGNING_KEY_ID"
-PUBLIC_KEY_ENV = "MLOPS_SIGNING_PUBLIC_KEY"
+KEY_ID_ENV = Env.SIGNING_KEY_ID
+PUBLIC_KEY_ENV = Env.SIGNING_PUBLIC_KEY
 StackOption = Annotated[str, typer.Option("--stack", "-s", help="Stack: dev, staging or prod.")]
 KeyIdOption = Annotated[
     str | None,
@@ -174,17 +175,18 @@ def verify(
             "--registry-only",
             help="Check the registry's record only: approved, approver neither registered nor "
             "signed it, validation gates passed, model data under the artifact bucket's "
-            "models/ prefix. Downloads nothing, so it does NOT check the signature, that the "
-            "artifact is the one signed, or the version the statement was signed for; the "
+            f"{MODELS_PREFIX} prefix. Downloads nothing, so it does NOT check the signature, "
+            "that the artifact is the one signed, or the version the statement was signed for; the "
             "deploy job's full verify and the server do. For a metadata-only role (prod PRs).",
         ),
     ] = False,
     artifact_bucket: Annotated[
         str | None,
         typer.Option(
-            envvar="MLOPS_ARTIFACT_BUCKET",
-            help="The stack's artifact bucket (stack output artifactBucket); model data must "
-            "lie under its models/ prefix. Required with --registry-only.",
+            envvar=Env.ARTIFACT_BUCKET,
+            help=f"The stack's artifact bucket (stack output {StackOutput.ARTIFACT_BUCKET}); "
+            f"model data must lie under its {MODELS_PREFIX} prefix. Required with "
+            "--registry-only.",
         ),
     ] = None,
 ) -> None:
@@ -196,7 +198,7 @@ def verify(
 
     if registry_only and not artifact_bucket:
         raise MlopsError(
-            "--registry-only needs --artifact-bucket (or MLOPS_ARTIFACT_BUCKET): the stack's "
+            f"--registry-only needs --artifact-bucket (or {Env.ARTIFACT_BUCKET}): the stack's "
             "artifact bucket, to check the model data is a released one"
         )
     cfg = load_stack(stack, root)

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from infra.contracts import Env
 from ml.cli.usage import existing_path
 from ml.serving.settings import settings_from_env
 
@@ -34,7 +35,7 @@ def serve(
         typer.Option(
             "--workers",
             help="Worker processes; default $SAGEMAKER_MODEL_SERVER_WORKERS or "
-            "$MLOPS_SERVE_WORKERS, else one per usable CPU.",
+            f"${Env.SERVE_WORKERS}, else one per usable CPU.",
         ),
     ] = None,
     public_key: Annotated[
@@ -42,16 +43,16 @@ def serve(
         typer.Option(
             "--public-key",
             callback=existing_path,
-            help="PEM public key to verify the signature offline; default "
-            "$MLOPS_SIGNING_PUBLIC_KEY.",
+            help=f"PEM public key to verify the signature offline; default "
+            f"${Env.SIGNING_PUBLIC_KEY}.",
         ),
     ] = None,
     key_id: Annotated[
         str | None,
         typer.Option(
             "--key-id",
-            help="KMS signing key id, ARN or alias to verify through KMS; default "
-            "$MLOPS_SIGNING_KEY_ID.",
+            help=f"KMS signing key id, ARN or alias to verify through KMS; default "
+            f"${Env.SIGNING_KEY_ID}.",
         ),
     ] = None,
     require_signature: Annotated[
@@ -59,14 +60,14 @@ def serve(
         typer.Option(
             "--require-signature/--no-require-signature",
             help="Refuse to serve (503 on /ping) without a verified signature; default "
-            "$MLOPS_REQUIRE_SIGNATURE, else true. A configured key is always enforced.",
+            f"${Env.REQUIRE_SIGNATURE}, else true. A configured key is always enforced.",
         ),
     ] = None,
     max_body_bytes: Annotated[
         int | None,
         typer.Option(
             "--max-body-bytes",
-            help="Largest request body (413 above); default $MLOPS_MAX_BODY_BYTES, else 6 MiB.",
+            help=f"Largest request body (413 above); default ${Env.MAX_BODY_BYTES}, else 6 MiB.",
         ),
     ] = None,
     access_log: Annotated[
@@ -74,7 +75,7 @@ def serve(
         typer.Option(
             "--access-log",
             help="Per-request JSON log lines: all, errors (4xx/5xx) or off; default "
-            "$MLOPS_ACCESS_LOG, else all.",
+            f"${Env.ACCESS_LOG}, else all.",
         ),
     ] = None,
     fd: Annotated[

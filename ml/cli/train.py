@@ -9,9 +9,17 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from infra.contracts import (
+    MAIN_SCOPE,
+    PULL_REQUEST_SCOPE,
+    checkpoints_prefix,
+    training_output_prefix,
+)
 from ml.cli.usage import existing_path
 from ml.errors import MlopsError
 from ml.params import DEFAULT_PARAMS, Params, load_params
+
+_PR_SCOPE = f"{PULL_REQUEST_SCOPE}/N"
 
 if TYPE_CHECKING:
     from ml.training.sagemaker import SpotJobSpec, StackOutputs
@@ -119,9 +127,10 @@ def train(
         typer.Option(
             "--pull-request",
             min=1,
-            help="SageMaker: train for pull request N: write under training-output/"
-            "pull-requests/N/ and checkpoints/pull-requests/N/ as the stack's training-pr "
-            "role, reading datasets a main build staged; default: a main build (main/).",
+            help=f"SageMaker: train for pull request N: write under "
+            f"{training_output_prefix(_PR_SCOPE)} and {checkpoints_prefix(_PR_SCOPE)} as the "
+            "stack's training-pr role, "
+            f"reading datasets a main build staged; default: a main build ({MAIN_SCOPE}/).",
         ),
     ] = None,
 ) -> None:

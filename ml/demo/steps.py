@@ -36,6 +36,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from infra.config import StackConfig, load_stack, stack_file
+from infra.contracts import capture_prefix, dataset_prefix, s3_uri
 from infra.graph import Graph
 from ml.demo.runner import Progress, Step
 from ml.errors import MlopsError
@@ -575,7 +576,7 @@ class DemoRun:
 
         assert self.data_dir is not None and self.emulated is not None
         buckets = self.emulated.buckets
-        reference_folder = f"datasets/{self.model_name}/reference"
+        reference_folder = dataset_prefix(self.model_name, "reference").rstrip("/")
         # What training and the endpoint's data capture wrote, put there as the
         # administrator: the reference sample with its schema, and captured requests.
         reference = self.data_dir / "reference"
@@ -585,15 +586,14 @@ class DemoRun:
         held_out = pl.read_csv(self.data_dir / "validation" / "validation.csv")
         requests = held_out.select(features).head(CAPTURED_REQUESTS)
         capture = write_capture_jsonl(requests, self.work / "capture" / "capture.jsonl")
-        endpoint = f"mlops-{self.settings.stack}-{self.model_name}"
-        capture_prefix = f"{endpoint}/AllTraffic/"
-        self._put(buckets["capture"], f"{capture_prefix}2026/01/01/00/capture.jsonl", capture)
+        captured = capture_prefix(f"mlops-{self.settings.stack}-{self.model_name}")
+        self._put(buckets["capture"], f"{captured}2026/01/01/00/capture.jsonl", capture)
         out = self.out / "monitor"
         progress.note(f"{requests.height} captured requests vs the reference")
         with self.acting_as("monitor", "monitor", "drift over captured requests"):
             drift(
                 reference=f"s3://{buckets['data']}/{reference_folder}/reference.csv",
-                current=f"s3://{buckets['capture']}/{capture_prefix}",
+                current=s3_uri(buckets["capture"], captured),
                 out=out,
             )
         self.link_report("Monitoring", "Drift of captured requests vs the reference", _paths(out))

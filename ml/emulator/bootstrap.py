@@ -32,6 +32,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from infra.contracts import StackOutput
 from infra.graph import Graph, Resource
 from ml.aws import error_code
 
@@ -103,17 +104,27 @@ class EmulatedStack:
 
     def outputs(self) -> dict[str, str]:
         """The same names `infra/program.py` exports, for commands that read stack outputs."""
-        outputs = {
-            "environment": self.stack,
-            "region": self.region,
-            "dataKeyArn": self.data_key_arn,
-            "signingKeyArn": self.signing_key_arn,
-            "signingKeyAlias": self.signing_key_alias,
+        outputs: dict[str, str] = {
+            StackOutput.ENVIRONMENT: self.stack,
+            StackOutput.REGION: self.region,
+            StackOutput.DATA_KEY_ARN: self.data_key_arn,
+            StackOutput.SIGNING_KEY_ARN: self.signing_key_arn,
+            StackOutput.SIGNING_KEY_ALIAS: self.signing_key_alias,
         }
-        singular = {"logs": "log", "artifacts": "artifact"}
         for role, name in self.buckets.items():
-            outputs[f"{singular.get(role, role)}Bucket"] = name
+            if role in _BUCKET_OUTPUTS:
+                outputs[_BUCKET_OUTPUTS[role]] = name
         return outputs
+
+
+# Bucket role (the graph's name suffix) -> its stack output.
+_BUCKET_OUTPUTS = {
+    "data": StackOutput.DATA_BUCKET,
+    "artifacts": StackOutput.ARTIFACT_BUCKET,
+    "capture": StackOutput.CAPTURE_BUCKET,
+    "logs": StackOutput.LOG_BUCKET,
+    "trail": StackOutput.TRAIL_BUCKET,
+}
 
 
 def bootstrap_stack(

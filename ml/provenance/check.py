@@ -29,6 +29,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from infra.contracts import MODELS_PREFIX, s3_uri
 from ml.artifacts import download_file, parse_s3_uri
 from ml.errors import MlopsError
 from ml.provenance.envelope import (
@@ -326,7 +327,7 @@ def check_model_package(
             else "gates: no validation verdict recorded on the package"
         )
     if artifact_bucket is not None:
-        released = f"s3://{artifact_bucket}/models/"
+        released = s3_uri(artifact_bucket, MODELS_PREFIX)
         if not (package.model_data_url or "").startswith(released):
             failed.append("model-data")
             problems.append(

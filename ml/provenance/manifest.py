@@ -25,10 +25,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from infra.contracts import SIGNATURE_FILE
 from ml.errors import MlopsError
 
-SIGNATURE_NAME = "signature.dsse.json"
-"""Reserved file name of the signature inside an artifact directory or tarball."""
+SIGNATURE_NAME = SIGNATURE_FILE
+"""Reserved file name of the signature inside an artifact directory or tarball (the
+contract's name: the signature beside the archive in S3 has the same name)."""
 TARBALL_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 _CHUNK = 1 << 20
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from infra.contracts import VALIDATION_REPORT_FILE, model_prefix
 from ml.artifacts import S3Object, StoredArtifact, store_artifact, upload_file
 from ml.aws import aws_errors
 from ml.errors import MlopsError
@@ -145,7 +146,7 @@ def publish_and_register(
 
         with aws_errors(f"KMS key {target.kms_key_id}"):
             data_key_arn = kms.describe_key(KeyId=target.kms_key_id)["KeyMetadata"]["Arn"]
-        prefix = f"models/{target.group}/{digest}"
+        prefix = model_prefix(target.group, digest)
         stored = store_artifact(
             s3,
             artifact=artifact,
@@ -158,7 +159,10 @@ def publish_and_register(
     report_uri = None
     if validation is not None:
         report_uri = upload_file(
-            s3, validation.path, S3Object(target.bucket, f"{prefix}/validation.json"), data_key_arn
+            s3,
+            validation.path,
+            S3Object(target.bucket, f"{prefix}{VALIDATION_REPORT_FILE}"),
+            data_key_arn,
         ).uri
     try:
         registration = Registration(

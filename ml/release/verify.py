@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra.config import StackConfig
+from infra.contracts import MODELS_PREFIX
 from ml.provenance.check import PackageCheck, Verifier, check_model_package
 from ml.release.endpoints import group_name
 from ml.release.stackfile import served_versions
@@ -48,7 +49,7 @@ class StackVerification:
         if self.ok and self.registry_only:
             return (
                 f"stack {self.stack}: {len(self.checks)} model(s) verified in the registry: "
-                "approved by a separate identity, gates passed, model data under models/ "
+                f"approved by a separate identity, gates passed, model data under {MODELS_PREFIX} "
                 "(artifact and signature not checked)"
             )
         if self.ok:

@@ -32,12 +32,12 @@ from typing import Any
 
 import numpy as np
 
+from infra.contracts import SIGNATURE_FILE, Env
 from ml.errors import MlopsError
 from ml.serving.settings import ServeSettings
 
 MODEL_FILE = "model.txt"
 CARD_FILE = "model.json"
-SIGNATURE_FILE = "signature.dsse.json"
 _DOUBLE_P = ctypes.POINTER(ctypes.c_double)
 
 
@@ -180,11 +180,11 @@ def verify(settings: ServeSettings) -> tuple[dict[str, str] | None, str]:
     if not settings.has_key:
         if settings.require_signature:
             raise NotServable(
-                "no signing key configured: set MLOPS_SIGNING_PUBLIC_KEY (PEM path), "
-                "MLOPS_SIGNING_PUBLIC_KEY_PEM (PEM) or MLOPS_SIGNING_KEY_ID (KMS key), or "
-                "MLOPS_REQUIRE_SIGNATURE=false for local development"
+                f"no signing key configured: set {Env.SIGNING_PUBLIC_KEY} (PEM path), "
+                f"{Env.SIGNING_PUBLIC_KEY_PEM} (PEM) or {Env.SIGNING_KEY_ID} (KMS key), or "
+                f"{Env.REQUIRE_SIGNATURE}=false for local development"
             )
-        return None, "signature not checked: MLOPS_REQUIRE_SIGNATURE=false and no key configured"
+        return None, f"signature not checked: {Env.REQUIRE_SIGNATURE}=false and no key configured"
 
     from ml.provenance.check import kms_verifier, offline_verifier, verify_artifact
     from ml.provenance.statement import binding_problem

@@ -48,6 +48,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from infra.contracts import Env
 from ml.errors import MlopsError
 
 SETTINGS_ENV = "MLOPS_SERVE_SETTINGS"
@@ -105,8 +106,8 @@ class ServeSettings(BaseModel):
         given = [self.public_key, self.public_key_pem, self.key_id]
         if sum(value is not None for value in given) > 1:
             raise ValueError(
-                "set one verification key: a public key (MLOPS_SIGNING_PUBLIC_KEY or "
-                "MLOPS_SIGNING_PUBLIC_KEY_PEM) or a KMS key id (MLOPS_SIGNING_KEY_ID), not both"
+                f"set one verification key: a public key ({Env.SIGNING_PUBLIC_KEY} or "
+                f"{Env.SIGNING_PUBLIC_KEY_PEM}) or a KMS key id ({Env.SIGNING_KEY_ID}), not both"
             )
         return self
 
@@ -151,28 +152,26 @@ def settings_from_env(env: Mapping[str, str], **overrides: object) -> ServeSetti
         values["model_dir"] = env["SM_MODEL_DIR"]
     if env.get("SAGEMAKER_BIND_TO_PORT"):
         values["port"] = _int("SAGEMAKER_BIND_TO_PORT", env["SAGEMAKER_BIND_TO_PORT"])
-    for name in ("MLOPS_SERVE_WORKERS", "SAGEMAKER_MODEL_SERVER_WORKERS"):
+    for name in (Env.SERVE_WORKERS, "SAGEMAKER_MODEL_SERVER_WORKERS"):
         if env.get(name):
             values["workers"] = _int(name, env[name])
-    if env.get("MLOPS_SIGNING_PUBLIC_KEY"):
-        values["public_key"] = env["MLOPS_SIGNING_PUBLIC_KEY"]
-    if env.get("MLOPS_SIGNING_PUBLIC_KEY_PEM"):
-        values["public_key_pem"] = env["MLOPS_SIGNING_PUBLIC_KEY_PEM"]
-    if env.get("MLOPS_SIGNING_KEY_ID"):
-        values["key_id"] = env["MLOPS_SIGNING_KEY_ID"]
-    for name, key in (("MLOPS_MODEL_NAME", "model_name"), ("MLOPS_STACK", "stack")):
+    if env.get(Env.SIGNING_PUBLIC_KEY):
+        values["public_key"] = env[Env.SIGNING_PUBLIC_KEY]
+    if env.get(Env.SIGNING_PUBLIC_KEY_PEM):
+        values["public_key_pem"] = env[Env.SIGNING_PUBLIC_KEY_PEM]
+    if env.get(Env.SIGNING_KEY_ID):
+        values["key_id"] = env[Env.SIGNING_KEY_ID]
+    for name, key in ((Env.MODEL_NAME, "model_name"), (Env.STACK, "stack")):
         if env.get(name):
             values[key] = env[name]
-    if env.get("MLOPS_MODEL_VERSION"):
-        values["model_version"] = _int("MLOPS_MODEL_VERSION", env["MLOPS_MODEL_VERSION"])
-    if env.get("MLOPS_REQUIRE_SIGNATURE"):
-        values["require_signature"] = _flag(
-            "MLOPS_REQUIRE_SIGNATURE", env["MLOPS_REQUIRE_SIGNATURE"]
-        )
-    if env.get("MLOPS_MAX_BODY_BYTES"):
-        values["max_body_bytes"] = _int("MLOPS_MAX_BODY_BYTES", env["MLOPS_MAX_BODY_BYTES"])
-    if env.get("MLOPS_ACCESS_LOG"):
-        values["access_log"] = env["MLOPS_ACCESS_LOG"].strip().lower()
+    if env.get(Env.MODEL_VERSION):
+        values["model_version"] = _int(Env.MODEL_VERSION, env[Env.MODEL_VERSION])
+    if env.get(Env.REQUIRE_SIGNATURE):
+        values["require_signature"] = _flag(Env.REQUIRE_SIGNATURE, env[Env.REQUIRE_SIGNATURE])
+    if env.get(Env.MAX_BODY_BYTES):
+        values["max_body_bytes"] = _int(Env.MAX_BODY_BYTES, env[Env.MAX_BODY_BYTES])
+    if env.get(Env.ACCESS_LOG):
+        values["access_log"] = env[Env.ACCESS_LOG].strip().lower()
     given = {key: value for key, value in overrides.items() if value is not None}
     if given.keys() & {"public_key", "key_id"}:  # an explicit key replaces the environment's
         for key in ("public_key", "public_key_pem", "key_id"):
@@ -214,15 +213,15 @@ def require_enforcement(settings: ServeSettings, env: Mapping[str, str]) -> Serv
     if not settings.require_signature or not settings.has_key:
         raise MlopsError(
             "refusing to start inside SageMaker without signature enforcement: set "
-            "MLOPS_SIGNING_PUBLIC_KEY_PEM (or another key) and leave MLOPS_REQUIRE_SIGNATURE "
+            f"{Env.SIGNING_PUBLIC_KEY_PEM} (or another key) and leave {Env.REQUIRE_SIGNATURE} "
             "true; unsigned serving is for local development only"
         )
     unnamed = [
         name
         for name, value in (
-            ("MLOPS_MODEL_NAME", settings.model_name),
-            ("MLOPS_STACK", settings.stack),
-            ("MLOPS_MODEL_VERSION", settings.model_version),
+            (Env.MODEL_NAME, settings.model_name),
+            (Env.STACK, settings.stack),
+            (Env.MODEL_VERSION, settings.model_version),
         )
         if value is None
     ]

@@ -37,6 +37,7 @@ from types import FrameType
 
 import lightgbm as lgb
 
+from infra.contracts import Env
 from ml.data.hashing import training_data_hash
 from ml.data.io import read_channel
 from ml.errors import MlopsError
@@ -69,7 +70,7 @@ class ContainerPaths:
             validation_dir=path("SM_CHANNEL_VALIDATION", "/opt/ml/input/data/validation"),
             config_dir=path("SM_INPUT_CONFIG_DIR", "/opt/ml/input/config"),
             output_dir=path("SM_OUTPUT_DIR", "/opt/ml/output"),
-            checkpoint_dir=path("MLOPS_CHECKPOINT_DIR", "/opt/ml/checkpoints"),
+            checkpoint_dir=path(Env.CHECKPOINT_DIR, "/opt/ml/checkpoints"),
         )
 
 
@@ -145,7 +146,7 @@ def run(env: Mapping[str, str] = os.environ, stop: _Sigterm | None = None) -> di
         categorical_features=schema.categorical,
         label=schema.label,
         objective="binary",
-        model_name=env.get("MLOPS_MODEL_NAME") or None,
+        model_name=env.get(Env.MODEL_NAME) or None,
     )
     write_artifact(paths.model_dir, result.booster.model_to_string(num_iteration=-1), metadata)
     return metadata.model_dump(mode="json")

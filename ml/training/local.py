@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from infra.contracts import Env
 from ml.data.io import prepare_data
 from ml.errors import MlopsError
 from ml.params import Params
@@ -71,8 +72,8 @@ def container_environment(
             "SM_INPUT_CONFIG_DIR": str(layout.root / "config"),
             "SM_OUTPUT_DIR": str(layout.output),
             "SM_OUTPUT_DATA_DIR": str(layout.output / "data"),
-            "MLOPS_CHECKPOINT_DIR": str(checkpoints or layout.checkpoints),
-            "MLOPS_MODEL_NAME": params.model,
+            Env.CHECKPOINT_DIR: str(checkpoints or layout.checkpoints),
+            Env.MODEL_NAME: params.model,
             "PYTHONUNBUFFERED": "1",
         }
     )

@@ -8,7 +8,7 @@ and always carries:
   model goes to `s3://<artifact bucket>/training-output/<scope>/<model>/` and checkpoints
   to `checkpoints/<scope>/<model>/<run id>/`, synced from `/opt/ml/checkpoints`, so
   SageMaker restarts an interrupted job where it stopped. The stack's IAM grants each
-  scope's roles exactly these prefixes (infra/config.py holds the layout);
+  scope's roles exactly these prefixes (infra/contracts.py holds the layout);
 - the scope's execution role (`roles.training`, or `roles.trainingPr` for pull requests);
   a pull request reads datasets a main build staged and uploads none;
 - the stack's data CMK on the training volume and on the output (`model.tar.gz`);
@@ -44,7 +44,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from infra.config import CHECKPOINT_PREFIX, TRAINING_OUTPUT_PREFIX, training_scope
+from infra.contracts import (
+    MODEL_ARTIFACT_FILE,
+    Env,
+    StackOutput,
+    checkpoints_prefix,
+    dataset_prefix,
+    role_output_key,
+    s3_uri,
+    training_output_prefix,
+    training_scope,
+)
 from ml.artifacts import S3Object, upload_file
 from ml.aws import aws_errors, error_code
 from ml.data.io import DataSnapshot
@@ -90,32 +100,32 @@ class StackOutputs:
             ) from None
         if not isinstance(outputs, dict):
             raise MlopsError(f"{path}: expected a JSON object of stack outputs")
-        roles = outputs.get("roles") if isinstance(outputs.get("roles"), dict) else {}
+        roles = outputs.get(StackOutput.ROLES)
+        roles = roles if isinstance(roles, dict) else {}
+        training, training_pr = role_output_key("training"), role_output_key("training-pr")
+        names = {
+            "artifact_bucket": StackOutput.ARTIFACT_BUCKET,
+            "data_bucket": StackOutput.DATA_BUCKET,
+            "data_key_arn": StackOutput.DATA_KEY_ARN,
+            "training_role_arn": f"{StackOutput.ROLES}.{training}",
+        }
         values = {
-            "artifact_bucket": outputs.get("artifactBucket"),
-            "data_bucket": outputs.get("dataBucket"),
-            "data_key_arn": outputs.get("dataKeyArn"),
-            "training_role_arn": roles.get("training"),
+            field: roles.get(training) if field == "training_role_arn" else outputs.get(name)
+            for field, name in names.items()
         }
         missing = [key for key, value in values.items() if not isinstance(value, str) or not value]
         if missing:
-            names = {
-                "artifact_bucket": "artifactBucket",
-                "data_bucket": "dataBucket",
-                "data_key_arn": "dataKeyArn",
-                "training_role_arn": "roles.training",
-            }
             raise MlopsError(
                 f"{path}: missing stack output(s) {', '.join(names[m] for m in missing)}"
             )
-        group = outputs.get("trainingSecurityGroupId")
+        group = outputs.get(StackOutput.TRAINING_SECURITY_GROUP_ID)
         return cls(
             **values,
-            training_pr_role_arn=roles.get("trainingPr"),
-            repository_url=outputs.get("repositoryUrl"),
-            environment=outputs.get("environment"),
-            region=outputs.get("region"),
-            subnet_ids=tuple(outputs.get("privateSubnetIds") or ()),
+            training_pr_role_arn=roles.get(training_pr),
+            repository_url=outputs.get(StackOutput.REPOSITORY_URL),
+            environment=outputs.get(StackOutput.ENVIRONMENT),
+            region=outputs.get(StackOutput.REGION),
+            subnet_ids=tuple(outputs.get(StackOutput.PRIVATE_SUBNET_IDS) or ()),
             security_group_ids=(group,) if group else (),
         )
 
@@ -176,20 +186,36 @@ def upload_channels(
     With `stage=False` (pull requests, whose role reads datasets only) each file must
     already be there, staged by a main build under the same content hash.
     """
-    digest = snapshot.training_data_hash.removeprefix("sha256:")[:16]
     uris = {}
     for channel in [c for c in ("train", "validation", "reference") if c in snapshot.channels]:
-        prefix = f"datasets/{model}/{digest}/{channel}"
+        prefix = channel_prefix(model, snapshot.training_data_hash, channel)
         for path in sorted(snapshot.channels[channel].iterdir()):
             if not path.is_file():
                 continue
-            target = S3Object(stack.data_bucket, f"{prefix}/{path.name}")
+            target = S3Object(stack.data_bucket, f"{prefix}{path.name}")
             if stage:
                 upload_file(s3, path, target, stack.data_key_arn)
             else:
                 _require_staged(s3, target)
-        uris[channel] = f"s3://{stack.data_bucket}/{prefix}/"
+        uris[channel] = s3_uri(stack.data_bucket, prefix)
     return uris
+
+
+def channel_prefix(model: str, training_data_hash: str, channel: str) -> str:
+    """Where a channel lives in the data bucket, named by the training data's hash."""
+    digest = training_data_hash.removeprefix("sha256:")[:16]
+    return dataset_prefix(model, digest, channel)
+
+
+def job_uris(
+    stack: StackOutputs, model: str, run_id: str, pull_request: int | None = None
+) -> tuple[str, str]:
+    """(checkpoint URI, output URI) of a job: under its scope's prefixes, which are the
+    only ones the scope's execution role may write."""
+    scope = training_scope(pull_request)
+    checkpoint = f"{checkpoints_prefix(scope)}{model}/{run_id}/"
+    output = f"{training_output_prefix(scope)}{model}/"
+    return s3_uri(stack.artifact_bucket, checkpoint), s3_uri(stack.artifact_bucket, output)
 
 
 def _require_staged(s3: Any, target: S3Object) -> None:
@@ -268,11 +294,7 @@ def build_trainer(
 
     spec.check()
     role = execution_role(stack, pull_request)
-    scope = training_scope(pull_request)
-    checkpoint_uri = (
-        f"s3://{stack.artifact_bucket}/{CHECKPOINT_PREFIX}/{scope}/{params.model}/{run_id}/"
-    )
-    output_uri = f"s3://{stack.artifact_bucket}/{TRAINING_OUTPUT_PREFIX}/{scope}/{params.model}/"
+    checkpoint_uri, output_uri = job_uris(stack, params.model, run_id, pull_request)
     networking = Networking(
         enable_network_isolation=spec.network_isolation,
         enable_inter_container_traffic_encryption=True,
@@ -315,7 +337,7 @@ def build_trainer(
                 InputData(channel_name=name, data_source=channels[name], content_type="text/csv")
                 for name in ("train", "validation")
             ],
-            environment={"MLOPS_MODEL_NAME": params.model},
+            environment={Env.MODEL_NAME: params.model},
             tags=[Tag(key=key, value=value) for key, value in tags.items()],
         )
     trainer = trainer.with_metric_definitions(
@@ -395,7 +417,7 @@ def describe_record(sagemaker: Any, launched: LaunchResult, model: str) -> Train
         status=job["TrainingJobStatus"],
         job_name=launched.job_name,
         artifact=(job.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
-        or f"{launched.output_uri}{launched.job_name}/output/model.tar.gz",
+        or f"{launched.output_uri}{launched.job_name}/output/{MODEL_ARTIFACT_FILE}",
         checkpoint_uri=launched.checkpoint_uri,
         params_hash=launched.identity.params_hash,
         training_data_hash=launched.identity.data_hash,

@@ -1,0 +1,185 @@
+"""Names that cross layers, declared once: infra writes them, `ml/`, the emulator and the
+workflows read them (or the other way round), so a rename is one edit here.
+
+Each name says who writes it and who reads it. Nothing else in `infra/`, `ml/` or
+`policies/` spells an S3 prefix or one of these environment variables as a literal
+(tests/contracts/test_literals.py); the workflows, which cannot import Python, are read
+by tests/contracts/test_workflow_names.py; and tests/contracts/test_grants.py checks,
+on every shipped stack, that each URI built here is granted to the role that uses it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+# ---- S3 layout ------------------------------------------------------------------------
+# Prefixes end in `/` so an IAM grant `<prefix>*` never matches a sibling
+# (`models/` must not grant `models-old/`).
+
+DATASETS_PREFIX = "datasets/"
+"""Data bucket. Written by the main build (`gh-build`, the launcher stages channels);
+read by training jobs (`training`, `training-pr`), `gh-train` and the drift monitor."""
+TRAINING_OUTPUT_PREFIX = "training-output/"
+"""Artifact bucket. Written by the SageMaker training job (the scope's execution role);
+read by the launcher that started it and, for `main`, by `gh-release`."""
+CHECKPOINTS_PREFIX = "checkpoints/"
+"""Artifact bucket. Written and read back by the training job (spot restarts resume)."""
+MODELS_PREFIX = "models/"
+"""Artifact bucket. Written by `mlops register` (`gh-release`) only; read by inference,
+`gh-deploy`, the launchers (the production model to beat), the plan role and auditors."""
+CAPTURE_PREFIX = "datacapture/"
+"""Capture bucket. Written by the endpoint's data capture (configured by
+infra/components/serving_sagemaker.py); read by the drift monitor (`gh-monitor`)."""
+MAIN_SCOPE = "main"
+"""Training scope of release builds on `main`."""
+PULL_REQUEST_SCOPE = "pull-requests"
+"""Training scope family of pull requests: `pull-requests/<n>`."""
+MODEL_ARTIFACT_FILE = "model.tar.gz"
+"""The archive SageMaker loads, under `models/<group>/<digest>/` and in training output."""
+SIGNATURE_FILE = "signature.dsse.json"
+"""The DSSE envelope: inside the model archive and beside it under `models/...`."""
+VALIDATION_REPORT_FILE = "validation.json"
+"""The validation report `mlops register` stores beside the signed model."""
+ENDPOINT_VARIANT = "primary"
+"""The production variant of every endpoint; blue/green needs it stable, and data
+capture writes under it."""
+
+
+def training_scope(pull_request: int | None) -> str:
+    """`main`, or `pull-requests/<n>` for a pull request's training run."""
+    return MAIN_SCOPE if pull_request is None else f"{PULL_REQUEST_SCOPE}/{pull_request}"
+
+
+def training_output_prefix(scope: str) -> str:
+    """`training-output/<scope>/`; IAM grants it per scope family (`main`, `pull-requests`)."""
+    return f"{TRAINING_OUTPUT_PREFIX}{scope}/"
+
+
+def checkpoints_prefix(scope: str) -> str:
+    """`checkpoints/<scope>/`; IAM grants it per scope family, like the output."""
+    return f"{CHECKPOINTS_PREFIX}{scope}/"
+
+
+def dataset_prefix(model: str, *parts: str) -> str:
+    """`datasets/<model>/<parts...>/`: the launcher's channels are `<digest>/<channel>`."""
+    return "/".join((DATASETS_PREFIX.rstrip("/"), model, *parts)) + "/"
+
+
+def model_prefix(group: str, digest: str) -> str:
+    """`models/<group>/<digest>/`: where `mlops register` puts one signed artifact."""
+    return f"{MODELS_PREFIX}{group}/{digest}/"
+
+
+def capture_prefix(endpoint: str, variant: str = ENDPOINT_VARIANT) -> str:
+    """`datacapture/<endpoint>/<variant>/`: where SageMaker writes an endpoint's capture
+    (then `yyyy/mm/dd/hh/*.jsonl`), as its DataCaptureConfig documents."""
+    return f"{CAPTURE_PREFIX}{endpoint}/{variant}/"
+
+
+def s3_uri(bucket: str, key: str) -> str:
+    return f"s3://{bucket}/{key}"
+
+
+# ---- Stack outputs (infra/program.py exports; `mlops`, CI and the emulator read) ----------
+
+
+class StackOutput(StrEnum):
+    """`pulumi stack output` names. The emulator's `EmulatedStack.outputs` mimics them."""
+
+    ENVIRONMENT = "environment"
+    REGION = "region"
+    DATA_KEY_ARN = "dataKeyArn"
+    SIGNING_KEY_ARN = "signingKeyArn"
+    SIGNING_KEY_ALIAS = "signingKeyAlias"
+    LOGS_KEY_ARN = "logsKeyArn"
+    """Only in stacks with a trail or flow logs."""
+    DATA_BUCKET = "dataBucket"
+    ARTIFACT_BUCKET = "artifactBucket"
+    CAPTURE_BUCKET = "captureBucket"
+    LOG_BUCKET = "logBucket"
+    TRAIL_BUCKET = "trailBucket"
+    TRAIL_ARN = "trailArn"
+    REPOSITORY_URL = "repositoryUrl"
+    MODEL_PACKAGE_GROUPS = "modelPackageGroups"
+    ROLES = "roles"
+    """Role purpose (camelCase, `role_output_key`) -> role ARN; the launcher reads
+    `roles.training` and `roles.trainingPr`."""
+    VPC_ID = "vpcId"
+    PRIVATE_SUBNET_IDS = "privateSubnetIds"
+    TRAINING_SECURITY_GROUP_ID = "trainingSecurityGroupId"
+    ENDPOINT_SECURITY_GROUP_ID = "endpointSecurityGroupId"
+    SERVING_ALARM_TOPIC_ARN = "servingAlarmTopicArn"
+    ENDPOINTS = "endpoints"
+    KUBERNETES = "kubernetes"
+
+
+def role_output_key(purpose: str) -> str:
+    """`training-pr` -> `trainingPr`: the key of a role under the `roles` output."""
+    first, *rest = purpose.split("-")
+    return first + "".join(part.title() for part in rest)
+
+
+# ---- CloudWatch alarms (serving component creates; config, release watch read) ---------
+
+
+class Alarm(StrEnum):
+    """The kinds of alarm on every endpoint; each alarm is `<endpoint>-<kind>`."""
+
+    LATENCY_P99 = "model-latency-p99"
+    ERRORS_5XX = "invocation-5xx-errors"
+    MODEL_ERRORS = "model-errors"
+
+
+ROLLBACK_ALARMS: tuple[Alarm, ...] = tuple(Alarm)
+"""All kinds: the default of `serving.alarms.rollbackAlarms`, required in prod."""
+
+
+def alarm_name(endpoint: str, kind: str) -> str:
+    return f"{endpoint}-{kind}"
+
+
+# ---- Environment variables ----------------------------------------------------------------
+
+
+class Env(StrEnum):
+    """Environment variables one layer sets and another reads."""
+
+    MODEL_NAME = "MLOPS_MODEL_NAME"
+    """Set by infra (SageMaker Model, Kubernetes Deployment) and the launcher; read by the
+    server (the model it may serve) and the training entry point (recorded in model.json)."""
+    STACK = "MLOPS_STACK"
+    """Set by infra; the server refuses a statement signed for another stack."""
+    MODEL_VERSION = "MLOPS_MODEL_VERSION"
+    """Set by infra from the stack file; the server refuses another version."""
+    REQUIRE_SIGNATURE = "MLOPS_REQUIRE_SIGNATURE"
+    """Set `true` by infra; only local development sets it false."""
+    SIGNING_PUBLIC_KEY_PEM = "MLOPS_SIGNING_PUBLIC_KEY_PEM"
+    """The PEM itself: set by the SageMaker Model (network isolation, no KMS)."""
+    SIGNING_PUBLIC_KEY = "MLOPS_SIGNING_PUBLIC_KEY"
+    """A PEM file path: set by the Kubernetes Deployment (mounted), read by server and CLI."""
+    SIGNING_KEY_ID = "MLOPS_SIGNING_KEY_ID"
+    """KMS signing key id/ARN/alias: read by the server and the signing/verifying CLI."""
+    MAX_BODY_BYTES = "MLOPS_MAX_BODY_BYTES"
+    ACCESS_LOG = "MLOPS_ACCESS_LOG"
+    SERVE_WORKERS = "MLOPS_SERVE_WORKERS"
+    CHECKPOINT_DIR = "MLOPS_CHECKPOINT_DIR"
+    """Set by the local runner; read by the training entry point."""
+    ARTIFACT_BUCKET = "MLOPS_ARTIFACT_BUCKET"
+    """Set by workflows from `artifactBucket`; read by `mlops register` / `release verify`."""
+    DATA_KEY_ID = "MLOPS_DATA_KEY_ID"
+    """Set by workflows from `dataKeyArn`; read by `mlops register`."""
+    INFERENCE_IMAGE = "MLOPS_INFERENCE_IMAGE"
+    """Set by workflows; read by `mlops register` (the package's image)."""
+
+
+# ---- GitHub environments (the identity trust policies pin them; workflows enter them) -----
+
+
+def signing_environment(stack: str) -> str:
+    """`model-signing-<stack>`: the only environment `gh-release` trusts by default."""
+    return f"model-signing-{stack}"
+
+
+def approval_environment(stack: str) -> str:
+    """`model-approval-<stack>`: the environment (required reviewers) `gh-approve` trusts."""
+    return f"model-approval-{stack}"
