@@ -268,9 +268,7 @@ def covers_resource(statement: PolicyStatement, resource: str) -> bool:
 
 def decides(statements: list[PolicyStatement], action: str, resource: str) -> bool:
     """Some statement allows `action` on `resource` and none denies it unconditionally."""
-    matching = [
-        s for s in statements if covers_action(s, action) and covers_resource(s, resource)
-    ]
+    matching = [s for s in statements if covers_action(s, action) and covers_resource(s, resource)]
     if any(s.effect == "Deny" and not s.conditions for s in matching):
         return False
     return any(s.allows for s in matching)
