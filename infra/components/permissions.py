@@ -23,6 +23,7 @@ from infra.components.keys import (
     VERIFY_ACTIONS,
     via_service,
 )
+from infra.components.state_access import state_key_arns, state_statements
 from infra.config import CHECKPOINT_PREFIX, MAIN_SCOPE, PULL_REQUEST_SCOPE, TRAINING_OUTPUT_PREFIX
 from infra.policy_document import Condition, PolicyDocument, Statement
 
@@ -112,6 +113,10 @@ class PermissionsArgs:
     """The stack's VPC, or None when the stack has none."""
     plan_metadata_only: bool
     """Prod: the plan role (which pull requests reach) reads no object and decrypts nothing."""
+    stack: str = ""
+    """The Pulumi stack (`dev`, ...) whose state the plan and deploy roles read and write."""
+    state_bucket: pulumi.Input[str] | None = None
+    """The account's Pulumi state bucket (infra/bootstrap); None: no state grants."""
     audit_logs: AuditLogs | None = None
 
 
@@ -496,6 +501,7 @@ def _plan(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
             wildcard_resource_reason="these Describe calls have no resource-level permissions",
         ),
     ]
+    statements += _state(args, "Plan", write=False)
     if not args.plan_metadata_only:
         statements += [
             Statement(sid="ReadReleaseEvidence", actions=["s3:GetObject"], resources=[b.models]),
@@ -812,7 +818,23 @@ def _deploy(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
                 conditions=[Condition("Bool", "kms:GrantIsForAWSResource", ["true"])],
             ),
             _kms_use("deploy", args),
+            *_state(args, "Deploy", write=True),
         ]
+    )
+
+
+def _state(args: PermissionsArgs, sid: str, write: bool) -> list[Statement]:
+    """`pulumi preview` (read) or `pulumi up` (write) of this stack's own state only."""
+    if args.state_bucket is None:
+        return []
+    a = args.arns
+    return state_statements(
+        sid,
+        a.partition,
+        args.state_bucket,
+        state_key_arns(a.partition, a.region, a.account_id),
+        stacks=[args.stack],
+        write=write,
     )
 
 
