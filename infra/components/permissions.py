@@ -501,8 +501,10 @@ def _plan(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
             wildcard_resource_reason="these Describe calls have no resource-level permissions",
         ),
     ]
-    statements += _state(args, "Plan", write=False)
     if not args.plan_metadata_only:
+        # Prod's state holds every output and the data keys of its secrets: a pull request
+        # reads none of it, so prod is previewed from main only (docs/from-demo-to-aws.md).
+        statements += _state(args, "Plan", write=False)
         statements += [
             Statement(sid="ReadReleaseEvidence", actions=["s3:GetObject"], resources=[b.models]),
             _kms_use("plan", args),
