@@ -53,6 +53,17 @@ class GitHubConfig(_Model):
     approval_environment: Annotated[str, Field(min_length=1, max_length=255)]
     """GitHub environment (with required reviewers) whose jobs may approve model packages;
     `model-approval-<env>` when the stack file leaves it out."""
+    oidc_provider_arn: (
+        Annotated[
+            str,
+            Field(
+                pattern=r"^arn:aws[a-z-]*:iam::\d{12}:oidc-provider/token\.actions\.githubusercontent\.com$"
+            ),
+        ]
+        | None
+    ) = None
+    """The account's GitHub OIDC provider (output `oidcProviderArn` of infra/bootstrap); by
+    default the one the bootstrap declares in the stack's own account."""
     train_on_pull_requests: bool = True
     """Whether pull-request jobs may train (the `gh-train` and `training-pr` roles exist only
     then); keep it false in prod."""

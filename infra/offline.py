@@ -120,6 +120,10 @@ class AwsLikeMocks(pulumi.runtime.Mocks):
             ),
             "aws:kms/alias:Alias": (physical, f"arn:aws:kms:{region}:{account}:{physical}"),
             "aws:iam/role:Role": (physical, f"arn:aws:iam::{account}:role/{physical}"),
+            "aws:iam/policy:Policy": (
+                arn := f"arn:aws:iam::{account}:policy/{physical}",
+                arn,
+            ),
             "aws:iam/openIdConnectProvider:OpenIdConnectProvider": (
                 arn := f"arn:aws:iam::{account}:oidc-provider/"
                 + str(inputs.get("url", "")).removeprefix("https://"),

@@ -31,7 +31,13 @@ from infra.components.serving_sagemaker import (
     VpcPlacement,
 )
 from infra.config import StackConfig
-from infra.contracts import ENDPOINT_VARIANT, StackOutput, role_output_key
+from infra.contracts import (
+    ENDPOINT_VARIANT,
+    GITHUB_OIDC_HOST,
+    StackOutput,
+    role_output_key,
+    state_bucket_name,
+)
 
 
 def declare(cfg: StackConfig) -> None:
@@ -43,11 +49,16 @@ def declare(cfg: StackConfig) -> None:
     account_id = identity_info.account_id
     arns = Arns(partition=partition, region=cfg.region, account_id=account_id)
 
+    # One provider per account, declared by infra/bootstrap: its ARN follows from the URL.
+    oidc_provider_arn = cfg.github.oidc_provider_arn or (
+        f"arn:{partition}:iam::{account_id}:oidc-provider/{GITHUB_OIDC_HOST}"
+    )
     identity = Identity(
         prefix,
         IdentityArgs(
             account_id=account_id,
             partition=partition,
+            oidc_provider_arn=oidc_provider_arn,
             github=GitHubTrust(
                 org=cfg.github.org,
                 repo=cfg.github.repo,
@@ -244,6 +255,8 @@ def declare(cfg: StackConfig) -> None:
             if network
             else None,
             plan_metadata_only=plan_metadata_only,
+            stack=cfg.environment,
+            state_bucket=state_bucket_name(account_id, cfg.region),
             audit_logs=AuditLogs(
                 logs_key_arn=keys.logs_key_arn,
                 trail_bucket=trail_bucket.bucket_name if trail_bucket else None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+from infra.contracts import INFRA_ROLE_NAME
 from ml.audit.iam_lint import actions_with_resource_scope, lint_policy
 from policies.core import ADVISORY, MANDATORY, Param, Policy, ResourceCheck
 from policies.documents import (
@@ -366,6 +367,55 @@ LINT_CLEAN = Policy(
     ),
 )
 
+
+def _check_infra_role(check: ResourceCheck) -> None:
+    if check.get("name") not in check.config["roleNames"]:
+        check.not_applicable("not an infrastructure deploy role")
+    boundary = check.get("permissionsBoundary")
+    check.note("permissions boundary", boundary)
+    if not boundary:
+        check.violation(
+            "the infrastructure deploy role must carry a permissions boundary",
+            None,
+            "set permissions_boundary to the bootstrap's boundary policy",
+        )
+    subjects = [
+        subject
+        for statement in allow_statements(_trust(check) or [])
+        for block in statement.conditions.values()
+        for key, values in block.items()
+        if key.endswith(":sub")
+        for subject in values
+    ]
+    check.note("OIDC subjects", subjects)
+    strays = [s for s in subjects if ":environment:" not in s or "*" in s or "?" in s]
+    if not subjects or strays:
+        check.violation(
+            "the infrastructure deploy role may be assumed only from GitHub environments",
+            strays or None,
+            "trust exactly repo:<org>/<repo>:environment:<deployEnvironment> of each stack",
+        )
+
+
+INFRA_ROLE_BOUNDED = Policy(
+    name="iam-infra-role-bounded-and-environment-only",
+    description="Checks whether the role that runs `pulumi up` for the infrastructure carries "
+    "a permissions boundary and is assumable only from GitHub deploy environments.",
+    enforcement=MANDATORY,
+    severity="critical",
+    controls=("NIST AC-6", "NIST AC-3", "NIST AC-5"),
+    validators={ROLE: _check_infra_role},
+    params=(
+        Param(
+            "roleNames",
+            "array",
+            [INFRA_ROLE_NAME],
+            "Names of the roles that deploy the infrastructure (infra/bootstrap).",
+            items={"type": "string"},
+        ),
+    ),
+)
+
 POLICIES = (
     NO_WILDCARD_ACTIONS,
     NO_WILDCARD_RESOURCES,
@@ -374,4 +424,5 @@ POLICIES = (
     TRUST_NOT_PUBLIC,
     SERVICE_TRUST_SCOPED,
     LINT_CLEAN,
+    INFRA_ROLE_BOUNDED,
 )

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from infra.contracts import GITHUB_OIDC_HOST
 from infra.policy_document import Condition, PolicyDocument, Principal, Statement
 
-GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 STS_AUDIENCE = "sts.amazonaws.com"
 MAIN = "ref:refs/heads/main"
 PULL_REQUEST = "pull_request"
@@ -73,6 +73,8 @@ class IdentityArgs:
     account_id: pulumi.Input[str]
     partition: pulumi.Input[str]
     github: GitHubTrust
+    oidc_provider_arn: pulumi.Input[str]
+    """The account's GitHub OIDC provider, declared once per account by infra/bootstrap."""
     auditor_principal_arns: Sequence[str]
     """Named IAM principals that may assume the auditor role with MFA (at least one)."""
     approver_principal_arns: Sequence[str] = ()
@@ -118,16 +120,9 @@ class Identity(pulumi.ComponentResource):
             PolicyDocument([_named_with_mfa("AuditorsAssumeWithMfa", args.auditor_principal_arns)]),
         )
 
-        self.github_provider = aws.iam.OpenIdConnectProvider(
-            f"{name}-github-oidc",
-            url=f"https://{GITHUB_OIDC_HOST}",
-            client_id_lists=[STS_AUDIENCE],
-            tags=args.tags,
-            opts=self._child,
-        )
         for purpose, subjects in github.subjects().items():
             suffix, description = GITHUB_ROLES[purpose]
-            statements = [self._github_statement(subjects)]
+            statements = [github_statement(args.oidc_provider_arn, subjects)]
             if purpose == "approve" and args.approver_principal_arns:
                 statements.append(
                     _named_with_mfa("ApproversAssumeWithMfa", args.approver_principal_arns)
@@ -149,16 +144,18 @@ class Identity(pulumi.ComponentResource):
             opts=self._child,
         )
 
-    def _github_statement(self, subjects: list[str]) -> Statement:
-        return Statement(
-            sid="GitHubActionsAssume",
-            principals=Principal("Federated", [self.github_provider.arn]),
-            actions=["sts:AssumeRoleWithWebIdentity"],
-            conditions=[
-                Condition("StringEquals", f"{GITHUB_OIDC_HOST}:aud", [STS_AUDIENCE]),
-                Condition("StringEquals", f"{GITHUB_OIDC_HOST}:sub", subjects),
-            ],
-        )
+
+def github_statement(provider_arn: pulumi.Input[str], subjects: list[str]) -> Statement:
+    """GitHub Actions jobs whose token has exactly one of `subjects`, for STS only."""
+    return Statement(
+        sid="GitHubActionsAssume",
+        principals=Principal("Federated", [provider_arn]),
+        actions=["sts:AssumeRoleWithWebIdentity"],
+        conditions=[
+            Condition("StringEquals", f"{GITHUB_OIDC_HOST}:aud", [STS_AUDIENCE]),
+            Condition("StringEquals", f"{GITHUB_OIDC_HOST}:sub", subjects),
+        ],
+    )
 
 
 def _named_with_mfa(sid: str, principals: Sequence[str]) -> Statement:

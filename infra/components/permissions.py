@@ -23,6 +23,7 @@ from infra.components.keys import (
     VERIFY_ACTIONS,
     via_service,
 )
+from infra.components.state_access import state_key_arns, state_statements
 from infra.contracts import (
     DATASETS_PREFIX,
     MAIN_SCOPE,
@@ -119,6 +120,10 @@ class PermissionsArgs:
     """The stack's VPC, or None when the stack has none."""
     plan_metadata_only: bool
     """Prod: the plan role (which pull requests reach) reads no object and decrypts nothing."""
+    stack: str = ""
+    """The Pulumi stack (`dev`, ...) whose state the plan and deploy roles read and write."""
+    state_bucket: pulumi.Input[str] | None = None
+    """The account's Pulumi state bucket (infra/bootstrap); None: no state grants."""
     audit_logs: AuditLogs | None = None
 
 
@@ -504,6 +509,9 @@ def _plan(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
         ),
     ]
     if not args.plan_metadata_only:
+        # Prod's state holds every output and the data keys of its secrets: a pull request
+        # reads none of it, so prod is previewed from main only (docs/from-demo-to-aws.md).
+        statements += _state(args, "Plan", write=False)
         statements += [
             Statement(sid="ReadReleaseEvidence", actions=["s3:GetObject"], resources=[b.models]),
             _kms_use("plan", args),
@@ -819,7 +827,23 @@ def _deploy(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
                 conditions=[Condition("Bool", "kms:GrantIsForAWSResource", ["true"])],
             ),
             _kms_use("deploy", args),
+            *_state(args, "Deploy", write=True),
         ]
+    )
+
+
+def _state(args: PermissionsArgs, sid: str, write: bool) -> list[Statement]:
+    """`pulumi preview` (read) or `pulumi up` (write) of this stack's own state only."""
+    if args.state_bucket is None:
+        return []
+    a = args.arns
+    return state_statements(
+        sid,
+        a.partition,
+        args.state_bucket,
+        state_key_arns(a.partition, a.region, a.account_id),
+        stacks=[args.stack],
+        write=write,
     )
 
 

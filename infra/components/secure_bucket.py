@@ -48,6 +48,12 @@ class SecureBucketArgs:
     log_deliveries: Sequence[LogDelivery] = field(default_factory=tuple)
     """Services that deliver logs into this bucket (the log bucket only)."""
     tags: dict[str, str] | None = None
+    require_sse_header: bool = True
+    """Deny uploads that do not ask for SSE-KMS. False (the Pulumi state bucket, whose
+    writer sends no encryption header): deny only uploads asking for another encryption
+    or key; header-less ones get the bucket's default SSE-KMS key."""
+    bucket_name: str | None = None
+    """A fixed name (the Pulumi state bucket, which others derive); None: Pulumi autonames."""
 
 
 class SecureBucket(pulumi.ComponentResource):
@@ -63,6 +69,7 @@ class SecureBucket(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         self.bucket = aws.s3.Bucket(
             name,
+            bucket=args.bucket_name,
             force_destroy=args.force_destroy,
             object_lock_enabled=args.object_lock is not None or None,
             tags=args.tags,
@@ -204,7 +211,11 @@ def bucket_policy(args: SecureBucketArgs, bucket: pulumi.Input[str]) -> PolicyDo
                 actions=["s3:PutObject"],
                 resources=[objects],
                 conditions=[
-                    Condition("StringNotEquals", "s3:x-amz-server-side-encryption", ["aws:kms"])
+                    Condition(
+                        "StringNotEquals" if args.require_sse_header else "StringNotEqualsIfExists",
+                        "s3:x-amz-server-side-encryption",
+                        ["aws:kms"],
+                    )
                 ],
             ),
             Statement(

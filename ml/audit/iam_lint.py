@@ -19,6 +19,11 @@ _PRINCIPAL_KEYS = ("Principal", "NotPrincipal")
 # only lists global and service keys, so it calls these unknown. They are documented
 # (IAM User Guide, "Available keys for AWS OIDC federation").
 _OIDC_CONDITION_PREFIXES = ("token.actions.githubusercontent.com:",)
+# Condition keys of a resource type rather than of an action: parliament checks keys per
+# action and calls these unknown. `kms:ResourceAliases` applies to every operation on a KMS
+# key (AWS KMS Developer Guide, "kms:ResourceAliases"); the state-key grants use it because
+# the main stacks know the state key by its alias only.
+_RESOURCE_CONDITION_KEYS = ("kms:ResourceAliases",)
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,8 @@ def _with_severity(finding: object) -> None:
 
 def _is_oidc_key(detail: object) -> bool:
     text = str(detail)
-    return any(f"condition {prefix}" in text for prefix in _OIDC_CONDITION_PREFIXES)
+    prefixes = (*_OIDC_CONDITION_PREFIXES, *_RESOURCE_CONDITION_KEYS)
+    return any(f"condition {prefix}" in text for prefix in prefixes)
 
 
 def actions_with_resource_scope(action: str) -> list[str]:

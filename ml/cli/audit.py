@@ -16,7 +16,12 @@ console = Console(highlight=False, soft_wrap=True)
 
 def audit(
     stack: Annotated[
-        str, typer.Option("--stack", "-s", help="Stack to audit: dev, staging or prod.")
+        str,
+        typer.Option(
+            "--stack",
+            "-s",
+            help="Stack to audit: dev, staging or prod; or bootstrap (the per-account program).",
+        ),
     ],
     format: Annotated[
         str, typer.Option("--format", "-f", help="Report format: md, json, sarif or html.")
@@ -52,9 +57,15 @@ def audit(
     if format not in FORMATS:
         raise MlopsError(f"unknown format {format!r}: choose one of {', '.join(FORMATS)}")
 
-    load_stack(stack, root)  # an unknown stack or a bad stack file fails here, in one line
+    if stack == "bootstrap":
+        from infra.bootstrap.offline import render_bootstrap_graph
+
+        graph = render_bootstrap_graph(root)
+    else:
+        load_stack(stack, root)  # an unknown stack or a bad stack file fails here, in one line
+        graph = render_graph(stack, root)
     waiver_set = waivers_for(root, waivers, BY_NAME)
-    report = build_report(Graph.from_json(render_graph(stack, root)), waiver_set)
+    report = build_report(Graph.from_json(graph), waiver_set)
     target = out or root / "build" / "audit" / f"{stack}.{format}"
     write_report(report, format, target, root)
     summary = report["summary"]

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from infra.config import STACKS, ConfigError, load_stack, load_stacks
+from infra.contracts import EXAMPLE_GITHUB_REPOSITORY
 from ml.cli.usage import RootOption
 
 app = typer.Typer(
@@ -28,6 +29,8 @@ class Program(StrEnum):
     """`infra/`: the AWS platform, one stack per environment."""
     github = "github"
     """`infra/github/`: the repository's environments, reviewers and OIDC subject."""
+    bootstrap = "bootstrap"
+    """`infra/bootstrap/`: per account, the OIDC provider, state backend and infra role."""
 
 
 StackOption = Annotated[
@@ -38,19 +41,18 @@ ProgramOption = Annotated[
     Program,
     typer.Option(
         "--program",
-        help="main: the AWS stacks (infra/); github: the repository settings (infra/github/).",
+        help="main: the AWS stacks (infra/); github: the repository settings (infra/github/); "
+        "bootstrap: the account's OIDC provider, state bucket and infra role (infra/bootstrap/).",
     ),
 ]
 
 
 def _stack_for(program: Program, stack: str | None) -> str:
-    """The stack to work on: `--stack` for the main program, `github` for the GitHub one."""
-    if program is Program.github:
+    """The stack to work on: `--stack` for the main program, the program's own otherwise."""
+    if program is not Program.main:
         if stack is not None:
-            raise ConfigError("--stack applies to --program main only; drop it for github")
-        from infra.github.settings import STACK
-
-        return STACK
+            raise ConfigError(f"--stack applies to --program main only; drop it for {program}")
+        return program.value
     if stack is None:
         raise ConfigError(f"--stack is required: choose one of {', '.join(STACKS)}")
     return stack
@@ -68,9 +70,27 @@ def validate(
     if program is Program.github:
         _validate_github(root)
         return
+    if program is Program.bootstrap:
+        from infra.bootstrap.offline import program_config
+        from infra.bootstrap.settings import load_plan
+
+        plan = load_plan(program_config(root)[0])
+        console.print(
+            f"bootstrap: config is valid ({plan.owner}/{plan.repository}, infra role trusts "
+            f"{', '.join(plan.deploy_subjects)})",
+            soft_wrap=True,
+        )
+        return
     cfg = load_stack(name, root)
     load_stacks(root)  # prod's signing and approval environments are its own
     console.print(f"{name}: stack config is valid ({cfg.environment}, {cfg.region})")
+    if (cfg.github.org, cfg.github.repo) == EXAMPLE_GITHUB_REPOSITORY:
+        console.print(
+            f"warning: {name} still trusts the example repository "
+            f"{'/'.join(EXAMPLE_GITHUB_REPOSITORY)}; set mlops:github.org and repo to yours "
+            "before pulumi up (docs/from-demo-to-aws.md)",
+            soft_wrap=True,
+        )
 
 
 def _validate_github(root: Path) -> None:
@@ -120,6 +140,10 @@ def render(
         from infra.github.offline import render_github_graph
 
         graph = render_github_graph(root)
+    elif program is Program.bootstrap:
+        from infra.bootstrap.offline import render_bootstrap_graph
+
+        graph = render_bootstrap_graph(root)
     else:
         from infra.offline import render_graph  # imports pulumi_aws: only when rendering
 

@@ -86,7 +86,11 @@ def _set_github(root: Path, stack: str, line: str) -> None:
 def test_cli_validate_accepts_the_shipped_stacks(repo_root: Path) -> None:
     result = _mlops("infra", "validate", "--stack", "prod", cwd=repo_root)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "prod: stack config is valid (prod, eu-west-1)", result.stdout
+    assert result.stdout.splitlines() == [
+        "prod: stack config is valid (prod, eu-west-1)",
+        "warning: prod still trusts the example repository acme/mlops-gitops; set "
+        "mlops:github.org and repo to yours before pulumi up (docs/from-demo-to-aws.md)",
+    ], result.stdout
 
 
 @pytest.mark.parametrize(
