@@ -185,3 +185,34 @@ def test_deploy_job_without_main_guard_on_pull_request_workflow_is_caught():
     problems = _check("pull_request_jobs_hold_no_release_credential", wf)
     assert any("deploy-prod" in p and "'prod'" in p for p in problems), problems
     assert any("deploy-prod" in p and "AWS_DEPLOY_ROLE_ARN" in p for p in problems), problems
+
+
+def _previewed_stacks_on_pull_requests(wf: Workflow) -> set[str]:
+    """Stacks whose PR plan leg runs `pulumi preview` (which reads the stack's state)."""
+    plan = wf.data["jobs"]["plan"]
+    (preview,) = [s for s in plan["steps"] if (s.get("with") or {}).get("command") == "preview"]
+    condition = str(preview.get("if", ""))
+    legs = plan["strategy"]["matrix"]["include"]
+    if "matrix.preview" not in condition:
+        return {leg["stack"] for leg in legs}
+    return {leg["stack"] for leg in legs if leg.get("preview") is True}
+
+
+def test_pull_requests_preview_dev_and_staging_but_never_prod():
+    # Given the PR plan jobs as written: prod's plan role is metadata-only (no state access,
+    # so a pull request's code never reads prod's state or its secrets)
+    for name in ("infra-deploy.yml", "model-release.yml"):
+        # Then they preview dev and staging only
+        assert _previewed_stacks_on_pull_requests(_load(name)) == {"dev", "staging"}, name
+
+
+def test_prod_preview_added_to_the_pull_request_plan_is_caught():
+    # Given infra-deploy's plan with its preview condition removed (an attacker's edit)
+    def change(data: dict[str, Any]) -> None:
+        for step in data["jobs"]["plan"]["steps"]:
+            if (step.get("with") or {}).get("command") == "preview":
+                step["if"] = "${{ !cancelled() }}"
+
+    wf = _mutated(_load("infra-deploy.yml"), change)
+    # Then prod is among the previewed stacks again
+    assert "prod" in _previewed_stacks_on_pull_requests(wf)
