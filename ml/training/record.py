@@ -38,6 +38,8 @@ class TrainingRecord(BaseModel):
     billable_time_seconds: float | None = None
     spot_savings_percent: float | None = None
     failure_reason: str | None = None
+    resumed_from_iteration: int | None = None
+    """The checkpoint's round a (spot-)interrupted run resumed from; None: it ran through."""
     reference_uri: str | None = None
     """The production reference sample of this training data, for drift monitoring."""
 
