@@ -89,24 +89,26 @@ class ContainerPaths:
 
     def environment(
         self,
-        hyperparameters: Mapping[str, object],
+        hyperparameters: Mapping[str, object] | None,
         channels: Mapping[str, Path] | None = None,
         model_name: str | None = None,
     ) -> dict[str, str]:
         """The variables that give the entry point this layout, as the SageMaker training
-        toolkit sets them (`SM_HPS` holds the decoded hyperparameters); `channels`
-        defaults to train and validation at this layout's paths."""
+        toolkit sets them; `channels` defaults to train and validation at this layout's
+        paths. `hyperparameters` None sets no `SM_HPS`: the entry point then reads
+        `hyperparameters.json` from the config directory, as in the training image."""
         channels = channels or {"train": self.train_dir, "validation": self.validation_dir}
         env = {
             "SM_MODEL_DIR": str(self.model_dir),
             "SM_CHANNELS": json.dumps(sorted(channels)),
-            "SM_HPS": json.dumps(dict(hyperparameters)),
             "SM_INPUT_CONFIG_DIR": str(self.config_dir),
             "SM_OUTPUT_DIR": str(self.output_dir),
             "SM_OUTPUT_DATA_DIR": str(self.output_data_dir or self.output_dir / "data"),
             "MLOPS_CHECKPOINT_DIR": str(self.checkpoint_dir),
             "PYTHONUNBUFFERED": "1",
         }
+        if hyperparameters is not None:
+            env["SM_HPS"] = json.dumps(dict(hyperparameters))
         for name, path in channels.items():
             env[f"SM_CHANNEL_{name.upper()}"] = str(path)
         if model_name:
