@@ -364,11 +364,11 @@ class _CheckpointSync:
         for path in sorted(p for p in self._directory.rglob("*") if p.is_file()):
             try:
                 stat = path.stat()
+                if self._seen.get(path) == (stat.st_size, stat.st_mtime_ns):
+                    continue
                 body = path.read_bytes()
             except FileNotFoundError:
                 continue  # a temporary file renamed or a pruned checkpoint: gone already
-            if self._seen.get(path) == (stat.st_size, stat.st_mtime_ns):
-                continue
             key = f"{target.key.rstrip('/')}/{path.relative_to(self._directory).as_posix()}"
             _put(self._s3, S3Object(target.bucket, key), body, self._kms_key, "Checkpoint upload")
             self._seen[path] = (stat.st_size, stat.st_mtime_ns)
