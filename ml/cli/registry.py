@@ -16,6 +16,7 @@ from ml.provenance.manifest import SIGNATURE_NAME
 from ml.registry.identity import caller_arn
 from ml.registry.packages import APPROVED, REJECTED, set_approval
 from ml.registry.publish import RegistryTarget, publish_and_register, read_validation_report
+from ml.training.record import TrainingRecord
 
 console = Console(highlight=False, soft_wrap=True)
 DEFAULT_MODEL = "churn-classifier"
@@ -93,6 +94,14 @@ def register(
     spot_savings_percent: Annotated[
         float | None, typer.Option(min=0, max=100, help="Managed spot savings in percent.")
     ] = None,
+    training_record: Annotated[
+        Path | None,
+        typer.Option(
+            callback=existing_path,
+            help="training.json of `mlops train`: records its training and billable time "
+            "and spot savings (explicit --training-minutes/--spot-savings-percent win).",
+        ),
+    ] = None,
     validation_report: Annotated[
         Path | None,
         typer.Option(
@@ -118,6 +127,13 @@ def register(
     if not owner:
         raise MlopsError("owner unknown: pass --owner, or --stack to use the stack's owner")
     report = None if validation_report is None else read_validation_report(validation_report)
+    training: dict[str, float | None] = {}
+    if training_record is not None:
+        training = TrainingRecord.read(training_record).registry_values()
+    if training_minutes is not None:
+        training["training_minutes"] = training_minutes
+    if spot_savings_percent is not None:
+        training["spot_savings_percent"] = spot_savings_percent
     target = RegistryTarget(
         group_name,
         owner,
@@ -136,9 +152,8 @@ def register(
         sagemaker=aws.client("sagemaker"),
         envelope=signature,
         validation=report,
-        training_minutes=training_minutes,
-        spot_savings_percent=spot_savings_percent,
         sts=aws.client("sts"),
+        **training,
     )
     package, stored = published.package, published.stored
     if github_output:

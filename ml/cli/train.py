@@ -27,10 +27,6 @@ if TYPE_CHECKING:
 console = Console(highlight=False, soft_wrap=True)
 
 
-def _seconds(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:g}s"
-
-
 def _tags(values: list[str]) -> dict[str, str]:
     tags = {}
     for value in values:
@@ -210,42 +206,18 @@ def _train_sagemaker(
 ) -> None:
     from ml import aws
     from ml.data.io import prepare_data, snapshot_of
-    from ml.training.sagemaker import fetch_model, launch, wait_for_job
+    from ml.training.sagemaker import train_on_sagemaker
 
     snapshot = prepare_data(settings.data, out / "data") if data is None else snapshot_of(data)
-    session = aws.session(region=region or stack.region)
-    launched = launch(
-        boto_session=session,
+    train_on_sagemaker(
+        boto_session=aws.session(region=region or stack.region),
         params=settings,
         spec=spec,
         stack=stack,
         snapshot=snapshot,
-        pull_request=pull_request,
-    )
-    console.print(
-        f"launched spot training job {launched.job_name}; checkpoints {launched.checkpoint_uri}"
-    )
-    record = wait_for_job(
-        aws.client("sagemaker", session),
-        launched,
-        settings.model,
+        out=out,
+        wait=wait,
         poll_seconds=poll_seconds,
-        timeout_seconds=None if wait else 0,
-        on_status=lambda status: console.print(f"job status: {status}"),
+        pull_request=pull_request,
+        say=console.print,
     )
-    if record.status == "Completed":
-        fetch_model(aws.client("s3", session), record, out / "model")
-        console.print(f"downloaded the trained model to {out / 'model'}")
-    path = record.write(out)
-    savings = (
-        "unknown" if record.spot_savings_percent is None else f"{record.spot_savings_percent:.1f}%"
-    )
-    console.print(
-        f"{record.job_name}: {record.status}; training time "
-        f"{_seconds(record.training_time_seconds)}, spot savings {savings}; record {path}"
-    )
-    if record.status in ("Failed", "Stopped"):
-        reason = record.failure_reason or "no reason given"
-        raise MlopsError(
-            f"training job {record.job_name} {record.status.lower()}: {reason}", exit_code=1
-        )

@@ -6,6 +6,7 @@
   and inline policies), created in the emulator.
 - `credentials_for(stack, duty, sts)`: a session of the role that does a duty.
 - `patches`: every fix for a moto gap, in one module.
+- `training`: training jobs that run the entry point as the job (`Emulator.training`).
 """
 
 from ml.emulator.bootstrap import EmulatedStack, bootstrap_stack

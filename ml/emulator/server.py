@@ -4,7 +4,8 @@ It stands in for S3, KMS, IAM, STS and the SageMaker registry when there is no A
 account (`make demo`, tests where several processes share AWS state, anyone poking at
 `mlops emulator`). Clients reach it through the standard `AWS_ENDPOINT_URL`, so the
 product code is the same as against AWS; moto's gaps are fixed in
-`ml.emulator.patches`, installed before the server starts.
+`ml.emulator.patches`, installed before the server starts, and training jobs really
+train (`ml.emulator.training`, `Emulator.training`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from types import TracebackType
 
 from moto.server import ThreadedMotoServer
 
-from ml.emulator import patches
+from ml.emulator import patches, training
 from ml.errors import MlopsError
 
 HOST = "127.0.0.1"
@@ -39,6 +40,8 @@ class Emulator:
         self.region = region
         self._server: ThreadedMotoServer | None = None
         self.port: int | None = None
+        self.training: training.TrainingJobs | None = None
+        """Runs the training jobs created here; `interrupt_next_job()` rehearses spot."""
 
     @property
     def endpoint_url(self) -> str:
@@ -73,9 +76,14 @@ class Emulator:
         self._server = server
         self.port = server.get_host_and_port()[1]
         _reset_when_ready(self.endpoint_url, timeout)
+        self.training = training.TrainingJobs(self.endpoint_url, FAKE_CREDENTIALS)
+        training.install(self.training)
         return self.endpoint_url
 
     def stop(self) -> None:
+        if self.training is not None:
+            training.uninstall(self.training)
+            self.training = None
         if self._server is not None:
             self._server.stop()
             self._server = None

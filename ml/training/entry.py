@@ -9,6 +9,7 @@ It reads, with SageMaker's defaults when a variable is unset:
     SM_HPS                  hyperparameters as JSON; else SM_INPUT_CONFIG_DIR/hyperparameters.json
     SM_INPUT_CONFIG_DIR     job configuration                  /opt/ml/input/config
     SM_OUTPUT_DIR           the `failure` file goes here       /opt/ml/output
+    SM_OUTPUT_DATA_DIR      `training-run.json` goes here      /opt/ml/output/data
     MLOPS_CHECKPOINT_DIR    checkpoints (CheckpointConfig.LocalPath)  /opt/ml/checkpoints
     MLOPS_MODEL_NAME        recorded in model.json             (optional)
 
@@ -16,8 +17,12 @@ A channel holds one or more `*.csv` files with a header and the `schema.json` th
 `ml.data.write_channels` writes. On SIGTERM (what a spot interruption sends, two minutes
 before the instance goes) it checkpoints the rounds done and exits with 143; started
 again with the same configuration it resumes from the newest checkpoint, and the model is
-the same as an uninterrupted run's. On bad input it writes one line to
-`$SM_OUTPUT_DIR/failure` (SageMaker shows it as the job's FailureReason) and exits 2.
+the same as an uninterrupted run's, byte for byte: `model.json` holds only what
+determines the model, and what differs between runs (rounds resumed from, checkpoints
+written, wall time) goes to `$SM_OUTPUT_DATA_DIR/training-run.json` (SageMaker uploads
+that directory as the job's `output.tar.gz`, beside `model.tar.gz`). On bad input it
+writes one line to `$SM_OUTPUT_DIR/failure` (SageMaker shows it as the job's
+FailureReason) and exits 2.
 
 Exit codes: 0 done, 1 unexpected failure, 2 bad input, 143 interrupted by SIGTERM.
 """
@@ -42,12 +47,14 @@ from ml.data.hashing import training_data_hash
 from ml.data.io import read_channel
 from ml.errors import MlopsError
 from ml.params import TrainParams, parse_hyperparameters
+from ml.reports.core import dumps, write_text_atomic
 from ml.training.artifact import ModelMetadata, write_artifact
 from ml.training.checkpoint import CheckpointStore, RunIdentity
 from ml.training.trainer import Interrupted, TrainingData, train_booster
 from ml.validation.metrics import classification_metrics
 
 EXIT_INTERRUPTED = 128 + signal.SIGTERM
+RUN_FILE = "training-run.json"
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,13 @@ class ContainerPaths:
     config_dir: Path
     output_dir: Path
     checkpoint_dir: Path
+    output_data_dir: Path | None = None
+    """Default: `output_dir/data`, as on SageMaker."""
+
+    @property
+    def run_file(self) -> Path:
+        """`training-run.json`: this run's facts, which are not part of the artifact."""
+        return (self.output_data_dir or self.output_dir / "data") / RUN_FILE
 
     @classmethod
     def from_environ(cls, env: Mapping[str, str] = os.environ) -> ContainerPaths:
@@ -71,7 +85,36 @@ class ContainerPaths:
             config_dir=path("SM_INPUT_CONFIG_DIR", "/opt/ml/input/config"),
             output_dir=path("SM_OUTPUT_DIR", "/opt/ml/output"),
             checkpoint_dir=path(Env.CHECKPOINT_DIR, "/opt/ml/checkpoints"),
+            output_data_dir=path("SM_OUTPUT_DATA_DIR", "/opt/ml/output/data"),
         )
+
+    def environment(
+        self,
+        hyperparameters: Mapping[str, object] | None,
+        channels: Mapping[str, Path] | None = None,
+        model_name: str | None = None,
+    ) -> dict[str, str]:
+        """The variables that give the entry point this layout, as the SageMaker training
+        toolkit sets them; `channels` defaults to train and validation at this layout's
+        paths. `hyperparameters` None sets no `SM_HPS`: the entry point then reads
+        `hyperparameters.json` from the config directory, as in the training image."""
+        channels = channels or {"train": self.train_dir, "validation": self.validation_dir}
+        env = {
+            "SM_MODEL_DIR": str(self.model_dir),
+            "SM_CHANNELS": json.dumps(sorted(channels)),
+            "SM_INPUT_CONFIG_DIR": str(self.config_dir),
+            "SM_OUTPUT_DIR": str(self.output_dir),
+            "SM_OUTPUT_DATA_DIR": str(self.output_data_dir or self.output_dir / "data"),
+            Env.CHECKPOINT_DIR: str(self.checkpoint_dir),
+            "PYTHONUNBUFFERED": "1",
+        }
+        if hyperparameters is not None:
+            env["SM_HPS"] = json.dumps(dict(hyperparameters))
+        for name, path in channels.items():
+            env[f"SM_CHANNEL_{name.upper()}"] = str(path)
+        if model_name:
+            env[Env.MODEL_NAME] = model_name
+        return env
 
 
 def load_hyperparameters(paths: ContainerPaths, env: Mapping[str, str]) -> TrainParams:
@@ -106,7 +149,7 @@ class _Sigterm:
 
 
 def run(env: Mapping[str, str] = os.environ, stop: _Sigterm | None = None) -> dict:
-    """Train and write the artifact; returns model.json's content."""
+    """Train, write the artifact and `training-run.json`; returns the run's facts."""
     started = time.monotonic()
     stop = stop or _Sigterm()
     paths = ContainerPaths.from_environ(env)
@@ -138,18 +181,22 @@ def run(env: Mapping[str, str] = os.environ, stop: _Sigterm | None = None) -> di
         training={
             "iterations": result.iterations,
             "seed": hp.seed,
-            "resumed_from_iteration": result.resumed_from,
-            "checkpoints_written": result.checkpoints_written,
             "train_rows": train_frame.height,
-            "wall_seconds": round(time.monotonic() - started, 3),
         },
         categorical_features=schema.categorical,
         label=schema.label,
         objective="binary",
         model_name=env.get(Env.MODEL_NAME) or None,
     )
-    write_artifact(paths.model_dir, result.booster.model_to_string(num_iteration=-1), metadata)
-    return metadata.model_dump(mode="json")
+    write_artifact(paths.model_dir, result.model_text, metadata)
+    run_facts = {
+        "iterations": result.iterations,
+        "resumed_from_iteration": result.resumed_from,
+        "checkpoints_written": result.checkpoints_written,
+        "wall_seconds": round(time.monotonic() - started, 3),
+    }
+    write_text_atomic(paths.run_file, dumps(run_facts))
+    return run_facts
 
 
 def _write_failure(env: Mapping[str, str], message: str) -> None:
@@ -166,7 +213,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)  # Ctrl-C locally: checkpoint and stop, like SIGTERM
     try:
-        metadata = run(os.environ, stop)
+        facts = run(os.environ, stop)
     except Interrupted as interrupted:
         print(f"training: {interrupted}; run again to resume", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
@@ -178,8 +225,7 @@ def main() -> int:
         traceback.print_exc()
         _write_failure(os.environ, f"unexpected {type(error).__name__}: {error}"[:1000])
         return 1
-    iterations = metadata["training"]["iterations"]
-    resumed = metadata["training"]["resumed_from_iteration"]
+    iterations, resumed = facts["iterations"], facts["resumed_from_iteration"]
     note = f", resumed from round {resumed}" if resumed is not None else ""
     print(f"training: {iterations} rounds done{note}", flush=True)
     return 0

@@ -4,7 +4,8 @@
                                                unless --data names existing ones)
     <out>/model/                               SM_MODEL_DIR: model.txt + model.json
     <out>/checkpoints/                         checkpoints (kept between runs: resume)
-    <out>/output/                              SM_OUTPUT_DIR: `failure` on bad input
+    <out>/output/                              SM_OUTPUT_DIR: `failure` on bad input,
+                                               data/training-run.json (resumed from, ...)
     <out>/training.json                        the TrainingRecord
 
 The process gets the environment a SageMaker job gets (`SM_*`), so what runs here is
@@ -24,11 +25,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.contracts import Env
 from ml.data.io import prepare_data
 from ml.errors import MlopsError
 from ml.params import Params
-from ml.training.entry import EXIT_INTERRUPTED
+from ml.training.entry import EXIT_INTERRUPTED, ContainerPaths
 from ml.training.record import TrainingRecord
 
 
@@ -61,22 +61,16 @@ def container_environment(
     checkpoints: Path | None = None,
 ) -> dict[str, str]:
     """The environment of the training process: the caller's plus SageMaker's variables."""
-    env = dict(os.environ if base is None else base)
-    env.update(
-        {
-            "SM_MODEL_DIR": str(layout.model),
-            "SM_CHANNEL_TRAIN": str(data_dir / "train"),
-            "SM_CHANNEL_VALIDATION": str(data_dir / "validation"),
-            "SM_CHANNELS": json.dumps(["train", "validation"]),
-            "SM_HPS": json.dumps(params.train.model_dump()),
-            "SM_INPUT_CONFIG_DIR": str(layout.root / "config"),
-            "SM_OUTPUT_DIR": str(layout.output),
-            "SM_OUTPUT_DATA_DIR": str(layout.output / "data"),
-            Env.CHECKPOINT_DIR: str(checkpoints or layout.checkpoints),
-            Env.MODEL_NAME: params.model,
-            "PYTHONUNBUFFERED": "1",
-        }
+    paths = ContainerPaths(
+        model_dir=layout.model,
+        train_dir=data_dir / "train",
+        validation_dir=data_dir / "validation",
+        config_dir=layout.root / "config",
+        output_dir=layout.output,
+        checkpoint_dir=checkpoints or layout.checkpoints,
     )
+    env = dict(os.environ if base is None else base)
+    env.update(paths.environment(params.train.model_dump(), model_name=params.model))
     return env
 
 
@@ -116,6 +110,7 @@ def run_local(
             raise MlopsError("training interrupted; run the same command again to resume", 1)
         raise MlopsError(reason or f"training failed with exit code {code}", 2 if code == 2 else 1)
     metadata = json.loads((layout.model / "model.json").read_text(encoding="utf-8"))
+    run = json.loads(ContainerPaths.from_environ(env).run_file.read_text(encoding="utf-8"))
     record = TrainingRecord(
         mode="local",
         model=params.model,
@@ -126,6 +121,7 @@ def run_local(
         training_data_hash=metadata["training_data_hash"],
         managed_spot=False,
         training_time_seconds=elapsed,
+        resumed_from_iteration=run["resumed_from_iteration"],
         reference_uri=str(data_dir / "reference" / "reference.csv")
         if (data_dir / "reference" / "reference.csv").is_file()
         else None,

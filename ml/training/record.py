@@ -38,8 +38,23 @@ class TrainingRecord(BaseModel):
     billable_time_seconds: float | None = None
     spot_savings_percent: float | None = None
     failure_reason: str | None = None
+    resumed_from_iteration: int | None = None
+    """The checkpoint's round a (spot-)interrupted run resumed from; None: it ran through."""
     reference_uri: str | None = None
     """The production reference sample of this training data, for drift monitoring."""
+
+    def registry_values(self) -> dict[str, float | None]:
+        """What the model registry records of this run (`mlops register --training-record`):
+        training and billable minutes, and the spot savings."""
+
+        def minutes(seconds: float | None) -> float | None:
+            return None if seconds is None else round(seconds / 60, 3)
+
+        return {
+            "training_minutes": minutes(self.training_time_seconds),
+            "billable_minutes": minutes(self.billable_time_seconds),
+            "spot_savings_percent": self.spot_savings_percent,
+        }
 
     def write(self, out_dir: Path) -> Path:
         path = out_dir / RECORD_FILE

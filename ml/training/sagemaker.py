@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -61,9 +62,14 @@ from ml.data.io import DataSnapshot
 from ml.errors import MlopsError
 from ml.params import Params
 from ml.training.checkpoint import RunIdentity
+from ml.training.entry import RUN_FILE
 from ml.training.record import TrainingRecord, spot_savings_percent
 
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
+MODEL_TARBALL = MODEL_ARTIFACT_FILE
+OUTPUT_TARBALL = "output.tar.gz"
+"""What SageMaker uploads to `<S3OutputPath><job>/output/`: the model directory and the
+output data directory (`SM_OUTPUT_DATA_DIR`)."""
 TERMINAL_STATUSES = ("Completed", "Failed", "Stopped")
 METRICS = ("accuracy", "roc_auc", "log_loss")
 _SDK_CONFIG = {
@@ -417,7 +423,7 @@ def describe_record(sagemaker: Any, launched: LaunchResult, model: str) -> Train
         status=job["TrainingJobStatus"],
         job_name=launched.job_name,
         artifact=(job.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
-        or f"{launched.output_uri}{launched.job_name}/output/{MODEL_ARTIFACT_FILE}",
+        or f"{launched.output_uri}{launched.job_name}/output/{MODEL_TARBALL}",
         checkpoint_uri=launched.checkpoint_uri,
         params_hash=launched.identity.params_hash,
         training_data_hash=launched.identity.data_hash,
@@ -434,23 +440,110 @@ def fetch_model(s3: Any, record: TrainingRecord, out: Path) -> Path:
     """Download the job's `model.tar.gz` and extract it into `out` (replacing it), so the
     candidate can be validated and signed like a local one."""
     import shutil
-    import tarfile
-    import tempfile
-
-    from ml.artifacts import download_file, parse_s3_uri
 
     with tempfile.TemporaryDirectory(prefix="mlops-model-") as tmp:
-        with aws_errors(f"downloading the trained model {record.artifact}"):
-            tarball = download_file(s3, parse_s3_uri(record.artifact), Path(tmp, "model.tar.gz"))
+        tarball = _download(s3, record.artifact, Path(tmp, "model.tar.gz"), "the trained model")
         if out.exists():
             shutil.rmtree(out)
         out.mkdir(parents=True)
-        try:
-            with tarfile.open(tarball, "r:gz") as archive:
-                archive.extractall(out, filter="data")  # no absolute paths, links out, devices
-        except (tarfile.TarError, OSError) as error:
-            raise MlopsError(f"{record.artifact}: not a readable model.tar.gz ({error})") from None
+        _extract(tarball, out, record.artifact)
     return out
+
+
+def fetch_run_facts(s3: Any, record: TrainingRecord) -> dict[str, Any]:
+    """The entry point's `training-run.json` from the job's `output.tar.gz` (SageMaker
+    uploads `SM_OUTPUT_DATA_DIR` there): rounds resumed from, checkpoints written."""
+    uri = record.artifact.removesuffix(MODEL_TARBALL) + OUTPUT_TARBALL
+    with tempfile.TemporaryDirectory(prefix="mlops-output-") as tmp:
+        tarball = _download(s3, uri, Path(tmp, OUTPUT_TARBALL), "the job's output data")
+        _extract(tarball, Path(tmp, "output"), uri)
+        path = Path(tmp, "output", RUN_FILE)
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise MlopsError(f"{uri}: holds no readable {RUN_FILE}") from None
+
+
+def _download(s3: Any, uri: str, destination: Path, what: str) -> Path:
+    from ml.artifacts import download_file, parse_s3_uri
+
+    with aws_errors(f"downloading {what} {uri}"):
+        return download_file(s3, parse_s3_uri(uri), destination)
+
+
+def _extract(tarball: Path, out: Path, uri: str) -> None:
+    import tarfile
+
+    try:
+        with tarfile.open(tarball, "r:gz") as archive:
+            archive.extractall(out, filter="data")  # no absolute paths, links out, devices
+    except (tarfile.TarError, OSError) as error:
+        raise MlopsError(f"{uri}: not a readable tar.gz ({error})") from None
+
+
+def train_on_sagemaker(
+    *,
+    boto_session: Any,
+    params: Params,
+    spec: SpotJobSpec,
+    stack: StackOutputs,
+    snapshot: DataSnapshot,
+    out: Path,
+    wait: bool = True,
+    poll_seconds: float = 30.0,
+    pull_request: int | None = None,
+    say: Callable[[str], None] = lambda line: None,
+) -> TrainingRecord:
+    """`mlops train --sagemaker`: launch, wait, download the model to `<out>/model`, and
+    write `<out>/training.json` (times, spot savings, the round a spot-interrupted job
+    resumed from). A Failed or Stopped job raises `MlopsError` (exit 1) with its reason,
+    after its record is written."""
+    from ml import aws
+
+    launched = launch(
+        boto_session=boto_session,
+        params=params,
+        spec=spec,
+        stack=stack,
+        snapshot=snapshot,
+        pull_request=pull_request,
+    )
+    say(f"launched spot training job {launched.job_name}; checkpoints {launched.checkpoint_uri}")
+    record = wait_for_job(
+        aws.client("sagemaker", boto_session),
+        launched,
+        params.model,
+        poll_seconds=poll_seconds,
+        timeout_seconds=None if wait else 0,
+        on_status=lambda status: say(f"job status: {status}"),
+    )
+    if record.status == "Completed":
+        s3 = aws.client("s3", boto_session)
+        fetch_model(s3, record, out / "model")
+        facts = fetch_run_facts(s3, record)
+        record = record.model_copy(
+            update={"resumed_from_iteration": facts.get("resumed_from_iteration")}
+        )
+        say(f"downloaded the trained model to {out / 'model'}")
+    path = record.write(out)
+    savings = (
+        "unknown" if record.spot_savings_percent is None else f"{record.spot_savings_percent:.1f}%"
+    )
+    say(
+        f"{record.job_name}: {record.status}; training time "
+        f"{_seconds(record.training_time_seconds)}, billable "
+        f"{_seconds(record.billable_time_seconds)}, spot savings {savings}; record {path}"
+    )
+    if record.status in ("Failed", "Stopped"):
+        reason = record.failure_reason or "no reason given"
+        raise MlopsError(
+            f"training job {record.job_name} {record.status.lower()}: {reason}", exit_code=1
+        )
+    return record
+
+
+def _seconds(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:g}s"
 
 
 def wait_for_job(

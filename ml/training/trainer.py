@@ -6,10 +6,16 @@ histograms and a fixed thread count). Resuming loads the checkpoint's trees as t
 initial model; LightGBM then starts from their raw scores, which are the same doubles,
 summed in the same order, as the scores an uninterrupted run holds at that round, and
 every later tree is identical. Tests compare the predictions bit for bit.
+
+The artifact's bytes are identical too: LightGBM records the rounds of the *last*
+`lgb.train` call in the model text's parameter block (`[num_iterations: 80]` for a run
+resumed at round 20 of 100), the one byte-level trace of the interruption, so
+`model_text` records the run's total instead, as an uninterrupted run does.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -49,9 +55,28 @@ class TrainingData:
 @dataclass(frozen=True)
 class TrainResult:
     booster: lgb.Booster
+    model_text: str
+    """The artifact's `model.txt`: the same bytes however often the run was interrupted."""
     iterations: int
     resumed_from: int | None
     checkpoints_written: int
+
+
+_NUM_ITERATIONS = re.compile(r"^\[num_iterations: \d+\]$", re.MULTILINE)
+
+
+def model_text(booster: lgb.Booster, total_rounds: int) -> str:
+    """`booster` as LightGBM model text whose parameter block records `total_rounds`
+    boosting rounds, whichever `lgb.train` call trained the last of them."""
+    text = booster.model_to_string(num_iteration=-1)
+    recorded, count = _NUM_ITERATIONS.subn(f"[num_iterations: {total_rounds}]", text)
+    if count != 1:
+        raise RuntimeError(
+            f"LightGBM {lgb.__version__} model text has {count} num_iterations parameter "
+            "lines, expected 1: the artifact of a resumed run would differ from an "
+            "uninterrupted one"
+        )
+    return recorded
 
 
 def lightgbm_params(hp: TrainParams) -> dict:
@@ -86,7 +111,8 @@ def train_booster(
     if should_stop():
         raise Interrupted(begin)
     if start is not None and begin >= total:
-        return TrainResult(lgb.Booster(model_str=start.model_text), begin, begin, 0)
+        booster = lgb.Booster(model_str=start.model_text)
+        return TrainResult(booster, model_text(booster, total), begin, begin, 0)
 
     params = lightgbm_params(hp)
     dataset = lgb.Dataset(
@@ -116,5 +142,9 @@ def train_booster(
         callbacks=[after_round],
     )
     return TrainResult(
-        booster, booster.current_iteration(), start.iteration if start else None, written
+        booster,
+        model_text(booster, total),
+        booster.current_iteration(),
+        start.iteration if start else None,
+        written,
     )

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
+import os
 import socket
 import subprocess
 import sys
+import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,7 +33,14 @@ from moto.iam.access_control import PermissionResult
 
 from infra.graph import Graph, Resource
 from ml.artifacts import sse_kms_arguments
-from ml.emulator import EmulatedStack, Emulator, bootstrap_stack, credentials_for, patches
+from ml.emulator import (
+    EmulatedStack,
+    Emulator,
+    bootstrap_stack,
+    credentials_for,
+    patches,
+    training,
+)
 from ml.emulator.bootstrap import policy_document
 from ml.errors import MlopsError
 from tests.ml.provenance_support import REGION, Aws, aws_fixture, create_signing_key  # noqa: F401
@@ -456,3 +466,59 @@ def _inference() -> dict[str, object]:
         "SupportedContentTypes": ["text/csv"],
         "SupportedResponseMIMETypes": ["text/csv"],
     }
+
+
+# --- training jobs (ml/emulator/training.py) -------------------------------------------
+
+
+def _minimal_training_job(aws: Aws, name: str) -> None:
+    location = {"LocationConstraint": REGION}
+    aws.s3.create_bucket(Bucket="jobs-out", CreateBucketConfiguration=location)
+    aws.sagemaker.create_training_job(
+        TrainingJobName=name,
+        AlgorithmSpecification={"TrainingImage": "img:1", "TrainingInputMode": "File"},
+        RoleArn="arn:aws:iam::123456789012:role/training",
+        OutputDataConfig={"S3OutputPath": "s3://jobs-out/out/"},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+        StoppingCondition={"MaxRuntimeInSeconds": 60},
+    )
+
+
+def test_upstream_training_job_completes_at_once_without_running(aws: Aws) -> None:
+    # given moto without the emulator's training jobs, when a job is created
+    assert not training.installed(), "this test shows moto's own CreateTrainingJob"
+    _minimal_training_job(aws, "upstream")
+    job = aws.sagemaker.describe_training_job(TrainingJobName="upstream")
+    # then it is Completed at once, with no times and no model: nothing ran
+    assert job["TrainingJobStatus"] == "Completed", job["TrainingJobStatus"]
+    assert "BillableTimeInSeconds" not in job and "TrainingTimeInSeconds" not in job, job
+    listed = aws.s3.list_objects_v2(Bucket="jobs-out").get("Contents", [])
+    assert listed == [], f"moto wrote {listed}; if it runs jobs now, drop ml/emulator/training.py"
+
+
+def test_emulator_runs_training_jobs_and_gives_moto_its_handler_back_when_stopped() -> None:
+    # given an emulator, then its training jobs run while it runs, and moto's own after
+    with Emulator(region=REGION) as emulator:
+        assert training.installed() and emulator.training is not None, "jobs run while it runs"
+    assert not training.installed(), "a stopped emulator leaves moto as it was"
+    assert emulator.training is None, "and holds no job runner"
+
+
+def test_model_tarball_bytes_depend_only_on_file_names_and_contents(tmp_path: Path) -> None:
+    # given the same two files written at different times, and a copy with one byte changed
+    for name, when in (("a", 1_000_000), ("b", 2_000_000)):
+        (tmp_path / name).mkdir()
+        for file, text in (("model.txt", "tree\n"), ("model.json", "{}\n")):
+            (tmp_path / name / file).write_text(text)
+            os.utime(tmp_path / name / file, (when, when))
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "model.txt").write_text("tree\n")
+    (tmp_path / "c" / "model.json").write_text("{ }\n")
+    # when each is packed as model.tar.gz
+    a, b, c = (training.deterministic_tarball(tmp_path / n) for n in "abc")
+    # then equal files give equal bytes, a changed byte gives other bytes, and tar reads it back
+    assert a == b, "mtimes must not reach model.tar.gz"
+    assert a != c, "contents must"
+    with tarfile.open(fileobj=io.BytesIO(a), mode="r:gz") as archive:
+        members = {m.name: archive.extractfile(m).read() for m in archive.getmembers()}
+    assert members == {"model.json": b"{}\n", "model.txt": b"tree\n"}, members

@@ -1,26 +1,35 @@
 """`mlops train --sagemaker`: the CreateTrainingJob request that reaches the SageMaker API
-(through the sagemaker SDK v3, against moto), and the training record.
+(through the sagemaker SDK v3, against moto), the training record, and jobs the embedded
+emulator really runs (ml/emulator/training.py) as the stack's training role.
 
 The request is captured with a botocore `provide-client-params` hook on the boto3 session
-the launcher is given, so every field is asserted as AWS would receive it.
+the launcher is given, so every field is asserted as AWS would receive it. The emulated
+jobs' oracle is an uninterrupted local run of the same entry point on the same data.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import io
 import json
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+import yaml
 from moto import mock_aws
 
+from ml.artifacts import parse_s3_uri
 from ml.cli import main
+from ml.data.io import snapshot_of
+from ml.emulator import Emulator, bootstrap_stack, credentials_for, emulated_environment
+from ml.emulator.server import environment
 from ml.errors import MlopsError
-from ml.training.artifact import load_artifact
 from ml.training.record import TrainingRecord, spot_savings_percent
 from ml.training.sagemaker import (
     LaunchResult,
@@ -28,12 +37,14 @@ from ml.training.sagemaker import (
     StackOutputs,
     describe_record,
     launch,
+    train_on_sagemaker,
     upload_channels,
 )
 from tests.infra.helpers import allows, bucket_name, role_policy
 from tests.ml.training_support import make_snapshot, small_params, train_in_process
 
 REGION = "eu-west-1"
+ACCOUNT = "123456789012"
 ROLE = "arn:aws:iam::123456789012:role/mlops-dev-training"
 PR_ROLE = "arn:aws:iam::123456789012:role/mlops-dev-training-pr"
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops-dev-model-server:train-1"
@@ -276,75 +287,6 @@ def test_stack_outputs_missing_keys_are_named(tmp_path: Path) -> None:
         StackOutputs.from_pulumi_json(path)
 
 
-def _model_tarball(tmp_path: Path) -> bytes:
-    """A real trained artifact as SageMaker would upload it (model.tar.gz)."""
-    data = make_snapshot(tmp_path / "model-data").root
-    model_dir = train_in_process(tmp_path / "model-work", data, small_params(num_boost_round=3))
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for path in sorted(model_dir.iterdir()):
-            archive.add(path, arcname=path.name)
-    return buffer.getvalue()
-
-
-def test_train_sagemaker_cli_records_the_job_and_downloads_the_model(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # given the stack's outputs, the emulated AWS, and a job that leaves a model.tar.gz
-    # (moto's jobs complete at once without running anything, so the test puts it there)
-    _fake_credentials(monkeypatch)
-    tarball = _model_tarball(tmp_path)
-    with mock_aws():
-        session = boto3.session.Session(region_name=REGION)
-        stack = _stack(session)
-
-        def job_output(params: dict[str, Any], **_: Any) -> None:
-            bucket, _, prefix = params["OutputDataConfig"]["S3OutputPath"][5:].partition("/")
-            key = f"{prefix}{params['TrainingJobName']}/output/model.tar.gz"
-            session.client("s3").put_object(Bucket=bucket, Key=key, Body=tarball)
-
-        session.events.register("provide-client-params.sagemaker.CreateTrainingJob", job_output)
-        monkeypatch.setattr("ml.aws.session", lambda profile=None, region=None: session)
-        outputs = tmp_path / "outputs.json"
-        outputs.write_text(
-            json.dumps(
-                {
-                    "artifactBucket": stack.artifact_bucket,
-                    "dataBucket": stack.data_bucket,
-                    "dataKeyArn": stack.data_key_arn,
-                    "roles": {"training": ROLE},
-                    "repositoryUrl": IMAGE.split(":")[0],
-                    "environment": "dev",
-                    "region": REGION,
-                }
-            )
-        )
-        # when `mlops train --sagemaker` runs
-        with pytest.raises(SystemExit) as exited:
-            main(
-                [
-                    "train",
-                    "--sagemaker",
-                    "--stack-outputs",
-                    str(outputs),
-                    "--image-tag",
-                    "train-1",
-                    "--out",
-                    str(tmp_path / "out"),
-                    "--poll-seconds",
-                    "0",
-                ]
-            )
-    # then it launched, waited, recorded the job and fetched the model for validation
-    record = json.loads((tmp_path / "out" / "training.json").read_text())
-    assert exited.value.code == 0, capsys.readouterr().err
-    assert record["mode"] == "sagemaker" and record["status"] == "Completed", record
-    assert record["checkpoint_uri"].startswith(f"s3://{stack.artifact_bucket}/checkpoints/"), record
-    assert record["reference_uri"].endswith("/reference/reference.csv"), "reference for monitoring"
-    assert load_artifact(tmp_path / "out" / "model").metadata.training["iterations"] == 3, "model"
-    assert (tmp_path / "out" / "data" / "validation").is_dir(), "channels kept for `mlops validate`"
-
-
 def test_pull_request_launch_writes_under_its_prefixes_as_the_pr_role(
     launched_pr: Launched,
 ) -> None:
@@ -435,3 +377,252 @@ def test_launcher_uris_are_allowed_by_the_rendered_role_policies(
     other = role_policy(graph, other_execution)
     assert not allows(other, "s3:PutObject", _arn(graph, output, "artifacts")), other_execution
     assert not allows(other, "s3:PutObject", _arn(graph, checkpoint, "artifacts")), other_execution
+
+
+# --- jobs the emulator runs: launched by the real launcher as gh-build -------------------
+
+JOB_PARAMS = small_params(num_boost_round=100, checkpoint_every=5)
+"""Long enough that a spot interruption after the first checkpoint lands mid-run."""
+
+
+@dataclass
+class EmulatedJob:
+    record: TrainingRecord
+    described: dict[str, Any]
+    run: Any
+    """The emulator's `JobRun`: attempts, interruptions, the caller its S3 calls used."""
+    tarball: bytes
+    error: str | None = None
+
+
+@dataclass
+class EmulatedJobs:
+    local: dict[str, str]
+    """sha256 of model.txt and model.json of an uninterrupted local run."""
+    training_role: str
+    whole: EmulatedJob
+    """Launched by `mlops train --sagemaker` itself."""
+    interrupted: EmulatedJob
+    failing: EmulatedJob
+    cli_exit: int
+    cli_record: dict[str, Any]
+    cli_output: str
+
+
+def _digests(directory: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(directory.iterdir())}
+
+
+def _tar_digests(tarball: bytes) -> dict[str, str]:
+    with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as archive:
+        return {
+            member.name: hashlib.sha256(archive.extractfile(member).read()).hexdigest()
+            for member in sorted(archive.getmembers(), key=lambda m: m.name)
+        }
+
+
+def _launcher(
+    session: boto3.session.Session, stack: StackOutputs, data: Path
+) -> Callable[[Path], TrainingRecord]:
+    """`train_on_sagemaker` (what `mlops train --sagemaker` runs) with the job's params."""
+
+    def train(out: Path) -> TrainingRecord:
+        return train_on_sagemaker(
+            boto_session=session,
+            params=JOB_PARAMS,
+            spec=SpotJobSpec(image_uri=IMAGE),
+            stack=stack,
+            snapshot=snapshot_of(data),
+            out=out,
+            poll_seconds=0.2,
+        )
+
+    return train
+
+
+def _emulated_job(
+    emulator: Emulator,
+    session: boto3.session.Session,
+    out: Path,
+    train: Callable[[Path], object],
+) -> EmulatedJob:
+    """Run `train(out)` against the emulator; what the job left, as AWS shows it."""
+    error = None
+    try:
+        train(out)
+    except MlopsError as failed:
+        error = str(failed)
+    record = TrainingRecord.read(out / "training.json")
+    assert emulator.training is not None and record.job_name is not None
+    run = emulator.training.wait(record.job_name, timeout=5)
+    described = session.client("sagemaker").describe_training_job(TrainingJobName=record.job_name)
+    tarball = b""
+    if described["TrainingJobStatus"] == "Completed":
+        target = parse_s3_uri(described["ModelArtifacts"]["S3ModelArtifacts"])
+        tarball = session.client("s3").get_object(Bucket=target.bucket, Key=target.key)["Body"]
+        tarball = tarball.read()
+    return EmulatedJob(record, described, run, tarball, error)
+
+
+def _cli(argv: list[str]) -> Callable[[Path], object]:
+    """`mlops <argv> --out <out>`; its exit code and what it printed go to `said`."""
+
+    def run(out: Path) -> None:
+        said = io.StringIO()
+        with pytest.raises(SystemExit) as exited, contextlib.redirect_stdout(said):
+            main([*argv, "--out", str(out)])
+        (out / "said.txt").write_text(f"{exited.value.code or 0}\n{said.getvalue()}")
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def emulated(
+    tmp_path_factory: pytest.TempPathFactory, graph_of: Callable[[str], Any]
+) -> EmulatedJobs:
+    """Three jobs on the emulator with the dev stack bootstrapped, launched as gh-build:
+    `mlops train --sagemaker` itself, a job interrupted after its first checkpoint, and
+    one whose entry point fails."""
+    root = tmp_path_factory.mktemp("emulated")
+    data = make_snapshot(root / "data").root
+    local = _digests(train_in_process(root / "local", data, JOB_PARAMS))
+    broken = make_snapshot(root / "broken", seed=2).root
+    schema = json.loads((broken / "validation" / "schema.json").read_text())
+    schema["label"] = "no_such_column"
+    (broken / "validation" / "schema.json").write_text(json.dumps(schema))
+    params_file = root / "params.yaml"
+    params_file.write_text(yaml.safe_dump(JOB_PARAMS.model_dump(mode="json"), sort_keys=False))
+    with Emulator(region=REGION) as emulator, emulated_environment(emulator):
+        admin = boto3.session.Session(region_name=REGION)
+        clients = {name: admin.client(name) for name in ("kms", "s3", "sagemaker", "iam")}
+        emulated_stack = bootstrap_stack(graph_of("dev"), **clients)
+        stack = StackOutputs(
+            artifact_bucket=emulated_stack.artifact_bucket,
+            data_bucket=emulated_stack.buckets["data"],
+            data_key_arn=emulated_stack.data_key_arn,
+            training_role_arn=emulated_stack.roles["training"],
+            repository_url=IMAGE.split(":")[0],
+            environment="dev",
+            region=REGION,
+        )
+        outputs = root / "outputs.json"
+        outputs.write_text(
+            json.dumps(
+                {
+                    **emulated_stack.outputs(),
+                    "roles": {"training": stack.training_role_arn},
+                    "repositoryUrl": stack.repository_url,
+                }
+            )
+        )
+        build = credentials_for(emulated_stack, "build", admin.client("sts"))
+        with environment(build.environment()):
+            session = boto3.session.Session(region_name=REGION)
+            cli = ["train", "--sagemaker", "--stack-outputs", str(outputs), "--image-tag",
+                   "train-1", "--params", str(params_file), "--data", str(data),
+                   "--poll-seconds", "0.2"]  # fmt: skip
+            whole = _emulated_job(emulator, session, root / "whole", _cli(cli))
+            assert emulator.training is not None
+            emulator.training.interrupt_next_job(capacity_wait_seconds=1.0)
+            train = _launcher(session, stack, data)
+            interrupted = _emulated_job(emulator, session, root / "interrupted", train)
+            failing = _launcher(session, stack, broken)
+            failed = _emulated_job(emulator, session, root / "failing", failing)
+    code, said = (root / "whole" / "said.txt").read_text().split("\n", 1)
+    return EmulatedJobs(
+        local=local,
+        training_role=stack.training_role_arn,
+        whole=whole,
+        interrupted=interrupted,
+        failing=failed,
+        cli_exit=int(code),
+        cli_record=json.loads((root / "whole" / "training.json").read_text()),
+        cli_output=said,
+    )
+
+
+@pytest.mark.slow  # three jobs, six training processes
+def test_emulated_job_writes_the_bytes_of_an_uninterrupted_local_run(
+    emulated: EmulatedJobs,
+) -> None:
+    job = emulated.whole
+    assert job.described["TrainingJobStatus"] == "Completed", job.described.get("FailureReason")
+    assert _tar_digests(job.tarball) == emulated.local, "model.tar.gz holds the local run's files"
+    assert job.record.resumed_from_iteration is None, "it ran through"
+
+
+@pytest.mark.slow  # three jobs, six training processes
+def test_emulated_job_reports_times_and_bills_all_of_an_uninterrupted_run(
+    emulated: EmulatedJobs,
+) -> None:
+    described = emulated.whole.described
+    assert described["TrainingStartTime"] <= described["TrainingEndTime"], described
+    assert described["TrainingTimeInSeconds"] >= 1, "whole seconds, rounded up"
+    assert described["BillableTimeInSeconds"] == described["TrainingTimeInSeconds"], (
+        "no interruption: every second ran on an instance"
+    )
+    record = emulated.whole.record
+    assert record.spot_savings_percent == 0.0, record
+
+
+@pytest.mark.slow  # three jobs, six training processes
+def test_interrupted_job_resumes_from_its_s3_checkpoints_to_the_same_bytes(
+    emulated: EmulatedJobs,
+) -> None:
+    # given a job interrupted (SIGTERM) once its first checkpoint was in S3
+    job = emulated.interrupted
+    assert (job.run.attempts, job.run.interruptions) == (2, 1), job.run
+    statuses = [t["Status"] for t in job.described["SecondaryStatusTransitions"]]
+    assert statuses.count("Training") == 2 and "Interrupted" in statuses, statuses
+    # then the second instance started from the checkpoints the first one synced
+    assert any(name.startswith("checkpoint-") for name in job.run.restored), job.run.restored
+    assert 0 < (job.record.resumed_from_iteration or 0) < 100, job.record
+    # and model.tar.gz is byte for byte the uninterrupted job's
+    assert job.described["TrainingJobStatus"] == "Completed", job.described.get("FailureReason")
+    assert (
+        hashlib.sha256(job.tarball).hexdigest()
+        == hashlib.sha256(emulated.whole.tarball).hexdigest()
+    ), "sha256 of model.tar.gz must not depend on the interruption"
+    assert _tar_digests(job.tarball) == emulated.local, "and equal a local uninterrupted run's"
+
+
+@pytest.mark.slow  # three jobs, six training processes
+def test_interrupted_job_bills_less_than_its_training_time(emulated: EmulatedJobs) -> None:
+    described = emulated.interrupted.described
+    training, billable = described["TrainingTimeInSeconds"], described["BillableTimeInSeconds"]
+    assert billable < training, f"waiting for spot capacity is not billed ({billable}/{training})"
+    record = emulated.interrupted.record
+    assert record.spot_savings_percent == spot_savings_percent(training, billable), record
+    assert record.spot_savings_percent > 0, record
+
+
+@pytest.mark.slow  # three jobs, six training processes
+def test_failing_entry_point_fails_the_job_with_its_reason(emulated: EmulatedJobs) -> None:
+    job = emulated.failing
+    reason = job.described.get("FailureReason", "")
+    assert job.described["TrainingJobStatus"] == "Failed", job.described
+    assert reason.startswith("AlgorithmError: ") and "no_such_column" in reason, reason
+    assert job.error is not None and job.error.endswith(reason), "the launcher fails with it"
+    assert job.tarball == b"", "no model.tar.gz"
+
+
+@pytest.mark.slow  # three jobs, six training processes
+def test_emulated_job_reads_and_writes_s3_as_its_execution_role(emulated: EmulatedJobs) -> None:
+    role_name = emulated.training_role.rsplit("/", 1)[1]
+    for job in (emulated.whole, emulated.interrupted, emulated.failing):
+        assert job.run.caller_arn == f"arn:aws:sts::{ACCOUNT}:assumed-role/{role_name}/SageMaker", (
+            f"{job.run.name}: S3 calls as the job's RoleArn, not as the launcher (gh-build)"
+        )
+
+
+@pytest.mark.slow  # three jobs, six training processes
+def test_train_sagemaker_cli_on_the_emulator_records_times_and_downloads_the_model(
+    emulated: EmulatedJobs,
+) -> None:
+    record = emulated.cli_record
+    assert emulated.cli_exit == 0, emulated.cli_output
+    assert record["mode"] == "sagemaker" and record["status"] == "Completed", record
+    assert record["training_time_seconds"] >= 1 and record["billable_time_seconds"] >= 1, record
+    assert record["spot_savings_percent"] == 0.0, "uninterrupted: nothing saved, and known"
+    assert record["reference_uri"].endswith("/reference/reference.csv"), "for drift monitoring"
+    assert "spot savings 0.0%" in emulated.cli_output, emulated.cli_output

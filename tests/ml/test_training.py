@@ -3,6 +3,7 @@ and `mlops train --local`."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -24,6 +25,7 @@ from ml.params import Params
 from ml.training.artifact import load_artifact
 from ml.training.checkpoint import CheckpointStore, RunIdentity
 from ml.training.entry import main as entry_main
+from ml.training.entry import run
 from ml.training.local import LocalLayout, container_environment
 from ml.training.trainer import Interrupted, TrainingData, train_booster
 from tests.ml.training_support import (
@@ -92,7 +94,7 @@ def test_resume_after_interruption_at_any_round_is_bit_identical(
     # given an uninterrupted run
     params = small_params()
     training, identity = _inputs(data, params)
-    whole = train_booster(training, params.train, None).booster
+    whole = train_booster(training, params.train, None)
     # and a run stopped after `rounds` rounds, checkpointed
     store = CheckpointStore(tmp_path / "ckpt", identity)
     with pytest.raises(Interrupted):
@@ -101,9 +103,52 @@ def test_resume_after_interruption_at_any_round_is_bit_identical(
     resumed = train_booster(training, params.train, store)
     # then it resumed from that round and predicts exactly the same
     assert resumed.resumed_from == rounds, "must resume from the interruption's checkpoint"
-    assert _predict(resumed.booster, data).tobytes() == _predict(whole, data).tobytes(), (
+    assert _predict(resumed.booster, data).tobytes() == _predict(whole.booster, data).tobytes(), (
         "resumed model must predict bit for bit like the uninterrupted one"
     )
+    # and its model text is the same bytes, parameter block included
+    assert "[num_iterations: 30]" in resumed.model_text, "records the run's 30 rounds, not 30-n"
+    assert resumed.model_text == whole.model_text, "resumed model.txt must equal uninterrupted"
+
+
+class _StopAfter:
+    """The entry point's SIGTERM flag, raised after `rounds` boosting rounds."""
+
+    def __init__(self, rounds: int):
+        self._checks = _stop_after(rounds)
+
+    @property
+    def received(self) -> bool:
+        return self._checks()
+
+
+def _artifact_digests(model_dir: Path) -> dict[str, str]:
+    return {
+        path.name: hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(model_dir.iterdir())
+    }
+
+
+def test_entry_resumed_after_interruption_writes_the_same_artifact_bytes(
+    tmp_path: Path, data: Path
+) -> None:
+    # given the artifact of an uninterrupted run
+    params = small_params()
+    whole = train_in_process(tmp_path / "whole", data, params)
+    # and a run of the same job stopped by SIGTERM after round 20, checkpointed
+    env = container_env(tmp_path / "job", data, params)
+    with pytest.raises(Interrupted):
+        run(env, _StopAfter(20))
+    # when the job runs again
+    facts = run(env)
+    # then it resumed from round 20, and every file of the artifact has the same bytes
+    assert facts["resumed_from_iteration"] == 20, facts
+    resumed = _artifact_digests(Path(env["SM_MODEL_DIR"]))
+    assert set(resumed) == {"model.txt", "model.json"}, resumed
+    assert resumed == _artifact_digests(whole), "sha256 of model.txt and model.json must match"
+    # and the run's own facts are kept beside the artifact, not in it
+    run_file = json.loads((tmp_path / "job" / "output" / "data" / "training-run.json").read_text())
+    assert run_file["resumed_from_iteration"] == 20 and run_file["iterations"] == 30, run_file
 
 
 def test_resume_refuses_checkpoint_of_other_hyperparameters(tmp_path: Path, data: Path) -> None:
@@ -227,9 +272,8 @@ def kill_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory: pytest.TempPathFactory, kill_data: Path) -> np.ndarray:
-    model_dir = train_in_process(tmp_path_factory.mktemp("whole"), kill_data, _kill_params())
-    return validation_predictions(model_dir, kill_data)
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory, kill_data: Path) -> Path:
+    return train_in_process(tmp_path_factory.mktemp("whole"), kill_data, _kill_params())
 
 
 def _start(work: Path, data: Path) -> subprocess.Popen:
@@ -257,15 +301,16 @@ def _wait_for_checkpoints(work: Path, process: subprocess.Popen, count: int) -> 
 
 
 def _resume(work: Path, data: Path) -> dict:
+    """Run the job again; the run's facts (`training-run.json`)."""
     process = _start(work, data)
     _, stderr = process.communicate(timeout=300)
     assert process.returncode == 0, f"resumed run failed: {stderr.decode()}"
-    return json.loads((work / "model" / "model.json").read_text())
+    return json.loads((work / "output" / "data" / "training-run.json").read_text())
 
 
 @pytest.mark.slow
 def test_sigterm_mid_run_then_resume_is_bit_identical(
-    tmp_path: Path, kill_data: Path, uninterrupted: np.ndarray
+    tmp_path: Path, kill_data: Path, uninterrupted: Path
 ) -> None:
     # given a training process interrupted by SIGTERM (a spot interruption) mid-run
     process = _start(tmp_path, kill_data)
@@ -275,16 +320,18 @@ def test_sigterm_mid_run_then_resume_is_bit_identical(
     assert process.returncode == 128 + signal.SIGTERM, "interrupted runs exit 143"
     assert not (tmp_path / "model" / "model.txt").exists(), "the kill must land before the end"
     # when the same job starts again
-    meta = _resume(tmp_path, kill_data)
-    # then it resumed from its checkpoint and the model predicts exactly as an uninterrupted one
-    assert 0 < meta["training"]["resumed_from_iteration"] < 200, meta["training"]
+    run_facts = _resume(tmp_path, kill_data)
+    # then it resumed from its checkpoint and the artifact is an uninterrupted one's, byte for byte
+    assert 0 < run_facts["resumed_from_iteration"] < 200, run_facts
     predictions = validation_predictions(tmp_path / "model", kill_data)
-    assert predictions.tobytes() == uninterrupted.tobytes(), "resume after SIGTERM must be exact"
+    expected = validation_predictions(uninterrupted, kill_data)
+    assert predictions.tobytes() == expected.tobytes(), "resume after SIGTERM must be exact"
+    assert _artifact_digests(tmp_path / "model") == _artifact_digests(uninterrupted), "same bytes"
 
 
 @pytest.mark.slow
 def test_sigkill_mid_run_then_resume_is_bit_identical(
-    tmp_path: Path, kill_data: Path, uninterrupted: np.ndarray
+    tmp_path: Path, kill_data: Path, uninterrupted: Path
 ) -> None:
     # given a training process killed with SIGKILL (no chance to clean up) mid-run
     process = _start(tmp_path, kill_data)
@@ -294,11 +341,13 @@ def test_sigkill_mid_run_then_resume_is_bit_identical(
     assert process.returncode == -signal.SIGKILL, "killed"
     assert not (tmp_path / "model" / "model.txt").exists(), "the kill must land before the end"
     # when the same job starts again
-    meta = _resume(tmp_path, kill_data)
-    # then it resumed from the newest intact checkpoint and the model is the same
-    assert meta["training"]["resumed_from_iteration"] >= 10, meta["training"]
+    run_facts = _resume(tmp_path, kill_data)
+    # then it resumed from the newest intact checkpoint and the artifact is the same bytes
+    assert run_facts["resumed_from_iteration"] >= 10, run_facts
     predictions = validation_predictions(tmp_path / "model", kill_data)
-    assert predictions.tobytes() == uninterrupted.tobytes(), "resume after SIGKILL must be exact"
+    expected = validation_predictions(uninterrupted, kill_data)
+    assert predictions.tobytes() == expected.tobytes(), "resume after SIGKILL must be exact"
+    assert _artifact_digests(tmp_path / "model") == _artifact_digests(uninterrupted), "same bytes"
 
 
 # --- mlops train --local -------------------------------------------------------------------
