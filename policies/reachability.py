@@ -16,12 +16,12 @@ forms) on `token.actions.githubusercontent.com:sub`; no `sub` condition admits e
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from policies.core import Subject
 from policies.documents import MalformedPolicy, PolicyStatement, parse_document
+from policies.evaluation import covers_action, covers_resource, decides, glob
 
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
@@ -68,13 +68,6 @@ def forbidden_for_pull_requests(environment: str | None) -> tuple[str, ...]:
     return PULL_REQUEST_FORBIDDEN_IN_PROD if environment == "prod" else PULL_REQUEST_FORBIDDEN
 
 
-def _glob(pattern: str, value: str, case_sensitive: bool = True) -> bool:
-    if not case_sensitive:
-        pattern, value = pattern.lower(), value.lower()
-    regex = "^" + re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".") + "$"
-    return re.match(regex, value, re.DOTALL) is not None
-
-
 def _statements(raw: object) -> list[PolicyStatement]:
     try:
         return parse_document(raw)
@@ -116,7 +109,7 @@ class Trust:
         """Whether the trust admits `oidc_subject`; a subject with `*` (a job whose
         environment is an expression) stands for every subject it matches."""
         return self.oidc_unpinned or any(
-            _glob(pattern, oidc_subject) or ("*" in oidc_subject and _glob(oidc_subject, pattern))
+            glob(pattern, oidc_subject) or ("*" in oidc_subject and glob(oidc_subject, pattern))
             for pattern in self.oidc_subjects
         )
 
@@ -242,30 +235,8 @@ def _with_resources(statement: PolicyStatement, resources: tuple[str, ...]) -> P
     return replace(statement, resources=resources, not_resources=())
 
 
-def _covers_action(statement: PolicyStatement, action: str) -> bool:
-    if statement.not_actions:
-        return not any(_glob(p, action, case_sensitive=False) for p in statement.not_actions)
-    return any(_glob(p, action, case_sensitive=False) for p in statement.actions)
-
-
-def _covers_resource(statement: PolicyStatement, resource: str) -> bool:
-    if statement.not_resources:
-        return not any(_glob(p, resource) for p in statement.not_resources)
-    return any(_glob(p, resource) for p in statement.resources)
-
-
-def _decides(statements: list[PolicyStatement], action: str, resource: str) -> bool:
-    """Some statement allows `action` on `resource` and none denies it unconditionally."""
-    matching = [
-        s for s in statements if _covers_action(s, action) and _covers_resource(s, resource)
-    ]
-    if any(s.effect == "Deny" and not s.conditions for s in matching):
-        return False
-    return any(s.allows for s in matching)
-
-
 def _allowed(probe: Probe, statements: list[PolicyStatement]) -> bool:
-    if _decides(statements, probe.action, probe.resource):
+    if decides(statements, probe.action, probe.resource):
         return True
     if probe.power != APPROVE:
         return False
@@ -274,11 +245,11 @@ def _allowed(probe: Probe, statements: list[PolicyStatement]) -> bool:
     denies_status = any(
         s.effect == "Deny"
         and APPROVAL_STATUS_KEY.lower() in s.condition_keys()
-        and _covers_action(s, create)
-        and _covers_resource(s, probe.resource)
+        and covers_action(s, create)
+        and covers_resource(s, probe.resource)
         for s in statements
     )
-    return not denies_status and _decides(statements, create, probe.resource)
+    return not denies_status and decides(statements, create, probe.resource)
 
 
 def _trust(role: Subject) -> Trust:
