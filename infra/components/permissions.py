@@ -70,10 +70,14 @@ DATA_KEY_USE: dict[str, DataKeyUse] = {
     "monitor": DataKeyUse(DATA_READ_ACTIONS, ("s3",)),
     "auditor": DataKeyUse(DATA_READ_ACTIONS, ("s3",)),
 }
+# Roles that resolve the data key themselves (`mlops register --kms-key` takes an id,
+# ARN or alias and asks KMS for its ARN): kms:DescribeKey directly, not through a service.
+DATA_KEY_DESCRIBERS = ("release",)
 # Roles whose SageMaker calls attach the data key to volumes and instances (kms:CreateGrant).
 GRANT_USERS = ("training", "training-pr", "inference", "train", "build", "deploy")
-# Roles that may verify signatures with the signing key's public half.
-VERIFIERS = ("inference", "auditor", "plan", "train", "build", "deploy")
+# Roles that may verify signatures with the signing key's public half. `release` verifies
+# the artifact it is about to register (`mlops register` refuses one that does not verify).
+VERIFIERS = ("inference", "auditor", "plan", "train", "build", "release", "deploy")
 
 
 @dataclass(frozen=True)
@@ -340,6 +344,7 @@ def _auditor(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
             sid="ReadModelRegistry",
             actions=(
                 "sagemaker:DescribeModelPackage",
+                "sagemaker:DescribeModelPackageGroup",
                 "sagemaker:ListModelPackages",
                 "sagemaker:ListTags",
             ),
@@ -585,6 +590,11 @@ def _release(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
     return PolicyDocument(
         [
             Statement(sid="SignManifests", actions=SIGN_ACTIONS, resources=[args.signing_key_arn]),
+            Statement(
+                sid="VerifyBeforeRegistering",
+                actions=VERIFY_ACTIONS,
+                resources=[args.signing_key_arn],
+            ),
             Statement(sid="ListArtifacts", actions=["s3:ListBucket"], resources=[b.artifacts]),
             Statement(
                 sid="ReadTrainedModels",
@@ -597,6 +607,9 @@ def _release(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
                 resources=[b.models],
             ),
             _kms_use("release", args),
+            Statement(
+                sid="DescribeDataKey", actions=["kms:DescribeKey"], resources=[args.data_key_arn]
+            ),
             Statement(
                 sid="ReadRegistry",
                 actions=(
