@@ -31,6 +31,17 @@ ENDPOINT_LOG_GROUP_PREFIX = "/aws/sagemaker/Endpoints/"
 METRIC_NAMESPACES = ["/aws/sagemaker/TrainingJobs", "/aws/sagemaker/Endpoints", "mlops"]
 ECR_PULL = ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
 ECR_LOGIN_REASON = "ecr:GetAuthorizationToken is account-wide; IAM has no resource for it"
+# Why the demo leaves a grant unused (Statement.unused_in_demo_because); few and honest.
+PULUMI_UP = (
+    "`pulumi up` of the serving layer uses it; the demo rehearses the canary with the "
+    "inference server instead (the emulator has no SageMaker endpoints)"
+)
+PULUMI_PREVIEW = (
+    "`pulumi preview` refreshes these resources; the demo plans against the offline graph"
+)
+AUDITOR_BY_HAND = (
+    "auditors read this evidence themselves (AWS console or CLI); no mlops command does"
+)
 APPROVED = "Approved"
 PENDING = "PendingManualApproval"
 VPC_ENI_ACTIONS = (
@@ -355,6 +366,7 @@ def _auditor(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
         statements.append(
             Statement(
                 sid="DecryptAuditLogs",
+                unused_in_demo_because=AUDITOR_BY_HAND,
                 actions=DATA_READ_ACTIONS,
                 resources=[logs.logs_key_arn],
                 conditions=[via_service(args.arns.region, ["s3"])],
@@ -366,6 +378,7 @@ def _auditor(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
             statements.append(
                 Statement(
                     sid="ReadTrailLogs",
+                    unused_in_demo_because=AUDITOR_BY_HAND,
                     actions=("s3:GetObject", "s3:GetObjectVersion"),
                     resources=[s3_objects(args.arns.partition, logs.trail_bucket)],
                 )
@@ -374,6 +387,7 @@ def _auditor(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
             statements.append(
                 Statement(
                     sid="ReadFlowLogs",
+                    unused_in_demo_because=AUDITOR_BY_HAND,
                     actions=(
                         "logs:DescribeLogStreams",
                         "logs:FilterLogEvents",
@@ -389,6 +403,7 @@ def _auditor(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
         3,
         Statement(
             sid="ReadBucketConfiguration",
+            unused_in_demo_because=AUDITOR_BY_HAND,
             actions=(
                 "s3:GetBucketLogging",
                 "s3:GetBucketObjectLockConfiguration",
@@ -417,6 +432,7 @@ def _plan(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
     statements = [
         Statement(
             sid="ReadBuckets",
+            unused_in_demo_because=PULUMI_PREVIEW,
             actions=(
                 "s3:GetBucketLogging",
                 "s3:GetBucketObjectLockConfiguration",
@@ -444,6 +460,7 @@ def _plan(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
         ),
         Statement(
             sid="ReadRoles",
+            unused_in_demo_because=PULUMI_PREVIEW,
             actions=(
                 "iam:GetRole",
                 "iam:GetRolePolicy",
@@ -477,6 +494,7 @@ def _plan(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
         ),
         Statement(
             sid="ReadRepository",
+            unused_in_demo_because=PULUMI_PREVIEW,
             actions=(
                 "ecr:DescribeRepositories",
                 "ecr:GetLifecyclePolicy",
@@ -486,6 +504,7 @@ def _plan(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
         ),
         Statement(
             sid="DescribeNetworkAndLogs",
+            unused_in_demo_because=PULUMI_PREVIEW,
             actions=(
                 "cloudtrail:DescribeTrails",
                 "ec2:DescribeAvailabilityZones",
@@ -595,12 +614,6 @@ def _release(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
                 actions=VERIFY_ACTIONS,
                 resources=[args.signing_key_arn],
             ),
-            Statement(sid="ListArtifacts", actions=["s3:ListBucket"], resources=[b.artifacts]),
-            Statement(
-                sid="ReadTrainedModels",
-                actions=["s3:GetObject"],
-                resources=[b.training_output(MAIN_SCOPE)],
-            ),
             Statement(
                 sid="PublishModelsAndSignatures",
                 actions=("s3:GetObject", "s3:PutObject"),
@@ -624,11 +637,6 @@ def _release(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
                 actions=["sagemaker:CreateModelPackage"],
                 resources=_packages(args),
                 conditions=[Condition("StringEquals", "sagemaker:ModelApprovalStatus", [PENDING])],
-            ),
-            Statement(
-                sid="TagNewPackages",
-                actions=["sagemaker:AddTags"],
-                resources=[args.arns.sagemaker("model-package", f"{args.prefix}-*")],
             ),
             Statement(
                 sid="NeverApprove",
@@ -681,6 +689,7 @@ def _deploy(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
         [
             Statement(
                 sid="CreateIsolatedModels",
+                unused_in_demo_because=PULUMI_UP,
                 actions=["sagemaker:CreateModel"],
                 resources=[sm("model")],
                 conditions=[
@@ -690,12 +699,14 @@ def _deploy(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
             ),
             Statement(
                 sid="CreateEncryptedEndpointConfigs",
+                unused_in_demo_because=PULUMI_UP,
                 actions=["sagemaker:CreateEndpointConfig"],
                 resources=[sm("endpoint-config")],
                 conditions=[Condition("ArnEquals", "sagemaker:VolumeKmsKey", [args.data_key_arn])],
             ),
             Statement(
                 sid="ManageServing",
+                unused_in_demo_because=PULUMI_UP,
                 actions=(
                     "sagemaker:AddTags",
                     "sagemaker:CreateEndpoint",
@@ -722,6 +733,7 @@ def _deploy(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
             ),
             Statement(
                 sid="PassInferenceRole",
+                unused_in_demo_because=PULUMI_UP,
                 actions=["iam:PassRole"],
                 resources=[args.roles["inference"].arn],
                 conditions=[
@@ -730,6 +742,7 @@ def _deploy(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
             ),
             Statement(
                 sid="ManageAlarms",
+                unused_in_demo_because=PULUMI_UP,
                 actions=(
                     "cloudwatch:DeleteAlarms",
                     "cloudwatch:DescribeAlarms",
@@ -741,6 +754,7 @@ def _deploy(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
             ),
             Statement(
                 sid="ManageAutoscaling",
+                unused_in_demo_because=PULUMI_UP,
                 actions=(
                     "application-autoscaling:DeleteScalingPolicy",
                     "application-autoscaling:DeregisterScalableTarget",
@@ -751,6 +765,7 @@ def _deploy(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
             ),
             Statement(
                 sid="DescribeScalingAndZones",
+                unused_in_demo_because=PULUMI_UP,
                 actions=(
                     "application-autoscaling:DescribeScalableTargets",
                     "application-autoscaling:DescribeScalingPolicies",
@@ -762,11 +777,13 @@ def _deploy(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
             ),
             Statement(
                 sid="ShiftEndpointTraffic",
+                unused_in_demo_because=PULUMI_UP,
                 actions=["sagemaker:UpdateEndpointWeightsAndCapacities"],
                 resources=[sm("endpoint")],
             ),
             Statement(
                 sid="ManageAlarmTopic",
+                unused_in_demo_because=PULUMI_UP,
                 actions=(
                     "sns:CreateTopic",
                     "sns:DeleteTopic",
@@ -779,6 +796,7 @@ def _deploy(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
             ),
             Statement(
                 sid="ManageEndpointLogGroups",
+                unused_in_demo_because=PULUMI_UP,
                 actions=(
                     "logs:AssociateKmsKey",
                     "logs:CreateLogGroup",
@@ -791,12 +809,14 @@ def _deploy(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
             ),
             Statement(
                 sid="DescribeLogGroups",
+                unused_in_demo_because=PULUMI_UP,
                 actions=["logs:DescribeLogGroups"],
                 resources=["*"],
                 wildcard_resource_reason="DescribeLogGroups has no resource-level permissions",
             ),
             Statement(
                 sid="AutoscalingServiceLinkedRole",
+                unused_in_demo_because=PULUMI_UP,
                 actions=["iam:CreateServiceLinkedRole"],
                 resources=[
                     a.iam_role(
@@ -820,6 +840,7 @@ def _deploy(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
             Statement(sid="ReadSignedModels", actions=["s3:GetObject"], resources=[b.models]),
             Statement(
                 sid="GrantKeyToEndpoints",
+                unused_in_demo_because=PULUMI_UP,
                 actions=["kms:CreateGrant"],
                 resources=[args.data_key_arn],
                 conditions=[Condition("Bool", "kms:GrantIsForAWSResource", ["true"])],
