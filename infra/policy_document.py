@@ -40,7 +40,8 @@ class Condition:
 
 @dataclass(frozen=True)
 class Statement:
-    """One IAM statement. `wildcard_resource_reason` is required when resources is `*`."""
+    """One IAM statement. `wildcard_resource_reason` is required when resources is `*`;
+    `unused_in_demo_because` says why the emulated release never exercises it."""
 
     sid: str
     actions: Sequence[str]
@@ -50,6 +51,9 @@ class Statement:
     conditions: Sequence[Condition] = ()
     not_principals: Principal | None = None
     wildcard_resource_reason: str | None = None
+    unused_in_demo_because: str | None = None
+    """Why no call of `make demo` uses this Allow (a path only CI or people on AWS take);
+    the grant-usage test accepts it only with this reason. Not rendered."""
 
     def __post_init__(self) -> None:
         if not self.sid.isalnum():

@@ -11,6 +11,7 @@ from infra.components.identity import GitHubTrust, Identity, IdentityArgs
 from infra.components.keys import Keys, KeysArgs, KeyUse, LogsKeyArgs
 from infra.components.network import Network, NetworkArgs, flow_log_group_name
 from infra.components.permissions import (
+    DATA_KEY_DESCRIBERS,
     DATA_KEY_USE,
     GRANT_USERS,
     VERIFIERS,
@@ -103,6 +104,7 @@ def declare(cfg: StackConfig) -> None:
                 if purpose in key_users
             ],
             grant_users=[roles[p].arn for p in GRANT_USERS if p in roles],
+            data_key_describers=[roles[p].arn for p in DATA_KEY_DESCRIBERS if p in roles],
             signers=[roles["release"].arn],
             verifiers=[roles[p].arn for p in VERIFIERS if p in roles],
             logs=LogsKeyArgs(

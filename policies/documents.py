@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 ACCOUNT_ROOT = re.compile(r"^(arn:aws[a-z-]*:iam::\d{12}:root|\d{12})$")
@@ -56,6 +56,8 @@ class PolicyStatement:
     """{"AWS": (...), "Service": (...), "Federated": (...), "*": ("*",)} when Principal is '*'."""
     conditions: Mapping[str, Mapping[str, tuple[str, ...]]]
     """{operator: {key: (values...)}} with values as strings."""
+    not_principals: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """`NotPrincipal`, in the same shape as `principals`."""
 
     @property
     def label(self) -> str:
@@ -131,6 +133,7 @@ def parse_statement(raw: Mapping[str, Any]) -> PolicyStatement:
         not_resources=tuple(str(r) for r in _as_list(raw.get("NotResource"))),
         principals=_principals(raw.get("Principal")),
         conditions=_conditions(raw.get("Condition")),
+        not_principals=_principals(raw.get("NotPrincipal")),
     )
 
 

@@ -16,13 +16,13 @@ forms) on `token.actions.githubusercontent.com:sub`; no `sub` condition admits e
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from infra.contracts import MODEL_ARTIFACT_FILE, capture_prefix, dataset_prefix, model_prefix
 from policies.core import Subject
 from policies.documents import MalformedPolicy, PolicyStatement, parse_document
+from policies.evaluation import covers_action, covers_resource, decides, glob
 
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
@@ -69,13 +69,6 @@ def forbidden_for_pull_requests(environment: str | None) -> tuple[str, ...]:
     return PULL_REQUEST_FORBIDDEN_IN_PROD if environment == "prod" else PULL_REQUEST_FORBIDDEN
 
 
-def _glob(pattern: str, value: str, case_sensitive: bool = True) -> bool:
-    if not case_sensitive:
-        pattern, value = pattern.lower(), value.lower()
-    regex = "^" + re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".") + "$"
-    return re.match(regex, value, re.DOTALL) is not None
-
-
 def _statements(raw: object) -> list[PolicyStatement]:
     try:
         return parse_document(raw)
@@ -117,7 +110,7 @@ class Trust:
         """Whether the trust admits `oidc_subject`; a subject with `*` (a job whose
         environment is an expression) stands for every subject it matches."""
         return self.oidc_unpinned or any(
-            _glob(pattern, oidc_subject) or ("*" in oidc_subject and _glob(oidc_subject, pattern))
+            glob(pattern, oidc_subject) or ("*" in oidc_subject and glob(oidc_subject, pattern))
             for pattern in self.oidc_subjects
         )
 
@@ -250,28 +243,6 @@ class _Stack:
 
 def _with_resources(statement: PolicyStatement, resources: tuple[str, ...]) -> PolicyStatement:
     return replace(statement, resources=resources, not_resources=())
-
-
-def covers_action(statement: PolicyStatement, action: str) -> bool:
-    """`Action`/`NotAction` of `statement` matches `action` (IAM globs, case-insensitive)."""
-    if statement.not_actions:
-        return not any(_glob(p, action, case_sensitive=False) for p in statement.not_actions)
-    return any(_glob(p, action, case_sensitive=False) for p in statement.actions)
-
-
-def covers_resource(statement: PolicyStatement, resource: str) -> bool:
-    """`Resource`/`NotResource` of `statement` matches the ARN `resource` (IAM globs)."""
-    if statement.not_resources:
-        return not any(_glob(p, resource) for p in statement.not_resources)
-    return any(_glob(p, resource) for p in statement.resources)
-
-
-def decides(statements: list[PolicyStatement], action: str, resource: str) -> bool:
-    """Some statement allows `action` on `resource` and none denies it unconditionally."""
-    matching = [s for s in statements if covers_action(s, action) and covers_resource(s, resource)]
-    if any(s.effect == "Deny" and not s.conditions for s in matching):
-        return False
-    return any(s.allows for s in matching)
 
 
 def _allowed(probe: Probe, statements: list[PolicyStatement]) -> bool:

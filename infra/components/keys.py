@@ -99,6 +99,8 @@ class KeysArgs:
     """Who uses the data key, with what actions, through which services."""
     grant_users: Sequence[pulumi.Input[str]]
     """Role ARNs whose SageMaker calls attach the data key to volumes (CreateGrant)."""
+    data_key_describers: Sequence[pulumi.Input[str]]
+    """Role ARNs that call kms:DescribeKey on the data key themselves (not via a service)."""
     signers: Sequence[pulumi.Input[str]]
     """The only role ARNs allowed to call kms:Sign (the release-signing role)."""
     verifiers: Sequence[pulumi.Input[str]]
@@ -235,6 +237,13 @@ def _data_key_policy(args: KeysArgs, root: pulumi.Input[str]) -> PolicyDocument:
         [
             _admin(root),
             *uses,
+            Statement(
+                sid="DescribeDataKey",
+                principals=Principal("AWS", list(args.data_key_describers)),
+                actions=["kms:DescribeKey"],
+                resources=[THIS_KEY],
+                wildcard_resource_reason=THIS_KEY_REASON,
+            ),
             Statement(
                 sid="SageMakerAttachesVolumes",
                 principals=Principal("AWS", list(args.grant_users)),

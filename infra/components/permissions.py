@@ -39,6 +39,17 @@ ENDPOINT_LOG_GROUP_PREFIX = "/aws/sagemaker/Endpoints/"
 METRIC_NAMESPACES = ["/aws/sagemaker/TrainingJobs", "/aws/sagemaker/Endpoints", "mlops"]
 ECR_PULL = ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
 ECR_LOGIN_REASON = "ecr:GetAuthorizationToken is account-wide; IAM has no resource for it"
+# Why the demo leaves a grant unused (Statement.unused_in_demo_because); few and honest.
+PULUMI_UP = (
+    "`pulumi up` of the serving layer uses it; the demo rehearses the canary with the "
+    "inference server instead (the emulator has no SageMaker endpoints)"
+)
+PULUMI_PREVIEW = (
+    "`pulumi preview` refreshes these resources; the demo plans against the offline graph"
+)
+AUDITOR_BY_HAND = (
+    "auditors read this evidence themselves (AWS console or CLI); no mlops command does"
+)
 APPROVED = "Approved"
 PENDING = "PendingManualApproval"
 VPC_ENI_ACTIONS = (
@@ -78,10 +89,14 @@ DATA_KEY_USE: dict[str, DataKeyUse] = {
     "monitor": DataKeyUse(DATA_READ_ACTIONS, ("s3",)),
     "auditor": DataKeyUse(DATA_READ_ACTIONS, ("s3",)),
 }
+# Roles that resolve the data key themselves (`mlops register --kms-key` takes an id,
+# ARN or alias and asks KMS for its ARN): kms:DescribeKey directly, not through a service.
+DATA_KEY_DESCRIBERS = ("release",)
 # Roles whose SageMaker calls attach the data key to volumes and instances (kms:CreateGrant).
 GRANT_USERS = ("training", "training-pr", "inference", "train", "build", "deploy")
-# Roles that may verify signatures with the signing key's public half.
-VERIFIERS = ("inference", "auditor", "plan", "train", "build", "deploy")
+# Roles that may verify signatures with the signing key's public half. `release` verifies
+# the artifact it is about to register (`mlops register` refuses one that does not verify).
+VERIFIERS = ("inference", "auditor", "plan", "train", "build", "release", "deploy")
 
 
 @dataclass(frozen=True)
@@ -352,6 +367,7 @@ def _auditor(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
             sid="ReadModelRegistry",
             actions=(
                 "sagemaker:DescribeModelPackage",
+                "sagemaker:DescribeModelPackageGroup",
                 "sagemaker:ListModelPackages",
                 "sagemaker:ListTags",
             ),
@@ -362,6 +378,7 @@ def _auditor(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
         statements.append(
             Statement(
                 sid="DecryptAuditLogs",
+                unused_in_demo_because=AUDITOR_BY_HAND,
                 actions=DATA_READ_ACTIONS,
                 resources=[logs.logs_key_arn],
                 conditions=[via_service(args.arns.region, ["s3"])],
@@ -373,6 +390,7 @@ def _auditor(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
             statements.append(
                 Statement(
                     sid="ReadTrailLogs",
+                    unused_in_demo_because=AUDITOR_BY_HAND,
                     actions=("s3:GetObject", "s3:GetObjectVersion"),
                     resources=[s3_objects(args.arns.partition, logs.trail_bucket)],
                 )
@@ -381,6 +399,7 @@ def _auditor(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
             statements.append(
                 Statement(
                     sid="ReadFlowLogs",
+                    unused_in_demo_because=AUDITOR_BY_HAND,
                     actions=(
                         "logs:DescribeLogStreams",
                         "logs:FilterLogEvents",
@@ -396,6 +415,7 @@ def _auditor(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
         3,
         Statement(
             sid="ReadBucketConfiguration",
+            unused_in_demo_because=AUDITOR_BY_HAND,
             actions=(
                 "s3:GetBucketLogging",
                 "s3:GetBucketObjectLockConfiguration",
@@ -424,6 +444,7 @@ def _plan(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
     statements = [
         Statement(
             sid="ReadBuckets",
+            unused_in_demo_because=PULUMI_PREVIEW,
             actions=(
                 "s3:GetBucketLogging",
                 "s3:GetBucketObjectLockConfiguration",
@@ -451,6 +472,7 @@ def _plan(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
         ),
         Statement(
             sid="ReadRoles",
+            unused_in_demo_because=PULUMI_PREVIEW,
             actions=(
                 "iam:GetRole",
                 "iam:GetRolePolicy",
@@ -484,6 +506,7 @@ def _plan(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
         ),
         Statement(
             sid="ReadRepository",
+            unused_in_demo_because=PULUMI_PREVIEW,
             actions=(
                 "ecr:DescribeRepositories",
                 "ecr:GetLifecyclePolicy",
@@ -493,6 +516,7 @@ def _plan(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
         ),
         Statement(
             sid="DescribeNetworkAndLogs",
+            unused_in_demo_because=PULUMI_PREVIEW,
             actions=(
                 "cloudtrail:DescribeTrails",
                 "ec2:DescribeAvailabilityZones",
@@ -600,11 +624,10 @@ def _release(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
     return PolicyDocument(
         [
             Statement(sid="SignManifests", actions=SIGN_ACTIONS, resources=[args.signing_key_arn]),
-            Statement(sid="ListArtifacts", actions=["s3:ListBucket"], resources=[b.artifacts]),
             Statement(
-                sid="ReadTrainedModels",
-                actions=["s3:GetObject"],
-                resources=[b.training_output(MAIN_SCOPE)],
+                sid="VerifyBeforeRegistering",
+                actions=VERIFY_ACTIONS,
+                resources=[args.signing_key_arn],
             ),
             Statement(
                 sid="PublishModelsAndSignatures",
@@ -612,6 +635,9 @@ def _release(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
                 resources=[b.models],
             ),
             _kms_use("release", args),
+            Statement(
+                sid="DescribeDataKey", actions=["kms:DescribeKey"], resources=[args.data_key_arn]
+            ),
             Statement(
                 sid="ReadRegistry",
                 actions=(
@@ -626,11 +652,6 @@ def _release(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
                 actions=["sagemaker:CreateModelPackage"],
                 resources=_packages(args),
                 conditions=[Condition("StringEquals", "sagemaker:ModelApprovalStatus", [PENDING])],
-            ),
-            Statement(
-                sid="TagNewPackages",
-                actions=["sagemaker:AddTags"],
-                resources=[args.arns.sagemaker("model-package", f"{args.prefix}-*")],
             ),
             Statement(
                 sid="NeverApprove",
@@ -683,6 +704,7 @@ def _deploy(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
         [
             Statement(
                 sid="CreateIsolatedModels",
+                unused_in_demo_because=PULUMI_UP,
                 actions=["sagemaker:CreateModel"],
                 resources=[sm("model")],
                 conditions=[
@@ -692,12 +714,14 @@ def _deploy(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
             ),
             Statement(
                 sid="CreateEncryptedEndpointConfigs",
+                unused_in_demo_because=PULUMI_UP,
                 actions=["sagemaker:CreateEndpointConfig"],
                 resources=[sm("endpoint-config")],
                 conditions=[Condition("ArnEquals", "sagemaker:VolumeKmsKey", [args.data_key_arn])],
             ),
             Statement(
                 sid="ManageServing",
+                unused_in_demo_because=PULUMI_UP,
                 actions=(
                     "sagemaker:AddTags",
                     "sagemaker:CreateEndpoint",
@@ -724,6 +748,7 @@ def _deploy(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
             ),
             Statement(
                 sid="PassInferenceRole",
+                unused_in_demo_because=PULUMI_UP,
                 actions=["iam:PassRole"],
                 resources=[args.roles["inference"].arn],
                 conditions=[
@@ -732,6 +757,7 @@ def _deploy(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
             ),
             Statement(
                 sid="ManageAlarms",
+                unused_in_demo_because=PULUMI_UP,
                 actions=(
                     "cloudwatch:DeleteAlarms",
                     "cloudwatch:DescribeAlarms",
@@ -743,6 +769,7 @@ def _deploy(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
             ),
             Statement(
                 sid="ManageAutoscaling",
+                unused_in_demo_because=PULUMI_UP,
                 actions=(
                     "application-autoscaling:DeleteScalingPolicy",
                     "application-autoscaling:DeregisterScalableTarget",
@@ -753,6 +780,7 @@ def _deploy(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
             ),
             Statement(
                 sid="DescribeScalingAndZones",
+                unused_in_demo_because=PULUMI_UP,
                 actions=(
                     "application-autoscaling:DescribeScalableTargets",
                     "application-autoscaling:DescribeScalingPolicies",
@@ -764,11 +792,13 @@ def _deploy(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
             ),
             Statement(
                 sid="ShiftEndpointTraffic",
+                unused_in_demo_because=PULUMI_UP,
                 actions=["sagemaker:UpdateEndpointWeightsAndCapacities"],
                 resources=[sm("endpoint")],
             ),
             Statement(
                 sid="ManageAlarmTopic",
+                unused_in_demo_because=PULUMI_UP,
                 actions=(
                     "sns:CreateTopic",
                     "sns:DeleteTopic",
@@ -781,6 +811,7 @@ def _deploy(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
             ),
             Statement(
                 sid="ManageEndpointLogGroups",
+                unused_in_demo_because=PULUMI_UP,
                 actions=(
                     "logs:AssociateKmsKey",
                     "logs:CreateLogGroup",
@@ -793,12 +824,14 @@ def _deploy(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
             ),
             Statement(
                 sid="DescribeLogGroups",
+                unused_in_demo_because=PULUMI_UP,
                 actions=["logs:DescribeLogGroups"],
                 resources=["*"],
                 wildcard_resource_reason="DescribeLogGroups has no resource-level permissions",
             ),
             Statement(
                 sid="AutoscalingServiceLinkedRole",
+                unused_in_demo_because=PULUMI_UP,
                 actions=["iam:CreateServiceLinkedRole"],
                 resources=[
                     a.iam_role(
@@ -822,6 +855,7 @@ def _deploy(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
             Statement(sid="ReadSignedModels", actions=["s3:GetObject"], resources=[b.models]),
             Statement(
                 sid="GrantKeyToEndpoints",
+                unused_in_demo_because=PULUMI_UP,
                 actions=["kms:CreateGrant"],
                 resources=[args.data_key_arn],
                 conditions=[Condition("Bool", "kms:GrantIsForAWSResource", ["true"])],

@@ -45,6 +45,22 @@ def demo(
             min=1, max=600, help="Length of each canary rehearsal (the baking time, compressed)."
         ),
     ] = 12.0,
+    drill_deny: Annotated[
+        str | None,
+        typer.Option(
+            "--drill-deny",
+            metavar="ROLE:ACTION",
+            help="Take one grant away from the emulated policies (e.g. gh-release:kms:Sign; "
+            "ROLE a duty or role suffix) to rehearse the denial: the step that needs it fails.",
+        ),
+    ] = None,
+    enforce_iam: Annotated[
+        bool,
+        typer.Option(
+            "--enforce-iam/--no-enforce-iam",
+            help="Authorise every call on its action, resource and conditions (default on).",
+        ),
+    ] = True,
 ) -> None:
     """Train (with a spot interruption), validate, sign, register, plan the release PR and
     rehearse the canary (promote, then a faulty candidate rolled back), all offline.
@@ -55,11 +71,22 @@ def demo(
     from infra.config import load_stack
     from ml.demo.run import point_latest, report_folder, run_demo
     from ml.demo.steps import DemoSettings
+    from ml.emulator.drill import Drill
 
     load_stack(stack, root)  # an unknown stack or a bad stack file: one line, before any work
+    if drill_deny is not None:
+        Drill.parse(drill_deny)  # a malformed drill: one line, before any work
+        if not enforce_iam:
+            raise MlopsError("--drill-deny needs IAM enforcement; drop --no-enforce-iam")
     folder = report_folder(out)
     settings = DemoSettings(
-        stack=stack, out=folder, root=root, port=port, canary_seconds=canary_seconds
+        stack=stack,
+        out=folder,
+        root=root,
+        port=port,
+        canary_seconds=canary_seconds,
+        enforce_iam=enforce_iam,
+        drill_deny=drill_deny,
     )
     summary = run_demo(settings)
     if out is None:

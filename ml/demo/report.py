@@ -19,8 +19,33 @@ from ml.reports.core import dumps, write_text_atomic
 
 REPORT_KIND = "mlops demo"
 """`summary.json`'s `report` value; also how a demo folder is recognised for reuse."""
-IAM_ENFORCEMENT = "off"
-"""The emulator checks no IAM policy yet: roles say who acted, not what they may do."""
+
+
+@dataclass(frozen=True)
+class Enforcement:
+    """What IAM enforcement decided during the run (`ml.emulator.iam.LEDGER`)."""
+
+    on: bool
+    calls: int
+    """Calls of the stack's roles the emulator authorised."""
+    identities: int
+    """Distinct roles those calls came from."""
+    denied: str | None = None
+    """The first denial's line, if any."""
+
+    def line(self) -> str:
+        state = "on" if self.on else "off"
+        counts = f"authorised {self.calls} calls for {self.identities} identities"
+        return f"{counts}, IAM enforcement: {state}"
+
+
+def self_json(enforcement: Enforcement) -> dict[str, Any]:
+    return {
+        "on": enforcement.on,
+        "authorised_calls": enforcement.calls,
+        "identities": enforcement.identities,
+        "first_denial": enforcement.denied,
+    }
 
 
 @dataclass(frozen=True)
@@ -33,6 +58,7 @@ class DemoSummary:
     reports: list[ReportLink]
     facts: dict[str, Any]
     identities: list[Identity]
+    enforcement: Enforcement
 
     @property
     def roles_used(self) -> int:
@@ -40,7 +66,7 @@ class DemoSummary:
 
     @property
     def identity_line(self) -> str:
-        return f"identities: {self.roles_used} roles used, IAM enforcement: {IAM_ENFORCEMENT}"
+        return self.enforcement.line()
 
     @property
     def passed(self) -> bool:
@@ -86,7 +112,7 @@ def to_json(summary: DemoSummary) -> dict[str, Any]:
         "outcomes": summary.facts,
         "identities": [identity.to_json() for identity in summary.identities],
         "roles_used": summary.roles_used,
-        "iam_enforcement": IAM_ENFORCEMENT,
+        "iam_enforcement": self_json(summary.enforcement),
         "reports": [
             {"section": link.section, "title": link.title, "path": summary.relative(link.path)}
             for link in summary.reports

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ml.demo.report import REPORT_KIND, DemoSummary, write_summary
+from ml.demo.report import REPORT_KIND, DemoSummary, Enforcement, write_summary
 from ml.demo.runner import capture_output, run_steps
 from ml.demo.steps import DemoRun, DemoSettings
 from ml.errors import MlopsError
@@ -63,6 +63,30 @@ def point_latest(folder: Path, base: Path = DEFAULT_BASE) -> None:
     link.symlink_to(folder.name, target_is_directory=True)
 
 
+AUTHORISED_CALLS = Path("emulator") / "authorised-calls.json"
+"""Every call IAM enforcement authorised: role, action, resource, the statements that
+allowed it (what the grant-usage test reads)."""
+
+
+def _enforcement(settings: DemoSettings) -> Enforcement:
+    """The ledger's totals, and every authorised call written to the report folder."""
+    from ml.emulator.iam import LEDGER
+    from ml.reports.core import dumps, write_text_atomic
+
+    calls = [
+        {
+            "role": call.role,
+            "action": call.action,
+            "resource": call.resource,
+            "statements": [{"policy": policy, "sid": sid} for policy, sid in call.statements],
+        }
+        for call in LEDGER.calls
+    ]
+    write_text_atomic(settings.out / AUTHORISED_CALLS, dumps({"calls": calls}))
+    denied = LEDGER.denials[0].line() if LEDGER.denials else None
+    return Enforcement(settings.enforce_iam, len(calls), len(LEDGER.identities()), denied)
+
+
 def run_demo(settings: DemoSettings, console: Console | None = None) -> DemoSummary:
     """Run every step; the display goes to `console` (default: stdout), the rest to
     `<out>/demo.log`. Never raises for a failed step: the summary says which failed."""
@@ -77,6 +101,7 @@ def run_demo(settings: DemoSettings, console: Console | None = None) -> DemoSumm
         demo = DemoRun(settings, exits)
         results = run_steps(demo.steps(), shown)
         exits.close()  # stop the emulator before the summary is written
+        enforcement = _enforcement(settings)
         summary = DemoSummary(
             stack=settings.stack,
             out=settings.out,
@@ -86,6 +111,7 @@ def run_demo(settings: DemoSettings, console: Console | None = None) -> DemoSumm
             reports=demo.reports,
             facts=demo.facts,
             identities=demo.identities,
+            enforcement=enforcement,
         )
         write_summary(summary)
     return summary

@@ -18,8 +18,9 @@ as `gh-approve`, the release PR's verify as `gh-plan`, the audit as `auditor`, d
 and watch as `gh-deploy`, the drift monitor as `gh-monitor`. The role's session is put
 in this process's environment for the block (so clients made there, and child processes
 such as the canary's servers, use it) and its caller identity is recorded in
-`identities` for the summary. The emulator does not enforce IAM yet: the roles say who
-acts, not what they may do (docs/emulator.md).
+`identities` for the summary. The emulator enforces IAM (`ml.emulator.iam`): a call the
+role's policies do not allow stops the step with one line naming identity, action and
+resource (docs/emulator.md, "IAM enforcement").
 """
 
 from __future__ import annotations
@@ -72,6 +73,10 @@ class DemoSettings(BaseModel):
     """Length of each canary rehearsal: the stack's baking time, compressed."""
     fault_error_percent: float = Field(10.0, gt=0, le=100)
     """The faulty candidate fails this share of its requests (the canary drill)."""
+    enforce_iam: bool = True
+    """Authorise every call of a role on action, resource and conditions (ml.emulator.iam)."""
+    drill_deny: str | None = None
+    """`ROLE:ACTION`: take that one grant away from the emulated policies (a drill)."""
 
 
 @dataclass(frozen=True)
@@ -161,14 +166,21 @@ class DemoRun:
         """Run the block as the stack's role for `duty`: its session in the environment,
         clients for `services` made with it; records the caller identity it sees."""
         from ml import aws
+        from ml.emulator.iam import LEDGER
         from ml.emulator.identities import credentials_for
         from ml.emulator.server import environment
 
         credentials = credentials_for(self.emulated, duty, self.clients["sts"])
+        denials = len(LEDGER.denials)
         with environment(credentials.environment()):
             caller = aws.client("sts").get_caller_identity()["Arn"]
             self.identities.append(Identity(step, action, duty, credentials.role_arn, caller))
-            yield {name: aws.client(name) for name in services}
+            try:
+                yield {name: aws.client(name) for name in services}
+            except Exception as error:
+                _raise_first_denial(denials, error)
+                raise
+            _raise_first_denial(denials, None)
 
     def link(self, section: str, title: str, path: Path) -> None:
         self.reports.append(ReportLink(section, title, path))
@@ -229,12 +241,26 @@ class DemoRun:
         from ml.reports.core import dumps, write_text_atomic
 
         assert self.cfg is not None and self.graph is not None
-        emulator = self.exits.enter_context(Emulator(self.settings.port, self.cfg.region))
+        from ml.emulator.drill import Drill, apply_drill
+
+        drill = Drill.parse(self.settings.drill_deny) if self.settings.drill_deny else None
+        emulator = self.exits.enter_context(
+            Emulator(self.settings.port, self.cfg.region, enforce_iam=self.settings.enforce_iam)
+        )
         self.emulator = emulator
         self.exits.enter_context(emulated_environment(emulator))
         progress.note(f"emulator at {emulator.endpoint_url}")
         self.clients = {name: aws.client(name) for name in ("kms", "s3", "sagemaker", "iam")}
         self.emulated = bootstrap_stack(self.graph, **self.clients)
+        if drill is not None:
+            apply_drill(
+                drill,
+                self.emulated,
+                iam=self.clients["iam"],
+                kms=self.clients["kms"],
+                s3=self.clients["s3"],
+            )
+            self.facts["drill_deny"] = f"{drill.role}:{drill.action}"
         self.clients["sts"] = aws.client("sts")
         administrator = self.clients["sts"].get_caller_identity()["Arn"]
         self.facts["administrator"] = administrator
@@ -786,6 +812,14 @@ class DemoRun:
                 "Canary", f"{title}: {role} server log", self.out / name / "logs" / f"{role}.log"
             )
         return result.outcome
+
+
+def _raise_first_denial(before: int, error: BaseException | None) -> None:
+    """A call IAM enforcement denied inside the block stops the step, naming it."""
+    from ml.emulator.iam import LEDGER
+
+    if len(LEDGER.denials) > before:
+        raise MlopsError(LEDGER.denials[before].line(), exit_code=1) from error
 
 
 def _paths(folder: Path) -> Any:

@@ -19,9 +19,9 @@ assigns its own key ids and has its own account id, so the mock key ARNs and ids
 names and account id inside every policy are rewritten to the emulator's by one
 `ArnRewrite`. Running it twice against the same emulator reuses what exists.
 
-The emulator stores the roles' documents but enforces none of them (moto checks IAM
-actions only, and only when told to; see docs/emulator.md): the roles exist so each
-step of the demo runs as the identity that runs it on AWS.
+The bootstrap runs as the emulator's administrator, which IAM enforcement never checks;
+the roles' documents are what enforcement then holds every role session to
+(`ml.emulator.iam`, docs/emulator.md "IAM enforcement").
 """
 
 from __future__ import annotations

@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
-import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -39,6 +38,10 @@ from moto.s3.models import FakeBucket
 from moto.s3.responses import S3Response
 from moto.sagemaker.exceptions import ValidationError as SageMakerValidationError
 from moto.sagemaker.models import SageMakerModelBackend
+
+from ml.emulator import iam
+from policies.documents import MalformedPolicy, parse_document
+from policies.evaluation import Policy, Request, UnsupportedPolicy, evaluate
 
 
 @dataclass(frozen=True)
@@ -254,107 +257,35 @@ class S3RequestContext:
 
 
 _REQUEST = threading.local()
-_NEGATED = {"StringNotEquals", "StringNotEqualsIgnoreCase", "StringNotLike", "ArnNotEquals",
-            "ArnNotLike", "NumericNotEquals", "DateNotEquals"}  # fmt: skip
 
 
 def evaluate_bucket_policy(
     policy: dict[str, Any], action: str, resource: str, context: dict[str, str]
 ) -> tuple[PermissionResult, str | None]:
-    """AWS's resource-policy logic for anonymous-principal statements: (result, Sid).
+    """AWS's resource-policy logic for statements that speak to everyone: (result, Sid).
 
-    An explicit Deny that matches wins; else an Allow for everyone permits; else neutral.
-    Statements for named principals (roles, services) are skipped: the emulator has no
-    caller identity to match them against.
+    `policies.evaluation` (the project's one IAM evaluator) decides, for a caller no
+    statement names: an explicit Deny that matches wins; else an Allow for everyone
+    permits; else neutral. Statements for named principals are for the identity-aware
+    check (`ml.emulator.iam`, with IAM enforcement on).
     """
-    result: tuple[PermissionResult, str | None] = (PermissionResult.NEUTRAL, None)
-    statements = policy.get("Statement", [])
-    for statement in statements if isinstance(statements, list) else [statements]:
-        if "NotPrincipal" in statement:
-            raise PolicyEvaluationError("NotPrincipal")
-        if not _everyone(statement.get("Principal")):
-            continue
-        if not _matches(statement, "Action", "NotAction", action):
-            continue
-        if not _matches(statement, "Resource", "NotResource", resource):
-            continue
-        if not _conditions_hold(statement.get("Condition") or {}, context):
-            continue
-        if statement.get("Effect") == "Deny":
-            return PermissionResult.DENIED, statement.get("Sid")
-        result = (PermissionResult.PERMITTED, statement.get("Sid"))
-    return result
-
-
-def _everyone(principal: Any) -> bool:
-    if principal == "*":
-        return True
-    return isinstance(principal, dict) and principal.get("AWS") in ("*", ["*"])
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def _glob(value: str, pattern: str, ignore_case: bool = False) -> bool:
-    """IAM wildcards: `*` any run of characters, `?` one character, nothing else special."""
-    regex = "".join(
-        ".*" if char == "*" else "." if char == "?" else re.escape(char) for char in pattern
-    )
-    return re.fullmatch(regex, value, re.IGNORECASE if ignore_case else 0) is not None
-
-
-def _matches(statement: dict[str, Any], key: str, not_key: str, value: str) -> bool:
-    """Action names match case-insensitively (as IAM does), resources case-sensitively."""
-    ignore_case = key == "Action"
-    if key in statement:
-        return any(_glob(value, pattern, ignore_case) for pattern in _as_list(statement[key]))
-    if not_key in statement:
-        return not any(_glob(value, p, ignore_case) for p in _as_list(statement[not_key]))
-    return False
-
-
-def _conditions_hold(conditions: dict[str, Any], context: dict[str, str]) -> bool:
-    """IAM condition semantics for the operators the stack's policies use.
-
-    A key absent from the request: `...IfExists` -> true; `Null` -> compares absence;
-    negated operators (`StringNotEquals`, `ArnNotEquals`, ...) -> true; others -> false
-    (IAM User Guide, "Condition operators").
-    """
-    for operator, tests in conditions.items():
-        if ":" in operator:  # ForAnyValue:/ForAllValues: set operators
-            raise PolicyEvaluationError(f"condition operator {operator}")
-        if_exists = operator.endswith("IfExists")
-        base = operator.removesuffix("IfExists")
-        for key, expected in tests.items():
-            wanted = [str(value) for value in _as_list(expected)]
-            actual = context.get(key.lower())
-            if base == "Null":
-                if (actual is None) != (wanted[0].lower() == "true"):
-                    return False
-                continue
-            if actual is None:
-                if if_exists or base in _NEGATED:
-                    continue
-                return False
-            if not _compare(base, actual, wanted):
-                return False
-    return True
-
-
-def _compare(base: str, actual: str, wanted: list[str]) -> bool:
-    positive = base.replace("Not", "", 1) if base in _NEGATED else base
-    if positive == "StringEquals":
-        hit = actual in wanted
-    elif positive == "StringEqualsIgnoreCase":
-        hit = actual.lower() in [value.lower() for value in wanted]
-    elif positive in ("StringLike", "ArnLike", "ArnEquals"):
-        hit = any(_glob(actual, value) for value in wanted)
-    elif positive == "Bool":
-        hit = actual.lower() in [value.lower() for value in wanted]
-    else:
-        raise PolicyEvaluationError(f"condition operator {base}")
-    return not hit if base in _NEGATED else hit
+    try:
+        statements = parse_document(policy)
+    except MalformedPolicy as error:
+        raise PolicyEvaluationError(str(error)) from None
+    if any(statement.not_principals for statement in statements):
+        raise PolicyEvaluationError("NotPrincipal")
+    request = Request("anonymous", action, resource, {k: [v] for k, v in context.items()})
+    try:
+        outcome = evaluate(request, [], [Policy("bucket policy", statements)])
+    except UnsupportedPolicy as error:
+        raise PolicyEvaluationError(str(error)) from None
+    sid = outcome.matches[0].statement.sid if outcome.matches else None
+    if outcome.decision == "explicit-deny":
+        return PermissionResult.DENIED, sid
+    if outcome.allowed:
+        return PermissionResult.PERMITTED, sid
+    return PermissionResult.NEUTRAL, None
 
 
 def _remember_s3_request(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -438,6 +369,18 @@ PATCHES: tuple[Patch, ...] = (
             (S3Response, "_key_response", _remember_s3_request),
             (FakeBucket, "get_permission", _bucket_policy_on_request),
         ),
+    ),
+    Patch(
+        "iam-resources-and-conditions",
+        "With IAM enforcement on, moto hands most services' checks the resource '*', so a "
+        "grant scoped to an ARN (kms:Sign on one key) never matches and the call is denied, "
+        "while an unscoped grant allows any resource; it ignores NotResource, resource "
+        "policies (key, bucket, trust) and most conditions, and counts an Allow whose "
+        "condition fails as a Deny. AWS authorises the action on the ARN the call targets "
+        "with the request's condition keys and the resource's policy. The fix keeps moto's "
+        "authentication and decides with policies.evaluation (ml.emulator.iam); it takes "
+        "effect only while enforcement is on (ml.emulator.iam.set_enforcing).",
+        (iam.TARGET,),
     ),
 )
 NAMES = tuple(patch.name for patch in PATCHES)

@@ -21,23 +21,28 @@ from types import TracebackType
 
 from moto.server import ThreadedMotoServer
 
-from ml.emulator import patches, training
+from ml.emulator import iam, patches, training
 from ml.errors import MlopsError
 
 HOST = "127.0.0.1"
 DEFAULT_REGION = "eu-west-1"
-# moto accepts any credentials; these make clear in logs that nothing real is used.
-FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "emulator", "AWS_SECRET_ACCESS_KEY": "emulator"}
+# The administrator's credentials (the account root, standing in for `pulumi up`): never
+# checked by IAM enforcement; they make clear in logs that nothing real is used.
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": iam.ADMINISTRATOR_KEY, "AWS_SECRET_ACCESS_KEY": "emulator"}
 
 
 class Emulator:
-    """`with Emulator() as emu:` starts moto on 127.0.0.1 and stops it on exit."""
+    """`with Emulator() as emu:` starts moto on 127.0.0.1 and stops it on exit.
 
-    def __init__(self, port: int = 0, region: str = DEFAULT_REGION):
+    `enforce_iam`: authorise every call of a role on its action, resource and conditions
+    (`ml.emulator.iam`); the administrator's credentials are never checked."""
+
+    def __init__(self, port: int = 0, region: str = DEFAULT_REGION, enforce_iam: bool = False):
         if not 0 <= port <= 65535:
             raise MlopsError(f"port {port}: choose 1-65535, or 0 for any free port")
         self._requested_port = port
         self.region = region
+        self.enforce_iam = enforce_iam
         self._server: ThreadedMotoServer | None = None
         self.port: int | None = None
         self.training: training.TrainingJobs | None = None
@@ -65,6 +70,8 @@ class Emulator:
         same process (tests, a second demo) would find the first one's keys, buckets and
         packages, so the state is reset before the endpoint is handed out."""
         patches.apply()
+        iam.set_enforcing(self.enforce_iam)
+        iam.LEDGER.clear()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         if self._requested_port and not _port_free(self._requested_port):
             raise MlopsError(f"port {self._requested_port} on {HOST} is in use; choose another")
@@ -87,6 +94,7 @@ class Emulator:
         if self._server is not None:
             self._server.stop()
             self._server = None
+            iam.set_enforcing(False)
 
     def __enter__(self) -> Emulator:
         self.start()

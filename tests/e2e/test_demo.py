@@ -207,9 +207,15 @@ def test_demo_signs_approves_and_deploys_as_three_distinct_roles(first: DemoRun)
     assert role_of(sign).endswith("gh-release"), sign
     assert role_of(approve).endswith("gh-approve"), approve
     assert role_of(deploy).endswith("gh-deploy"), deploy
-    # and the summary says how many roles acted and that IAM was not enforced
-    line = f"identities: {first.summary['roles_used']} roles used, IAM enforcement: off"
-    assert first.summary["roles_used"] >= 6 and line in first.stdout, first.stdout
+    # and the summary says how many calls IAM enforcement authorised, for how many roles
+    enforcement = first.summary["iam_enforcement"]
+    line = (
+        f"authorised {enforcement['authorised_calls']} calls for {enforcement['identities']} "
+        "identities, IAM enforcement: on"
+    )
+    assert enforcement["on"] and enforcement["first_denial"] is None, enforcement
+    assert enforcement["identities"] == first.summary["roles_used"] >= 6, enforcement
+    assert line in first.stdout, first.stdout
     assert line in (first.folder / "summary.md").read_text(encoding="utf-8"), "summary.md"
 
 
@@ -300,3 +306,84 @@ def test_demo_refuses_an_out_folder_that_is_not_a_demo_report(
     assert exited.value.code == 2, f"bad input exits 2, got {exited.value.code}"
     assert error.startswith("error: --out") and error.count("\n") == 1, error
     assert keep.read_text(encoding="utf-8") == "mine", "nothing in the folder may be touched"
+
+
+def declared_statements(stack: str, root: Path) -> dict[str, dict[str, object]]:
+    """`<role>/<policy name>` -> {Sid: Statement} as the program declares them for `stack`
+    (the typed statements, with their `unused_in_demo_because`), read while rendering."""
+    from unittest import mock
+
+    from infra.components.permissions import Permissions
+    from infra.graph import Graph
+    from infra.offline import render_graph
+
+    built: list[tuple[str, Permissions]] = []
+    original = Permissions.__init__
+
+    def record(self, name, args, opts=None):  # type: ignore[no-untyped-def]
+        original(self, name, args, opts)
+        built.append((name, self))
+
+    with mock.patch.object(Permissions, "__init__", record):
+        graph = Graph.from_json(render_graph(stack, root))
+    policies = {p.name: p for p in graph.of_type("aws:iam/rolePolicy:RolePolicy")}
+    declared: dict[str, dict[str, object]] = {}
+    for name, component in built:
+        for purpose, document in component.documents.items():
+            policy = policies[f"{name}-{purpose}"]
+            key = f"{policy.inputs['role']}/{policy.id}"
+            declared[key] = {statement.sid: statement for statement in document.statements}
+    return declared
+
+
+@pytest.mark.slow
+def test_every_grant_of_the_demo_roles_is_used_or_justified(
+    first: DemoRun, repo_root: Path
+) -> None:
+    # given every call IAM enforcement authorised, with the statements that allowed it
+    calls = first.report("emulator/authorised-calls.json")["calls"]
+    used = {(s["policy"], s["sid"]) for call in calls for s in call["statements"]}
+    acting = {call["role"] for call in calls}
+    # and every Allow the program declares for the roles the demo acts as
+    declared = declared_statements(first.summary["stack"], repo_root)
+    in_scope = {key: sids for key, sids in declared.items() if key.split("/")[0] in acting}
+    assert len(in_scope) == len(acting) >= 6, (sorted(acting), sorted(declared))
+    # then each was used by some call, or says where it is declared why the demo cannot
+    unjustified = [
+        f"{key} {sid}"
+        for key, statements in in_scope.items()
+        for sid, statement in statements.items()
+        if statement.effect == "Allow"
+        and (key, sid) not in used
+        and not statement.unused_in_demo_because
+    ]
+    assert not unjustified, f"grants no demo call used and nothing justifies: {unjustified}"
+    # and a justification is not left on a grant the demo does use
+    stale = [
+        f"{key} {sid}"
+        for key, statements in in_scope.items()
+        for sid, statement in statements.items()
+        if statement.unused_in_demo_because and (key, sid) in used
+    ]
+    assert not stale, f"justified as unused but used: {stale}"
+
+
+@pytest.mark.slow
+def test_drill_deny_stops_the_demo_at_the_step_that_needs_the_grant(
+    repo_root: Path, tmp_path: Path
+) -> None:
+    # given the release role loses kms:Sign in the emulated policies
+    done = run_demo(["--out", str(tmp_path / "drill"), "--drill-deny", "gh-release:kms:Sign"],
+                    cwd=repo_root)  # fmt: skip
+    summary = json.loads((tmp_path / "drill" / "summary.json").read_text(encoding="utf-8"))
+    # then the demo fails at production v1's signing, naming identity, action and key
+    assert done.returncode == 1, done.stdout + done.stderr
+    failed = [step for step in summary["steps"] if step["status"] == "failed"]
+    assert [step["name"] for step in failed] == ["production"], failed
+    detail = failed[0]["detail"]
+    assert re.match(
+        r"denied: arn:aws:sts::\d{12}:assumed-role/mlops-staging-gh-release-[0-9a-f]{7}/"
+        r"demo-release may not kms:Sign on arn:aws:kms:[a-z0-9-]+:\d{12}:key/",
+        detail,
+    ), detail
+    assert summary["iam_enforcement"]["first_denial"] == detail

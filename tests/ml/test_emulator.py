@@ -19,6 +19,7 @@ import sys
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -41,7 +42,9 @@ from ml.emulator import (
     patches,
     training,
 )
+from ml.emulator import iam as emulator_iam
 from ml.emulator.bootstrap import policy_document
+from ml.emulator.drill import Drill, without_grant
 from ml.errors import MlopsError
 from tests.ml.provenance_support import REGION, Aws, aws_fixture, create_signing_key  # noqa: F401
 
@@ -52,6 +55,7 @@ UPSTREAM_TESTS: dict[str, str] = {
     "sagemaker-update-keeps-metadata": "test_upstream_update_model_package_wipes_metadata",
     "sagemaker-tags-versioned-package": "test_upstream_list_tags_on_versioned_package_fails",
     "s3-bucket-policy-conditions": "test_upstream_bucket_policy_conditions_deny_everything",
+    "iam-resources-and-conditions": "test_upstream_iam_enforcement_ignores_the_resource",
 }
 
 
@@ -74,8 +78,9 @@ def with_role(graph: Graph, suffix: str, like: str) -> Graph:
     if any(r.name == name for r in graph.of_type(ROLE)):
         return graph
     model = graph.named(f"mlops-{graph.stack}-{like}", ROLE)
-    added = dataclasses.replace(model, urn=model.urn.replace(model.name, name), name=name,
-                                id=f"{name}-0000001")  # fmt: skip
+    added = dataclasses.replace(
+        model, urn=model.urn.replace(model.name, name), name=name, id=f"{name}-0000001"
+    )
     return dataclasses.replace(graph, resources=(*graph.resources, added))
 
 
@@ -129,8 +134,13 @@ def test_emulator_command_prints_one_line_then_serves_requests(tmp_path: Path) -
         # then the line is exactly the endpoint, and the endpoint answers AWS API calls
         assert line.startswith("AWS_ENDPOINT_URL=http://127.0.0.1:"), repr(line)
         endpoint = line.strip().split("=", 1)[1]
-        kms = boto3.client("kms", endpoint_url=endpoint, region_name=REGION,
-                           aws_access_key_id="x", aws_secret_access_key="x")  # fmt: skip
+        kms = boto3.client(
+            "kms",
+            endpoint_url=endpoint,
+            region_name=REGION,
+            aws_access_key_id=emulator_iam.ADMINISTRATOR_KEY,
+            aws_secret_access_key="x",
+        )
         key = kms.create_key(KeyUsage="SIGN_VERIFY", KeySpec="ECC_NIST_P256")["KeyMetadata"]
         assert key["KeySpec"] == "ECC_NIST_P256", key
     finally:
@@ -161,8 +171,13 @@ def test_emulator_command_on_busy_port_exits_2_with_one_line() -> None:
 def test_emulator_started_again_in_same_process_holds_no_earlier_state() -> None:
     # given a key created in an emulator that then stopped (moto's state is per process)
     def kms_of(emulator: Emulator):
-        return boto3.client("kms", endpoint_url=emulator.endpoint_url, region_name=REGION,
-                            aws_access_key_id="x", aws_secret_access_key="x")  # fmt: skip
+        return boto3.client(
+            "kms",
+            endpoint_url=emulator.endpoint_url,
+            region_name=REGION,
+            aws_access_key_id="x",
+            aws_secret_access_key="x",
+        )
 
     with Emulator(region=REGION) as first:
         kms_of(first).create_key(KeyUsage="SIGN_VERIFY", KeySpec="ECC_NIST_P256")
@@ -207,8 +222,17 @@ def test_bootstrap_outputs_use_the_stack_export_names(stack: EmulatedStack) -> N
     # given a bootstrapped stack, when its outputs are read like `pulumi stack output`
     outputs = stack.outputs()
     # then the names are those infra/program.py exports
-    expected = {"artifactBucket", "dataBucket", "captureBucket", "logBucket", "dataKeyArn",
-                "signingKeyArn", "signingKeyAlias", "region", "environment"}  # fmt: skip
+    expected = {
+        "artifactBucket",
+        "dataBucket",
+        "captureBucket",
+        "logBucket",
+        "dataKeyArn",
+        "signingKeyArn",
+        "signingKeyAlias",
+        "region",
+        "environment",
+    }
     assert set(outputs) == expected, sorted(outputs)
     assert outputs["artifactBucket"] == stack.artifact_bucket, outputs
 
@@ -268,8 +292,9 @@ def test_bootstrap_rewrites_mock_account_and_key_arns_in_role_policies(
     expected = "arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com"
     assert federated in (expected, [expected]), federated
     # ... and may sign with the emulator's signing key, not the mock's
-    policy = aws.iam.get_role_policy(RoleName=release.id, PolicyName=graph.attached_to(
-        ROLE_POLICY, "role", release.id)[0].id)["PolicyDocument"]  # fmt: skip
+    policy = aws.iam.get_role_policy(
+        RoleName=release.id, PolicyName=graph.attached_to(ROLE_POLICY, "role", release.id)[0].id
+    )["PolicyDocument"]
     signs = [s for s in policy["Statement"] if "kms:Sign" in s["Action"]]
     assert [s["Resource"] for s in signs] == [[stack.signing_key_arn]], signs
     assert stack.signing_key_arn.startswith("arn:aws:kms:eu-west-1:111122223333:key/"), stack
@@ -283,9 +308,13 @@ def test_credentials_for_a_duty_are_a_session_of_its_role(
     role_name = graph_of("dev").named("mlops-dev-gh-release", ROLE).id
     # when the release duty's credentials are asked for and used
     credentials = credentials_for(stack, "release", boto3.client("sts", region_name=REGION))
-    sts = boto3.client("sts", region_name=REGION, aws_access_key_id=credentials.access_key_id,
-                       aws_secret_access_key=credentials.secret_access_key,
-                       aws_session_token=credentials.session_token)  # fmt: skip
+    sts = boto3.client(
+        "sts",
+        region_name=REGION,
+        aws_access_key_id=credentials.access_key_id,
+        aws_secret_access_key=credentials.secret_access_key,
+        aws_session_token=credentials.session_token,
+    )
     # then AWS sees the role's assumed-role session named after the duty
     caller = sts.get_caller_identity()["Arn"]
     assert caller == f"arn:aws:sts::123456789012:assumed-role/{role_name}/demo-release", caller
@@ -326,11 +355,17 @@ def test_kms_verify_accepts_digest_signature(aws: Aws) -> None:
     # given a DIGEST signature made through KMS
     key = create_signing_key(aws.kms)
     digest = hashlib.sha256(b"x" * 5000).digest()
-    signature = aws.kms.sign(KeyId=key, Message=digest, MessageType="DIGEST",
-                             SigningAlgorithm="ECDSA_SHA_256")["Signature"]  # fmt: skip
+    signature = aws.kms.sign(
+        KeyId=key, Message=digest, MessageType="DIGEST", SigningAlgorithm="ECDSA_SHA_256"
+    )["Signature"]
     # when verified through KMS with the same digest, then it is valid
-    verified = aws.kms.verify(KeyId=key, Message=digest, MessageType="DIGEST", Signature=signature,
-                              SigningAlgorithm="ECDSA_SHA_256")  # fmt: skip
+    verified = aws.kms.verify(
+        KeyId=key,
+        Message=digest,
+        MessageType="DIGEST",
+        Signature=signature,
+        SigningAlgorithm="ECDSA_SHA_256",
+    )
     assert verified["SignatureValid"] is True, verified
 
 
@@ -338,9 +373,10 @@ def test_list_tags_on_versioned_package(aws: Aws) -> None:
     # given a versioned model package with a tag
     aws.sagemaker.create_model_package_group(ModelPackageGroupName="g")
     arn = aws.sagemaker.create_model_package(
-        ModelPackageGroupName="g", Tags=[{"Key": "team", "Value": "ml"}],
+        ModelPackageGroupName="g",
+        Tags=[{"Key": "team", "Value": "ml"}],
         InferenceSpecification=_inference(),
-    )["ModelPackageArn"]  # fmt: skip
+    )["ModelPackageArn"]
     # when its tags are listed, then they come back
     tags = aws.sagemaker.list_tags(ResourceArn=arn)["Tags"]
     assert tags == [{"Key": "team", "Value": "ml"}], tags
@@ -362,12 +398,12 @@ def test_policy_evaluation_denies_plain_http_from_a_remote_host(
 
 
 def test_policy_evaluation_refuses_operators_it_cannot_evaluate() -> None:
-    # given a Deny with a set operator the emulator does not implement
-    condition = {"ForAnyValue:StringLike": {"aws:TagKeys": "x"}}
+    # given a Deny with a date operator the emulator does not implement
+    condition = {"DateLessThan": {"aws:CurrentTime": "2030-01-01T00:00:00Z"}}
     statement = {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "*"}
     policy = {"Statement": [{**statement, "Condition": condition}]}
     # when evaluated, then it fails loudly rather than allowing the request
-    with pytest.raises(patches.PolicyEvaluationError, match="ForAnyValue:StringLike"):
+    with pytest.raises(patches.PolicyEvaluationError, match="DateLessThan"):
         patches.evaluate_bucket_policy(policy, "s3:PutObject", "arn:aws:s3:::b/k", {})
 
 
@@ -381,8 +417,9 @@ def test_upstream_kms_sign_digest_is_hashed_again(aws: Aws) -> None:
     public = load_der_public_key(aws.kms.get_public_key(KeyId=key)["PublicKey"])
     assert isinstance(public, ec.EllipticCurvePublicKey)
     with patches.unpatched("kms-digest-message-type"):
-        signature = aws.kms.sign(KeyId=key, Message=digest, MessageType="DIGEST",
-                                 SigningAlgorithm="ECDSA_SHA_256")["Signature"]  # fmt: skip
+        signature = aws.kms.sign(
+            KeyId=key, Message=digest, MessageType="DIGEST", SigningAlgorithm="ECDSA_SHA_256"
+        )["Signature"]
     # when checked against the public key as AWS defines DIGEST, then moto's is wrong
     with pytest.raises(InvalidSignature):
         public.verify(signature, digest, ec.ECDSA(Prehashed(hashes.SHA256())))
@@ -391,11 +428,17 @@ def test_upstream_kms_sign_digest_is_hashed_again(aws: Aws) -> None:
 def test_upstream_kms_verify_invalid_returns_false(aws: Aws) -> None:
     # given moto without the fix, when verifying a signature over other bytes
     key = create_signing_key(aws.kms)
-    signature = aws.kms.sign(KeyId=key, Message=b"a", MessageType="RAW",
-                             SigningAlgorithm="ECDSA_SHA_256")["Signature"]  # fmt: skip
+    signature = aws.kms.sign(
+        KeyId=key, Message=b"a", MessageType="RAW", SigningAlgorithm="ECDSA_SHA_256"
+    )["Signature"]
     with patches.unpatched("kms-verify-invalid-raises"):
-        answer = aws.kms.verify(KeyId=key, Message=b"b", MessageType="RAW", Signature=signature,
-                                SigningAlgorithm="ECDSA_SHA_256")  # fmt: skip
+        answer = aws.kms.verify(
+            KeyId=key,
+            Message=b"b",
+            MessageType="RAW",
+            Signature=signature,
+            SigningAlgorithm="ECDSA_SHA_256",
+        )
     # then moto answers SignatureValid=false where AWS raises KMSInvalidSignatureException
     assert answer["SignatureValid"] is False, answer
 
@@ -404,8 +447,12 @@ def test_upstream_iam_denial_on_kms_is_xml_403(aws: Aws, monkeypatch: pytest.Mon
     # given a principal without kms:CreateKey and IAM enforcement on
     aws.iam.create_user(UserName="nobody")
     keys = aws.iam.create_access_key(UserName="nobody")["AccessKey"]
-    kms = boto3.client("kms", region_name=REGION, aws_access_key_id=keys["AccessKeyId"],
-                       aws_secret_access_key=keys["SecretAccessKey"])  # fmt: skip
+    kms = boto3.client(
+        "kms",
+        region_name=REGION,
+        aws_access_key_id=keys["AccessKeyId"],
+        aws_secret_access_key=keys["SecretAccessKey"],
+    )
     monkeypatch.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)
     # when it calls KMS without the fix
     with patches.unpatched("iam-access-denied-json"), pytest.raises(ClientError) as raised:
@@ -418,9 +465,10 @@ def test_upstream_update_model_package_wipes_metadata(aws: Aws) -> None:
     # given a package with customer metadata
     aws.sagemaker.create_model_package_group(ModelPackageGroupName="g")
     arn = aws.sagemaker.create_model_package(
-        ModelPackageGroupName="g", CustomerMetadataProperties={"git_commit": "abc"},
+        ModelPackageGroupName="g",
+        CustomerMetadataProperties={"git_commit": "abc"},
         InferenceSpecification=_inference(),
-    )["ModelPackageArn"]  # fmt: skip
+    )["ModelPackageArn"]
     # when only its approval status changes, without the fix
     with patches.unpatched("sagemaker-update-keeps-metadata"):
         aws.sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
@@ -445,8 +493,12 @@ def test_upstream_list_tags_on_versioned_package_fails(aws: Aws) -> None:
 def test_upstream_bucket_policy_conditions_deny_everything(aws: Aws, stack: EmulatedStack) -> None:
     # given the graph's bucket policy, when an upload that satisfies it is sent without the fix
     with patches.unpatched("s3-bucket-policy-conditions"), pytest.raises(ClientError) as raised:
-        aws.s3.put_object(Bucket=stack.artifact_bucket, Key="k", Body=b"1",
-                          **sse_kms_arguments(stack.data_key_arn))  # fmt: skip
+        aws.s3.put_object(
+            Bucket=stack.artifact_bucket,
+            Key="k",
+            Body=b"1",
+            **sse_kms_arguments(stack.data_key_arn),
+        )
     # then moto denies it anyway, with a bare 403
     assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403, raised.value
 
@@ -522,3 +574,144 @@ def test_model_tarball_bytes_depend_only_on_file_names_and_contents(tmp_path: Pa
     with tarfile.open(fileobj=io.BytesIO(a), mode="r:gz") as archive:
         members = {m.name: archive.extractfile(m).read() for m in archive.getmembers()}
     assert members == {"model.json": b"{}\n", "model.txt": b"tree\n"}, members
+
+
+# --- IAM enforcement (ml.emulator.iam) ---------------------------------------------------
+
+
+def signing_role(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str, Any]:
+    """As the administrator: two signing keys and a role allowed kms:Sign on the first
+    only; returns (its key, the other key, a KMS client of the role's session)."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", emulator_iam.ADMINISTRATOR_KEY)
+    own = create_signing_key(aws.kms, "alias/own")
+    other = create_signing_key(aws.kms, "alias/other")
+    own_arn = own
+    trust = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+                "Action": "sts:AssumeRole",
+            }
+        ]
+    }
+    role = aws.iam.create_role(RoleName="signer", AssumeRolePolicyDocument=json.dumps(trust))
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "SignWithOwnKey", "Effect": "Allow", "Action": "kms:Sign", "Resource": own_arn}
+        ],
+    }
+    aws.iam.put_role_policy(RoleName="signer", PolicyName="sign", PolicyDocument=json.dumps(policy))
+    issued = aws.sts.assume_role(RoleArn=role["Role"]["Arn"], RoleSessionName="drill")
+    c = issued["Credentials"]
+    kms = boto3.client(
+        "kms",
+        region_name=REGION,
+        aws_access_key_id=c["AccessKeyId"],
+        aws_secret_access_key=c["SecretAccessKey"],
+        aws_session_token=c["SessionToken"],
+    )
+    return own, other, kms
+
+
+def test_enforced_role_signs_with_its_key_and_is_recorded(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    own, _, kms = signing_role(aws, monkeypatch)
+    # when the role signs with the key its policy names, under enforcement
+    with emulator_iam.enforced() as ledger:
+        kms.sign(KeyId=own, Message=b"m", MessageType="RAW", SigningAlgorithm="ECDSA_SHA_256")
+    # then the call is authorised and recorded with the statement that allowed it
+    (call,) = ledger.calls
+    assert (call.role, call.action) == ("signer", "kms:Sign"), call
+    assert call.resource.endswith(own) and ("signer/sign", "SignWithOwnKey") in call.statements
+
+
+def test_enforced_role_is_denied_another_key_with_identity_action_and_resource(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, other, kms = signing_role(aws, monkeypatch)
+    # when the role signs with a key its policy does not name
+    with emulator_iam.enforced() as ledger, pytest.raises(ClientError) as raised:
+        kms.sign(KeyId=other, Message=b"m", MessageType="RAW", SigningAlgorithm="ECDSA_SHA_256")
+    # then KMS answers AccessDeniedException naming who, what and which key
+    error = raised.value.response["Error"]
+    assert error["Code"] == "AccessDeniedException", error
+    assert "assumed-role/signer/drill" in error["Message"] and other in error["Message"], error
+    assert (
+        ledger.denials[0]
+        .line()
+        .startswith(
+            "denied: arn:aws:sts::123456789012:assumed-role/signer/drill may not kms:Sign on "
+            "arn:aws:kms:"
+        )
+    ), ledger.denials[0].line()
+
+
+def test_enforced_administrator_is_never_checked(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", emulator_iam.ADMINISTRATOR_KEY)
+    with emulator_iam.enforced() as ledger:
+        aws.s3.create_bucket(
+            Bucket="admin-bucket", CreateBucketConfiguration={"LocationConstraint": REGION}
+        )
+    assert ledger.administrator_calls >= 1 and not ledger.calls and not ledger.denials
+
+
+def test_sagemaker_call_with_a_role_needs_pass_role_to_sagemaker() -> None:
+    # given a CreateTrainingJob request naming an execution role
+    body = {
+        "TrainingJobName": "mlops-dev-job",
+        "RoleArn": "arn:aws:iam::1:role/mlops-dev-training",
+        "EnableNetworkIsolation": True,
+        "ResourceConfig": {"VolumeKmsKeyId": "arn:k"},
+    }
+    needs = emulator_iam._sagemaker(
+        "sagemaker:CreateTrainingJob", body, emulator_iam._Scope("1", REGION)
+    )
+    # then it is authorised on the job, with its settings, and PassRole on the role
+    job, passing = needs
+    assert job.resource == f"arn:aws:sagemaker:{REGION}:1:training-job/mlops-dev-job", job
+    assert job.context["sagemaker:networkisolation"] == ["true"], job.context
+    assert job.context["sagemaker:volumekmskey"] == ["arn:k"], job.context
+    assert (passing.action, passing.resource) == ("iam:PassRole", body["RoleArn"]), passing
+    assert passing.context["iam:passedtoservice"] == ["sagemaker.amazonaws.com"], passing
+
+
+def test_drill_removes_one_action_and_splits_a_shared_key_policy_statement() -> None:
+    key_policy = {
+        "Statement": [
+            {
+                "Sid": "Verify",
+                "Effect": "Allow",
+                "Principal": {"AWS": ["arn:r/release", "arn:r/deploy"]},
+                "Action": ["kms:Verify", "kms:GetPublicKey"],
+                "Resource": "*",
+            }
+        ]
+    }
+    updated, changed = without_grant(key_policy, "kms:Verify", "arn:r/release")
+    assert changed == 1
+    deploy, release = updated["Statement"]
+    assert deploy["Principal"] == {"AWS": ["arn:r/deploy"]} and "kms:Verify" in deploy["Action"]
+    assert release["Principal"] == {"AWS": ["arn:r/release"]}, release
+    assert release["Action"] == ["kms:GetPublicKey"], release
+
+
+def test_drill_refuses_a_malformed_role_action() -> None:
+    with pytest.raises(MlopsError, match="ROLE:ACTION"):
+        Drill.parse("gh-release:s3:*")
+    assert Drill.parse("release:kms:Sign") == Drill("gh-release", "kms:Sign")
+
+
+def test_upstream_iam_enforcement_ignores_the_resource(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a role allowed kms:Sign on its own key only
+    own, _, kms = signing_role(aws, monkeypatch)
+    # when it signs with that key under moto's own enforcement, without the fix
+    monkeypatch.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)
+    with patches.unpatched("iam-resources-and-conditions"), pytest.raises(ClientError) as raised:
+        kms.sign(KeyId=own, Message=b"m", MessageType="RAW", SigningAlgorithm="ECDSA_SHA_256")
+    # then moto denies it: it matched the grant's key ARN against the resource '*'
+    assert raised.value.response["Error"]["Code"] == "AccessDeniedException", raised.value
