@@ -10,7 +10,7 @@ network isolation, subnets and KMS keys; docs/identities.md has the table of who
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pulumi
 import pulumi_aws as aws
@@ -46,6 +46,10 @@ PULUMI_UP = (
 )
 PULUMI_PREVIEW = (
     "`pulumi preview` refreshes these resources; the demo plans against the offline graph"
+)
+SAGEMAKER_PLATFORM = (
+    "SageMaker's platform uses it on the role's behalf (logs, metrics, image pull, network "
+    "interfaces, data capture); the emulator runs the container's code as a local process"
 )
 AUDITOR_BY_HAND = (
     "auditors read this evidence themselves (AWS console or CLI); no mlops command does"
@@ -96,7 +100,7 @@ DATA_KEY_DESCRIBERS = ("release",)
 GRANT_USERS = ("training", "training-pr", "inference", "train", "build", "deploy")
 # Roles that may verify signatures with the signing key's public half. `release` verifies
 # the artifact it is about to register (`mlops register` refuses one that does not verify).
-VERIFIERS = ("inference", "auditor", "plan", "train", "build", "release", "deploy")
+VERIFIERS = ("auditor", "plan", "train", "build", "release", "deploy")
 
 
 @dataclass(frozen=True)
@@ -219,8 +223,19 @@ def _packages(args: PermissionsArgs) -> list[pulumi.Output[str]]:
     ]
 
 
-def _ecr_pull(args: PermissionsArgs) -> list[Statement]:
-    return [
+def _platform(args: PermissionsArgs, log_sid: str, log_group: str) -> list[Statement]:
+    """What SageMaker's platform does with an execution role (training job or endpoint):
+    write its logs and metrics, pull the image, attach to the private subnets."""
+    ec2 = args.arns.service
+    statements = [
+        _logs(log_sid, args.arns, log_group),
+        Statement(
+            sid="PublishOwnMetrics",
+            actions=["cloudwatch:PutMetricData"],
+            resources=["*"],
+            conditions=[Condition("StringEquals", "cloudwatch:namespace", METRIC_NAMESPACES)],
+            wildcard_resource_reason="PutMetricData has no resource type; scoped by namespace",
+        ),
         Statement(sid="PullServingImage", actions=ECR_PULL, resources=[args.ecr_repository_arn]),
         Statement(
             sid="EcrLogin",
@@ -229,39 +244,25 @@ def _ecr_pull(args: PermissionsArgs) -> list[Statement]:
             wildcard_resource_reason=ECR_LOGIN_REASON,
         ),
     ]
-
-
-def _metrics() -> Statement:
-    return Statement(
-        sid="PublishOwnMetrics",
-        actions=["cloudwatch:PutMetricData"],
-        resources=["*"],
-        conditions=[Condition("StringEquals", "cloudwatch:namespace", METRIC_NAMESPACES)],
-        wildcard_resource_reason="PutMetricData has no resource type; scoped by namespace",
-    )
-
-
-def _vpc_access(args: PermissionsArgs) -> list[Statement]:
-    if args.network is None:
-        return []
-    ec2 = args.arns.service
-    return [
-        Statement(
-            sid="AttachToPrivateSubnets",
-            actions=VPC_ENI_ACTIONS,
-            resources=[
-                ec2("ec2", "network-interface/*"),
-                ec2("ec2", "subnet/*"),
-                ec2("ec2", "security-group/*"),
-            ],
-        ),
-        Statement(
-            sid="DescribeNetwork",
-            actions=VPC_DESCRIBE_ACTIONS,
-            resources=["*"],
-            wildcard_resource_reason="EC2 Describe calls have no resource-level permissions",
-        ),
-    ]
+    if args.network is not None:
+        statements += [
+            Statement(
+                sid="AttachToPrivateSubnets",
+                actions=VPC_ENI_ACTIONS,
+                resources=[
+                    ec2("ec2", "network-interface/*"),
+                    ec2("ec2", "subnet/*"),
+                    ec2("ec2", "security-group/*"),
+                ],
+            ),
+            Statement(
+                sid="DescribeNetwork",
+                actions=VPC_DESCRIBE_ACTIONS,
+                resources=["*"],
+                wildcard_resource_reason="EC2 Describe calls have no resource-level permissions",
+            ),
+        ]
+    return [replace(s, unused_in_demo_because=SAGEMAKER_PLATFORM) for s in statements]
 
 
 def _placement(network: NetworkIds | None, security_group: str) -> list[Condition]:
@@ -312,10 +313,7 @@ def _execution(args: PermissionsArgs, b: _Buckets, scope: str) -> PolicyDocument
                 resources=[b.training_output(scope), b.checkpoints(scope)],
             ),
             _kms_use(purpose, args),
-            _logs("WriteTrainingLogs", args.arns, TRAINING_LOG_GROUP),
-            _metrics(),
-            *_ecr_pull(args),
-            *_vpc_access(args),
+            *_platform(args, "WriteTrainingLogs", TRAINING_LOG_GROUP),
         ]
     )
 
@@ -328,15 +326,12 @@ def _inference(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
                 sid="WriteDataCapture",
                 actions=("s3:AbortMultipartUpload", "s3:PutObject"),
                 resources=[b.all_capture],
+                unused_in_demo_because=SAGEMAKER_PLATFORM,
             ),
             _kms_use("inference", args),
-            Statement(
-                sid="VerifyModelSignature", actions=VERIFY_ACTIONS, resources=[args.signing_key_arn]
-            ),
-            _logs("WriteEndpointLogs", args.arns, f"{ENDPOINT_LOG_GROUP_PREFIX}{args.prefix}-*"),
-            _metrics(),
-            *_ecr_pull(args),
-            *_vpc_access(args),
+            # No kms:Verify: the endpoint's network-isolated container cannot reach KMS; the
+            # server verifies offline with the PEM public key the endpoint passes it.
+            *_platform(args, "WriteEndpointLogs", f"{ENDPOINT_LOG_GROUP_PREFIX}{args.prefix}-*"),
         ]
     )
 
@@ -588,8 +583,18 @@ def _launcher(args: PermissionsArgs, b: _Buckets, scope: str) -> PolicyDocument:
                     Condition("StringEquals", "iam:PassedToService", ["sagemaker.amazonaws.com"])
                 ],
             ),
-            Statement(
-                sid="ListOwnPrefixes", actions=["s3:ListBucket"], resources=[b.data, b.artifacts]
+            # A pull request checks its datasets are staged (HeadObject answers 404 rather
+            # than 403 only with ListBucket); the main build stages them and lists nothing.
+            *(
+                []
+                if main
+                else [
+                    Statement(
+                        sid="ListOwnPrefixes",
+                        actions=["s3:ListBucket"],
+                        resources=[b.data, b.artifacts],
+                    )
+                ]
             ),
             datasets,
             Statement(
@@ -599,7 +604,12 @@ def _launcher(args: PermissionsArgs, b: _Buckets, scope: str) -> PolicyDocument:
             ),
             Statement(
                 sid="ReadProductionModel",
-                actions=["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"],
+                # `mlops release fetch` (the baseline to beat) describes the group first.
+                actions=(
+                    "sagemaker:DescribeModelPackage",
+                    "sagemaker:DescribeModelPackageGroup",
+                    "sagemaker:ListModelPackages",
+                ),
                 resources=_packages(args),
             ),
             Statement(
@@ -871,7 +881,7 @@ def _state(args: PermissionsArgs, sid: str, write: bool) -> list[Statement]:
     if args.state_bucket is None:
         return []
     a = args.arns
-    return state_statements(
+    statements = state_statements(
         sid,
         a.partition,
         args.state_bucket,
@@ -879,6 +889,8 @@ def _state(args: PermissionsArgs, sid: str, write: bool) -> list[Statement]:
         stacks=[args.stack],
         write=write,
     )
+    reason = PULUMI_UP if write else PULUMI_PREVIEW
+    return [replace(s, unused_in_demo_because=reason) for s in statements]
 
 
 def _monitor(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:

@@ -102,6 +102,9 @@ def run_demo(settings: DemoSettings, console: Console | None = None) -> DemoSumm
         results = run_steps(demo.steps(), shown)
         exits.close()  # stop the emulator before the summary is written
         enforcement = _enforcement(settings)
+        demo.link(
+            "Emulator", "Every call IAM enforcement authorised", settings.out / AUTHORISED_CALLS
+        )
         summary = DemoSummary(
             stack=settings.stack,
             out=settings.out,

@@ -132,6 +132,8 @@ class DemoRun:
     candidate_record: Any = None
     production_version: int | None = None
     candidate_version: int | None = None
+    served: dict[str, Path] = field(default_factory=dict)
+    """production/candidate -> the model as the endpoint loaded it (as `inference`)."""
     plan_root: Path | None = None
     release_graph: Graph | None = None
     plan_parts: Any = None
@@ -364,6 +366,17 @@ class DemoRun:
                 f"the resumed model has {rounds} boosting rounds; an uninterrupted run has "
                 f"{self.params.train.num_boost_round}"
             )
+        # The job's own calls are the execution role's (the emulator assumes it as SageMaker
+        # does): recorded like the steps' identities, so the summary names every role.
+        self.identities.append(
+            Identity(
+                "train",
+                "the SageMaker training job (channels, checkpoints, model)",
+                "training",
+                self.emulated.roles["training"],
+                run.caller_arn,
+            )
+        )
         self.facts.update(
             {
                 "training_job": record.job_name,
@@ -420,7 +433,8 @@ class DemoRun:
 
         assert self.candidate is not None and self.production is not None
         assert self.data_dir is not None
-        result, paths = self._validate(self.candidate, self.production, "validation")
+        production = self._fetch_production(progress)
+        result, paths = self._validate(self.candidate, production, "validation")
         self.link_report("Candidate", "Validation against production", paths)
         drift = write_drift_reports(
             self.out / "validation",
@@ -604,6 +618,8 @@ class DemoRun:
         verification = self._verify("deploy", "canary", "release verify before deploy", "deploy")
         if not verification.ok:
             raise MlopsError(verification.summary(), exit_code=1)
+        progress.note("loading both models as the endpoint's inference role")
+        self._load_as_endpoint()
         with self.acting_as("deploy", "canary", "deploy and watch the canary"):
             outcome = self._rehearse("canary-promote", fault=False, progress=progress)
         self.facts["canary_decision"] = outcome.decision
@@ -784,6 +800,57 @@ class DemoRun:
             approved_by=caller_arn(aws["sts"]),
         )
 
+    def _fetch_production(self, progress: Progress) -> Path:
+        """What the build job runs before validating (`mlops release fetch`): the model the
+        stack serves, from the registry, verified, as `gh-build`."""
+        from ml.provenance.check import kms_verifier
+        from ml.release.fetch import fetch_serving_model
+
+        assert self.cfg is not None
+        progress.note("mlops release fetch: the served model, verified, as gh-build")
+        out = self.work / "served-production"
+        with self.acting_as("build", "validate", "fetch the served model", *VERIFY) as aws:
+            fetch_serving_model(
+                self.cfg,
+                self.model_name,
+                out,
+                sagemaker=aws["sagemaker"],
+                s3=aws["s3"],
+                verifier=kms_verifier(aws["kms"], self.emulated.signing_key_alias),
+            )
+        return out
+
+    def _load_as_endpoint(self) -> None:
+        """What SageMaker does when `pulumi up` creates the endpoint's models: the registered
+        `ModelDataUrl` (read by the deployer, as Pulumi does) is downloaded with the model's
+        execution role, `inference`; the canary then serves exactly those bytes, and the
+        server verifies their signature before it reports healthy."""
+        import tarfile
+
+        from ml.artifacts import download_file, parse_s3_uri
+        from ml.registry.packages import find_package
+
+        versions = {"production": self.production_version, "candidate": self.candidate_version}
+        with self.acting_as("deploy", "canary", "read the models' data URLs", "sagemaker") as aws:
+            urls = {
+                role: find_package(aws["sagemaker"], self.group, version).model_data_url
+                for role, version in versions.items()
+                if version is not None
+            }
+        with self.acting_as("inference", "endpoint", "load the served models", "s3") as aws:
+            for role, url in urls.items():
+                if not url:
+                    raise MlopsError(f"{self.group} {role}: the registry records no model data")
+                tarball = download_file(
+                    aws["s3"], parse_s3_uri(url), self.work / "endpoint" / f"{role}.tar.gz"
+                )
+                target = self.out / "endpoint-models" / role
+                shutil.rmtree(target, ignore_errors=True)
+                target.mkdir(parents=True)
+                with tarfile.open(tarball, "r:gz") as archive:
+                    archive.extractall(target, filter="data")
+                self.served[role] = target
+
     def _rehearse(self, name: str, *, fault: bool, progress: Progress) -> Any:
         from ml.canary.runner import rehearse, validated
 
@@ -792,8 +859,8 @@ class DemoRun:
         settings = validated(
             stack=self.settings.stack,
             root=self.plan_root,
-            production=self.production,
-            candidate=self.candidate,
+            production=self.served.get("production", self.production),
+            candidate=self.served.get("candidate", self.candidate),
             out=self.out / name,
             rehearsal_seconds=self.settings.canary_seconds,
             key_id=self.emulated.signing_key_alias,

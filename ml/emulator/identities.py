@@ -27,6 +27,7 @@ DUTY_ROLES: dict[str, str] = {
     "deploy": "gh-deploy",
     "monitor": "gh-monitor",
     "audit": "auditor",
+    "inference": "inference",
 }
 """Duty -> role name suffix (`mlops-<stack>-<suffix>`), as in the shared trust design."""
 

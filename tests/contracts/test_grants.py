@@ -27,7 +27,8 @@ ROLE, ROLE_POLICY = "aws:iam/role:Role", "aws:iam/rolePolicy:RolePolicy"
 # Who uses what (role name without `mlops-<stack>-`) and how: the code paths of
 # docs/identities.md. Rows of roles a stack does not create are checked against its config.
 EXPECTED: dict[str, dict[str, tuple[str, ...]]] = {
-    "launcher main output": {"training": (PUT,), "gh-build": (GET,), "gh-release": (GET,)},
+    # gh-release gets the candidate from the build job (a workflow artifact), not from S3.
+    "launcher main output": {"training": (PUT,), "gh-build": (GET,)},
     "launcher main checkpoint": {"training": (PUT, GET)},
     "launcher pull-request output": {"training-pr": (PUT,), "gh-train": (GET,)},
     "launcher pull-request checkpoint": {"training-pr": (PUT, GET)},
