@@ -17,11 +17,12 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from moto.server import ThreadedMotoServer
-
-from ml.emulator import patches
 from ml.errors import MlopsError
+
+if TYPE_CHECKING:
+    from moto.server import ThreadedMotoServer
 
 HOST = "127.0.0.1"
 DEFAULT_REGION = "eu-west-1"
@@ -61,6 +62,10 @@ class Emulator:
         moto keeps its backends per process, not per server: a second emulator in the
         same process (tests, a second demo) would find the first one's keys, buckets and
         packages, so the state is reset before the endpoint is handed out."""
+        from moto.server import ThreadedMotoServer  # moto loads here, not with the module
+
+        from ml.emulator import patches
+
         patches.apply()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         if self._requested_port and not _port_free(self._requested_port):
