@@ -13,7 +13,6 @@ import logging
 import os
 import socket
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import TracebackType
@@ -137,6 +136,8 @@ def _port_free(port: int) -> bool:
 def _reset_when_ready(endpoint: str, timeout: float) -> None:
     """Empty moto's state through its own API (`POST /moto-api/reset`), polling until the
     server answers, so callers never race the server or see an earlier run's state."""
+    import urllib.request  # here: `mlops --help` imports this module, not urllib's HTTP stack
+
     deadline = time.monotonic() + timeout
     reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")  # noqa: S310 - loopback
     while True:
