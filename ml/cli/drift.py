@@ -1,24 +1,26 @@
 """`mlops drift`: drift of current data (e.g. captured endpoint requests) vs a reference."""
 
-from __future__ import annotations
-
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
 
-from ml.cli.usage import existing_path
+from ml.cli.usage import LazyConsole, existing_path
 from ml.errors import MlopsError
-from ml.params import DriftParams, load_params, one_line
 
-console = Console(highlight=False, soft_wrap=True)
+if TYPE_CHECKING:
+    from ml.params import DriftParams
+
+console: Any = LazyConsole(highlight=False, soft_wrap=True)
 
 
-def resolve_thresholds(params: Path | None, overrides: dict[str, object]) -> DriftParams:
+def resolve_thresholds(params: Path | None, overrides: dict[str, object]) -> "DriftParams":
     """The params file's `drift:` section (or the defaults), with explicit options on top."""
+    from pydantic import ValidationError
+
+    from ml.params import DriftParams, load_params, one_line
+
     base = load_params(params).drift if params is not None else DriftParams()
     values = {**base.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
     try:

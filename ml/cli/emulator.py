@@ -1,7 +1,5 @@
 """`mlops emulator`: the embedded AWS emulator in the foreground."""
 
-from __future__ import annotations
-
 import signal
 import sys
 import threading
@@ -9,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ml.emulator.server import DEFAULT_REGION, Emulator
+from ml.emulator.server import DEFAULT_REGION
 
 
 def emulator(
@@ -25,6 +23,8 @@ def emulator(
     Prints one line, `AWS_ENDPOINT_URL=http://127.0.0.1:<port>`, once it accepts
     requests, and serves until interrupted (Ctrl-C or SIGTERM). Any credentials work.
     """
+    from ml.emulator.server import Emulator
+
     stop = threading.Event()
     server = Emulator(port=port, region=region)
     server.start()
