@@ -19,6 +19,9 @@ PSI. Bins are the reference's deciles (`bins` quantiles, duplicates merged), ope
 ends so every current value lands in one; shares are floored at 1e-4 so an empty bin
 counts as a large change instead of an infinity. `PSI = sum((c - r) * ln(c / r))`.
 
+scipy is imported where it is called, not with this module: `scipy.stats` alone costs
+about a second, which `ml.drift.monitor` spends in a thread while the CSV is read.
+
 Chi-square. A 2 x k contingency table of category counts (reference, current) over the
 categories seen in either, tested with `scipy.stats.chi2_contingency` (its defaults,
 including Yates' correction when k = 2).
@@ -31,7 +34,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special, stats
 
 KS_EXACT_MAX_N = 10_000  # scipy's `method="auto"` is exact up to this sample size
 PSI_FLOOR = 1e-4
@@ -143,6 +145,8 @@ def ks_2samp_sorted(a: np.ndarray, b: np.ndarray) -> KsResult:
     if max(n1, n2) <= KS_EXACT_MAX_N:
         import warnings
 
+        from scipy import stats
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # scipy's exact -> asymp notice
             result = stats.ks_2samp(a, b)
@@ -166,6 +170,8 @@ def ks_asymptotic_pvalue(d: float, n1: int, n2: int) -> float:
     # The conditions of scipy.stats._ksstats._kolmogn(n, d, cdf=False) leading to smirnov.
     if size > 140 and 1.0 < t < size - 1 and d < 0.5 and 2.2 <= t * d < 370.0:
         return float(np.clip(2.0 * _smirnov_sf(size, d), 0, 1))
+    from scipy import stats
+
     return float(np.clip(stats.kstwo.sf(d, en), 0, 1))
 
 
@@ -177,6 +183,8 @@ def _smirnov_sf(n: int, x: float, stride: int = 64, margin: float = 46.0) -> flo
     `stride`-th term finds the peak, and only terms within e^-margin of it (relative
     1e-20) are summed, in log space.
     """
+    from scipy import special
+
     last = int(np.floor(n * (1.0 - x)))
 
     def log_terms(j: np.ndarray) -> np.ndarray:
@@ -249,6 +257,8 @@ def chi_square(reference: Mapping[object, int], current: Mapping[object, int]) -
     if len(keys) < 2:
         statistic, pvalue, dof = 0.0, 1.0, 0
     else:
+        from scipy import stats
+
         result = stats.chi2_contingency(np.vstack((ref, cur)))
         statistic, pvalue, dof = float(result.statistic), float(result.pvalue), int(result.dof)
     return ChiSquareResult(
