@@ -119,9 +119,6 @@ def run_drift(
     inputs: Inputs, out: Path, s3_client: Callable[[], Any]
 ) -> tuple[DriftResult, ReportPaths]:
     """Compare, write drift.md / drift.json / drift.html into `out`, return both."""
-    # scipy.stats (p-values, chi-square) takes about a second to import: do it while
-    # polars reads the files (its reader runs outside the GIL).
-    threading.Thread(target=importlib.import_module, args=("scipy.stats",), daemon=True).start()
     with tempfile.TemporaryDirectory(prefix="mlops-drift-") as work:
         reference_path = materialize(inputs.reference, Path(work, "reference"), s3_client)
         materialize_stats(inputs.reference, reference_path, s3_client)
@@ -131,6 +128,13 @@ def run_drift(
         declared = schema_categoricals(inputs.reference, reference_path, s3_client)
         categories = sorted({*inputs.categorical, *declared})
         reference, features = _reference(reference_path, categories, inputs.exclude)
+        if features.categorical:
+            # chi-square needs scipy.stats, a second to import: done while polars reads the
+            # current data (its reader runs outside the GIL). Large numeric samples do not
+            # need it (`ml.drift.stats.ks_asymptotic_pvalue`).
+            threading.Thread(
+                target=importlib.import_module, args=("scipy.stats",), daemon=True
+            ).start()
         batches = CurrentBatches(current_path, features)
         current = CurrentColumns(features)
         for batch in batches:
