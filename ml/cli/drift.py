@@ -94,7 +94,8 @@ def drift(
         typer.Option(
             "--write-reference-stats",
             help="Sort the reference once and store its statistics beside it "
-            "(<reference>.stats.json and .stats.npy); later runs use them while the reference is unchanged.",
+            "(<reference>.stats.json and .stats.npy); later runs use them while the "
+            "reference is unchanged.",
         ),
     ] = False,
     correction: Annotated[
@@ -107,7 +108,6 @@ def drift(
     Exit 0 if nothing drifts, 1 if drift is found, 2 on bad input. Writes drift.md,
     drift.json and drift.html into --out.
     """
-    from ml import aws
     from ml.drift.monitor import Inputs, run_drift, write_reference_stats
     from ml.drift.sources import is_s3
 
@@ -138,6 +138,8 @@ def drift(
 
     def s3() -> object:
         if "s3" not in clients:
+            from ml import aws  # boto3: only for s3:// inputs
+
             clients["s3"] = aws.client("s3")
         return clients["s3"]
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -138,3 +140,26 @@ def test_streamed_file_with_a_bad_value_late_exits_2_with_one_line(
     # then it is bad input: exit code 2, one line naming the file
     assert code == 2 and err.count("\n") == 1, err
     assert "current.csv: malformed value" in err, err
+
+
+def test_numeric_drift_command_loads_no_scipy_stats_matplotlib_or_boto3(tmp_path: Path) -> None:
+    # given numeric CSV files of more than 10,000 rows (scipy's asymptotic KS)
+    rng = np.random.default_rng(9)
+    for name, shift in (("ref", 0.0), ("cur", 0.5)):
+        pl.DataFrame({f"x{j}": rng.normal(shift, 1, 12_000) for j in range(3)}).write_csv(
+            tmp_path / f"{name}.csv"
+        )
+    script = (
+        "import sys\nfrom ml.cli import main\n"
+        f"argv = ['drift', '-r', {str(tmp_path / 'ref.csv')!r}, '-c', "
+        f"{str(tmp_path / 'cur.csv')!r}, '-o', {str(tmp_path / 'out')!r}]\n"
+        "try:\n    main(argv)\nexcept SystemExit as exited:\n    code = exited.code\n"
+        "heavy = ('scipy.stats', 'matplotlib', 'boto3', 'pandas')\n"
+        "print(code, [m for m in heavy if m in sys.modules])\n"
+    )
+    # when `mlops drift` runs in a fresh interpreter
+    run = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=300
+    )
+    # then it finds the drift without loading what it does not need (seconds of imports)
+    assert run.stdout.strip().splitlines()[-1] == "1 []", run.stdout + run.stderr[-2000:]
