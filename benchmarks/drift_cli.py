@@ -10,7 +10,8 @@ tenth-plus-five rescaled, six decimals), then, each as a fresh process with its 
 3. the naive script: `pandas.read_csv` of both files and `scipy.stats.ks_2samp` per column.
 
 Printed and written to build/bench/drift_cli.json: wall seconds and peak RSS of each
-process, the ratios naive / ours, the largest difference between the KS statistics and
+process, the ratios naive / ours (wall, and CPU, which other work on the machine
+disturbs less), the largest difference between the KS statistics and
 p-values in drift.json and scipy's, and the load average around each size (other work
 on the machine slows every side).
 
@@ -66,13 +67,14 @@ def write_pair(directory: Path, rows: int, features: int) -> tuple[Path, Path]:
 
 
 def timed(command: list[str]) -> dict[str, Any]:
-    """Wall seconds, peak RSS and exit code of `command` as a child process."""
+    """Wall seconds, CPU seconds (user + system), peak RSS and exit code of `command`."""
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL)
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     return {
         "seconds": round(time.perf_counter() - started, 3),
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 3),
         "peak_rss_bytes": usage.ru_maxrss * 1024,
         "exit_code": process.returncode,
     }
@@ -107,6 +109,8 @@ def run_size(rows: int, features: int) -> dict[str, Any]:
         "naive_pandas_scipy": naive,
         "ratio": round(naive["seconds"] / ours["seconds"], 2),
         "ratio_with_reference_stats": round(naive["seconds"] / stored["seconds"], 2),
+        "cpu_ratio": round(naive["cpu_seconds"] / ours["cpu_seconds"], 2),
+        "cpu_ratio_with_reference_stats": round(naive["cpu_seconds"] / stored["cpu_seconds"], 2),
         "max_abs_diff_vs_scipy": float(np.max(diffs)),
         "drifted_features": drifted,
         "load_average": [round(load_before, 2), round(load_after, 2)],
@@ -130,19 +134,25 @@ def run(sizes: list[tuple[int, int]]) -> dict[str, Any]:
     return report
 
 
+def _line(label: str, measured: dict[str, Any]) -> str:
+    return (
+        f"  {label + ':':<36}{measured['seconds']:7.2f} s wall, {measured['cpu_seconds']:6.2f} s "
+        f"CPU, peak RSS {measured['peak_rss_bytes'] / 1e9:.2f} GB"
+    )
+
+
 def render(report: dict[str, Any]) -> str:
     lines = ["mlops drift end to end (fresh processes, reports included) vs pandas + scipy"]
     for r in report["sizes"]:
         lines += [
             f"{r['rows']:,} rows x {r['features']} features (load average "
             f"{r['load_average'][0]} -> {r['load_average'][1]} on {report['cpus']} CPUs):",
-            f"  mlops drift:                       {r['ours']['seconds']:7.2f} s, peak RSS "
-            f"{r['ours']['peak_rss_bytes'] / 1e9:.2f} GB",
-            f"  mlops drift, stored reference:     {r['ours_with_reference_stats']['seconds']:7.2f}"
-            f" s, peak RSS {r['ours_with_reference_stats']['peak_rss_bytes'] / 1e9:.2f} GB "
-            f"(writing the stats once: {r['writing_reference_stats']['seconds']:.2f} s)",
-            f"  pandas.read_csv + scipy ks_2samp:  {r['naive_pandas_scipy']['seconds']:7.2f} s, "
-            f"peak RSS {r['naive_pandas_scipy']['peak_rss_bytes'] / 1e9:.2f} GB",
+            _line("mlops drift", r["ours"]),
+            _line("mlops drift, stored reference", r["ours_with_reference_stats"]),
+            _line("  (writing the stats, once)", r["writing_reference_stats"]),
+            _line("pandas.read_csv + scipy ks_2samp", r["naive_pandas_scipy"]),
+            f"  CPU ratio {r['cpu_ratio']:.1f}x, stored reference "
+            f"{r['cpu_ratio_with_reference_stats']:.1f}x",
             f"  ratio {r['ratio']:.1f}x, stored reference {r['ratio_with_reference_stats']:.1f}x"
             f" (bar >= {RATIO_BAR:g}x); max |ours - scipy| = {r['max_abs_diff_vs_scipy']:.1e}; "
             f"{r['drifted_features']} features drifted",
