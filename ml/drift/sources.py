@@ -78,7 +78,6 @@ def materialize_stats(reference: str, local_reference: Path, s3_client: Callable
     from botocore.exceptions import ClientError
 
     from ml.artifacts import S3Object, download_file
-    from ml.aws import error_code
     from ml.drift.reference import STATS_SUFFIXES, stats_paths
 
     bucket, key = _split(reference)
@@ -87,10 +86,10 @@ def materialize_stats(reference: str, local_reference: Path, s3_client: Callable
         source = S3Object(bucket, key + suffix)
         try:
             s3.head_object(Bucket=source.bucket, Key=source.key)
-        except ClientError as error:
-            if error_code(error) in {"404", "NoSuchKey", "NotFound"}:
-                return
-            raise
+        except ClientError:
+            # absent (404, or 403 without s3:ListBucket) or unreadable: the statistics
+            # only save time, so the reference is read instead
+            return
         download_file(s3, source, local)
 
 
