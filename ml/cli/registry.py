@@ -86,6 +86,14 @@ def register(
     spot_savings_percent: Annotated[
         float | None, typer.Option(min=0, max=100, help="Managed spot savings in percent.")
     ] = None,
+    training_record: Annotated[
+        Path | None,
+        typer.Option(
+            callback=existing_path,
+            help="training.json of `mlops train`: records its training and billable time "
+            "and spot savings (explicit --training-minutes/--spot-savings-percent win).",
+        ),
+    ] = None,
     validation_report: Annotated[
         Path | None,
         typer.Option(
@@ -106,12 +114,20 @@ def register(
     assigns; records the caller as registered_by."""
     from ml import aws
     from ml.registry.publish import RegistryTarget, publish_and_register, read_validation_report
+    from ml.training.record import TrainingRecord
 
     group_name, stack_owner = stack_group(group, stack, model, root)
     owner = owner or stack_owner
     if not owner:
         raise MlopsError("owner unknown: pass --owner, or --stack to use the stack's owner")
     report = None if validation_report is None else read_validation_report(validation_report)
+    training: dict[str, float | None] = {}
+    if training_record is not None:
+        training = TrainingRecord.read(training_record).registry_values()
+    if training_minutes is not None:
+        training["training_minutes"] = training_minutes
+    if spot_savings_percent is not None:
+        training["spot_savings_percent"] = spot_savings_percent
     target = RegistryTarget(
         group_name,
         owner,
@@ -130,9 +146,8 @@ def register(
         sagemaker=aws.client("sagemaker"),
         envelope=signature,
         validation=report,
-        training_minutes=training_minutes,
-        spot_savings_percent=spot_savings_percent,
         sts=aws.client("sts"),
+        **training,
     )
     package, stored = published.package, published.stored
     if github_output:

@@ -12,21 +12,19 @@ in this process, points this process's AWS settings (`AWS_ENDPOINT_URL`, fake
 administrator credentials) at it and creates the stack there, roles included.
 
 Every step that calls AWS does so as the identity that does it on AWS (`acting_as`):
-sign and register as `gh-release`, approve as `gh-approve`, the release PR's verify as
-`gh-plan`, the audit as `auditor`, deploy and watch as `gh-deploy`, the drift monitor as
-`gh-monitor`. The role's session is put in this process's environment for the block (so
-clients made there, and child processes such as the canary's servers, use it) and its
-caller identity is recorded in `identities` for the summary. The emulator does not
-enforce IAM yet: the roles say who acts, not what they may do (docs/emulator.md).
+the candidate's training job is launched as `gh-build` (the emulator runs the job itself
+as the stack's `training` execution role), sign and register as `gh-release`, approve
+as `gh-approve`, the release PR's verify as `gh-plan`, the audit as `auditor`, deploy
+and watch as `gh-deploy`, the drift monitor as `gh-monitor`. The role's session is put
+in this process's environment for the block (so clients made there, and child processes
+such as the canary's servers, use it) and its caller identity is recorded in
+`identities` for the summary. The emulator does not enforce IAM yet: the roles say who
+acts, not what they may do (docs/emulator.md).
 """
 
 from __future__ import annotations
 
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -42,6 +40,10 @@ from ml.errors import MlopsError
 from ml.params import DEFAULT_PARAMS, Params, load_params
 
 ECR_REPOSITORY = "aws:ecr/repository:Repository"
+SUBNET = "aws:ec2/subnet:Subnet"
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+SPOT_CAPACITY_WAIT_SECONDS = 1.0
+"""How long the interrupted candidate job waits for a new spot instance (not billed)."""
 CAPTURED_REQUESTS = 2000
 """Requests the stand-in endpoint captured for the drift monitor (held-out rows)."""
 SIGN = ("kms", "sagemaker", "sts")
@@ -114,6 +116,7 @@ class DemoRun:
     cfg: StackConfig | None = None
     params: Params | None = None
     graph: Graph | None = None
+    emulator: Any = None
     emulated: Any = None
     clients: dict[str, Any] = field(default_factory=dict)
     data_dir: Path | None = None
@@ -181,7 +184,7 @@ class DemoRun:
             ("render", f"Render the {stack} stack's resource graph", self.render),
             ("emulator", "Start the emulator: keys, buckets, registry, roles", self.start_emulator),
             ("production", "Production v1: train, sign, register, approve", self.build_production),
-            ("train", "Train the candidate; spot interruption; resume", self.train_candidate),
+            ("train", "Train the candidate: SageMaker spot job, interrupted", self.train_candidate),
             ("validate", "Validate against production: gates, drift", self.validate_candidate),
             ("sign", "Sign the candidate with the KMS key", self.sign_candidate),
             ("register", "Register the candidate, pending approval", self.register_candidate),
@@ -226,6 +229,7 @@ class DemoRun:
 
         assert self.cfg is not None and self.graph is not None
         emulator = self.exits.enter_context(Emulator(self.settings.port, self.cfg.region))
+        self.emulator = emulator
         self.exits.enter_context(emulated_environment(emulator))
         progress.note(f"emulator at {emulator.endpoint_url}")
         self.clients = {name: aws.client(name) for name in ("kms", "s3", "sagemaker", "iam")}
@@ -272,7 +276,7 @@ class DemoRun:
             self._sign(aws, self.production, "local-demo-production-v1")
             progress.note("registering v1")
             self.production_version = self._register(
-                aws, self.production, validation.json, record.training_time_seconds
+                aws, self.production, validation.json, record.registry_values()
             )
         with self.acting_as("approve", "production", "approve v1", "sagemaker", "sts") as aws:
             self._approve(aws, self.production_version, "production model v1")
@@ -290,59 +294,98 @@ class DemoRun:
         )
 
     def train_candidate(self, progress: Progress) -> str:
-        """The candidate's training process gets SIGTERM (what a spot interruption sends)
-        once it has written its first checkpoint, then the same command resumes it."""
-        from ml.training.checkpoint import CheckpointStore, RunIdentity
-        from ml.training.entry import EXIT_INTERRUPTED
-        from ml.training.local import LocalLayout, container_environment, run_local
+        """What CI's build job does (`mlops train --sagemaker`, as gh-build): upload the
+        channels, launch the managed spot job, wait, download the model. The emulator runs
+        the job as the training role and reclaims its spot instance once, after the first
+        checkpoint reached S3; the job resumes from its S3 checkpoints."""
+        from ml import aws
+        from ml.data.io import snapshot_of
+        from ml.training.sagemaker import SpotJobSpec, train_on_sagemaker
 
         assert self.params is not None and self.data_dir is not None
-        layout = LocalLayout(self.work / "candidate")
-        shutil.rmtree(layout.root, ignore_errors=True)
-        log_path = self.out / "logs" / "train-candidate-interrupted.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = container_environment(self.params, layout, self.data_dir)
-        progress.note("training until the first checkpoint")
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "ml.training"], env=env, stdout=log, stderr=subprocess.STDOUT
+        assert self.emulator is not None and self.emulator.training is not None
+        jobs = self.emulator.training
+        jobs.log_dir = self.out / "logs"
+        jobs.interrupt_next_job(capacity_wait_seconds=SPOT_CAPACITY_WAIT_SECONDS)
+        out = self.work / "candidate"
+        shutil.rmtree(out, ignore_errors=True)
+        with self.acting_as("build", "train", "launch the candidate's spot training job"):
+            record = train_on_sagemaker(
+                boto_session=aws.session(),
+                params=self.params,
+                spec=SpotJobSpec(image_uri=self._image("train")),
+                stack=self._training_stack(),
+                snapshot=snapshot_of(self.data_dir),
+                out=out,
+                poll_seconds=0.5,
+                say=progress.note,
             )
-        try:
-            code = _interrupt_after_checkpoint(process, layout.checkpoints)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-        self.link("Candidate", "Training log of the interrupted run", log_path)
-        if code != EXIT_INTERRUPTED:
+        assert record.job_name is not None
+        run = jobs.run(record.job_name)
+        self.link("Candidate", "Training job log (both instances)", run.log)
+        self.link("Candidate", "Training record (training.json)", out / "training.json")
+        self.candidate, self.candidate_record = out / "model", record
+        rounds = _model_card(self.candidate)["training"]["iterations"]
+        resumed = record.resumed_from_iteration
+        if run.interruptions != 1 or resumed is None:
             raise MlopsError(
-                f"the interrupted training process exited with {code}, not {EXIT_INTERRUPTED} "
-                f"(checkpoint and stop); see {log_path}"
+                f"training job {record.job_name} was not interrupted and resumed "
+                f"({run.interruptions} interruption(s), resumed from {resumed}); see {run.log}"
             )
-        identity = RunIdentity(self.params.train.params_hash(), self.data_hash or "")
-        checkpoint = CheckpointStore(layout.checkpoints, identity).latest()
-        if checkpoint is None:
-            raise MlopsError(f"no usable checkpoint in {layout.checkpoints} after the interruption")
-        progress.note(f"interrupted at round {checkpoint.iteration}; resuming")
-        record = run_local(self.params, layout.root, self.data_dir)
-        self.candidate, self.candidate_record = Path(record.artifact), record
-        training = _model_card(self.candidate)["training"]
-        if training.get("resumed_from_iteration") != checkpoint.iteration:
+        if rounds != self.params.train.num_boost_round:
             raise MlopsError(
-                f"the resumed run started from round {training.get('resumed_from_iteration')}, "
-                f"not from the checkpoint of round {checkpoint.iteration}"
+                f"the resumed model has {rounds} boosting rounds; an uninterrupted run has "
+                f"{self.params.train.num_boost_round}"
             )
-        if training["iterations"] != self.params.train.num_boost_round:
-            raise MlopsError(
-                f"the resumed model has {training['iterations']} boosting rounds; an "
-                f"uninterrupted run has {self.params.train.num_boost_round}"
-            )
-        self.facts["interrupted_at_round"] = checkpoint.iteration
-        self.facts["candidate_rounds"] = training["iterations"]
+        self.facts.update(
+            {
+                "training_job": record.job_name,
+                "training_role": run.caller_arn,
+                "interrupted_at_round": resumed,
+                "candidate_rounds": rounds,
+                "training_seconds": record.training_time_seconds,
+                "billable_seconds": record.billable_time_seconds,
+                "spot_savings_percent": record.spot_savings_percent,
+            }
+        )
         return (
-            f"SIGTERM after round {checkpoint.iteration} (exit {code}, checkpoint kept); "
-            f"resumed from round {checkpoint.iteration} to {training['iterations']} in "
-            f"{record.training_time_seconds:.1f}s"
+            f"job {record.job_name} as the training role: spot instance reclaimed after "
+            f"round {resumed}, resumed from S3 checkpoints to {rounds}; training "
+            f"{record.training_time_seconds:g}s, billable {record.billable_time_seconds:g}s, "
+            f"spot savings {record.spot_savings_percent:g}%"
+        )
+
+    def _image(self, tag: str) -> str:
+        """The stack's ECR repository (from the graph) with `tag`."""
+        assert self.graph is not None
+        repositories = self.graph.of_type(ECR_REPOSITORY)
+        return f"{repositories[0].outputs['repositoryUrl']}:{tag}" if repositories else tag
+
+    def _training_stack(self) -> Any:
+        """The stack outputs `mlops train --sagemaker` reads, from the emulated stack and,
+        for a stack with a VPC, the graph's private subnets and training security group
+        (the build role may only create jobs inside them)."""
+        from ml.training.sagemaker import StackOutputs
+
+        assert self.graph is not None and self.cfg is not None
+        prefix = f"mlops-{self.settings.stack}-"
+        return StackOutputs(
+            artifact_bucket=self.emulated.artifact_bucket,
+            data_bucket=self.emulated.buckets["data"],
+            data_key_arn=self.emulated.data_key_arn,
+            training_role_arn=self.emulated.roles["training"],
+            environment=self.settings.stack,
+            region=self.cfg.region,
+            subnet_ids=tuple(
+                str(r.id)
+                for r in self.graph.of_type(SUBNET)
+                if r.name.startswith(f"{prefix}private-")
+            ),
+            security_group_ids=tuple(
+                str(r.id)
+                for r in self.graph.of_type(SECURITY_GROUP)
+                if r.name == f"{prefix}training-sg"
+            ),
         )
 
     def validate_candidate(self, progress: Progress) -> str:
@@ -411,13 +454,19 @@ class DemoRun:
                 aws,
                 self.candidate,
                 self.out / "validation" / "validation.json",
-                self.candidate_record.training_time_seconds,
+                self.candidate_record.registry_values(),
             )
             package = find_package(aws["sagemaker"], self.group, self.candidate_version)
         self.facts["candidate_version"] = self.candidate_version
+        recorded = {
+            key: package.metadata.get(key) for key in self.candidate_record.registry_values()
+        }
+        self.facts["candidate_training_in_registry"] = recorded
         return (
             f"{self.group} v{self.candidate_version} {package.approval_status}; model.tar.gz "
-            f"and signature in s3://{self.emulated.artifact_bucket} (SSE-KMS)"
+            f"and signature in s3://{self.emulated.artifact_bucket} (SSE-KMS); training "
+            f"{recorded['training_minutes']} min, billable {recorded['billable_minutes']} min, "
+            f"spot savings {recorded['spot_savings_percent']}%"
         )
 
     def approve_candidate(self, progress: Progress) -> str:
@@ -664,18 +713,20 @@ class DemoRun:
         sign_to_file(artifact, signer, artifact / SIGNATURE_NAME, provenance)
 
     def _register(
-        self, aws: dict[str, Any], artifact: Path, validation: Path, seconds: float | None
+        self,
+        aws: dict[str, Any],
+        artifact: Path,
+        validation: Path,
+        training: dict[str, float | None],
     ) -> int:
-        """What `mlops register` does in CI; returns the package version."""
+        """What `mlops register --training-record` does in CI; returns the package version."""
         from ml.registry.publish import RegistryTarget, publish_and_register, read_validation_report
 
         assert self.graph is not None and self.cfg is not None
-        repositories = self.graph.of_type(ECR_REPOSITORY)
-        image = f"{repositories[0].outputs['repositoryUrl']}:demo" if repositories else "demo"
         target = RegistryTarget(
             group=self.group,
             owner=self.cfg.owner,
-            image=image,
+            image=self._image("demo"),
             bucket=self.emulated.artifact_bucket,
             kms_key_id=self.emulated.data_key_arn,
             signing_key_id=self.emulated.signing_key_alias,
@@ -689,8 +740,8 @@ class DemoRun:
             s3=aws["s3"],
             sagemaker=aws["sagemaker"],
             validation=read_validation_report(validation),
-            training_minutes=None if seconds is None else round(seconds / 60, 3),
             sts=aws["sts"],
+            **training,
         )
         return published.package.version
 
@@ -735,20 +786,6 @@ class DemoRun:
                 "Canary", f"{title}: {role} server log", self.out / name / "logs" / f"{role}.log"
             )
         return result.outcome
-
-
-def _interrupt_after_checkpoint(process: subprocess.Popen[bytes], checkpoints: Path) -> int:
-    """SIGTERM the training process once a checkpoint exists; its exit code."""
-    deadline = time.monotonic() + 300
-    while not any(checkpoints.glob("checkpoint-*.ckpt")):
-        code = process.poll()
-        if code is not None:
-            raise MlopsError(f"the training process exited with {code} before writing a checkpoint")
-        if time.monotonic() > deadline:
-            raise MlopsError("the training process wrote no checkpoint within 300 s")
-        time.sleep(0.005)
-    process.send_signal(signal.SIGTERM)
-    return process.wait(timeout=120)
 
 
 def _paths(folder: Path) -> Any:

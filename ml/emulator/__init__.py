@@ -6,6 +6,7 @@
   and inline policies), created in the emulator.
 - `credentials_for(stack, duty, sts)`: a session of the role that does a duty.
 - `patches`: every fix for a moto gap, in one module.
+- `training`: training jobs that run the entry point as the job (`Emulator.training`).
 
 The names are imported on first use (PEP 562), not with the package: `mlops emulator`
 shows its default region in `--help` without loading moto.

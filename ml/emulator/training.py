@@ -71,6 +71,7 @@ from moto.sagemaker.responses import SageMakerResponse
 from ml.artifacts import S3Object, parse_s3_uri, sse_kms_arguments
 from ml.aws import describe_error
 from ml.training.entry import EXIT_INTERRUPTED, ContainerPaths
+from ml.training.sagemaker import MODEL_TARBALL, OUTPUT_TARBALL
 
 SESSION_NAME = "SageMaker"
 """The role session the job's S3 calls run under (`assumed-role/<role>/SageMaker`)."""
@@ -325,9 +326,9 @@ class TrainingJobs:
 
         _transition(job, "Uploading", "Uploading the generated training model")
         output = job.output_data_config["S3OutputPath"].rstrip("/") + f"/{run.name}/output/"
-        _upload_tarball(s3, paths.model_dir, f"{output}model.tar.gz", _kms_key(job))
+        _upload_tarball(s3, paths.model_dir, f"{output}{MODEL_TARBALL}", _kms_key(job))
         if any(paths.output_data_dir.iterdir()):
-            _upload_tarball(s3, paths.output_data_dir, f"{output}output.tar.gz", _kms_key(job))
+            _upload_tarball(s3, paths.output_data_dir, f"{output}{OUTPUT_TARBALL}", _kms_key(job))
         return None
 
     @contextmanager
@@ -364,11 +365,11 @@ class _CheckpointSync:
         for path in sorted(p for p in self._directory.rglob("*") if p.is_file()):
             try:
                 stat = path.stat()
+                if self._seen.get(path) == (stat.st_size, stat.st_mtime_ns):
+                    continue
                 body = path.read_bytes()
             except FileNotFoundError:
                 continue  # a temporary file renamed or a pruned checkpoint: gone already
-            if self._seen.get(path) == (stat.st_size, stat.st_mtime_ns):
-                continue
             key = f"{target.key.rstrip('/')}/{path.relative_to(self._directory).as_posix()}"
             _put(self._s3, S3Object(target.bucket, key), body, self._kms_key, "Checkpoint upload")
             self._seen[path] = (stat.st_size, stat.st_mtime_ns)

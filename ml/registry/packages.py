@@ -51,6 +51,7 @@ METADATA_KEYS = {
     "git_commit": "commit that trained the model",
     "training_job_name": "SageMaker training job (or local run) name",
     "training_minutes": "wall-clock training time in minutes",
+    "billable_minutes": "billed training time in minutes (SageMaker BillableTimeInSeconds)",
     "spot_savings_percent": "managed spot savings, 0-100",
     "owner": "team accountable for the model",
     "signature_s3_uri": "where the DSSE signature is stored",
@@ -86,6 +87,7 @@ class Registration(BaseModel):
     provenance: Provenance
     owner: Annotated[str, Field(min_length=1, max_length=128)]
     training_minutes: Annotated[float, Field(ge=0)] | None = None
+    billable_minutes: Annotated[float, Field(ge=0)] | None = None
     spot_savings_percent: Annotated[float, Field(ge=0, le=100)] | None = None
     validation_gates: Literal["passed", "failed"] | None = None
     validation_report_s3_uri: str | None = None
@@ -101,6 +103,7 @@ class Registration(BaseModel):
             "git_commit": p.git_commit,
             "training_job_name": p.training_job_name,
             "training_minutes": _number(self.training_minutes),
+            "billable_minutes": _number(self.billable_minutes),
             "spot_savings_percent": _number(self.spot_savings_percent),
             "owner": self.owner,
             "signature_s3_uri": self.signature_s3_uri,

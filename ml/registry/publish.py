@@ -106,6 +106,7 @@ def publish_and_register(
     training_minutes: float | None = None,
     spot_savings_percent: float | None = None,
     sts: Any = None,
+    billable_minutes: float | None = None,
 ) -> Publication:
     """Verify, upload (SSE-KMS) and register a signed artifact as PendingManualApproval.
 
@@ -172,6 +173,7 @@ def publish_and_register(
             provenance=provenance,
             owner=target.owner,
             training_minutes=training_minutes,
+            billable_minutes=billable_minutes,
             spot_savings_percent=spot_savings_percent,
             validation_gates=validation.gates if validation is not None else None,
             validation_report_s3_uri=report_uri,

@@ -43,6 +43,19 @@ class TrainingRecord(BaseModel):
     reference_uri: str | None = None
     """The production reference sample of this training data, for drift monitoring."""
 
+    def registry_values(self) -> dict[str, float | None]:
+        """What the model registry records of this run (`mlops register --training-record`):
+        training and billable minutes, and the spot savings."""
+
+        def minutes(seconds: float | None) -> float | None:
+            return None if seconds is None else round(seconds / 60, 3)
+
+        return {
+            "training_minutes": minutes(self.training_time_seconds),
+            "billable_minutes": minutes(self.billable_time_seconds),
+            "spot_savings_percent": self.spot_savings_percent,
+        }
+
     def write(self, out_dir: Path) -> Path:
         path = out_dir / RECORD_FILE
         write_text_atomic(path, dumps(self.model_dump(mode="json")))

@@ -141,16 +141,37 @@ def test_demo_index_links_every_report(first: DemoRun) -> None:
 
 @pytest.mark.slow
 def test_demo_trains_through_a_spot_interruption(first: DemoRun) -> None:
-    # given the candidate the demo trained
-    card = json.loads(
-        (first.folder / "work" / "candidate" / "model" / "model.json").read_text(encoding="utf-8")
-    )
-    interrupted = first.summary["outcomes"]["interrupted_at_round"]
+    # given the candidate the demo trained as a SageMaker job, and the job's record
+    candidate = first.folder / "work" / "candidate"
+    card = json.loads((candidate / "model" / "model.json").read_text(encoding="utf-8"))
+    record = json.loads((candidate / "training.json").read_text(encoding="utf-8"))
+    outcomes = first.summary["outcomes"]
+    interrupted = outcomes["interrupted_at_round"]
     # then it resumed from the interruption's checkpoint and has all its rounds
-    assert 0 < interrupted < card["training"]["iterations"], "interrupted mid-run"
-    assert card["training"]["resumed_from_iteration"] == interrupted, "resumed from checkpoint"
-    log = (first.folder / "logs" / "train-candidate-interrupted.log").read_text(encoding="utf-8")
+    assert 0 < interrupted < card["training"]["iterations"] == 100, "interrupted mid-run"
+    assert record["resumed_from_iteration"] == interrupted, "resumed from its S3 checkpoint"
+    log = (first.folder / "logs" / f"{record['job_name']}.log").read_text(encoding="utf-8")
     assert "interrupted after" in log, f"the training process saw the SIGTERM: {log}"
+    # and the waiting for a new spot instance was not billed
+    assert record["billable_time_seconds"] < record["training_time_seconds"], record
+    assert record["spot_savings_percent"] > 0, record
+    # and the registry recorded them with the candidate, in minutes
+    registry = {k: float(v) for k, v in outcomes["candidate_training_in_registry"].items()}
+    assert abs(registry["training_minutes"] - record["training_time_seconds"] / 60) < 1e-3, registry
+    assert abs(registry["billable_minutes"] - record["billable_time_seconds"] / 60) < 1e-3, registry
+    assert registry["spot_savings_percent"] == record["spot_savings_percent"], registry
+
+
+@pytest.mark.slow
+def test_demo_launches_training_as_gh_build_and_the_job_runs_as_the_training_role(
+    first: DemoRun,
+) -> None:
+    # given who launched the candidate's job, and who the job's S3 calls were
+    launched = [i for i in first.summary["identities"] if i["step"] == "train"]
+    job_caller = first.summary["outcomes"]["training_role"]
+    # then CI's build role launched it and the job ran as the stack's execution role
+    assert [role_of(i["caller_arn"]) for i in launched] == ["mlops-staging-gh-build"], launched
+    assert role_of(job_caller) == "mlops-staging-training", job_caller
 
 
 @pytest.mark.slow

@@ -21,6 +21,7 @@ from ml.registry import (
     approve,
     find_package,
 )
+from ml.training.record import TrainingRecord
 from tests.ml.provenance_support import (  # noqa: F401 - fixtures
     APPROVER,
     COMMIT,
@@ -400,3 +401,40 @@ def test_register_with_github_output_hands_the_version_to_the_approval_job(
     # then the stack's version is appended under a key of its own (matrix legs share outputs)
     assert code == 0, err
     assert outputs.read_text() == "earlier=1\nversion-dev=1\n", outputs.read_text()
+
+
+def test_register_records_training_billable_time_and_savings_from_the_training_record(
+    aws: Aws, artifact: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given the training.json of a spot job that trained 600 s and was billed 180 s
+    record = TrainingRecord(
+        mode="sagemaker", model="churn-classifier", status="Completed", job_name="job-1",
+        artifact="s3://a/training-output/main/churn-classifier/job-1/output/model.tar.gz",
+        checkpoint_uri="s3://a/checkpoints/main/churn-classifier/run/", params_hash="sha256:0",
+        managed_spot=True, training_time_seconds=600, billable_time_seconds=180,
+        spot_savings_percent=70.0,
+    )  # fmt: skip
+    path = record.write(artifact.parent)
+    # when `mlops register` is given it, as model-build.yml does
+    argv = [
+        "register",
+        "--artifact",
+        str(artifact),
+        "--stack",
+        "dev",
+        "--training-record",
+        str(path),
+    ]
+    code, out, err = run(argv, capsys)
+    # then the package records the job's times in minutes and its savings
+    assert code == 0, err
+    version = int(out.split(" version ")[1].split()[0])
+    metadata = find_package(aws.sagemaker, GROUP, version).metadata
+    recorded = {
+        k: metadata.get(k) for k in ("training_minutes", "billable_minutes", "spot_savings_percent")
+    }
+    assert recorded == {
+        "training_minutes": "10",
+        "billable_minutes": "3",
+        "spot_savings_percent": "70",
+    }, metadata
