@@ -9,6 +9,7 @@ line below.
 
 BENCHMARKS: tuple[str, ...] = (
     "benchmarks.drift",
+    "benchmarks.drift_cli",
     "benchmarks.serving",
     "benchmarks.render",
 )

@@ -22,7 +22,6 @@ from infra.components.permissions import (
 )
 from infra.components.registry import Registry, RegistryArgs
 from infra.components.secure_bucket import LogDelivery, ObjectLock, SecureBucket, SecureBucketArgs
-from infra.components.serving_kubernetes import KubernetesServing, KubernetesServingArgs
 from infra.components.serving_sagemaker import (
     RollbackAlarms,
     SageMakerServing,
@@ -380,6 +379,10 @@ def _declare_serving(
 
     k = s.kubernetes
     if k.enabled:
+        # Here, not at the top: pulumi-kubernetes is a second SDK to import, and only
+        # stacks that serve on Kubernetes need it.
+        from infra.components.serving_kubernetes import KubernetesServing, KubernetesServingArgs
+
         model = cfg.kubernetes_model
         image = k.image or pulumi.Output.concat(
             registry.repository_url, ":", cfg.models[model].image_tag

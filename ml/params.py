@@ -29,8 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ml.errors import MlopsError
 from ml.files import read_yaml
+from ml.paths import DEFAULT_PARAMS
 
-DEFAULT_PARAMS = Path(__file__).resolve().parent / "params.yaml"
 # Keys SageMaker or its toolkits may add to a job's hyperparameters; never ours.
 RESERVED_HYPERPARAMETER_PREFIXES = ("sagemaker_", "_")
 

@@ -1,7 +1,5 @@
 """`mlops`: one Typer app, one sub-app per area of the release pipeline."""
 
-from __future__ import annotations
-
 import typer
 
 from ml.cli import (
@@ -28,6 +26,7 @@ app = typer.Typer(
     help="GitOps release system for ML models on AWS: infra graph, train, validate, "
     "sign, register, release, serve, audit.",
     no_args_is_help=True,
+    rich_markup_mode=None,  # plain help: see ml.cli.usage
     pretty_exceptions_enable=False,
     add_completion=False,
 )

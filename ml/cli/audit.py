@@ -1,17 +1,14 @@
 """`mlops audit`: the compliance audit of one stack, from its declared infrastructure."""
 
-from __future__ import annotations
-
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
-from ml.cli.usage import RootOption, existing_path
+from ml.cli.usage import LazyConsole, RootOption, existing_path
 from ml.errors import MlopsError
 
-console = Console(highlight=False, soft_wrap=True)
+console: Any = LazyConsole(highlight=False, soft_wrap=True)
 
 
 def audit(

@@ -1,18 +1,15 @@
 """`mlops canary --stack <env>`: rehearse the stack's canary release on this machine."""
 
-from __future__ import annotations
-
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
 from infra.contracts import Env
-from ml.cli.usage import RootOption, existing_path
+from ml.cli.usage import LazyConsole, RootOption, existing_path
 from ml.errors import MlopsError
 
-console = Console(highlight=False, soft_wrap=True)
+console: Any = LazyConsole(highlight=False, soft_wrap=True)
 
 
 def canary(

@@ -1,17 +1,14 @@
 """`mlops demo`: the whole release on this machine, on the embedded AWS emulator."""
 
-from __future__ import annotations
-
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
-from ml.cli.usage import RootOption
+from ml.cli.usage import LazyConsole, RootOption
 from ml.errors import MlopsError
 
-console = Console(highlight=False, soft_wrap=True)
+console: Any = LazyConsole(highlight=False, soft_wrap=True)
 
 
 def demo(

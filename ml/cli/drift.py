@@ -1,24 +1,25 @@
 """`mlops drift`: drift of current data (e.g. captured endpoint requests) vs a reference."""
 
-from __future__ import annotations
-
-import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
 
-from ml.cli.usage import existing_path
+from ml.cli.usage import LazyConsole, existing_path
 from ml.errors import MlopsError
-from ml.params import DriftParams, load_params, one_line
 
-console = Console(highlight=False, soft_wrap=True)
+if TYPE_CHECKING:
+    from ml.params import DriftParams
+
+console: Any = LazyConsole(highlight=False, soft_wrap=True)
 
 
-def resolve_thresholds(params: Path | None, overrides: dict[str, object]) -> DriftParams:
+def resolve_thresholds(params: Path | None, overrides: dict[str, object]) -> "DriftParams":
     """The params file's `drift:` section (or the defaults), with explicit options on top."""
+    from pydantic import ValidationError
+
+    from ml.params import DriftParams, load_params, one_line
+
     base = load_params(params).drift if params is not None else DriftParams()
     values = {**base.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
     try:
@@ -38,17 +39,18 @@ def drift(
         ),
     ],
     current: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--current",
             "-c",
             help="Current data: a CSV file with a header, a SageMaker data-capture JSON-lines "
             "file, or a directory or s3:// prefix of them.",
         ),
-    ],
+    ] = None,
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="Directory for drift.md, drift.json, drift.html.")
-    ],
+        Path | None,
+        typer.Option("--out", "-o", help="Directory for drift.md, drift.json, drift.html."),
+    ] = None,
     categorical: Annotated[
         list[str] | None,
         typer.Option(
@@ -87,6 +89,15 @@ def drift(
     psi_bins: Annotated[
         int | None, typer.Option(help="Reference quantile bins for PSI (default 10).")
     ] = None,
+    write_stats: Annotated[
+        bool,
+        typer.Option(
+            "--write-reference-stats",
+            help="Sort the reference once and store its statistics beside it "
+            "(<reference>.stats.json and .stats.npy); later runs use them while the "
+            "reference is unchanged.",
+        ),
+    ] = False,
     correction: Annotated[
         str | None,
         typer.Option(help="Multiple-testing correction of p-value thresholds: bonferroni or none."),
@@ -97,12 +108,21 @@ def drift(
     Exit 0 if nothing drifts, 1 if drift is found, 2 on bad input. Writes drift.md,
     drift.json and drift.html into --out.
     """
-    from ml import aws
-    from ml.drift.detect import detect_drift_frames
-    from ml.drift.readers import load_pair
-    from ml.drift.report import write_drift_reports
-    from ml.drift.sources import materialize, schema_categoricals
+    from ml.drift.monitor import Inputs, run_drift, write_reference_stats
+    from ml.drift.sources import is_s3
 
+    if write_stats:
+        if is_s3(reference):
+            raise MlopsError(
+                "--write-reference-stats needs a local reference file: write the statistics "
+                "beside it, then upload both (training does, for its reference channel)"
+            )
+        written = write_reference_stats(Path(reference))
+        console.print(f"reference statistics written to {written[0]} and {written[1]}")
+        if current is None and out is None:
+            return
+    if current is None or out is None:
+        raise MlopsError("--current and --out are required (unless --write-reference-stats)")
     thresholds = resolve_thresholds(
         params,
         {
@@ -118,19 +138,13 @@ def drift(
 
     def s3() -> object:
         if "s3" not in clients:
+            from ml import aws  # boto3: only for s3:// inputs
+
             clients["s3"] = aws.client("s3")
         return clients["s3"]
 
-    with tempfile.TemporaryDirectory(prefix="mlops-drift-") as work:
-        reference_path = materialize(reference, Path(work, "reference"), s3)
-        current_path = materialize(current, Path(work, "current"), s3, since_hours)
-        declared = schema_categoricals(reference, reference_path, s3)
-        categories = sorted({*(categorical or []), *declared})
-        pair = load_pair(reference_path, current_path, categories, exclude or [])
-    result = detect_drift_frames(
-        pair.reference, pair.current, pair.categorical, thresholds, pair.ignored
-    )
-    paths = write_drift_reports(out, result, reference, current)
+    inputs = Inputs(reference, current, categorical or [], exclude or [], since_hours, thresholds)
+    result, paths = run_drift(inputs, out, s3)
     drifted = result.drifted
     console.print(
         f"compared {len(result.features)} features ({result.reference_rows:,} reference rows, "

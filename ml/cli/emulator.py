@@ -1,7 +1,5 @@
 """`mlops emulator`: the embedded AWS emulator in the foreground."""
 
-from __future__ import annotations
-
 import signal
 import sys
 import threading
@@ -9,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ml.emulator.server import DEFAULT_REGION, Emulator
+from ml.emulator.server import DEFAULT_REGION
 
 
 def emulator(
@@ -35,6 +33,8 @@ def emulator(
     credentials (`AWS_ACCESS_KEY_ID=emulator`) may do anything; sessions of roles
     (`sts:AssumeRole`) are held to their policies unless `--no-enforce-iam`.
     """
+    from ml.emulator.server import Emulator
+
     stop = threading.Event()
     server = Emulator(port=port, region=region, enforce_iam=enforce_iam)
     server.start()

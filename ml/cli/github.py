@@ -5,22 +5,19 @@ on the pull request, the drift issue. Needs the `gh` CLI and `GH_TOKEN`, as on G
 runners; the repository comes from `--repo`, `GH_REPO` or `GITHUB_REPOSITORY`.
 """
 
-from __future__ import annotations
-
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
-from ml.cli.usage import existing_path
+from ml.cli.usage import LazyConsole, existing_path, sub_app
 from ml.errors import MlopsError
 
-app = typer.Typer(
+app = sub_app(
     help="Pull-request comments and issues through the gh CLI, one per marker, updated in place.",
     no_args_is_help=True,
 )
-console = Console(highlight=False, soft_wrap=True)
+console: Any = LazyConsole(highlight=False, soft_wrap=True)
 
 RepoOption = Annotated[
     str,

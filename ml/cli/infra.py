@@ -1,25 +1,20 @@
 """`mlops infra`: the stack config and the offline resource graph."""
 
-from __future__ import annotations
-
 import json
 from collections import Counter
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from infra.config import STACKS, ConfigError, load_stack, load_stacks
 from infra.contracts import EXAMPLE_GITHUB_REPOSITORY
-from ml.cli.usage import RootOption
+from ml.cli.usage import LazyConsole, RootOption, sub_app
 
-app = typer.Typer(
+app = sub_app(
     help="Validate stack files and render the offline resource graph.", no_args_is_help=True
 )
-console = Console(highlight=False)
+console: Any = LazyConsole(highlight=False)
 
 
 class Program(StrEnum):
@@ -49,6 +44,8 @@ ProgramOption = Annotated[
 
 def _stack_for(program: Program, stack: str | None) -> str:
     """The stack to work on: `--stack` for the main program, the program's own otherwise."""
+    from infra.config import STACKS, ConfigError
+
     if program is not Program.main:
         if stack is not None:
             raise ConfigError(f"--stack applies to --program main only; drop it for {program}")
@@ -66,6 +63,8 @@ def validate(
 ) -> None:
     """Validate `Pulumi.<stack>.yaml` against the typed schema; with `--program github`,
     also render the GitHub program and the main stacks and run the GitHub policies."""
+    from infra.config import load_stack, load_stacks
+
     name = _stack_for(program, stack)
     if program is Program.github:
         _validate_github(root)
@@ -96,6 +95,7 @@ def validate(
 def _validate_github(root: Path) -> None:
     """The GitHub graph under the GitHub policies, with the environments the main stacks'
     IAM trust policies name (read from their rendered graphs): exit 1 on a violation."""
+    from infra.config import ConfigError
     from infra.github.offline import program_config, render_github_graph
     from infra.github.settings import load_plan
     from infra.graph import Graph
@@ -156,6 +156,8 @@ def render(
 
 
 def print_summary(graph: dict) -> None:
+    from rich.table import Table
+
     counts = Counter(resource["type"] for resource in graph["resources"])
     table = Table(title=f"stack {graph['stack']}: resources by type")
     table.add_column("type")

@@ -1,18 +1,16 @@
 """`mlops keys`: the signing key's public half, for verification without AWS."""
 
-from __future__ import annotations
-
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
 from infra.contracts import Env
+from ml.cli.usage import LazyConsole, sub_app
 from ml.errors import MlopsError
 
-app = typer.Typer(help="Export the model-signing public key.", no_args_is_help=True)
-console = Console(highlight=False, soft_wrap=True)
+app = sub_app(help="Export the model-signing public key.", no_args_is_help=True)
+console: Any = LazyConsole(highlight=False, soft_wrap=True)
 
 
 @app.command("export-public")

@@ -1,31 +1,22 @@
 """`mlops sign` and `mlops verify`: KMS-signed artifacts, verified through KMS or offline."""
 
-from __future__ import annotations
-
 import json
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
 from infra.contracts import Env
 from ml.cli.registry import DEFAULT_MODEL, stack_group
-from ml.cli.usage import existing_path
+from ml.cli.usage import LazyConsole, existing_path
 from ml.errors import MlopsError
-from ml.provenance.builder import build_provenance, read_json_object
-from ml.provenance.check import (
-    VerificationResult,
-    default_signature,
-    trusted_verifier,
-    verify_artifact,
-)
-from ml.provenance.kms import RAW_MESSAGE_LIMIT, KmsSigner
 from ml.provenance.manifest import SIGNATURE_NAME
-from ml.provenance.sign import read_model_card, refuse_out_inside_artifact, sign_to_file
 
-console = Console(highlight=False, soft_wrap=True)
+if TYPE_CHECKING:
+    from ml.provenance.check import VerificationResult
+
+console: Any = LazyConsole(highlight=False, soft_wrap=True)
 
 ArtifactOption = Annotated[
     Path,
@@ -122,6 +113,9 @@ def sign(
     """Sign every file of an artifact with the KMS signing key (DSSE + in-toto + SLSA),
     for one model, stack and package version, recording who signed."""
     from ml import aws
+    from ml.provenance.builder import build_provenance
+    from ml.provenance.kms import RAW_MESSAGE_LIMIT, KmsSigner
+    from ml.provenance.sign import read_model_card, refuse_out_inside_artifact, sign_to_file
     from ml.registry.identity import caller_arn
 
     refuse_out_inside_artifact(artifact, out)  # a bad --out fails before git or KMS is asked
@@ -206,6 +200,8 @@ def verify(
     ] = False,
 ) -> None:
     """Check that an artifact is exactly what the trusted key signed, file by file."""
+    from ml.provenance.check import default_signature, verify_artifact
+
     with tempfile.TemporaryDirectory(prefix="mlops-verify-") as tmp:
         envelope = signature or default_signature(artifact, Path(tmp))
         result = verify_artifact(artifact, envelope, _verifier(public_key, key_id))
@@ -228,7 +224,7 @@ def verify(
             )
 
 
-def result_document(result: VerificationResult) -> dict[str, Any]:
+def result_document(result: "VerificationResult") -> dict[str, Any]:
     provenance = result.provenance
     return {
         "ok": result.ok,
@@ -243,6 +239,8 @@ def result_document(result: VerificationResult) -> dict[str, Any]:
 
 
 def _object_file(path: Path | None, what: str) -> dict[str, Any] | None:
+    from ml.provenance.builder import read_json_object
+
     return None if path is None else read_json_object(path, what)
 
 
@@ -253,5 +251,6 @@ def _verifier(public_key: Path | None, key_id: str | None) -> Any:
             f"{PUBLIC_KEY_ENV} / {KEY_ID_ENV}"
         )
     from ml import aws
+    from ml.provenance.check import trusted_verifier
 
     return trusted_verifier(public_key, key_id or "", lambda: aws.client("kms"))

@@ -1,24 +1,17 @@
 """`mlops register`, `mlops approve`, `mlops reject`: the SageMaker model registry."""
 
-from __future__ import annotations
-
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 import typer
-from rich.console import Console
 
 from infra.contracts import Env
-from ml.cli.usage import RootOption, existing_path
+from ml.cli.usage import LazyConsole, RootOption, existing_path
 from ml.errors import MlopsError
 from ml.provenance.manifest import SIGNATURE_NAME
-from ml.registry.identity import caller_arn
-from ml.registry.packages import APPROVED, REJECTED, set_approval
-from ml.registry.publish import RegistryTarget, publish_and_register, read_validation_report
-from ml.training.record import TrainingRecord
 
-console = Console(highlight=False, soft_wrap=True)
+console: Any = LazyConsole(highlight=False, soft_wrap=True)
 DEFAULT_MODEL = "churn-classifier"
 
 GroupOption = Annotated[
@@ -121,6 +114,8 @@ def register(
     if its statement was signed for this model, stack, group and the version the registry
     assigns; records the caller as registered_by."""
     from ml import aws
+    from ml.registry.publish import RegistryTarget, publish_and_register, read_validation_report
+    from ml.training.record import TrainingRecord
 
     group_name, stack_owner = stack_group(group, stack, model, root)
     owner = owner or stack_owner
@@ -174,8 +169,10 @@ def register(
     )
 
 
-def _status_command(status: str, summary: str) -> Callable[..., None]:
-    """The `mlops approve` / `mlops reject` command: set a version's status, with a reason."""
+def _status_command(status: Literal["APPROVED", "REJECTED"], summary: str) -> Callable[..., None]:
+    """The `mlops approve` / `mlops reject` command: set a version's status, with a reason.
+
+    `status` names the constant in `ml.registry.packages`, imported when the command runs."""
 
     def command(
         version: VersionOption,
@@ -186,17 +183,21 @@ def _status_command(status: str, summary: str) -> Callable[..., None]:
         root: RootOption = Path("."),
     ) -> None:
         from ml import aws
+        from ml.registry import packages
+        from ml.registry.identity import caller_arn
 
+        decision = getattr(packages, status)
         group_name, _ = stack_group(group, stack, model, root)
-        package = set_approval(
+        package = packages.set_approval(
             aws.client("sagemaker"),
             group_name,
             version,
-            status,
+            decision,
             reason,
             decided_by=caller_arn(aws.client("sts")),
         )
-        by = package.approved_by if status == APPROVED else package.metadata.get("rejected_by")
+        approved = decision == packages.APPROVED
+        by = package.approved_by if approved else package.metadata.get("rejected_by")
         console.print(
             f"{group_name} version {package.version}: {package.approval_status} by {by} "
             f"({package.approval_description})"
@@ -207,12 +208,12 @@ def _status_command(status: str, summary: str) -> Callable[..., None]:
 
 
 approve = _status_command(
-    APPROVED,
+    "APPROVED",
     "Approve a model package version for release, with a reason; records the caller as "
     "approved_by and refuses if the caller registered or signed it.",
 )
 reject = _status_command(
-    REJECTED, "Reject a model package version, with a reason; records the caller as rejected_by."
+    "REJECTED", "Reject a model package version, with a reason; records the caller as rejected_by."
 )
 
 

@@ -10,30 +10,28 @@ The group callback takes the edit's options, so the bare form and the subcommand
 work; options belong after the subcommand (`mlops release verify --stack prod`).
 """
 
-from __future__ import annotations
-
 import json
 import os
 import shlex
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from infra.config import StackConfig, load_stack, stack_file
 from infra.contracts import MODELS_PREFIX, Env, StackOutput
-from ml.cli.usage import RootOption, existing_path
+from ml.cli.usage import LazyConsole, RootOption, existing_path, sub_app
 from ml.errors import MlopsError
 from ml.release.github import write_github_output
 
-app = typer.Typer(
+if TYPE_CHECKING:
+    from infra.config import StackConfig
+
+app = sub_app(
     help="Release a model version by pull request (edit the stack file after checking the "
     "version's provenance); verify every model a stack serves; watch the endpoints after "
     "pulumi up; open the revert PR after a rollback.",
 )
-console = Console(highlight=False, soft_wrap=True)
+console: Any = LazyConsole(highlight=False, soft_wrap=True)
 
 KEY_ID_ENV = Env.SIGNING_KEY_ID
 PUBLIC_KEY_ENV = Env.SIGNING_PUBLIC_KEY
@@ -115,6 +113,7 @@ def release_version(
     public_key: Path | None,
     dry_run: bool,
 ) -> None:
+    from infra.config import load_stack, stack_file
     from ml import aws
     from ml.provenance.check import check_model_package
     from ml.release.endpoints import group_name
@@ -192,6 +191,9 @@ def verify(
 ) -> None:
     """Check every model version the stack declares: registered, approved by a separate
     identity, gates, and (unless --registry-only) the signature and what it was signed for."""
+    from rich.table import Table
+
+    from infra.config import load_stack
     from ml import aws
     from ml.release import lock
     from ml.release.verify import markdown, verify_stack
@@ -262,6 +264,7 @@ def watch(
     ] = 30,
 ) -> None:
     """Follow the stack's endpoint updates; exit 0 on promote, 1 on rollback or failure."""
+    from infra.config import load_stack, stack_file
     from ml import aws
     from ml.release.revert import RevertProposal, default_branch, format_targets
     from ml.release.stackfile import plan_edit
@@ -329,6 +332,7 @@ def revert(
     ] = None,
 ) -> None:
     """Set the stack file back to the versions that serve after SageMaker rolled back."""
+    from infra.config import load_stack, stack_file
     from ml.release.revert import RevertProposal, default_branch, open_pull_request, parse_targets
     from ml.release.stackfile import plan_edit
 
@@ -376,6 +380,7 @@ def fetch(
 ) -> None:
     """Download the model the stack serves, check its provenance, extract it (validation's
     production baseline)."""
+    from infra.config import load_stack
     from ml import aws
     from ml.release.fetch import fetch_serving_model
 
@@ -394,7 +399,7 @@ def fetch(
     console.print(f"{check.reason}; extracted into {out}", markup=False)
 
 
-def _model_name(cfg: StackConfig, model: str) -> str:
+def _model_name(cfg: "StackConfig", model: str) -> str:
     """`churn-classifier` from itself or from its group `mlops-<env>-churn-classifier`."""
     prefix = f"{cfg.name_prefix}-"
     name = model.removeprefix(prefix)
@@ -412,7 +417,7 @@ def _model_name(cfg: StackConfig, model: str) -> str:
     return name
 
 
-def _session(cfg: StackConfig) -> Any:
+def _session(cfg: "StackConfig") -> Any:
     """boto3 session: AWS_PROFILE / AWS_REGION as usual, else the stack's own region."""
     from ml import aws
 
@@ -420,7 +425,7 @@ def _session(cfg: StackConfig) -> Any:
     return aws.session(region=configured or cfg.region)
 
 
-def _verifier(cfg: StackConfig, session: Any, key_id: str | None, public_key: Path | None) -> Any:
+def _verifier(cfg: "StackConfig", session: Any, key_id: str | None, public_key: Path | None) -> Any:
     from ml import aws
     from ml.provenance.check import trusted_verifier
 

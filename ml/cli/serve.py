@@ -1,7 +1,5 @@
 """`mlops serve`: the inference server (SageMaker's container contract), in the foreground."""
 
-from __future__ import annotations
-
 import os
 from pathlib import Path
 from typing import Annotated
@@ -10,7 +8,6 @@ import typer
 
 from infra.contracts import Env
 from ml.cli.usage import existing_path
-from ml.serving.settings import settings_from_env
 
 
 def serve(
@@ -88,6 +85,7 @@ def serve(
 ) -> None:
     """Serve /ping and /invocations; /ping is 200 only once the signature has verified."""
     from ml.serving.server import run  # imports uvicorn: only when serving
+    from ml.serving.settings import settings_from_env
 
     settings = settings_from_env(
         os.environ,

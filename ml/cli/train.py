@@ -1,13 +1,10 @@
 """`mlops train --local | --sagemaker`: train the model the params file describes."""
 
-from __future__ import annotations
-
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
 from infra.contracts import (
     MAIN_SCOPE,
@@ -15,16 +12,17 @@ from infra.contracts import (
     checkpoints_prefix,
     training_output_prefix,
 )
-from ml.cli.usage import existing_path
+from ml.cli.usage import LazyConsole, existing_path
 from ml.errors import MlopsError
-from ml.params import DEFAULT_PARAMS, Params, load_params
+from ml.paths import DEFAULT_PARAMS
 
 _PR_SCOPE = f"{PULL_REQUEST_SCOPE}/N"
 
 if TYPE_CHECKING:
+    from ml.params import Params
     from ml.training.sagemaker import SpotJobSpec, StackOutputs
 
-console = Console(highlight=False, soft_wrap=True)
+console: Any = LazyConsole(highlight=False, soft_wrap=True)
 
 
 def _tags(values: list[str]) -> dict[str, str]:
@@ -137,6 +135,8 @@ def train(
     """
     if local == sagemaker:
         raise MlopsError("choose exactly one of --local and --sagemaker")
+    from ml.params import load_params
+
     settings = load_params(params)
     if local:
         from ml.training.local import run_local
@@ -180,7 +180,7 @@ _FLAGS = {
 }
 
 
-def _stack_outputs(path: Path | None, overrides: dict[str, str | None]) -> StackOutputs:
+def _stack_outputs(path: Path | None, overrides: dict[str, str | None]) -> "StackOutputs":
     """The stack's names: `--stack-outputs` with explicit options on top, or the options."""
     from ml.training.sagemaker import StackOutputs
 
@@ -194,11 +194,11 @@ def _stack_outputs(path: Path | None, overrides: dict[str, str | None]) -> Stack
 
 
 def _train_sagemaker(
-    settings: Params,
+    settings: "Params",
     out: Path,
     data: Path | None,
-    stack: StackOutputs,
-    spec: SpotJobSpec,
+    stack: "StackOutputs",
+    spec: "SpotJobSpec",
     wait: bool,
     poll_seconds: float,
     region: str | None,

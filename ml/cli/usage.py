@@ -2,9 +2,15 @@
 
 Typer 0.29 ships its own copy of click whose exceptions are not `click.ClickException`s,
 so errors are recognised by what they offer (`exit_code`, `format_message`), not by class.
-"""
 
-from __future__ import annotations
+Also what keeps `mlops --help` fast (tests/ml/test_cli_startup.py): the command modules
+import only this module, typer and the standard library at the top, and everything else
+inside the command that uses it. Help is click's plain text (`rich_markup_mode=None`):
+typer's rich panels import rich and markdown-it, several times the CLI's own start-up.
+The command modules do not use `from __future__ import annotations`: typer evaluates
+every string annotation of every command (several times each) to build the tree, a third
+of `mlops --help`; names imported only for type checking are quoted instead.
+"""
 
 import os
 import re
@@ -15,13 +21,32 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from botocore.exceptions import BotoCoreError, ClientError
 from typer.core import TyperGroup
 
-from ml.aws import describe_error
 from ml.errors import MlopsError
 
 PROG = "mlops"
+
+
+def sub_app(help: str, **options: Any) -> typer.Typer:
+    """A command group of `mlops`, with the root's plain help (see the module docstring)."""
+    return typer.Typer(help=help, rich_markup_mode=None, **options)
+
+
+class LazyConsole:
+    """rich's `Console(**options)`, made on first use: importing rich costs more than the
+    rest of `mlops --help`, and most invocations that import a command never print."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return getattr(self._console, name)
 
 
 class OneLineErrors(TyperGroup):
@@ -50,12 +75,14 @@ class OneLineErrors(TyperGroup):
             )
         except MlopsError as error:
             _fail(f"error: {error}", error.exit_code)
-        except (BotoCoreError, ClientError) as error:
-            # Last resort for an AWS call no command wrapped in `aws_errors`: still one line.
-            _fail(f"error: AWS: {describe_error(error)}", 2)
         except (typer.Abort, KeyboardInterrupt):
             _fail(f"{PROG}: aborted", 130)
         except Exception as error:
+            if _is_aws_error(error):
+                # Last resort for an AWS call no command wrapped in `aws_errors`: one line.
+                from ml.aws import describe_error
+
+                _fail(f"error: AWS: {describe_error(error)}", 2)
             if not _is_click_error(error):
                 raise
             if type(error).__name__ == "NoArgsIsHelpError":  # click >= 8.2: a bare group
@@ -70,6 +97,14 @@ class OneLineErrors(TyperGroup):
         # Non-standalone click returns an `Exit`'s code (--help: 0, Ctrl-C: 130) or the
         # command's return value.
         sys.exit(result if isinstance(result, int) else 0)
+
+
+def _is_aws_error(error: Exception) -> bool:
+    """A botocore error; botocore is loaded if and only if a command used AWS."""
+    exceptions = sys.modules.get("botocore.exceptions")
+    return exceptions is not None and isinstance(
+        error, (exceptions.BotoCoreError, exceptions.ClientError)
+    )
 
 
 def _is_click_error(error: Exception) -> bool:

@@ -1,19 +1,15 @@
 """`mlops validate`: a trained candidate against the production model, with gates."""
 
-from __future__ import annotations
-
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from ml.cli.usage import existing_path
+from ml.cli.usage import LazyConsole, existing_path
 from ml.errors import MlopsError
-from ml.params import DEFAULT_PARAMS, load_params
+from ml.paths import DEFAULT_PARAMS
 
-console = Console(highlight=False, soft_wrap=True)
+console: Any = LazyConsole(highlight=False, soft_wrap=True)
 
 
 def validate(
@@ -68,6 +64,9 @@ def validate(
     Exit 0 when every gate passes, 1 when a gate fails (the report says which and by how
     much), 2 on bad input. Writes validation.md, validation.json and validation.html.
     """
+    from rich.table import Table
+
+    from ml.params import load_params
     from ml.validation.report import write_validation_reports
     from ml.validation.run import validate as run_validation
 

@@ -1,10 +1,12 @@
 """Dataset files on disk, laid out as SageMaker channels.
 
 `write_channels` writes `<root>/<channel>/<channel>.csv` plus `schema.json` for the
-channels `train`, `validation` and `reference`: exactly what a training job finds under
-`/opt/ml/input/data/<channel>/`, so the local run and the SageMaker job read the same
-layout. `read_channel` reads every `*.csv` of a channel directory (SageMaker may deliver
-several) in name order, typed by the schema, and refuses anything malformed with one line.
+channels `train`, `validation` and `reference` (and, for the reference, the drift
+monitor's stored statistics, `reference.csv.stats.json` and `.stats.npy`): exactly what
+a training job finds under `/opt/ml/input/data/<channel>/`, so the local run and the
+SageMaker job read the same layout. `read_channel` reads every `*.csv` of a channel
+directory (SageMaker may deliver several) in name order, typed by the schema, and refuses
+anything malformed with one line.
 """
 
 from __future__ import annotations
@@ -46,9 +48,19 @@ def write_channels(splits: Splits, schema: DatasetSchema, root: Path) -> DataSna
             stale.unlink()
         frame.write_csv(directory / f"{name}.csv")
         schema.write(directory)
+        if name == "reference":
+            _write_reference_stats(directory / f"{name}.csv")
         channels[name] = directory
         rows[name] = frame.height
     return DataSnapshot(root, channels, schema, training_data_hash(splits.train), rows)
+
+
+def _write_reference_stats(reference: Path) -> None:
+    """The drift monitor's reference statistics beside the reference (uploaded with the
+    channel), so no scheduled run sorts the reference again (`ml.drift.reference`)."""
+    from ml.drift.monitor import write_reference_stats
+
+    write_reference_stats(reference)
 
 
 def prepare_data(params: DataParams, root: Path) -> DataSnapshot:

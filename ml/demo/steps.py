@@ -671,8 +671,8 @@ class DemoRun:
         # What training and the endpoint's data capture wrote, put there as the
         # administrator: the reference sample with its schema, and captured requests.
         reference = self.data_dir / "reference"
-        for name in ("reference.csv", "schema.json"):
-            self._put(buckets["data"], f"{reference_folder}/{name}", reference / name)
+        for path in sorted(p for p in reference.iterdir() if p.is_file()):  # + stored stats
+            self._put(buckets["data"], f"{reference_folder}/{path.name}", path)
         features = pl.read_csv(reference / "reference.csv", n_rows=1).columns
         held_out = pl.read_csv(self.data_dir / "validation" / "validation.csv")
         requests = held_out.select(features).head(CAPTURED_REQUESTS)

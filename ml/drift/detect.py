@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -157,26 +157,47 @@ class DriftResult:
 _BUFFERS = threading.local()
 
 
-def _sorted(values: np.ndarray, slot: str) -> np.ndarray:
-    """A sorted float64 copy of `values` in this thread's reusable buffer `slot`.
+Column = np.ndarray | Sequence[np.ndarray]
+"""A numeric feature's values: one array, or the chunks a streamed file was read in."""
+
+
+def _length(values: Column) -> int:
+    return values.size if isinstance(values, np.ndarray) else sum(c.size for c in values)
+
+
+def _sorted(values: Column, slot: str) -> np.ndarray:
+    """A sorted float64 copy of `values` (an array or its chunks) in this thread's reusable
+    buffer `slot`.
 
     Reusing one buffer per worker instead of allocating two fresh arrays per feature
     saves the page faults of touching new memory (a tenth of the run at a million rows).
     The result is only valid until the thread sorts the next feature into the same slot.
     """
+    size = _length(values)
     buffers = _BUFFERS.__dict__.setdefault("arrays", {})
     buffer = buffers.get(slot)
-    if buffer is None or buffer.size < values.size:
-        buffer = buffers[slot] = np.empty(values.size, dtype=np.float64)
-    out = buffer[: values.size]
-    np.copyto(out, values, casting="unsafe")
+    if buffer is None or buffer.size < size:
+        buffer = buffers[slot] = np.empty(size, dtype=np.float64)
+    out = buffer[:size]
+    if isinstance(values, np.ndarray):
+        np.copyto(out, values, casting="unsafe")
+    else:
+        start = 0
+        for chunk in values:
+            np.copyto(out[start : start + chunk.size], chunk, casting="unsafe")
+            start += chunk.size
     out.sort()
     return out
 
 
-def _numeric(name: str, reference: np.ndarray, current: np.ndarray, bins: int) -> NumericDrift:
-    ref = _sorted(np.asarray(reference), "reference")
-    cur = _sorted(np.asarray(current), "current")
+def _numeric(
+    name: str, reference: Column, current: Column, bins: int, presorted: bool = False
+) -> NumericDrift:
+    if presorted and isinstance(reference, np.ndarray):
+        ref = np.asarray(reference, dtype=np.float64)
+    else:
+        ref = _sorted(reference, "reference")
+    cur = _sorted(current, "current")
     for label, values in (("reference", ref), ("current", cur)):
         if values.size == 0:
             raise MlopsError(f"column {name!r} has no values in the {label} data")
@@ -215,15 +236,19 @@ def _judge_categorical(f: CategoricalDrift, t: DriftParams, p_threshold: float) 
 
 
 def detect_drift(
-    reference: Mapping[str, np.ndarray],
-    current: Mapping[str, np.ndarray],
+    reference: Mapping[str, Column],
+    current: Mapping[str, Column],
     categorical: Mapping[str, tuple[Mapping[Any, int], Mapping[Any, int]]] | None = None,
     thresholds: DriftParams | None = None,
     workers: int | None = None,
     ignored_columns: Iterable[str] = (),
+    reference_sorted: bool = False,
+    reference_rows: int | None = None,
 ) -> DriftResult:
     """Drift per feature. `reference`/`current` map numeric feature names to float arrays
-    (same keys); `categorical` maps categorical names to (reference counts, current counts).
+    or their chunks (same keys); `categorical` maps categorical names to (reference counts,
+    current counts). With `reference_sorted` the reference arrays are used as they are
+    (stored sorted, `ml.drift.reference`), and each is read when its feature's turn comes.
     """
     thresholds = thresholds or DriftParams()
     categorical = categorical or {}
@@ -240,7 +265,12 @@ def detect_drift(
     workers = workers or min(8, _usable_cpus())
     with ThreadPoolExecutor(max_workers=workers) as pool:
         numeric = list(
-            pool.map(lambda n: _numeric(n, reference[n], current[n], thresholds.psi_bins), names)
+            pool.map(
+                lambda n: _numeric(
+                    n, reference[n], current[n], thresholds.psi_bins, reference_sorted
+                ),
+                names,
+            )
         )
     features: dict[str, FeatureDrift] = {
         f.name: _judge_numeric(f, thresholds, ks_p) for f in numeric
@@ -256,7 +286,7 @@ def detect_drift(
         thresholds,
         ks_p,
         chi_p,
-        _rows(reference, categorical, 0),
+        reference_rows if reference_rows is not None else _rows(reference, categorical, 0),
         _rows(current, categorical, 1),
         tuple(ignored_columns),
     )
@@ -269,10 +299,10 @@ def _usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _rows(columns: Mapping[str, np.ndarray], categorical: Mapping[str, tuple], side: int) -> int:
+def _rows(columns: Mapping[str, Column], categorical: Mapping[str, tuple], side: int) -> int:
     """Sample size: a numeric column's length, else a categorical column's total count."""
     for values in columns.values():
-        return len(values)
+        return _length(values)
     for counts in categorical.values():
         return int(sum(counts[side].values()))
     return 0

@@ -103,19 +103,23 @@ def html_sections(result: DriftResult) -> list[str]:
     )
     distributions = []
     for f in ranked[:TOP_DISTRIBUTIONS]:
+        caption = "drifted" if f.drifted else "most changed, no drift"
         if isinstance(f, NumericDrift):
-            svg = plots.histogram_overlay(
-                f.histogram.edges,
-                {"reference": f.histogram.reference, "current": f.histogram.current},
-                f.name,
+            counts = {"reference": f.histogram.reference, "current": f.histogram.current}
+            edges = f.histogram.edges
+            distributions.append(
+                h.figure(plots.histogram_overlay(edges, counts, f.name, f.name), caption)
+            )
+            distributions.append(
+                h.figure(
+                    plots.ecdf_overlay(edges, counts, f"{f.name}: cumulative", f.name),
+                    f"KS statistic {f.ks.statistic:.4f} (central 99% of values shown)",
+                )
             )
         else:
-            svg = plots.category_bars(
-                f.chi2.categories,
-                {"reference": f.chi2.reference, "current": f.chi2.current},
-                f.name,
-            )
-        distributions.append(h.figure(svg, "drifted" if f.drifted else "most changed, no drift"))
+            counts = {"reference": f.chi2.reference, "current": f.chi2.current}
+            svg = plots.category_bars(f.chi2.categories, counts, f.name)
+            distributions.append(h.figure(svg, caption))
     rows = []
     for f in ranked:
         if isinstance(f, NumericDrift):

@@ -14,10 +14,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from ml.artifacts import S3Object, download_file
-from ml.aws import aws_errors, error_code
 from ml.data.schema import SCHEMA_FILE, DatasetSchema
 from ml.errors import MlopsError
 
@@ -47,6 +43,9 @@ def materialize(
         if not path.exists():
             raise MlopsError(f"{path}: file not found")
         return path
+    from ml.artifacts import S3Object, download_file  # boto3: only for S3 inputs
+    from ml.aws import aws_errors
+
     bucket, key = _split(location)
     s3 = s3_client()
     if key and not key.endswith("/") and key.endswith(SUFFIXES):
@@ -71,6 +70,29 @@ def materialize(
     return root
 
 
+def materialize_stats(reference: str, local_reference: Path, s3_client: Callable[[], Any]) -> None:
+    """For an S3 reference, fetch the statistics files stored beside it, if there are
+    (`ml.drift.reference`); a local reference's sit beside it already."""
+    if not is_s3(reference):
+        return
+    from botocore.exceptions import ClientError
+
+    from ml.artifacts import S3Object, download_file
+    from ml.drift.reference import STATS_SUFFIXES, stats_paths
+
+    bucket, key = _split(reference)
+    s3 = s3_client()
+    for suffix, local in zip(STATS_SUFFIXES, stats_paths(local_reference), strict=True):
+        source = S3Object(bucket, key + suffix)
+        try:
+            s3.head_object(Bucket=source.bucket, Key=source.key)
+        except ClientError:
+            # absent (404, or 403 without s3:ListBucket) or unreadable: the statistics
+            # only save time, so the reference is read instead
+            return
+        download_file(s3, source, local)
+
+
 def schema_categoricals(
     reference: str, local_reference: Path, s3_client: Callable[[], Any]
 ) -> list[str]:
@@ -83,6 +105,11 @@ def schema_categoricals(
     directory = local_reference if local_reference.is_dir() else local_reference.parent
     schema_path = directory / SCHEMA_FILE
     if is_s3(reference) and not schema_path.exists():
+        from botocore.exceptions import ClientError
+
+        from ml.artifacts import S3Object, download_file
+        from ml.aws import error_code
+
         bucket, key = _split(reference)
         folder = key.rsplit("/", 1)[0] + "/" if "/" in key else ""
         source = S3Object(bucket, f"{folder}{SCHEMA_FILE}")

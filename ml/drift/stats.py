@@ -19,6 +19,9 @@ PSI. Bins are the reference's deciles (`bins` quantiles, duplicates merged), ope
 ends so every current value lands in one; shares are floored at 1e-4 so an empty bin
 counts as a large change instead of an infinity. `PSI = sum((c - r) * ln(c / r))`.
 
+scipy is imported where it is called, not with this module: `scipy.stats` alone costs
+about a second, which `ml.drift.monitor` spends in a thread while the CSV is read.
+
 Chi-square. A 2 x k contingency table of category counts (reference, current) over the
 categories seen in either, tested with `scipy.stats.chi2_contingency` (its defaults,
 including Yates' correction when k = 2).
@@ -31,7 +34,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special, stats
 
 KS_EXACT_MAX_N = 10_000  # scipy's `method="auto"` is exact up to this sample size
 PSI_FLOOR = 1e-4
@@ -143,6 +145,8 @@ def ks_2samp_sorted(a: np.ndarray, b: np.ndarray) -> KsResult:
     if max(n1, n2) <= KS_EXACT_MAX_N:
         import warnings
 
+        from scipy import stats
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # scipy's exact -> asymp notice
             result = stats.ks_2samp(a, b)
@@ -166,7 +170,72 @@ def ks_asymptotic_pvalue(d: float, n1: int, n2: int) -> float:
     # The conditions of scipy.stats._ksstats._kolmogn(n, d, cdf=False) leading to smirnov.
     if size > 140 and 1.0 < t < size - 1 and d < 0.5 and 2.2 <= t * d < 370.0:
         return float(np.clip(2.0 * _smirnov_sf(size, d), 0, 1))
+    if size > 140 and 1.0 < t < size - 1 and d < 0.5 and t * d >= 370.0:
+        return 0.0  # scipy's own cut-off
+    # ... and leading to the Pelz-Good series (large samples, p-values above ~0.025)
+    if size > 100_000 and 1.0 < t < size - 1 and d < 0.5 and t * d < 2.2:
+        return float(np.clip(1.0 - _pelz_good_cdf(en, d), 0, 1))
+    from scipy import stats
+
     return float(np.clip(stats.kstwo.sf(d, en), 0, 1))
+
+
+_PI2, _PI4, _PI6 = np.pi**2, np.pi**4, np.pi**6
+_SQRT2PI, _SQRT3 = np.sqrt(2 * np.pi), np.sqrt(3)
+
+
+def _pelz_good_cdf(n: float, x: float) -> float:
+    """P(D_n <= x) by Pelz and Good's series, as `scipy.stats._ksstats._kolmogn_PelzGood`
+    computes it (BSD-3, the same operations in the same order, so the same bits): what
+    `kstwo.sf` evaluates for n > 100,000 and n x^2 < 2.2. Computing it here spares the
+    command importing `scipy.stats` when no feature needs anything else."""
+    z = np.sqrt(n) * x
+    zsquared, zthree, zfour, zsix = z**2, z**3, z**4, z**6
+    qlog = -_PI2 / 8 / zsquared
+    if qlog < -708:
+        return 0.0
+    q = np.exp(qlog)
+    k1a, k1b = -zsquared, _PI2 / 4
+    k2a = 6 * zsix + 2 * zfour
+    k2b = (2 * zfour - 5 * zsquared) * _PI2 / 4
+    k2c = _PI4 * (1 - 2 * zsquared) / 16
+    k3d = _PI6 * (5 - 30 * zsquared) / 64
+    k3c = _PI4 * (-60 * zsquared + 212 * zfour) / 16
+    k3b = _PI2 * (135 * zfour - 96 * zsix) / 4
+    k3a = -30 * zsix - 90 * z**8
+    terms = np.zeros(4)
+    maxk = int(np.ceil(16 * z / np.pi))
+    for k in range(maxk, 0, -1):
+        m = 2 * k - 1
+        msquared, mfour, msix = m**2, m**4, m**6
+        qpower = np.power(q, 8 * k)
+        coeffs = np.array(
+            [
+                1.0,
+                k1a + k1b * msquared,
+                k2a + k2b * msquared + k2c * mfour,
+                k3a + k3b * msquared + k3c * mfour + k3d * msix,
+            ]
+        )
+        terms *= qpower
+        terms += coeffs
+    terms *= q
+    terms *= _SQRT2PI
+    terms /= np.array([z, 6 * zfour, 72 * z**7, 6480 * z**10])
+    q = np.exp(-_PI2 / 2 / zsquared)
+    ks = np.arange(maxk, 0, -1)
+    ksquared = ks**2
+    sqrt3z = _SQRT3 * z
+    kspi = np.pi * ks
+    qpwers = q**ksquared
+    k2extra = np.sum(ksquared * qpwers)
+    k2extra *= _PI2 * _SQRT2PI / (-36 * zthree)
+    terms[2] += k2extra
+    k3extra = np.sum((sqrt3z + kspi) * (sqrt3z - kspi) * ksquared * qpwers)
+    k3extra *= _PI2 * _SQRT2PI / (216 * zsix)
+    terms[3] += k3extra
+    terms /= np.power(n * 1.0, np.arange(len(terms)) / 2.0)
+    return float(sum(terms))
 
 
 def _smirnov_sf(n: int, x: float, stride: int = 64, margin: float = 46.0) -> float:
@@ -177,6 +246,8 @@ def _smirnov_sf(n: int, x: float, stride: int = 64, margin: float = 46.0) -> flo
     `stride`-th term finds the peak, and only terms within e^-margin of it (relative
     1e-20) are summed, in log space.
     """
+    from scipy import special
+
     last = int(np.floor(n * (1.0 - x)))
 
     def log_terms(j: np.ndarray) -> np.ndarray:
@@ -249,6 +320,8 @@ def chi_square(reference: Mapping[object, int], current: Mapping[object, int]) -
     if len(keys) < 2:
         statistic, pvalue, dof = 0.0, 1.0, 0
     else:
+        from scipy import stats
+
         result = stats.chi2_contingency(np.vstack((ref, cur)))
         statistic, pvalue, dof = float(result.statistic), float(result.pvalue), int(result.dof)
     return ChiSquareResult(

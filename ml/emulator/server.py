@@ -14,15 +14,18 @@ import logging
 import os
 import socket
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from moto.server import ThreadedMotoServer
-
-from ml.emulator import iam, patches, training
+from ml.emulator import iam
 from ml.errors import MlopsError
+
+if TYPE_CHECKING:
+    from moto.server import ThreadedMotoServer
+
+    from ml.emulator import training
 
 HOST = "127.0.0.1"
 DEFAULT_REGION = "eu-west-1"
@@ -69,6 +72,10 @@ class Emulator:
         moto keeps its backends per process, not per server: a second emulator in the
         same process (tests, a second demo) would find the first one's keys, buckets and
         packages, so the state is reset before the endpoint is handed out."""
+        from moto.server import ThreadedMotoServer  # moto loads here, not with the module
+
+        from ml.emulator import patches, training
+
         patches.apply()
         iam.set_enforcing(self.enforce_iam)
         iam.LEDGER.clear()
@@ -89,6 +96,8 @@ class Emulator:
 
     def stop(self) -> None:
         if self.training is not None:
+            from ml.emulator import training
+
             training.uninstall(self.training)
             self.training = None
         if self._server is not None:
@@ -148,6 +157,8 @@ def _port_free(port: int) -> bool:
 def _reset_when_ready(endpoint: str, timeout: float) -> None:
     """Empty moto's state through its own API (`POST /moto-api/reset`), polling until the
     server answers, so callers never race the server or see an earlier run's state."""
+    import urllib.request  # here: `mlops --help` imports this module, not urllib's HTTP stack
+
     deadline = time.monotonic() + timeout
     reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")  # noqa: S310 - loopback
     while True:

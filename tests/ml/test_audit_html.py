@@ -4,7 +4,6 @@ and renders it; the screenshot is kept under build/ for people to look at."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 from datetime import date
 from pathlib import Path
 
@@ -14,30 +13,7 @@ from ml.audit.html import render_html
 from ml.audit.report import build_report
 from ml.audit.waivers import DEFAULT_WAIVERS, WaiverSet, load_waivers
 from policies.pack import BY_NAME
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    profile = tmp_path / f"profile-{len(list(tmp_path.iterdir()))}"
-    profile.mkdir()
-    return subprocess.run(
-        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+from tests.ml.browser_support import chromium
 
 
 @pytest.fixture(scope="module")
@@ -61,15 +37,10 @@ def test_html_report_is_self_contained(html_report):
         assert marker not in text, f"the report must be self-contained, found {marker!r}"
 
 
-def _require_chromium() -> None:
-    assert Path(CHROMIUM).exists(), "Debian's chromium is missing: run `make browser` first"
-
-
 @pytest.fixture(scope="module")
 def browser_dom(html_report, tmp_path_factory) -> str:
     """The report's DOM after Chromium loaded it and ran its script."""
-    _require_chromium()
-    dom = _chromium(tmp_path_factory.mktemp("dom"), "--dump-dom", html_report.as_uri())
+    dom = chromium(tmp_path_factory.mktemp("dom"), "--dump-dom", html_report.as_uri())
     assert dom.returncode == 0, dom.stderr[-2000:]
     return dom.stdout
 
@@ -79,7 +50,7 @@ def test_html_report_renders_in_headless_chromium(html_report, browser_dom, tmp_
     # Given the dev report opened in Debian's Chromium
     # When the browser loads it, runs its script, and takes a screenshot
     shot = tmp_path / "audit-dev.png"
-    taken = _chromium(
+    taken = chromium(
         tmp_path, f"--screenshot={shot}", "--window-size=1280,2000", html_report.as_uri()
     )
     # Then the filter script ran, the summary is the first section, and the page rendered

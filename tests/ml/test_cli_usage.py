@@ -185,7 +185,7 @@ def test_ctrl_c_exits_130_without_traceback(
     def interrupted(**_: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("ml.cli.emulator.Emulator", interrupted)
+    monkeypatch.setattr("ml.emulator.server.Emulator", interrupted)
     # When the user presses Ctrl-C
     code, output = invoke(["emulator", "--port", "0"])
     # Then it exits 130 (128 + SIGINT), at most one line, no traceback

@@ -81,6 +81,19 @@ def test_ks_pvalue_matches_scipy_where_scipy_sums_the_smirnov_series(n_x_squared
     assert ours == pytest.approx(ref, rel=1e-8), (ours, ref)
 
 
+@pytest.mark.parametrize("n_x_squared", [0.01, 0.1, 0.5, 1.0, 1.7, 2.19])
+@pytest.mark.parametrize(("n1", "n2"), [(300_000, 300_000), (1_000_000, 250_000)])
+def test_ks_pvalue_matches_scipy_where_scipy_sums_the_pelz_good_series(
+    n_x_squared: float, n1: int, n2: int
+) -> None:
+    # given a statistic of large samples where scipy evaluates Pelz and Good's series
+    en = round(n1 * n2 / (n1 + n2))
+    d = float(np.sqrt(n_x_squared / en))
+    # then our p-value (computed without importing scipy.stats) is scipy's
+    ours, ref = ks_asymptotic_pvalue(d, n1, n2), float(stats.kstwo.sf(d, en))
+    assert abs(ours - ref) <= TOLERANCE and ours == pytest.approx(ref, rel=1e-12), (ours, ref)
+
+
 def test_psi_equals_the_textbook_formula_on_decile_bins() -> None:
     # given reference deciles and a shifted current sample
     rng = np.random.default_rng(4)

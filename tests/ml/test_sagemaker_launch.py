@@ -222,6 +222,8 @@ def test_launch_uploads_channels_encrypted_with_the_stack_key(launched: Launched
     )
     assert names == [
         "reference/reference.csv",
+        "reference/reference.csv.stats.json",
+        "reference/reference.csv.stats.npy",
         "reference/schema.json",
         "train/schema.json",
         "train/train.csv",

@@ -1,0 +1,161 @@
+"""`mlops drift` end to end, the same on a runner and in a SageMaker Processing job.
+
+Fetch the inputs (`ml.drift.sources`), take the reference's statistics from the stats file
+beside it when that names the reference's sha256 (`ml.drift.reference`) or else read the
+reference, stream the current data in batches into per-feature chunks and category counts
+(`CurrentColumns`), compare (`ml.drift.detect`) and write the reports. Memory holds the
+current window's numeric values once (exact KS needs them all) and a few sorted columns;
+neither the CSV text nor a whole reference is held.
+"""
+
+from __future__ import annotations
+
+import importlib
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from ml.drift.detect import DriftResult, detect_drift
+from ml.drift.readers import CurrentBatches, Features, features_of, read_reference
+from ml.drift.reference import (
+    ReferenceColumns,
+    columns_of,
+    matching_stats,
+    write_stats,
+)
+from ml.drift.report import write_drift_reports
+from ml.drift.sources import materialize, materialize_stats, schema_categoricals
+from ml.errors import MlopsError
+from ml.params import DriftParams
+from ml.reports import ReportPaths
+
+
+class CurrentColumns:
+    """The current data of every feature, gathered batch by batch: numeric features as
+    the float64 chunks they were read in, categorical ones as counts per category."""
+
+    def __init__(self, features: Features):
+        self.features = features
+        self.chunks: dict[str, list[np.ndarray]] = {
+            c: [] for c in features.names if c not in features.categorical
+        }
+        self.counts: dict[str, dict[Any, int]] = {c: {} for c in features.categorical}
+        self.missing = dict.fromkeys(features.names, 0)
+        self.rows = 0
+
+    def add(self, batch: pl.DataFrame) -> None:
+        self.rows += batch.height
+        for name, missing in _missing(batch).items():
+            self.missing[name] += missing
+        for name in self.features.names:
+            column = batch.get_column(name)
+            if name in self.counts:
+                counted = column.drop_nulls().value_counts()
+                total = self.counts[name]
+                for value, count in counted.iter_rows():
+                    total[value] = total.get(value, 0) + count
+            else:
+                self.chunks[name].append(column.to_numpy())
+
+    def check(self, source: str) -> None:
+        """One line for what `load_pair` refuses: no rows, or a missing or NaN value."""
+        if self.rows == 0:
+            raise MlopsError(f"{source}: no rows to compare")
+        for name, missing in self.missing.items():
+            if missing:
+                raise MlopsError(f"{source}: column {name!r} has {missing} missing or NaN values")
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Where a drift run reads from, and how it judges."""
+
+    reference: str
+    current: str
+    categorical: Sequence[str] = ()
+    exclude: Sequence[str] = ()
+    since_hours: float | None = None
+    thresholds: DriftParams = field(default_factory=DriftParams)
+
+
+def _reference(
+    local: Path, categorical: Sequence[str], exclude: Sequence[str]
+) -> tuple[ReferenceColumns, Features]:
+    stored = matching_stats(local) if local.is_file() else None
+    if stored is not None:
+        schema = {
+            name: pl.Float64() if name in stored.numeric else pl.String() for name in stored.order
+        }
+        return stored, features_of(schema, local, categorical, exclude)
+    frame, features = read_reference(local, categorical, exclude)
+    _check(frame, str(local))
+    return columns_of(frame), features
+
+
+def _missing(frame: pl.DataFrame) -> dict[str, int]:
+    """Missing or NaN values per column, in one pass of polars over the frame."""
+    counts = frame.select(
+        (pl.col(c).null_count() + pl.col(c).is_nan().sum())
+        if t.is_float()
+        else pl.col(c).null_count()
+        for c, t in frame.schema.items()
+    )
+    return dict(zip(counts.columns, counts.row(0), strict=True))
+
+
+def _check(frame: pl.DataFrame, source: str) -> None:
+    for name, missing in _missing(frame).items():
+        if missing:
+            raise MlopsError(f"{source}: column {name!r} has {missing} missing or NaN values")
+
+
+def run_drift(
+    inputs: Inputs, out: Path, s3_client: Callable[[], Any]
+) -> tuple[DriftResult, ReportPaths]:
+    """Compare, write drift.md / drift.json / drift.html into `out`, return both."""
+    with tempfile.TemporaryDirectory(prefix="mlops-drift-") as work:
+        reference_path = materialize(inputs.reference, Path(work, "reference"), s3_client)
+        materialize_stats(inputs.reference, reference_path, s3_client)
+        current_path = materialize(
+            inputs.current, Path(work, "current"), s3_client, inputs.since_hours
+        )
+        declared = schema_categoricals(inputs.reference, reference_path, s3_client)
+        categories = sorted({*inputs.categorical, *declared})
+        reference, features = _reference(reference_path, categories, inputs.exclude)
+        if features.categorical:
+            # chi-square needs scipy.stats, a second to import: done while polars reads the
+            # current data (its reader runs outside the GIL). Large numeric samples do not
+            # need it (`ml.drift.stats.ks_asymptotic_pvalue`).
+            threading.Thread(
+                target=importlib.import_module, args=("scipy.stats",), daemon=True
+            ).start()
+        batches = CurrentBatches(current_path, features)
+        current = CurrentColumns(features)
+        for batch in batches:
+            current.add(batch)
+        current.check(str(current_path))
+        numeric = [c for c in features.names if c not in features.categorical]
+        result = detect_drift(
+            reference.numeric_of(numeric),
+            {c: current.chunks[c] for c in numeric},
+            {c: (reference.counts(c), current.counts[c]) for c in features.categorical},
+            inputs.thresholds,
+            ignored_columns=sorted(batches.ignored),
+            reference_sorted=reference.presorted,
+            reference_rows=reference.rows,
+        )
+    paths = write_drift_reports(out, result, inputs.reference, inputs.current)
+    return result, paths
+
+
+def write_reference_stats(reference: Path) -> Path:
+    """Compute and store the statistics of the local reference file `reference`."""
+    frame, _ = read_reference(reference)
+    _check(frame, str(reference))
+    return write_stats(reference, frame)
