@@ -58,11 +58,9 @@ from moto.s3.models import s3_backends
 from moto.sagemaker.models import sagemaker_backends
 from moto.utilities.utils import get_partition
 
+from ml.emulator.server import ADMINISTRATOR_KEY
 from policies.documents import MalformedPolicy, parse_document
 from policies.evaluation import Outcome, Policy, Request, UnsupportedPolicy, evaluate
-
-ADMINISTRATOR_KEY = "emulator"
-"""The administrator's access key id (`ml.emulator.server.FAKE_CREDENTIALS`)."""
 
 
 @dataclass(frozen=True)

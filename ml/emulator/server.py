@@ -19,7 +19,6 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from ml.emulator import iam
 from ml.errors import MlopsError
 
 if TYPE_CHECKING:
@@ -31,7 +30,9 @@ HOST = "127.0.0.1"
 DEFAULT_REGION = "eu-west-1"
 # The administrator's credentials (the account root, standing in for `pulumi up`): never
 # checked by IAM enforcement; they make clear in logs that nothing real is used.
-FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": iam.ADMINISTRATOR_KEY, "AWS_SECRET_ACCESS_KEY": "emulator"}
+ADMINISTRATOR_KEY = "emulator"
+"""The administrator's access key id: the account root to the emulator, never checked."""
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": ADMINISTRATOR_KEY, "AWS_SECRET_ACCESS_KEY": "emulator"}
 
 
 class Emulator:
@@ -74,7 +75,7 @@ class Emulator:
         packages, so the state is reset before the endpoint is handed out."""
         from moto.server import ThreadedMotoServer  # moto loads here, not with the module
 
-        from ml.emulator import patches, training
+        from ml.emulator import iam, patches, training
 
         patches.apply()
         iam.set_enforcing(self.enforce_iam)
@@ -101,6 +102,8 @@ class Emulator:
             training.uninstall(self.training)
             self.training = None
         if self._server is not None:
+            from ml.emulator import iam
+
             self._server.stop()
             self._server = None
             iam.set_enforcing(False)
