@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import signal
 import sys
 import tempfile
 import threading
-from contextlib import ExitStack, redirect_stdout
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -72,7 +74,7 @@ def emulator(
                 server = exits.enter_context(Emulator(port, region, enforce_iam=enforce_iam))
                 exports: list[str] = []
             else:
-                with redirect_stdout(sys.stderr):  # training's output must not precede the endpoint
+                with _stdout_to_stderr():  # training's output must not precede the endpoint
                     server, exports = _start_stack(
                         exits, stack, root, port, enforce_iam, demo_models=with_demo_models
                     )
@@ -89,6 +91,20 @@ def emulator(
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """File descriptor 1 to 2 for the block: loggers bound to stdout follow too."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _start_stack(
