@@ -20,6 +20,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,6 +151,9 @@ def scratch_copy(target: Path) -> Path:
     for shared in (".venv", "node_modules"):
         if (ROOT / shared).exists():
             (target / shared).symlink_to((ROOT / shared).resolve())
+    git = ["git", "-c", "user.name=docs", "-c", "user.email=docs@example.invalid", "-C"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "scratch"]):
+        subprocess.run([*git, str(target), *args], check=True, capture_output=True)
     installed = ROOT / ".venv" / ".installed"  # make's stamp: keep `make` from reinstalling
     if installed.exists():
         stamp = installed.stat().st_mtime - 1
@@ -159,7 +163,8 @@ def scratch_copy(target: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, str]]]:
-    """A scratch copy, and the environment its blocks run in: the emulator's exports."""
+    """A scratch copy (a git checkout of one commit), and the environment its blocks
+    run in: the emulator's exports."""
     root = scratch_copy(tmp_path_factory.mktemp("docs") / "repo")
     bin_dir = Path(sys.executable).parent
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MLOPS_", "PULUMI_"))}
@@ -196,6 +201,7 @@ def test_offline_blocks_run_as_written(scratch: tuple[Path, dict[str, str]]) -> 
     root, env = scratch
     failures: list[str] = []
     for block in OFFLINE:  # document order: README's `make demo` first
+        started = time.monotonic()
         done = subprocess.run(
             ["bash", "-e", "-c", block.text],
             cwd=root,
@@ -206,6 +212,7 @@ def test_offline_blocks_run_as_written(scratch: tuple[Path, dict[str, str]]) -> 
             check=False,
         )
         output = done.stdout + done.stderr
+        print(f"{block.where}: exit {done.returncode} in {time.monotonic() - started:.0f}s")
         if done.returncode != 0:
             failures.append(f"{block.where}: exit {done.returncode}:\n{output[-1500:]}")
             continue
