@@ -71,7 +71,9 @@ def emulator(
     try:
         with ExitStack() as exits:
             if stack is None:
-                server = exits.enter_context(Emulator(port, region, enforce_iam=enforce_iam))
+                server = exits.enter_context(
+                    Emulator(port=port, region=region, enforce_iam=enforce_iam)
+                )
                 exports: list[str] = []
             else:
                 with _stdout_to_stderr():  # training's output must not precede the endpoint
