@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,10 +161,13 @@ def scratch_copy(target: Path) -> Path:
     return target
 
 
+Scratch = tuple[Path, dict[str, str], Callable[[], dict[str, str]]]
+
+
 @pytest.fixture(scope="module")
-def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, str]]]:
-    """A scratch copy (a git checkout of one commit), and the environment its blocks
-    run in: the emulator's exports."""
+def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scratch]:
+    """A scratch copy (a git checkout of one commit), the environment without AWS, and
+    that environment with the emulator's exports (the emulator starts meanwhile)."""
     root = scratch_copy(tmp_path_factory.mktemp("docs") / "repo")
     bin_dir = Path(sys.executable).parent
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MLOPS_", "PULUMI_"))}
@@ -177,17 +180,23 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, di
         stderr=subprocess.DEVNULL,
         text=True,
     )
+
+    def exports() -> dict[str, str]:
+        """The emulator's `export` lines, read once it has bootstrapped."""
+        if not found:
+            assert process.stdout is not None
+            for line in process.stdout:
+                if line.startswith("export "):
+                    name, value = line.removeprefix("export ").strip().split("=", 1)
+                    found[name] = value
+                if "MLOPS_SIGNING_KEY_ID" in found:
+                    break
+            assert found, "the emulator printed no exports"
+        return {**env, **found}
+
+    found: dict[str, str] = {}
     try:
-        exports: dict[str, str] = {}
-        assert process.stdout is not None
-        for line in process.stdout:
-            if line.startswith("export "):
-                name, value = line.removeprefix("export ").strip().split("=", 1)
-                exports[name] = value
-            if "MLOPS_SIGNING_KEY_ID" in exports:
-                break
-        assert exports, "the emulator printed no exports"
-        yield root, {**env, **exports}
+        yield root, env, exports
     finally:
         process.terminate()
         process.communicate(timeout=30)
@@ -197,11 +206,13 @@ OFFLINE = [block for block in all_blocks() if block.marker == "offline"]
 
 
 @pytest.mark.slow
-def test_offline_blocks_run_as_written(scratch: tuple[Path, dict[str, str]]) -> None:
-    root, env = scratch
+def test_offline_blocks_run_as_written(scratch: Scratch) -> None:
+    root, offline, with_emulator = scratch
     failures: list[str] = []
     for block in OFFLINE:  # document order: README's `make demo` first
         started = time.monotonic()
+        # `make demo` needs no AWS: it runs while the emulator bootstraps
+        env = offline if block.text.lstrip().startswith("make demo") else with_emulator()
         done = subprocess.run(
             ["bash", "-e", "-c", block.text],
             cwd=root,
