@@ -215,19 +215,16 @@ class DemoRun:
     # ---- steps ------------------------------------------------------------------------
 
     def render(self, progress: Progress) -> str:
-        from infra.offline import render_graph
         from ml.reports.core import dumps, write_text_atomic
 
         stack = self.settings.stack
-        self.cfg = load_stack(stack, self.root)
         self.params = load_params(self.settings.params)
-        if self.model_name not in self.cfg.served_models:
+        if self.model_name not in load_stack(stack, self.root).served_models:
             raise MlopsError(
                 f"stack {stack} serves no version of {self.model_name}; the demo releases a "
                 "new version of a model the stack already serves"
             )
-        document = render_graph(stack, self.root)
-        self.graph = Graph.from_json(document)
+        document = self.load_graph()
         path = self.out / "graph" / f"{stack}.json"
         write_text_atomic(path, dumps(document))
         self.link("Infrastructure", f"Resource graph of {stack} (JSON)", path)
@@ -236,6 +233,15 @@ class DemoRun:
             f"{len(self.graph.resources)} resources; serves {self.model_name} "
             f"v{self.cfg.served_models[self.model_name]}; {routing.type} traffic routing"
         )
+
+    def load_graph(self) -> dict[str, Any]:
+        """The stack's config and rendered graph (what `start_emulator` bootstraps)."""
+        from infra.offline import render_graph
+
+        self.cfg = load_stack(self.settings.stack, self.root)
+        document = render_graph(self.settings.stack, self.root)
+        self.graph = Graph.from_json(document)
+        return document
 
     def start_emulator(self, progress: Progress) -> str:
         from ml import aws

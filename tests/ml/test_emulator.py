@@ -168,6 +168,89 @@ def test_emulator_command_on_busy_port_exits_2_with_one_line() -> None:
     )
 
 
+EMULATOR = [sys.executable, "-c", "from ml.cli import main; main()", "emulator"]
+
+
+def exported(lines: list[str]) -> dict[str, str]:
+    """`export NAME=value` lines as the shell would read them (values are plain words)."""
+    pairs = [line.removeprefix("export ").split("=", 1) for line in lines]
+    return {name: value for name, value in pairs}
+
+
+def test_emulator_with_stack_prints_exports_a_release_command_can_use(
+    repo_root: Path, tmp_path: Path
+) -> None:
+    # given `mlops emulator --stack dev` started as its own process
+    process = subprocess.Popen(
+        [*EMULATOR, "--stack", "dev", "--port", "0", "--root", str(repo_root)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # when it has printed the endpoint, a comment and the exports
+        first = process.stdout.readline() if process.stdout else ""
+        assert first.startswith("AWS_ENDPOINT_URL=http://127.0.0.1:"), repr(first)
+        lines = []
+        while not lines or not lines[-1].startswith("export MLOPS_SIGNING_KEY_ID="):
+            line = process.stdout.readline() if process.stdout else ""
+            assert line, f"output ended early: {lines}"
+            if line.startswith("export "):
+                lines.append(line.strip())
+        env = exported(lines)
+        # then they point at it as the administrator, with the dev stack's outputs
+        assert env["AWS_ENDPOINT_URL"] == first.strip().split("=", 1)[1]
+        assert env["AWS_ACCESS_KEY_ID"] == emulator_iam.ADMINISTRATOR_KEY
+        assert env["MLOPS_SIGNING_KEY_ID"] == "alias/mlops-dev-signing"
+        assert env["MLOPS_ARTIFACT_BUCKET"].startswith("mlops-dev-artifacts-"), env
+        # and a command run with only them reads the stack's signing key from the emulator
+        pem = tmp_path / "dev.pem"
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MLOPS_"))}
+        done = subprocess.run(
+            [*EMULATOR[:-1], "keys", "export-public", "--out", str(pem)],
+            env={**clean, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "(ECC_NIST_P256, ECDSA_SHA_256" in done.stdout, done.stdout
+        assert pem.read_text().startswith("-----BEGIN PUBLIC KEY-----")
+        # and the stack's registry exists there (empty: no --with-demo-models)
+        done = subprocess.run(
+            [*EMULATOR[:-1], "release", "verify", "--stack", "dev", "--registry-only"],
+            env={**clean, **env},
+            cwd=repo_root,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "model package group mlops-dev-churn-classifier has no version" in done.stderr
+    finally:
+        process.terminate()
+        _, err = process.communicate(timeout=15)
+    assert process.returncode == 0, f"exit {process.returncode}: {err}"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--stack", "qa"], "error: unknown stack 'qa': choose one of dev, staging, prod\n"),
+        (
+            ["--with-demo-models"],
+            "error: --with-demo-models needs --stack: the models go into a stack's registry\n",
+        ),
+    ],
+)
+def test_emulator_bad_stack_input_exits_2_with_one_line(args: list[str], message: str) -> None:
+    done = subprocess.run([*EMULATOR, *args], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stderr) == (2, message)
+    assert "AWS_ENDPOINT_URL" not in done.stdout
+
+
 def test_emulator_started_again_in_same_process_holds_no_earlier_state() -> None:
     # given a key created in an emulator that then stopped (moto's state is per process)
     def kms_of(emulator: Emulator):
