@@ -103,6 +103,14 @@ PLATFORM_ACTIONS: dict[str, tuple[str, ...]] = {
         "SetTopicAttributes", "TagResource", "UntagResource",
     ),
 }  # fmt: skip
+RELEASE_DUTIES = (
+    "kms:Sign",
+    "sagemaker:CreateModelPackage",
+    "sagemaker:CreateTrainingJob",
+    "sagemaker:StopTrainingJob",
+    "sagemaker:UpdateModelPackage",
+)
+"""Within the boundary for the duty roles the infra role creates; not the infra role's own."""
 # Who could otherwise mint long-lived credentials or a console login.
 IAM_USER_ACTIONS = (
     "iam:AttachUserPolicy",

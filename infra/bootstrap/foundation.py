@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pulumi
 import pulumi_aws as aws
 
-from infra.bootstrap.boundary import boundary_document
+from infra.bootstrap.boundary import RELEASE_DUTIES, boundary_document
 from infra.components.identity import github_statement
 from infra.components.keys import KEY_ADMIN_ACTIONS, THIS_KEY, THIS_KEY_REASON
 from infra.components.secure_bucket import LogDelivery, SecureBucket, SecureBucketArgs
@@ -149,13 +149,14 @@ class InfraDeployRole(pulumi.ComponentResource):
         # Fixed names: the boundary names itself and the role in its denies.
         boundary_arn = f"{iam_arn}:policy/{PERMISSIONS_BOUNDARY_NAME}"
         role_arn = f"{iam_arn}:role/{INFRA_ROLE_NAME}"
+        limits = boundary_document(
+            args.partition, args.region, args.account_id, boundary_arn, role_arn
+        )
         boundary = aws.iam.Policy(
             f"{name}-boundary",
             name=PERMISSIONS_BOUNDARY_NAME,
             description="mlops: the most the infra role and the roles it creates may do",
-            policy=boundary_document(
-                args.partition, args.region, args.account_id, boundary_arn, role_arn
-            ).to_json(),
+            policy=limits.to_json(),
             tags=args.tags,
             opts=child,
         )
@@ -183,6 +184,21 @@ class InfraDeployRole(pulumi.ComponentResource):
                     stacks=None,
                     write=True,
                 )
+            ).to_json(),
+            opts=child,
+        )
+        # What `pulumi up` of the main stacks does: the boundary's own platform grants (one
+        # list, PLATFORM_ACTIONS) less the release duties the roles it creates hold and it
+        # never does itself: signing, registering, approving, training.
+        aws.iam.RolePolicy(
+            f"{name}-platform",
+            role=role.name,
+            policy=PolicyDocument(
+                [
+                    replace(s, actions=tuple(a for a in s.actions if a not in RELEASE_DUTIES))
+                    for s in limits.statements
+                    if s.effect == "Allow"
+                ]
             ).to_json(),
             opts=child,
         )

@@ -196,7 +196,9 @@ def test_boundary_allows_every_action_the_main_stacks_grant(graph: Graph, graph_
 def test_render_bootstrap_infra_role_reads_and_writes_the_state_with_the_state_key(
     graph: Graph,
 ) -> None:
-    (policy,) = graph.of_type("aws:iam/rolePolicy:RolePolicy")
+    (policy,) = [
+        p for p in graph.of_type("aws:iam/rolePolicy:RolePolicy") if p.name.endswith("state")
+    ]
     granted = statements(policy_of(policy))
     (key,) = graph.of_type("aws:kms/key:Key")
     writes = granted["InfraWritesState"]
@@ -303,3 +305,44 @@ def test_cli_validate_stack_trusting_its_own_repository_prints_no_warning(
     assert result.stdout.splitlines() == ["dev: stack config is valid (dev, eu-west-1)"], (
         result.stdout
     )
+
+
+@pytest.mark.parametrize(
+    ("action", "resource", "allowed"),
+    [
+        ("kms:CreateKey", "*", True),
+        ("s3:CreateBucket", "arn:aws:s3:::mlops-prod-artifacts-210c94a", True),
+        ("iam:CreateRole", "arn:aws:iam::123456789012:role/mlops-prod-gh-deploy-b7ced61", True),
+        ("iam:PutRolePolicy", "arn:aws:iam::123456789012:role/mlops-prod-gh-deploy-b7ced61", True),
+        (
+            "sagemaker:CreateEndpoint",
+            "arn:aws:sagemaker:eu-west-1:123456789012:endpoint/mlops-prod-churn-classifier",
+            True,
+        ),
+        ("iam:CreateUser", "arn:aws:iam::123456789012:user/backdoor", False),
+        ("iam:CreateAccessKey", "arn:aws:iam::123456789012:user/backdoor", False),
+        (
+            "iam:DeleteRolePermissionsBoundary",
+            "arn:aws:iam::123456789012:role/mlops-infra-deploy",
+            False,
+        ),
+    ],
+)
+def test_infra_role_may_do_what_pulumi_up_needs_and_no_more_than_its_boundary(
+    graph: Graph, action: str, resource: str, allowed: bool
+) -> None:
+    # given the infra role's own inline policies and its boundary, as rendered
+    from policies.documents import parse_document
+    from policies.evaluation import decides
+
+    role_policies = [
+        p
+        for p in graph.of_type("aws:iam/rolePolicy:RolePolicy")
+        if p.name.startswith("mlops-infra")
+    ]
+    identity = [s for p in role_policies for s in parse_document(p.inputs["policy"])]
+    boundary = parse_document(json.dumps(_boundary(graph)))
+    # when an action of `pulumi up` (or an escape) is judged: identity AND boundary
+    effective = decides(identity, action, resource) and decides(boundary, action, resource)
+    # then the platform's actions are allowed and the escapes are not
+    assert effective is allowed, (action, resource)
