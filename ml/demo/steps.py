@@ -850,7 +850,7 @@ class DemoRun:
                 tarball = download_file(
                     aws["s3"], parse_s3_uri(url), self.work / "endpoint" / f"{role}.tar.gz"
                 )
-                target = self.out / "endpoint-models" / role
+                target = self.work / "endpoint" / role
                 shutil.rmtree(target, ignore_errors=True)
                 target.mkdir(parents=True)
                 with tarfile.open(tarball, "r:gz") as archive:

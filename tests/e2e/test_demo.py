@@ -170,7 +170,10 @@ def test_demo_launches_training_as_gh_build_and_the_job_runs_as_the_training_rol
     launched = [i for i in first.summary["identities"] if i["step"] == "train"]
     job_caller = first.summary["outcomes"]["training_role"]
     # then CI's build role launched it and the job ran as the stack's execution role
-    assert [role_of(i["caller_arn"]) for i in launched] == ["mlops-staging-gh-build"], launched
+    assert [role_of(i["caller_arn"]) for i in launched] == [
+        "mlops-staging-gh-build",
+        "mlops-staging-training",
+    ], launched
     assert role_of(job_caller) == "mlops-staging-training", job_caller
 
 
