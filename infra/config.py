@@ -244,6 +244,34 @@ class KubernetesServingConfig(_Model):
     """kubeconfig context to deploy to; none means the current context of $KUBECONFIG."""
     render_yaml_to_directory: Annotated[str, Field(min_length=1)] | None = None
     """Write the manifests to this directory instead of applying them (GitOps hand-off)."""
+    oidc_issuer_url: (
+        Annotated[str, Field(pattern=r"^https://[a-z0-9.-]+(/[A-Za-z0-9._-]+)*$")] | None
+    ) = None
+    """The cluster's OIDC issuer (`aws eks describe-cluster`, `cluster.identity.oidc.issuer`),
+    whose IAM OIDC provider is in the stack's account; the model-fetch role trusts only its
+    tokens for the server's service account (IRSA). Required when enabled."""
+    fetch_egress_cidrs: tuple[Annotated[str, Field(min_length=9, max_length=18)], ...] = ()
+    """Private CIDRs of the interface VPC endpoints (STS, SageMaker API, S3) the init
+    container reaches on 443; the pods may reach nothing else. Required when enabled."""
+
+    @field_validator("fetch_egress_cidrs")
+    @classmethod
+    def _private_cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for cidr in value:
+            try:
+                net = ipaddress.ip_network(cidr, strict=True)
+            except ValueError:
+                raise ValueError(f"{cidr} is not a CIDR block such as 10.60.0.0/24") from None
+            if net.version != 4 or not net.is_private or net.prefixlen < 16:
+                raise ValueError(f"{cidr} must be a private IPv4 CIDR of /16 or narrower")
+        return value
+
+    @property
+    def oidc_issuer(self) -> str:
+        """`oidc.eks.<region>.amazonaws.com/id/<id>`: the IAM provider's name and the prefix
+        of the trust policy's condition keys."""
+        assert self.oidc_issuer_url is not None
+        return self.oidc_issuer_url.removeprefix("https://")
 
     @model_validator(mode="after")
     def _sizes(self) -> KubernetesServingConfig:
@@ -363,8 +391,20 @@ class StackConfig(_Model):
                 f"serving.alarms.rollbackAlarms must include {', '.join(missing)} in prod "
                 f"(allowed: {', '.join(ROLLBACK_ALARMS)})"
             )
-        if self.serving.kubernetes.enabled:
+        k = self.serving.kubernetes
+        if k.enabled:
             self.kubernetes_model  # noqa: B018 - raises ValueError when it cannot be resolved
+            # The pods fetch their model with their own identity through the endpoints.
+            for key, value in (
+                ("oidcIssuerUrl", k.oidc_issuer_url),
+                ("fetchEgressCidrs", k.fetch_egress_cidrs),
+            ):
+                if not value:
+                    raise ValueError(
+                        f"serving.kubernetes.{key} is required when Kubernetes serving is "
+                        "enabled: the pods fetch the signed model with their own AWS identity "
+                        "(docs/kubernetes.md)"
+                    )
         return self
 
     @property

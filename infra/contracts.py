@@ -215,3 +215,23 @@ EXAMPLE_GITHUB_REPOSITORY = ("acme", "mlops-gitops")
 
 def state_bucket_name(account_id: str, region: str) -> str:
     return f"{STATE_BUCKET_PREFIX}-{account_id}-{region}"
+
+
+# ---- D: Kubernetes model delivery and the GitOps hand-off ---------------------------------
+
+
+def group_models_prefix(group: str) -> str:
+    """`models/<group>/`: every signed artifact of one group; the Kubernetes pods' fetch
+    role reads this and no other prefix (`model_prefix` puts each digest under it)."""
+    return f"{MODELS_PREFIX}{group}/"
+
+
+GITOPS_BRANCH = "gitops"
+"""The branch the rendered Kubernetes manifests are published to (`infra-deploy.yml`,
+`model-release.yml` write it; Argo CD or Flux read it; nothing else is on it)."""
+
+
+def gitops_path(stack: str) -> str:
+    """`deploy/k8s/<stack>/`: one stack's manifests on `GITOPS_BRANCH`; the GitOps
+    controller's Application/Kustomization points here (docs/kubernetes.md)."""
+    return f"deploy/k8s/{stack}/"

@@ -7,7 +7,7 @@ import pulumi_aws as aws
 
 from infra.arns import Arns
 from infra.components.audit_trail import AuditTrail, AuditTrailArgs, trail_name
-from infra.components.identity import GitHubTrust, Identity, IdentityArgs
+from infra.components.identity import GitHubTrust, Identity, IdentityArgs, KubernetesTrust
 from infra.components.keys import Keys, KeysArgs, KeyUse, LogsKeyArgs
 from infra.components.network import Network, NetworkArgs, flow_log_group_name
 from infra.components.permissions import (
@@ -53,6 +53,9 @@ def declare(cfg: StackConfig) -> None:
     oidc_provider_arn = cfg.github.oidc_provider_arn or (
         f"arn:{partition}:iam::{account_id}:oidc-provider/{GITHUB_OIDC_HOST}"
     )
+    k8s = cfg.serving.kubernetes
+    # The pods' ServiceAccount is named after the model they serve (one per namespace).
+    k8s_model = cfg.kubernetes_model if k8s.enabled else None
     identity = Identity(
         prefix,
         IdentityArgs(
@@ -71,6 +74,15 @@ def declare(cfg: StackConfig) -> None:
             approver_principal_arns=cfg.iam.approver_principal_arns,
             permissions_boundary_arn=cfg.iam.permissions_boundary_arn,
             tags=tags,
+            kubernetes=KubernetesTrust(
+                oidc_provider_arn=f"arn:{partition}:iam::{account_id}:oidc-provider/"
+                f"{k8s.oidc_issuer}",
+                issuer=k8s.oidc_issuer,
+                namespace=k8s.namespace,
+                service_account=k8s_model,
+            )
+            if k8s_model is not None
+            else None,
         ),
     )
     roles = identity.roles
@@ -265,6 +277,7 @@ def declare(cfg: StackConfig) -> None:
             )
             if keys.logs_key_arn is not None
             else None,
+            kubernetes_model_group=cfg.model_group(k8s_model) if k8s_model else None,
         ),
     )
 
@@ -393,6 +406,11 @@ def _declare_serving(
                 namespace=k.namespace,
                 model=model,
                 model_version=cfg.served_models[model],
+                model_group=cfg.model_group(model),
+                service_account=model,  # the subject the `kubernetes` role trusts (above)
+                fetch_role_arn=identity.roles["kubernetes"].arn,
+                fetch_egress_cidrs=k.fetch_egress_cidrs,
+                region=cfg.region,
                 image=image,
                 signing_public_key_pem=public_key_pem,
                 environment=cfg.environment,

@@ -69,6 +69,22 @@ GITHUB_ROLES = {
 
 
 @dataclass(frozen=True)
+class KubernetesTrust:
+    """IRSA: the one ServiceAccount whose pods may assume the model-fetch role."""
+
+    oidc_provider_arn: str
+    """The cluster's IAM OIDC provider."""
+    issuer: str
+    """Its issuer without `https://` (`oidc.eks.<region>.amazonaws.com/id/<id>`)."""
+    namespace: str
+    service_account: str
+
+    @property
+    def subject(self) -> str:
+        return f"system:serviceaccount:{self.namespace}:{self.service_account}"
+
+
+@dataclass(frozen=True)
 class IdentityArgs:
     account_id: pulumi.Input[str]
     partition: pulumi.Input[str]
@@ -81,6 +97,8 @@ class IdentityArgs:
     """Named IAM principals that may assume the approver role with MFA (optional)."""
     permissions_boundary_arn: str | None = None
     tags: dict[str, str] | None = None
+    kubernetes: KubernetesTrust | None = None
+    """Set when the stack serves on Kubernetes: the pods' model-fetch role."""
 
 
 class Identity(pulumi.ComponentResource):
@@ -120,6 +138,13 @@ class Identity(pulumi.ComponentResource):
             PolicyDocument([_named_with_mfa("AuditorsAssumeWithMfa", args.auditor_principal_arns)]),
         )
 
+        if args.kubernetes is not None:
+            self.roles["kubernetes"] = self._role(
+                f"{name}-k8s-serving",
+                "Kubernetes serving pods: fetch the served model (IRSA, read-only)",
+                PolicyDocument([kubernetes_statement(args.kubernetes)]),
+            )
+
         for purpose, subjects in github.subjects().items():
             suffix, description = GITHUB_ROLES[purpose]
             statements = [github_statement(args.oidc_provider_arn, subjects)]
@@ -154,6 +179,19 @@ def github_statement(provider_arn: pulumi.Input[str], subjects: list[str]) -> St
         conditions=[
             Condition("StringEquals", f"{GITHUB_OIDC_HOST}:aud", [STS_AUDIENCE]),
             Condition("StringEquals", f"{GITHUB_OIDC_HOST}:sub", subjects),
+        ],
+    )
+
+
+def kubernetes_statement(trust: KubernetesTrust) -> Statement:
+    """Tokens the cluster issued to exactly one ServiceAccount, for STS only."""
+    return Statement(
+        sid="KubernetesServiceAccountAssumes",
+        principals=Principal("Federated", [trust.oidc_provider_arn]),
+        actions=["sts:AssumeRoleWithWebIdentity"],
+        conditions=[
+            Condition("StringEquals", f"{trust.issuer}:aud", [STS_AUDIENCE]),
+            Condition("StringEquals", f"{trust.issuer}:sub", [trust.subject]),
         ],
     )
 

@@ -30,6 +30,7 @@ from infra.contracts import (
     MODELS_PREFIX,
     PULL_REQUEST_SCOPE,
     checkpoints_prefix,
+    group_models_prefix,
     training_output_prefix,
 )
 from infra.policy_document import Condition, PolicyDocument, Statement
@@ -92,6 +93,8 @@ DATA_KEY_USE: dict[str, DataKeyUse] = {
     "plan": DataKeyUse(DATA_READ_ACTIONS, ("s3",)),
     "monitor": DataKeyUse(DATA_READ_ACTIONS, ("s3",)),
     "auditor": DataKeyUse(DATA_READ_ACTIONS, ("s3",)),
+    # The Kubernetes pods' fetch: S3 decrypts the model object for it; nothing more.
+    "kubernetes": DataKeyUse(("kms:Decrypt",), ("s3",)),
 }
 # Roles that resolve the data key themselves (`mlops register --kms-key` takes an id,
 # ARN or alias and asks KMS for its ARN): kms:DescribeKey directly, not through a service.
@@ -144,6 +147,8 @@ class PermissionsArgs:
     state_bucket: pulumi.Input[str] | None = None
     """The account's Pulumi state bucket (infra/bootstrap); None: no state grants."""
     audit_logs: AuditLogs | None = None
+    kubernetes_model_group: str | None = None
+    """The group the Kubernetes pods serve from; the `kubernetes` role reads only it."""
 
 
 class Permissions(pulumi.ComponentResource):
@@ -167,6 +172,7 @@ class Permissions(pulumi.ComponentResource):
             "approve": lambda: _approve(args),
             "deploy": lambda: _deploy(args, b),
             "monitor": lambda: _monitor(args, b),
+            "kubernetes": lambda: _kubernetes_fetch(args),
         }
         self.documents: dict[str, PolicyDocument] = {
             purpose: build() for purpose, build in builders.items() if purpose in args.roles
@@ -906,5 +912,37 @@ def _monitor(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
                 resources=[b.all_capture, b.datasets],
             ),
             _kms_use("monitor", args),
+        ]
+    )
+
+
+def _kubernetes_fetch(args: PermissionsArgs) -> PolicyDocument:
+    """The serving pods' init container (`mlops model fetch`): resolve one group's version
+    in the registry and read that group's signed artifacts; no other group or prefix, no
+    writes, and no KMS call of its own (S3 decrypts for it)."""
+    group = args.kubernetes_model_group
+    if group is None:
+        raise ValueError("the kubernetes role needs the group its pods serve")
+    a = args.arns
+    return PolicyDocument(
+        [
+            Statement(
+                sid="ResolveServedVersion",
+                actions=["sagemaker:DescribeModelPackageGroup"],
+                resources=[a.sagemaker("model-package-group", group)],
+            ),
+            Statement(
+                sid="ReadServedPackages",
+                actions=["sagemaker:DescribeModelPackage"],
+                resources=[a.sagemaker("model-package", f"{group}/*")],
+            ),
+            Statement(
+                sid="ReadServedArtifacts",
+                actions=["s3:GetObject"],
+                resources=[
+                    s3_objects(a.partition, args.artifact_bucket, group_models_prefix(group))
+                ],
+            ),
+            _kms_use("kubernetes", args),
         ]
     )

@@ -6,7 +6,17 @@ capabilities and the RuntimeDefault seccomp profile, with requests, limits and p
 on `/ping`; a Service; a HorizontalPodAutoscaler (autoscaling/v2, CPU); a
 PodDisruptionBudget; and NetworkPolicies that deny everything, then allow only the
 Service's port. The release-signing public key is mounted read-only from a ConfigMap so
-the server verifies the model offline (the pods have no egress at all).
+the server verifies the model offline.
+
+The model reaches the pod verified: an init container (the same image) runs `mlops model
+fetch` as the pod's own AWS identity (IRSA: the ServiceAccount names the model-fetch role,
+which trusts only this namespace's service account), which resolves the registry version,
+downloads `model.tar.gz` and its signature, checks the package and verifies the extracted
+model exactly as the server does, into an emptyDir the server then mounts read-only. Only
+the init container gets credentials (`eks.amazonaws.com/skip-containers`), and the pods'
+only egress is DNS and HTTPS to the VPC endpoints' CIDRs. The version is in the pod
+template (label and environment), so a version bump rolls the Deployment and every new
+pod fetches the new version. docs/kubernetes.md has the whole path.
 
 The component owns an explicit `kubernetes.Provider`: it either applies to a kubeconfig
 context or only renders YAML for a GitOps controller, never an ambient default cluster.
@@ -28,6 +38,15 @@ APP_NAME = "mlops-model-server"
 KEY_DIR = "/etc/mlops/keys"
 KEY_FILE = "signing-public-key.pem"
 MODEL_DIR = "/opt/ml/model"
+SERVER = "server"
+FETCHER = "fetch-model"
+HTTPS_PORT = 443
+DNS_PORT = 53
+# The EKS pod identity webhook: the role a ServiceAccount's pods assume, and the
+# containers it must not give that role's credentials to.
+IRSA_ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
+IRSA_REGIONAL_STS_ANNOTATION = "eks.amazonaws.com/sts-regional-endpoints"
+IRSA_SKIP_ANNOTATION = "eks.amazonaws.com/skip-containers"
 PSS_LEVEL = "restricted"
 PSS_LABELS = {
     f"pod-security.kubernetes.io/{mode}{suffix}": value
@@ -43,9 +62,18 @@ class KubernetesServingArgs:
     model: str
     """Model name in `mlops:models`; names the Deployment, Service and the rest."""
     model_version: int
-    """Registry version the image carries (labels and env; the stack file's version)."""
+    """Registry version to serve (the stack file's): fetched, verified, in the pod template."""
+    model_group: str
+    """Model package group the init container fetches the version from."""
+    service_account: str
+    """ServiceAccount of the pods: the subject the fetch role's trust policy names."""
+    fetch_role_arn: pulumi.Input[str]
+    """IAM role the init container assumes through IRSA to read the model."""
+    fetch_egress_cidrs: Sequence[str]
+    """CIDRs of the VPC endpoints (STS, SageMaker API, S3) the fetch reaches on 443."""
+    region: str
     image: pulumi.Input[str]
-    """Serving image with the signed model at /opt/ml/model (`serve` entry point)."""
+    """Serving image (`serve` entry point and the `mlops` CLI); the model is fetched."""
     signing_public_key_pem: pulumi.Input[str]
     """PEM of the release-signing key, mounted for the server's offline verification."""
     environment: str
@@ -111,7 +139,13 @@ class KubernetesServing(pulumi.ComponentResource):
 
         account = k8s.core.v1.ServiceAccount(
             f"{name}-account",
-            metadata=meta(app),
+            metadata={
+                **meta(args.service_account),
+                "annotations": {
+                    IRSA_ROLE_ANNOTATION: args.fetch_role_arn,
+                    IRSA_REGIONAL_STS_ANNOTATION: "true",
+                },
+            },
             automount_service_account_token=False,
             opts=child,
         )
@@ -132,7 +166,8 @@ class KubernetesServing(pulumi.ComponentResource):
                     "rolling_update": {"max_unavailable": 0, "max_surge": 1},
                 },
                 "template": {
-                    "metadata": {"labels": labels},
+                    # The server never holds the fetch role's credentials.
+                    "metadata": {"labels": labels, "annotations": {IRSA_SKIP_ANNOTATION: SERVER}},
                     "spec": _pod_spec(args, account, key, selector),
                 },
             },
@@ -204,6 +239,37 @@ class KubernetesServing(pulumi.ComponentResource):
             },
             opts=child,
         )
+        # The fetch reaches the registry, S3 and STS through the VPC endpoints, nothing else;
+        # NetworkPolicy is per pod, and the server container holds no credentials to use it.
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-allow-fetch",
+            metadata=meta(f"{app}-allow-fetch"),
+            spec={
+                "pod_selector": {"match_labels": selector},
+                "policy_types": ["Egress"],
+                "egress": [
+                    {
+                        "to": [
+                            {
+                                "namespace_selector": {
+                                    "match_labels": {"kubernetes.io/metadata.name": "kube-system"}
+                                },
+                                "pod_selector": {"match_labels": {"k8s-app": "kube-dns"}},
+                            }
+                        ],
+                        "ports": [
+                            {"protocol": "UDP", "port": DNS_PORT},
+                            {"protocol": "TCP", "port": DNS_PORT},
+                        ],
+                    },
+                    {
+                        "to": [{"ip_block": {"cidr": cidr}} for cidr in args.fetch_egress_cidrs],
+                        "ports": [{"protocol": "TCP", "port": HTTPS_PORT}],
+                    },
+                ],
+            },
+            opts=child,
+        )
         self.namespace = ns
         self.service_name = service.metadata.name
         self.deployment_name = deployment.metadata.name
@@ -225,8 +291,50 @@ def _pod_spec(
     uid = args.run_as_user
     seccomp = {"type": "RuntimeDefault"}
     probe = {"http_get": {"path": "/ping", "port": "http"}, "timeout_seconds": 2}
+    container_security = {
+        "run_as_non_root": True,
+        "run_as_user": uid,
+        "run_as_group": uid,
+        "allow_privilege_escalation": False,
+        "read_only_root_filesystem": True,
+        "privileged": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccomp_profile": seccomp,
+    }
+    resources = {
+        "requests": {"cpu": args.cpu_request, "memory": args.memory_request},
+        "limits": {"cpu": args.cpu_limit, "memory": args.memory_limit},
+    }
+    # What this Deployment must serve: the fetch verifies it, the server refuses anything else.
+    # The version here is what rolls the Deployment when the stack file bumps it.
+    verification = [
+        {"name": "SM_MODEL_DIR", "value": MODEL_DIR},
+        {"name": Env.REQUIRE_SIGNATURE, "value": "true"},
+        {"name": Env.SIGNING_PUBLIC_KEY, "value": f"{KEY_DIR}/{KEY_FILE}"},
+        {"name": Env.MODEL_NAME, "value": args.model},
+        {"name": Env.STACK, "value": args.environment},
+        {"name": Env.MODEL_VERSION, "value": str(args.model_version)},
+    ]
+    tmp = {"name": "tmp", "mount_path": "/tmp"}  # noqa: S108 - a private emptyDir
+    signing_key = {"name": "signing-key", "mount_path": KEY_DIR, "read_only": True}
+    fetcher = {
+        "name": FETCHER,
+        "image": args.image,
+        "image_pull_policy": "IfNotPresent",
+        # The entry point runs any other command as given.
+        "args": ["mlops", "model", "fetch", "--group", args.model_group, "--to", MODEL_DIR],
+        "env": [
+            *verification,
+            {"name": "AWS_REGION", "value": args.region},
+            {"name": "AWS_STS_REGIONAL_ENDPOINTS", "value": "regional"},
+        ],
+        "resources": resources,
+        "security_context": container_security,
+        "volume_mounts": [tmp, signing_key, {"name": "model", "mount_path": MODEL_DIR}],
+    }
     return {
         "service_account_name": account.metadata.name,
+        # No Kubernetes API token: IRSA projects its own STS-audience token (init only).
         "automount_service_account_token": False,
         "enable_service_links": False,
         "security_context": {
@@ -244,27 +352,17 @@ def _pod_spec(
                 "label_selector": {"match_labels": selector},
             }
         ],
+        "init_containers": [fetcher],
         "containers": [
             {
-                "name": "server",
+                "name": SERVER,
                 "image": args.image,
                 "image_pull_policy": "IfNotPresent",
                 # SageMaker starts the container as `<image> serve`; so does the cluster.
                 "args": ["serve"],
                 "ports": [{"name": "http", "container_port": SERVER_PORT, "protocol": "TCP"}],
-                "env": [
-                    {"name": "SM_MODEL_DIR", "value": MODEL_DIR},
-                    {"name": Env.REQUIRE_SIGNATURE, "value": "true"},
-                    {"name": Env.SIGNING_PUBLIC_KEY, "value": f"{KEY_DIR}/{KEY_FILE}"},
-                    # What this Deployment must serve; the server refuses any other statement.
-                    {"name": Env.MODEL_NAME, "value": args.model},
-                    {"name": Env.STACK, "value": args.environment},
-                    {"name": Env.MODEL_VERSION, "value": str(args.model_version)},
-                ],
-                "resources": {
-                    "requests": {"cpu": args.cpu_request, "memory": args.memory_request},
-                    "limits": {"cpu": args.cpu_limit, "memory": args.memory_limit},
-                },
+                "env": verification,
+                "resources": resources,
                 # The server answers /ping 200 only once the model's signature verified.
                 "readiness_probe": {**probe, "period_seconds": 5, "failure_threshold": 3},
                 "liveness_probe": {
@@ -273,24 +371,17 @@ def _pod_spec(
                     "period_seconds": 10,
                     "failure_threshold": 6,
                 },
-                "security_context": {
-                    "run_as_non_root": True,
-                    "run_as_user": uid,
-                    "run_as_group": uid,
-                    "allow_privilege_escalation": False,
-                    "read_only_root_filesystem": True,
-                    "privileged": False,
-                    "capabilities": {"drop": ["ALL"]},
-                    "seccomp_profile": seccomp,
-                },
+                "security_context": container_security,
                 "volume_mounts": [
-                    {"name": "tmp", "mount_path": "/tmp"},  # noqa: S108 - a private emptyDir
-                    {"name": "signing-key", "mount_path": KEY_DIR, "read_only": True},
+                    tmp,
+                    signing_key,
+                    {"name": "model", "mount_path": MODEL_DIR, "read_only": True},
                 ],
             }
         ],
         "volumes": [
             {"name": "tmp", "empty_dir": {"size_limit": "256Mi"}},
+            {"name": "model", "empty_dir": {"size_limit": "1Gi"}},
             {
                 "name": "signing-key",
                 "config_map": {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,10 @@ _PRINCIPAL_KEYS = ("Principal", "NotPrincipal")
 # only lists global and service keys, so it calls these unknown. They are documented
 # (IAM User Guide, "Available keys for AWS OIDC federation").
 _OIDC_CONDITION_PREFIXES = ("token.actions.githubusercontent.com:",)
+# The same keys of an EKS cluster's issuer (IRSA: the Kubernetes serving pods' fetch role).
+_EKS_OIDC_CONDITION = re.compile(
+    r"condition oidc\.eks\.[a-z0-9-]+\.amazonaws\.com/id/\w+:(aud|sub)\b"
+)
 # Condition keys of a resource type rather than of an action: parliament checks keys per
 # action and calls these unknown. `kms:ResourceAliases` applies to every operation on a KMS
 # key (AWS KMS Developer Guide, "kms:ResourceAliases"); the state-key grants use it because
@@ -84,7 +89,9 @@ def _with_severity(finding: object) -> None:
 def _is_oidc_key(detail: object) -> bool:
     text = str(detail)
     prefixes = (*_OIDC_CONDITION_PREFIXES, *_RESOURCE_CONDITION_KEYS)
-    return any(f"condition {prefix}" in text for prefix in prefixes)
+    return any(f"condition {prefix}" in text for prefix in prefixes) or bool(
+        _EKS_OIDC_CONDITION.search(text)
+    )
 
 
 def actions_with_resource_scope(action: str) -> list[str]:

@@ -11,6 +11,7 @@ from ml.cli import (
     github,
     infra,
     keys,
+    model,
     provenance,
     registry,
     release,
@@ -43,6 +44,7 @@ app.command("reject")(registry.reject)
 app.command("emulator")(emulator.emulator)
 app.add_typer(release.app, name="release")
 app.command("serve")(serve.serve)
+app.add_typer(model.app, name="model")
 app.command("canary")(canary.canary)
 app.add_typer(github.app, name="github")
 app.command("audit")(audit.audit)

@@ -248,3 +248,29 @@ def test_cli_bad_canary_prints_one_line_and_exits_2(tmp_path: Path, repo_root: P
     assert len(lines) == 1, f"one line on stderr, got: {result.stderr}"
     assert "mlops:serving.trafficRouting.canarySizePercent: invalid value 75" in lines[0], lines[0]
     assert not (tmp_path / "g.json").exists(), "nothing is rendered for an invalid stack"
+
+
+K8S_IRSA = {
+    "oidcIssuerUrl": "https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE",
+    "fetchEgressCidrs": ["10.60.0.0/24"],
+}
+
+
+@pytest.mark.parametrize("missing", ["oidcIssuerUrl", "fetchEgressCidrs"])
+def test_parse_kubernetes_enabled_without_the_fetch_identity_or_egress_is_refused(
+    missing: str,
+) -> None:
+    given = {key: value for key, value in K8S_IRSA.items() if key != missing}
+    message = _error_for({"kubernetes": {"enabled": True, **given}})
+    assert message.startswith(f"mlops:serving.kubernetes.{missing} is required"), message
+
+
+def test_parse_kubernetes_public_egress_cidr_is_refused() -> None:
+    # an attacker widening the pods' egress to the internet
+    message = _error_for({"kubernetes": {**K8S_IRSA, "fetchEgressCidrs": ["0.0.0.0/0"]}})
+    assert "0.0.0.0/0 must be a private IPv4 CIDR" in message, message
+
+
+def test_parse_kubernetes_issuer_must_be_an_https_url() -> None:
+    message = _error_for({"kubernetes": {**K8S_IRSA, "oidcIssuerUrl": "oidc.eks.example/id/X"}})
+    assert message.startswith("mlops:serving.kubernetes.oidcIssuerUrl"), message
