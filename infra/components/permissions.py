@@ -52,6 +52,10 @@ SAGEMAKER_PLATFORM = (
     "SageMaker's platform uses it on the role's behalf (logs, metrics, image pull, network "
     "interfaces, data capture); the emulator runs the container's code as a local process"
 )
+KUBERNETES_FETCH = (
+    "the demo serves on SageMaker; tests/ml/test_kubernetes_fetch.py runs `mlops model fetch` "
+    "as this role in the emulator with IAM enforced"
+)
 AUDITOR_BY_HAND = (
     "auditors read this evidence themselves (AWS console or CLI); no mlops command does"
 )
@@ -924,25 +928,22 @@ def _kubernetes_fetch(args: PermissionsArgs) -> PolicyDocument:
     if group is None:
         raise ValueError("the kubernetes role needs the group its pods serve")
     a = args.arns
-    return PolicyDocument(
-        [
-            Statement(
-                sid="ResolveServedVersion",
-                actions=["sagemaker:DescribeModelPackageGroup"],
-                resources=[a.sagemaker("model-package-group", group)],
-            ),
-            Statement(
-                sid="ReadServedPackages",
-                actions=["sagemaker:DescribeModelPackage"],
-                resources=[a.sagemaker("model-package", f"{group}/*")],
-            ),
-            Statement(
-                sid="ReadServedArtifacts",
-                actions=["s3:GetObject"],
-                resources=[
-                    s3_objects(a.partition, args.artifact_bucket, group_models_prefix(group))
-                ],
-            ),
-            _kms_use("kubernetes", args),
-        ]
-    )
+    statements = [
+        Statement(
+            sid="ResolveServedVersion",
+            actions=["sagemaker:DescribeModelPackageGroup"],
+            resources=[a.sagemaker("model-package-group", group)],
+        ),
+        Statement(
+            sid="ReadServedPackages",
+            actions=["sagemaker:DescribeModelPackage"],
+            resources=[a.sagemaker("model-package", f"{group}/*")],
+        ),
+        Statement(
+            sid="ReadServedArtifacts",
+            actions=["s3:GetObject"],
+            resources=[s3_objects(a.partition, args.artifact_bucket, group_models_prefix(group))],
+        ),
+        _kms_use("kubernetes", args),
+    ]
+    return PolicyDocument([replace(s, unused_in_demo_because=KUBERNETES_FETCH) for s in statements])

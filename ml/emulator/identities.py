@@ -28,6 +28,7 @@ DUTY_ROLES: dict[str, str] = {
     "monitor": "gh-monitor",
     "audit": "auditor",
     "inference": "inference",
+    "kubernetes": "k8s-serving",
 }
 """Duty -> role name suffix (`mlops-<stack>-<suffix>`), as in the shared trust design."""
 
