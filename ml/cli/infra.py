@@ -165,3 +165,51 @@ def print_summary(graph: dict) -> None:
     for token, count in sorted(counts.items()):
         table.add_row(token, str(count))
     console.print(table)
+
+
+@app.command("publish-manifests")
+def publish_manifests(
+    remote: Annotated[
+        str,
+        typer.Option(
+            "--remote", help="Git URL of the repository whose gitops branch Argo CD / Flux read."
+        ),
+    ],
+    stack: StackOption = None,
+    root: RootOption = Path("."),
+    message: Annotated[
+        str | None, typer.Option("--message", help="Commit message; default names the stack.")
+    ] = None,
+) -> None:
+    """Commit the manifests `pulumi up` rendered for the stack to deploy/k8s/<stack>/ on the
+    gitops branch and push (token from $GH_TOKEN); nothing is committed if unchanged."""
+    import os
+
+    from infra.config import load_stack
+    from infra.contracts import GITOPS_BRANCH
+    from ml.errors import MlopsError
+    from ml.release.gitops import publish_manifests as publish
+    from ml.release.gitops import rendered_directory
+
+    name = _stack_for(Program.main, stack)
+    cfg = load_stack(name, root)
+    configured = cfg.serving.kubernetes.render_yaml_to_directory
+    if not cfg.serving.kubernetes.enabled or configured is None:
+        raise MlopsError(
+            f"stack {name} renders no Kubernetes manifests: set mlops:serving.kubernetes.enabled "
+            "and renderYamlToDirectory"
+        )
+    published = publish(
+        rendered_directory(root, configured),
+        name,
+        remote,
+        message=message or f"{name}: Kubernetes manifests rendered by pulumi up",
+        token=os.environ.get("GH_TOKEN") or None,
+    )
+    if published.commit is None:
+        console.print(f"{GITOPS_BRANCH}:{published.path} already holds these manifests")
+    else:
+        console.print(
+            f"published {published.files} manifests to {GITOPS_BRANCH}:{published.path} "
+            f"({published.commit[:12]})"
+        )
