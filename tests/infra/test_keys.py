@@ -98,6 +98,8 @@ def test_data_key_users_are_named_roles_only_through_their_services(stack_graph:
     expected = dict(DATA_KEY_USERS)
     if stack_graph.stack != "prod":  # prod: no PR training, and the plan role decrypts nothing
         expected |= PULL_REQUEST_KEY_USERS
+    if stack_graph.stack == "staging":  # the only stack serving on Kubernetes: its pods' role
+        expected["KubernetesUsesKey"] = ("k8s-serving", [S3])
     by_sid = statements(policy_of(_key(stack_graph, "data")))
     users = {
         sid: (statement["Principal"]["AWS"], statement["Condition"])
