@@ -34,7 +34,6 @@ from ml.serving.process import serve_in_background
 from ml.serving.settings import ServeSettings
 
 STACK = "staging"  # the stack that serves on Kubernetes
-pytestmark = pytest.mark.slow
 
 
 @dataclass(frozen=True)
@@ -47,7 +46,9 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def cluster(  # the emulator, the stack, and production v1 trained: about 20 s
+    repo_root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Cluster]:
     # given the emulator holding the staging stack with production v1 signed and approved
     out = tmp_path_factory.mktemp("k8s-fetch")
     with ExitStack() as exits:
@@ -86,6 +87,7 @@ def fetch(cluster: Cluster, to: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_fetched_model_is_what_the_server_then_serves(cluster: Cluster, tmp_path: Path) -> None:
     # when the init step runs as the pod's role
     model_dir = tmp_path / "model"
@@ -115,6 +117,7 @@ def test_fetched_model_is_what_the_server_then_serves(cluster: Cluster, tmp_path
     assert float(answer.decode().strip()) == pytest.approx(expected, abs=1e-9), answer
 
 
+@pytest.mark.slow
 def test_tampered_artifact_is_refused_in_one_line_and_nothing_is_left_to_serve(
     cluster: Cluster, tmp_path: Path
 ) -> None:
@@ -161,3 +164,19 @@ def _with_changed_model(archive: bytes) -> bytes:
                 member.size = len(data)
             target.addfile(member, io.BytesIO(data) if data is not None else None)
     return out.getvalue()
+
+
+def test_fetch_without_the_servers_version_and_key_fails_in_one_line(tmp_path: Path) -> None:
+    # given a pod spec that lost MLOPS_MODEL_VERSION (or the key): nothing to verify against
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")}
+    mlops = Path(sys.executable).parent / "mlops"
+    done = subprocess.run(
+        [str(mlops), "model", "fetch", "--group", "mlops-staging-churn-classifier",
+         "--to", str(tmp_path / "model")],
+        env={**env, "AWS_REGION": "eu-west-1"}, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    # then it stops before any AWS call, in one line, as bad input
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    assert done.stderr.startswith("error: set MLOPS_MODEL_VERSION and MLOPS_SIGNING_PUBLIC_KEY")
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert not (tmp_path / "model").exists(), "nothing fetched"
