@@ -243,7 +243,8 @@ class KubernetesServingConfig(_Model):
     context: Annotated[str, Field(min_length=1)] | None = None
     """kubeconfig context to deploy to; none means the current context of $KUBECONFIG."""
     render_yaml_to_directory: Annotated[str, Field(min_length=1)] | None = None
-    """Write the manifests to this directory instead of applying them (GitOps hand-off)."""
+    """Write the manifests to this directory instead of applying them (GitOps hand-off);
+    relative to the program's directory, `infra/` (docs/kubernetes.md)."""
     oidc_issuer_url: (
         Annotated[str, Field(pattern=r"^https://[a-z0-9.-]+(/[A-Za-z0-9._-]+)*$")] | None
     ) = None
