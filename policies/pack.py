@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from policies import (
     cloudtrail,
+    cross_account,
     ecr,
     github,
     iam,
@@ -23,6 +24,7 @@ DOMAINS = {
     "KMS": kms.POLICIES,
     "IAM": iam.POLICIES,
     "Trust": trust.POLICIES,
+    "Accounts": cross_account.POLICIES,
     "SageMaker": sagemaker.POLICIES,
     "ECR": ecr.POLICIES,
     "SNS": sns.POLICIES,
