@@ -13,7 +13,8 @@ from collections.abc import Iterator
 
 from infra.contracts import INFRA_ROLE_NAME
 from ml.audit.iam_lint import actions_with_resource_scope, lint_policy
-from policies.core import ADVISORY, MANDATORY, Param, Policy, ResourceCheck
+from policies.accounts import Own, outsiders_admitted
+from policies.core import MANDATORY, Param, Policy, ResourceCheck
 from policies.documents import (
     MalformedPolicy,
     PolicyStatement,
@@ -46,6 +47,8 @@ LINTED_INPUTS: dict[str, tuple[str, ...]] = {
     "aws:sns/topicPolicy:TopicPolicy": ("policy",),
     "aws:ecr/repositoryPolicy:RepositoryPolicy": ("policy",),
 }
+NOBODY = Own(frozenset())
+"""For judging service principals alone: their conditions decide, not an account list."""
 ADMIN_MANAGED_POLICIES = ("AdministratorAccess", "PowerUserAccess", "IAMFullAccess")
 
 
@@ -288,11 +291,13 @@ def _check_service_trust(check: ResourceCheck) -> None:
     if not services:
         check.not_applicable("the role trusts no AWS service")
     for statement in services:
-        if not statement.scoped_to_account:
+        # Judged by value: the service acting for another account must fail the conditions.
+        admitted = [w for w in outsiders_admitted(statement, NOBODY) if w.endswith("account")]
+        if admitted:
             check.violation(
-                f"trust statement {statement.label} should scope "
+                f"trust statement {statement.label} must scope "
                 f"{', '.join(statement.principals['Service'])} to this account",
-                "no aws:SourceAccount or aws:SourceArn condition",
+                admitted,
                 'add Condition={"StringEquals": {"aws:SourceAccount": <account id>}}',
             )
 
@@ -300,8 +305,10 @@ def _check_service_trust(check: ResourceCheck) -> None:
 SERVICE_TRUST_SCOPED = Policy(
     name="iam-service-role-trust-scoped",
     description="Checks whether roles trusted by AWS services limit that trust to this "
-    "account (aws:SourceAccount / aws:SourceArn), against the confused deputy.",
-    enforcement=ADVISORY,
+    "account (aws:SourceAccount / aws:SourceArn with this account's values), against the "
+    "confused deputy.",
+    enforcement=MANDATORY,
+    severity="high",
     controls=("NIST AC-3", "NIST AC-6"),
     validators={ROLE: _check_service_trust},
 )

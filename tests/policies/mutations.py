@@ -598,12 +598,29 @@ mutation(
         },
     ),
 )
-for b in KMS_BUCKETS:
-    mutation(f"upload-deny-inverted-{b}", "conditions",
-             "s3-bucket-policy-denies-unencrypted-uploads",
-             EditStatement(f"mlops-{{s}}-{b}-policy", "DenyUploadsWithoutSseKms",
-                           set={"Condition": {"StringNotEquals": {
-                               "s3:x-amz-server-side-encryption": "AES256"}}}))  # fmt: skip
+mutation(
+    "upload-deny-inverted-artifacts",
+    "conditions",
+    "s3-bucket-policy-denies-unencrypted-uploads",
+    EditStatement(
+        "mlops-{s}-artifacts-policy",
+        "DenyUploadsWithoutSseKms",
+        set={"Condition": {"StringNotEquals": {"s3:x-amz-server-side-encryption": "AES256"}}},
+    ),
+)
+for b, key in (("data", "data-key"), ("capture", "data-key"), ("trail", "logs-key")):
+    mutation(
+        f"upload-deny-other-key-inverted-{b}",
+        "conditions",
+        "s3-bucket-policy-denies-unencrypted-uploads",
+        EditStatement(
+            f"mlops-{{s}}-{b}-policy",
+            "DenyUploadsWithOtherKmsKey",
+            set={"Condition": {"ArnEqualsIfExists": {
+                "s3:x-amz-server-side-encryption-aws-kms-key-id": f"{{arn:mlops-{{s}}-{key}}}"
+            }}},
+        ),
+    )  # fmt: skip
 mutation(
     "upload-deny-foreign-key-allowed",
     "conditions",
