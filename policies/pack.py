@@ -8,6 +8,7 @@ from policies import (
     ecr,
     github,
     iam,
+    iam_escalation,
     kms,
     kubernetes,
     logs,
@@ -22,7 +23,7 @@ from policies.core import Policy
 DOMAINS = {
     "S3": s3.POLICIES,
     "KMS": kms.POLICIES,
-    "IAM": iam.POLICIES,
+    "IAM": iam.POLICIES + iam_escalation.POLICIES,
     "Trust": trust.POLICIES,
     "Accounts": cross_account.POLICIES,
     "SageMaker": sagemaker.POLICIES,
