@@ -67,8 +67,9 @@ def _check_pull_request_roles(stack: StackCheck) -> None:
 PULL_REQUEST_ROLES_POWERLESS = Policy(
     name="pull-request-roles-hold-no-release-power",
     description="Checks whether every role a pull request (or a non-main branch or tag) can "
-    "assume through GitHub OIDC holds no power to sign, approve, register, deploy or write "
-    "models, and in prod none to pass roles, decrypt, or read data and models.",
+    "assume through GitHub OIDC holds no power to sign, approve, register, deploy, write "
+    "models or write training data, and in prod none to pass roles, decrypt, or read data "
+    "and models.",
     enforcement=MANDATORY,
     severity="critical",
     controls=("NIST AC-6", "NIST CM-5"),
