@@ -274,7 +274,8 @@ def _allowed(probe: Probe, statements: list[PolicyStatement]) -> bool:
     return not denies_status and decides(statements, create, probe.resource)
 
 
-def _trust(role: Subject) -> Trust:
+def trust_of(role: Subject) -> Trust:
+    """Who may assume `role`, read from its trust policy."""
     subjects: list[str] = []
     principals: list[str] = []
     unpinned = False
@@ -321,7 +322,7 @@ def role_access(subjects: Sequence[Subject], environment: str | None) -> list[Ro
             if _allowed(probe, granted):
                 evidence[probe.power] = f"{probe.action} on {probe.resource}"
         powers = tuple(p for p in POWERS if p in evidence)
-        access.append(RoleAccess(role.name, arn, _trust(role), powers, evidence))
+        access.append(RoleAccess(role.name, arn, trust_of(role), powers, evidence))
     return access
 
 
