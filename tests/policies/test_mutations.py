@@ -20,7 +20,7 @@ from ml.audit.engine import run_pack
 from ml.audit.waivers import DEFAULT_WAIVERS, load_waivers
 from policies.pack import BY_NAME
 from tests.conftest import REPO_ROOT, rendered
-from tests.policies.conftest import MUTATION_OUTCOMES
+from tests.policies.conftest import MUTATION_PROPERTY
 from tests.policies.mutations import BY_ID, MUTATIONS, Mutation
 
 MUTATION_WAIVERS = REPO_ROOT / "policies" / "mutation-waivers.yaml"
@@ -49,7 +49,7 @@ def _passes_unmutated(stack: str, policy: str) -> bool:
 
 
 @pytest.mark.parametrize("mutation", MUTATIONS, ids=lambda m: m.id)
-def test_mutation_is_killed_by_its_policy(mutation: Mutation):
+def test_mutation_is_killed_by_its_policy(mutation: Mutation, record_property):
     # Given a shipped stack that passes the policy the mutation names
     policy = BY_NAME[mutation.kills]
     assert policy.enforcement == "mandatory", f"{mutation.id}: {policy.name} is not mandatory"
@@ -60,7 +60,7 @@ def test_mutation_is_killed_by_its_policy(mutation: Mutation):
     mutated = mutation.apply(rendered(mutation.stack))
     messages = _failures(mutated, policy.name)
     killed = bool(messages)
-    MUTATION_OUTCOMES[mutation.id] = killed
+    record_property(MUTATION_PROPERTY, killed)
     # Then the policy fails, unless a justified waiver says why it may not (yet)
     waiver = load_mutation_waivers().get(mutation.id)
     if waiver is None:
