@@ -111,10 +111,11 @@ def _outsider_arn(value: str) -> str:
     return ":".join(parts).replace("*", "x").replace("?", "x")
 
 
-def outsider_context(statement: PolicyStatement) -> dict[str, list[str]]:
-    """The condition values a caller from another account presents: its own account,
-    organisation and network where those are keys; anything else it controls, chosen to
-    satisfy the statement."""
+def outsider_context(statement: PolicyStatement, own: Own) -> dict[str, list[str]]:
+    """The condition values a caller from another account presents: its own account and
+    network where those are keys, an organisation that is not the stack's (any one the
+    statement names but the configured one: an unconfigured organisation may be anyone's),
+    and for anything else it controls, values chosen to satisfy the statement."""
     context: dict[str, list[str]] = {}
     nulls: dict[str, bool] = {}
     for operator, block in statement.conditions.items():
@@ -128,7 +129,8 @@ def outsider_context(statement: PolicyStatement) -> dict[str, list[str]]:
             if name in ACCOUNT_KEYS:
                 value = OUTSIDER_ACCOUNT
             elif name in ORG_KEYS:
-                value = OUTSIDER_ORG
+                value = next((v for v in values if v != own.organization), OUTSIDER_ORG)
+                value = value.replace("*", "x").replace("?", "x")
             elif name in ORG_PATH_KEYS:
                 value = f"{OUTSIDER_ORG}/r-outsider/"
             elif name in NETWORK_KEYS:
@@ -167,7 +169,7 @@ def outsiders_admitted(statement: PolicyStatement, own: Own) -> list[str]:
         principal=f"arn:aws:iam::{OUTSIDER_ACCOUNT}:role/outsider",
         action=next(iter(statement.actions), "*"),
         resource="*",
-        context=outsider_context(statement),
+        context=outsider_context(statement, own),
     )
     return who if conditions_hold(statement, request) else []
 

@@ -242,3 +242,26 @@ def test_model_image_from_another_account_fails():
     )
     # Then the image is reported
     only_message(messages, "image must come from the stack's ECR repository", image)
+
+
+@pytest.mark.parametrize(
+    ("config", "admitted"),
+    [
+        ({"organizationId": "o-ours12345"}, False),
+        ({"organizationId": "o-other6789"}, True),
+        ({}, True),
+    ],
+)
+def test_org_condition_scopes_only_to_the_configured_organisation(config, admitted):
+    # Given Principal * limited to the members of organisation o-ours12345
+    statement = allow(
+        "Org",
+        ["kms:Decrypt"],
+        ["*"],
+        Principal="*",
+        Condition={"StringEquals": {"aws:PrincipalOrgID": "o-ours12345"}},
+    )
+    # When the own-account rule runs with (or without) the stack's organisation configured
+    messages = run_policy(cross_account.ADMIT_OWN_ACCOUNT_ONLY, _key_with(statement), config=config)
+    # Then the statement is inside only when that organisation is the stack's
+    assert bool(messages) is admitted, (config, messages)
