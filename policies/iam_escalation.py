@@ -68,11 +68,20 @@ def _service_unpinned(statement: PolicyStatement) -> bool:
     )
 
 
-def _check_document(check: ResourceCheck, where: str, statements: list[PolicyStatement]) -> None:
+def _check_document(
+    check: ResourceCheck,
+    where: str,
+    statements: list[PolicyStatement],
+    held: list[PolicyStatement],
+) -> None:
+    """Judge one document; `held` is everything the same role holds (a path may take
+    actions from two of its policies)."""
     completed = sorted(
         name
         for name, actions in PRIVILEGE_ESCALATION_METHODS.items()
-        if ROLE_HANDOVER not in actions and all(allows(statements, a) for a in actions)
+        if ROLE_HANDOVER not in actions
+        and any(allows(statements, a) for a in actions)
+        and all(allows(held, a) for a in actions)
     )
     if completed:
         check.violation(
@@ -92,7 +101,7 @@ def _check_document(check: ResourceCheck, where: str, statements: list[PolicySta
                 name
                 for name, actions in PRIVILEGE_ESCALATION_METHODS.items()
                 if ROLE_HANDOVER in actions
-                and all(allows(statements, a) for a in actions if a != ROLE_HANDOVER)
+                and all(allows(held, a) for a in actions if a != ROLE_HANDOVER)
             )
             check.violation(
                 f"{where} statement {statement.label} must pass only named roles",
@@ -117,22 +126,34 @@ def _exempt(stack: StackCheck, subject: Subject) -> str | None:
         role = peek(subject.props, "name") or subject.name
     if isinstance(role, str) and any(fnmatchcase(role, p) for p in patterns):
         return f"the role {role} is exempt (exemptRoles)"
-    if subject.type == MANAGED_POLICY and any(
-        stack._refers(r, "permissionsBoundary", subject) for r in stack.resources(ROLE)
-    ):
+    if subject.type == MANAGED_POLICY and stack.referrers(subject, ROLE, "permissionsBoundary"):
         return "a permissions boundary: the ceiling of a role's rights, not a grant"
     return None
 
 
+def _role_of(subject: Subject) -> object:
+    return peek(subject.props, "role") if subject.type == ROLE_POLICY else None
+
+
 def _check_escalation(stack: StackCheck) -> None:
+    by_role: dict[object, list[PolicyStatement]] = {}
+    documents: list[tuple[Subject, ResourceCheck, list[tuple[str, list[PolicyStatement]]]]] = []
     for subject in stack.resources(*IDENTITY_POLICY_TYPES, ROLE):
         reason = _exempt(stack, subject)
         if reason:
             stack.skip(subject, reason)
             continue
         check = stack.check(subject)
-        for where, statements in identity_documents(check):
-            _check_document(check, where, statements)
+        found = list(identity_documents(check))
+        documents.append((subject, check, found))
+        role = _role_of(subject)
+        if role is not None:
+            by_role.setdefault(role, []).extend(s for _, ss in found for s in ss)
+    for subject, check, found in documents:
+        role = _role_of(subject)
+        for where, statements in found:
+            held = by_role.get(role, statements) if role is not None else statements
+            _check_document(check, where, statements, held)
 
 
 NO_PRIVILEGE_ESCALATION = Policy(

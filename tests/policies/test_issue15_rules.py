@@ -265,3 +265,26 @@ def test_org_condition_scopes_only_to_the_configured_organisation(config, admitt
     messages = run_policy(cross_account.ADMIT_OWN_ACCOUNT_ONLY, _key_with(statement), config=config)
     # Then the statement is inside only when that organisation is the stack's
     assert bool(messages) is admitted, (config, messages)
+
+
+def test_escalation_path_split_over_two_policies_of_one_role_fails():
+    # Given a role whose two inline policies each hold half of a CloudFormation change-set path
+    create = role_policy(
+        allow("Create", ["cloudformation:CreateChangeSet"], ["arn:aws:cloudformation:*"]),
+        name="mlops-prod-a",
+    )
+    execute = Res(
+        "aws:iam/rolePolicy:RolePolicy",
+        "mlops-prod-b",
+        {
+            "role": "mlops-prod-a-role",
+            "policy": doc(
+                allow("Run", ["cloudformation:ExecuteChangeSet"], ["arn:aws:cloudformation:*"])
+            ),
+        },
+    )
+    # When the escalation rule runs over the stack
+    messages = run_policy(iam_escalation.NO_PRIVILEGE_ESCALATION, create, execute)
+    # Then the path is found across the two (reported on each half)
+    assert len(messages) == 2, messages
+    assert all("ExecuteCloudFormationChangeSet" in m for m in messages), messages
