@@ -1071,6 +1071,62 @@ mutation(
     SetInput(MODEL, "executionRoleArn", f"arn:aws:iam::{FOREIGN}:role/inference"),
 )
 
+
+# ---- where dev and staging differ: pull-request training roles, no VPC in dev ----------
+for stack in ("dev", "staging"):
+    mutation(
+        f"pr-train-writes-models-{stack}",
+        "oidc",
+        PR,
+        AddStatement(
+            "mlops-{s}-train",
+            _allow(["s3:PutObject"], ["arn:aws:s3:::{id:mlops-{s}-artifacts}/models/*"]),
+        ),
+        stack=stack,
+    )
+    mutation(
+        f"pr-train-writes-datasets-{stack}",
+        "oidc",
+        PR,
+        AddStatement(
+            "mlops-{s}-train",
+            _allow(["s3:PutObject"], ["arn:aws:s3:::{id:mlops-{s}-data}/datasets/*"]),
+        ),
+        stack=stack,
+    )
+    mutation(
+        f"pr-train-passes-role-anywhere-{stack}",
+        "escalation",
+        ESCALATION,
+        EditStatement("mlops-{s}-train", "PassTrainingRole", drop=("Condition",)),
+        stack=stack,
+    )
+    mutation(
+        f"foreign-key-data-bucket-{stack}",
+        "foreign-principals",
+        OWN_KEYS,
+        SetInput(
+            "mlops-{s}-data-encryption",
+            "rules.0.applyServerSideEncryptionByDefault.kmsMasterKeyId",
+            FOREIGN_KEY,
+        ),
+        stack=stack,
+    )
+mutation(
+    "wildcard-arn-dev-train",
+    "wildcard-arns",
+    WILDCARD,
+    EditStatement("mlops-{s}-train", "ReadDatasets", set={"Resource": ["arn:aws:s3:::*/*"]}),
+    stack="dev",
+)
+mutation(
+    "model-signature-off-dev",
+    "serving",
+    SIGNED,
+    SetInput(MODEL, f"{ENV}.MLOPS_REQUIRE_SIGNATURE", "false"),
+    stack="dev",
+)
+
 BY_ID: dict[str, Mutation] = {m.id: m for m in MUTATIONS}
 if len(BY_ID) != len(MUTATIONS):  # pragma: no cover - caught at import by every test
     raise RuntimeError("two mutations share an id")
