@@ -41,9 +41,17 @@ KEY_REFERENCES: dict[str, tuple[str, ...]] = {
 }
 
 
+UNKNOWN_ACCOUNT = (
+    "the stack's account is not known yet (no resource ARN; set the accountIds config)"
+)
+
+
 def _check_resource_policies(stack: StackCheck) -> None:
     own = own_of(stack.subjects, stack.config)
     for subject in stack.resources(*RESOURCE_POLICY_TYPES):
+        if not own.accounts:
+            stack.skip(subject, UNKNOWN_ACCOUNT)
+            continue
         check = stack.check(subject)
         raw = check.get("policy")
         if raw is None:
@@ -109,6 +117,9 @@ def _key_references(check: ResourceCheck, subject: Subject) -> list[object]:
 def _check_key_accounts(stack: StackCheck) -> None:
     own = own_of(stack.subjects, stack.config)
     for subject in stack.resources(*KEY_REFERENCES):
+        if not own.accounts:
+            stack.skip(subject, UNKNOWN_ACCOUNT)
+            continue
         check = stack.check(subject)
         references = _key_references(check, subject)
         if not references:

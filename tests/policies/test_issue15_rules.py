@@ -22,7 +22,7 @@ from tests.policies.fixtures import (
     sagemaker_model,
     serving_neighbours,
 )
-from tests.policies.harness import only_message, run_policy
+from tests.policies.harness import only_message, run_policy, statuses_of
 
 FOREIGN = "999988887777"
 KMS_FORMAT = "arn:${Partition}:kms:${Region}:${Account}:key/${KeyId}"
@@ -288,3 +288,13 @@ def test_escalation_path_split_over_two_policies_of_one_role_fails():
     # Then the path is found across the two (reported on each half)
     assert len(messages) == 2, messages
     assert all("ExecuteCloudFormationChangeSet" in m for m in messages), messages
+
+
+def test_own_account_rule_without_any_known_arn_is_not_applicable():
+    # Given a key whose ARN is not known yet (a first preview) and no accountIds configured
+    key = data_key()
+    unknown = Res(key.type, key.name, key.props, id=key.id)
+    # When the own-account rule runs
+    statuses = statuses_of(cross_account.ADMIT_OWN_ACCOUNT_ONLY, unknown)
+    # Then it does not guess the account (every principal would look foreign)
+    assert statuses == {"mlops-prod-data": "not-applicable"}, statuses
