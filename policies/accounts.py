@@ -24,22 +24,20 @@ OUTSIDER_ACCOUNT = "000011112222"
 """The account the probes impersonate; never one of the stack's (checked at use)."""
 OUTSIDER_ORG = "o-outsider0000"
 ACCOUNT_ID = re.compile(r"^\d{12}$")
+# Keys about the caller (or the service's source): the values an outsider cannot choose.
+# `aws:ResourceAccount` and the like describe the stack's own resource, so a condition on
+# them holds for an outsider's request too and scopes nothing.
 ACCOUNT_KEYS = frozenset(
     k.lower()
     for k in (
         "aws:PrincipalAccount",
         "aws:SourceAccount",
         "aws:SourceOwner",
-        "aws:ResourceAccount",
         "kms:CallerAccount",
     )
 )
-ORG_KEYS = frozenset(
-    k.lower() for k in ("aws:PrincipalOrgID", "aws:SourceOrgID", "aws:ResourceOrgID")
-)
-ORG_PATH_KEYS = frozenset(
-    k.lower() for k in ("aws:PrincipalOrgPaths", "aws:SourceOrgPaths", "aws:ResourceOrgPaths")
-)
+ORG_KEYS = frozenset(k.lower() for k in ("aws:PrincipalOrgID", "aws:SourceOrgID"))
+ORG_PATH_KEYS = frozenset(k.lower() for k in ("aws:PrincipalOrgPaths", "aws:SourceOrgPaths"))
 NETWORK_KEYS = {"aws:sourcevpc": "vpc-outsider", "aws:sourcevpce": "vpce-outsider"}
 
 ACCOUNT_PARAMS = (

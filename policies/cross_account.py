@@ -37,7 +37,6 @@ KEY_REFERENCES: dict[str, tuple[str, ...]] = {
     "aws:ecr/repository:Repository": ("encryptionConfigurations.*.kmsKey",),
     "aws:cloudtrail/trail:Trail": ("kmsKeyId",),
     "aws:sqs/queue:Queue": ("kmsMasterKeyId",),
-    "aws:sagemaker/model:Model": (),
 }
 
 

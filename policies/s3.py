@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from policies.accounts import OUTSIDER_ACCOUNT
 from policies.core import MANDATORY, Param, Policy, StackCheck, Subject, peek
 from policies.documents import MalformedPolicy, allow_statements, parse_document
 from policies.evaluation import Policy as EvaluatedPolicy
@@ -496,7 +497,7 @@ ARTIFACT_OBJECT_LOCK = Policy(
 # -- uploads must use the bucket's KMS key ---------------------------------------------
 SSE_HEADER = "s3:x-amz-server-side-encryption"
 SSE_KEY_HEADER = "s3:x-amz-server-side-encryption-aws-kms-key-id"
-OTHER_KEY = "arn:aws:kms:us-east-1:000011112222:key/00000000-0000-0000-0000-000000000000"
+OTHER_KEY = f"arn:aws:kms:us-east-1:{OUTSIDER_ACCOUNT}:key/00000000-0000-0000-0000-000000000000"
 # Uploads that bypass the bucket's CMK, as the request's condition values.
 BYPASSING_UPLOADS: dict[str, dict[str, list[str]]] = {
     "an upload without an encryption header": {},
@@ -558,7 +559,7 @@ def _check_upload_encryption(stack: StackCheck) -> None:
             for upload, context in uploads.items()
             if evaluate(
                 Request(
-                    principal=f"arn:aws:iam::{OTHER_KEY.split(':')[4]}:role/uploader",
+                    principal=f"arn:aws:iam::{OUTSIDER_ACCOUNT}:role/uploader",
                     action="s3:PutObject",
                     resource=f"arn:aws:s3:::{name}/probe",
                     context={k.lower(): v for k, v in context.items()},
