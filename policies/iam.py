@@ -9,11 +9,14 @@ inline `inline_policies` of `aws.iam.Role`); trust policies as a role's
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
+from functools import lru_cache
 
 from infra.contracts import INFRA_ROLE_NAME
-from ml.audit.iam_lint import actions_with_resource_scope, lint_policy
-from policies.core import ADVISORY, MANDATORY, Param, Policy, ResourceCheck
+from ml.audit.iam_lint import arn_formats, lint_policy
+from policies.accounts import OUTSIDER_ACCOUNT, Own, outsiders_admitted
+from policies.core import MANDATORY, Param, Policy, ResourceCheck
 from policies.documents import (
     MalformedPolicy,
     PolicyStatement,
@@ -21,6 +24,7 @@ from policies.documents import (
     parse_document,
     wildcard_actions,
 )
+from policies.evaluation import glob
 
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
@@ -46,6 +50,8 @@ LINTED_INPUTS: dict[str, tuple[str, ...]] = {
     "aws:sns/topicPolicy:TopicPolicy": ("policy",),
     "aws:ecr/repositoryPolicy:RepositoryPolicy": ("policy",),
 }
+NOBODY = Own(frozenset())
+"""For judging service principals alone: their conditions decide, not an account list."""
 ADMIN_MANAGED_POLICIES = ("AdministratorAccess", "PowerUserAccess", "IAMFullAccess")
 
 
@@ -90,31 +96,60 @@ NO_WILDCARD_ACTIONS = Policy(
 )
 
 
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)\}")
+_LOCATION = ("Partition", "Region")
+
+
+@lru_cache(maxsize=8192)
+def matches_any_resource(pattern: str, arn_format: str) -> bool:
+    """Whether a Resource `pattern` covers resources of the type `arn_format` describes in
+    any account (or, for types without an account, of any name): its account field (else
+    its first name field) is a wildcard, or it matches an ARN of another account with
+    names nobody chose (`*`, `arn:aws:s3:::*`, `arn:aws:kms:*:*:key/*`)."""
+    names = _PLACEHOLDER.findall(arn_format)
+    regex, last = "", 0
+    for index, match in enumerate(_PLACEHOLDER.finditer(arn_format)):
+        regex += re.escape(arn_format[last : match.start()]) + f"(?P<g{index}>.*?)"
+        last = match.end()
+    found = re.fullmatch(regex + re.escape(arn_format[last:]), pattern)
+    if found is not None:
+        fields = [n for n in names if n not in _LOCATION]
+        key = "Account" if "Account" in fields else (fields[0] if fields else None)
+        if key is not None:
+            value = found.group(f"g{names.index(key)}")
+            return value == "" or value[0] in "*?"
+    probe = arn_format
+    for name in names:
+        value = {"Partition": "aws", "Region": "zz-probe-1", "Account": OUTSIDER_ACCOUNT}
+        probe = probe.replace(f"${{{name}}}", value.get(name, "zz-probe"))
+    return glob(pattern, probe)
+
+
 def _check_wildcard_resources(check: ResourceCheck) -> None:
     for where, statements in identity_documents(check):
         for statement in allow_statements(statements):
-            if "*" not in statement.resources and not statement.not_resources:
-                continue
-            narrowable = sorted(
-                {
-                    scoped
-                    for action in statement.actions
-                    for scoped in actions_with_resource_scope(action)
-                }
-            )
-            if narrowable:
+            patterns = ["*"] if statement.not_resources else list(statement.resources)
+            broad: dict[str, list[str]] = {}
+            for action in statement.actions:
+                for arn_format in arn_formats(action):
+                    for pattern in patterns:
+                        if matches_any_resource(pattern, arn_format):
+                            broad.setdefault(pattern, []).append(action)
+            if broad:
+                actions = sorted({a for found in broad.values() for a in found})
                 check.violation(
-                    f"{where} statement {statement.label} must not use Resource '*' for actions "
-                    "that accept a narrower resource",
-                    narrowable[:8] + (["..."] if len(narrowable) > 8 else []),
-                    "name the ARNs (bucket/prefix, key, repository, log group) instead of '*'",
+                    f"{where} statement {statement.label} must name resources of this account, not "
+                    f"{', '.join(sorted(broad))}, for actions that accept a narrower resource",
+                    actions[:8] + (["..."] if len(actions) > 8 else []),
+                    "name the ARNs (bucket/prefix, key, repository, log group) instead",
                 )
 
 
 NO_WILDCARD_RESOURCES = Policy(
     name="iam-policy-no-wildcard-resources",
-    description="Checks whether IAM identity policies use Resource '*' only for actions "
-    "that accept no narrower resource (per the IAM service authorization reference).",
+    description="Checks whether IAM identity policies use Resource '*', or an ARN pattern "
+    "matching every account's resources (`arn:aws:kms:*:*:key/*`, `arn:aws:s3:::*`), only for "
+    "actions that accept no narrower resource (per the IAM service authorization reference).",
     enforcement=MANDATORY,
     severity="high",
     controls=("FSBP KMS.1", "FSBP KMS.2", "NIST AC-6", "NIST AC-3"),
@@ -288,11 +323,13 @@ def _check_service_trust(check: ResourceCheck) -> None:
     if not services:
         check.not_applicable("the role trusts no AWS service")
     for statement in services:
-        if not statement.scoped_to_account:
+        # Judged by value: the service acting for another account must fail the conditions.
+        admitted = [w for w in outsiders_admitted(statement, NOBODY) if w.endswith("account")]
+        if admitted:
             check.violation(
-                f"trust statement {statement.label} should scope "
+                f"trust statement {statement.label} must scope "
                 f"{', '.join(statement.principals['Service'])} to this account",
-                "no aws:SourceAccount or aws:SourceArn condition",
+                admitted,
                 'add Condition={"StringEquals": {"aws:SourceAccount": <account id>}}',
             )
 
@@ -300,8 +337,10 @@ def _check_service_trust(check: ResourceCheck) -> None:
 SERVICE_TRUST_SCOPED = Policy(
     name="iam-service-role-trust-scoped",
     description="Checks whether roles trusted by AWS services limit that trust to this "
-    "account (aws:SourceAccount / aws:SourceArn), against the confused deputy.",
-    enforcement=ADVISORY,
+    "account (aws:SourceAccount / aws:SourceArn with this account's values), against the "
+    "confused deputy.",
+    enforcement=MANDATORY,
+    severity="high",
     controls=("NIST AC-3", "NIST AC-6"),
     validators={ROLE: _check_service_trust},
 )

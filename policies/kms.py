@@ -11,6 +11,7 @@ from policies.documents import (
     parse_document,
     wildcard_actions,
 )
+from policies.evaluation import Request, conditions_hold
 
 KEY = "aws:kms/key:Key"
 SYMMETRIC = "SYMMETRIC_DEFAULT"
@@ -221,6 +222,7 @@ def _check_signers(check: ResourceCheck) -> None:
             )
     if "*" in signers:
         check.violation("kms:Sign must not be granted to everyone", "*", "name the signer role")
+    _check_signing_algorithms(check, statements)
     limit = check.config["maximumSigners"]
     if len(signers) > limit:
         check.violation(
@@ -228,6 +230,40 @@ def _check_signers(check: ResourceCheck) -> None:
             sorted(signers),
             "keep kms:Sign for the release signer role alone",
         )
+
+
+# Every KMS signing algorithm (KMS API reference, Sign: SigningAlgorithm).
+SIGNING_ALGORITHMS = (
+    "RSASSA_PSS_SHA_256", "RSASSA_PSS_SHA_384", "RSASSA_PSS_SHA_512",
+    "RSASSA_PKCS1_V1_5_SHA_256", "RSASSA_PKCS1_V1_5_SHA_384", "RSASSA_PKCS1_V1_5_SHA_512",
+    "ECDSA_SHA_256", "ECDSA_SHA_384", "ECDSA_SHA_512", "SM2DSA", "ML_DSA_SHAKE_256",
+)  # fmt: skip
+
+
+def _check_signing_algorithms(check: ResourceCheck, statements: list[PolicyStatement]) -> None:
+    """Each Allow of kms:Sign must hold only for the accepted algorithms, judged by putting
+    a Sign request with every other algorithm to the evaluator."""
+    allowed = check.config["allowedSigningAlgorithms"]
+    others = [a for a in SIGNING_ALGORITHMS if a not in allowed]
+    for statement in allow_statements(statements):
+        if not statement.grants("kms:Sign"):
+            continue
+        admitted = [
+            algorithm
+            for algorithm in others
+            if conditions_hold(
+                statement,
+                Request("", "kms:Sign", "*", {"kms:signingalgorithm": [algorithm]}),
+            )
+        ]
+        check.note(f"statement {statement.label} also signs with", admitted)
+        if admitted:
+            check.violation(
+                f"statement {statement.label} must allow kms:Sign only with {allowed}",
+                admitted,
+                'add Condition={"StringEquals": {"kms:SigningAlgorithm": '
+                f'"{allowed[0]}"}}}} (the algorithm verifiers expect)',
+            )
 
 
 SIGN_RESTRICTED = Policy(
@@ -247,6 +283,13 @@ SIGN_RESTRICTED = Policy(
             maximum=10,
         ),
         Param("allowRootToSign", "boolean", False, "Accept the account root holding kms:Sign."),
+        Param(
+            "allowedSigningAlgorithms",
+            "array",
+            ["ECDSA_SHA_256", "ECDSA_SHA_384"],
+            "The kms:SigningAlgorithm values a kms:Sign grant may admit.",
+            items={"type": "string", "enum": list(SIGNING_ALGORITHMS)},
+        ),
     ),
 )
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from policies import (
     cloudtrail,
+    cross_account,
     ecr,
     github,
     iam,
+    iam_escalation,
     kms,
     kubernetes,
     logs,
@@ -21,8 +23,9 @@ from policies.core import Policy
 DOMAINS = {
     "S3": s3.POLICIES,
     "KMS": kms.POLICIES,
-    "IAM": iam.POLICIES,
+    "IAM": iam.POLICIES + iam_escalation.POLICIES,
     "Trust": trust.POLICIES,
+    "Accounts": cross_account.POLICIES,
     "SageMaker": sagemaker.POLICIES,
     "ECR": ecr.POLICIES,
     "SNS": sns.POLICIES,

@@ -42,9 +42,23 @@ SIGN, APPROVE, REGISTER, DEPLOY, WRITE_MODELS = (
     "write-models",
 )
 PASS_ROLE, DECRYPT, READ_MODELS, READ_DATA = ("pass-role", "decrypt", "read-models", "read-data")
-POWERS = (SIGN, APPROVE, REGISTER, DEPLOY, WRITE_MODELS, PASS_ROLE, DECRYPT, READ_MODELS, READ_DATA)
+WRITE_DATA = "write-data"
+"""Writing the datasets main builds train on: a pull request holding it poisons the next
+signed model without touching the model itself."""
+POWERS = (
+    SIGN,
+    APPROVE,
+    REGISTER,
+    DEPLOY,
+    WRITE_MODELS,
+    WRITE_DATA,
+    PASS_ROLE,
+    DECRYPT,
+    READ_MODELS,
+    READ_DATA,
+)
 # What no job a pull request can start may hold: in every stack, and additionally in prod.
-PULL_REQUEST_FORBIDDEN = (SIGN, APPROVE, REGISTER, DEPLOY, WRITE_MODELS)
+PULL_REQUEST_FORBIDDEN = (SIGN, APPROVE, REGISTER, DEPLOY, WRITE_MODELS, WRITE_DATA)
 PULL_REQUEST_FORBIDDEN_IN_PROD = (
     *PULL_REQUEST_FORBIDDEN,
     PASS_ROLE,
@@ -217,13 +231,11 @@ class _Stack:
                 Probe(READ_MODELS, "s3:GetObject", model),
             ]
         if data:
-            probes.append(
-                Probe(
-                    READ_DATA,
-                    "s3:GetObject",
-                    f"arn:{partition}:s3:::{data}/{dataset_prefix('probe')}probe.csv",
-                )
-            )
+            dataset = f"arn:{partition}:s3:::{data}/{dataset_prefix('probe')}probe.csv"
+            probes += [
+                Probe(READ_DATA, "s3:GetObject", dataset),
+                Probe(WRITE_DATA, "s3:PutObject", dataset),
+            ]
         if capture:
             probes.append(
                 Probe(
@@ -262,7 +274,8 @@ def _allowed(probe: Probe, statements: list[PolicyStatement]) -> bool:
     return not denies_status and decides(statements, create, probe.resource)
 
 
-def _trust(role: Subject) -> Trust:
+def trust_of(role: Subject) -> Trust:
+    """Who may assume `role`, read from its trust policy."""
     subjects: list[str] = []
     principals: list[str] = []
     unpinned = False
@@ -309,7 +322,7 @@ def role_access(subjects: Sequence[Subject], environment: str | None) -> list[Ro
             if _allowed(probe, granted):
                 evidence[probe.power] = f"{probe.action} on {probe.resource}"
         powers = tuple(p for p in POWERS if p in evidence)
-        access.append(RoleAccess(role.name, arn, _trust(role), powers, evidence))
+        access.append(RoleAccess(role.name, arn, trust_of(role), powers, evidence))
     return access
 
 

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import re
 
-from policies.core import ADVISORY, MANDATORY, Param, Policy, StackCheck, Subject
+from policies.accounts import OUTSIDER_ACCOUNT
+from policies.core import MANDATORY, Param, Policy, StackCheck, Subject, peek
 from policies.documents import MalformedPolicy, allow_statements, parse_document
+from policies.evaluation import Policy as EvaluatedPolicy
+from policies.evaluation import Request, evaluate
 from policies.resource_policies import (
     check_not_public,
     check_service_principals_scoped,
@@ -492,15 +495,45 @@ ARTIFACT_OBJECT_LOCK = Policy(
 
 
 # -- uploads must use the bucket's KMS key ---------------------------------------------
+SSE_HEADER = "s3:x-amz-server-side-encryption"
+SSE_KEY_HEADER = "s3:x-amz-server-side-encryption-aws-kms-key-id"
+OTHER_KEY = f"arn:aws:kms:us-east-1:{OUTSIDER_ACCOUNT}:key/00000000-0000-0000-0000-000000000000"
+# Uploads that bypass the bucket's CMK, as the request's condition values.
+BYPASSING_UPLOADS: dict[str, dict[str, list[str]]] = {
+    "an upload without an encryption header": {},
+    "an SSE-S3 (AES256) upload": {SSE_HEADER: ["AES256"]},
+    "an SSE-KMS upload with another account's key": {
+        SSE_HEADER: ["aws:kms"],
+        SSE_KEY_HEADER: [OTHER_KEY],
+    },
+}
+
+
+def _bucket_key(check, stack: StackCheck, bucket: Subject) -> str | None:
+    """The KMS key the bucket encrypts with by default; None when it is not SSE-KMS."""
+    for config in _configs(stack, bucket, ENCRYPTION):
+        for rule in check.look(config, "rules", []):
+            default = rule.get("applyServerSideEncryptionByDefault") or {}
+            if default.get("sseAlgorithm") in KMS_ALGORITHMS:
+                return str(default.get("kmsMasterKeyId") or "")
+    return None
+
+
+def _bucket_name(stack: StackCheck, bucket: Subject) -> str:
+    """The name the bucket's ARNs use: as its policy names it, else from its ARN or id."""
+    for policy in _configs(stack, bucket, BUCKET_POLICY):
+        if isinstance(name := peek(policy.props, "bucket"), str):
+            return name
+    arns = sorted(h for h in bucket.handles if h.startswith("arn:aws:s3:::"))
+    if arns:
+        return arns[0].removeprefix("arn:aws:s3:::")
+    return next(iter(sorted(bucket.handles)), bucket.name)
+
+
 def _check_upload_encryption(stack: StackCheck) -> None:
     for bucket in stack.resources(BUCKET):
         check = stack.check(bucket)
-        algorithms = []
-        for config in _configs(stack, bucket, ENCRYPTION):
-            for rule in check.look(config, "rules", []):
-                default = rule.get("applyServerSideEncryptionByDefault") or {}
-                algorithms.append(default.get("sseAlgorithm"))
-        if not any(a in KMS_ALGORITHMS for a in algorithms):
+        if _bucket_key(check, stack, bucket) is None:
             stack.skip(bucket, "the bucket does not default to SSE-KMS")
             continue
         statements = []
@@ -509,43 +542,50 @@ def _check_upload_encryption(stack: StackCheck) -> None:
                 statements += parse_document(raw)
             except MalformedPolicy:
                 continue
-        denies = [
-            s for s in statements if s.effect == "Deny" and s.is_public and s.grants("s3:PutObject")
+        name = _bucket_name(stack, bucket)
+        policy = [EvaluatedPolicy("bucket policy", statements)]
+        uploads = dict(BYPASSING_UPLOADS)
+        own_key = _bucket_key(check, stack, bucket)
+        named_keys = {
+            k for st in statements for k in st.condition_values(SSE_KEY_HEADER) if k != own_key
+        }
+        for other in sorted(named_keys):
+            uploads[f"an SSE-KMS upload with key {other}"] = {
+                SSE_HEADER: ["aws:kms"],
+                SSE_KEY_HEADER: [other],
+            }
+        admitted = [
+            upload
+            for upload, context in uploads.items()
+            if evaluate(
+                Request(
+                    principal=f"arn:aws:iam::{OUTSIDER_ACCOUNT}:role/uploader",
+                    action="s3:PutObject",
+                    resource=f"arn:aws:s3:::{name}/probe",
+                    context={k.lower(): v for k, v in context.items()},
+                ),
+                [],
+                policy,
+            ).decision
+            != "explicit-deny"
         ]
-        wrong_algorithm = any(
-            s.condition_values("s3:x-amz-server-side-encryption", ("StringNotEquals",))
-            for s in denies
-        )
-        wrong_key = any(
-            s.condition_values(
-                "s3:x-amz-server-side-encryption-aws-kms-key-id",
-                ("ArnNotEquals", "ArnNotEqualsIfExists", "StringNotEquals"),
-            )
-            for s in denies
-        )
-        if not (wrong_algorithm and wrong_key):
-            missing = [
-                label
-                for label, present in (
-                    ("uploads without SSE-KMS", wrong_algorithm),
-                    ("uploads with another KMS key", wrong_key),
-                )
-                if not present
-            ]
+        check.note("uploads not denied", admitted)
+        if admitted:
             check.violation(
-                "the bucket policy should deny uploads that bypass the bucket's CMK",
-                f"no Deny of {' or '.join(missing)}",
-                "add Deny s3:PutObject statements conditioned on s3:x-amz-server-side-encryption "
-                "and s3:x-amz-server-side-encryption-aws-kms-key-id",
+                "the bucket policy must deny uploads that bypass the bucket's CMK",
+                admitted,
+                f"deny s3:PutObject when {SSE_HEADER} is not aws:kms, and when {SSE_KEY_HEADER} "
+                "is not the bucket's key (ArnNotEqualsIfExists)",
             )
 
 
 DENIES_UNENCRYPTED_UPLOADS = Policy(
     name="s3-bucket-policy-denies-unencrypted-uploads",
-    description="Checks whether the policy of an SSE-KMS bucket denies uploads without "
-    "SSE-KMS or with another KMS key.",
-    enforcement=ADVISORY,
-    severity="low",
+    description="Checks whether the policy of an SSE-KMS bucket denies every upload that "
+    "bypasses its key: no encryption header, SSE-S3, or another KMS key (judged by "
+    "evaluating the policy for each such request).",
+    enforcement=MANDATORY,
+    severity="high",
     controls=("NIST SC-28", "NIST SC-13"),
     stack_validator=_check_upload_encryption,
     subject_types=(BUCKET,),

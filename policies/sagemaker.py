@@ -8,7 +8,10 @@ policies.
 
 from __future__ import annotations
 
-from policies.core import ADVISORY, MANDATORY, Param, Policy, ResourceCheck, StackCheck
+import re
+
+from infra.contracts import MODELS_PREFIX, Env
+from policies.core import ADVISORY, MANDATORY, Param, Policy, ResourceCheck, StackCheck, Subject
 
 MODEL = "aws:sagemaker/model:Model"
 ENDPOINT_CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
@@ -16,6 +19,10 @@ ENDPOINT = "aws:sagemaker/endpoint:Endpoint"
 VPC = "aws:ec2/vpc:Vpc"
 SUBNET = "aws:ec2/subnet:Subnet"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+REPOSITORY = "aws:ecr/repository:Repository"
+BUCKET = "aws:s3/bucket:Bucket"
+PACKAGE_GROUP = "aws:sagemaker/modelPackageGroup:ModelPackageGroup"
+ROLE = "aws:iam/role:Role"
 PROD = Param(
     "environments",
     "array",
@@ -361,8 +368,176 @@ ROLLBACK_ALARMS_DECLARED = Policy(
     subject_types=(ENDPOINT,),
 )
 
+
+def _containers(check: ResourceCheck) -> list[tuple[str, dict]]:
+    """(where, container) for the primary container and every container of a pipeline."""
+    found = []
+    primary = check.get("primaryContainer")
+    if primary:
+        found.append(("primary_container", primary))
+    for index, container in enumerate(check.get("containers") or []):
+        found.append((f"containers[{index}]", container))
+    return found
+
+
+def _check_signatures(check: ResourceCheck) -> None:
+    containers = _containers(check)
+    if not containers:
+        check.not_applicable("no containers")
+    for where, container in containers:
+        environment = container.get("environment") or {}
+        required = environment.get(Env.REQUIRE_SIGNATURE)
+        if str(required).lower() != "true":
+            check.violation(
+                f"{where} must refuse unsigned models ({Env.REQUIRE_SIGNATURE}=true)",
+                required,
+                f'set environment["{Env.REQUIRE_SIGNATURE}"] = "true"',
+            )
+        pem = environment.get(Env.SIGNING_PUBLIC_KEY_PEM)
+        if not (isinstance(pem, str) and "BEGIN PUBLIC KEY" in pem):
+            check.violation(
+                f"{where} must carry the signing key's public key to verify with "
+                "(network isolation leaves it no KMS)",
+                f"{Env.SIGNING_PUBLIC_KEY_PEM} {'set' if pem else 'not set'}",
+                f'set environment["{Env.SIGNING_PUBLIC_KEY_PEM}"] to the signing key\'s PEM',
+            )
+
+
+MODEL_VERIFIES_SIGNATURES = Policy(
+    name="sagemaker-model-verifies-signatures",
+    description="Checks whether every SageMaker model's container is told to refuse unsigned "
+    "models and is given the signing key's public key to verify them with.",
+    enforcement=MANDATORY,
+    severity="critical",
+    controls=("NIST SI-7",),
+    validators={MODEL: _check_signatures},
+)
+
+
+def _ecr_prefixes(stack: StackCheck) -> set[str]:
+    """Image URI prefixes of the stack's ECR repositories (`<acct>.dkr.ecr.<region>...`)."""
+    prefixes: set[str] = set()
+    for repository in stack.resources(REPOSITORY):
+        for handle in repository.handles:
+            if ".dkr.ecr." in handle:
+                prefixes.add(handle)
+            parts = handle.split(":", 5)
+            if handle.startswith("arn:") and len(parts) == 6 and parts[2] == "ecr":
+                name = parts[5].removeprefix("repository/")
+                prefixes.add(f"{parts[4]}.dkr.ecr.{parts[3]}.amazonaws.com/{name}")
+    return prefixes
+
+
+def _bucket_names(stack: StackCheck, pattern: str) -> set[str]:
+    """Names of the stack's buckets whose logical name matches `pattern`."""
+    names: set[str] = set()
+    for bucket in stack.resources(BUCKET):
+        if re.search(pattern, bucket.name):
+            names |= {h.removeprefix("arn:aws:s3:::") for h in bucket.handles}
+    return names
+
+
+def _s3_bucket(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+def _check_model_sources(stack: StackCheck, model: Subject) -> None:
+    check = stack.check(model)
+    images = _ecr_prefixes(stack)
+    artifacts = _bucket_names(stack, stack.config["artifactBucketPattern"])
+    groups = {h for g in stack.resources(PACKAGE_GROUP) for h in g.handles}
+    for where, container in _containers(check):
+        image = container.get("image")
+        if isinstance(image, str) and not any(
+            image.startswith(f"{p}:") or image.startswith(f"{p}@") for p in images
+        ):
+            check.violation(
+                f"{where} image must come from the stack's ECR repository",
+                image,
+                "push the image to the stack's repository and pin it by digest",
+            )
+        data = container.get("modelDataUrl")
+        if isinstance(data, str):
+            bucket, key = _s3_bucket(data)
+            if bucket not in artifacts or not key.startswith(MODELS_PREFIX):
+                check.violation(
+                    f"{where} model data must be a signed release under "
+                    f"s3://<the stack's artifact bucket>/{MODELS_PREFIX}",
+                    data,
+                    "serve the model package `mlops release` verified, not a training output",
+                )
+        package = container.get("modelPackageName")
+        if isinstance(package, str):
+            group = package.split(":model-package/", 1)[-1].split("/", 1)[0]
+            group_arn = package.rsplit("/", 1)[0].replace(
+                ":model-package/", ":model-package-group/"
+            )
+            if group not in groups and group_arn not in groups:
+                check.violation(
+                    f"{where} model package must belong to the stack's model package group",
+                    package,
+                    "serve a package registered (and approved) in this stack's registry",
+                )
+    role = check.get("executionRoleArn")
+    roles = {h for r in stack.resources(ROLE) for h in r.handles}
+    if isinstance(role, str) and role not in roles:
+        check.violation(
+            "the model must run as the stack's inference role",
+            role,
+            "set execution_role_arn to the inference role's ARN",
+        )
+
+
+def _check_serving_sources(stack: StackCheck) -> None:
+    for model in stack.resources(MODEL):
+        _check_model_sources(stack, model)
+    captures = _bucket_names(stack, stack.config["captureBucketPattern"])
+    for config in stack.resources(ENDPOINT_CONFIG):
+        check = stack.check(config)
+        destination = check.get("dataCaptureConfig.destinationS3Uri")
+        if not isinstance(destination, str):
+            stack.skip(config, "captures nothing")
+            continue
+        bucket, _ = _s3_bucket(destination)
+        if bucket not in captures:
+            check.violation(
+                "captured requests must go to the stack's capture bucket",
+                destination,
+                "set data_capture_config.destination_s3_uri to s3://<capture bucket>/...",
+            )
+
+
+SERVING_USES_STACK_RESOURCES = Policy(
+    name="sagemaker-serving-uses-stack-resources",
+    description="Checks whether SageMaker models serve the stack's own image, signed model "
+    "data or registered packages and run as its roles, and whether endpoints capture "
+    "requests into the stack's capture bucket.",
+    enforcement=MANDATORY,
+    severity="critical",
+    controls=("NIST SI-7", "NIST AC-4"),
+    stack_validator=_check_serving_sources,
+    subject_types=(MODEL, ENDPOINT_CONFIG),
+    params=(
+        Param(
+            "artifactBucketPattern",
+            "string",
+            r"-artifacts$",
+            "Regex on the logical names of the buckets signed models live in.",
+        ),
+        Param(
+            "captureBucketPattern",
+            "string",
+            r"-capture$",
+            "Regex on the logical names of the buckets endpoints capture into.",
+        ),
+    ),
+)
+
 POLICIES = (
     MODEL_NETWORK_ISOLATION,
+    MODEL_VERIFIES_SIGNATURES,
+    SERVING_USES_STACK_RESOURCES,
     MODEL_IN_PRIVATE_VPC,
     ENDPOINT_CONFIG_ENCRYPTED,
     ENDPOINT_DATA_CAPTURE,

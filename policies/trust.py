@@ -9,13 +9,16 @@ GitHub issue (`pull_request`, a branch other than main, a tag) are judged.
 
 from __future__ import annotations
 
-from policies.core import MANDATORY, Policy, StackCheck
+from collections import Counter
+
+from policies.core import MANDATORY, Param, Policy, StackCheck, Subject
 from policies.reachability import (
     ROLE,
     SEPARATED_DUTIES,
     RoleAccess,
     forbidden_for_pull_requests,
     role_access,
+    trust_of,
 )
 
 
@@ -67,8 +70,9 @@ def _check_pull_request_roles(stack: StackCheck) -> None:
 PULL_REQUEST_ROLES_POWERLESS = Policy(
     name="pull-request-roles-hold-no-release-power",
     description="Checks whether every role a pull request (or a non-main branch or tag) can "
-    "assume through GitHub OIDC holds no power to sign, approve, register, deploy or write "
-    "models, and in prod none to pass roles, decrypt, or read data and models.",
+    "assume through GitHub OIDC holds no power to sign, approve, register, deploy, write "
+    "models or write training data, and in prod none to pass roles, decrypt, or read data "
+    "and models.",
     enforcement=MANDATORY,
     severity="critical",
     controls=("NIST AC-6", "NIST CM-5"),
@@ -102,4 +106,60 @@ RELEASE_DUTIES_SEPARATED = Policy(
     subject_types=(ROLE,),
 )
 
-POLICIES = (PULL_REQUEST_ROLES_POWERLESS, RELEASE_DUTIES_SEPARATED)
+
+def _trusted_repositories(role: Subject) -> set[str]:
+    """`org/repo` of every GitHub OIDC subject the role's trust accepts."""
+    return {s.split(":", 2)[1] for s in trust_of(role).oidc_subjects if s.startswith("repo:")}
+
+
+def _check_one_repository(stack: StackCheck) -> None:
+    trusted = {role.urn: _trusted_repositories(role) for role in stack.resources(ROLE)}
+    configured = set(stack.config["repositories"])
+    counts = Counter(repository for found in trusted.values() for repository in found)
+    ranked = counts.most_common()
+    if configured:
+        own = configured
+    elif len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
+        own = set()  # no majority to tell the stack's repository from a stray one
+    else:
+        own = {ranked[0][0]} if ranked else set()
+    for role in stack.resources(ROLE):
+        if not trusted[role.urn]:
+            stack.skip(role, "the role trusts no GitHub repository")
+            continue
+        check = stack.check(role)
+        check.get("assumeRolePolicy")
+        check.note("trusted repositories", sorted(trusted[role.urn]))
+        check.note("the stack's repository", sorted(own))
+        strays = sorted(trusted[role.urn] - own)
+        if strays:
+            check.violation(
+                f"GitHub OIDC trust must name only the stack's repository {sorted(own) or '?'}",
+                strays,
+                "trust repo:<the stack's org/repo>:... only (a subject names exactly one "
+                "repository, and IAM compares it case-sensitively)",
+            )
+
+
+ROLES_TRUST_ONE_REPOSITORY = Policy(
+    name="iam-oidc-roles-trust-stack-repository-only",
+    description="Checks whether every GitHub-federated role of a stack trusts the stack's one "
+    "repository (configured, else the one its roles name), not a fork, a namesake in "
+    "another organisation or another project.",
+    enforcement=MANDATORY,
+    severity="critical",
+    controls=("NIST AC-3", "NIST IA-2"),
+    stack_validator=_check_one_repository,
+    subject_types=(ROLE,),
+    params=(
+        Param(
+            "repositories",
+            "array",
+            [],
+            "The `org/repo` the stack's roles may trust; empty: the one most of them name.",
+            items={"type": "string"},
+        ),
+    ),
+)
+
+POLICIES = (PULL_REQUEST_ROLES_POWERLESS, RELEASE_DUTIES_SEPARATED, ROLES_TRUST_ONE_REPOSITORY)

@@ -6,6 +6,7 @@ import json
 import re
 import warnings
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 with warnings.catch_warnings():
@@ -123,3 +124,33 @@ def _resource_types(service: str, action: str) -> list[str]:
                     r["resource_type"] for r in privilege["resource_types"] if r["resource_type"]
                 ]
     return []
+
+
+@lru_cache(maxsize=1)
+def _definitions() -> dict[str, dict[str, Any]]:
+    return {d["prefix"]: d for d in parliament.iam_definition}
+
+
+@lru_cache(maxsize=4096)
+def arn_formats(action: str) -> tuple[str, ...]:
+    """The ARN formats (`arn:${Partition}:kms:${Region}:${Account}:key/${KeyId}`) of every
+    resource type the actions `action` matches can act on, from parliament's copy of the IAM
+    service authorization reference; empty for actions that take only '*' or are unknown."""
+    try:
+        expanded = parliament.expand_action(action)
+    except (parliament.UnknownPrefixException, parliament.UnknownActionException, ValueError):
+        return ()
+    formats: list[str] = []
+    for item in expanded:
+        definition = _definitions().get(item["service"])
+        if definition is None:
+            continue
+        arns = {r["resource"]: r["arn"] for r in definition.get("resources", [])}
+        for privilege in definition["privileges"]:
+            if privilege["privilege"] != item["action"]:
+                continue
+            for resource_type in privilege["resource_types"]:
+                name = resource_type["resource_type"].rstrip("*")
+                if name in arns and arns[name] not in formats:
+                    formats.append(arns[name])
+    return tuple(formats)

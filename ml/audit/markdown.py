@@ -7,6 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from ml.audit.report import STATUS_LABELS, evaluations_by_id, value_text
+from policies.reachability import PULL_REQUEST_FORBIDDEN, PULL_REQUEST_FORBIDDEN_IN_PROD
+
+PROD_ONLY_FORBIDDEN = [p for p in PULL_REQUEST_FORBIDDEN_IN_PROD if p not in PULL_REQUEST_FORBIDDEN]
 
 
 def _cell(text: Any) -> str:
@@ -147,8 +150,8 @@ def _inventory(report: dict[str, Any]) -> list[str]:
         "### Who can do what (release powers)",
         "",
         "Powers are probed on this stack's own key, bucket prefixes and registry; a pull "
-        "request must reach none of sign, approve, register, deploy or write-models (in prod "
-        "also none of pass-role, decrypt, read-models, read-data).",
+        f"request must reach none of {', '.join(PULL_REQUEST_FORBIDDEN)} (in prod also none "
+        f"of {', '.join(PROD_ONLY_FORBIDDEN)}).",
         "",
         "| Role | Assumed by | Pull request can assume | Powers |",
         "|---|---|---|---|",

@@ -307,11 +307,42 @@ ALARMS = ("mlops-prod-m-model-latency-p99", "mlops-prod-m-invocation-5xx-errors"
 TOPIC_ARN = f"arn:aws:sns:eu-west-1:{ACCOUNT}:mlops-prod-serving-alarms"
 
 
+PACKAGE_GROUP_ARN = "arn:aws:sagemaker:eu-west-1:123456789012:model-package-group/m"
+
+
+def serving_neighbours() -> list[Res]:
+    """What a model and endpoint config refer to in their stack: the package group, the
+    inference role and the capture bucket."""
+    return [
+        Res(
+            "aws:sagemaker/modelPackageGroup:ModelPackageGroup",
+            "mlops-prod-m-group",
+            {"modelPackageGroupName": "m"},
+            id="m",
+            arn=PACKAGE_GROUP_ARN,
+        ),
+        Res(
+            "aws:iam/role:Role",
+            "mlops-prod-inference",
+            {"assumeRolePolicy": "{}"},
+            arn=role_arn("mlops-prod-inference"),
+        ),
+        Res("aws:s3/bucket:Bucket", "mlops-prod-capture", {}, id="mlops-prod-capture"),
+    ]
+
+
 def sagemaker_model(**props: Any) -> Res:
     base = {
         "executionRoleArn": role_arn("mlops-prod-inference"),
         "enableNetworkIsolation": True,
-        "primaryContainer": {"modelPackageName": "arn:aws:sagemaker:...:model-package/m/1"},
+        "primaryContainer": {
+            "modelPackageName": f"{PACKAGE_GROUP_ARN.replace('-group/', '/')}/1",
+            "environment": {
+                "MLOPS_REQUIRE_SIGNATURE": "true",
+                "MLOPS_SIGNING_PUBLIC_KEY_PEM": "-----BEGIN PUBLIC KEY-----\nMFkw\n"
+                "-----END PUBLIC KEY-----\n",
+            },
+        },
         "vpcConfig": {"subnets": ["subnet-a", "subnet-b"], "securityGroupIds": ["sg-endpoint"]},
         "tags": {"environment": "prod"},
     }

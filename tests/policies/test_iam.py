@@ -193,17 +193,33 @@ def test_trust_public_policy_everyone_may_assume_reported():
     only_message(messages, "IAM role `open`: ", "trust statement Anyone must not let everyone")
 
 
-def test_service_trust_policy_unscoped_service_reports_advisory():
+def test_service_trust_policy_unscoped_service_fails():
     # Given a SageMaker-trusted role without aws:SourceAccount
-    # When the (advisory) service trust policy runs
+    # When the service trust policy runs
     messages = run_policy(iam.SERVICE_TRUST_SCOPED, service_role(conditions=False))
     # Then the confused-deputy guard is asked for
     only_message(
         messages, "IAM role `mlops-prod-training`: ", "sagemaker.amazonaws.com", "SourceAccount"
     )
-    assert iam.SERVICE_TRUST_SCOPED.enforcement == "advisory", (
-        "the confused-deputy rule is advisory"
+    assert iam.SERVICE_TRUST_SCOPED.enforcement == "mandatory", "the confused deputy is a hole"
+
+
+def test_service_trust_policy_any_source_account_fails():
+    # Given a SageMaker-trusted role whose aws:SourceAccount condition matches any account
+    trust = doc(
+        {
+            "Sid": "ServiceAssumes",
+            "Effect": "Allow",
+            "Principal": {"Service": "sagemaker.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringLike": {"aws:SourceAccount": "*"}},
+        }
     )
+    role = Res("aws:iam/role:Role", "mlops-prod-training", {"assumeRolePolicy": trust})
+    # When the service trust policy judges the condition's value
+    messages = run_policy(iam.SERVICE_TRUST_SCOPED, role)
+    # Then the key's presence does not pass it
+    only_message(messages, "sagemaker.amazonaws.com for any account")
 
 
 def test_lint_policy_medium_finding_reports_parliament_issue():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from policies import s3
@@ -368,15 +370,41 @@ def test_object_lock_policy_dev_artifacts_and_data_buckets_not_applicable():
     assert set(statuses.values()) == {"not-applicable"}, statuses
 
 
-def test_upload_policy_kms_bucket_without_denies_reports_advisory():
+def test_upload_policy_kms_bucket_without_denies_fails():
     # Given an SSE-KMS bucket whose policy only denies plain HTTP
     d = secure_bucket()
     policy = changed(d["policy"], policy=doc(tls_deny("mlops-prod-data-abc1234")))
-    # When the advisory upload policy runs
+    # When the upload policy runs
     messages = run_policy(s3.DENIES_UNENCRYPTED_UPLOADS, *parts(d, policy=policy))
-    # Then it names both missing denies
-    only_message(messages, BUCKET, "uploads without SSE-KMS or uploads with another KMS key")
-    assert s3.DENIES_UNENCRYPTED_UPLOADS.enforcement == "advisory", "the upload rule is advisory"
+    # Then it names every upload the policy lets through
+    only_message(
+        messages,
+        BUCKET,
+        "an upload without an encryption header",
+        "an SSE-S3 (AES256) upload",
+        "an SSE-KMS upload with another account's key",
+    )
+    assert s3.DENIES_UNENCRYPTED_UPLOADS.enforcement == "mandatory", "DESIGN: deny bypasses"
+
+
+def test_upload_policy_deny_inverted_to_aes256_fails():
+    # Given the deny of non-KMS uploads inverted to "deny unless AES256", and no other-key
+    # deny (whose ArnNotEqualsIfExists would still refuse uploads without a key id)
+    d = secure_bucket()
+    statements = [
+        s
+        for s in json.loads(d["policy"].props["policy"])["Statement"]
+        if s["Sid"] != "DenyUploadsWithOtherKmsKey"
+    ]
+    for statement in statements:
+        condition = statement.get("Condition", {}).get("StringNotEquals", {})
+        if "s3:x-amz-server-side-encryption" in condition:
+            condition["s3:x-amz-server-side-encryption"] = "AES256"
+    policy = changed(d["policy"], policy=json.dumps({"Statement": statements}))
+    # When the upload policy evaluates it
+    messages = run_policy(s3.DENIES_UNENCRYPTED_UPLOADS, *parts(d, policy=policy))
+    # Then the AES256 upload it now admits is reported (the keys are still present)
+    only_message(messages, BUCKET, "an SSE-S3 (AES256) upload")
 
 
 def test_upload_policy_sse_s3_bucket_not_applicable():

@@ -11,6 +11,7 @@ from tests.policies.fixtures import (
     endpoint,
     endpoint_config,
     sagemaker_model,
+    serving_neighbours,
     subnet,
     topic,
     vpc,
@@ -32,6 +33,7 @@ def _serving(**overrides):
         "endpoint": endpoint(),
         "topic": topic(),
         **{f"alarm{i}": alarm(name) for i, name in enumerate(ALARMS)},
+        **{f"neighbour{i}": r for i, r in enumerate(serving_neighbours())},
     }
     resources.update(overrides)
     return [r for r in resources.values() if r is not None]

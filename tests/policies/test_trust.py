@@ -122,6 +122,12 @@ def test_prod_matrix_gives_each_release_duty_to_exactly_one_role(graph_of):
         ),
         (
             "gh-plan",
+            ["s3:PutObject"],
+            lambda g: f"{g.named('mlops-prod-data', 'aws:s3/bucket:Bucket').outputs['arn']}/*",
+            "write-data",
+        ),
+        (
+            "gh-plan",
             ["kms:Decrypt"],
             lambda g: _key(g, "ENCRYPT_DECRYPT").outputs["arn"],
             "decrypt",
