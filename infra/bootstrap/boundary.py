@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import pulumi
 
+from infra.config import PROJECT
 from infra.policy_document import Condition, PolicyDocument, Statement
 from ml.audit.iam_lint import actions_with_resource_scope
 
@@ -174,8 +175,9 @@ def boundary_document(
                 resources=[
                     *account_resources,
                     pulumi.Output.concat("arn:", partition, ":iam::", account_id, ":*"),
-                    # S3 ARNs carry no account; the bucket policies and names scope them.
-                    pulumi.Output.concat("arn:", partition, ":s3:::*"),
+                    # S3 ARNs carry no account: the project's name prefix scopes them (every
+                    # bucket of the main stacks and the state bucket are `mlops-...`).
+                    pulumi.Output.concat("arn:", partition, ":s3:::", PROJECT, "-*"),
                 ],
             ),
             Statement(

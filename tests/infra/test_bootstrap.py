@@ -312,6 +312,7 @@ def test_cli_validate_stack_trusting_its_own_repository_prints_no_warning(
     [
         ("kms:CreateKey", "*", True),
         ("s3:CreateBucket", "arn:aws:s3:::mlops-prod-artifacts-210c94a", True),
+        ("s3:PutBucketPolicy", "arn:aws:s3:::another-teams-bucket", False),
         ("iam:CreateRole", "arn:aws:iam::123456789012:role/mlops-prod-gh-deploy-b7ced61", True),
         ("iam:PutRolePolicy", "arn:aws:iam::123456789012:role/mlops-prod-gh-deploy-b7ced61", True),
         (
