@@ -138,7 +138,7 @@ def release_version(
             f"cannot release to {stack}: {check.reason}",
             exit_code=2 if "package" in check.failed else 1,
         )
-    edit = plan_edit(stack_file(stack, root), {name: version})
+    edit = plan_edit(stack_file(stack, root), {name: version}, keep_previous=True)
     typer.echo(edit.diff(), nl=False)
     if dry_run:
         console.print(f"{stack}: {check.reason}; dry run, {edit.path} not written")
