@@ -13,7 +13,8 @@ becomes the endpoint's `EndpointConfigName`.
 The emulator does the same in a thread per update, judging the alarms' state in moto's
 CloudWatch (a test sets it with `SetAlarmState`). Time is compressible: every wait is
 multiplied by `time_scale()` (1.0 by default; `scaled(0.001)` makes a 600 s bake 0.6 s),
-and the thread polls the alarms, never sleeping a whole wait at once. Registered with
+and the thread polls the alarms, never sleeping a whole wait at once; `paused()` stops
+deployment time so a test can act mid-deployment. Registered with
 the other moto fixes in `ml.emulator.patches` (patch `sagemaker-update-endpoint`); the
 product code only ever calls the SageMaker API.
 """
@@ -42,6 +43,7 @@ POLL_SECONDS = 0.02
 """How often a bake looks at the alarms, in real (unscaled) seconds."""
 
 _SCALE = [1.0]
+_PAUSED = [False]
 _LOCK = threading.RLock()
 
 
@@ -60,6 +62,16 @@ def scaled(factor: float) -> Iterator[None]:
         yield
     finally:
         _SCALE[0] = before
+
+
+@contextmanager
+def paused() -> Iterator[None]:
+    """Deployment time stands still for the block (alarms are still watched)."""
+    _PAUSED[0] = True
+    try:
+        yield
+    finally:
+        _PAUSED[0] = False
 
 
 @dataclass
@@ -108,16 +120,23 @@ def _alarm_in_alarm(endpoint: FakeEndpoint, config: dict[str, Any]) -> str | Non
 
 
 def _wait(seconds: float, stop: Callable[[], str | None] = lambda: None) -> str | None:
-    """Wait `seconds` scaled, polling `stop`; what `stop` said, if it said anything."""
-    deadline = time.monotonic() + seconds * time_scale()
+    """Wait `seconds` of deployment time, polling `stop`; what `stop` said, if anything.
+
+    Deployment time runs at 1/`time_scale()` of real time and stands still while
+    `paused()`, so a test can look at an endpoint mid-deployment for as long as it needs."""
+    remaining = seconds
+    last = time.monotonic()
     while True:
         said = stop()
         if said is not None:
             return said
-        left = deadline - time.monotonic()
-        if left <= 0:
+        if remaining <= 0:
             return None
-        time.sleep(min(POLL_SECONDS, left))
+        time.sleep(POLL_SECONDS)
+        now = time.monotonic()
+        if not _PAUSED[0]:
+            remaining -= (now - last) / time_scale()
+        last = now
 
 
 def _deploy(backend: SageMakerModelBackend, endpoint: FakeEndpoint, new_config: str) -> None:
