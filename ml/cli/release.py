@@ -144,9 +144,14 @@ def release_version(
         console.print(f"{stack}: {check.reason}; dry run, {edit.path} not written")
         return
     edit.write()
+    kept = (
+        f" v{current} stays as previousVersion, so a rollback lands on something that exists."
+        if current
+        else ""
+    )
     console.print(
-        f"{stack}: {check.reason}\nwrote {edit.path}: {edit.changes[0]}. Commit it on a branch "
-        "and open the release pull request; model-release verifies and previews it."
+        f"{stack}: {check.reason}\nwrote {edit.path}: {edit.changes[0]}.{kept} Commit it on a "
+        "branch and open the release pull request; model-release verifies and previews it."
     )
 
 
