@@ -14,7 +14,9 @@ The emulator does the same in a thread per update, judging the alarms' state in 
 CloudWatch (a test sets it with `SetAlarmState`). Time is compressible: every wait is
 multiplied by `time_scale()` (1.0 by default; `scaled(0.001)` makes a 600 s bake 0.6 s),
 and the thread polls the alarms, never sleeping a whole wait at once; `paused()` stops
-deployment time so a test can act mid-deployment. Registered with
+deployment time so a test can act mid-deployment. Not emulated: instance provisioning
+failures, `MaximumExecutionTimeoutInSeconds`, and the rollback alarms' own metrics (the
+state is whatever CloudWatch holds). Registered with
 the other moto fixes in `ml.emulator.patches` (patch `sagemaker-update-endpoint`); the
 product code only ever calls the SageMaker API.
 """
