@@ -338,7 +338,23 @@ class ModelRef(_Model):
 
     version: Annotated[int, Field(ge=1)] | None = None
     """Model package version in the group; null until the first release PR sets it."""
+    previous_version: Annotated[int, Field(ge=1)] | None = None
+    """The version that served before this release (`previousVersion`, written by the release
+    PR, dropped by the revert or replaced by the next release): its Model and
+    EndpointConfig are kept so that SageMaker's auto-rollback lands on something that
+    exists. It never serves from the stack file; see docs/rollback.md."""
     image_tag: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,128}$")] = "latest-release"
+
+    @model_validator(mode="after")
+    def _previous_is_another_served_version(self) -> ModelRef:
+        if self.previous_version is not None and self.previous_version == self.version:
+            raise ValueError(
+                f"previousVersion {self.previous_version} equals version: drop previousVersion "
+                "(it names the version that served before this release)"
+            )
+        if self.previous_version is not None and self.version is None:
+            raise ValueError("previousVersion needs a version: set version or drop previousVersion")
+        return self
 
 
 class StackConfig(_Model):
@@ -444,6 +460,15 @@ class StackConfig(_Model):
     @property
     def name_prefix(self) -> str:
         return f"{PROJECT}-{self.environment}"
+
+    @property
+    def retained_models(self) -> dict[str, int]:
+        """Model name -> the version kept ready for a rollback (`previousVersion`), if any."""
+        return {
+            name: ref.previous_version
+            for name, ref in self.models.items()
+            if ref.version and ref.previous_version
+        }
 
     def model_group(self, model: str) -> str:
         """The model package group of `model` in this stack's registry (`mlops-<env>-<model>`);

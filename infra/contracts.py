@@ -10,6 +10,7 @@ on every shipped stack, that each URI built here is granted to the role that use
 
 from __future__ import annotations
 
+import hashlib
 from enum import StrEnum
 
 # ---- S3 layout ------------------------------------------------------------------------
@@ -235,3 +236,24 @@ def gitops_path(stack: str) -> str:
     """`deploy/k8s/<stack>/`: one stack's manifests on `GITOPS_BRANCH`; the GitOps
     controller's Application/Kustomization points here (docs/kubernetes.md)."""
     return f"deploy/k8s/{stack}/"
+
+
+# ---- C: per-version SageMaker serving resources ------------------------------------------
+SAGEMAKER_NAME_MAX = 63
+"""SageMaker's limit on Model, EndpointConfig and Endpoint names."""
+
+
+def versioned_serving_name(endpoint: str, version: int) -> str:
+    """The Model and the EndpointConfig that serve `version` behind `endpoint`: `<endpoint>-v<N>`.
+
+    One name per version, so a release creates the new pair next to the old one and the
+    version a rollback lands on is found by name. Past 63 characters the endpoint part is
+    cut and an 8-hex hash of the full name keeps it unique.
+    """
+    suffix = f"-v{version}"
+    name = f"{endpoint}{suffix}"
+    if len(name) <= SAGEMAKER_NAME_MAX:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    keep = SAGEMAKER_NAME_MAX - len(suffix) - len(digest) - 1
+    return f"{endpoint[:keep].rstrip('-')}-{digest}{suffix}"

@@ -23,6 +23,7 @@ from infra.components.permissions import (
 from infra.components.registry import Registry, RegistryArgs
 from infra.components.secure_bucket import LogDelivery, ObjectLock, SecureBucket, SecureBucketArgs
 from infra.components.serving_sagemaker import (
+    RetainedVersion,
     RollbackAlarms,
     SageMakerServing,
     SageMakerServingArgs,
@@ -320,12 +321,19 @@ def _declare_serving(
     # network-isolated container cannot call KMS.
     public_key_pem = aws.kms.get_public_key_output(key_id=keys.signing_key_arn).public_key_pem
     s, routing, alarms = cfg.serving, cfg.serving.traffic_routing, cfg.serving.alarms
+
+    def package(model: str, version: int) -> str:
+        return arns.sagemaker("model-package", f"{cfg.model_group(model)}/{version}")
+
     models = [
         ServedModel(
             name=model,
             version=version,
-            model_package_arn=arns.sagemaker(
-                "model-package", f"{cfg.model_group(model)}/{version}"
+            model_package_arn=package(model, version),
+            retained=tuple(
+                RetainedVersion(kept, package(model, kept))
+                for kept in [cfg.retained_models.get(model)]
+                if kept is not None
             ),
         )
         for model, version in cfg.served_models.items()

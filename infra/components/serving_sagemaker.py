@@ -8,9 +8,21 @@ CMK, one production variant spread by SageMaker across AZs), and an Endpoint who
 back by itself when one of its CloudWatch alarms fires. Target-tracking autoscaling keeps
 invocations per instance near the target. Alarms notify one CMK-encrypted SNS topic.
 
-A release is a new version in the stack file: the Model and the EndpointConfiguration are
-replaced (autonamed, so the new ones exist before the old go) and the Endpoint update
-is SageMaker's blue/green deployment. The variant name never changes, as blue/green needs.
+Every Model and EndpointConfiguration is named after the version it serves,
+`<prefix>-<model>-v<N>` (`infra.contracts.versioned_serving_name`). A release is a new
+version in the stack file: the new pair is created next to the old one, and the Endpoint
+update is SageMaker's blue/green deployment. The variant name never changes, as blue/green
+needs.
+
+Rollbacks stay consistent: if SageMaker rolls the update back by itself, the endpoint goes
+back to the configuration it served before, which Pulumi knows nothing about. So the
+release PR also writes `previousVersion` (the version serving before it) into the stack
+file, and this component renders a Model and EndpointConfiguration for that retained
+version too, the Endpoint pointing at the current one only. `pulumi up` therefore never
+deletes what an automatic rollback lands on; the revert PR (version back, previousVersion
+dropped) or the next release (previousVersion replaced) lets it go once nothing can roll
+back to it. A Model and an EndpointConfiguration cost nothing while no endpoint uses them.
+See docs/rollback.md.
 """
 
 from __future__ import annotations
@@ -23,7 +35,14 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.arns import Arns
-from infra.contracts import CAPTURE_PREFIX, ENDPOINT_VARIANT, Alarm, Env, alarm_name
+from infra.contracts import (
+    CAPTURE_PREFIX,
+    ENDPOINT_VARIANT,
+    Alarm,
+    Env,
+    alarm_name,
+    versioned_serving_name,
+)
 from infra.policy_document import Condition, PolicyDocument, Principal, Statement
 
 VARIANT = ENDPOINT_VARIANT
@@ -46,6 +65,14 @@ TOPIC_ADMIN_ACTIONS = (
 
 
 @dataclass(frozen=True)
+class RetainedVersion:
+    """A version kept ready for SageMaker's auto-rollback: its Model and config, not served."""
+
+    version: int
+    model_package_arn: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
 class ServedModel:
     name: str
     """The model's name in `mlops:models`, e.g. `churn-classifier`; the endpoint is
@@ -54,6 +81,8 @@ class ServedModel:
     """The model package version to serve: the stack file's, nothing else."""
     model_package_arn: pulumi.Input[str]
     """`arn:...:model-package/<prefix>-<name>/<version>` in the stack's registry."""
+    retained: Sequence[RetainedVersion] = ()
+    """The version that served before this release (the stack file's `previousVersion`)."""
 
 
 @dataclass(frozen=True)
@@ -186,19 +215,52 @@ class SageMakerServing(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
+        sm_model, config = self._version_pair(name, model.name, endpoint_name, model)
+        for kept in model.retained:
+            if kept.version != model.version:
+                self._version_pair(name, model.name, endpoint_name, kept)
+        alarms = self._alarms(name, model.name, endpoint_name, tags)
+        rollback = [alarms[kind] for kind in args.alarms.rollback_on]
+        endpoint = aws.sagemaker.Endpoint(
+            f"{name}-{model.name}-endpoint",
+            name=endpoint_name,
+            endpoint_config_name=config.name,
+            deployment_config=_deployment_config(args.traffic, rollback),
+            tags=tags,
+            # SageMaker writes to the log group on first start: it must exist, encrypted.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group]),
+        )
+        self._autoscaling(name, model.name, endpoint.name, tags)
+        return EndpointOutputs(
+            endpoint_name=endpoint.name,
+            endpoint_config_name=config.name,
+            model_name=sm_model.name,
+            model_package_arn=model.model_package_arn,
+            alarm_names=[alarms[kind] for kind in ALARM_KINDS],
+            rollback_alarm_names=rollback,
+        )
+
+    def _version_pair(
+        self, name: str, model: str, endpoint_name: str, served: ServedModel | RetainedVersion
+    ) -> tuple[aws.sagemaker.Model, aws.sagemaker.EndpointConfiguration]:
+        """The Model and EndpointConfiguration of one version, both named after it."""
+        args = self._args
+        resource_name = versioned_serving_name(endpoint_name, served.version)
+        tags = {**self._tags, "model": model, "model-version": str(served.version)}
         sm_model = aws.sagemaker.Model(
-            f"{name}-{model.name}-model",
+            f"{name}-{model}-v{served.version}-model",
+            name=resource_name,
             execution_role_arn=args.execution_role_arn,
             enable_network_isolation=True,
             primary_container={
-                "model_package_name": model.model_package_arn,
+                "model_package_name": served.model_package_arn,
                 "environment": {
                     Env.REQUIRE_SIGNATURE: "true",
                     Env.SIGNING_PUBLIC_KEY_PEM: args.signing_public_key_pem,
                     # What this endpoint must serve; the server refuses any other statement.
-                    Env.MODEL_NAME: model.name,
+                    Env.MODEL_NAME: model,
                     Env.STACK: args.stack,
-                    Env.MODEL_VERSION: str(model.version),
+                    Env.MODEL_VERSION: str(served.version),
                 },
             },
             vpc_config=(
@@ -210,10 +272,11 @@ class SageMakerServing(pulumi.ComponentResource):
                 else None
             ),
             tags=tags,
-            opts=child,
+            opts=self._child,
         )
         config = aws.sagemaker.EndpointConfiguration(
-            f"{name}-{model.name}-config",
+            f"{name}-{model}-v{served.version}-config",
+            name=resource_name,
             kms_key_arn=args.kms_key_arn,
             production_variants=[
                 {
@@ -239,28 +302,9 @@ class SageMakerServing(pulumi.ComponentResource):
                 },
             },
             tags=tags,
-            opts=child,
+            opts=self._child,
         )
-        alarms = self._alarms(name, model.name, endpoint_name, tags)
-        rollback = [alarms[kind] for kind in args.alarms.rollback_on]
-        endpoint = aws.sagemaker.Endpoint(
-            f"{name}-{model.name}-endpoint",
-            name=endpoint_name,
-            endpoint_config_name=config.name,
-            deployment_config=_deployment_config(args.traffic, rollback),
-            tags=tags,
-            # SageMaker writes to the log group on first start: it must exist, encrypted.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group]),
-        )
-        self._autoscaling(name, model.name, endpoint.name, tags)
-        return EndpointOutputs(
-            endpoint_name=endpoint.name,
-            endpoint_config_name=config.name,
-            model_name=sm_model.name,
-            model_package_arn=model.model_package_arn,
-            alarm_names=[alarms[kind] for kind in ALARM_KINDS],
-            rollback_alarm_names=rollback,
-        )
+        return sm_model, config
 
     def _alarms(
         self, name: str, model: str, endpoint_name: str, tags: dict[str, str]

@@ -138,15 +138,20 @@ def release_version(
             f"cannot release to {stack}: {check.reason}",
             exit_code=2 if "package" in check.failed else 1,
         )
-    edit = plan_edit(stack_file(stack, root), {name: version})
+    edit = plan_edit(stack_file(stack, root), {name: version}, keep_previous=True)
     typer.echo(edit.diff(), nl=False)
     if dry_run:
         console.print(f"{stack}: {check.reason}; dry run, {edit.path} not written")
         return
     edit.write()
+    kept = (
+        f" v{current} stays as previousVersion, so a rollback lands on something that exists."
+        if current
+        else ""
+    )
     console.print(
-        f"{stack}: {check.reason}\nwrote {edit.path}: {edit.changes[0]}. Commit it on a branch "
-        "and open the release pull request; model-release verifies and previews it."
+        f"{stack}: {check.reason}\nwrote {edit.path}: {edit.changes[0]}.{kept} Commit it on a "
+        "branch and open the release pull request; model-release verifies and previews it."
     )
 
 

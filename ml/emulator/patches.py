@@ -39,7 +39,7 @@ from moto.s3.responses import S3Response
 from moto.sagemaker.exceptions import ValidationError as SageMakerValidationError
 from moto.sagemaker.models import SageMakerModelBackend
 
-from ml.emulator import iam
+from ml.emulator import deployments, iam
 from policies.documents import MalformedPolicy, parse_document
 from policies.evaluation import Policy, Request, UnsupportedPolicy, evaluate
 
@@ -50,7 +50,8 @@ class Patch:
     gap: str
     """What moto does, and what AWS does instead."""
     targets: tuple[tuple[type, str, Callable[[Any], Any]], ...]
-    """(class, attribute, wrap): `wrap(moto's attribute)` returns the replacement."""
+    """(class, attribute, wrap): `wrap(moto's attribute)` returns the replacement; an
+    attribute moto lacks (an operation it does not implement) is added, wrap getting None."""
 
 
 # --- KMS: MessageType=DIGEST ------------------------------------------------------------
@@ -371,6 +372,14 @@ PATCHES: tuple[Patch, ...] = (
         ),
     ),
     Patch(
+        "sagemaker-update-endpoint",
+        "UpdateEndpoint is not implemented, CreateEndpoint drops DeploymentConfig and "
+        "DescribeEndpoint reports neither LastDeploymentConfig nor PendingDeploymentSummary; "
+        "AWS deploys the new configuration blue/green (ALL_AT_ONCE, CANARY, LINEAR) and rolls "
+        "back by itself when a rollback alarm is in ALARM (ml.emulator.deployments).",
+        deployments.TARGETS,
+    ),
+    Patch(
         "iam-resources-and-conditions",
         "With IAM enforcement on, moto hands most services' checks the resource '*', so a "
         "grant scoped to an ARN (kms:Sign on one key) never matches and the call is denied, "
@@ -387,6 +396,8 @@ NAMES = tuple(patch.name for patch in PATCHES)
 
 _LOCK = threading.RLock()
 _ORIGINALS: dict[tuple[type, str], Any] = {}
+_ABSENT = object()
+"""Marks an attribute moto does not have: restoring removes it."""
 _ACTIVE: list[str] = []
 
 
@@ -398,8 +409,8 @@ def apply(names: tuple[str, ...] = NAMES) -> None:
             if patch.name not in names:
                 continue
             for owner, attribute, wrap in patch.targets:
-                _ORIGINALS.setdefault((owner, attribute), owner.__dict__[attribute])
-                setattr(owner, attribute, wrap(getattr(owner, attribute)))
+                _ORIGINALS.setdefault((owner, attribute), owner.__dict__.get(attribute, _ABSENT))
+                setattr(owner, attribute, wrap(getattr(owner, attribute, None)))
             _ACTIVE.append(patch.name)
 
 
@@ -443,5 +454,9 @@ def _reinstate(names: tuple[str, ...]) -> None:
 
 def _restore() -> None:
     for (owner, attribute), original in _ORIGINALS.items():
-        setattr(owner, attribute, original)
+        if original is _ABSENT:
+            if attribute in owner.__dict__:
+                delattr(owner, attribute)
+        else:
+            setattr(owner, attribute, original)
     _ACTIVE.clear()

@@ -6,9 +6,13 @@ round-trip mode, which keeps comments, key order, quoting and flow style, with t
 file's own indentation. Two guards make sure the diff a reviewer sees is only that:
 
 - the edited text must validate against the typed stack schema (`infra.config`), and
-- every line that changed must be a `version:` line; if ruamel would reformat anything
-  else (an indentation style it cannot reproduce), the edit is refused rather than
-  slipping unrelated changes into the release PR.
+- every line that changed must be a `version:` or `previousVersion:` line; if ruamel
+  would reformat anything else (an indentation style it cannot reproduce), the edit is
+  refused rather than slipping unrelated changes into the release PR.
+
+A release also records the version it replaces as `previousVersion` (`keep_previous`),
+so the serving component keeps that version's Model and EndpointConfiguration for
+SageMaker's auto-rollback; any other edit (the revert) drops it. See docs/rollback.md.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ from infra.config import PROJECT, StackConfig, parse_stack_config
 from ml.errors import MlopsError
 
 MODELS_KEY = f"{PROJECT}:models"
-_VERSION_LINE = re.compile(r"^\s*version:\s*(\S.*)?$")
+PREVIOUS_KEY = "previousVersion"
+_VERSION_LINE = re.compile(r"^\s*(version|previousVersion):\s*(\S.*)?$")
 _KEY_LINE = re.compile(r"^(?P<lead> *)(?:- +)?[^\s#][^#]*:\s*(#.*)?$")
 
 
@@ -78,17 +83,24 @@ def served_versions(cfg: StackConfig) -> dict[str, int]:
     return {name: ref.version for name, ref in cfg.models.items() if ref.version is not None}
 
 
-def plan_edit(path: Path, versions: Mapping[str, int]) -> StackEdit:
+def plan_edit(path: Path, versions: Mapping[str, int], *, keep_previous: bool = False) -> StackEdit:
     """The edit of `path` that sets each model's version; refuses unknown models."""
     before = path.read_text(encoding="utf-8")
-    after, changes = set_versions(before, versions, source=path.name)
+    after, changes = set_versions(before, versions, source=path.name, keep_previous=keep_previous)
     return StackEdit(path=path, before=before, after=after, changes=changes)
 
 
 def set_versions(
-    text: str, versions: Mapping[str, int], *, source: str = "stack file"
+    text: str,
+    versions: Mapping[str, int],
+    *,
+    source: str = "stack file",
+    keep_previous: bool = False,
 ) -> tuple[str, tuple[VersionChange, ...]]:
-    """`text` with `mlops:models.<model>.version` set for each entry of `versions`."""
+    """`text` with `mlops:models.<model>.version` set for each entry of `versions`.
+
+    `keep_previous` (a release): the version replaced becomes `previousVersion`. Otherwise
+    (a revert) `previousVersion` of each changed model is dropped."""
     yaml = _round_trip(text)
     try:
         document = yaml.load(text)
@@ -119,6 +131,13 @@ def set_versions(
             entry["version"] = version
         else:
             entry.insert(0, "version", version)
+        if keep_previous and isinstance(old, int):
+            if PREVIOUS_KEY in entry:
+                entry[PREVIOUS_KEY] = old
+            else:
+                entry.insert(list(entry).index("version") + 1, PREVIOUS_KEY, old)
+        elif PREVIOUS_KEY in entry:
+            del entry[PREVIOUS_KEY]
         changes.append(VersionChange(model, old if isinstance(old, int) else None, version))
     if not changes:
         return text, ()

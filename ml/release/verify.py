@@ -81,11 +81,22 @@ def verify_stack(
             registry_only=registry_only,
             artifact_bucket=artifact_bucket,
         )
-        for model, version in served_versions(cfg).items()
+        for model, version in _referenced_versions(cfg)
     )
     unreleased = tuple(name for name, ref in cfg.models.items() if ref.version is None)
     described = "registry only" if verifier is None else verifier.description
     return StackVerification(cfg.environment, checks, unreleased, described, registry_only)
+
+
+def _referenced_versions(cfg: StackConfig) -> list[tuple[str, int]]:
+    """Every (model, version) the stack file makes a SageMaker Model of: the served version
+    and the one kept for a rollback (`previousVersion`), which must pass the same checks."""
+    kept = cfg.retained_models
+    return [
+        pair
+        for model, version in served_versions(cfg).items()
+        for pair in [(model, version), *([(model, kept[model])] if model in kept else [])]
+    ]
 
 
 def markdown(result: StackVerification) -> str:

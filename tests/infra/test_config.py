@@ -143,3 +143,13 @@ def test_pulumi_program_invalid_config_raises_run_error(tmp_path: Path, repo_roo
             require_stack_config()
     finally:
         set_all_config({})
+
+
+def test_parse_previous_version_equal_to_version_is_one_line_naming_the_key() -> None:
+    message = _error_for({"mlops:models": {"churn": {"version": 2, "previousVersion": 2}}})
+    assert "previousVersion 2 equals version" in message and "\n" not in message, message
+
+
+def test_parse_previous_version_without_version_is_refused() -> None:
+    message = _error_for({"mlops:models": {"churn": {"previousVersion": 2}}})
+    assert "previousVersion needs a version" in message, message

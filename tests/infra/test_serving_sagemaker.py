@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from infra.config import StackConfig, load_stack
+from infra.contracts import versioned_serving_name
 from infra.graph import Graph, Resource
 from infra.offline import MOCK_ACCOUNT_ID, render_graph
 from tests.infra.helpers import as_list, statements
@@ -114,6 +115,74 @@ def test_render_model_without_a_version_gets_no_endpoint(tmp_path: Path, repo_ro
     graph = _render_dev_with(tmp_path, repo_root, "      version: 1\n", "      version: null\n")
     assert graph.of_type(ENDPOINT_T) == [], "nothing serves before the first release PR"
     assert graph.of_type("aws:sagemaker/modelPackageGroup:ModelPackageGroup"), "group stays"
+
+
+# -- Names per version and the retained version ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("stack", "expected"),
+    [
+        ("dev", "mlops-dev-churn-classifier-v1"),
+        ("staging", "mlops-staging-churn-classifier-v1"),
+        ("prod", "mlops-prod-churn-classifier-v1"),
+    ],
+)
+def test_model_and_endpoint_config_are_named_after_the_version_they_serve(
+    graph_of, stack: str, expected: str
+) -> None:
+    graph: Graph = graph_of(stack)
+    assert _one(graph, MODEL_T).id == expected, "the Model is named <endpoint>-v<version>"
+    assert _one(graph, CONFIG_T).id == expected, "so is the EndpointConfiguration"
+    assert _one(graph, ENDPOINT_T).inputs["endpointConfigName"] == expected
+
+
+def test_render_release_with_previous_version_keeps_the_previous_pair_unserved(
+    tmp_path: Path, repo_root: Path
+) -> None:
+    # given a release PR's stack file: v2 released, v1 served before it
+    graph = _render_dev_with(
+        tmp_path, repo_root, "      version: 1\n", "      version: 2\n      previousVersion: 1\n"
+    )
+    # then both versions have their Model and EndpointConfiguration, named by version
+    models = {m.id: m.inputs for m in graph.of_type(MODEL_T)}
+    configs = {c.id: c.inputs for c in graph.of_type(CONFIG_T)}
+    names = {"mlops-dev-churn-classifier-v1", "mlops-dev-churn-classifier-v2"}
+    assert set(models) == names and set(configs) == names, (sorted(models), sorted(configs))
+    package = models["mlops-dev-churn-classifier-v1"]["primaryContainer"]["modelPackageName"]
+    assert package.endswith("model-package/mlops-dev-churn-classifier/1"), package
+    (variant,) = configs["mlops-dev-churn-classifier-v1"]["productionVariants"]
+    assert variant["modelName"] == "mlops-dev-churn-classifier-v1", variant
+    assert configs["mlops-dev-churn-classifier-v1"]["tags"]["model-version"] == "1"
+    # and the endpoint serves the released version only
+    endpoint = _one(graph, ENDPOINT_T).inputs
+    assert endpoint["endpointConfigName"] == "mlops-dev-churn-classifier-v2", endpoint
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "version", "expected"),
+    [
+        ("mlops-prod-churn-classifier", 12, "mlops-prod-churn-classifier-v12"),
+        (
+            "mlops-staging-" + "a" * 48,  # 65 characters with -v3: cut, and a hash added
+            3,
+            "mlops-staging-" + "a" * 37 + "-0ad15eaf-v3",
+        ),
+    ],
+)
+def test_versioned_serving_name_fits_sagemakers_63_characters(
+    endpoint: str, version: int, expected: str
+) -> None:
+    name = versioned_serving_name(endpoint, version)
+    assert name == expected, name
+    assert len(name) <= 63, f"{name}: {len(name)} characters"
+
+
+def test_versioned_serving_names_of_long_endpoints_stay_distinct() -> None:
+    # two endpoints that differ only past the cut must not share a configuration name
+    first = versioned_serving_name("mlops-staging-" + "a" * 47 + "b", 3)
+    second = versioned_serving_name("mlops-staging-" + "a" * 47 + "c", 3)
+    assert first != second, first
 
 
 # -- EndpointConfiguration ----------------------------------------------------------

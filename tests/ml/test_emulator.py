@@ -56,6 +56,7 @@ UPSTREAM_TESTS: dict[str, str] = {
     "sagemaker-tags-versioned-package": "test_upstream_list_tags_on_versioned_package_fails",
     "s3-bucket-policy-conditions": "test_upstream_bucket_policy_conditions_deny_everything",
     "iam-resources-and-conditions": "test_upstream_iam_enforcement_ignores_the_resource",
+    "sagemaker-update-endpoint": "test_upstream_update_endpoint_is_not_implemented",
 }
 
 
@@ -560,6 +561,21 @@ def test_upstream_update_model_package_wipes_metadata(aws: Aws) -> None:
     assert "CustomerMetadataProperties" not in described, described.get(
         "CustomerMetadataProperties"
     )
+
+
+def test_upstream_update_endpoint_is_not_implemented(aws: Aws) -> None:
+    # given an endpoint on moto without the fix (ml.emulator.deployments)
+    aws.sagemaker.create_model(
+        ModelName="m", ExecutionRoleArn="arn:aws:iam::123456789012:role/r", PrimaryContainer={}
+    )
+    aws.sagemaker.create_endpoint_config(
+        EndpointConfigName="c",
+        ProductionVariants=[{"VariantName": "p", "ModelName": "m", "InstanceType": "ml.m5.large"}],
+    )
+    aws.sagemaker.create_endpoint(EndpointName="e", EndpointConfigName="c")
+    # when it is updated, then moto has no such operation (AWS deploys blue/green)
+    with patches.unpatched("sagemaker-update-endpoint"), pytest.raises(Exception):  # noqa: B017
+        aws.sagemaker.update_endpoint(EndpointName="e", EndpointConfigName="c")
 
 
 def test_upstream_list_tags_on_versioned_package_fails(aws: Aws) -> None:

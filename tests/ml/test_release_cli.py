@@ -41,7 +41,9 @@ def _script_describe_endpoint(monkeypatch: pytest.MonkeyPatch, responses: list[d
     monkeypatch.setattr(ml_aws, "client", client)
 
 
-def test_release_of_approved_version_edits_only_the_version_line(aws, registry, stack_root, capsys):
+def test_release_of_approved_version_edits_the_version_and_keeps_the_previous(
+    aws, registry, stack_root, capsys
+):
     # Given version 2 of the staging model is registered, approved, gated and signed,
     registry.publish()
     version = registry.publish()
@@ -53,15 +55,14 @@ def test_release_of_approved_version_edits_only_the_version_line(aws, registry, 
          "--root", str(stack_root)],
         capsys,
     )  # fmt: skip
-    # then the stack file changed in the version line only, and the diff was shown.
+    # then the version line changed and v1 is recorded as the version a rollback lands on
+    # (kept by the serving component); nothing else changed, and the diff was shown.
     assert code == 0, err
-    changed = [
-        (a, b)
-        for a, b in zip(before.splitlines(), stack_file.read_text().splitlines(), strict=True)
-        if a != b
-    ]
-    assert changed == [("      version: 1", f"      version: {version}")], changed
-    assert f"+      version: {version}" in out, out
+    expected = before.replace(
+        "      version: 1\n", f"      version: {version}\n      previousVersion: 1\n"
+    )
+    assert stack_file.read_text() == expected, stack_file.read_text()
+    assert f"+      version: {version}\n+      previousVersion: 1" in out, out
 
 
 def test_release_of_pending_version_fails_and_leaves_the_stack_file(

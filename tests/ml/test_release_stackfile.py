@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
 import pytest
@@ -142,3 +143,37 @@ def test_plan_edit_diff_is_the_release_pull_request_diff(tmp_path: Path):
     assert diff.startswith("--- a/Pulumi.staging.yaml\n+++ b/Pulumi.staging.yaml\n"), diff
     assert "-      version: 3" in diff and "+      version: 4" in diff, diff
     assert path.read_text(encoding="utf-8") == STYLED, "planning must not write"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_release_on_shipped_stack_records_the_version_it_replaces(stack: str):
+    # Given a shipped stack file serving churn-classifier v1,
+    before = (REPO_ROOT / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8")
+    # when the release PR sets version 2 and keeps the previous one,
+    after, _ = set_versions(before, {"churn-classifier": 2}, keep_previous=True)
+    # then the diff is the version line and a previousVersion line right under it.
+    diff = [
+        line
+        for line in difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0)
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
+    assert diff == ["-      version: 1", "+      version: 2", "+      previousVersion: 1"], diff
+
+
+def test_next_release_replaces_the_previous_version():
+    # Given v2 promoted with v1 kept,
+    text, _ = set_versions(STYLED, {"churn-classifier": 4}, keep_previous=True)
+    # when v5 is released,
+    after, _ = set_versions(text, {"churn-classifier": 5}, keep_previous=True)
+    # then v4 is the one kept and v3 lets go.
+    assert "      version: 5  # approved by the release board\n      previousVersion: 4\n" in after
+    assert "previousVersion: 3" not in after, after
+
+
+def test_revert_drops_the_previous_version():
+    # Given a release of v4 that SageMaker rolled back to v3,
+    released, _ = set_versions(STYLED, {"churn-classifier": 4}, keep_previous=True)
+    # when the revert sets v3 again,
+    after, _ = set_versions(released, {"churn-classifier": 3})
+    # then the file is as before the release, previousVersion gone.
+    assert after == STYLED, after

@@ -183,3 +183,22 @@ def test_registry_only_verify_refuses_self_approval(aws, registry, stack_root):
     registry.approve_bypassing_mlops(version, RELEASE_ROLE_AGAIN)
     result = _verify_registry_only(aws, registry, stack_root, version, registry.bucket)
     assert result.failures[0].failed == ("separation",), result.summary()
+
+
+def test_verify_stack_checks_the_version_kept_for_rollback_too(aws, registry, stack_root):
+    # Given a release of an approved v2 whose previousVersion names a v1 still pending,
+    pending = registry.publish(approved=False)
+    released = registry.publish()
+    plan_edit(stack_root / f"Pulumi.{STACK}.yaml", {MODEL: pending}).write()
+    # (the release PR records the version it replaces)
+    plan_edit(stack_root / f"Pulumi.{STACK}.yaml", {MODEL: released}, keep_previous=True).write()
+    verifier = kms_verifier(aws.kms, f"alias/mlops-{STACK}-signing")
+    # when the stack is verified,
+    result = verify_stack(
+        stack_config(stack_root, STACK), sagemaker=aws.sagemaker, s3=aws.s3, verifier=verifier
+    )
+    # then both versions were checked and the kept one fails: pulumi up would build a
+    # SageMaker Model of it, so it must be as trustworthy as the served one.
+    checked = [c.version for c in result.checks]
+    assert checked == [released, pending], checked
+    assert not result.ok and "PendingManualApproval" in result.summary(), result.summary()
