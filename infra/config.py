@@ -28,6 +28,13 @@ LOG_RETENTION_DAYS = (
     2557, 2922, 3288, 3653,
 )  # fmt: skip
 NAME = r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$"
+PRIVATE_SUBNET_PREFIX = 20
+"""Each private subnet is a /20 (4091 usable addresses), one per availability zone: the
+network component carves them from the VPC CIDR in order."""
+# AWS allows 50 tags per resource; the program adds project, environment and owner to every
+# resource and model and model-version to the serving ones, leaving 45 for `mlops:tags`.
+MAX_TAGS_PER_RESOURCE = 50
+PROGRAM_TAGS = 5
 
 
 class ConfigError(MlopsError):
@@ -122,6 +129,20 @@ class NetworkConfig(_Model):
             raise ValueError(f"must be one of CloudWatch's retention periods {LOG_RETENTION_DAYS}")
         return value
 
+    @model_validator(mode="after")
+    def _room_for_one_subnet_per_zone(self) -> NetworkConfig:
+        """Checked here, not at render: the component would run out of /20s (IndexError)."""
+        prefix = ipaddress.ip_network(self.cidr_block).prefixlen
+        room = 2 ** (PRIVATE_SUBNET_PREFIX - prefix)
+        if room < self.availability_zone_count:
+            needed = PRIVATE_SUBNET_PREFIX - (self.availability_zone_count - 1).bit_length()
+            raise ValueError(
+                f"cidrBlock {self.cidr_block} holds {room} private /{PRIVATE_SUBNET_PREFIX} "
+                f"subnet(s) but availabilityZoneCount is {self.availability_zone_count} (one "
+                f"subnet per zone): use a /{needed} or larger, or fewer zones"
+            )
+        return self
+
 
 class AuditTrailConfig(_Model):
     enabled: bool = False
@@ -142,7 +163,17 @@ class IamConfig(_Model):
     approver_principal_arns: tuple[PrincipalArn, ...] = ()
     """Named IAM users or roles that may assume the approver role with MFA, besides the
     approval environment's GitHub jobs."""
-    permissions_boundary_arn: str | None = None
+    permissions_boundary_arn: (
+        Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::(\d{12}|aws):policy/[A-Za-z0-9+=,.@_/-]+$")]
+        | None
+    ) = None
+    """A managed policy ARN (`arn:aws:iam::<account>:policy/<name>`); IAM refuses anything
+    else only at apply time."""
+
+
+# AWS tag rules (every service this stack tags): keys 1-128 and values 0-256 characters of
+# letters, digits, spaces and `_ . : / = + - @`; the `aws:` prefix is reserved for AWS.
+TAG_CHARS = r"^[\w .:/=+@-]*$"
 
 
 class TrafficRoutingConfig(_Model):
@@ -326,7 +357,25 @@ class StackConfig(_Model):
     iam: IamConfig
     serving: ServingConfig = ServingConfig()
     models: dict[Annotated[str, Field(pattern=NAME)], ModelRef] = Field(default_factory=dict)
-    tags: dict[str, str] = Field(default_factory=dict)
+    tags: dict[
+        Annotated[str, Field(pattern=TAG_CHARS, min_length=1, max_length=128)],
+        Annotated[str, Field(pattern=TAG_CHARS, max_length=256)],
+    ] = Field(default_factory=dict)
+    """Extra tags on every resource: AWS's tag rules, and room for the program's own tags."""
+
+    @model_validator(mode="after")
+    def _tags_aws_accepts(self) -> StackConfig:
+        """AWS refuses these only when `pulumi up` tags the first resource."""
+        reserved = sorted(key for key in self.tags if key.lower().startswith("aws:"))
+        if reserved:
+            raise ValueError(f"tags.{reserved[0]}: the aws: prefix is reserved; rename the tag")
+        room = MAX_TAGS_PER_RESOURCE - PROGRAM_TAGS
+        if len(self.tags) > room:
+            raise ValueError(
+                f"tags: {len(self.tags)} tags, at most {room} allowed: AWS accepts "
+                f"{MAX_TAGS_PER_RESOURCE} per resource and the program adds {PROGRAM_TAGS}"
+            )
+        return self
 
     @model_validator(mode="before")
     @classmethod
