@@ -149,6 +149,7 @@ class AuditTrailConfig(_Model):
     log_retention_days: Annotated[int, Field(ge=365, le=3653)] = 365
 
 
+POLICY_ARN = r"^arn:aws[a-z-]*:iam::(\d{12}|aws):policy/[A-Za-z0-9+=,.@_/-]+$"
 # A named IAM user or role; never an account root (`:root`), which would let every
 # identity of that account that IAM allows assume the role.
 PrincipalArn = Annotated[
@@ -163,10 +164,7 @@ class IamConfig(_Model):
     approver_principal_arns: tuple[PrincipalArn, ...] = ()
     """Named IAM users or roles that may assume the approver role with MFA, besides the
     approval environment's GitHub jobs."""
-    permissions_boundary_arn: (
-        Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::(\d{12}|aws):policy/[A-Za-z0-9+=,.@_/-]+$")]
-        | None
-    ) = None
+    permissions_boundary_arn: Annotated[str, Field(pattern=POLICY_ARN)] | None = None
     """A managed policy ARN (`arn:aws:iam::<account>:policy/<name>`); IAM refuses anything
     else only at apply time."""
 

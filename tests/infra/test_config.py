@@ -219,6 +219,6 @@ def test_parse_tag_key_with_a_character_aws_refuses_is_refused() -> None:
 def test_parse_permissions_boundary_that_is_not_a_policy_arn_is_refused() -> None:
     iam = {"auditorPrincipalArns": ["arn:aws:iam::111122223333:user/auditor"]}
     message = _error_for({"mlops:iam": {**iam, "permissionsBoundaryArn": "mlops-boundary"}})
-    assert message.startswith(
-        'mlops:iam.permissionsBoundaryArn: invalid value "mlops-boundary"'
-    ), message
+    assert message.startswith('mlops:iam.permissionsBoundaryArn: invalid value "mlops-boundary"'), (
+        message
+    )
