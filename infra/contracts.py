@@ -215,3 +215,13 @@ EXAMPLE_GITHUB_REPOSITORY = ("acme", "mlops-gitops")
 
 def state_bucket_name(account_id: str, region: str) -> str:
     return f"{STATE_BUCKET_PREFIX}-{account_id}-{region}"
+
+
+# ---- B: the release bot (revert pull requests) and the serving image --------------------
+RELEASE_BOT_ENVIRONMENT = "release-bot"
+"""GitHub environment (main only, declared by infra/github) holding the release bot's
+private key; the revert jobs of model-release.yml enter it to mint the bot's token."""
+RELEASE_BOT_CLIENT_ID_VARIABLE = "RELEASE_BOT_CLIENT_ID"
+"""Repository variable (infra/github declares it): the GitHub App's client ID."""
+RELEASE_BOT_KEY_SECRET = "RELEASE_BOT_PRIVATE_KEY"  # noqa: S105 - a secret's name, not its value
+"""Secret of the release-bot environment: the GitHub App's private key (set by hand)."""

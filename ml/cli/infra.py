@@ -119,6 +119,12 @@ def _validate_github(root: Path) -> None:
         raise ConfigError(
             f"github: {len(problems)} GitHub policy finding(s) fail; fix them above", exit_code=1
         )
+    if cfg.release_bot is None or "REPLACE" in cfg.release_bot.client_id:
+        console.print(
+            "warning: mlops-github:releaseBot.clientId is not your GitHub App's yet; revert "
+            "pull requests cannot be opened until it is (docs/workflows.md, the release bot)",
+            soft_wrap=True,
+        )
     console.print(
         f"github: config is valid ({plan.owner}/{plan.repository}, {environments} environments, "
         f"{len(subjects)} IAM-trusted environments covered, "
