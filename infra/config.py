@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -268,7 +269,8 @@ class KubernetesServingConfig(_Model):
     ] = ()
     """Namespaces whose pods may call the Service (besides the serving namespace itself)."""
     image: str | None = None
-    """Serving image for the cluster; defaults to the stack's ECR image at the model tag."""
+    """Serving image for the cluster; defaults to the stack's ECR repository at
+    `mlops:image` (by digest outside dev)."""
     context: Annotated[str, Field(min_length=1)] | None = None
     """kubeconfig context to deploy to; none means the current context of $KUBECONFIG."""
     render_yaml_to_directory: Annotated[str, Field(min_length=1)] | None = None
@@ -338,7 +340,38 @@ class ModelRef(_Model):
 
     version: Annotated[int, Field(ge=1)] | None = None
     """Model package version in the group; null until the first release PR sets it."""
-    image_tag: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,128}$")] = "latest-release"
+
+
+IMAGE_DIGEST = r"^sha256:[0-9a-f]{64}$"
+DEV_IMAGE_TAG = "dev"
+"""The tag dev's image defaults to when its stack file names no digest (local work)."""
+PLACEHOLDER_IMAGE_DIGEST = "sha256:" + "0" * 64
+"""What the shipped stack files carry until the image workflow's first digest replaces it."""
+
+
+class ImageConfig(_Model):
+    """The serving and training image in the stack's ECR repository (docs/image.md).
+
+    Prod names it by digest, the bytes the image workflow pushed and signed; a release PR
+    bumps the digest. Dev and staging may name a tag instead (images built by hand).
+    """
+
+    digest: Annotated[str, Field(pattern=IMAGE_DIGEST)] | None = None
+    """`sha256:<64 hex>`, as `image.yml` prints it (and tags it `git-<commit>`)."""
+    tag: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")] | None = None
+    """Not in prod: a tag instead of a digest (tags are immutable in the repository, but the
+    stack file then does not say which bytes run)."""
+
+    @model_validator(mode="after")
+    def _one_reference(self) -> ImageConfig:
+        if self.digest and self.tag:
+            raise ValueError("digest and tag: name the image by one of them (found both)")
+        return self
+
+    @property
+    def reference(self) -> str:
+        """What follows the repository URL: `@sha256:<hex>`, or `:<tag>` in dev."""
+        return f"@{self.digest}" if self.digest else f":{self.tag or DEV_IMAGE_TAG}"
 
 
 class StackConfig(_Model):
@@ -355,6 +388,7 @@ class StackConfig(_Model):
     iam: IamConfig
     serving: ServingConfig = ServingConfig()
     models: dict[Annotated[str, Field(pattern=NAME)], ModelRef] = Field(default_factory=dict)
+    image: ImageConfig = ImageConfig()
     tags: dict[
         Annotated[str, Field(pattern=TAG_CHARS, min_length=1, max_length=128)],
         Annotated[str, Field(pattern=TAG_CHARS, max_length=256)],
@@ -374,6 +408,14 @@ class StackConfig(_Model):
                 f"{MAX_TAGS_PER_RESOURCE} per resource and the program adds {PROGRAM_TAGS}"
             )
         return self
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _declared_without_keys(cls, value: Any) -> Any:
+        """`fraud-detector:` with nothing under it declares the group, unreleased."""
+        if isinstance(value, dict):
+            return {name: {} if ref is None else ref for name, ref in value.items()}
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -412,6 +454,28 @@ class StackConfig(_Model):
             )
         if self.serving.kubernetes.enabled:
             self.kubernetes_model  # noqa: B018 - raises ValueError when it cannot be resolved
+        return self
+
+    @model_validator(mode="after")
+    def _images_by_digest(self) -> StackConfig:
+        """Prod says which bytes run: an image reference without a digest is refused here,
+        not found out after `pulumi up`. Dev and staging may use a tag (the shipped staging
+        file uses a digest too, as a promotion to prod needs)."""
+        if self.environment != "prod":
+            return self
+        if not self.image.digest:
+            raise ValueError(
+                f"image.digest: {self.environment} runs its image by digest; set "
+                "mlops:image.digest to the sha256:<64 hex> the image workflow printed "
+                "(tags are for dev and staging; docs/image.md)"
+            )
+        k8s_image = self.serving.kubernetes.image
+        if k8s_image and not re.search(r"@sha256:[0-9a-f]{64}$", k8s_image):
+            raise ValueError(
+                f"serving.kubernetes.image: {self.environment} runs images by digest (found "
+                f"{k8s_image!r}); end it with @sha256:<64 hex>, or leave it out for the "
+                "stack's repository at mlops:image.digest"
+            )
         return self
 
     @property

@@ -222,3 +222,72 @@ def test_parse_permissions_boundary_that_is_not_a_policy_arn_is_refused() -> Non
     assert message.startswith('mlops:iam.permissionsBoundaryArn: invalid value "mlops-boundary"'), (
         message
     )
+
+
+# ---- The image: by digest outside dev --------------------------------------------------
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+def _stack(environment: str, **extra: object) -> dict:
+    values = {**BASE, "mlops:environment": environment, **extra}
+    if environment == "prod":
+        values |= {
+            "mlops:buckets": {"artifactObjectLock": {"enabled": True}},
+            "mlops:serving": {"initialInstanceCount": 2},
+        }
+    return values
+
+
+@pytest.mark.parametrize("image", [{"tag": "latest-release"}, None], ids=["tag", "missing"])
+def test_parse_prod_without_an_image_digest_is_refused(image: dict | None) -> None:
+    # Given a prod stack file whose image is a tag (or not named at all)
+    extra = {"mlops:image": image} if image else {}
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config(_stack("prod", **extra))
+    # Then one line names the key and what to set
+    assert str(caught.value).startswith(
+        "mlops:image.digest: prod runs its image by digest; set mlops:image.digest"
+    ), caught.value
+
+
+def test_parse_prod_with_an_image_digest_is_accepted() -> None:
+    cfg = parse_stack_config(_stack("prod", **{"mlops:image": {"digest": DIGEST}}))
+    assert cfg.image.reference == "@" + DIGEST, cfg.image
+
+
+@pytest.mark.parametrize("environment", ["dev", "staging"])
+def test_parse_dev_and_staging_may_name_their_image_by_tag(environment: str) -> None:
+    cfg = parse_stack_config(_stack(environment, **{"mlops:image": {"tag": "my-branch"}}))
+    assert cfg.image.reference == ":my-branch", cfg.image
+
+
+def test_parse_image_digest_that_is_not_sha256_hex_is_refused() -> None:
+    message = _error_for({"mlops:image": {"digest": "sha256:ABC"}})
+    assert message.startswith('mlops:image.digest: invalid value "sha256:ABC"'), message
+
+
+def test_parse_image_with_both_digest_and_tag_is_refused() -> None:
+    message = _error_for({"mlops:image": {"digest": DIGEST, "tag": "v1"}})
+    assert message.startswith("mlops:image.digest and tag: name the image by one of them"), message
+
+
+def test_parse_prod_kubernetes_image_override_by_tag_is_refused() -> None:
+    # Given prod by digest, when the cluster's image override is a tag (an attacker's
+    # or a hurried edit that would run whatever that tag points to),
+    serving = {"initialInstanceCount": 2, "kubernetes": {"enabled": True, "image": "r/x:latest"}}
+    values = _stack("prod", **{"mlops:image": {"digest": DIGEST}})
+    values["mlops:serving"] = serving
+    values["mlops:models"] = {"churn-classifier": {"version": 1}}
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config(values)
+    assert str(caught.value).startswith(
+        "mlops:serving.kubernetes.image: prod runs images by digest (found 'r/x:latest')"
+    ), caught.value
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_shipped_stack_files_carry_the_replace_me_digest(repo_root: Path, stack: str) -> None:
+    # The shipped files pass validation with a placeholder that says to replace it.
+    text = (repo_root / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8")
+    assert "digest: sha256:" + "0" * 64 in text and "REPLACE" in text, stack
