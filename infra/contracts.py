@@ -225,3 +225,9 @@ RELEASE_BOT_CLIENT_ID_VARIABLE = "RELEASE_BOT_CLIENT_ID"
 """Repository variable (infra/github declares it): the GitHub App's client ID."""
 RELEASE_BOT_KEY_SECRET = "RELEASE_BOT_PRIVATE_KEY"  # noqa: S105 - a secret's name, not its value
 """Secret of the release-bot environment: the GitHub App's private key (set by hand)."""
+
+
+def signing_key_alias(name_prefix: str) -> str:
+    """`alias/mlops-<env>-signing`: the stack's signing key (infra creates it; `mlops image`
+    and `mlops release verify` default to it; the workflows spell it per stack)."""
+    return f"alias/{name_prefix}-signing"

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from infra.contracts import Env
+from infra.contracts import Env, signing_key_alias
 from ml.cli.usage import LazyConsole, existing_path, sub_app
 from ml.errors import MlopsError
 
@@ -38,7 +38,9 @@ StackOption = Annotated[str, typer.Option("--stack", "-s", help="Stack: dev, sta
 
 
 def _signing_key(key_id: str | None, stack: str) -> str:
-    return key_id or f"alias/mlops-{stack}-signing"
+    from infra.config import PROJECT
+
+    return key_id or signing_key_alias(f"{PROJECT}-{stack}")
 
 
 @app.command()
