@@ -14,8 +14,12 @@ LOCK := requirements.lock
 UV ?= uv
 LOCK_ARGS ?=
 SUDO ?=
+IMAGE ?= mlops-model-server:dev
+# The container engine: docker, else podman, else empty (`make image` then says so).
+ENGINE ?= $(firstword $(shell command -v docker podman 2>/dev/null))
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
 
-.PHONY: setup setup-locked lock test test-fast lint format demo bench render audit browser clean
+.PHONY: setup setup-locked lock test test-fast lint format demo bench render audit browser image clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -89,6 +93,13 @@ demo: $(STAMP) ## the embedded release on this machine, no AWS account needed
 
 bench: $(STAMP) ## benchmarks with ratios against reference implementations
 	$(BIN)/python -m benchmarks
+
+# The serving/training image from the Dockerfile (image.yml builds it the same way, then
+# pushes it by digest: docs/image.md). Tag it as you like: IMAGE=name:tag.
+image: ## build the serving/training image with docker or podman (IMAGE=name:tag, ENGINE=...)
+	@test -n "$(ENGINE)" || { echo "make image: no container engine found; install docker or podman, or set ENGINE=" >&2; exit 1; }
+	$(ENGINE) build --file Dockerfile --tag "$(IMAGE)" \
+	  --label "org.opencontainers.image.revision=$(REVISION)" .
 
 clean:
 	rm -rf build .pytest_cache

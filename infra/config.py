@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -28,6 +29,13 @@ LOG_RETENTION_DAYS = (
     2557, 2922, 3288, 3653,
 )  # fmt: skip
 NAME = r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$"
+PRIVATE_SUBNET_PREFIX = 20
+"""Each private subnet is a /20 (4091 usable addresses), one per availability zone: the
+network component carves them from the VPC CIDR in order."""
+# AWS allows 50 tags per resource; the program adds project, environment and owner to every
+# resource and model and model-version to the serving ones, leaving 45 for `mlops:tags`.
+MAX_TAGS_PER_RESOURCE = 50
+PROGRAM_TAGS = 5
 
 
 class ConfigError(MlopsError):
@@ -122,12 +130,27 @@ class NetworkConfig(_Model):
             raise ValueError(f"must be one of CloudWatch's retention periods {LOG_RETENTION_DAYS}")
         return value
 
+    @model_validator(mode="after")
+    def _room_for_one_subnet_per_zone(self) -> NetworkConfig:
+        """Checked here, not at render: the component would run out of /20s (IndexError)."""
+        prefix = ipaddress.ip_network(self.cidr_block).prefixlen
+        room = 2 ** (PRIVATE_SUBNET_PREFIX - prefix)
+        if room < self.availability_zone_count:
+            needed = PRIVATE_SUBNET_PREFIX - (self.availability_zone_count - 1).bit_length()
+            raise ValueError(
+                f"cidrBlock {self.cidr_block} holds {room} private /{PRIVATE_SUBNET_PREFIX} "
+                f"subnet(s) but availabilityZoneCount is {self.availability_zone_count} (one "
+                f"subnet per zone): use a /{needed} or larger, or fewer zones"
+            )
+        return self
+
 
 class AuditTrailConfig(_Model):
     enabled: bool = False
     log_retention_days: Annotated[int, Field(ge=365, le=3653)] = 365
 
 
+POLICY_ARN = r"^arn:aws[a-z-]*:iam::(\d{12}|aws):policy/[A-Za-z0-9+=,.@_/-]+$"
 # A named IAM user or role; never an account root (`:root`), which would let every
 # identity of that account that IAM allows assume the role.
 PrincipalArn = Annotated[
@@ -142,7 +165,14 @@ class IamConfig(_Model):
     approver_principal_arns: tuple[PrincipalArn, ...] = ()
     """Named IAM users or roles that may assume the approver role with MFA, besides the
     approval environment's GitHub jobs."""
-    permissions_boundary_arn: str | None = None
+    permissions_boundary_arn: Annotated[str, Field(pattern=POLICY_ARN)] | None = None
+    """A managed policy ARN (`arn:aws:iam::<account>:policy/<name>`); IAM refuses anything
+    else only at apply time."""
+
+
+# AWS tag rules (every service this stack tags): keys 1-128 and values 0-256 characters of
+# letters, digits, spaces and `_ . : / = + - @`; the `aws:` prefix is reserved for AWS.
+TAG_CHARS = r"^[\w .:/=+@-]*$"
 
 
 class TrafficRoutingConfig(_Model):
@@ -239,7 +269,8 @@ class KubernetesServingConfig(_Model):
     ] = ()
     """Namespaces whose pods may call the Service (besides the serving namespace itself)."""
     image: str | None = None
-    """Serving image for the cluster; defaults to the stack's ECR image at the model tag."""
+    """Serving image for the cluster; defaults to the stack's ECR repository at
+    `mlops:image` (by digest outside dev)."""
     context: Annotated[str, Field(min_length=1)] | None = None
     """kubeconfig context to deploy to; none means the current context of $KUBECONFIG."""
     render_yaml_to_directory: Annotated[str, Field(min_length=1)] | None = None
@@ -343,7 +374,6 @@ class ModelRef(_Model):
     PR, dropped by the revert or replaced by the next release): its Model and
     EndpointConfig are kept so that SageMaker's auto-rollback lands on something that
     exists. It never serves from the stack file; see docs/rollback.md."""
-    image_tag: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,128}$")] = "latest-release"
 
     @model_validator(mode="after")
     def _previous_is_another_served_version(self) -> ModelRef:
@@ -355,6 +385,38 @@ class ModelRef(_Model):
         if self.previous_version is not None and self.version is None:
             raise ValueError("previousVersion needs a version: set version or drop previousVersion")
         return self
+
+
+IMAGE_DIGEST = r"^sha256:[0-9a-f]{64}$"
+DEV_IMAGE_TAG = "dev"
+"""The tag dev's image defaults to when its stack file names no digest (local work)."""
+PLACEHOLDER_IMAGE_DIGEST = "sha256:" + "0" * 64
+"""What the shipped stack files carry until the image workflow's first digest replaces it."""
+
+
+class ImageConfig(_Model):
+    """The serving and training image in the stack's ECR repository (docs/image.md).
+
+    Prod names it by digest, the bytes the image workflow pushed and signed; a release PR
+    bumps the digest. Dev and staging may name a tag instead (images built by hand).
+    """
+
+    digest: Annotated[str, Field(pattern=IMAGE_DIGEST)] | None = None
+    """`sha256:<64 hex>`, as `image.yml` prints it (and tags it `git-<commit>`)."""
+    tag: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")] | None = None
+    """Not in prod: a tag instead of a digest (tags are immutable in the repository, but the
+    stack file then does not say which bytes run)."""
+
+    @model_validator(mode="after")
+    def _one_reference(self) -> ImageConfig:
+        if self.digest and self.tag:
+            raise ValueError("digest and tag: name the image by one of them (found both)")
+        return self
+
+    @property
+    def reference(self) -> str:
+        """What follows the repository URL: `@sha256:<hex>`, or `:<tag>` in dev."""
+        return f"@{self.digest}" if self.digest else f":{self.tag or DEV_IMAGE_TAG}"
 
 
 class StackConfig(_Model):
@@ -371,7 +433,34 @@ class StackConfig(_Model):
     iam: IamConfig
     serving: ServingConfig = ServingConfig()
     models: dict[Annotated[str, Field(pattern=NAME)], ModelRef] = Field(default_factory=dict)
-    tags: dict[str, str] = Field(default_factory=dict)
+    image: ImageConfig = ImageConfig()
+    tags: dict[
+        Annotated[str, Field(pattern=TAG_CHARS, min_length=1, max_length=128)],
+        Annotated[str, Field(pattern=TAG_CHARS, max_length=256)],
+    ] = Field(default_factory=dict)
+    """Extra tags on every resource: AWS's tag rules, and room for the program's own tags."""
+
+    @model_validator(mode="after")
+    def _tags_aws_accepts(self) -> StackConfig:
+        """AWS refuses these only when `pulumi up` tags the first resource."""
+        reserved = sorted(key for key in self.tags if key.lower().startswith("aws:"))
+        if reserved:
+            raise ValueError(f"tags.{reserved[0]}: the aws: prefix is reserved; rename the tag")
+        room = MAX_TAGS_PER_RESOURCE - PROGRAM_TAGS
+        if len(self.tags) > room:
+            raise ValueError(
+                f"tags: {len(self.tags)} tags, at most {room} allowed: AWS accepts "
+                f"{MAX_TAGS_PER_RESOURCE} per resource and the program adds {PROGRAM_TAGS}"
+            )
+        return self
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _declared_without_keys(cls, value: Any) -> Any:
+        """`fraud-detector:` with nothing under it declares the group, unreleased."""
+        if isinstance(value, dict):
+            return {name: {} if ref is None else ref for name, ref in value.items()}
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -422,6 +511,28 @@ class StackConfig(_Model):
                         "enabled: the pods fetch the signed model with their own AWS identity "
                         "(docs/kubernetes.md)"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _images_by_digest(self) -> StackConfig:
+        """Prod says which bytes run: an image reference without a digest is refused here,
+        not found out after `pulumi up`. Dev and staging may use a tag (the shipped staging
+        file uses a digest too, as a promotion to prod needs)."""
+        if self.environment != "prod":
+            return self
+        if not self.image.digest:
+            raise ValueError(
+                f"image.digest: {self.environment} runs its image by digest; set "
+                "mlops:image.digest to the sha256:<64 hex> the image workflow printed "
+                "(tags are for dev and staging; docs/image.md)"
+            )
+        k8s_image = self.serving.kubernetes.image
+        if k8s_image and not re.search(r"@sha256:[0-9a-f]{64}$", k8s_image):
+            raise ValueError(
+                f"serving.kubernetes.image: {self.environment} runs images by digest (found "
+                f"{k8s_image!r}); end it with @sha256:<64 hex>, or leave it out for the "
+                "stack's repository at mlops:image.digest"
+            )
         return self
 
     @property

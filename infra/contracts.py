@@ -257,3 +257,19 @@ def versioned_serving_name(endpoint: str, version: int) -> str:
     digest = hashlib.sha256(name.encode()).hexdigest()[:8]
     keep = SAGEMAKER_NAME_MAX - len(suffix) - len(digest) - 1
     return f"{endpoint[:keep].rstrip('-')}-{digest}{suffix}"
+
+
+# ---- B: the release bot (revert pull requests) and the serving image --------------------
+RELEASE_BOT_ENVIRONMENT = "release-bot"
+"""GitHub environment (main only, declared by infra/github) holding the release bot's
+private key; the revert jobs of model-release.yml enter it to mint the bot's token."""
+RELEASE_BOT_CLIENT_ID_VARIABLE = "RELEASE_BOT_CLIENT_ID"
+"""Repository variable (infra/github declares it): the GitHub App's client ID."""
+RELEASE_BOT_KEY_SECRET = "RELEASE_BOT_PRIVATE_KEY"  # noqa: S105 - a secret's name, not its value
+"""Secret of the release-bot environment: the GitHub App's private key (set by hand)."""
+
+
+def signing_key_alias(name_prefix: str) -> str:
+    """`alias/mlops-<env>-signing`: the stack's signing key (infra creates it; `mlops image`
+    and `mlops release verify` default to it; the workflows spell it per stack)."""
+    return f"alias/{name_prefix}-signing"

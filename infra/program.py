@@ -20,7 +20,7 @@ from infra.components.permissions import (
     Permissions,
     PermissionsArgs,
 )
-from infra.components.registry import Registry, RegistryArgs
+from infra.components.registry import Registry, RegistryArgs, image_uri
 from infra.components.secure_bucket import LogDelivery, ObjectLock, SecureBucket, SecureBucketArgs
 from infra.components.serving_sagemaker import (
     RetainedVersion,
@@ -405,9 +405,7 @@ def _declare_serving(
         from infra.components.serving_kubernetes import KubernetesServing, KubernetesServingArgs
 
         model = cfg.kubernetes_model
-        image = k.image or pulumi.Output.concat(
-            registry.repository_url, ":", cfg.models[model].image_tag
-        )
+        image = k.image or image_uri(registry.repository_url, cfg.image.reference)
         cluster = KubernetesServing(
             f"{prefix}-k8s",
             KubernetesServingArgs(

@@ -49,11 +49,12 @@ PLATFORM_ACTIONS: dict[str, tuple[str, ...]] = {
         "RevokeSecurityGroupEgress", "RevokeSecurityGroupIngress",
     ),
     "ecr": (
-        "BatchCheckLayerAvailability", "BatchGetImage", "CreateRepository",
-        "DeleteLifecyclePolicy", "DeleteRepository", "DescribeRepositories",
-        "GetAuthorizationToken", "GetDownloadUrlForLayer", "GetLifecyclePolicy",
-        "ListTagsForResource", "PutImageScanningConfiguration", "PutImageTagMutability",
-        "PutLifecyclePolicy", "TagResource", "UntagResource",
+        "BatchCheckLayerAvailability", "BatchGetImage", "CompleteLayerUpload",
+        "CreateRepository", "DeleteLifecyclePolicy", "DeleteRepository", "DescribeImages",
+        "DescribeRepositories", "GetAuthorizationToken", "GetDownloadUrlForLayer",
+        "GetLifecyclePolicy", "InitiateLayerUpload", "ListTagsForResource", "PutImage",
+        "PutImageScanningConfiguration", "PutImageTagMutability", "PutLifecyclePolicy",
+        "TagResource", "UntagResource", "UploadLayerPart",
     ),
     "iam": (
         "CreateRole", "CreateServiceLinkedRole", "DeleteRole", "DeleteRolePolicy",
@@ -105,6 +106,11 @@ PLATFORM_ACTIONS: dict[str, tuple[str, ...]] = {
     ),
 }  # fmt: skip
 RELEASE_DUTIES = (
+    # pushing the serving image is gh-build's (image.yml), never the infra role's
+    "ecr:CompleteLayerUpload",
+    "ecr:InitiateLayerUpload",
+    "ecr:PutImage",
+    "ecr:UploadLayerPart",
     "kms:Sign",
     "sagemaker:CreateModelPackage",
     "sagemaker:CreateTrainingJob",

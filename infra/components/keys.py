@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from infra.contracts import signing_key_alias
 from infra.policy_document import Condition, PolicyDocument, Principal, Statement
 
 # Key administration, spelled out: no `kms:*`, and no data-plane use, for the account root.
@@ -181,7 +182,7 @@ class Keys(pulumi.ComponentResource):
         )
         signing_alias = aws.kms.Alias(
             f"{name}-signing-key-alias",
-            name=f"alias/{args.alias_prefix}-signing",
+            name=signing_key_alias(args.alias_prefix),
             target_key_id=self.signing_key.key_id,
             opts=child,
         )

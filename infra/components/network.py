@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from infra.config import PRIVATE_SUBNET_PREFIX
 from infra.policy_document import Condition, PolicyDocument, Principal, Statement
 
 # What training jobs and endpoints reach, all through PrivateLink.
@@ -66,7 +67,8 @@ class Network(pulumi.ComponentResource):
         aws.ec2.DefaultSecurityGroup(
             f"{name}-default-sg", vpc_id=vpc.id, ingress=[], egress=[], tags=tags, opts=child
         )
-        subnet_cidrs = list(ipaddress.ip_network(args.cidr_block).subnets(new_prefix=20))
+        vpc_network = ipaddress.ip_network(args.cidr_block)
+        subnet_cidrs = list(vpc_network.subnets(new_prefix=PRIVATE_SUBNET_PREFIX))
         route_table = aws.ec2.RouteTable(
             f"{name}-private-rt",
             vpc_id=vpc.id,

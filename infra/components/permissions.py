@@ -56,6 +56,21 @@ KUBERNETES_FETCH = (
     "the demo serves on SageMaker; tests/ml/test_kubernetes_fetch.py runs `mlops model fetch` "
     "as this role in the emulator with IAM enforced"
 )
+IMAGE_PUSH_IN_CI = (
+    "image.yml pushes the serving image (`mlops image push`); the demo runs the image's "
+    "code as local processes and pushes nothing"
+)
+# `docker push` / `podman push` to ECR: layer upload, then the manifest; DescribeImages reads
+# the digest ECR stored back (`mlops image push`). No delete, no tag change: tags are immutable.
+ECR_PUSH = (
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:BatchGetImage",
+    "ecr:CompleteLayerUpload",
+    "ecr:DescribeImages",
+    "ecr:InitiateLayerUpload",
+    "ecr:PutImage",
+    "ecr:UploadLayerPart",
+)
 AUDITOR_BY_HAND = (
     "auditors read this evidence themselves (AWS console or CLI); no mlops command does"
 )
@@ -631,8 +646,29 @@ def _launcher(args: PermissionsArgs, b: _Buckets, scope: str) -> PolicyDocument:
                 resources=[args.signing_key_arn],
             ),
             _kms_use(purpose, args),
+            *(_push_image(args) if main else []),
         ]
     )
+
+
+def _push_image(args: PermissionsArgs) -> list[Statement]:
+    """The main build pushes the serving image to the stack's repository, nothing else.
+    Signing its digest is the release role's (the signing key lets only it sign)."""
+    return [
+        Statement(
+            sid="PushServingImage",
+            unused_in_demo_because=IMAGE_PUSH_IN_CI,
+            actions=ECR_PUSH,
+            resources=[args.ecr_repository_arn],
+        ),
+        Statement(
+            sid="EcrLogin",
+            unused_in_demo_because=IMAGE_PUSH_IN_CI,
+            actions=["ecr:GetAuthorizationToken"],
+            resources=["*"],
+            wildcard_resource_reason=ECR_LOGIN_REASON,
+        ),
+    ]
 
 
 def _release(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:

@@ -69,6 +69,12 @@ class Registry(pulumi.ComponentResource):
         )
 
 
+def image_uri(repository_url: pulumi.Input[str], reference: str) -> pulumi.Output[str]:
+    """`<account>.dkr.ecr.<region>.amazonaws.com/<repo>@sha256:<hex>` (or `:<tag>` in dev):
+    the one place an image URI is built from the repository and the stack's reference."""
+    return pulumi.Output.concat(repository_url, reference)
+
+
 def _lifecycle(args: RegistryArgs) -> dict[str, object]:
     """Expire untagged layers; keep the newest release images (tags are immutable)."""
     return {

@@ -6,6 +6,7 @@ import pulumi
 import pulumi_github as github
 
 from infra.config import ConfigError
+from infra.contracts import RELEASE_BOT_CLIENT_ID_VARIABLE
 from infra.github.repository import EnvironmentArgs, GitHubRepository, GitHubRepositoryArgs
 from infra.github.settings import GitHubProgramConfig, load_plan, parse_program_config
 from infra.stack import engine_config
@@ -47,6 +48,9 @@ def declare(cfg: GitHubProgramConfig) -> None:
             reviewer_team_ids=teams,
             reviewer_user_ids=users,
             required_approving_review_count=cfg.main_branch.required_approving_review_count,
+            variables={RELEASE_BOT_CLIENT_ID_VARIABLE: cfg.release_bot.client_id}
+            if cfg.release_bot
+            else None,
         ),
         opts=pulumi.ResourceOptions(providers=[provider]),
     )

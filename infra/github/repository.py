@@ -8,7 +8,7 @@ token. `main` itself is protected, because every environment deploys from it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -35,6 +35,8 @@ class GitHubRepositoryArgs:
     deploy_branch: str = "main"
     """The only branch whose jobs may enter an environment; it is also the protected one."""
     required_approving_review_count: int = 1
+    variables: Mapping[str, str] | None = None
+    """Repository Actions variables (not secrets), e.g. the release bot's client ID."""
 
 
 class GitHubRepository(pulumi.ComponentResource):
@@ -101,5 +103,13 @@ class GitHubRepository(pulumi.ComponentResource):
             required_status_checks=checks,
             opts=child,
         )
+        for variable, value in (args.variables or {}).items():
+            github.ActionsVariable(
+                f"{name}-var-{variable}",
+                repository=args.repository,
+                variable_name=variable,
+                value=value,
+                opts=child,
+            )
         self.environment_names = pulumi.Output.all(*[e.environment for e in environments])
         self.register_outputs({"environmentNames": self.environment_names})

@@ -62,11 +62,22 @@ class MainBranch(_Model):
     """Check names (workflow job names) that must pass before a pull request merges."""
 
 
+class ReleaseBot(_Model):
+    """The GitHub App that opens revert pull requests (a pull request opened with the
+    workflow's own GITHUB_TOKEN starts no workflow, so it would never be verified)."""
+
+    client_id: Annotated[str, Field(pattern=r"^Iv[0-9A-Za-z.]{4,40}$")]
+    """The app's client ID (`Iv23li...`, on the app's settings page); not a secret. Declared
+    as the repository variable the revert jobs read; the private key is set by hand."""
+
+
 class GitHubProgramConfig(_Model):
     """Every `mlops-github:*` key of `infra/github/Pulumi.github.yaml`."""
 
     reviewers: Reviewers
     main_branch: MainBranch
+    release_bot: ReleaseBot | None = None
+    """Without it the revert jobs fail to mint a token; `mlops infra validate` says so."""
     stacks: tuple[str, ...] = STACKS
     """The main stacks whose environments this repository hosts."""
     stacks_root: str | None = None
@@ -140,7 +151,9 @@ def plan_repository(stacks: Sequence[StackConfig]) -> RepositoryPlan:
         EnvironmentSpec(name, tuple(duties), required)
         for name, (duties, required) in merged.items()
     )
-    return RepositoryPlan(owner, repository, environments)
+    # The revert jobs open a pull request as the release bot: its key, main only, no wait.
+    bot = EnvironmentSpec(contracts.RELEASE_BOT_ENVIRONMENT, ("repository:open-revert",), False)
+    return RepositoryPlan(owner, repository, (*environments, bot))
 
 
 def _one_line(error: ValidationError) -> str:

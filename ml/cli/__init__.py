@@ -9,6 +9,7 @@ from ml.cli import (
     drift,
     emulator,
     github,
+    image,
     infra,
     keys,
     model,
@@ -36,6 +37,7 @@ app.command("train")(train.train)
 app.command("validate")(validate.validate)
 app.command("drift")(drift.drift)
 app.add_typer(keys.app, name="keys")
+app.add_typer(image.app, name="image")
 app.command("sign")(provenance.sign)
 app.command("verify")(provenance.verify)
 app.command("register")(registry.register)

@@ -63,7 +63,7 @@ def validate(
 ) -> None:
     """Validate `Pulumi.<stack>.yaml` against the typed schema; with `--program github`,
     also render the GitHub program and the main stacks and run the GitHub policies."""
-    from infra.config import load_stack, load_stacks
+    from infra.config import PLACEHOLDER_IMAGE_DIGEST, load_stack, load_stacks
 
     name = _stack_for(program, stack)
     if program is Program.github:
@@ -83,6 +83,12 @@ def validate(
     cfg = load_stack(name, root)
     load_stacks(root)  # prod's signing and approval environments are its own
     console.print(f"{name}: stack config is valid ({cfg.environment}, {cfg.region})")
+    if cfg.image.digest == PLACEHOLDER_IMAGE_DIGEST:
+        console.print(
+            f"warning: {name}'s mlops:image.digest is still the all-zero placeholder; set it "
+            "to the digest the image workflow pushed before pulumi up (docs/image.md)",
+            soft_wrap=True,
+        )
     if (cfg.github.org, cfg.github.repo) == EXAMPLE_GITHUB_REPOSITORY:
         console.print(
             f"warning: {name} still trusts the example repository "
@@ -118,6 +124,12 @@ def _validate_github(root: Path) -> None:
     if problems:
         raise ConfigError(
             f"github: {len(problems)} GitHub policy finding(s) fail; fix them above", exit_code=1
+        )
+    if cfg.release_bot is None or "REPLACE" in cfg.release_bot.client_id:
+        console.print(
+            "warning: mlops-github:releaseBot.clientId is not your GitHub App's yet; revert "
+            "pull requests cannot be opened until it is (docs/workflows.md, the release bot)",
+            soft_wrap=True,
         )
     console.print(
         f"github: config is valid ({plan.owner}/{plan.repository}, {environments} environments, "

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from infra.contracts import MODELS_PREFIX, Env, StackOutput
+from infra.contracts import MODELS_PREFIX, Env, StackOutput, signing_key_alias
 from ml.cli.usage import LazyConsole, RootOption, existing_path, sub_app
 from ml.errors import MlopsError
 from ml.release.github import write_github_output
@@ -434,5 +434,5 @@ def _verifier(cfg: "StackConfig", session: Any, key_id: str | None, public_key: 
     from ml import aws
     from ml.provenance.check import trusted_verifier
 
-    key = key_id or f"alias/{cfg.name_prefix}-signing"
+    key = key_id or signing_key_alias(cfg.name_prefix)
     return trusted_verifier(public_key, key, lambda: aws.client("kms", session))

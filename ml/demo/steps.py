@@ -407,6 +407,13 @@ class DemoRun:
         repositories = self.graph.of_type(ECR_REPOSITORY)
         return f"{repositories[0].outputs['repositoryUrl']}:{tag}" if repositories else tag
 
+    def _served_image(self) -> str:
+        """What CI registers a package with: the stack's repository at `mlops:image` (by
+        digest where the stack file names one, as `mlops release verify` requires)."""
+        assert self.graph is not None and self.cfg is not None
+        (repository,) = self.graph.of_type(ECR_REPOSITORY)
+        return f"{repository.outputs['repositoryUrl']}{self.cfg.image.reference}"
+
     def _training_stack(self) -> Any:
         """The stack outputs `mlops train --sagemaker` reads, from the emulated stack and,
         for a stack with a VPC, the graph's private subnets and training security group
@@ -774,7 +781,7 @@ class DemoRun:
         target = RegistryTarget(
             group=self.group,
             owner=self.cfg.owner,
-            image=self._image("demo"),
+            image=self._served_image(),
             bucket=self.emulated.artifact_bucket,
             kms_key_id=self.emulated.data_key_arn,
             signing_key_id=self.emulated.signing_key_alias,

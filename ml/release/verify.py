@@ -12,12 +12,13 @@ role that may not read model weights.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from infra.config import StackConfig
 from infra.contracts import MODELS_PREFIX
 from ml.provenance.check import PackageCheck, Verifier, check_model_package
+from ml.registry.packages import describe_package
 from ml.release.endpoints import group_name
 from ml.release.stackfile import served_versions
 
@@ -72,14 +73,18 @@ def verify_stack(
     artifact_bucket: str | None = None,
 ) -> StackVerification:
     checks = tuple(
-        check_model_package(
+        _with_image_check(
+            cfg,
             sagemaker,
-            s3,
-            verifier,
-            group=group_name(cfg, model),
-            version=version,
-            registry_only=registry_only,
-            artifact_bucket=artifact_bucket,
+            check_model_package(
+                sagemaker,
+                s3,
+                verifier,
+                group=group_name(cfg, model),
+                version=version,
+                registry_only=registry_only,
+                artifact_bucket=artifact_bucket,
+            ),
         )
         for model, version in _referenced_versions(cfg)
     )
@@ -97,6 +102,36 @@ def _referenced_versions(cfg: StackConfig) -> list[tuple[str, int]]:
         for model, version in served_versions(cfg).items()
         for pair in [(model, version), *([(model, kept[model])] if model in kept else [])]
     ]
+
+
+def image_problem(digest: str | None, package_image: str | None) -> str | None:
+    """Why a package's image is not the stack file's `mlops:image.digest` (None: it is, or
+    the stack names its image by tag). SageMaker serves the image the package records, so
+    the stack file says what runs only if the two agree."""
+    if digest is None or (package_image or "").endswith(f"@{digest}"):
+        return None
+    return (
+        f"image: the package runs {package_image or 'no image'}, not mlops:image.digest "
+        f"{digest}; register with <repositoryUrl>@{digest}, or set the digest the package has"
+    )
+
+
+def _with_image_check(cfg: StackConfig, sagemaker: Any, check: PackageCheck) -> PackageCheck:
+    """`check`, failed as well when the package's image is not the stack's digest."""
+    if check.package_arn is None or cfg.image.digest is None:
+        return check
+    problem = image_problem(
+        cfg.image.digest, describe_package(sagemaker, check.package_arn).image_uri
+    )
+    if problem is None:
+        return check
+    return replace(
+        check,
+        ok=False,
+        reason=check.reason if not check.ok else problem,
+        failed=(*check.failed, "image"),
+        problems=(*check.problems, problem),
+    )
 
 
 def markdown(result: StackVerification) -> str:

@@ -41,8 +41,8 @@ def unknown_names(text: str) -> list[str]:
     for job_id, job in jobs.items():
         environment = job.get("environment") if isinstance(job, dict) else None
         name = environment.get("name") if isinstance(environment, dict) else environment
-        if not isinstance(name, str) or name in STACKS:
-            continue  # the deploy jobs enter the stack's own environment
+        if not isinstance(name, str) or name in (*STACKS, contracts.RELEASE_BOT_ENVIRONMENT):
+            continue  # the deploy jobs enter the stack's own environment; reverts the bot's
         stacks = [*STACKS, *EXPRESSION.findall(name)]
         if not any(name == make(stack) for make in DUTY_ENVIRONMENTS for stack in stacks):
             problems.append(

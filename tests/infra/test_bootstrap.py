@@ -290,9 +290,10 @@ def test_render_prod_before_any_model_exists_declares_no_endpoint(
 def test_cli_validate_stack_trusting_its_own_repository_prints_no_warning(
     tmp_path: Path, repo_root: Path
 ) -> None:
-    # Given the dev stack file with the example org and repo replaced
+    # Given the dev stack file with the example org and repo (and placeholder digest) replaced
     text = (repo_root / "Pulumi.dev.yaml").read_text(encoding="utf-8")
     text = text.replace("org: acme", "org: example-co").replace("repo: mlops-gitops", "repo: ml")
+    text = text.replace("sha256:" + "0" * 64, "sha256:" + "1" * 64)
     (tmp_path / "Pulumi.dev.yaml").write_text(text, encoding="utf-8")
     # When it is validated
     result = subprocess.run(

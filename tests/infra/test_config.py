@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from infra.config import STACKS, ConfigError, load_stack, parse_stack_config
+from infra.graph import Graph
 
 BASE = {
     "aws:region": "eu-west-1",
@@ -153,3 +154,150 @@ def test_parse_previous_version_equal_to_version_is_one_line_naming_the_key() ->
 def test_parse_previous_version_without_version_is_refused() -> None:
     message = _error_for({"mlops:models": {"churn": {"previousVersion": 2}}})
     assert "previousVersion needs a version" in message, message
+
+
+# ---- Refused before apply: what AWS (or the program) would reject only at `pulumi up` ----
+
+
+def _network(cidr: str, zones: int) -> dict:
+    return {"mlops:network": {"enabled": True, "cidrBlock": cidr, "availabilityZoneCount": zones}}
+
+
+def test_parse_slash_20_vpc_with_three_zones_is_refused_with_the_size_needed() -> None:
+    # Given a /20 VPC (room for one /20 private subnet) and three availability zones,
+    message = _error_for(_network("10.0.0.0/20", 3))
+    # then validation names the key and the size that fits three /20 subnets.
+    assert message == (
+        "mlops:network.cidrBlock 10.0.0.0/20 holds 1 private /20 subnet(s) but "
+        "availabilityZoneCount is 3 (one subnet per zone): use a /18 or larger, or fewer zones"
+    ), message
+
+
+def test_parse_slash_19_vpc_with_three_zones_is_refused_but_two_zones_fit() -> None:
+    # Given a /19 (two /20 subnets): three zones do not fit, two do.
+    assert "use a /18 or larger" in _error_for(_network("10.0.0.0/19", 3))
+    cfg = parse_stack_config({**BASE, **_network("10.0.0.0/19", 2)})
+    assert cfg.network.cidr_block == "10.0.0.0/19", "a /19 holds two /20 subnets"
+
+
+@pytest.mark.parametrize("zones", [2, 3])
+def test_parse_slash_16_vpc_is_accepted_for_every_zone_count(zones: int) -> None:
+    cfg = parse_stack_config({**BASE, **_network("10.0.0.0/16", zones)})
+    assert cfg.network.availability_zone_count == zones, "a /16 holds sixteen /20 subnets"
+
+
+def test_render_smallest_accepted_network_gets_one_slash_20_subnet_per_zone(
+    repo_root: Path, tmp_path: Path
+) -> None:
+    # Given prod with a /18 and three zones (the smallest VPC validation accepts for three),
+    import yaml
+
+    from infra.offline import render_graph
+
+    document = yaml.safe_load((repo_root / "Pulumi.prod.yaml").read_text(encoding="utf-8"))
+    document["config"]["mlops:network"].update(cidrBlock="10.9.0.0/18", availabilityZoneCount=3)
+    (tmp_path / "Pulumi.prod.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
+    shutil.copy(repo_root / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    # when the program renders it (no IndexError), then it declares three /20s inside it.
+    graph = Graph.from_json(render_graph("prod", tmp_path))
+    subnets = sorted(r.inputs["cidrBlock"] for r in graph.of_type("aws:ec2/subnet:Subnet"))
+    assert subnets == ["10.9.0.0/20", "10.9.16.0/20", "10.9.32.0/20"], subnets
+
+
+def test_parse_reserved_aws_tag_prefix_is_refused() -> None:
+    message = _error_for({"mlops:tags": {"aws:team": "ml"}})
+    assert message == "mlops:tags.aws:team: the aws: prefix is reserved; rename the tag", message
+
+
+def test_parse_more_tags_than_aws_allows_per_resource_is_refused() -> None:
+    # Given 46 extra tags (AWS takes 50 per resource, the program adds 5 of its own),
+    message = _error_for({"mlops:tags": {f"team{i}": "ml" for i in range(46)}})
+    assert message.startswith("mlops:tags: 46 tags, at most 45 allowed"), message
+
+
+def test_parse_tag_value_longer_than_256_characters_is_refused() -> None:
+    message = _error_for({"mlops:tags": {"team": "m" * 257}})
+    assert message.startswith("mlops:tags.team: invalid value"), message
+    assert "at most 256 characters" in message, message
+
+
+def test_parse_tag_key_with_a_character_aws_refuses_is_refused() -> None:
+    message = _error_for({"mlops:tags": {"cost#center": "ml"}})
+    assert message.startswith('mlops:tags.cost#center.[key]: invalid value "cost#center"'), message
+
+
+def test_parse_permissions_boundary_that_is_not_a_policy_arn_is_refused() -> None:
+    iam = {"auditorPrincipalArns": ["arn:aws:iam::111122223333:user/auditor"]}
+    message = _error_for({"mlops:iam": {**iam, "permissionsBoundaryArn": "mlops-boundary"}})
+    assert message.startswith('mlops:iam.permissionsBoundaryArn: invalid value "mlops-boundary"'), (
+        message
+    )
+
+
+# ---- The image: by digest outside dev --------------------------------------------------
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+def _stack(environment: str, **extra: object) -> dict:
+    values = {**BASE, "mlops:environment": environment, **extra}
+    if environment == "prod":
+        values |= {
+            "mlops:buckets": {"artifactObjectLock": {"enabled": True}},
+            "mlops:serving": {"initialInstanceCount": 2},
+        }
+    return values
+
+
+@pytest.mark.parametrize("image", [{"tag": "latest-release"}, None], ids=["tag", "missing"])
+def test_parse_prod_without_an_image_digest_is_refused(image: dict | None) -> None:
+    # Given a prod stack file whose image is a tag (or not named at all)
+    extra = {"mlops:image": image} if image else {}
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config(_stack("prod", **extra))
+    # Then one line names the key and what to set
+    assert str(caught.value).startswith(
+        "mlops:image.digest: prod runs its image by digest; set mlops:image.digest"
+    ), caught.value
+
+
+def test_parse_prod_with_an_image_digest_is_accepted() -> None:
+    cfg = parse_stack_config(_stack("prod", **{"mlops:image": {"digest": DIGEST}}))
+    assert cfg.image.reference == "@" + DIGEST, cfg.image
+
+
+@pytest.mark.parametrize("environment", ["dev", "staging"])
+def test_parse_dev_and_staging_may_name_their_image_by_tag(environment: str) -> None:
+    cfg = parse_stack_config(_stack(environment, **{"mlops:image": {"tag": "my-branch"}}))
+    assert cfg.image.reference == ":my-branch", cfg.image
+
+
+def test_parse_image_digest_that_is_not_sha256_hex_is_refused() -> None:
+    message = _error_for({"mlops:image": {"digest": "sha256:ABC"}})
+    assert message.startswith('mlops:image.digest: invalid value "sha256:ABC"'), message
+
+
+def test_parse_image_with_both_digest_and_tag_is_refused() -> None:
+    message = _error_for({"mlops:image": {"digest": DIGEST, "tag": "v1"}})
+    assert message.startswith("mlops:image.digest and tag: name the image by one of them"), message
+
+
+def test_parse_prod_kubernetes_image_override_by_tag_is_refused() -> None:
+    # Given prod by digest, when the cluster's image override is a tag (an attacker's
+    # or a hurried edit that would run whatever that tag points to),
+    serving = {"initialInstanceCount": 2, "kubernetes": {"enabled": True, "image": "r/x:latest"}}
+    values = _stack("prod", **{"mlops:image": {"digest": DIGEST}})
+    values["mlops:serving"] = serving
+    values["mlops:models"] = {"churn-classifier": {"version": 1}}
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config(values)
+    assert str(caught.value).startswith(
+        "mlops:serving.kubernetes.image: prod runs images by digest (found 'r/x:latest')"
+    ), caught.value
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_shipped_stack_files_carry_the_replace_me_digest(repo_root: Path, stack: str) -> None:
+    # The shipped files pass validation with a placeholder that says to replace it.
+    text = (repo_root / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8")
+    assert "digest: sha256:" + "0" * 64 in text and "REPLACE" in text, stack

@@ -55,7 +55,7 @@ def test_render_github_shipped_stacks_declare_deploy_signing_and_approval_enviro
     names = set(_environments(github_graph))
     # Then each stack has its deploy and approval environment, and signing environment(s)
     expected = {"dev", "staging", "prod", "model-approval-dev", "model-approval-staging",
-                "model-approval-prod"}  # fmt: skip
+                "model-approval-prod", "release-bot"}  # fmt: skip
     assert expected <= names, f"missing environments: {expected - names}"
     assert names - expected in SIGNING, f"unexpected signing environments: {names - expected}"
     repositories = {r.inputs["repository"] for r in github_graph.of_type(ENVIRONMENT)}
@@ -217,3 +217,32 @@ def test_cli_validate_github_passes_on_the_shipped_files(repo_root: Path) -> Non
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "github: config is valid (acme/mlops-gitops" in result.stdout, result.stdout
+
+
+def test_render_github_release_bot_environment_is_main_only_without_reviewers(
+    github_graph: Graph,
+) -> None:
+    # Given the environment holding the release bot's key (the revert jobs enter it)
+    bot = _environments(github_graph)["release-bot"]
+    # Then main alone may read the key, and a revert opens without waiting for a person
+    assert _branch_rules(github_graph, "release-bot") == ["main"]
+    assert "reviewers" not in bot.inputs, "a revert after a rollback must not wait for review"
+
+
+def test_render_github_declares_the_release_bot_client_id_variable(github_graph: Graph) -> None:
+    # Given the shipped GitHub stack file's releaseBot.clientId
+    (variable,) = github_graph.of_type("github:index/actionsVariable:ActionsVariable")
+    # Then it is the repository variable the revert jobs of model-release.yml read
+    assert variable.inputs["variableName"] == "RELEASE_BOT_CLIENT_ID", variable.inputs
+    assert variable.inputs["value"] == "Iv23liREPLACEME0000", variable.inputs
+    assert variable.inputs["repository"] == "mlops-gitops", variable.inputs
+
+
+def test_render_github_release_bot_client_id_that_is_not_one_is_refused(
+    repo_root: Path, tmp_path: Path
+) -> None:
+    root = _copy_repo(repo_root, tmp_path)
+    _edit(root / "infra/github/Pulumi.github.yaml",
+          lambda c: c.update({"mlops-github:releaseBot": {"clientId": "12345"}}))  # fmt: skip
+    message = _render_error(root)
+    assert message.startswith('mlops-github:releaseBot.clientId: invalid value "12345"'), message

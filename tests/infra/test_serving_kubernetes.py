@@ -8,10 +8,13 @@ exactly what the provider would apply (or write with `renderYamlToDirectory`).
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
+import yaml
 
 from infra.graph import Graph
 
@@ -195,10 +198,18 @@ def test_server_verifies_the_model_with_the_mounted_signing_key(graph: Graph) ->
     assert config_map["data"][file_name].startswith("-----BEGIN PUBLIC KEY-----"), config_map
 
 
-def test_image_is_the_stacks_repository_at_the_models_tag(graph: Graph) -> None:
+def test_image_is_the_stacks_repository_by_the_stack_files_digest(
+    graph: Graph, repo_root: Path
+) -> None:
+    # Given the digest Pulumi.staging.yaml declares (read as YAML, not through the schema)
+    document = yaml.safe_load((repo_root / "Pulumi.staging.yaml").read_text(encoding="utf-8"))
+    digest = document["config"]["mlops:image"]["digest"]
+    # Then the Deployment runs the stack's repository at exactly that digest, not a tag
     (repository,) = graph.of_type("aws:ecr/repository:Repository")
     image = _container(graph)["image"]
-    assert image == f"{repository.outputs['repositoryUrl']}:latest-release", image
+    assert image == f"{repository.outputs['repositoryUrl']}@{digest}", image
+    by_digest = r"\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/[a-z0-9-]+@sha256:[0-9a-f]{64}"
+    assert re.fullmatch(by_digest, image), image
 
 
 def test_service_routes_to_the_server_port_of_the_pods(graph: Graph) -> None:

@@ -88,6 +88,8 @@ def test_cli_validate_accepts_the_shipped_stacks(repo_root: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         "prod: stack config is valid (prod, eu-west-1)",
+        "warning: prod's mlops:image.digest is still the all-zero placeholder; set it to the "
+        "digest the image workflow pushed before pulumi up (docs/image.md)",
         "warning: prod still trusts the example repository acme/mlops-gitops; set "
         "mlops:github.org and repo to yours before pulumi up (docs/from-demo-to-aws.md)",
     ], result.stdout

@@ -40,7 +40,9 @@ from tests.ml.provenance_support import (
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MODEL = "churn-classifier"
-IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/mlops-staging-model-server:1"
+DIGEST = "sha256:" + "0" * 64
+"""The image digest the shipped stack files name (the placeholder until a first push)."""
+IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/mlops-staging-model-server@{DIGEST}"
 
 
 @pytest.fixture(name="stack_root")
@@ -81,6 +83,7 @@ class Registry:
         approved: bool = True,
         gates: str = "passed",
         approved_by: str = APPROVER,
+        image: str = IMAGE,
         **signed: Any,
     ) -> int:
         """Train (a distinct artifact), sign with KMS for the next version (`signed`
@@ -112,7 +115,7 @@ class Registry:
             self.aws.sagemaker,
             Registration(
                 group=self.group,
-                image_uri=IMAGE,
+                image_uri=image,
                 model_data_url=stored.model_data.uri,
                 artifact_digest=build_manifest(artifact).digest(),
                 signature_s3_uri=stored.signature.uri,

@@ -37,7 +37,7 @@ config:
     churn-classifier:
       version: 3  # approved by the release board
     fraud-detector:
-      imageTag: v2
+  mlops:image: {digest: "sha256:1111111111111111111111111111111111111111111111111111111111111111"}
   mlops:tags: {cost-center: ml-staging}
 """
 

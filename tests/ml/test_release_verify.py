@@ -9,6 +9,8 @@ from ml.release.stackfile import plan_edit
 from ml.release.verify import markdown, verify_stack
 from tests.ml.provenance_support import aws_fixture  # noqa: F401 - fixture
 from tests.ml.release_support import (
+    DIGEST,
+    IMAGE,
     MODEL,
     Registry,
     registry_fixture,  # noqa: F401 - fixture
@@ -202,3 +204,42 @@ def test_verify_stack_checks_the_version_kept_for_rollback_too(aws, registry, st
     checked = [c.version for c in result.checks]
     assert checked == [released, pending], checked
     assert not result.ok and "PendingManualApproval" in result.summary(), result.summary()
+
+
+# ---- the image: SageMaker serves the package's, so it must be the stack file's digest ----
+
+
+def test_verify_refuses_a_package_registered_with_another_image(aws, registry, stack_root):
+    # Given a package registered with an image by tag (or another digest) than the stack's
+    other = IMAGE.rsplit("@", 1)[0] + ":latest-release"
+    version = registry.publish(image=other)
+    # when the stack (mlops:image.digest = the shipped digest) is verified,
+    result = _verify(aws, registry, stack_root, version)
+    # then it fails, saying which image the package runs and which the stack file names
+    assert not result.ok, result.summary()
+    (check,) = result.checks
+    assert "image" in check.failed, check
+    assert check.reason == (
+        f"image: the package runs {other}, not mlops:image.digest {DIGEST}; register with "
+        f"<repositoryUrl>@{DIGEST}, or set the digest the package has"
+    ), check.reason
+
+
+def test_registry_only_verify_also_refuses_another_image(aws, registry, stack_root):
+    # The pull request's plan job (metadata only) catches it too
+    version = registry.publish(image=IMAGE.replace("0" * 64, "1" * 64))
+    plan_edit(stack_root / f"Pulumi.{STACK}.yaml", {MODEL: version}).write()
+    result = verify_stack(stack_config(stack_root, STACK), sagemaker=aws.sagemaker, s3=aws.s3,
+                          verifier=None, registry_only=True)  # fmt: skip
+    assert not result.ok and "image" in result.checks[0].failed, result.summary()
+
+
+def test_verify_of_a_stack_naming_its_image_by_tag_does_not_compare_images(
+    aws, registry, stack_root
+):
+    # Given staging's stack file names its image by tag (allowed outside prod)
+    path = stack_root / f"Pulumi.{STACK}.yaml"
+    path.write_text(path.read_text().replace(f"digest: {DIGEST}", "tag: my-branch"))
+    version = registry.publish(image=IMAGE.rsplit("@", 1)[0] + ":my-branch")
+    # then only the provenance checks decide
+    assert _verify(aws, registry, stack_root, version).ok
