@@ -285,7 +285,13 @@ def test_parse_image_with_both_digest_and_tag_is_refused() -> None:
 def test_parse_prod_kubernetes_image_override_by_tag_is_refused() -> None:
     # Given prod by digest, when the cluster's image override is a tag (an attacker's
     # or a hurried edit that would run whatever that tag points to),
-    serving = {"initialInstanceCount": 2, "kubernetes": {"enabled": True, "image": "r/x:latest"}}
+    kubernetes = {
+        "enabled": True,
+        "image": "r/x:latest",
+        "oidcIssuerUrl": "https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE",
+        "fetchEgressCidrs": ["10.60.0.0/24"],
+    }
+    serving = {"initialInstanceCount": 2, "kubernetes": kubernetes}
     values = _stack("prod", **{"mlops:image": {"digest": DIGEST}})
     values["mlops:serving"] = serving
     values["mlops:models"] = {"churn-classifier": {"version": 1}}
