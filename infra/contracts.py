@@ -215,3 +215,25 @@ EXAMPLE_GITHUB_REPOSITORY = ("acme", "mlops-gitops")
 
 def state_bucket_name(account_id: str, region: str) -> str:
     return f"{STATE_BUCKET_PREFIX}-{account_id}-{region}"
+
+
+# ---- A: promotion across accounts (staging -> prod) ----------------------------------------
+# The target stack's promoting role has a fixed name, so the source stack (another AWS account)
+# can name it in its bucket, key and registry policies without reading the target's state.
+PROMOTE_ROLE_SUFFIX = "gh-promote"
+"""Role `mlops-<target>-gh-promote`: copies an approved source package into its own stack."""
+
+
+def promote_role_name(stack: str) -> str:
+    """`mlops-<stack>-gh-promote`: the role that promotes into `stack` (fixed, not autonamed)."""
+    return f"mlops-{stack}-{PROMOTE_ROLE_SUFFIX}"
+
+
+def promotion_environment(stack: str) -> str:
+    """`model-promotion-<stack>`: the only GitHub environment `gh-promote` trusts by default."""
+    return f"model-promotion-{stack}"
+
+
+def group_models_prefix(group: str) -> str:
+    """`models/<group>/`: every signed artifact of one group (what a promoter may read)."""
+    return f"{MODELS_PREFIX}{group}/"

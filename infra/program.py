@@ -19,9 +19,16 @@ from infra.components.permissions import (
     NetworkIds,
     Permissions,
     PermissionsArgs,
+    PromotionSource,
 )
 from infra.components.registry import Registry, RegistryArgs
-from infra.components.secure_bucket import LogDelivery, ObjectLock, SecureBucket, SecureBucketArgs
+from infra.components.secure_bucket import (
+    LogDelivery,
+    ObjectLock,
+    PrefixReaders,
+    SecureBucket,
+    SecureBucketArgs,
+)
 from infra.components.serving_sagemaker import (
     RollbackAlarms,
     SageMakerServing,
@@ -30,11 +37,13 @@ from infra.components.serving_sagemaker import (
     TrafficShift,
     VpcPlacement,
 )
-from infra.config import StackConfig
+from infra.config import PROJECT, StackConfig
 from infra.contracts import (
     ENDPOINT_VARIANT,
     GITHUB_OIDC_HOST,
     StackOutput,
+    group_models_prefix,
+    promote_role_name,
     role_output_key,
     state_bucket_name,
 )
@@ -66,6 +75,9 @@ def declare(cfg: StackConfig) -> None:
                 signing_environment=cfg.github.signing_environment,
                 approval_environment=cfg.github.approval_environment,
                 train_on_pull_requests=cfg.github.train_on_pull_requests,
+                promotion_environment=cfg.github.promotion_environment
+                if cfg.promotion is not None
+                else None,
             ),
             auditor_principal_arns=cfg.iam.auditor_principal_arns,
             approver_principal_arns=cfg.iam.approver_principal_arns,
@@ -74,6 +86,14 @@ def declare(cfg: StackConfig) -> None:
         ),
     )
     roles = identity.roles
+    # The stacks that promote from this one, each from its own account (Pulumi.staging.yaml's
+    # `promotesTo`): their fixed-name `gh-promote` role reads released models, nothing else.
+    promoters = [
+        f"arn:{partition}:iam::{t.account_id}:role/{promote_role_name(t.stack)}"
+        for t in cfg.promotes_to
+    ]
+    promotion_accounts = [f"arn:{partition}:iam::{t.account_id}:root" for t in cfg.promotes_to]
+    groups = [cfg.model_group(model) for model in cfg.models]
     # Pull requests reach the plan role: in prod it reads metadata only (no data key at all).
     plan_metadata_only = cfg.environment == "prod"
     key_users = [p for p in DATA_KEY_USE if p in roles and not (p == "plan" and plan_metadata_only)]
@@ -116,6 +136,8 @@ def declare(cfg: StackConfig) -> None:
             deletion_window_days=cfg.kms.deletion_window_days,
             signing_key_spec=cfg.kms.signing_key_spec,
             tags=tags,
+            promoters=promoters,
+            promotion_accounts=promotion_accounts,
         ),
     )
 
@@ -141,6 +163,7 @@ def declare(cfg: StackConfig) -> None:
         deliveries: list[LogDelivery] | None = None,
         expiration_days: int | None = None,
         kms_key_arn: pulumi.Input[str] = keys.data_key_arn,
+        readers: list[PrefixReaders] | None = None,
     ) -> SecureBucket:
         return SecureBucket(
             f"{prefix}-{role}",
@@ -155,13 +178,22 @@ def declare(cfg: StackConfig) -> None:
                 force_destroy=b.force_destroy,
                 log_deliveries=deliveries or [],
                 tags=tags,
+                readers=readers or [],
             ),
         )
 
     lock = b.artifact_object_lock
     data = data_bucket("data")
     artifacts = data_bucket(
-        "artifacts", ObjectLock(lock.mode, lock.retention_days) if lock.enabled else None
+        "artifacts",
+        ObjectLock(lock.mode, lock.retention_days) if lock.enabled else None,
+        readers=[
+            PrefixReaders(
+                "PromotersReadReleasedModels", promoters, [group_models_prefix(g) for g in groups]
+            )
+        ]
+        if promoters
+        else None,
     )
     capture = data_bucket("capture")
 
@@ -170,9 +202,11 @@ def declare(cfg: StackConfig) -> None:
         RegistryArgs(
             repository_name=f"{prefix}-model-server",
             kms_key_arn=keys.data_key_arn,
-            model_groups=[cfg.model_group(model) for model in cfg.models],
+            model_groups=groups,
             force_delete=b.force_destroy,
             tags=tags,
+            promoters=promoters,
+            arn_prefix=arns.service("sagemaker", ""),
         ),
     )
 
@@ -264,6 +298,13 @@ def declare(cfg: StackConfig) -> None:
                 flow_log_group_arn=flow_log_group_arn,
             )
             if keys.logs_key_arn is not None
+            else None,
+            promotion=PromotionSource(
+                prefix=f"{PROJECT}-{cfg.promotion.from_stack}",
+                account_id=cfg.promotion.source_account_id,
+                trusted_signing_key_arns=cfg.promotion.trusted_signing_key_arns,
+            )
+            if cfg.promotion is not None
             else None,
         ),
     )
