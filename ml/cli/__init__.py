@@ -11,6 +11,7 @@ from ml.cli import (
     github,
     infra,
     keys,
+    promote,
     provenance,
     registry,
     release,
@@ -40,6 +41,7 @@ app.command("verify")(provenance.verify)
 app.command("register")(registry.register)
 app.command("approve")(registry.approve)
 app.command("reject")(registry.reject)
+app.command("promote")(promote.promote)
 app.command("emulator")(emulator.emulator)
 app.add_typer(release.app, name="release")
 app.command("serve")(serve.serve)

@@ -188,6 +188,14 @@ def bootstrap_stack(
         remap.add_account(graph_arn, arn)
         role = name.rsplit("-", 1)[-1]
         aliases[role] = (name, arn)
+    # Key policies name the stack's roles and account: put them once every id is known (a
+    # stack in another account than the graph's mock one needs them rewritten).
+    for graph_arn, arn in key_arns.items():
+        graph_key = _key_for(graph, graph_arn)
+        if graph_key.inputs.get("policy"):
+            kms.put_key_policy(
+                KeyId=arn, PolicyName="default", Policy=remap(graph_key.inputs["policy"])
+            )
 
     prefix = f"mlops-{graph.stack}-"
     buckets: dict[str, str] = {}
