@@ -953,7 +953,11 @@ def _deploy(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
             Statement(
                 sid="VerifyModelSignatures",
                 actions=VERIFY_ACTIONS,
-                resources=[args.signing_key_arn],
+                # Promoted models carry the source stack's signature (mlops:promotion).
+                resources=[
+                    args.signing_key_arn,
+                    *(args.promotion.trusted_signing_key_arns if args.promotion else ()),
+                ],
             ),
             Statement(sid="ReadSignedModels", actions=["s3:GetObject"], resources=[b.models]),
             Statement(

@@ -17,7 +17,7 @@ from typing import Any
 
 from infra.config import StackConfig
 from infra.contracts import MODELS_PREFIX
-from ml.provenance.check import PackageCheck, Verifier, check_model_package
+from ml.provenance.check import PackageCheck, TrustedSource, Verifier, check_model_package
 from ml.release.endpoints import group_name
 from ml.release.stackfile import served_versions
 
@@ -70,7 +70,9 @@ def verify_stack(
     verifier: Verifier | None,
     registry_only: bool = False,
     artifact_bucket: str | None = None,
+    source: TrustedSource | None = None,
 ) -> StackVerification:
+    """`source`: the stack's promotion source, for the packages `mlops promote` put here."""
     checks = tuple(
         check_model_package(
             sagemaker,
@@ -80,6 +82,7 @@ def verify_stack(
             version=version,
             registry_only=registry_only,
             artifact_bucket=artifact_bucket,
+            source=source,
         )
         for model, version in served_versions(cfg).items()
     )

@@ -429,3 +429,82 @@ def test_promote_command_bad_stacks_exit_2_with_one_line(args: list[str], line: 
         env={"MLOPS_ARTIFACT_BUCKET": None, "MLOPS_DATA_KEY_ID": None},
     )
     assert (result.exit_code, result.output.splitlines()) == (2, [line]), result.output
+
+
+# --- prod's release verify after its approver approved ---------------------------------------
+
+
+def _prod_check(accounts: Accounts, version: int, key_arns: tuple[str, ...]) -> Any:
+    """`mlops release verify`'s check of prod's package `version`, as prod's deploy role."""
+    from ml.provenance.check import TrustedSource, check_model_package, kms_verifier
+
+    deploy = accounts.clients(accounts.prod, "deploy")
+    return check_model_package(
+        deploy["sagemaker"],
+        deploy["s3"],
+        kms_verifier(deploy["kms"], accounts.prod.signing_key_arn),
+        group=PROD_GROUP,
+        version=version,
+        artifact_bucket=accounts.prod.artifact_bucket,
+        source=TrustedSource(
+            stack="staging",
+            account_id=STAGING_ACCOUNT,
+            key_arns=key_arns,
+            verifier_for=lambda arn: kms_verifier(deploy["kms"], arn),
+        ),
+    )
+
+
+def _promote_and_approve_in_prod(accounts: Accounts) -> int:
+    version = accounts.release_in_staging()
+    promoted = accounts.promote_as(accounts.prod, "promote", version).package
+    approver = accounts.clients(accounts.prod, "approve")
+    approve(
+        approver["sagemaker"],
+        PROD_GROUP,
+        promoted.version,
+        "promoted from staging",
+        approved_by=caller_arn(approver["sts"]),
+    )
+    return promoted.version
+
+
+def test_prod_verify_passes_for_promoted_version_approved_in_prod(accounts: Accounts) -> None:
+    # given a promoted package that prod's approver approved
+    with emulator_iam.enforced() as ledger:
+        version = _promote_and_approve_in_prod(accounts)
+        # when prod's deploy role verifies it with the staging key prod trusts
+        check = _prod_check(accounts, version, (accounts.staging.signing_key_arn,))
+    # then it passes: approved by another identity, signature valid, bound to the source
+    assert check.ok, check.reason
+    assert check.reason.startswith(f"model package {PROD_GROUP}/1: approved by "), check.reason
+    assert not ledger.denials, _denials(ledger)
+
+
+def test_prod_verify_fails_when_prod_no_longer_trusts_the_signing_key(accounts: Accounts) -> None:
+    # The attack: a package promoted under a key prod has since removed from its trust list
+    with emulator_iam.enforced():
+        version = _promote_and_approve_in_prod(accounts)
+        check = _prod_check(accounts, version, ("arn:aws:kms:eu-west-1:123456789012:key/other",))
+    assert not check.ok and check.failed == ("promotion",), check.failed
+    assert "not one of mlops:promotion.trustedSigningKeyArns" in check.reason, check.reason
+
+
+def test_prod_verify_fails_for_a_promoted_package_whose_source_was_rewritten(
+    accounts: Accounts,
+) -> None:
+    # The attack: prod's approver rewrites the recorded source to another staging version;
+    # the signed statement still names version 1, so the binding check refuses it.
+    with emulator_iam.enforced():
+        version = _promote_and_approve_in_prod(accounts)
+    arn = f"arn:aws:sagemaker:{REGION}:{PROD_ACCOUNT}:model-package/{PROD_GROUP}/{version}"
+    sagemaker = in_account(boto3.client("sagemaker", region_name=REGION), PROD_ACCOUNT)
+    metadata = sagemaker.describe_model_package(ModelPackageName=arn)["CustomerMetadataProperties"]
+    metadata["source_package_arn"] = metadata["source_package_arn"].replace("/1", "/2")
+    sagemaker.update_model_package(
+        ModelPackageArn=arn, ModelApprovalStatus="Approved", CustomerMetadataProperties=metadata
+    )
+    with emulator_iam.enforced():
+        check = _prod_check(accounts, version, (accounts.staging.signing_key_arn,))
+    assert not check.ok and "binding" in check.failed, check.reason
+    assert "signed for version 1, not 2" in check.reason, check.reason
