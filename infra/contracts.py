@@ -237,3 +237,9 @@ def promotion_environment(stack: str) -> str:
 def group_models_prefix(group: str) -> str:
     """`models/<group>/`: every signed artifact of one group (what a promoter may read)."""
     return f"{MODELS_PREFIX}{group}/"
+
+
+PROMOTED_FROM_ENV = "MLOPS_PROMOTED_FROM"
+"""Set by infra on a stack that takes promotions (prod: `staging`); read by the server, which
+then also serves a statement signed for that stack (a promoted model keeps its signature).
+The stack's `MLOPS_SIGNING_PUBLIC_KEY_PEM` then holds the trusted source keys' PEMs too."""

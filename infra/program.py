@@ -347,6 +347,15 @@ def _declare_serving(
     # The server verifies the model offline with the signing key's public half: a
     # network-isolated container cannot call KMS.
     public_key_pem = aws.kms.get_public_key_output(key_id=keys.signing_key_arn).public_key_pem
+    if cfg.promotion is not None:
+        # Promoted models keep their source signature: the server trusts those keys too.
+        public_key_pem = pulumi.Output.concat(
+            public_key_pem,
+            *(
+                aws.kms.get_public_key_output(key_id=arn).public_key_pem
+                for arn in cfg.promotion.trusted_signing_key_arns
+            ),
+        )
     s, routing, alarms = cfg.serving, cfg.serving.traffic_routing, cfg.serving.alarms
     models = [
         ServedModel(
@@ -398,6 +407,7 @@ def _declare_serving(
                 if network
                 else None,
                 tags=tags,
+                promoted_from=cfg.promotion.from_stack if cfg.promotion else None,
             ),
             # The model package groups must exist before a model is built from one.
             opts=pulumi.ResourceOptions(depends_on=[registry]),

@@ -23,7 +23,14 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.arns import Arns
-from infra.contracts import CAPTURE_PREFIX, ENDPOINT_VARIANT, Alarm, Env, alarm_name
+from infra.contracts import (
+    CAPTURE_PREFIX,
+    ENDPOINT_VARIANT,
+    PROMOTED_FROM_ENV,
+    Alarm,
+    Env,
+    alarm_name,
+)
 from infra.policy_document import Condition, PolicyDocument, Principal, Statement
 
 VARIANT = ENDPOINT_VARIANT
@@ -111,7 +118,8 @@ class SageMakerServingArgs:
     """Bucket name for data capture (requests and responses, under `datacapture/`)."""
     signing_public_key_pem: pulumi.Input[str]
     """PEM of the release-signing key; the server verifies the model with it, offline,
-    since a network-isolated container cannot call KMS."""
+    since a network-isolated container cannot call KMS. A stack that takes promotions
+    appends its trusted source keys' PEMs."""
     instance_type: str
     initial_instance_count: int
     max_instance_count: int
@@ -124,6 +132,8 @@ class SageMakerServingArgs:
     vpc: VpcPlacement | None = None
     """Private subnets and security group; None only in stacks without a VPC (dev)."""
     tags: dict[str, str] | None = None
+    promoted_from: str | None = None
+    """The stack promoted models come from (`mlops:promotion.fromStack`); None: none."""
 
 
 @dataclass(frozen=True)
@@ -199,6 +209,7 @@ class SageMakerServing(pulumi.ComponentResource):
                     Env.MODEL_NAME: model.name,
                     Env.STACK: args.stack,
                     Env.MODEL_VERSION: str(model.version),
+                    **({PROMOTED_FROM_ENV: args.promoted_from} if args.promoted_from else {}),
                 },
             },
             vpc_config=(
