@@ -13,9 +13,6 @@ console: Any = LazyConsole(highlight=False, soft_wrap=True)
 
 
 def promote(
-    version: Annotated[
-        int, typer.Option("--version", "-v", min=1, help="Package version in the source stack.")
-    ],
     source: Annotated[
         str, typer.Option("--from", help="Stack to promote from (its approved package).")
     ],
@@ -36,6 +33,16 @@ def promote(
     model: Annotated[str, typer.Option("--model", "-m", help="Model name within the stacks.")] = (
         "churn-classifier"
     ),
+    version: Annotated[
+        int | None,
+        typer.Option(
+            "--version",
+            "-v",
+            min=1,
+            help="Package version in the source stack (default: the version its stack file "
+            "serves, i.e. what it was released and watched with).",
+        ),
+    ] = None,
     image: Annotated[
         str | None,
         typer.Option(
@@ -60,6 +67,9 @@ def promote(
     from ml.registry.promote import promote as promote_package
 
     source_cfg, target_cfg = _stacks(source, target, model, root)
+    version = version or source_cfg.served_models.get(model)
+    if version is None:
+        raise MlopsError(f"Pulumi.{source}.yaml serves no version of {model}: pass --version")
     promotion = target_cfg.promotion
     assert promotion is not None  # checked by _stacks
     partition = promotion.trusted_signing_key_arns[0].split(":")[1]
