@@ -250,7 +250,24 @@ def _data_key_policy(args: KeysArgs, root: pulumi.Input[str]) -> PolicyDocument:
                         principals=Principal("AWS", list(args.promoters)),
                         actions=["kms:Decrypt"],
                         resources=[THIS_KEY],
-                        conditions=[via_service(args.region, ["s3"])],
+                        conditions=[
+                            via_service(args.region, ["s3"]),
+                            # Objects of the artifact bucket only (S3 Bucket Keys: S3 sends
+                            # the bucket's ARN as the encryption context).
+                            Condition(
+                                "StringLike",
+                                "kms:EncryptionContext:aws:s3:arn",
+                                [
+                                    pulumi.Output.concat(
+                                        "arn:",
+                                        args.partition,
+                                        ":s3:::",
+                                        args.alias_prefix,
+                                        "-artifacts-*",
+                                    )
+                                ],
+                            ),
+                        ],
                         wildcard_resource_reason=THIS_KEY_REASON,
                     )
                 ]

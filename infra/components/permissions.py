@@ -748,10 +748,17 @@ def _promote(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
                 sid="DecryptSourceModelsViaS3",
                 actions=["kms:Decrypt"],
                 # Which key S3 used is the source's choice; its key policy names this role.
+                # Only for objects of the source's artifact bucket (S3 Bucket Keys: S3 sends
+                # the bucket's ARN as the encryption context).
                 resources=[src.service("kms", "key/*")],
                 conditions=[
                     via_service(a.region, ["s3"]),
                     Condition("StringEquals", "kms:CallerAccount", [a.account_id]),
+                    Condition(
+                        "StringLike",
+                        "kms:EncryptionContext:aws:s3:arn",
+                        [s3_bucket(a.partition, f"{source.prefix}-artifacts-*")],
+                    ),
                 ],
             ),
             Statement(

@@ -16,7 +16,8 @@ Modelled per service (the ones the release uses):
   TLS), `s3:x-amz-server-side-encryption[-aws-kms-key-id]`, `s3:prefix`; the bucket policy.
   What S3 does with the caller's rights on AWS is authorised too: `kms:GenerateDataKey` for
   an SSE-KMS upload and `kms:Decrypt` for reading an SSE-KMS object, on the key, with
-  `kms:ViaService = s3.<region>.amazonaws.com`.
+  `kms:ViaService = s3.<region>.amazonaws.com` and the encryption context S3 sends
+  (`kms:EncryptionContext:aws:s3:arn`: the bucket ARN with S3 Bucket Keys).
 - KMS: the key ARN (key ids, aliases and alias ARNs resolved); `kms:SigningAlgorithm`,
   `kms:MessageType`, `kms:RequestAlias`, `kms:CallerAccount`; the key policy, which must
   allow the call itself or delegate to IAM by naming the account root.
@@ -343,9 +344,20 @@ def _s3(response: Any, request: IAMRequestBase, resource: str, scope: _Scope) ->
             **scope.common(),
             "kms:viaservice": [f"s3.{scope.region}.amazonaws.com"],
             "kms:calleraccount": [scope.account],
+            "kms:encryptioncontext:aws:s3:arn": [_s3_context(bucket, resource, scope)],
         }
         needs.append(_kms_need(kms_action, key_arn, via, scope))
     return needs
+
+
+def _s3_context(bucket: Any, resource: str, scope: _Scope) -> str:
+    """The encryption context S3 sends KMS: the bucket's ARN with S3 Bucket Keys (every
+    bucket of this project), else the object's."""
+    rule = (getattr(bucket, "encryption", None) or {}).get("Rule") or {}
+    rules = rule if isinstance(rule, list) else [rule]
+    if any(str(r.get("BucketKeyEnabled", "")).lower() == "true" for r in rules):
+        return resource.split("/", 1)[0]
+    return resource
 
 
 def _s3_kms_key(

@@ -17,6 +17,8 @@ from infra.graph import Graph, Resource
 PROD_ACCOUNT, STAGING_ACCOUNT = "555566667777", "222233334444"
 PROMOTER = "arn:aws:iam::555566667777:role/mlops-prod-gh-promote"
 GROUP = "mlops-staging-churn-classifier"
+STAGING_ARTIFACTS = "arn:aws:s3:::mlops-staging-artifacts-*"
+"""The encryption context S3 sends KMS for staging's artifact bucket (S3 Bucket Keys)."""
 TRUSTED_KEY = "arn:aws:kms:eu-west-1:222233334444:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 
@@ -74,7 +76,10 @@ def test_staging_data_key_lets_prod_promoter_decrypt_only_through_s3(
     assert grant["Principal"] == {"AWS": [PROMOTER]}, grant
     assert _list(grant["Action"]) == ["kms:Decrypt"], grant
     assert grant["Condition"] == {
-        "StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}
+        "StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"},
+        "StringLike": {
+            "kms:EncryptionContext:aws:s3:arn": "arn:aws:s3:::mlops-staging-artifacts-*"
+        },
     }, grant
 
 
@@ -123,6 +128,9 @@ def test_prod_promoter_reads_staging_narrowly_and_never_signs_or_approves(
     decrypt = policy["DecryptSourceModelsViaS3"]
     assert decrypt["Resource"] == [f"arn:aws:kms:eu-west-1:{STAGING_ACCOUNT}:key/*"], decrypt
     assert decrypt["Condition"]["StringEquals"]["kms:ViaService"] == "s3.eu-west-1.amazonaws.com"
+    assert decrypt["Condition"]["StringLike"] == {
+        "kms:EncryptionContext:aws:s3:arn": STAGING_ARTIFACTS
+    }, decrypt
     assert policy["VerifyWithTrustedSourceKeys"]["Resource"] == [TRUSTED_KEY], policy
     assert policy["RegisterPendingModels"]["Condition"] == {
         "StringEquals": {"sagemaker:ModelApprovalStatus": "PendingManualApproval"}
