@@ -17,7 +17,13 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from infra.contracts import ROLLBACK_ALARMS, Alarm, approval_environment, signing_environment
+from infra.contracts import (
+    ROLLBACK_ALARMS,
+    Alarm,
+    approval_environment,
+    promotion_environment,
+    signing_environment,
+)
 from ml.errors import MlopsError
 from ml.files import read_yaml
 
@@ -61,6 +67,9 @@ class GitHubConfig(_Model):
     approval_environment: Annotated[str, Field(min_length=1, max_length=255)]
     """GitHub environment (with required reviewers) whose jobs may approve model packages;
     `model-approval-<env>` when the stack file leaves it out."""
+    promotion_environment: Annotated[str, Field(min_length=1, max_length=255)]
+    """GitHub environment whose jobs may promote packages into this stack (`gh-promote`, only
+    in a stack with `mlops:promotion`); `model-promotion-<env>` when left out."""
     oidc_provider_arn: (
         Annotated[
             str,
@@ -87,6 +96,10 @@ class GitHubConfig(_Model):
     @property
     def approval_subject(self) -> str:
         return self.subject(f"environment:{self.approval_environment}")
+
+    @property
+    def promotion_subject(self) -> str:
+        return self.subject(f"environment:{self.promotion_environment}")
 
 
 class KmsConfig(_Model):
@@ -173,6 +186,49 @@ class IamConfig(_Model):
 # AWS tag rules (every service this stack tags): keys 1-128 and values 0-256 characters of
 # letters, digits, spaces and `_ . : / = + - @`; the `aws:` prefix is reserved for AWS.
 TAG_CHARS = r"^[\w .:/=+@-]*$"
+
+
+AccountId = Annotated[str, Field(pattern=r"^\d{12}$")]
+SigningKeyArn = Annotated[
+    str,
+    Field(pattern=r"^arn:aws[a-z-]*:kms:[a-z]{2}(-gov)?-[a-z]+-\d:\d{12}:key/[A-Za-z0-9-]{1,64}$"),
+]
+StackName = Literal["dev", "staging", "prod"]
+
+
+class PromotionConfig(_Model):
+    """This stack takes its models from another stack (its own AWS account), by promotion.
+
+    `mlops promote` (role `gh-promote`) copies an approved package of `fromStack` into this
+    stack's bucket and registry; this stack's verification then trusts the listed keys too.
+    """
+
+    from_stack: StackName
+    """The stack whose approved packages are promoted here (e.g. staging)."""
+    source_account_id: AccountId
+    """The AWS account of `fromStack`: the only account whose bucket, key and registry the
+    promoting role may read."""
+    trusted_signing_key_arns: Annotated[tuple[SigningKeyArn, ...], Field(min_length=1)]
+    """KMS signing keys of `fromStack` whose signatures this stack accepts (output
+    `signingKeyArn` of the source stack); a promoted package signed by another is refused."""
+
+    @model_validator(mode="after")
+    def _keys_in_source_account(self) -> PromotionConfig:
+        for arn in self.trusted_signing_key_arns:
+            if arn.split(":")[4] != self.source_account_id:
+                raise ValueError(
+                    f"trustedSigningKeyArns: {arn} is not in sourceAccountId "
+                    f"{self.source_account_id}; list the source stack's signingKeyArn output"
+                )
+        return self
+
+
+class PromotionTargetConfig(_Model):
+    """A stack (in another AWS account) that promotes this stack's approved packages."""
+
+    stack: StackName
+    account_id: AccountId
+    """Its AWS account: its `gh-promote` role there may read this stack's released models."""
 
 
 class TrafficRoutingConfig(_Model):
@@ -439,6 +495,10 @@ class StackConfig(_Model):
         Annotated[str, Field(pattern=TAG_CHARS, max_length=256)],
     ] = Field(default_factory=dict)
     """Extra tags on every resource: AWS's tag rules, and room for the program's own tags."""
+    promotion: PromotionConfig | None = None
+    """Where this stack's models come from by promotion (prod: from staging)."""
+    promotes_to: tuple[PromotionTargetConfig, ...] = ()
+    """Stacks that promote from this one (staging: prod), granted read of its models."""
 
     @model_validator(mode="after")
     def _tags_aws_accepts(self) -> StackConfig:
@@ -472,7 +532,12 @@ class StackConfig(_Model):
         if not isinstance(env, str) or not isinstance(github, dict):
             return data
         github = dict(github)
-        for duty, default in (("signing", signing_environment), ("approval", approval_environment)):
+        defaults = (
+            ("signing", signing_environment),
+            ("approval", approval_environment),
+            ("promotion", promotion_environment),
+        )
+        for duty, default in defaults:
             if f"{duty}Environment" not in github and f"{duty}_environment" not in github:
                 github[f"{duty}Environment"] = default(env)
         return {**data, "github": github}
@@ -486,6 +551,21 @@ class StackConfig(_Model):
                 raise ValueError("serving.initialInstanceCount must be >= 2 in prod (two AZs)")
             if self.buckets.force_destroy:
                 raise ValueError("buckets.forceDestroy must be false in prod")
+        return self
+
+    @model_validator(mode="after")
+    def _promotion_rules(self) -> StackConfig:
+        if self.promotion is not None and self.promotion.from_stack == self.environment:
+            raise ValueError(
+                f"promotion.fromStack {self.promotion.from_stack!r} is this stack: promote from "
+                "another stack (its own account), e.g. fromStack: staging in Pulumi.prod.yaml"
+            )
+        for target in self.promotes_to:
+            if target.stack == self.environment:
+                raise ValueError(
+                    f"promotesTo.stack {target.stack!r} is this stack: name the stack that "
+                    "promotes from this one, e.g. stack: prod in Pulumi.staging.yaml"
+                )
         return self
 
     @model_validator(mode="after")
@@ -653,6 +733,7 @@ def _environment_subjects(cfg: StackConfig) -> dict[str, str]:
     return {
         "signing": g.signing_subject,
         "approval": g.approval_subject,
+        "promotion": g.promotion_subject,
         "deploy": g.subject(f"environment:{g.deploy_environment}"),
     }
 
@@ -669,6 +750,7 @@ def load_stacks(root: Path) -> dict[str, StackConfig]:
         for stack in STACKS
         if (root / f"Pulumi.{stack}.yaml").is_file()
     }
+    _check_promotions(configs)
     if "prod" not in configs:
         return configs
     prod = _environment_subjects(configs["prod"])
@@ -676,7 +758,7 @@ def load_stacks(root: Path) -> dict[str, StackConfig]:
         if stack == "prod":
             continue
         for other_duty, subject in _environment_subjects(cfg).items():
-            for duty in ("signing", "approval"):
+            for duty in ("signing", "approval", "promotion"):
                 if prod[duty] == subject:
                     raise ConfigError(
                         f"mlops:github.{duty}Environment: Pulumi.prod.yaml's {duty} subject "
@@ -685,3 +767,18 @@ def load_stacks(root: Path) -> dict[str, StackConfig]:
                         "approvalEnvironment out for model-signing-<env>, model-approval-<env>)"
                     )
     return configs
+
+
+def _check_promotions(configs: Mapping[str, StackConfig]) -> None:
+    """A promotion needs grants on both sides: the source stack must name the target."""
+    for stack, cfg in configs.items():
+        if cfg.promotion is None or cfg.promotion.from_stack not in configs:
+            continue
+        source = configs[cfg.promotion.from_stack]
+        if not any(target.stack == stack for target in source.promotes_to):
+            raise ConfigError(
+                f"mlops:promotion.fromStack: Pulumi.{stack}.yaml promotes from "
+                f"{cfg.promotion.from_stack}, but Pulumi.{cfg.promotion.from_stack}.yaml has no "
+                f"mlops:promotesTo entry for {stack}; add {{stack: {stack}, accountId: <its "
+                "account>}} so the source grants its promoting role read"
+            )

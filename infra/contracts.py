@@ -223,7 +223,8 @@ def state_bucket_name(account_id: str, region: str) -> str:
 
 def group_models_prefix(group: str) -> str:
     """`models/<group>/`: every signed artifact of one group; the Kubernetes pods' fetch
-    role reads this and no other prefix (`model_prefix` puts each digest under it)."""
+    role and prod's promoter read this and no other prefix (`model_prefix` puts each digest
+    under it)."""
     return f"{MODELS_PREFIX}{group}/"
 
 
@@ -273,3 +274,26 @@ def signing_key_alias(name_prefix: str) -> str:
     """`alias/mlops-<env>-signing`: the stack's signing key (infra creates it; `mlops image`
     and `mlops release verify` default to it; the workflows spell it per stack)."""
     return f"alias/{name_prefix}-signing"
+
+
+# ---- A: promotion across accounts (staging -> prod) ----------------------------------------
+# The target stack's promoting role has a fixed name, so the source stack (another AWS account)
+# can name it in its bucket, key and registry policies without reading the target's state.
+PROMOTE_ROLE_SUFFIX = "gh-promote"
+"""Role `mlops-<target>-gh-promote`: copies an approved source package into its own stack."""
+
+
+def promote_role_name(stack: str) -> str:
+    """`mlops-<stack>-gh-promote`: the role that promotes into `stack` (fixed, not autonamed)."""
+    return f"mlops-{stack}-{PROMOTE_ROLE_SUFFIX}"
+
+
+def promotion_environment(stack: str) -> str:
+    """`model-promotion-<stack>`: the only GitHub environment `gh-promote` trusts by default."""
+    return f"model-promotion-{stack}"
+
+
+PROMOTED_FROM_ENV = "MLOPS_PROMOTED_FROM"
+"""Set by infra on a stack that takes promotions (prod: `staging`); read by the server, which
+then also serves a statement signed for that stack (a promoted model keeps its signature).
+The stack's `MLOPS_SIGNING_PUBLIC_KEY_PEM` then holds the trusted source keys' PEMs too."""

@@ -19,9 +19,16 @@ from infra.components.permissions import (
     NetworkIds,
     Permissions,
     PermissionsArgs,
+    PromotionSource,
 )
 from infra.components.registry import Registry, RegistryArgs, image_uri
-from infra.components.secure_bucket import LogDelivery, ObjectLock, SecureBucket, SecureBucketArgs
+from infra.components.secure_bucket import (
+    LogDelivery,
+    ObjectLock,
+    PrefixReaders,
+    SecureBucket,
+    SecureBucketArgs,
+)
 from infra.components.serving_sagemaker import (
     RetainedVersion,
     RollbackAlarms,
@@ -31,11 +38,13 @@ from infra.components.serving_sagemaker import (
     TrafficShift,
     VpcPlacement,
 )
-from infra.config import StackConfig
+from infra.config import PROJECT, StackConfig
 from infra.contracts import (
     ENDPOINT_VARIANT,
     GITHUB_OIDC_HOST,
     StackOutput,
+    group_models_prefix,
+    promote_role_name,
     role_output_key,
     state_bucket_name,
 )
@@ -70,6 +79,9 @@ def declare(cfg: StackConfig) -> None:
                 signing_environment=cfg.github.signing_environment,
                 approval_environment=cfg.github.approval_environment,
                 train_on_pull_requests=cfg.github.train_on_pull_requests,
+                promotion_environment=cfg.github.promotion_environment
+                if cfg.promotion is not None
+                else None,
             ),
             auditor_principal_arns=cfg.iam.auditor_principal_arns,
             approver_principal_arns=cfg.iam.approver_principal_arns,
@@ -87,6 +99,14 @@ def declare(cfg: StackConfig) -> None:
         ),
     )
     roles = identity.roles
+    # The stacks that promote from this one, each from its own account (Pulumi.staging.yaml's
+    # `promotesTo`): their fixed-name `gh-promote` role reads released models, nothing else.
+    promoters = [
+        f"arn:{partition}:iam::{t.account_id}:role/{promote_role_name(t.stack)}"
+        for t in cfg.promotes_to
+    ]
+    promotion_accounts = [f"arn:{partition}:iam::{t.account_id}:root" for t in cfg.promotes_to]
+    groups = [cfg.model_group(model) for model in cfg.models]
     # Pull requests reach the plan role: in prod it reads metadata only (no data key at all).
     plan_metadata_only = cfg.environment == "prod"
     key_users = [p for p in DATA_KEY_USE if p in roles and not (p == "plan" and plan_metadata_only)]
@@ -129,6 +149,8 @@ def declare(cfg: StackConfig) -> None:
             deletion_window_days=cfg.kms.deletion_window_days,
             signing_key_spec=cfg.kms.signing_key_spec,
             tags=tags,
+            promoters=promoters,
+            promotion_accounts=promotion_accounts,
         ),
     )
 
@@ -154,6 +176,7 @@ def declare(cfg: StackConfig) -> None:
         deliveries: list[LogDelivery] | None = None,
         expiration_days: int | None = None,
         kms_key_arn: pulumi.Input[str] = keys.data_key_arn,
+        readers: list[PrefixReaders] | None = None,
     ) -> SecureBucket:
         return SecureBucket(
             f"{prefix}-{role}",
@@ -168,13 +191,22 @@ def declare(cfg: StackConfig) -> None:
                 force_destroy=b.force_destroy,
                 log_deliveries=deliveries or [],
                 tags=tags,
+                readers=readers or [],
             ),
         )
 
     lock = b.artifact_object_lock
     data = data_bucket("data")
     artifacts = data_bucket(
-        "artifacts", ObjectLock(lock.mode, lock.retention_days) if lock.enabled else None
+        "artifacts",
+        ObjectLock(lock.mode, lock.retention_days) if lock.enabled else None,
+        readers=[
+            PrefixReaders(
+                "PromotersReadReleasedModels", promoters, [group_models_prefix(g) for g in groups]
+            )
+        ]
+        if promoters
+        else None,
     )
     capture = data_bucket("capture")
 
@@ -183,9 +215,11 @@ def declare(cfg: StackConfig) -> None:
         RegistryArgs(
             repository_name=f"{prefix}-model-server",
             kms_key_arn=keys.data_key_arn,
-            model_groups=[cfg.model_group(model) for model in cfg.models],
+            model_groups=groups,
             force_delete=b.force_destroy,
             tags=tags,
+            promoters=promoters,
+            arn_prefix=arns.service("sagemaker", ""),
         ),
     )
 
@@ -279,6 +313,13 @@ def declare(cfg: StackConfig) -> None:
             if keys.logs_key_arn is not None
             else None,
             kubernetes_model_group=cfg.model_group(k8s_model) if k8s_model else None,
+            promotion=PromotionSource(
+                prefix=f"{PROJECT}-{cfg.promotion.from_stack}",
+                account_id=cfg.promotion.source_account_id,
+                trusted_signing_key_arns=cfg.promotion.trusted_signing_key_arns,
+            )
+            if cfg.promotion is not None
+            else None,
         ),
     )
 
@@ -320,6 +361,15 @@ def _declare_serving(
     # The server verifies the model offline with the signing key's public half: a
     # network-isolated container cannot call KMS.
     public_key_pem = aws.kms.get_public_key_output(key_id=keys.signing_key_arn).public_key_pem
+    if cfg.promotion is not None:
+        # Promoted models keep their source signature: the server trusts those keys too.
+        public_key_pem = pulumi.Output.concat(
+            public_key_pem,
+            *(
+                aws.kms.get_public_key_output(key_id=arn).public_key_pem
+                for arn in cfg.promotion.trusted_signing_key_arns
+            ),
+        )
     s, routing, alarms = cfg.serving, cfg.serving.traffic_routing, cfg.serving.alarms
 
     def package(model: str, version: int) -> str:
@@ -378,6 +428,7 @@ def _declare_serving(
                 if network
                 else None,
                 tags=tags,
+                promoted_from=cfg.promotion.from_stack if cfg.promotion else None,
             ),
             # The model package groups must exist before a model is built from one.
             opts=pulumi.ResourceOptions(depends_on=[registry]),

@@ -14,6 +14,10 @@ Within one account, for a request (principal, action, resource, condition contex
    the account's IAM policies by naming the account root (`resource_required`);
 3. else denied implicitly.
 
+Across accounts (the resource's account is not the caller's, `resource_account`), both
+sides must allow: an Allow in the caller's identity policies, and an Allow in the
+resource's policy naming the caller (or its account root, delegating to its IAM).
+
 A statement applies when its `Action`/`NotAction` (case-insensitive wildcards),
 `Resource`/`NotResource` (case-sensitive wildcards), `Principal`/`NotPrincipal` (resource
 policies only) and every `Condition` match. Condition operators: `String*` (with
@@ -258,8 +262,10 @@ def evaluate(
     resource: Sequence[Policy] = (),
     *,
     resource_required: bool = False,
+    resource_account: str | None = None,
 ) -> Outcome:
-    """AWS's same-account decision for `request` (see the module docstring)."""
+    """AWS's decision for `request` (see the module docstring); `resource_account` is the
+    account owning the resource when it may differ from the caller's."""
     allows: list[Match] = []
     resource_allows: list[Match] = []
     delegated = False
@@ -285,6 +291,16 @@ def evaluate(
                 if statement.effect == "Deny":
                     return Outcome("explicit-deny", (match,), f"explicit deny in {policy.name}")
                 (resource_allows if is_resource else allows).append(match)
+    caller_account = root.split(":")[4] if root is not None else None
+    if resource_account is not None and caller_account not in (None, resource_account):
+        if not allows:
+            return Outcome("implicit-deny", (), "no identity-based policy of the caller allows it")
+        if resource_allows or delegated:
+            return Outcome("allow", tuple(resource_allows + allows))
+        where = resource[0].name if resource else "no resource policy"
+        return Outcome(
+            "implicit-deny", (), f"cross-account: {where} allows neither the caller nor its account"
+        )
     if resource_required:
         if resource_allows:
             return Outcome("allow", tuple(resource_allows + allows))

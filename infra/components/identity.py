@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.contracts import GITHUB_OIDC_HOST
+from infra.contracts import GITHUB_OIDC_HOST, PROMOTE_ROLE_SUFFIX
 from infra.policy_document import Condition, PolicyDocument, Principal, Statement
 
 STS_AUDIENCE = "sts.amazonaws.com"
@@ -36,6 +36,9 @@ class GitHubTrust:
     approval_environment: str
     """`model-approval-<env>`: a job behind required reviewers that approves a package."""
     train_on_pull_requests: bool
+    promotion_environment: str | None = None
+    """`model-promotion-<env>`: the job that promotes packages from another stack's account
+    into this one; None when the stack takes no promotions (no `gh-promote` role)."""
 
     def subject(self, qualifier: str) -> str:
         return f"repo:{self.org}/{self.repo}:{qualifier}"
@@ -53,6 +56,8 @@ class GitHubTrust:
         }
         if self.train_on_pull_requests:
             trusted["train"] = [self.subject(PULL_REQUEST)]
+        if self.promotion_environment is not None:
+            trusted["promote"] = [self.subject(f"environment:{self.promotion_environment}")]
         return trusted
 
 
@@ -65,7 +70,14 @@ GITHUB_ROLES = {
     "approve": ("gh-approve", "approve model packages (never sign or deploy)"),
     "deploy": ("gh-deploy", "pulumi up of serving (never sign, approve or register)"),
     "monitor": ("gh-monitor", "scheduled drift monitor"),
+    "promote": (
+        PROMOTE_ROLE_SUFFIX,
+        "promote approved packages from the source account (never sign or approve)",
+    ),
 }
+# Roles another account's policies name, so they get a fixed name instead of Pulumi's
+# random suffix: the source stack grants `mlops-<env>-gh-promote` (contracts.promote_role_name).
+FIXED_NAMES = ("promote",)
 
 
 @dataclass(frozen=True)
@@ -153,14 +165,20 @@ class Identity(pulumi.ComponentResource):
                     _named_with_mfa("ApproversAssumeWithMfa", args.approver_principal_arns)
                 )
             self.roles[purpose] = self._role(
-                f"{name}-{suffix}", f"GitHub Actions: {description}", PolicyDocument(statements)
+                f"{name}-{suffix}",
+                f"GitHub Actions: {description}",
+                PolicyDocument(statements),
+                fixed_name=purpose in FIXED_NAMES,
             )
 
         self.register_outputs({purpose: role.arn for purpose, role in self.roles.items()})
 
-    def _role(self, name: str, purpose: str, trust: PolicyDocument) -> aws.iam.Role:
+    def _role(
+        self, name: str, purpose: str, trust: PolicyDocument, fixed_name: bool = False
+    ) -> aws.iam.Role:
         return aws.iam.Role(
             name,
+            name=name if fixed_name else None,
             description=f"mlops: {purpose}",
             assume_role_policy=trust.to_json(),
             max_session_duration=3600,

@@ -108,6 +108,12 @@ class KeysArgs:
     """Role ARNs allowed to verify and read the public key (deploy, auditor, inference)."""
     logs: LogsKeyArgs | None = None
     """The audit-log key, when the stack has a trail or flow logs."""
+    promoters: Sequence[pulumi.Input[str]] = ()
+    """Promoting roles of other accounts (`mlops-<target>-gh-promote`): may decrypt, through S3
+    only, the released models they copy out of this stack."""
+    promotion_accounts: Sequence[pulumi.Input[str]] = ()
+    """Root ARNs of the promoting stacks' accounts: may verify with (never sign with) the
+    signing key; a public-key operation, left to that account's IAM to hand out."""
     deletion_window_days: int = 30
     signing_key_spec: str = "ECC_NIST_P256"
     tags: dict[str, str] | None = None
@@ -238,6 +244,37 @@ def _data_key_policy(args: KeysArgs, root: pulumi.Input[str]) -> PolicyDocument:
         [
             _admin(root),
             *uses,
+            *(
+                [
+                    Statement(
+                        sid="PromotersDecryptModelsViaS3",
+                        principals=Principal("AWS", list(args.promoters)),
+                        actions=["kms:Decrypt"],
+                        resources=[THIS_KEY],
+                        conditions=[
+                            via_service(args.region, ["s3"]),
+                            # Objects of the artifact bucket only (S3 Bucket Keys: S3 sends
+                            # the bucket's ARN as the encryption context).
+                            Condition(
+                                "StringLike",
+                                "kms:EncryptionContext:aws:s3:arn",
+                                [
+                                    pulumi.Output.concat(
+                                        "arn:",
+                                        args.partition,
+                                        ":s3:::",
+                                        args.alias_prefix,
+                                        "-artifacts-*",
+                                    )
+                                ],
+                            ),
+                        ],
+                        wildcard_resource_reason=THIS_KEY_REASON,
+                    )
+                ]
+                if args.promoters
+                else []
+            ),
             Statement(
                 sid="DescribeDataKey",
                 principals=Principal("AWS", list(args.data_key_describers)),
@@ -385,6 +422,19 @@ def _signing_key_policy(args: KeysArgs, root: pulumi.Input[str]) -> PolicyDocume
                 actions=VERIFY_ACTIONS,
                 resources=["*"],
                 wildcard_resource_reason=reason,
+            ),
+            *(
+                [
+                    Statement(
+                        sid="PromotingAccountsVerify",
+                        principals=Principal("AWS", list(args.promotion_accounts)),
+                        actions=VERIFY_ACTIONS,
+                        resources=["*"],
+                        wildcard_resource_reason=reason,
+                    )
+                ]
+                if args.promotion_accounts
+                else []
             ),
         ]
     )

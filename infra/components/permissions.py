@@ -108,6 +108,7 @@ DATA_KEY_USE: dict[str, DataKeyUse] = {
     "build": DataKeyUse(DATA_USE_ACTIONS, ("s3", "sagemaker")),
     "train": DataKeyUse(DATA_READ_ACTIONS, ("s3", "sagemaker")),
     "release": DataKeyUse(DATA_USE_ACTIONS, ("s3",)),
+    "promote": DataKeyUse(DATA_USE_ACTIONS, ("s3",)),
     "deploy": DataKeyUse(DATA_READ_ACTIONS, ("s3", "sagemaker")),
     "plan": DataKeyUse(DATA_READ_ACTIONS, ("s3",)),
     "monitor": DataKeyUse(DATA_READ_ACTIONS, ("s3",)),
@@ -117,7 +118,7 @@ DATA_KEY_USE: dict[str, DataKeyUse] = {
 }
 # Roles that resolve the data key themselves (`mlops register --kms-key` takes an id,
 # ARN or alias and asks KMS for its ARN): kms:DescribeKey directly, not through a service.
-DATA_KEY_DESCRIBERS = ("release",)
+DATA_KEY_DESCRIBERS = ("release", "promote")
 # Roles whose SageMaker calls attach the data key to volumes and instances (kms:CreateGrant).
 GRANT_USERS = ("training", "training-pr", "inference", "train", "build", "deploy")
 # Roles that may verify signatures with the signing key's public half. `release` verifies
@@ -141,6 +142,16 @@ class AuditLogs:
     logs_key_arn: pulumi.Input[str]
     trail_bucket: pulumi.Input[str] | None
     flow_log_group_arn: pulumi.Input[str] | None
+
+
+@dataclass(frozen=True)
+class PromotionSource:
+    """The stack (another AWS account) this stack's `gh-promote` role copies packages from."""
+
+    prefix: str
+    """The source stack's name prefix (`mlops-staging`): its groups and artifact bucket."""
+    account_id: str
+    trusted_signing_key_arns: Sequence[str]
 
 
 @dataclass(frozen=True)
@@ -168,6 +179,8 @@ class PermissionsArgs:
     audit_logs: AuditLogs | None = None
     kubernetes_model_group: str | None = None
     """The group the Kubernetes pods serve from; the `kubernetes` role reads only it."""
+    promotion: PromotionSource | None = None
+    """Where `gh-promote` reads from; None: the stack takes no promotions (and has no such role)."""
 
 
 class Permissions(pulumi.ComponentResource):
@@ -192,6 +205,7 @@ class Permissions(pulumi.ComponentResource):
             "deploy": lambda: _deploy(args, b),
             "monitor": lambda: _monitor(args, b),
             "kubernetes": lambda: _kubernetes_fetch(args),
+            "promote": lambda: _promote(args, b),
         }
         self.documents: dict[str, PolicyDocument] = {
             purpose: build() for purpose, build in builders.items() if purpose in args.roles
@@ -694,34 +708,120 @@ def _release(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
             Statement(
                 sid="DescribeDataKey", actions=["kms:DescribeKey"], resources=[args.data_key_arn]
             ),
+            *_register_pending(args),
+        ]
+    )
+
+
+def _register_pending(args: PermissionsArgs) -> list[Statement]:
+    """Read the stack's registry and add `PendingManualApproval` packages; never approve or
+    update one. The explicit denies hold even if another policy (a permissions boundary
+    mistake, a managed policy attached by hand) would allow approving."""
+    return [
+        Statement(
+            sid="ReadRegistry",
+            actions=(
+                "sagemaker:DescribeModelPackage",
+                "sagemaker:DescribeModelPackageGroup",
+                "sagemaker:ListModelPackages",
+            ),
+            resources=_packages(args),
+        ),
+        Statement(
+            sid="RegisterPendingModels",
+            actions=["sagemaker:CreateModelPackage"],
+            resources=_packages(args),
+            conditions=[Condition("StringEquals", "sagemaker:ModelApprovalStatus", [PENDING])],
+        ),
+        Statement(
+            sid="NeverApprove",
+            effect="Deny",
+            actions=("sagemaker:CreateModelPackage", "sagemaker:UpdateModelPackage"),
+            resources=["*"],
+            conditions=[Condition("StringEquals", "sagemaker:ModelApprovalStatus", [APPROVED])],
+        ),
+        Statement(
+            sid="NeverUpdatePackages",
+            effect="Deny",
+            actions=["sagemaker:UpdateModelPackage"],
+            resources=["*"],
+        ),
+    ]
+
+
+def _promote(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
+    """Promote an approved package of the source stack (another account) into this one.
+
+    Reads only the source's registry, its groups' released models and signatures (S3 in the
+    source account only, `s3:ResourceAccount`), decrypts them only through S3, verifies
+    only with the trusted signing keys; writes only this stack's `models/` and registers
+    `PendingManualApproval` packages, never signing or approving. The source's bucket,
+    data key and registry policies grant the same reads to this role by name.
+    """
+    source = args.promotion
+    assert source is not None, "the promote role exists only with mlops:promotion"
+    a = args.arns
+    src = Arns(partition=a.partition, region=a.region, account_id=source.account_id)
+    in_source = Condition("StringEquals", "s3:ResourceAccount", [source.account_id])
+    return PolicyDocument(
+        [
             Statement(
-                sid="ReadRegistry",
+                sid="ReadSourceRegistry",
                 actions=(
                     "sagemaker:DescribeModelPackage",
                     "sagemaker:DescribeModelPackageGroup",
-                    "sagemaker:ListModelPackages",
                 ),
-                resources=_packages(args),
+                resources=[
+                    src.sagemaker("model-package-group", f"{source.prefix}-*"),
+                    src.sagemaker("model-package", f"{source.prefix}-*"),
+                ],
             ),
             Statement(
-                sid="RegisterPendingModels",
-                actions=["sagemaker:CreateModelPackage"],
-                resources=_packages(args),
-                conditions=[Condition("StringEquals", "sagemaker:ModelApprovalStatus", [PENDING])],
+                sid="ReadSourceReleasedModels",
+                actions=["s3:GetObject"],
+                # The source bucket's name is Pulumi's (`<prefix>-artifacts-<suffix>`) and
+                # lives in the source's state; the account condition pins whose bucket.
+                resources=[
+                    s3_objects(
+                        a.partition,
+                        f"{source.prefix}-artifacts-*",
+                        f"{MODELS_PREFIX}{source.prefix}-",
+                    )
+                ],
+                conditions=[in_source],
             ),
             Statement(
-                sid="NeverApprove",
-                effect="Deny",
-                actions=("sagemaker:CreateModelPackage", "sagemaker:UpdateModelPackage"),
-                resources=["*"],
-                conditions=[Condition("StringEquals", "sagemaker:ModelApprovalStatus", [APPROVED])],
+                sid="DecryptSourceModelsViaS3",
+                actions=["kms:Decrypt"],
+                # Which key S3 used is the source's choice; its key policy names this role.
+                # Only for objects of the source's artifact bucket (S3 Bucket Keys: S3 sends
+                # the bucket's ARN as the encryption context).
+                resources=[src.service("kms", "key/*")],
+                conditions=[
+                    via_service(a.region, ["s3"]),
+                    Condition("StringEquals", "kms:CallerAccount", [a.account_id]),
+                    Condition(
+                        "StringLike",
+                        "kms:EncryptionContext:aws:s3:arn",
+                        [s3_bucket(a.partition, f"{source.prefix}-artifacts-*")],
+                    ),
+                ],
             ),
             Statement(
-                sid="NeverUpdatePackages",
-                effect="Deny",
-                actions=["sagemaker:UpdateModelPackage"],
-                resources=["*"],
+                sid="VerifyWithTrustedSourceKeys",
+                actions=VERIFY_ACTIONS,
+                resources=list(source.trusted_signing_key_arns),
             ),
+            Statement(
+                sid="PublishPromotedModels",
+                actions=("s3:GetObject", "s3:PutObject"),
+                resources=[b.models],
+            ),
+            _kms_use("promote", args),
+            Statement(
+                sid="DescribeDataKey", actions=["kms:DescribeKey"], resources=[args.data_key_arn]
+            ),
+            *_register_pending(args),
         ]
     )
 
@@ -906,7 +1006,11 @@ def _deploy(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
             Statement(
                 sid="VerifyModelSignatures",
                 actions=VERIFY_ACTIONS,
-                resources=[args.signing_key_arn],
+                # Promoted models carry the source stack's signature (mlops:promotion).
+                resources=[
+                    args.signing_key_arn,
+                    *(args.promotion.trusted_signing_key_arns if args.promotion else ()),
+                ],
             ),
             Statement(sid="ReadSignedModels", actions=["s3:GetObject"], resources=[b.models]),
             Statement(

@@ -9,6 +9,14 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from infra.policy_document import PolicyDocument, Principal, Statement
+
+# What a promoting role of another account may do in this registry: read, never change.
+PROMOTER_REGISTRY_ACTIONS = (
+    "sagemaker:DescribeModelPackage",
+    "sagemaker:DescribeModelPackageGroup",
+)
+
 
 @dataclass(frozen=True)
 class RegistryArgs:
@@ -20,6 +28,11 @@ class RegistryArgs:
     max_release_images: int = 50
     force_delete: bool = False
     tags: dict[str, str] | None = None
+    promoters: Sequence[pulumi.Input[str]] = ()
+    """Promoting roles of other accounts: each group's resource policy lets them describe its
+    packages (cross-account reads of a model registry need the group's policy)."""
+    arn_prefix: pulumi.Input[str] | None = None
+    """`arn:<partition>:sagemaker:<region>:<account>:` for the group policies' resources."""
 
 
 class Registry(pulumi.ComponentResource):
@@ -58,6 +71,13 @@ class Registry(pulumi.ComponentResource):
                 opts=child,
             )
             self.model_group_arns[group] = package_group.arn
+            if args.promoters:
+                aws.sagemaker.ModelPackageGroupPolicy(
+                    f"{name}-{group}-policy",
+                    model_package_group_name=package_group.model_package_group_name,
+                    resource_policy=_promoter_policy(args, group).to_json(),
+                    opts=child,
+                )
         self.repository_url = repository.repository_url
         self.repository_arn = repository.arn
         self.register_outputs(
@@ -73,6 +93,23 @@ def image_uri(repository_url: pulumi.Input[str], reference: str) -> pulumi.Outpu
     """`<account>.dkr.ecr.<region>.amazonaws.com/<repo>@sha256:<hex>` (or `:<tag>` in dev):
     the one place an image URI is built from the repository and the stack's reference."""
     return pulumi.Output.concat(repository_url, reference)
+
+
+def _promoter_policy(args: RegistryArgs, group: str) -> PolicyDocument:
+    assert args.arn_prefix is not None
+    return PolicyDocument(
+        [
+            Statement(
+                sid="PromotersReadPackages",
+                principals=Principal("AWS", list(args.promoters)),
+                actions=PROMOTER_REGISTRY_ACTIONS,
+                resources=[
+                    pulumi.Output.concat(args.arn_prefix, "model-package-group/", group),
+                    pulumi.Output.concat(args.arn_prefix, "model-package/", group, "/*"),
+                ],
+            )
+        ]
+    )
 
 
 def _lifecycle(args: RegistryArgs) -> dict[str, object]:

@@ -32,6 +32,16 @@ class LogDelivery:
 
 
 @dataclass(frozen=True)
+class PrefixReaders:
+    """Named principals (roles of another account) that may read objects under prefixes."""
+
+    sid: str
+    principals: Sequence[pulumi.Input[str]]
+    key_prefixes: Sequence[str]
+    """Each ends in `/`; the grant is `<prefix>*`."""
+
+
+@dataclass(frozen=True)
 class SecureBucketArgs:
     partition: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str] | None
@@ -54,6 +64,8 @@ class SecureBucketArgs:
     or key; header-less ones get the bucket's default SSE-KMS key."""
     bucket_name: str | None = None
     """A fixed name (the Pulumi state bucket, which others derive); None: Pulumi autonames."""
+    readers: Sequence[PrefixReaders] = ()
+    """Cross-account readers (a promoting stack's role): GetObject under named prefixes only."""
 
 
 class SecureBucket(pulumi.ComponentResource):
@@ -233,6 +245,15 @@ def bucket_policy(args: SecureBucketArgs, bucket: pulumi.Input[str]) -> PolicyDo
                 ],
             ),
         ]
+    for readers in args.readers:
+        statements.append(
+            Statement(
+                sid=readers.sid,
+                principals=Principal("AWS", list(readers.principals)),
+                actions=["s3:GetObject"],
+                resources=[s3_objects(args.partition, bucket, p) for p in readers.key_prefixes],
+            )
+        )
     for index, delivery in enumerate(args.log_deliveries):
         statements += _delivery_statements(index, delivery, bucket_arn, args.partition, bucket)
     return PolicyDocument(statements)

@@ -38,6 +38,7 @@ from infra.arns import Arns
 from infra.contracts import (
     CAPTURE_PREFIX,
     ENDPOINT_VARIANT,
+    PROMOTED_FROM_ENV,
     Alarm,
     Env,
     alarm_name,
@@ -140,7 +141,8 @@ class SageMakerServingArgs:
     """Bucket name for data capture (requests and responses, under `datacapture/`)."""
     signing_public_key_pem: pulumi.Input[str]
     """PEM of the release-signing key; the server verifies the model with it, offline,
-    since a network-isolated container cannot call KMS."""
+    since a network-isolated container cannot call KMS. A stack that takes promotions
+    appends its trusted source keys' PEMs."""
     instance_type: str
     initial_instance_count: int
     max_instance_count: int
@@ -153,6 +155,8 @@ class SageMakerServingArgs:
     vpc: VpcPlacement | None = None
     """Private subnets and security group; None only in stacks without a VPC (dev)."""
     tags: dict[str, str] | None = None
+    promoted_from: str | None = None
+    """The stack promoted models come from (`mlops:promotion.fromStack`); None: none."""
 
 
 @dataclass(frozen=True)
@@ -261,6 +265,7 @@ class SageMakerServing(pulumi.ComponentResource):
                     Env.MODEL_NAME: model,
                     Env.STACK: args.stack,
                     Env.MODEL_VERSION: str(served.version),
+                    **({PROMOTED_FROM_ENV: args.promoted_from} if args.promoted_from else {}),
                 },
             },
             vpc_config=(

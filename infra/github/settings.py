@@ -126,8 +126,8 @@ def approval_environment(stack: StackConfig) -> str:
 
 def plan_repository(stacks: Sequence[StackConfig]) -> RepositoryPlan:
     """The environments every stack needs, merged by name (a shared name needs what any
-    of its users needs). Reviewers: prod's deploy and signing environments, every approval
-    environment."""
+    of its users needs). Reviewers: prod's deploy, signing and promotion environments, every
+    approval environment."""
     repositories = sorted({f"{s.github.org}/{s.github.repo}" for s in stacks})
     if len(repositories) != 1:
         raise ConfigError(
@@ -139,11 +139,15 @@ def plan_repository(stacks: Sequence[StackConfig]) -> RepositoryPlan:
     merged: dict[str, tuple[list[str], bool]] = {}
     for stack in stacks:
         prod = stack.environment == "prod"
-        for duty, name, reviewed in (
+        needs = [
             ("deploy", stack.github.deploy_environment, prod),
             ("sign", signing_environment(stack), prod),
             ("approve", approval_environment(stack), True),
-        ):
+        ]
+        if stack.promotion is not None:
+            # Promotion writes into the target's registry: reviewed where signing is.
+            needs.append(("promote", stack.github.promotion_environment, prod))
+        for duty, name, reviewed in needs:
             duties, required = merged.setdefault(name, ([], False))
             duties.append(f"{stack.environment}:{duty}")
             merged[name] = (duties, required or reviewed)

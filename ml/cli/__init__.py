@@ -13,6 +13,7 @@ from ml.cli import (
     infra,
     keys,
     model,
+    promote,
     provenance,
     registry,
     release,
@@ -43,6 +44,7 @@ app.command("verify")(provenance.verify)
 app.command("register")(registry.register)
 app.command("approve")(registry.approve)
 app.command("reject")(registry.reject)
+app.command("promote")(promote.promote)
 app.command("emulator")(emulator.emulator)
 app.add_typer(release.app, name="release")
 app.command("serve")(serve.serve)

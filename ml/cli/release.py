@@ -131,7 +131,12 @@ def release_version(
     require_idle(sagemaker, cfg)
     verifier = _verifier(cfg, session, key_id, public_key)
     check = check_model_package(
-        sagemaker, aws.client("s3", session), verifier, group=group_name(cfg, name), version=version
+        sagemaker,
+        aws.client("s3", session),
+        verifier,
+        group=group_name(cfg, name),
+        version=version,
+        source=_trusted_source(cfg, session),
     )
     if not check.ok:
         raise MlopsError(
@@ -221,6 +226,7 @@ def verify(
         verifier=verifier,
         registry_only=registry_only,
         artifact_bucket=artifact_bucket,
+        source=_trusted_source(cfg, session),
     )
     table = Table(title=f"stack {stack}: provenance ({result.verifier})")
     for column in ("model package", "approval", "gates", "verdict"):
@@ -428,6 +434,23 @@ def _session(cfg: "StackConfig") -> Any:
 
     configured = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     return aws.session(region=configured or cfg.region)
+
+
+def _trusted_source(cfg: "StackConfig", session: Any) -> Any:
+    """The stack's promotion source (`mlops:promotion`): promoted packages verify with the
+    source's trusted signing keys, through KMS in the source account."""
+    from ml import aws
+    from ml.provenance.check import TrustedSource, kms_verifier
+
+    promotion = cfg.promotion
+    if promotion is None:
+        return None
+    return TrustedSource(
+        stack=promotion.from_stack,
+        account_id=promotion.source_account_id,
+        key_arns=promotion.trusted_signing_key_arns,
+        verifier_for=lambda arn: kms_verifier(aws.client("kms", session), arn),
+    )
 
 
 def _verifier(cfg: "StackConfig", session: Any, key_id: str | None, public_key: Path | None) -> Any:

@@ -138,6 +138,10 @@ class DemoRun:
     release_graph: Graph | None = None
     plan_parts: Any = None
     """(stack edit, verification, graph changes) of the release PR, for its comment."""
+    target_cfg: StackConfig | None = None
+    """The stack this one promotes to (`promotesTo`, prod), in its own emulated account."""
+    target: Any = None
+    promoted_version: int | None = None
 
     # ---- layout -----------------------------------------------------------------------
 
@@ -164,15 +168,18 @@ class DemoRun:
         return self.cfg.model_group(self.model_name)
 
     @contextmanager
-    def acting_as(self, duty: str, step: str, action: str, *services: str) -> Iterator[Any]:
-        """Run the block as the stack's role for `duty`: its session in the environment,
-        clients for `services` made with it; records the caller identity it sees."""
+    def acting_as(
+        self, duty: str, step: str, action: str, *services: str, on: Any = None
+    ) -> Iterator[Any]:
+        """Run the block as the stack's role for `duty` (of the emulated stack `on`, default
+        the demo's): its session in the environment, clients for `services` made with it
+        (in the role's account); records the caller identity it sees."""
         from ml import aws
         from ml.emulator.iam import LEDGER
         from ml.emulator.identities import credentials_for
         from ml.emulator.server import environment
 
-        credentials = credentials_for(self.emulated, duty, self.clients["sts"])
+        credentials = credentials_for(on or self.emulated, duty, self.clients["sts"])
         denials = len(LEDGER.denials)
         with environment(credentials.environment()):
             caller = aws.client("sts").get_caller_identity()["Arn"]
@@ -210,6 +217,13 @@ class DemoRun:
             ("rollback", "Canary rehearsal, faulty candidate: roll back", self.canary_rollback),
             ("monitor", "Drift monitor over captured requests", self.monitor_drift),
         ]
+        for target in load_stack(stack, self.root).promotes_to:
+            to = target.stack
+            plan += [
+                ("promote", f"Promote to {to}, its own account (gh-promote)", self.promote),
+                ("approve-target", f"Approve in {to} (its approver)", self.approve_promoted),
+                ("verify-target", f"Verify {to}: the promoted version", self.verify_promoted),
+            ]
         return [Step(name, title, run) for name, title, run in plan]
 
     # ---- steps ------------------------------------------------------------------------
@@ -670,6 +684,131 @@ class DemoRun:
             f"revert PR proposed: {edit.changes[0]}"
         )
 
+    # ---- promotion into the next stack's account (staging -> prod) ---------------------
+
+    def promote(self, progress: Progress) -> str:
+        """Bootstrap the target stack in its own account (as `pulumi up` there would), then
+        `mlops promote` the approved candidate as the target's `gh-promote`."""
+        from infra.offline import render_graph
+        from ml import aws
+        from ml.emulator import bootstrap_stack
+        from ml.emulator.bootstrap import in_account, promotion_peers
+        from ml.registry.promote import PromotionTarget, promote
+
+        assert self.cfg is not None and self.candidate_version is not None
+        (target,) = self.cfg.promotes_to[:1]
+        self.target_cfg = load_stack(target.stack, self.root)
+        graph = Graph.from_json(render_graph(target.stack, self.root))
+        progress.note(f"bootstrapping {target.stack} in account {target.account_id}")
+        clients = {
+            name: in_account(aws.client(name), target.account_id)
+            for name in ("kms", "s3", "sagemaker", "iam")
+        }
+        self.target = bootstrap_stack(
+            graph, **clients, peers=promotion_peers(self.target_cfg, self.emulated)
+        )
+        with self.acting_as(
+            "promote", "promote", f"promote to {target.stack}", *REGISTER, on=self.target
+        ) as a:
+            result = promote(
+                self.model_name,
+                self.candidate_version,
+                self._promotion_source(),
+                PromotionTarget(
+                    stack=target.stack,
+                    group=self.target_cfg.model_group(self.model_name),
+                    bucket=self.target.artifact_bucket,
+                    kms_key_id=self.target.data_key_arn,
+                    owner=self.target_cfg.owner,
+                ),
+                kms=a["kms"],
+                s3=a["s3"],
+                sagemaker=a["sagemaker"],
+                sts=a["sts"],
+            )
+        package = result.package
+        self.promoted_version = package.version
+        self.facts["promoted"] = {
+            "stack": target.stack,
+            "account": self.target.account_id,
+            "version": package.version,
+            "status": package.approval_status,
+            "source_package_arn": package.metadata.get("source_package_arn"),
+        }
+        return (
+            f"{self.group} v{self.candidate_version} -> {package.group} v{package.version} "
+            f"{package.approval_status} in account {self.target.account_id}"
+        )
+
+    def _promotion_source(self) -> Any:
+        """What `mlops promote` reads from the target's `mlops:promotion`, in emulator ids."""
+        from ml.emulator.bootstrap import promotion_peers
+        from ml.registry.promote import PromotionSource
+
+        assert self.cfg is not None and self.target_cfg is not None
+        promotion = self.target_cfg.promotion
+        if promotion is None or promotion.from_stack != self.settings.stack:
+            raise MlopsError(
+                f"Pulumi.{self.target_cfg.environment}.yaml takes no promotions from "
+                f"{self.settings.stack} (mlops:promotion.fromStack)"
+            )
+        peers = promotion_peers(self.target_cfg, self.emulated)
+        return PromotionSource(
+            stack=self.settings.stack,
+            account_id=peers[promotion.source_account_id],
+            region=self.cfg.region,
+            partition="aws",
+            group=self.group,
+            trusted_key_arns=tuple(peers[arn] for arn in promotion.trusted_signing_key_arns),
+        )
+
+    def approve_promoted(self, progress: Progress) -> str:
+        """`mlops approve --stack prod` by prod's approver, as for any package."""
+        assert self.target_cfg is not None and self.promoted_version is not None
+        group = self.target_cfg.model_group(self.model_name)
+        with self.acting_as(
+            "approve", "approve-target", "approve the promoted version", "sagemaker", "sts",
+            on=self.target,
+        ) as aws:  # fmt: skip
+            package = self._approve(
+                aws, self.promoted_version, "promoted from staging, watched healthy", group=group
+            )
+        return f"{group} v{package.version} {package.approval_status} by {package.approved_by}"
+
+    def verify_promoted(self, progress: Progress) -> str:
+        """`mlops release verify --stack prod` as prod's deploy role: the promoted version
+        verifies with the staging key prod trusts, bound to the staging package."""
+        from ml.provenance.check import TrustedSource, kms_verifier
+        from ml.release.verify import verify_stack
+
+        assert self.target_cfg is not None and self.target is not None
+        source = self._promotion_source()
+        declared = self.target_cfg.served_models.get(self.model_name)
+        if declared != self.promoted_version:
+            raise MlopsError(
+                f"Pulumi.{self.target_cfg.environment}.yaml declares {self.model_name} "
+                f"v{declared}, the promotion made v{self.promoted_version}"
+            )
+        with self.acting_as(
+            "deploy", "verify-target", "verify the promoted version", *VERIFY, on=self.target
+        ) as aws:
+            result = verify_stack(
+                self.target_cfg,
+                sagemaker=aws["sagemaker"],
+                s3=aws["s3"],
+                verifier=kms_verifier(aws["kms"], self.target.signing_key_arn),
+                source=TrustedSource(
+                    stack=source.stack,
+                    account_id=source.account_id,
+                    key_arns=source.trusted_key_arns,
+                    verifier_for=lambda arn: kms_verifier(aws["kms"], arn),
+                ),
+            )
+        if not result.ok:
+            raise MlopsError(result.summary(), 1)
+        self.facts["target_verified"] = result.summary()
+        return result.summary()
+
     def monitor_drift(self, progress: Progress) -> str:
         """The scheduled drift monitor: `mlops drift` on what the endpoint captured, as
         the monitor role, reading the reference and the capture from S3."""
@@ -800,14 +939,16 @@ class DemoRun:
         )
         return published.package.version
 
-    def _approve(self, aws: dict[str, Any], version: int, reason: str) -> Any:
+    def _approve(
+        self, aws: dict[str, Any], version: int, reason: str, group: str | None = None
+    ) -> Any:
         """What `mlops approve` does: records the caller, refuses the signer or registrar."""
         from ml.registry.identity import caller_arn
         from ml.registry.packages import approve
 
         return approve(
             aws["sagemaker"],
-            self.group,
+            group or self.group,
             version,
             f"mlops demo: {reason}",
             approved_by=caller_arn(aws["sts"]),

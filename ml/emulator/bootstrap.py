@@ -27,6 +27,8 @@ the roles' documents are what enforcement then holds every role session to
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,14 +51,31 @@ OBJECT_LOCK = "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguratio
 PACKAGE_GROUP = "aws:sagemaker/modelPackageGroup:ModelPackageGroup"
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+GROUP_POLICY = "aws:sagemaker/modelPackageGroupPolicy:ModelPackageGroupPolicy"
+ACCOUNT_HEADER = "x-moto-account-id"
+"""The emulator acts in the account this request header names (moto), for the administrator."""
+
+
+def in_account(client: Any, account_id: str) -> Any:
+    """`client` (the administrator's) acting in `account_id`: each request names the account,
+    as `pulumi up` with that account's credentials would act in it. Returns the client."""
+
+    def name_account(request: Any, **_: Any) -> None:
+        request.headers[ACCOUNT_HEADER] = account_id
+
+    client.meta.events.register("before-sign.*.*", name_account)
+    return client
 
 
 @dataclass
 class ArnRewrite:
     """Mock ids and ARNs of the rendered graph -> the emulator's, applied to policy text.
 
-    Longest first, so a key ARN is replaced whole before its key id inside it; the
-    account id only where it stands as an ARN field (`:123456789012:`)."""
+    In one pass, longest first, so a key ARN is replaced whole before its key id inside it
+    and a replaced value is never replaced again (prod's graph maps its own mock account to
+    prod's and staging's configured account to the mock one). An account id is replaced
+    where it stands as an ARN field (`:123456789012:`) or as a whole JSON string (a
+    condition value)."""
 
     values: dict[str, str] = field(default_factory=dict)
 
@@ -66,12 +85,18 @@ class ArnRewrite:
 
     def add_account(self, graph_arn: str, emulator_arn: str) -> None:
         """The account field of two ARNs of the same resource (graph, emulator)."""
-        self.add(f":{_account_of(graph_arn)}:", f":{_account_of(emulator_arn)}:")
+        self.add_account_id(_account_of(graph_arn), _account_of(emulator_arn))
+
+    def add_account_id(self, graph_account: str, emulator_account: str) -> None:
+        self.add(f":{graph_account}:", f":{emulator_account}:")
+        self.add(f'"{graph_account}"', f'"{emulator_account}"')
 
     def __call__(self, text: str) -> str:
-        for graph_value, emulator_value in sorted(self.values.items(), key=lambda kv: -len(kv[0])):
-            text = text.replace(graph_value, emulator_value)
-        return text
+        if not self.values:
+            return text
+        ordered = sorted(self.values, key=len, reverse=True)
+        pattern = re.compile("|".join(re.escape(value) for value in ordered))
+        return pattern.sub(lambda match: self.values[match.group(0)], text)
 
 
 @dataclass(frozen=True)
@@ -79,6 +104,7 @@ class EmulatedStack:
     """What the bootstrap created, named like the stack's Pulumi outputs."""
 
     stack: str
+    account_id: str
     region: str
     data_key_arn: str
     data_key_alias: str
@@ -128,12 +154,27 @@ _BUCKET_OUTPUTS = {
 
 
 def bootstrap_stack(
-    graph: Graph, *, kms: Any, s3: Any, sagemaker: Any, iam: Any | None = None
+    graph: Graph,
+    *,
+    kms: Any,
+    s3: Any,
+    sagemaker: Any,
+    iam: Any | None = None,
+    peers: Mapping[str, str] | None = None,
 ) -> EmulatedStack:
-    """Create the graph's keys, buckets (with policies), model package groups and, given
-    an IAM client, its roles with their trust and inline policies."""
+    """Create the graph's keys, buckets (with policies), model package groups (with their
+    policies) and, given an IAM client, its roles with their trust and inline policies.
+
+    The stack lands in the account the clients act in (`in_account`). `peers` maps values
+    the stack file names in another stack's account (its account id as `:<id>:`-free
+    digits, a trusted key ARN) to that stack's emulator values (`promotion_peers`)."""
     region = s3.meta.region_name
     remap = ArnRewrite()
+    for graph_value, emulator_value in (peers or {}).items():
+        if graph_value.isdigit():
+            remap.add_account_id(graph_value, emulator_value)
+        else:
+            remap.add(graph_value, emulator_value)
     key_arns: dict[str, str] = {}  # graph key ARN -> emulator key ARN
     aliases: dict[str, tuple[str, str]] = {}  # role -> (alias, emulator key ARN)
     for alias in graph.of_type(ALIAS):
@@ -147,6 +188,14 @@ def bootstrap_stack(
         remap.add_account(graph_arn, arn)
         role = name.rsplit("-", 1)[-1]
         aliases[role] = (name, arn)
+    # Key policies name the stack's roles and account: put them once every id is known (a
+    # stack in another account than the graph's mock one needs them rewritten).
+    for graph_arn, arn in key_arns.items():
+        graph_key = _key_for(graph, graph_arn)
+        if graph_key.inputs.get("policy"):
+            kms.put_key_policy(
+                KeyId=arn, PolicyName="default", Policy=remap(graph_key.inputs["policy"])
+            )
 
     prefix = f"mlops-{graph.stack}-"
     buckets: dict[str, str] = {}
@@ -197,6 +246,11 @@ def bootstrap_stack(
         group_name = group.inputs["modelPackageGroupName"]
         _ensure_group(sagemaker, group_name, group.inputs.get("modelPackageGroupDescription", ""))
         groups.append(group_name)
+    for policy in graph.of_type(GROUP_POLICY):
+        sagemaker.put_model_package_group_policy(
+            ModelPackageGroupName=policy.inputs["modelPackageGroupName"],
+            ResourcePolicy=remap(policy.inputs["resourcePolicy"]),
+        )
 
     roles = _create_roles(graph, iam, remap) if iam is not None else {}
 
@@ -204,6 +258,7 @@ def bootstrap_stack(
     signing_alias, signing_arn = aliases["signing"]
     return EmulatedStack(
         stack=graph.stack,
+        account_id=_account_of(signing_arn),
         region=region,
         data_key_arn=data_arn,
         data_key_alias=data_alias,
@@ -334,3 +389,15 @@ def policy_document(graph: Graph, bucket_name: str, stack: EmulatedStack) -> dic
     for resource in graph.attached_to(BUCKET_POLICY, "bucket", bucket_name):
         return json.loads(stack.rewrite()(resource.inputs["policy"]))
     raise KeyError(f"graph of stack {graph.stack}: no bucket policy for {bucket_name}")
+
+
+def promotion_peers(target: Any, source: EmulatedStack) -> dict[str, str]:
+    """What the target stack's file (`StackConfig`) names in the source stack's account, ->
+    the source's emulator values: its account id and its trusted signing key ARNs."""
+    promotion = target.promotion
+    if promotion is None or promotion.from_stack != source.stack:
+        return {}
+    peers = {promotion.source_account_id: source.account_id}
+    for arn in promotion.trusted_signing_key_arns:
+        peers[arn] = source.signing_key_arn
+    return peers

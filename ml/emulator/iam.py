@@ -16,7 +16,8 @@ Modelled per service (the ones the release uses):
   TLS), `s3:x-amz-server-side-encryption[-aws-kms-key-id]`, `s3:prefix`; the bucket policy.
   What S3 does with the caller's rights on AWS is authorised too: `kms:GenerateDataKey` for
   an SSE-KMS upload and `kms:Decrypt` for reading an SSE-KMS object, on the key, with
-  `kms:ViaService = s3.<region>.amazonaws.com`.
+  `kms:ViaService = s3.<region>.amazonaws.com` and the encryption context S3 sends
+  (`kms:EncryptionContext:aws:s3:arn`: the bucket ARN with S3 Bucket Keys).
 - KMS: the key ARN (key ids, aliases and alias ARNs resolved); `kms:SigningAlgorithm`,
   `kms:MessageType`, `kms:RequestAlias`, `kms:CallerAccount`; the key policy, which must
   allow the call itself or delegate to IAM by naming the account root.
@@ -73,6 +74,9 @@ class Authorization:
     resource_policy: Policy | None = None
     resource_required: bool = False
     """KMS keys and role trust: the resource policy must allow (or delegate to IAM)."""
+    resource_account: str | None = None
+    """The account owning the resource, when known: another account's resource needs its
+    policy to allow the caller too (cross-account access)."""
 
 
 @dataclass(frozen=True)
@@ -192,7 +196,9 @@ def authorize_with_evaluator(original: Callable[..., None]) -> Callable[..., Non
             return None  # needs no permission on AWS either
         if not isinstance(access_key, AssumedRoleAccessKey):
             raise _denied(self, principal, request._action, resource, "only roles are modelled")
-        account, partition = request.account_id, get_partition(request._region)
+        # The caller's own account (its session's), which cross-account routing of the
+        # request (patches "cross-account-arns") does not change.
+        account, partition = principal.split(":")[4], get_partition(request._region)
         role_name = access_key._owner_role_name
         role_arn = f"arn:{partition}:iam::{account}:role/{role_name}"
         identity = _inline_policies(account, partition, role_name)
@@ -205,6 +211,7 @@ def authorize_with_evaluator(original: Callable[..., None]) -> Callable[..., Non
                     identity,
                     [need.resource_policy] if need.resource_policy else [],
                     resource_required=need.resource_required,
+                    resource_account=need.resource_account,
                 )
             except UnsupportedPolicy as error:
                 outcome = Outcome("implicit-deny", (), f"emulator cannot evaluate: {error}")
@@ -257,7 +264,8 @@ def _statements(document: Any) -> list[Any]:
 
 def _authorizations(response: Any, request: IAMRequestBase, resource: str) -> list[Authorization]:
     service = request._service
-    scope = _Scope(request.account_id, request._region)
+    caller = request._access_key.arn.split(":")[4]
+    scope = _Scope(caller, request._region)
     if service == "s3":
         return _s3(response, request, resource, scope)
     body = _json_body(response)
@@ -318,23 +326,38 @@ def _s3(response: Any, request: IAMRequestBase, resource: str, scope: _Scope) ->
     if action == "s3:ListBucket" and "prefix" in query:
         context["s3:prefix"] = query["prefix"][:1]
     bucket_name = resource.split(":::", 1)[1].split("/", 1)[0] if ":::" in resource else ""
-    backend = s3_backends[scope.account][scope.partition]
-    bucket = backend.buckets.get(bucket_name)
+    # Bucket names are global: the bucket may be another account's.
+    _, owner = s3_backends.bucket_accounts.get(bucket_name, (scope.partition, scope.account))
+    bucket = s3_backends[owner][scope.partition].buckets.get(bucket_name)
     policy = None
     if bucket is not None and bucket.policy:
         text = bucket.policy.decode() if isinstance(bucket.policy, bytes) else bucket.policy
         policy = Policy(f"bucket policy of {bucket_name}", _statements(text))
-    needs: list[Authorization] = [Authorization(action, resource, context, policy)]
-    key_arn = _s3_kms_key(response, action, headers, bucket, resource, scope)
+    context["s3:resourceaccount"] = [owner]
+    needs: list[Authorization] = [
+        Authorization(action, resource, context, policy, resource_account=owner)
+    ]
+    key_arn = _s3_kms_key(response, action, headers, bucket, resource, _Scope(owner, scope.region))
     if key_arn is not None:
         kms_action = "kms:GenerateDataKey" if action == "s3:PutObject" else "kms:Decrypt"
         via = {
             **scope.common(),
             "kms:viaservice": [f"s3.{scope.region}.amazonaws.com"],
             "kms:calleraccount": [scope.account],
+            "kms:encryptioncontext:aws:s3:arn": [_s3_context(bucket, resource, scope)],
         }
         needs.append(_kms_need(kms_action, key_arn, via, scope))
     return needs
+
+
+def _s3_context(bucket: Any, resource: str, scope: _Scope) -> str:
+    """The encryption context S3 sends KMS: the bucket's ARN with S3 Bucket Keys (every
+    bucket of this project), else the object's."""
+    rule = (getattr(bucket, "encryption", None) or {}).get("Rule") or {}
+    rules = rule if isinstance(rule, list) else [rule]
+    if any(str(r.get("BucketKeyEnabled", "")).lower() == "true" for r in rules):
+        return resource.split("/", 1)[0]
+    return resource
 
 
 def _s3_kms_key(
@@ -381,10 +404,11 @@ _KMS_ACCOUNT_WIDE = {"kms:CreateKey", "kms:ListAliases", "kms:ListKeys", "kms:Ge
 
 
 def _resolve_key(key_id: str | None, scope: _Scope) -> str:
-    """A key id, key ARN, alias name or alias ARN -> the key's ARN (unknown: as given)."""
+    """A key id, key ARN, alias name or alias ARN -> the key's ARN (unknown: as given); an
+    ARN is looked up in the account it names."""
     if not key_id:
         return "*"
-    backend = kms_backends[scope.account][scope.region]
+    backend = kms_backends[_arn_account(key_id) or scope.account][scope.region]
     try:
         return str(backend.describe_key(key_id).arn)
     except (KeyError, KmsNotFound):  # the service answers the unknown key itself
@@ -392,10 +416,18 @@ def _resolve_key(key_id: str | None, scope: _Scope) -> str:
 
 
 def _kms_need(action: str, key_arn: str, context: dict[str, list[str]], scope: _Scope) -> Any:
-    backend = kms_backends[scope.account][scope.region]
+    owner = _arn_account(key_arn) or scope.account
+    backend = kms_backends[owner][scope.region]
     key = backend.keys.get(key_arn.split(":key/")[-1])
     policy = Policy(f"key policy of {key_arn}", _statements(key.policy)) if key else None
-    return Authorization(action, key_arn, context, policy, resource_required=key is not None)
+    return Authorization(
+        action, key_arn, context, policy, resource_required=key is not None, resource_account=owner
+    )
+
+
+def _arn_account(value: str) -> str | None:
+    parts = value.split(":")
+    return parts[4] if value.startswith("arn:") and len(parts) > 5 and parts[4] else None
 
 
 def _kms(action: str, body: dict[str, Any], scope: _Scope) -> list[Any]:
@@ -438,7 +470,16 @@ def _sagemaker(action: str, body: dict[str, Any], scope: _Scope) -> list[Any]:
         context["aws:tagkeys"] = [str(tag["Key"]) for tag in tags]
         for tag in tags:
             context[f"aws:requesttag/{str(tag['Key']).lower()}"] = [str(tag["Value"])]
-    needs: list[Any] = [Authorization(action, resource, context)]
+    owner = _arn_account(resource)
+    policy = None
+    if owner is not None and owner != scope.account:
+        # Another account's registry: its group's resource policy must allow the caller.
+        group = resource.split(":", 5)[5].split("/")[1] if "/" in resource else ""
+        text = _group_policy(owner, scope.region, group)
+        policy = Policy(f"resource policy of group {group}", _statements(text) if text else [])
+    needs: list[Any] = [
+        Authorization(action, resource, context, policy, resource_account=owner or scope.account)
+    ]
     if tags and action.startswith("sagemaker:Create"):
         needs.append(Authorization("sagemaker:AddTags", resource, context))
     role = body.get("RoleArn") or body.get("ExecutionRoleArn")
@@ -446,6 +487,11 @@ def _sagemaker(action: str, body: dict[str, Any], scope: _Scope) -> list[Any]:
         passed = {**scope.common(), "iam:passedtoservice": ["sagemaker.amazonaws.com"]}
         needs.append(Authorization("iam:PassRole", str(role), passed))
     return needs
+
+
+def _group_policy(account: str, region: str, group: str) -> str | None:
+    found = sagemaker_backends[account][region].model_package_groups.get(group)
+    return getattr(found, "resource_policy", None) if found is not None else None
 
 
 def _sagemaker_resource(action: str, body: dict[str, Any], scope: _Scope) -> str:
@@ -508,7 +554,7 @@ def _sts(action: str, query: dict[str, str], scope: _Scope) -> list[Any]:
         return [Authorization(action, "*", scope.common())]
     role_arn = query["RoleArn"]
     context = {**scope.common(), "sts:rolesessionname": [query.get("RoleSessionName", "")]}
-    backend = iam_backends[scope.account][scope.partition]
+    backend = iam_backends[_arn_account(role_arn) or scope.account][scope.partition]
     try:
         trust = backend.get_role_by_arn(role_arn).assume_role_policy_document
     except IamNotFound:  # an unknown role: nothing trusts the caller

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from infra.contracts import PROMOTE_ROLE_SUFFIX
 from ml.emulator.bootstrap import EmulatedStack
 from ml.errors import MlopsError
 
@@ -29,6 +30,7 @@ DUTY_ROLES: dict[str, str] = {
     "audit": "auditor",
     "inference": "inference",
     "kubernetes": "k8s-serving",
+    "promote": PROMOTE_ROLE_SUFFIX,
 }
 """Duty -> role name suffix (`mlops-<stack>-<suffix>`), as in the shared trust design."""
 

@@ -32,12 +32,14 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from moto.core.exceptions import JsonRESTError
 from moto.iam.access_control import IAMRequest, PermissionResult
 from moto.kms.exceptions import ValidationException
+from moto.kms.models import kms_backends
 from moto.kms.responses import KmsResponse
 from moto.s3.exceptions import S3ClientError
 from moto.s3.models import FakeBucket
 from moto.s3.responses import S3Response
 from moto.sagemaker.exceptions import ValidationError as SageMakerValidationError
-from moto.sagemaker.models import SageMakerModelBackend
+from moto.sagemaker.models import SageMakerModelBackend, sagemaker_backends
+from moto.sagemaker.responses import SageMakerResponse
 
 from ml.emulator import deployments, iam
 from policies.documents import MalformedPolicy, parse_document
@@ -324,6 +326,60 @@ def _bucket_policy_on_request(original: Callable[..., Any]) -> Callable[..., Any
     return get_permission
 
 
+# --- Cross-account resources -----------------------------------------------------------
+
+
+def arn_account(value: Any) -> str | None:
+    """The account field of an ARN (`arn:aws:kms:<region>:<account>:key/...`), else None."""
+    if not isinstance(value, str) or not value.startswith("arn:"):
+        return None
+    parts = value.split(":")
+    return parts[4] if len(parts) > 5 and parts[4].isdigit() else None
+
+
+_SAGEMAKER_ARN_PARAMS = ("ModelPackageName", "ModelPackageArn", "ModelPackageGroupName")
+
+
+def _routed(backends: Any, params: tuple[str, ...]) -> Callable[[property], property]:
+    """A backend property that picks the account a request's resource ARN names."""
+
+    def wrap(original: property) -> property:
+        def backend(self: Any) -> Any:
+            for param in params:
+                account = arn_account(self._get_param(param))
+                if account is not None and account != self.current_account:
+                    return backends[account][self.region]
+            return original.fget(self)  # type: ignore[misc]
+
+        return property(backend)
+
+    return wrap
+
+
+def _put_group_policy(_: Any) -> Callable[[SageMakerResponse], str]:
+    def put_model_package_group_policy(self: SageMakerResponse) -> str:
+        group = self.sagemaker_backend.describe_model_package_group(
+            self._get_param("ModelPackageGroupName")
+        )
+        group.resource_policy = self._get_param("ResourcePolicy")
+        return json.dumps({"ModelPackageGroupArn": group.arn})
+
+    return put_model_package_group_policy
+
+
+def _get_group_policy(_: Any) -> Callable[[SageMakerResponse], str]:
+    def get_model_package_group_policy(self: SageMakerResponse) -> str:
+        group = self.sagemaker_backend.describe_model_package_group(
+            self._get_param("ModelPackageGroupName")
+        )
+        policy = getattr(group, "resource_policy", None)
+        if policy is None:
+            raise SageMakerValidationError(f"ModelPackageGroup {group.arn} has no resource policy")
+        return json.dumps({"ResourcePolicy": policy})
+
+    return get_model_package_group_policy
+
+
 PATCHES: tuple[Patch, ...] = (
     Patch(
         "kms-digest-message-type",
@@ -391,10 +447,36 @@ PATCHES: tuple[Patch, ...] = (
         "effect only while enforcement is on (ml.emulator.iam.set_enforcing).",
         (iam.TARGET,),
     ),
+    Patch(
+        "cross-account-arns",
+        "KMS and SageMaker look a key or model package up in the caller's account even when "
+        "the request names it by an ARN of another account, so a cross-account Verify or "
+        "DescribeModelPackage answers not found; AWS acts on the resource in the account the "
+        "ARN names (when that account's key or group policy allows the caller).",
+        (
+            (KmsResponse, "kms_backend", _routed(kms_backends, ("KeyId",))),
+            (
+                SageMakerResponse,
+                "sagemaker_backend",
+                _routed(sagemaker_backends, _SAGEMAKER_ARN_PARAMS),
+            ),
+        ),
+    ),
+    Patch(
+        "sagemaker-group-policy",
+        "PutModelPackageGroupPolicy and GetModelPackageGroupPolicy are not implemented (moto "
+        "answers not implemented); AWS keeps a resource policy on a model package group, "
+        "which is how another account may describe its packages.",
+        (
+            (SageMakerResponse, "put_model_package_group_policy", _put_group_policy),
+            (SageMakerResponse, "get_model_package_group_policy", _get_group_policy),
+        ),
+    ),
 )
 NAMES = tuple(patch.name for patch in PATCHES)
 
 _LOCK = threading.RLock()
+_ABSENT = object()
 _ORIGINALS: dict[tuple[type, str], Any] = {}
 _ABSENT = object()
 """Marks an attribute moto does not have: restoring removes it."""
@@ -409,8 +491,10 @@ def apply(names: tuple[str, ...] = NAMES) -> None:
             if patch.name not in names:
                 continue
             for owner, attribute, wrap in patch.targets:
+                # A method moto lacks altogether is added, and removed again on restore.
                 _ORIGINALS.setdefault((owner, attribute), owner.__dict__.get(attribute, _ABSENT))
-                setattr(owner, attribute, wrap(getattr(owner, attribute, None)))
+                current = owner.__dict__.get(attribute, getattr(owner, attribute, None))
+                setattr(owner, attribute, wrap(current))
             _ACTIVE.append(patch.name)
 
 

@@ -267,6 +267,19 @@ def compare_manifests(signed: Manifest, actual: Manifest) -> list[tuple[str, str
 
 
 @dataclass(frozen=True)
+class TrustedSource:
+    """The stack this one takes packages from by promotion (`mlops:promotion`): a promoted
+    package must come from its account and verify with one of its trusted keys, and its
+    statement is bound to the source package (stack, group, version), not to this one."""
+
+    stack: str
+    account_id: str
+    key_arns: tuple[str, ...]
+    verifier_for: Callable[[str], Verifier]
+    """A verifier for one of `key_arns` (KMS Verify in the source account)."""
+
+
+@dataclass(frozen=True)
 class PackageCheck:
     """Whether a registered model version may be released or served, and why not."""
 
@@ -298,6 +311,7 @@ def check_model_package(
     require_approved: bool = True,
     registry_only: bool = False,
     artifact_bucket: str | None = None,
+    source: TrustedSource | None = None,
 ) -> PackageCheck:
     """Signature valid and signed for this group and version, package approved by another
     identity than registered or signed it, validation gates passed: all, or why not.
@@ -307,7 +321,8 @@ def check_model_package(
     copies instead. `registry_only` downloads nothing and checks no signature (a
     metadata-only role's view). With `artifact_bucket`, the model data must lie under
     its `models/` prefix. A missing package is a failed check, not an exception; AWS
-    errors other than "not found" raise `MlopsError`.
+    errors other than "not found" raise `MlopsError`. A package `mlops promote` registered
+    is checked against `source` (see `TrustedSource`), and fails without one.
     """
     try:
         package = find_package(sagemaker, group, version)
@@ -335,6 +350,19 @@ def check_model_package(
                 f"{released}, where only the release role writes"
             )
 
+    bound_to: dict[str, Any] = {"group": group, "version": version}
+    if "source_package_arn" in package.metadata:
+        promoted = _promotion_problem(package, source)
+        if isinstance(promoted, str):
+            failed.append("promotion")
+            problems.append(promoted)
+            registry_only = True  # nothing this stack trusts can verify it
+        else:
+            bound_to = promoted
+            assert source is not None
+            if not registry_only:
+                verifier = source.verifier_for(package.metadata["signing_key_arn"])
+
     signature: VerificationResult | None = None
     signed: Provenance | None = None
     if not registry_only:
@@ -343,7 +371,7 @@ def check_model_package(
         signature = _check_signature(s3, verifier, package, artifact, envelope, failed, problems)
         signed = signature.provenance if signature is not None and signature.ok else None
     if signed is not None:
-        bound = binding_problem(signed, group=group, version=version)
+        bound = binding_problem(signed, **bound_to)
         if bound:
             failed.append("binding")
             problems.append(f"binding: {bound}")
@@ -380,6 +408,33 @@ def check_model_package(
         problems=tuple(problems),
         metadata=dict(package.metadata),
     )
+
+
+def _promotion_problem(package: ModelPackage, source: TrustedSource | None) -> dict[str, Any] | str:
+    """What a promoted package's statement must be bound to, or one line why it cannot be
+    trusted: no promotion configured, another account, a key not trusted."""
+    origin = package.promoted_from
+    if origin is None:
+        return "promotion: the package's source_package_arn, source_account or digest is malformed"
+    if source is None:
+        return (
+            f"promotion: promoted from {origin.package_arn}, but this stack takes no promotions "
+            "(mlops:promotion)"
+        )
+    if origin.account != source.account_id or f":{source.account_id}:" not in origin.package_arn:
+        return (
+            f"promotion: promoted from account {origin.account}, not the trusted source "
+            f"{source.account_id}"
+        )
+    key = package.metadata.get("signing_key_arn", "")
+    if key not in source.key_arns:
+        return (
+            f"promotion: signed by key {key or '(none recorded)'}, not one of "
+            "mlops:promotion.trustedSigningKeyArns"
+        )
+    if origin.artifact_digest != package.artifact_digest:
+        return "promotion: the package's artifact is not the source package's"
+    return {"stack": source.stack, "group": origin.group, "version": origin.version}
 
 
 def _check_signature(

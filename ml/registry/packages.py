@@ -65,7 +65,30 @@ METADATA_KEYS = {
     "validation_gates": "passed or failed: the validation step's verdict",
     "validation_report_s3_uri": "where the validation report is stored",
     "metric.<name>": "one entry per metric",
+    "source_package_arn": "promoted packages: the package of the source stack it copies",
+    "source_account": "promoted packages: the AWS account of the source stack",
+    "source_artifact_digest": "promoted packages: sha256:<hex> the source package records",
 }
+
+
+class PromotedFrom(BaseModel):
+    """Where a promoted package came from: the source stack's package, as verified."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    package_arn: Annotated[
+        str, Field(pattern=r"^arn:aws[a-z-]*:sagemaker:[^:]+:\d{12}:model-package/[^/]+/\d+$")
+    ]
+    account: Annotated[str, Field(pattern=r"^\d{12}$")]
+    artifact_digest: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+    @property
+    def group(self) -> str:
+        return self.package_arn.rsplit("/", 2)[-2]
+
+    @property
+    def version(self) -> int:
+        return int(self.package_arn.rsplit("/", 1)[-1])
 
 
 class PackageNotFound(MlopsError):
@@ -94,6 +117,8 @@ class Registration(BaseModel):
     registered_by: Annotated[str, Field(min_length=1)] | None = None
     """The caller's ARN (STS GetCallerIdentity) at registration."""
     tags: dict[str, str] = Field(default_factory=dict)
+    promoted_from: PromotedFrom | None = None
+    """Set by `mlops promote`: the source package this one copies."""
 
     def customer_metadata(self) -> dict[str, str]:
         p = self.provenance
@@ -115,6 +140,10 @@ class Registration(BaseModel):
             "validation_gates": self.validation_gates,
             "validation_report_s3_uri": self.validation_report_s3_uri,
         }
+        if self.promoted_from is not None:
+            values["source_package_arn"] = self.promoted_from.package_arn
+            values["source_account"] = self.promoted_from.account
+            values["source_artifact_digest"] = f"sha256:{self.promoted_from.artifact_digest}"
         for name, value in sorted(p.metrics.items()):
             values[f"metric.{name}"] = _number(value)
         metadata = {key: str(value) for key, value in values.items() if value not in (None, "")}
@@ -164,6 +193,24 @@ class ModelPackage:
     @property
     def signature_s3_uri(self) -> str | None:
         return self.metadata.get("signature_s3_uri")
+
+    @property
+    def promoted_from(self) -> PromotedFrom | None:
+        """The source package, for a package `mlops promote` registered; None otherwise
+        (or when the recorded values are malformed, which a check then reports)."""
+        arn = self.metadata.get("source_package_arn")
+        if arn is None:
+            return None
+        try:
+            return PromotedFrom(
+                package_arn=arn,
+                account=self.metadata.get("source_account", ""),
+                artifact_digest=self.metadata.get("source_artifact_digest", "").removeprefix(
+                    "sha256:"
+                ),
+            )
+        except ValueError:
+            return None
 
     @property
     def metrics(self) -> dict[str, float]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from infra.config import StackConfig
 from infra.contracts import MODELS_PREFIX
-from ml.provenance.check import PackageCheck, Verifier, check_model_package
+from ml.provenance.check import PackageCheck, TrustedSource, Verifier, check_model_package
 from ml.registry.packages import describe_package
 from ml.release.endpoints import group_name
 from ml.release.stackfile import served_versions
@@ -71,7 +71,9 @@ def verify_stack(
     verifier: Verifier | None,
     registry_only: bool = False,
     artifact_bucket: str | None = None,
+    source: TrustedSource | None = None,
 ) -> StackVerification:
+    """`source`: the stack's promotion source, for the packages `mlops promote` put here."""
     checks = tuple(
         _with_image_check(
             cfg,
@@ -84,6 +86,7 @@ def verify_stack(
                 version=version,
                 registry_only=registry_only,
                 artifact_bucket=artifact_bucket,
+                source=source,
             ),
         )
         for model, version in _referenced_versions(cfg)

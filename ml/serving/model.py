@@ -186,14 +186,14 @@ def verify(settings: ServeSettings) -> tuple[dict[str, str] | None, str]:
             )
         return None, f"signature not checked: {Env.REQUIRE_SIGNATURE}=false and no key configured"
 
-    from ml.provenance.check import kms_verifier, offline_verifier, verify_artifact
+    from ml.provenance.check import kms_verifier, verify_artifact
     from ml.provenance.statement import binding_problem
 
     try:
         if settings.public_key is not None:
-            verifier = offline_verifier(_read_key(settings.public_key))
+            verifier = _pick(_read_key(settings.public_key), settings.model_dir)
         elif settings.public_key_pem is not None:
-            verifier = offline_verifier(settings.public_key_pem.encode("utf-8"))
+            verifier = _pick(settings.public_key_pem.encode("utf-8"), settings.model_dir)
         else:
             from ml.aws import client
 
@@ -205,9 +205,13 @@ def verify(settings: ServeSettings) -> tuple[dict[str, str] | None, str]:
         raise NotServable(f"signature check failed: {result.reason}")
     signed = result.provenance
     assert signed is not None  # a verified result carries its statement
-    problem = binding_problem(
-        signed, model=settings.model_name, stack=settings.stack, version=settings.model_version
-    )
+    if settings.promoted_from is not None and signed.stack == settings.promoted_from:
+        # A promoted model keeps its source signature: same model, the source's stack.
+        problem = binding_problem(signed, model=settings.model_name, stack=settings.promoted_from)
+    else:
+        problem = binding_problem(
+            signed, model=settings.model_name, stack=settings.stack, version=settings.model_version
+        )
     if problem:
         s = settings
         told = f"{s.model_name or '?'} in {s.stack or '?'} v{s.model_version or '?'}"
@@ -216,6 +220,24 @@ def verify(settings: ServeSettings) -> tuple[dict[str, str] | None, str]:
     digests = {item["name"]: item["digest"]["sha256"] for item in subjects}
     bound = f"{signed.model_package_group} v{signed.version} ({signed.stack})"
     return digests, f"{result.reason}; signed for {bound}"
+
+
+def _pick(pem_bundle: bytes, model_dir: Path) -> Any:
+    """The verifier of the PEM key (of one or several concatenated) whose key id signed the
+    model's envelope; the first when none did (verification then says which key signed)."""
+    from ml.provenance.check import offline_verifier
+    from ml.provenance.envelope import EnvelopeError, load_envelope
+
+    end = b"-----END PUBLIC KEY-----"
+    blocks = [block.strip() + b"\n" + end + b"\n" for block in pem_bundle.split(end)[:-1]]
+    verifiers = [offline_verifier(block) for block in blocks] or [offline_verifier(pem_bundle)]
+    try:
+        signed_by = {
+            sig.keyid for sig in load_envelope(model_dir / SIGNATURE_FILE).signatures.values()
+        }
+    except EnvelopeError:
+        return verifiers[0]
+    return next((v for v in verifiers if v.keyid in signed_by), verifiers[0])
 
 
 def _read_key(path: Path) -> bytes:

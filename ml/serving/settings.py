@@ -48,7 +48,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from infra.contracts import Env
+from infra.contracts import PROMOTED_FROM_ENV, Env
 from ml.errors import MlopsError
 
 SETTINGS_ENV = "MLOPS_SERVE_SETTINGS"
@@ -97,6 +97,10 @@ class ServeSettings(BaseModel):
     """The stack it serves in (`MLOPS_STACK`)."""
     model_version: Annotated[int, Field(ge=1)] | None = None
     """The model package version it must serve (`MLOPS_MODEL_VERSION`)."""
+    promoted_from: Annotated[str, Field(min_length=1, max_length=63)] | None = None
+    """The stack this one takes promoted models from (`MLOPS_PROMOTED_FROM`): a statement
+    signed there for this model is served too (its version is the source's, checked against
+    the registry by `mlops release verify`)."""
     keep_alive_seconds: Annotated[int, Field(ge=1, le=3600)] = 75
     """Idle keep-alive; above the 60 s idle timeout of SageMaker's and most load balancers'
     connection pools, so the server is never the side that drops a pooled connection."""
@@ -161,7 +165,11 @@ def settings_from_env(env: Mapping[str, str], **overrides: object) -> ServeSetti
         values["public_key_pem"] = env[Env.SIGNING_PUBLIC_KEY_PEM]
     if env.get(Env.SIGNING_KEY_ID):
         values["key_id"] = env[Env.SIGNING_KEY_ID]
-    for name, key in ((Env.MODEL_NAME, "model_name"), (Env.STACK, "stack")):
+    for name, key in (
+        (Env.MODEL_NAME, "model_name"),
+        (Env.STACK, "stack"),
+        (PROMOTED_FROM_ENV, "promoted_from"),
+    ):
         if env.get(name):
             values[key] = env[name]
     if env.get(Env.MODEL_VERSION):

@@ -21,7 +21,11 @@ STACK_OUTPUT = re.compile(
     r"pulumi\s+stack\s+output((?:\s+--?[\w-]+(?:[= ][^\s-]\S*)?)*)\s+([\w.]+)"
 )
 EXPRESSION = re.compile(r"\$\{\{[^}]*\}\}")
-DUTY_ENVIRONMENTS = (contracts.signing_environment, contracts.approval_environment)
+DUTY_ENVIRONMENTS = (
+    contracts.signing_environment,
+    contracts.approval_environment,
+    contracts.promotion_environment,
+)
 
 
 def unknown_names(text: str) -> list[str]:
@@ -48,7 +52,8 @@ def unknown_names(text: str) -> list[str]:
             problems.append(
                 f"job {job_id}: environment {name!r} is neither a stack nor "
                 f"{contracts.signing_environment('<stack>')} / "
-                f"{contracts.approval_environment('<stack>')}"
+                f"{contracts.approval_environment('<stack>')} / "
+                f"{contracts.promotion_environment('<stack>')}"
             )
     return problems
 

@@ -36,6 +36,9 @@ STEPS = (
     "canary",
     "rollback",
     "monitor",
+    "promote",
+    "approve-target",
+    "verify-target",
 )
 REPORT_SUFFIXES = (".html", ".md", ".json", ".sarif", ".diff", ".log", ".pem", ".yaml")
 
@@ -253,6 +256,36 @@ def test_demo_promotes_the_candidate(first: DemoRun) -> None:
 
 
 @pytest.mark.slow
+def test_demo_promotes_staging_candidate_into_prod_account_as_prod_roles(first: DemoRun) -> None:
+    # given the promotion steps after the staging release
+    promoted = first.summary["outcomes"]["promoted"]
+    by_step = {i["step"]: i["caller_arn"] for i in first.summary["identities"]}
+    # then staging's approved v2 became prod's v1 in prod's own account, pending approval
+    assert promoted == {
+        "stack": "prod",
+        "account": "555566667777",
+        "version": 1,
+        "status": "PendingManualApproval",
+        "source_package_arn": (
+            "arn:aws:sagemaker:eu-west-1:123456789012:model-package/"
+            "mlops-staging-churn-classifier/2"
+        ),
+    }, promoted
+    # and each step ran as the prod role that does it on AWS, in prod's account
+    assert by_step["promote"] == (
+        "arn:aws:sts::555566667777:assumed-role/mlops-prod-gh-promote/demo-promote"
+    ), by_step["promote"]
+    assert role_of(by_step["approve-target"]) == "mlops-prod-gh-approve", by_step
+    assert role_of(by_step["verify-target"]) == "mlops-prod-gh-deploy", by_step
+    assert ":555566667777:" in by_step["approve-target"] + by_step["verify-target"], by_step
+    # and prod's release verify passed for the promoted version
+    assert first.summary["outcomes"]["target_verified"] == (
+        "stack prod: 1 model(s) verified: registered, approved by a separate identity, gates "
+        "passed, signature valid and for this version"
+    )
+
+
+@pytest.mark.slow
 def test_demo_rolls_back_the_faulty_candidate(first: DemoRun) -> None:
     # given the rehearsal of a candidate with injected errors
     canary = first.report("canary-rollback/canary.json")
@@ -348,7 +381,10 @@ def test_every_grant_of_the_demo_roles_is_used_or_justified(
     used = {(s["policy"], s["sid"]) for call in calls for s in call["statements"]}
     acting = {call["role"] for call in calls}
     # and every Allow the program declares for the roles the demo acts as
-    declared = declared_statements(first.summary["stack"], repo_root)
+    # (the demo also acts in prod, the stack it promotes to, as prod's roles)
+    declared = declared_statements(first.summary["stack"], repo_root) | declared_statements(
+        "prod", repo_root
+    )
     in_scope = {key: sids for key, sids in declared.items() if key.split("/")[0] in acting}
     assert len(in_scope) == len(acting) >= 6, (sorted(acting), sorted(declared))
     # then each was used by some call, or says where it is declared why the demo cannot

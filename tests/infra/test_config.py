@@ -307,3 +307,74 @@ def test_shipped_stack_files_carry_the_replace_me_digest(repo_root: Path, stack:
     # The shipped files pass validation with a placeholder that says to replace it.
     text = (repo_root / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8")
     assert "digest: sha256:" + "0" * 64 in text and "REPLACE" in text, stack
+
+
+KEY = "arn:aws:kms:eu-west-1:222233334444:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def test_parse_promotion_from_the_stack_itself_is_refused() -> None:
+    message = _error_for(
+        {
+            "mlops:promotion": {
+                "fromStack": "dev",
+                "sourceAccountId": "222233334444",
+                "trustedSigningKeyArns": [KEY],
+            }
+        }
+    )
+    assert message == (
+        "mlops:promotion.fromStack 'dev' is this stack: promote from another stack (its own "
+        "account), e.g. fromStack: staging in Pulumi.prod.yaml"
+    ), message
+
+
+def test_parse_trusted_key_outside_the_source_account_is_refused() -> None:
+    message = _error_for(
+        {
+            "mlops:promotion": {
+                "fromStack": "staging",
+                "sourceAccountId": "999988887777",
+                "trustedSigningKeyArns": [KEY],
+            }
+        }
+    )
+    assert message == (
+        f"mlops:promotion.trustedSigningKeyArns: {KEY} is not in sourceAccountId 999988887777; "
+        "list the source stack's signingKeyArn output"
+    ), message
+
+
+def test_parse_promotion_without_trusted_keys_is_refused() -> None:
+    message = _error_for(
+        {
+            "mlops:promotion": {
+                "fromStack": "staging",
+                "sourceAccountId": "222233334444",
+                "trustedSigningKeyArns": [],
+            }
+        }
+    )
+    assert message.startswith("mlops:promotion.trustedSigningKeyArns: invalid value []"), message
+
+
+def test_load_stacks_promotion_needs_the_source_to_name_the_target(
+    repo_root: Path, tmp_path: Path
+) -> None:
+    # given the shipped files, with staging's promotesTo removed (no grants on its side)
+    from infra.config import load_stacks
+
+    for stack in STACKS:
+        shutil.copy(repo_root / f"Pulumi.{stack}.yaml", tmp_path / f"Pulumi.{stack}.yaml")
+    import yaml
+
+    staging = tmp_path / "Pulumi.staging.yaml"
+    document = yaml.safe_load(staging.read_text())
+    del document["config"]["mlops:promotesTo"]
+    staging.write_text(yaml.safe_dump(document))
+    # when every stack is loaded together, then the missing side is named in one line
+    with pytest.raises(ConfigError) as caught:
+        load_stacks(tmp_path)
+    assert str(caught.value).startswith(
+        "mlops:promotion.fromStack: Pulumi.prod.yaml promotes from staging, but "
+        "Pulumi.staging.yaml has no mlops:promotesTo entry for prod"
+    ), str(caught.value)

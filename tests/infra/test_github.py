@@ -55,7 +55,8 @@ def test_render_github_shipped_stacks_declare_deploy_signing_and_approval_enviro
     names = set(_environments(github_graph))
     # Then each stack has its deploy and approval environment, and signing environment(s)
     expected = {"dev", "staging", "prod", "model-approval-dev", "model-approval-staging",
-                "model-approval-prod", "release-bot"}  # fmt: skip
+                "model-approval-prod", "release-bot",
+                "model-promotion-prod"}  # fmt: skip
     assert expected <= names, f"missing environments: {expected - names}"
     assert names - expected in SIGNING, f"unexpected signing environments: {names - expected}"
     repositories = {r.inputs["repository"] for r in github_graph.of_type(ENVIRONMENT)}

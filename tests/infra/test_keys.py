@@ -90,6 +90,8 @@ PULL_REQUEST_KEY_USERS = {
     "TrainUsesKey": ("gh-train", [S3, SAGEMAKER]),
     "PlanUsesKey": ("gh-plan", [S3]),
 }
+PROMOTION_KEY_USERS = {"PromoteUsesKey": ("gh-promote", [S3])}
+"""Only prod takes promotions (Pulumi.prod.yaml `mlops:promotion`)."""
 
 
 def test_data_key_users_are_named_roles_only_through_their_services(stack_graph: Graph) -> None:
@@ -98,6 +100,8 @@ def test_data_key_users_are_named_roles_only_through_their_services(stack_graph:
     expected = dict(DATA_KEY_USERS)
     if stack_graph.stack != "prod":  # prod: no PR training, and the plan role decrypts nothing
         expected |= PULL_REQUEST_KEY_USERS
+    else:
+        expected |= PROMOTION_KEY_USERS
     if stack_graph.stack == "staging":  # the only stack serving on Kubernetes: its pods' role
         expected["KubernetesUsesKey"] = ("k8s-serving", [S3])
     by_sid = statements(policy_of(_key(stack_graph, "data")))

@@ -43,7 +43,7 @@ from ml.emulator import (
     training,
 )
 from ml.emulator import iam as emulator_iam
-from ml.emulator.bootstrap import policy_document
+from ml.emulator.bootstrap import in_account, policy_document
 from ml.emulator.drill import Drill, without_grant
 from ml.errors import MlopsError
 from tests.ml.provenance_support import REGION, Aws, aws_fixture, create_signing_key  # noqa: F401
@@ -57,6 +57,8 @@ UPSTREAM_TESTS: dict[str, str] = {
     "s3-bucket-policy-conditions": "test_upstream_bucket_policy_conditions_deny_everything",
     "iam-resources-and-conditions": "test_upstream_iam_enforcement_ignores_the_resource",
     "sagemaker-update-endpoint": "test_upstream_update_endpoint_is_not_implemented",
+    "cross-account-arns": "test_upstream_kms_key_of_another_account_is_not_found",
+    "sagemaker-group-policy": "test_upstream_model_package_group_policy_is_not_implemented",
 }
 
 
@@ -600,6 +602,33 @@ def test_upstream_bucket_policy_conditions_deny_everything(aws: Aws, stack: Emul
         )
     # then moto denies it anyway, with a bare 403
     assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403, raised.value
+
+
+def test_upstream_kms_key_of_another_account_is_not_found(aws: Aws) -> None:
+    # given a signing key of account 111111111111, asked for by its ARN from the default account
+    other = in_account(boto3.client("kms", region_name=REGION), "111111111111")
+    arn = other.create_key(KeyUsage="SIGN_VERIFY", KeySpec="ECC_NIST_P256")["KeyMetadata"]["Arn"]
+    # when described without the fix, then moto looks in the caller's account and finds nothing
+    with patches.unpatched("cross-account-arns"), pytest.raises(ClientError) as raised:
+        aws.kms.describe_key(KeyId=arn)
+    assert raised.value.response["Error"]["Code"] == "NotFoundException", raised.value
+    # and with it, the key is found where its ARN says (AWS's behaviour)
+    assert aws.kms.describe_key(KeyId=arn)["KeyMetadata"]["Arn"] == arn
+
+
+def test_upstream_model_package_group_policy_is_not_implemented(aws: Aws) -> None:
+    # given a model package group
+    aws.sagemaker.create_model_package_group(ModelPackageGroupName="g")
+    policy = json.dumps({"Version": "2012-10-17", "Statement": []})
+    # when a resource policy is put on it without the fix, then moto does not implement it
+    with patches.unpatched("sagemaker-group-policy"), pytest.raises(Exception):  # noqa: B017
+        aws.sagemaker.put_model_package_group_policy(
+            ModelPackageGroupName="g", ResourcePolicy=policy
+        )
+    # and with it, the policy is kept and read back
+    aws.sagemaker.put_model_package_group_policy(ModelPackageGroupName="g", ResourcePolicy=policy)
+    held = aws.sagemaker.get_model_package_group_policy(ModelPackageGroupName="g")
+    assert held["ResourcePolicy"] == policy, held
 
 
 def test_patches_are_reverted_after_the_block(aws: Aws) -> None:

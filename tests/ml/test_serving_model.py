@@ -174,3 +174,66 @@ def test_load_card_of_another_library_is_refused(tmp_path: Path) -> None:
     (artifact / "model.json").write_text(json.dumps({**card, "library": "xgboost"}))
     with pytest.raises(NotServable, match="only lightgbm"):
         load_model(settings(artifact, require_signature=False))
+
+
+# --- promoted models (prod serves what staging signed) --------------------------------------
+
+
+def _promoted(tmp_path: Path) -> tuple[Path, str]:
+    """An artifact signed by a staging key for staging v3, and prod's PEM bundle: prod's own
+    key first, then the staging key it trusts (as infra passes MLOPS_SIGNING_PUBLIC_KEY_PEM)."""
+    staging_key = new_key()
+    artifact = write_artifact(tmp_path / "model")
+    sign(artifact, staging_key, stack="staging", version=3)
+    own = write_public_key(new_key(), tmp_path / "prod.pem").read_text()
+    trusted = write_public_key(staging_key, tmp_path / "staging.pem").read_text()
+    return artifact, own + trusted
+
+
+def test_load_promoted_model_in_prod_serves_with_the_trusted_source_key(tmp_path: Path) -> None:
+    # given prod told to serve churn-classifier v1 and to take promotions from staging
+    artifact, bundle = _promoted(tmp_path)
+    loaded = load_model(
+        settings(
+            artifact,
+            public_key_pem=bundle,
+            model_name="churn-classifier",
+            stack="prod",
+            model_version=1,
+            promoted_from="staging",
+        )
+    )
+    # then the staging signature verifies with the second key of the bundle
+    assert "signed for mlops-staging-churn-classifier v3 (staging)" in loaded.provenance, (
+        loaded.provenance
+    )
+
+
+def test_load_staging_signed_model_in_prod_without_promotion_is_refused(tmp_path: Path) -> None:
+    # The attack: a staging-signed artifact served by a prod that takes no promotions
+    artifact, bundle = _promoted(tmp_path)
+    with pytest.raises(NotServable, match="signed for stack 'staging', not 'prod'"):
+        load_model(
+            settings(
+                artifact,
+                public_key_pem=bundle,
+                model_name="churn-classifier",
+                stack="prod",
+                model_version=1,
+            )
+        )
+
+
+def test_load_promoted_model_of_another_model_is_refused(tmp_path: Path) -> None:
+    artifact, bundle = _promoted(tmp_path)
+    with pytest.raises(NotServable, match="signed for model 'churn-classifier', not 'fraud'"):
+        load_model(
+            settings(
+                artifact,
+                public_key_pem=bundle,
+                model_name="fraud",
+                stack="prod",
+                model_version=1,
+                promoted_from="staging",
+            )
+        )

@@ -35,6 +35,7 @@ ENVIRONMENT_ROLES = (
     "AWS_INFRA_ROLE_ARN",
     "AWS_RELEASE_ROLE_ARN",
     "AWS_APPROVE_ROLE_ARN",
+    "AWS_PROMOTE_ROLE_ARN",
 )
 # Roles no job a pull request can start may name (docs/workflows.md): building on main,
 # signing and registering, approving, deploying and the platform's own infra role.
@@ -44,6 +45,7 @@ RELEASE_ROLE_VARS = (
     "AWS_APPROVE_ROLE_ARN",
     "AWS_DEPLOY_ROLE_ARN",
     "AWS_INFRA_ROLE_ARN",
+    "AWS_PROMOTE_ROLE_ARN",
 )
 PULL_REQUEST_TRIGGERS = frozenset({"pull_request", "pull_request_target"})
 MAIN_GUARD = "github.ref == 'refs/heads/main'"
@@ -51,6 +53,7 @@ MAIN_GUARD = "github.ref == 'refs/heads/main'"
 DUTY_ENVIRONMENTS = {
     "AWS_RELEASE_ROLE_ARN": "model-signing-{stack}",
     "AWS_APPROVE_ROLE_ARN": "model-approval-{stack}",
+    "AWS_PROMOTE_ROLE_ARN": "model-promotion-{stack}",
 }
 MATRIX_REF = re.compile(r"\$\{\{\s*matrix\.([A-Za-z0-9_-]+)\s*\}\}")
 PERMISSION_LEVELS = frozenset({"read", "write", "none"})

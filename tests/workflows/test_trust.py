@@ -216,3 +216,28 @@ def test_prod_preview_added_to_the_pull_request_plan_is_caught():
     wf = _mutated(_load("infra-deploy.yml"), change)
     # Then prod is among the previewed stacks again
     assert "prod" in _previewed_stacks_on_pull_requests(wf)
+
+
+def test_promote_job_in_prod_signing_environment_is_caught():
+    # Given model-release's promote job, when it runs in prod's signing environment (whose
+    # reviewers guard signing, not promotion),
+    wf = _mutated(
+        _load("model-release.yml"),
+        lambda d: d["jobs"]["promote-prod"].update(environment="model-signing-prod"),
+    )
+    # then the rule wants model-promotion-prod.
+    problems = _check("release_duties_on_main_in_their_environments", wf)
+    assert any("'model-promotion-prod'" in p for p in problems), problems
+
+
+def test_promote_job_without_main_guard_is_caught():
+    # Given the promote job, when its main guard is dropped (a pull request could start it),
+    wf = _mutated(
+        _load("model-release.yml"),
+        lambda d: d["jobs"]["promote-prod"].update(
+            {"if": "${{ needs.deploy-staging.outputs.outcome == 'promote' }}"}
+        ),
+    )
+    # then the rule reports the job that assumes gh-promote.
+    problems = _check("release_duties_on_main_in_their_environments", wf)
+    assert any("promote-prod" in p for p in problems), problems
