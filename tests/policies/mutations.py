@@ -414,37 +414,37 @@ mutation(
     "sm-network-isolation-off",
     "baseline",
     "sagemaker-model-network-isolation",
-    SetInput("mlops-{s}-churn-classifier-model", "enableNetworkIsolation", False),
+    SetInput("mlops-{s}-churn-classifier-v1-model", "enableNetworkIsolation", False),
 )
 mutation(
     "sm-model-out-of-vpc",
     "baseline",
     "sagemaker-model-in-private-vpc",
-    SetInput("mlops-{s}-churn-classifier-model", "vpcConfig", None),
+    SetInput("mlops-{s}-churn-classifier-v1-model", "vpcConfig", None),
 )
 mutation(
     "sm-config-unencrypted",
     "baseline",
     "sagemaker-endpoint-config-encrypted",
-    SetInput("mlops-{s}-churn-classifier-config", "kmsKeyArn", None),
+    SetInput("mlops-{s}-churn-classifier-v1-config", "kmsKeyArn", None),
 )
 mutation(
     "sm-capture-off",
     "baseline",
     "sagemaker-endpoint-config-data-capture",
-    SetInput("mlops-{s}-churn-classifier-config", "dataCaptureConfig.enableCapture", False),
+    SetInput("mlops-{s}-churn-classifier-v1-config", "dataCaptureConfig.enableCapture", False),
 )
 mutation("sm-capture-input-only", "baseline", "sagemaker-endpoint-config-data-capture",
-         SetInput("mlops-{s}-churn-classifier-config", "dataCaptureConfig.captureOptions",
+         SetInput("mlops-{s}-churn-classifier-v1-config", "dataCaptureConfig.captureOptions",
                   [{"captureMode": "Input"}]))  # fmt: skip
 mutation(
     "sm-capture-unencrypted",
     "baseline",
     "sagemaker-endpoint-config-data-capture",
-    SetInput("mlops-{s}-churn-classifier-config", "dataCaptureConfig.kmsKeyId", None),
+    SetInput("mlops-{s}-churn-classifier-v1-config", "dataCaptureConfig.kmsKeyId", None),
 )
 mutation("sm-one-instance", "baseline", "sagemaker-endpoint-config-prod-capacity",
-         SetInput("mlops-{s}-churn-classifier-config",
+         SetInput("mlops-{s}-churn-classifier-v1-config",
                   "productionVariants.0.initialInstanceCount", 1.0))  # fmt: skip
 mutation("sm-all-at-once", "baseline", "sagemaker-endpoint-canary-in-prod",
          SetInput("mlops-{s}-churn-classifier-endpoint",
@@ -510,8 +510,8 @@ for b in KMS_BUCKETS:
         ),
     )
 for name, path in (
-    ("endpoint-config", ("mlops-{s}-churn-classifier-config", "kmsKeyArn")),
-    ("data-capture", ("mlops-{s}-churn-classifier-config", "dataCaptureConfig.kmsKeyId")),
+    ("endpoint-config", ("mlops-{s}-churn-classifier-v1-config", "kmsKeyArn")),
+    ("data-capture", ("mlops-{s}-churn-classifier-v1-config", "dataCaptureConfig.kmsKeyId")),
     ("topic", ("mlops-{s}-alarms", "kmsMasterKeyId")),
     ("log-group", ("mlops-{s}-churn-classifier-logs", "kmsKeyId")),
     ("repository", ("mlops-{s}-images", "encryptionConfigurations.0.kmsKey")),
@@ -972,8 +972,8 @@ mutation(
 # ---- serving ---------------------------------------------------------------------------
 SIGNED = "sagemaker-model-verifies-signatures"
 STACK_SOURCES = "sagemaker-serving-uses-stack-resources"
-MODEL = "mlops-{s}-churn-classifier-model"
-CONFIG = "mlops-{s}-churn-classifier-config"
+MODEL = "mlops-{s}-churn-classifier-v1-model"
+CONFIG = "mlops-{s}-churn-classifier-v1-config"
 ENV = "primaryContainer.environment"
 for stack in ("prod", "staging"):
     mutation(
