@@ -18,6 +18,7 @@ WORKDIR /src
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 COPY pyproject.toml README.md ./
+COPY common ./common
 COPY infra ./infra
 COPY ml ./ml
 COPY policies ./policies

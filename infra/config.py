@@ -8,15 +8,15 @@ silent default. Keys are camelCase in the stack file, as Pulumi users write them
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from common.validation import one_line
 from infra.contracts import (
     ROLLBACK_ALARMS,
     Alarm,
@@ -667,25 +667,31 @@ class StackConfig(_Model):
         return f"{self.name_prefix}-{model}"
 
 
-def _one_line(error: ValidationError, raw: Mapping[str, Any]) -> str:
-    """Pydantic's first error as `key: value: what is allowed`, in stack-file terms."""
-    first = error.errors()[0]
-    loc = [str(part) for part in first["loc"]]
-    top = loc[0] if loc else ""
-    key = "aws:region" if top == "region" else f"{PROJECT}:{top}"
-    key = ".".join([key, *loc[1:]]) if top else "config"
-    message = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "missing":
-        return f"{key}: required key is missing; add it to the stack file"
-    if first["type"] == "extra_forbidden":
-        return f"{key}: unknown key; check the spelling (allowed keys are in infra/config.py)"
-    value = first.get("input")
-    if first["type"] == "value_error" and isinstance(value, dict):
-        # A rule across several keys (a model validator): its message starts with the key
-        # path relative to that model, then gives the values and what is allowed.
-        return f"{key}.{message}" if top else f"{PROJECT}:{message}"
-    shown = json.dumps(value, default=str) if not isinstance(value, dict) else "{...}"
-    return f"{key}: invalid value {shown}: {message}"
+def config_error(
+    error: ValidationError,
+    project: str,
+    stack_file: str,
+    schema: str,
+    rule: str = "{key}: {message}",
+) -> ConfigError:
+    """The first problem as one line naming the Pulumi config key (`mlops:kms.x`) the user
+    wrote in `stack_file`, validated by the models in `schema`."""
+
+    def key(location: Sequence[str]) -> str:
+        if not location:
+            return f"{project}:config"
+        top = "aws:region" if location[0] == "region" else f"{project}:{location[0]}"
+        return ".".join([top, *location[1:]])
+
+    return ConfigError(
+        one_line(
+            error,
+            key,
+            missing=f"{{key}}: required key is missing; add it to {stack_file}",
+            unknown=f"{{key}}: unknown key; check the spelling (allowed keys: {schema})",
+            rule=rule,
+        )
+    )
 
 
 def parse_stack_config(values: Mapping[str, Any]) -> StackConfig:
@@ -702,7 +708,10 @@ def parse_stack_config(values: Mapping[str, Any]) -> StackConfig:
     try:
         return StackConfig.model_validate(data)
     except ValidationError as error:
-        raise ConfigError(_one_line(error, data)) from None
+        # a rule's message starts with its key path in the model: it continues the key
+        raise config_error(
+            error, PROJECT, "the stack file", "infra/config.py", "{continued}"
+        ) from None
 
 
 def stack_file(stack: str, root: Path) -> Path:

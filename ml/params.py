@@ -27,6 +27,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from common import validation
 from ml.errors import MlopsError
 from ml.files import read_yaml
 from ml.paths import DEFAULT_PARAMS
@@ -130,18 +131,16 @@ class Params(_Strict):
 
 
 def one_line(error: ValidationError, source: str) -> str:
-    """Pydantic's first error as `source: key.path: what is wrong`."""
-    first = error.errors()[0]
-    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
-    more = len(error.errors()) - 1
-    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-    if first["type"] == "extra_forbidden":
-        return f"{source}: unknown key {key!r}; check the spelling{suffix}"
-    if first["type"] == "missing":
-        return f"{source}: {key}: required key is missing{suffix}"
-    value = json.dumps(first.get("input"), default=str)
-    message = first["msg"].removeprefix("Value error, ")
-    return f"{source}: {key}: invalid value {value}: {message}{suffix}"
+    """Pydantic's first error as `source: key.path: what is wrong`, counting the others."""
+    return validation.one_line(
+        error,
+        lambda location: f"{source}: {validation.dotted(location)}",
+        source,
+        missing="{key}: required key is missing{more}",
+        unknown="{source}: unknown key {path!r}; check the spelling{more}",
+        invalid="{key}: invalid value {value}: {message}{more}",
+        rule="{key}: {message}{more}",
+    )
 
 
 def load_params(path: Path = DEFAULT_PARAMS) -> Params:

@@ -1,14 +1,20 @@
-"""Shared fixtures: the repository root and the rendered graph of each shipped stack."""
+"""Shared fixtures: the repository root, the rendered graph of each shipped stack, and the
+session's one run of README's `make demo`."""
 
 from __future__ import annotations
 
+import subprocess
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from infra.config import STACKS
 from infra.graph import Graph
+from tests.docs.runnable import Block
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _GRAPHS: dict[str, Graph] = {}
@@ -37,3 +43,53 @@ def graph_of() -> Callable[[str], Graph]:
 def stack_graph(request: pytest.FixtureRequest) -> Graph:
     """Parametrises a test over every shipped stack's graph."""
     return rendered(request.param)
+
+
+@dataclass(frozen=True)
+class ReadmeDemo:
+    block: Block
+    """README's `make demo` block, as written."""
+    root: Path
+    """The scratch copy of the repository it ran in (its working directory)."""
+    env: dict[str, str]
+    """The environment it ran with: no AWS, MLOPS or Pulumi variables."""
+    done: subprocess.CompletedProcess
+    seconds: float
+
+
+@pytest.fixture(scope="session")
+def readme_demo(tmp_path_factory: pytest.TempPathFactory) -> ReadmeDemo:
+    """README's `make demo`, run once per session as written in a scratch copy of the
+    repository: the docs' later blocks read its report (tests/docs), and it is the second
+    demo run, in another directory with the default report folder (tests/e2e)."""
+    from tests.docs.runnable import all_blocks, is_make_demo, offline_env, run_block, scratch_copy
+
+    block = next(b for b in all_blocks() if b.marker == "offline" and is_make_demo(b))
+    root = scratch_copy(tmp_path_factory.mktemp("scratch") / "repo")
+    env = offline_env(root)
+    started = time.monotonic()
+    done = run_block(block, root, env)
+    return ReadmeDemo(block, root, env, done, time.monotonic() - started)
+
+
+SHARE_THE_DEMO = ("tests/docs/test_runnable_docs.py", "tests/e2e/test_demo.py")
+"""The modules that use `readme_demo`: under `make test` they run on one worker, so the
+session's demo runs once."""
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`make test`'s `--dist loadscope` sends a module's tests to one worker (its module
+    fixtures, an emulator or training jobs, are built once), and `SHARE_THE_DEMO`'s
+    modules to the same one. (`--dist loadgroup` would do it by marker, but pytest-xdist
+    3.8 cannot regroup pytest 9's node ids: it behaves as `load`.)"""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByModule(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "demo" if path in SHARE_THE_DEMO else super()._split_scope(nodeid)
+
+    return ByModule(config, log)

@@ -6,7 +6,6 @@ main stack files (`mlops:github` of each stack this account hosts), like infra/g
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
-from infra.config import STACKS, ConfigError, StackConfig, load_stack
+from infra.config import STACKS, ConfigError, StackConfig, config_error, load_stack
 
 PROJECT = "mlops-bootstrap"
 STACK = "bootstrap"
@@ -91,23 +90,6 @@ def load_plan(cfg: BootstrapConfig) -> AccountPlan:
     return plan_account(cfg, [load_stack(stack, root) for stack in cfg.stacks])
 
 
-def _one_line(error: ValidationError) -> str:
-    errors = sorted(error.errors(), key=lambda e: e["type"] != "extra_forbidden")
-    first = errors[0]
-    loc = [str(part) for part in first["loc"]]
-    top = "aws:region" if loc[:1] == ["region"] else f"{PROJECT}:{loc[0]}" if loc else PROJECT
-    key = ".".join([top, *loc[1:]])
-    message = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "missing":
-        return f"{key}: required key is missing; add it to infra/bootstrap/Pulumi.bootstrap.yaml"
-    if first["type"] == "extra_forbidden":
-        return f"{key}: unknown key; check the spelling (allowed keys: infra/bootstrap/settings.py)"
-    value = first.get("input")
-    if isinstance(value, dict):
-        return f"{key}: {message}"
-    return f"{key}: invalid value {json.dumps(value, default=str)}: {message}"
-
-
 def parse_bootstrap_config(values: Mapping[str, Any]) -> BootstrapConfig:
     """Validate the flat Pulumi config (`aws:region`, `mlops-bootstrap:*`)."""
     data: dict[str, Any] = {}
@@ -122,4 +104,6 @@ def parse_bootstrap_config(values: Mapping[str, Any]) -> BootstrapConfig:
     try:
         return BootstrapConfig.model_validate(data)
     except ValidationError as error:
-        raise ConfigError(_one_line(error)) from None
+        raise config_error(
+            error, PROJECT, "infra/bootstrap/Pulumi.bootstrap.yaml", "infra/bootstrap/settings.py"
+        ) from None

@@ -8,7 +8,6 @@ GitHub alone knows: who reviews, and how `main` is protected.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic.alias_generators import to_camel
 
 from infra import contracts
-from infra.config import STACKS, ConfigError, StackConfig, load_stack
+from infra.config import STACKS, ConfigError, StackConfig, config_error, load_stack
 
 PROJECT = "mlops-github"
 STACK = "github"
@@ -160,23 +159,6 @@ def plan_repository(stacks: Sequence[StackConfig]) -> RepositoryPlan:
     return RepositoryPlan(owner, repository, (*environments, bot))
 
 
-def _one_line(error: ValidationError) -> str:
-    # A misspelt key also makes the intended one missing: name the typo, the cause.
-    errors = sorted(error.errors(), key=lambda e: e["type"] != "extra_forbidden")
-    first = errors[0]
-    loc = [str(part) for part in first["loc"]]
-    key = ".".join([f"{PROJECT}:{loc[0]}", *loc[1:]]) if loc else f"{PROJECT}:config"
-    message = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "missing":
-        return f"{key}: required key is missing; add it to infra/github/Pulumi.github.yaml"
-    if first["type"] == "extra_forbidden":
-        return f"{key}: unknown key; check the spelling (allowed keys: infra/github/settings.py)"
-    value = first.get("input")
-    if isinstance(value, dict):
-        return f"{key}: {message}"
-    return f"{key}: invalid value {json.dumps(value, default=str)}: {message}"
-
-
 def parse_program_config(values: Mapping[str, Any]) -> GitHubProgramConfig:
     """Validate the flat Pulumi config (`mlops-github:*`) into a `GitHubProgramConfig`."""
     data: dict[str, Any] = {}
@@ -189,7 +171,9 @@ def parse_program_config(values: Mapping[str, Any]) -> GitHubProgramConfig:
     try:
         return GitHubProgramConfig.model_validate(data)
     except ValidationError as error:
-        raise ConfigError(_one_line(error)) from None
+        raise config_error(
+            error, PROJECT, "infra/github/Pulumi.github.yaml", "infra/github/settings.py"
+        ) from None
 
 
 def load_plan(cfg: GitHubProgramConfig) -> RepositoryPlan:

@@ -26,6 +26,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from common.validation import one_line
 from ml.errors import MlopsError
 from ml.files import read_yaml
 from policies.core import Subject
@@ -95,16 +96,16 @@ def parse_waivers(data: Any, known_policies: Collection[str], source: str = "wai
         try:
             waiver = Waiver.model_validate(entry)
         except ValidationError as error:
-            first = error.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "entry"
-            if first["type"] == "missing":
-                raise WaiverError(f"{label}: {where} is required") from None
-            if first["type"] == "extra_forbidden":
-                raise WaiverError(
-                    f"{label}: unknown field {where!r}; allowed: policy, resource, "
-                    "justification, owner, expiry, stacks"
-                ) from None
-            raise WaiverError(f"{label}: {where}: {first['msg']}") from None
+            raise WaiverError(
+                one_line(
+                    error,
+                    lambda where, label=label: f"{label}: {'.'.join(where) or 'entry'}",
+                    label,
+                    missing="{key} is required",
+                    unknown="{source}: unknown field {path!r}; allowed: "
+                    + ", ".join(Waiver.model_fields),
+                )
+            ) from None
         if waiver.policy not in known_policies:
             close = difflib.get_close_matches(waiver.policy, list(known_policies), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else "; run `mlops audit --help`"

@@ -11,6 +11,7 @@ from typing import Annotated
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from common.validation import one_line
 from infra.config import load_stack
 from ml.canary import report
 from ml.canary.drill import DRILL_ENV, Drill
@@ -62,9 +63,9 @@ def validated(**values: object) -> CanarySettings:
     try:
         return CanarySettings.model_validate(values)
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "settings"
-        raise MlopsError(f"canary {where}: {first['msg'].removeprefix('Value error, ')}") from None
+        raise MlopsError(
+            one_line(error, lambda where: f"canary {'.'.join(where) or 'settings'}")
+        ) from None
 
 
 def rehearse(settings: CanarySettings) -> CanaryResult:

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from common.validation import dotted, one_line
 from ml.errors import MlopsError
 from ml.files import read_json
 from ml.provenance.statement import Provenance
@@ -79,9 +80,7 @@ def build_provenance(
     try:
         return Provenance.model_validate(values)
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise MlopsError(f"provenance {where}: {first['msg']}") from None
+        raise MlopsError(one_line(error, lambda where: f"provenance {dotted(where)}")) from None
 
 
 def read_json_object(path: Path, what: str) -> dict[str, Any]:

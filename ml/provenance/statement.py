@@ -26,6 +26,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from common.validation import dotted, one_line
 from ml.provenance.manifest import FileEntry, Manifest
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
@@ -159,9 +160,9 @@ class Provenance(BaseModel):
         except (KeyError, TypeError, AttributeError) as error:
             raise StatementError(f"statement: predicate lacks field {error}") from None
         except ValidationError as error:
-            first = error.errors()[0]
-            where = ".".join(str(part) for part in first["loc"])
-            raise StatementError(f"statement: predicate field {where}: {first['msg']}") from None
+            raise StatementError(
+                one_line(error, lambda where: f"statement: predicate field {dotted(where)}")
+            ) from None
 
 
 BINDING_FIELDS = ("model", "stack", "modelPackageGroup", "version")

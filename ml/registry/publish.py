@@ -23,6 +23,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from common.validation import dotted, one_line
 from infra.contracts import VALIDATION_REPORT_FILE, model_prefix
 from ml.artifacts import S3Object, StoredArtifact, store_artifact, upload_file
 from ml.aws import aws_errors
@@ -184,9 +185,7 @@ def publish_and_register(
             registered_by=registered_by,
         )
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise MlopsError(f"registration {where}: {first['msg']}") from None
+        raise MlopsError(one_line(error, lambda where: f"registration {dotted(where)}")) from None
     outcome = register_model_package(sagemaker, registration)
     if outcome.created and outcome.package.version != provenance.version:
         raise MlopsError(

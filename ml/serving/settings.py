@@ -48,6 +48,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from common.validation import one_line
 from infra.contracts import PROMOTED_FROM_ENV, Env
 from ml.errors import MlopsError
 
@@ -188,11 +189,9 @@ def settings_from_env(env: Mapping[str, str], **overrides: object) -> ServeSetti
     try:
         settings = ServeSettings.model_validate(values)
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "settings"
-        shown = f" {first['input']!r}" if "input" in first and first["loc"] else ""
-        message = first["msg"].removeprefix("Value error, ")
-        raise MlopsError(f"serve setting {where}:{shown} {message}") from None
+        raise MlopsError(
+            one_line(error, lambda where: f"serve setting {'.'.join(where) or 'settings'}")
+        ) from None
     return require_enforcement(settings, env)
 
 

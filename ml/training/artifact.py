@@ -20,6 +20,7 @@ import lightgbm as lgb
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from common.validation import dotted, one_line
 from ml.errors import MlopsError
 from ml.reports.core import dumps, write_text_atomic
 
@@ -86,9 +87,7 @@ def load_artifact(directory: Path) -> ModelArtifact:
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise MlopsError(f"{meta_path}: malformed JSON") from None
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise MlopsError(f"{meta_path}: {where}: {first['msg']}") from None
+        raise MlopsError(one_line(error, lambda where: f"{meta_path}: {dotted(where)}")) from None
     if metadata.library != "lightgbm":
         raise MlopsError(f"{meta_path}: library {metadata.library!r} is not supported (lightgbm)")
     try:

@@ -2,9 +2,11 @@
 
 The demo runs as `make demo` runs it, the `mlops` console script in a child process
 (so its progress display, its output capture and its exit code are the real ones):
-first into a given `--out` folder, then a second time with the default folder under
-another working directory, which also checks that a fresh run finds a fresh emulator
-(the registry versions start again at 1) and that `build/demo/latest` points at it.
+first into a given `--out` folder with `--root` from another working directory, then
+as README's `make demo` in a scratch copy of the repository with the default folder
+(the session's shared run, `readme_demo` in tests/conftest.py, which tests/docs reuses),
+which also checks that a fresh run finds a fresh emulator (the registry versions start
+again at 1) and that `build/demo/latest` points at it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from ml.cli import main
+from tests.conftest import ReadmeDemo
 
 MLOPS = Path(sys.executable).with_name("mlops")
 STEPS = (
@@ -78,17 +81,14 @@ def printed_folder(stdout: str, cwd: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def first(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
-    out = tmp_path_factory.mktemp("demo-first") / "report"
-    done = run_demo(["--out", str(out)], cwd=repo_root)
-    return DemoRun(
-        done.returncode, done.stdout, done.stderr, printed_folder(done.stdout, repo_root)
-    )
+    cwd = tmp_path_factory.mktemp("demo-first")
+    done = run_demo(["--out", str(cwd / "report"), "--root", str(repo_root)], cwd=cwd)
+    return DemoRun(done.returncode, done.stdout, done.stderr, printed_folder(done.stdout, cwd))
 
 
 @pytest.fixture(scope="module")
-def second(first: DemoRun, repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
-    cwd = tmp_path_factory.mktemp("demo-second")
-    done = run_demo(["--root", str(repo_root)], cwd=cwd)
+def second(readme_demo: ReadmeDemo) -> DemoRun:
+    done, cwd = readme_demo.done, readme_demo.root
     return DemoRun(done.returncode, done.stdout, done.stderr, printed_folder(done.stdout, cwd))
 
 
@@ -298,7 +298,7 @@ def test_demo_rolls_back_the_faulty_candidate(first: DemoRun) -> None:
 
 @pytest.mark.slow
 def test_demo_second_run_starts_from_a_fresh_emulator(second: DemoRun) -> None:
-    # given a second run, in another directory, with the default report folder
+    # given a second run, README's `make demo` in a scratch copy, with the default folder
     summary = second.summary
     latest = second.folder.parent / "latest"
     # then it passes again with versions 1 and 2 (no state leaked), and latest points at it
