@@ -84,7 +84,12 @@ def roc_curve(y_true: np.ndarray, p_pred: np.ndarray, points: int = 200) -> tupl
 def single_row_latency(
     predict: Callable[[np.ndarray], np.ndarray], rows: np.ndarray, repeats: int = 300
 ) -> Latency:
-    """Time `predict` on one row at a time, cycling through `rows`, after a warm-up."""
+    """Time `predict` on one row at a time, cycling through `rows`, after a warm-up.
+
+    The clock is the predicting thread's CPU time: the gate judges what the model costs,
+    and a CI runner's other work (a preempted thread waits out whole scheduler slices)
+    must not fail a good model. What a request costs end to end, server included, is
+    judged by the canary's latency alarm and measured by `make bench`."""
     if rows.ndim != 2 or rows.shape[0] == 0:
         raise MlopsError("latency needs at least one row to predict")
     singles = [np.ascontiguousarray(rows[i : i + 1]) for i in range(min(rows.shape[0], repeats))]
@@ -93,9 +98,9 @@ def single_row_latency(
     samples = np.empty(repeats)
     for i in range(repeats):
         row = singles[i % len(singles)]
-        start = time.perf_counter()
+        start = time.thread_time()
         predict(row)
-        samples[i] = time.perf_counter() - start
+        samples[i] = time.thread_time() - start
     samples *= 1000.0
     return Latency(
         p50_ms=float(np.percentile(samples, 50)),
