@@ -21,6 +21,7 @@ from infra.contracts import (
     ROLLBACK_ALARMS,
     Alarm,
     approval_environment,
+    promote_role_name,
     promotion_environment,
     signing_environment,
 )
@@ -660,6 +661,14 @@ class StackConfig(_Model):
             for name, ref in self.models.items()
             if ref.version and ref.previous_version
         }
+
+    def promoter_role_arns(self, partition: str = "aws") -> list[str]:
+        """The `gh-promote` roles of the stacks that promote from this one (`promotesTo`),
+        each in its own account: the only other accounts' principals this stack admits."""
+        return [
+            f"arn:{partition}:iam::{t.account_id}:role/{promote_role_name(t.stack)}"
+            for t in self.promotes_to
+        ]
 
     def model_group(self, model: str) -> str:
         """The model package group of `model` in this stack's registry (`mlops-<env>-<model>`);

@@ -44,7 +44,6 @@ from infra.contracts import (
     GITHUB_OIDC_HOST,
     StackOutput,
     group_models_prefix,
-    promote_role_name,
     role_output_key,
     state_bucket_name,
 )
@@ -101,10 +100,7 @@ def declare(cfg: StackConfig) -> None:
     roles = identity.roles
     # The stacks that promote from this one, each from its own account (Pulumi.staging.yaml's
     # `promotesTo`): their fixed-name `gh-promote` role reads released models, nothing else.
-    promoters = [
-        f"arn:{partition}:iam::{t.account_id}:role/{promote_role_name(t.stack)}"
-        for t in cfg.promotes_to
-    ]
+    promoters = cfg.promoter_role_arns(partition)
     promotion_accounts = [f"arn:{partition}:iam::{t.account_id}:root" for t in cfg.promotes_to]
     groups = [cfg.model_group(model) for model in cfg.models]
     # Pull requests reach the plan role: in prod it reads metadata only (no data key at all).

@@ -50,6 +50,15 @@ ACCOUNT_PARAMS = (
         items={"type": "string", "pattern": r"^\d{12}$"},
     ),
     Param(
+        "peerPrincipalArns",
+        "array",
+        [],
+        "Principals of other accounts the stack admits on purpose, by exact ARN (the roles of "
+        "the stacks that promote from this one, `mlops:promotesTo`); `mlops audit` derives "
+        "them from the stack file.",
+        items={"type": "string", "pattern": r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$"},
+    ),
+    Param(
         "organizationId",
         "string",
         "",
@@ -75,6 +84,8 @@ class Own:
 
     accounts: frozenset[str]
     organization: str = ""
+    peers: frozenset[str] = frozenset()
+    """Other accounts' principals admitted on purpose, by exact ARN (never a root)."""
 
     def owns(self, principal: str) -> bool:
         account = arn_account(principal)
@@ -86,8 +97,9 @@ def own_of(subjects: Iterable[Subject], config: Mapping[str, object]) -> Own:
     stack's own resources (their handles, never their inputs) carry."""
     configured = frozenset(str(a) for a in (config.get("accountIds") or ()))
     organization = str(config.get("organizationId") or "")
+    peers = frozenset(str(a) for a in (config.get("peerPrincipalArns") or ()))
     if configured:
-        return Own(configured, organization)
+        return Own(configured, organization, peers)
     counts = Counter(
         account
         for subject in subjects
@@ -97,7 +109,7 @@ def own_of(subjects: Iterable[Subject], config: Mapping[str, object]) -> Own:
         and ACCOUNT_ID.match(account)
     )
     accounts = frozenset(a for a, _ in counts.most_common(1))
-    return Own(accounts, organization)
+    return Own(accounts, organization, peers)
 
 
 def _outsider_arn(value: str) -> str:
@@ -159,7 +171,11 @@ def outsiders_admitted(statement: PolicyStatement, own: Own) -> list[str]:
     who: list[str] = []
     if statement.is_public:
         who.append("everyone (Principal *)")
-    who += [p for p in statement.principals.get("AWS", ()) if p != "*" and not own.owns(p)]
+    who += [
+        p
+        for p in statement.principals.get("AWS", ())
+        if p != "*" and not own.owns(p) and p not in own.peers
+    ]
     who += [f"{s} for any account" for s in statement.principals.get("Service", ())]
     if not who:
         return []

@@ -12,9 +12,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from policies.accounts import ACCOUNT_PARAMS, foreign_references, outsiders_admitted, own_of
+from policies.accounts import (
+    ACCOUNT_PARAMS,
+    arn_account,
+    foreign_references,
+    outsiders_admitted,
+    own_of,
+)
 from policies.core import MANDATORY, Policy, ResourceCheck, StackCheck, Subject, peek
-from policies.documents import MalformedPolicy, parse_document
+from policies.documents import MalformedPolicy, PolicyStatement, parse_document
 
 KEY = "aws:kms/key:Key"
 BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
@@ -40,6 +46,16 @@ KEY_REFERENCES: dict[str, tuple[str, ...]] = {
 }
 
 
+PUBLIC_KEY_ACTIONS = frozenset({"kms:describekey", "kms:getpublickey", "kms:verify"})
+"""What anyone may do with a signing key's public half: nothing secret, nothing to change."""
+
+
+def _public_key_only(statement: PolicyStatement) -> bool:
+    """Named public-key operations only (no NotAction, no wildcard)."""
+    actions = {a.lower() for a in statement.actions}
+    return bool(actions) and not statement.not_actions and actions <= PUBLIC_KEY_ACTIONS
+
+
 UNKNOWN_ACCOUNT = (
     "the stack's account is not known yet (no resource ARN; set the accountIds config)"
 )
@@ -63,6 +79,11 @@ def _check_resource_policies(stack: StackCheck) -> None:
         check.note("stack accounts", sorted(own.accounts))
         for statement in statements:
             outsiders = outsiders_admitted(statement, own)
+            if _public_key_only(statement):
+                # A peer's account may verify (staging lets prod check what it promotes):
+                # a public-key operation exposes nothing; any other account still fails.
+                peer_accounts = {arn_account(p) for p in own.peers}
+                outsiders = [o for o in outsiders if arn_account(o) not in peer_accounts]
             if outsiders:
                 check.violation(
                     f"statement {statement.label} must admit only principals of this stack's "

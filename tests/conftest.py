@@ -34,6 +34,14 @@ def rendered(stack: str) -> Graph:
     return _GRAPHS[stack]
 
 
+def pack_configs(stack: str) -> dict[str, Any]:
+    """The policy config a shipped stack file implies (as `mlops audit --stack` derives it)."""
+    from infra.config import load_stack
+    from ml.audit.engine import stack_configs
+
+    return stack_configs(load_stack(stack, REPO_ROOT).promoter_role_arns())
+
+
 @pytest.fixture(scope="session")
 def graph_of() -> Callable[[str], Graph]:
     return rendered

@@ -68,6 +68,15 @@ def _status(policy: Policy, evaluation: Evaluation, waiver: Waiver | None, today
     return "fail" if policy.enforcement == "mandatory" else "advisory"
 
 
+def stack_configs(peer_principal_arns: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The policy config a stack file implies: the other accounts' principals it admits on
+    purpose (`StackConfig.promoter_role_arns`), which the cross-account rule then accepts
+    by exact ARN and nothing else of their accounts."""
+    from policies.cross_account import ADMIT_OWN_ACCOUNT_ONLY
+
+    return {ADMIT_OWN_ACCOUNT_ONLY.name: {"peerPrincipalArns": list(peer_principal_arns)}}
+
+
 def run_pack(
     graph: Graph,
     waivers: WaiverSet | None = None,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -141,10 +141,12 @@ def build_report(
     policies: Sequence[Policy] = POLICIES,
     today: date | None = None,
     generated_at: datetime | None = None,
+    configs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Run the pack and the IAM linter over `graph` and assemble the report document."""
+    """Run the pack and the IAM linter over `graph` and assemble the report document;
+    `configs`: per-policy config (`engine.stack_configs` of the stack file)."""
     today = today or date.today()
-    findings = run_pack(graph, waivers, policies, today=today)
+    findings = run_pack(graph, waivers, policies, configs, today=today)
     evaluations = [_evaluation(i, f, today) for i, f in enumerate(findings, start=1)]
     counts = Counter(e["status"] for e in evaluations)
     expired = [w for w in waivers.for_stack(graph.stack) if w.expired(today)] if waivers else []

@@ -46,6 +46,7 @@ def audit(
     from infra.config import load_stack
     from infra.graph import Graph
     from infra.offline import render_graph
+    from ml.audit.engine import stack_configs
     from ml.audit.report import build_report
     from ml.audit.waivers import waivers_for
     from ml.audit.writers import FORMATS, write_report
@@ -54,15 +55,17 @@ def audit(
     if format not in FORMATS:
         raise MlopsError(f"unknown format {format!r}: choose one of {', '.join(FORMATS)}")
 
+    configs = None
     if stack == "bootstrap":
         from infra.bootstrap.offline import render_bootstrap_graph
 
         graph = render_bootstrap_graph(root)
     else:
-        load_stack(stack, root)  # an unknown stack or a bad stack file fails here, in one line
+        cfg = load_stack(stack, root)  # an unknown stack or a bad stack file fails here
         graph = render_graph(stack, root)
+        configs = stack_configs(cfg.promoter_role_arns())
     waiver_set = waivers_for(root, waivers, BY_NAME)
-    report = build_report(Graph.from_json(graph), waiver_set)
+    report = build_report(Graph.from_json(graph), waiver_set, configs=configs)
     target = out or root / "build" / "audit" / f"{stack}.{format}"
     write_report(report, format, target, root)
     summary = report["summary"]

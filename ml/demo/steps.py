@@ -592,6 +592,7 @@ class DemoRun:
     def audit_release(self, progress: Progress) -> str:
         """The policy pack and audit over the release's graph (declared infrastructure
         only), and the auditor's own check of the provenance of what the PR deploys."""
+        from ml.audit.engine import stack_configs
         from ml.audit.report import build_report
         from ml.audit.waivers import waivers_for
         from ml.audit.writers import write_report
@@ -606,7 +607,10 @@ class DemoRun:
             raise MlopsError(f"auditor's check: {evidence.summary()}", exit_code=1)
         progress.note("policy pack and audit")
         waivers = waivers_for(self.root, None, BY_NAME)
-        audit = build_report(self.release_graph, waivers)
+        assert self.cfg is not None
+        audit = build_report(
+            self.release_graph, waivers, configs=stack_configs(self.cfg.promoter_role_arns())
+        )
         for fmt, title in (
             ("html", "HTML"),
             ("md", "Markdown"),

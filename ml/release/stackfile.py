@@ -17,6 +17,7 @@ SageMaker's auto-rollback; any other edit (the revert) drops it. See docs/rollba
 
 from __future__ import annotations
 
+import copy
 import difflib
 import io
 import itertools
@@ -136,7 +137,9 @@ def set_versions(
                 entry[PREVIOUS_KEY] = old
             else:
                 entry.insert(list(entry).index("version") + 1, PREVIOUS_KEY, old)
+                _move_trailing_comment(entry, "version", PREVIOUS_KEY)
         elif PREVIOUS_KEY in entry:
+            _move_trailing_comment(entry, PREVIOUS_KEY, "version")
             del entry[PREVIOUS_KEY]
         changes.append(VersionChange(model, old if isinstance(old, int) else None, version))
     if not changes:
@@ -147,6 +150,30 @@ def set_versions(
     _only_version_lines_changed(text, after, source)
     _still_valid(after, source)
     return after, tuple(changes)
+
+
+def _move_trailing_comment(entry: CommentedMap, source: str, target: str) -> None:
+    """ruamel keeps the comment lines that follow a value with its key: the lines after
+    `version:` (e.g. the next top-level key's comment) must follow the key that is now
+    last, or the new line lands below them. An end-of-line comment stays where it is."""
+    items = entry.ca.items
+    token = (items.get(source) or [None, None, None])[2]
+    if token is None:
+        return
+    end_of_line, newline, following = token.value.partition("\n")
+    if not following:
+        return
+    if end_of_line.strip():
+        token.value = end_of_line + newline
+    else:
+        items[source][2] = None
+    existing = (items.get(target) or [None, None, None])[2]
+    if existing is not None:
+        existing.value += following
+        return
+    moved = copy.copy(token)
+    moved.value = "\n" + following
+    items.setdefault(target, [None, None, None, None])[2] = moved
 
 
 def _round_trip(text: str) -> YAML:

@@ -177,3 +177,17 @@ def test_revert_drops_the_previous_version():
     after, _ = set_versions(released, {"churn-classifier": 3})
     # then the file is as before the release, previousVersion gone.
     assert after == STYLED, after
+
+
+def test_release_and_revert_keep_the_comment_that_follows_the_models_block(repo_root):
+    # Given the shipped staging file, whose models block is followed by the comment that
+    # belongs to mlops:promotesTo,
+    shipped = (repo_root / "Pulumi.staging.yaml").read_text(encoding="utf-8")
+    comment = "  # prod (its own AWS account) promotes staging's approved packages: its role\n"
+    assert comment in shipped
+    # when v2 is released, previousVersion lands under version, above that comment
+    released, _ = set_versions(shipped, {"churn-classifier": 2}, keep_previous=True)
+    assert "      version: 2\n      previousVersion: 1\n" + comment in released, released
+    # and the revert gives back the shipped file byte for byte.
+    reverted, _ = set_versions(released, {"churn-classifier": 1})
+    assert reverted == shipped

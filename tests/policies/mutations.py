@@ -523,6 +523,42 @@ for name, path in (
         OWN_KEYS,
         SetInput(*path, FOREIGN_KEY, TRAIL if name == "trail" else None),
     )
+# Staging admits prod's gh-promote (by exact ARN, from Pulumi.staging.yaml's promotesTo) to
+# read released models, and prod's account to verify signatures: nothing wider.
+PROD_ACCOUNT_ROOT = "arn:aws:iam::555566667777:root"
+mutation(
+    "promotion-grant-widened-to-prod-root",
+    "foreign-principals",
+    OWN_ACCOUNT,
+    EditStatement(
+        "mlops-{s}-artifacts-policy",
+        "PromotersReadReleasedModels",
+        set={"Principal": {"AWS": PROD_ACCOUNT_ROOT}},
+    ),
+    stack="staging",
+)
+mutation(
+    "promotion-grant-to-another-prod-role",
+    "foreign-principals",
+    OWN_ACCOUNT,
+    EditStatement(
+        "mlops-{s}-artifacts-policy",
+        "PromotersReadReleasedModels",
+        set={"Principal": {"AWS": "arn:aws:iam::555566667777:role/mlops-prod-gh-plan"}},
+    ),
+    stack="staging",
+)
+mutation(
+    "promotion-verify-grant-may-sign",
+    "foreign-principals",
+    OWN_ACCOUNT,
+    EditStatement(
+        "mlops-{s}-signing-key",
+        "PromotingAccountsVerify",
+        set={"Action": ["kms:GetPublicKey", "kms:Sign", "kms:Verify"]},
+    ),
+    stack="staging",
+)
 for k in KEYS:
     mutation(
         f"foreign-root-kms-star-{k}",

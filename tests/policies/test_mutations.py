@@ -19,7 +19,7 @@ import yaml
 from ml.audit.engine import run_pack
 from ml.audit.waivers import DEFAULT_WAIVERS, load_waivers
 from policies.pack import BY_NAME
-from tests.conftest import REPO_ROOT, rendered
+from tests.conftest import REPO_ROOT, pack_configs, rendered
 from tests.policies.conftest import MUTATION_PROPERTY
 from tests.policies.mutations import BY_ID, MUTATIONS, Mutation
 
@@ -39,7 +39,9 @@ def _shipped_waivers():
 
 def _failures(graph, policy: str) -> list[str]:
     """Messages of the unwaived failures of `policy` on `graph`."""
-    findings = run_pack(graph, _shipped_waivers(), [BY_NAME[policy]], today=date.today())
+    findings = run_pack(
+        graph, _shipped_waivers(), [BY_NAME[policy]], pack_configs(graph.stack), date.today()
+    )
     return [m for f in findings if f.status == "fail" for m in f.evaluation.violations]
 
 

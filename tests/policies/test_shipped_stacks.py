@@ -10,6 +10,7 @@ import pytest
 from ml.audit.engine import failing, run_pack
 from ml.audit.waivers import DEFAULT_WAIVERS, load_waivers
 from policies.pack import BY_NAME
+from tests.conftest import pack_configs
 from tests.policies import fixtures
 
 
@@ -17,7 +18,8 @@ def test_shipped_stack_passes_every_mandatory_policy(stack_graph):
     # Given a shipped stack's offline graph and the shipped waivers
     waivers = load_waivers(DEFAULT_WAIVERS, BY_NAME)
     # When the whole pack runs over it
-    findings = run_pack(stack_graph, waivers, today=date.today())
+    findings = run_pack(stack_graph, waivers, configs=pack_configs(stack_graph.stack),
+                        today=date.today())  # fmt: skip
     # Then no mandatory policy fails and no waiver used has expired
     failures = [m for f in failing(findings) for m in f.evaluation.violations]
     assert failures == [], f"stack {stack_graph.stack} violates mandatory policies: {failures}"
