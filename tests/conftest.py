@@ -16,6 +16,9 @@ from infra.config import STACKS
 from infra.graph import Graph
 from tests.docs.runnable import Block
 
+pytest_plugins = ["tests.policies.mutation_tally"]
+"""Hooks every process must load, xdist's controller included (it loads only this conftest)."""
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _GRAPHS: dict[str, Graph] = {}
 

@@ -20,7 +20,7 @@ from ml.audit.engine import run_pack
 from ml.audit.waivers import DEFAULT_WAIVERS, load_waivers
 from policies.pack import BY_NAME
 from tests.conftest import REPO_ROOT, pack_configs, rendered
-from tests.policies.conftest import MUTATION_PROPERTY
+from tests.policies.mutation_tally import MUTATION_PROPERTY
 from tests.policies.mutations import BY_ID, MUTATIONS, Mutation
 
 MUTATION_WAIVERS = REPO_ROOT / "policies" / "mutation-waivers.yaml"

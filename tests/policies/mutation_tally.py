@@ -1,7 +1,9 @@
-"""Policy-test hooks: the mutation suite's kill rate, printed at the end of the session.
+"""Plugin: the mutation suite's kill rate, printed at the end of the session.
 
 Each mutation test records `("mutation_killed", <bool>)` as a user property; the outcome
-travels on the test report, so the tally is the same whichever process ran the test.
+travels on the test report, so the tally is the same whichever process ran the test. The
+root conftest registers this plugin, so xdist's controller (which collects no test module
+and loads no sub-directory conftest) prints it too.
 """
 
 from __future__ import annotations
