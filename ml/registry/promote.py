@@ -29,9 +29,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from infra.contracts import MODEL_ARTIFACT_FILE, VALIDATION_REPORT_FILE, model_prefix
-from ml.artifacts import S3Object, download_file, parse_s3_uri, store_artifact, upload_file
-from ml.aws import aws_errors
+from infra.contracts import MODEL_ARTIFACT_FILE, VALIDATION_REPORT_FILE
+from ml.artifacts import S3Object, download_file, parse_s3_uri, upload_file
 from ml.errors import MlopsError
 from ml.provenance.check import kms_verifier, verify_artifact
 from ml.provenance.statement import binding_problem
@@ -47,6 +46,7 @@ from ml.registry.packages import (
     register_model_package,
     separation_problem,
 )
+from ml.registry.publish import store_signed_model
 
 REFUSED = 1
 """Exit code of a refused promotion (the check ran and said no); bad input is 2."""
@@ -147,18 +147,10 @@ def promote(
         existing = find_by_artifact(sagemaker, target.group, digest)
         if existing is not None:
             return Promotion(package, existing, digest, created=False)
-        with aws_errors(f"KMS key {target.kms_key_id}"):
-            data_key_arn = kms.describe_key(KeyId=target.kms_key_id)["KeyMetadata"]["Arn"]
-        prefix = model_prefix(target.group, digest)
-        stored = store_artifact(
-            s3,
-            artifact=artifact,
-            envelope=envelope,
-            bucket=target.bucket,
-            prefix=prefix,
-            kms_key_arn=data_key_arn,
-            workdir=workdir,
-        )
+        stored, prefix, data_key_arn = store_signed_model(
+            s3, kms, target.group, target.bucket, target.kms_key_id, digest,
+            artifact=artifact, envelope=envelope, workdir=workdir,
+        )  # fmt: skip
         report_uri = _copy_report(s3, package, workdir, target.bucket, prefix, data_key_arn)
     try:
         registration = Registration(

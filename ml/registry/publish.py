@@ -41,6 +41,35 @@ from ml.registry.packages import (
 )
 
 
+def store_signed_model(
+    s3: Any,
+    kms: Any,
+    group: str,
+    bucket: str,
+    kms_key_id: str,
+    digest: str,
+    *,
+    artifact: Path,
+    envelope: Path,
+    workdir: Path,
+) -> tuple[StoredArtifact, str, str]:
+    """Upload a signed artifact and its envelope under `models/<group>/<digest>/` with the
+    stack's data key (what `register` and `promote` both do): (stored, prefix, key ARN)."""
+    with aws_errors(f"KMS key {kms_key_id}"):
+        data_key_arn = kms.describe_key(KeyId=kms_key_id)["KeyMetadata"]["Arn"]
+    prefix = model_prefix(group, digest)
+    stored = store_artifact(
+        s3,
+        artifact=artifact,
+        envelope=envelope,
+        bucket=bucket,
+        prefix=prefix,
+        kms_key_arn=data_key_arn,
+        workdir=workdir,
+    )
+    return stored, prefix, data_key_arn
+
+
 @dataclass(frozen=True)
 class RegistryTarget:
     """Where a signed artifact goes: the stack's registry, bucket and keys."""
@@ -146,18 +175,10 @@ def publish_and_register(
             )
         registered_by = caller_arn(sts) if sts is not None else None
 
-        with aws_errors(f"KMS key {target.kms_key_id}"):
-            data_key_arn = kms.describe_key(KeyId=target.kms_key_id)["KeyMetadata"]["Arn"]
-        prefix = model_prefix(target.group, digest)
-        stored = store_artifact(
-            s3,
-            artifact=artifact,
-            envelope=signature,
-            bucket=target.bucket,
-            prefix=prefix,
-            kms_key_arn=data_key_arn,
-            workdir=workdir,
-        )
+        stored, prefix, data_key_arn = store_signed_model(
+            s3, kms, target.group, target.bucket, target.kms_key_id, digest,
+            artifact=artifact, envelope=signature, workdir=workdir,
+        )  # fmt: skip
     report_uri = None
     if validation is not None:
         report_uri = upload_file(
