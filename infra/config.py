@@ -232,6 +232,20 @@ class PromotionTargetConfig(_Model):
     """Its AWS account: its `gh-promote` role there may read this stack's released models."""
 
 
+def promoter_role_arns(
+    targets: Sequence[PromotionTargetConfig] | Sequence[Mapping[str, Any]], partition: str = "aws"
+) -> list[str]:
+    """`arn:aws:iam::<account>:role/mlops-<stack>-gh-promote` per `promotesTo` entry (parsed,
+    or raw as the Pulumi config holds it): the role the program grants, the policy admits."""
+    parsed = [
+        t if isinstance(t, PromotionTargetConfig) else PromotionTargetConfig.model_validate(t)
+        for t in targets
+    ]
+    return [
+        f"arn:{partition}:iam::{t.account_id}:role/{promote_role_name(t.stack)}" for t in parsed
+    ]
+
+
 class TrafficRoutingConfig(_Model):
     """SageMaker blue/green traffic shifting: the ranges are those UpdateEndpoint accepts."""
 
@@ -665,10 +679,7 @@ class StackConfig(_Model):
     def promoter_role_arns(self, partition: str = "aws") -> list[str]:
         """The `gh-promote` roles of the stacks that promote from this one (`promotesTo`),
         each in its own account: the only other accounts' principals this stack admits."""
-        return [
-            f"arn:{partition}:iam::{t.account_id}:role/{promote_role_name(t.stack)}"
-            for t in self.promotes_to
-        ]
+        return promoter_role_arns(self.promotes_to, partition)
 
     def model_group(self, model: str) -> str:
         """The model package group of `model` in this stack's registry (`mlops-<env>-<model>`);

@@ -8,8 +8,10 @@ preview). Both call `policies.core`'s engine, exactly as the offline audit does.
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import pulumi.runtime
 from pulumi_policy import (
@@ -38,6 +40,20 @@ def stack_environment() -> str | None:
     """The stack's `mlops:environment`, else the stack name the CLI passes to the pack."""
     config = pulumi.runtime.get_config_env()
     return config.get("mlops:environment") or os.environ.get("PULUMI_STACK") or None
+
+
+def with_stack_peers(config: Mapping[str, Any], stack_config: Mapping[str, str]) -> dict[str, Any]:
+    """A policy's CrossGuard config, with `peerPrincipalArns` taken from the stack file's
+    `mlops:promotesTo` (as `mlops audit --stack` derives it) when the pack config names none:
+    `pulumi up` of staging must admit prod's promoting role, and nothing else."""
+    merged = dict(config)
+    if "peerPrincipalArns" in merged and not merged["peerPrincipalArns"]:
+        raw = stack_config.get("mlops:promotesTo")
+        if raw:
+            from infra.config import promoter_role_arns
+
+            merged["peerPrincipalArns"] = promoter_role_arns(json.loads(raw))
+    return merged
 
 
 def _never(_policy: str, _subject: Subject, _environment: str | None) -> bool:
@@ -99,7 +115,8 @@ def to_crossguard(
     def validate_stack(args: StackValidationArgs, report: ReportViolation) -> None:
         env = environment()
         subjects = [subject_of(r) for r in args.resources]
-        for evaluation in evaluate_stack(policy, subjects, args.get_config(), env):
+        config = with_stack_peers(args.get_config(), pulumi.runtime.get_config_env())
+        for evaluation in evaluate_stack(policy, subjects, config, env):
             if not evaluation.violations or waived(policy.name, evaluation.subject, env):
                 continue
             for message in evaluation.violations:

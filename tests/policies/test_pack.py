@@ -234,3 +234,34 @@ def test_readme_policy_table_matches_the_pack(repo_root):
     assert policy_table() in readme, (
         "README policy table is stale: run `python -m policies.catalog`"
     )
+
+
+def test_crossguard_admits_the_promoting_role_the_staging_graph_grants(repo_root, graph_of):
+    # Given staging's stack file as `pulumi up` hands it to the pack (JSON config values)
+    import json
+
+    import yaml
+
+    from policies.accounts import OUTSIDER_ACCOUNT
+    from policies.crossguard import with_stack_peers
+    from policies.documents import parse_document
+
+    document = yaml.safe_load((repo_root / "Pulumi.staging.yaml").read_text(encoding="utf-8"))
+    env = {k: json.dumps(v) for k, v in document["config"].items()}
+    # when the pack config names no peer,
+    config = with_stack_peers({"peerPrincipalArns": [], "accountIds": []}, env)
+    # then the peers are exactly the principal the rendered bucket policy grants prod's
+    # promotion (nothing else of prod's account), and an explicit pack config wins.
+    policy = graph_of("staging").named("mlops-staging-artifacts-policy")
+    (granted,) = [
+        s.principals["AWS"]
+        for s in parse_document(policy.inputs["policy"])
+        if s.sid == "PromotersReadReleasedModels"
+    ]
+    assert (
+        config["peerPrincipalArns"]
+        == list(granted)
+        == ["arn:aws:iam::555566667777:role/mlops-prod-gh-promote"]
+    )
+    explicit = [f"arn:aws:iam::{OUTSIDER_ACCOUNT}:role/x"]
+    assert with_stack_peers({"peerPrincipalArns": explicit}, env)["peerPrincipalArns"] == explicit
