@@ -202,6 +202,15 @@ def _check_main_protected(stack: StackCheck) -> None:
                 f"set required_pull_request_reviews=[{{'required_approving_review_count': "
                 f"{minimum}}}]",
             )
+        owners = check.get("requiredPullRequestReviews.0.requireCodeOwnerReviews", False)
+        if owners is not True:
+            check.violation(
+                f"a pull request to `{branch}` that changes the policy pack, its waivers, the "
+                "workflows or the infrastructure needs its code owners' review",
+                f"require_code_owner_reviews {shown(owners)}",
+                "set required_pull_request_reviews=[{'require_code_owner_reviews': True}] and "
+                "keep .github/CODEOWNERS",
+            )
         contexts = check.get("requiredStatusChecks.0.contexts") or []
         if not contexts:
             check.violation(
@@ -239,7 +248,8 @@ def _check_main_protected(stack: StackCheck) -> None:
 MAIN_PROTECTED = Policy(
     name="github-main-branch-protected",
     description="Checks whether the branch environments deploy from changes only through "
-    "reviewed pull requests that pass CI, with no force push, deletion or admin bypass.",
+    "reviewed pull requests (code owners' review included) that pass CI, with no force push, "
+    "deletion or admin bypass.",
     enforcement=MANDATORY,
     severity="high",
     controls=("NIST CM-3", "NIST SI-7"),

@@ -98,6 +98,8 @@ class GitHubRepository(pulumi.ComponentResource):
                     "required_approving_review_count": args.required_approving_review_count,
                     "dismiss_stale_reviews": True,
                     "require_last_push_approval": True,
+                    # .github/CODEOWNERS: the guardrails' owners approve changes to them
+                    "require_code_owner_reviews": True,
                 }
             ],
             required_status_checks=checks,

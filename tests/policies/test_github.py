@@ -59,7 +59,9 @@ def repository() -> dict[str, Res]:
             "enforceAdmins": True,
             "allowsForcePushes": False,
             "allowsDeletions": False,
-            "requiredPullRequestReviews": [{"requiredApprovingReviewCount": 1.0}],
+            "requiredPullRequestReviews": [
+                {"requiredApprovingReviewCount": 1.0, "requireCodeOwnerReviews": True}
+            ],
             "requiredStatusChecks": [{"strict": True, "contexts": ["test (all, slow included)"]}],
         },
     )
@@ -170,7 +172,19 @@ def test_main_protection_force_push_allowed_fails() -> None:
 def test_main_protection_no_reviews_fails() -> None:
     protection = changed("protection", requiredPullRequestReviews=None)
     messages = run_policy(github.MAIN_PROTECTED, *parts(repository(), protection=protection))
-    only_message(messages, "at least 1 approving review", "(found 0)")
+    assert len(messages) == 2, messages
+    assert "at least 1 approving review" in messages[0] and "(found 0)" in messages[0]
+    assert "needs its code owners' review" in messages[1], messages
+
+
+def test_main_protection_without_code_owner_reviews_fails() -> None:
+    # Attack: a pull request that adds a waiver (or weakens a policy) merges with any
+    # reviewer's approval, not the guardrails' owners'
+    protection = changed(
+        "protection", requiredPullRequestReviews=[{"requiredApprovingReviewCount": 1.0}]
+    )
+    messages = run_policy(github.MAIN_PROTECTED, *parts(repository(), protection=protection))
+    only_message(messages, "needs its code owners' review", "require_code_owner_reviews")
 
 
 def test_main_protection_removed_flags_every_environment() -> None:
