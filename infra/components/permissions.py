@@ -74,6 +74,12 @@ ECR_PUSH = (
 AUDITOR_BY_HAND = (
     "auditors read this evidence themselves (AWS console or CLI); no mlops command does"
 )
+READ_REGISTRY = (
+    "sagemaker:DescribeModelPackage",
+    "sagemaker:DescribeModelPackageGroup",
+    "sagemaker:ListModelPackages",
+)
+"""Read a group and its packages (what every registry reader starts from)."""
 APPROVED = "Approved"
 PENDING = "PendingManualApproval"
 VPC_ENI_ACTIONS = (
@@ -400,9 +406,7 @@ def _auditor(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
         Statement(
             sid="ReadModelRegistry",
             actions=(
-                "sagemaker:DescribeModelPackage",
-                "sagemaker:DescribeModelPackageGroup",
-                "sagemaker:ListModelPackages",
+                *READ_REGISTRY,
                 "sagemaker:ListTags",
             ),
             resources=_packages(args),
@@ -521,9 +525,7 @@ def _plan(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
                 "sagemaker:DescribeEndpoint",
                 "sagemaker:DescribeEndpointConfig",
                 "sagemaker:DescribeModel",
-                "sagemaker:DescribeModelPackage",
-                "sagemaker:DescribeModelPackageGroup",
-                "sagemaker:ListModelPackages",
+                *READ_REGISTRY,
                 "sagemaker:ListTags",
             ),
             resources=[
@@ -644,11 +646,7 @@ def _launcher(args: PermissionsArgs, b: _Buckets, scope: str) -> PolicyDocument:
             Statement(
                 sid="ReadProductionModel",
                 # `mlops release fetch` (the baseline to beat) describes the group first.
-                actions=(
-                    "sagemaker:DescribeModelPackage",
-                    "sagemaker:DescribeModelPackageGroup",
-                    "sagemaker:ListModelPackages",
-                ),
+                actions=READ_REGISTRY,
                 resources=_packages(args),
             ),
             Statement(
@@ -720,11 +718,7 @@ def _register_pending(args: PermissionsArgs) -> list[Statement]:
     return [
         Statement(
             sid="ReadRegistry",
-            actions=(
-                "sagemaker:DescribeModelPackage",
-                "sagemaker:DescribeModelPackageGroup",
-                "sagemaker:ListModelPackages",
-            ),
+            actions=READ_REGISTRY,
             resources=_packages(args),
         ),
         Statement(
@@ -832,11 +826,7 @@ def _approve(args: PermissionsArgs) -> PolicyDocument:
         [
             Statement(
                 sid="ReviewPackages",
-                actions=(
-                    "sagemaker:DescribeModelPackage",
-                    "sagemaker:DescribeModelPackageGroup",
-                    "sagemaker:ListModelPackages",
-                ),
+                actions=READ_REGISTRY,
                 resources=_packages(args),
             ),
             Statement(
@@ -895,9 +885,7 @@ def _deploy(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
             Statement(
                 sid="ReadRegistry",
                 actions=(
-                    "sagemaker:DescribeModelPackage",
-                    "sagemaker:DescribeModelPackageGroup",
-                    "sagemaker:ListModelPackages",
+                    *READ_REGISTRY,
                     "sagemaker:ListTags",
                 ),
                 resources=[sm("model-package-group"), sm("model-package")],
