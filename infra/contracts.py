@@ -139,6 +139,24 @@ def alarm_name(endpoint: str, kind: str) -> str:
     return f"{endpoint}-{kind}"
 
 
+# ---- Model monitoring metrics (drift monitor and `mlops quality` publish; alarms read) ----
+
+MONITORING_NAMESPACE = "mlops/monitoring"
+"""CloudWatch namespace of the monitoring jobs' metrics; `cloudwatch:namespace` conditions
+on PutMetricData name it."""
+MONITORING_DIMENSION = "EndpointName"
+"""The one dimension of every monitoring metric: the endpoint whose traffic was judged."""
+
+
+class MonitorMetric(StrEnum):
+    """Metrics the scheduled jobs publish per endpoint; drift and quality alarms watch them."""
+
+    DRIFTED_FEATURES = "DriftedFeatures"
+    """Features whose drift test fired in the window the monitor read (`mlops drift`)."""
+    QUALITY_REGRESSIONS = "QualityRegressions"
+    """Metrics worse than their tolerance against the baseline (`mlops quality`)."""
+
+
 # ---- Environment variables ----------------------------------------------------------------
 
 
