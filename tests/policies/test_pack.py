@@ -224,15 +224,14 @@ def test_policy_pack_runs_under_the_pulumi_analyzer_protocol():
     assert any("found no BucketVersioning" in m for m in stack_messages), stack_messages
 
 
-def test_readme_policy_table_matches_the_pack(repo_root):
-    # Given the README's auditor section and the pack
-    from policies.catalog import policy_table
+def test_policy_reference_page_matches_the_pack(repo_root):
+    # Given the shipped policy reference page and the pack
+    from policies.catalog import reference_page
 
-    readme = (repo_root / "README.md").read_text(encoding="utf-8")
-    # When the generated table is looked for in the README
-    # Then it is there verbatim (regenerate with `python -m policies.catalog`)
-    assert policy_table() in readme, (
-        "README policy table is stale: run `python -m policies.catalog`"
+    page = (repo_root / "docs" / "policy-reference.md").read_text(encoding="utf-8")
+    # Then the page is what the pack generates (regenerate: `python -m policies.catalog --write`)
+    assert page == reference_page(), (
+        "docs/policy-reference.md is stale: run `python -m policies.catalog --write`"
     )
 
 
