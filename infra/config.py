@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from common.errors import MlopsError
+from common.files import read_yaml
 from common.validation import one_line
 from infra.contracts import (
     ROLLBACK_ALARMS,
@@ -25,8 +27,6 @@ from infra.contracts import (
     promotion_environment,
     signing_environment,
 )
-from ml.errors import MlopsError
-from ml.files import read_yaml
 
 PROJECT = "mlops"
 STACKS = ("dev", "staging", "prod")

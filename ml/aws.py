@@ -25,7 +25,7 @@ import botocore.config
 import botocore.session
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
-from ml.errors import MlopsError
+from common.errors import MlopsError
 
 _CONFIG = botocore.config.Config(
     retries={"mode": "standard", "max_attempts": 5},

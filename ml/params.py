@@ -28,8 +28,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from common import validation
-from ml.errors import MlopsError
-from ml.files import read_yaml
+from common.errors import MlopsError
+from common.files import read_yaml
 from ml.paths import DEFAULT_PARAMS
 
 # Keys SageMaker or its toolkits may add to a job's hyperparameters; never ours.

@@ -16,10 +16,10 @@ sys.path.insert(0, str(_PACK_DIR.parent))  # the repository: `policies`, `ml` im
 
 from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
 
-from ml.audit.waivers import DEFAULT_WAIVERS, load_waivers  # noqa: E402
 from policies.core import PACK_NAME, Subject  # noqa: E402
 from policies.crossguard import crossguard_policies  # noqa: E402
 from policies.pack import BY_NAME, POLICIES  # noqa: E402
+from policies.waivers import DEFAULT_WAIVERS, load_waivers  # noqa: E402
 
 WAIVERS = load_waivers(DEFAULT_WAIVERS, BY_NAME)
 

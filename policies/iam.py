@@ -3,7 +3,7 @@
 Identity policies appear as `aws.iam.RolePolicy` / `aws.iam.Policy` (and the deprecated
 inline `inline_policies` of `aws.iam.Role`); trust policies as a role's
 `assume_role_policy`. The action catalogue (which actions accept a narrower resource than
-'*') and the IAM linter both come from parliament, through `ml.audit.iam_lint`.
+'*') and the IAM linter both come from parliament, through `common.iam_lint`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import re
 from collections.abc import Iterator
 from functools import lru_cache
 
+from common.iam_lint import arn_formats, lint_policy
 from infra.contracts import INFRA_ROLE_NAME
-from ml.audit.iam_lint import arn_formats, lint_policy
 from policies.accounts import OUTSIDER_ACCOUNT, Own, outsiders_admitted
 from policies.core import MANDATORY, Param, Policy, ResourceCheck
 from policies.documents import (

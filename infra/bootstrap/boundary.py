@@ -15,9 +15,9 @@ from collections.abc import Sequence
 
 import pulumi
 
+from common.iam_lint import actions_with_resource_scope
 from infra.config import PROJECT
 from infra.policy_document import Condition, PolicyDocument, Statement
-from ml.audit.iam_lint import actions_with_resource_scope
 
 # Service -> actions, as the IAM service authorization reference spells them.
 PLATFORM_ACTIONS: dict[str, tuple[str, ...]] = {

@@ -12,9 +12,9 @@ from datetime import date
 from typing import Any, Literal
 
 from infra.graph import Graph, Resource
-from ml.audit.waivers import Waiver, WaiverSet
 from policies.core import Evaluation, Policy, Subject, evaluate, handles_from
 from policies.pack import POLICIES
+from policies.waivers import Waiver, WaiverSet
 
 Status = Literal["pass", "fail", "advisory", "waived", "expired-waiver", "not-applicable"]
 

@@ -18,14 +18,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
+from common.iam_lint import lint_policy
 from infra.graph import Graph
 from ml.audit.engine import Finding, failing, run_pack
-from ml.audit.iam_lint import lint_policy
 from ml.audit.inventory import build_inventory
-from ml.audit.waivers import WaiverSet, unused
 from policies.controls import CONTROLS, FRAMEWORKS
 from policies.core import PACK_NAME, Policy
 from policies.pack import DOMAIN_OF, POLICIES
+from policies.waivers import WaiverSet, unused
 
 SCHEMA_VERSION = 1
 PACK_VERSION = "1.0.0"

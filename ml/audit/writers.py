@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from common.errors import MlopsError
 from ml.audit.html import render_html
 from ml.audit.markdown import render_markdown
 from ml.audit.report import to_json
 from ml.audit.sarif import render_sarif
-from ml.errors import MlopsError
 
 FORMATS = ("md", "json", "sarif", "html")
 """Report formats, by file suffix."""

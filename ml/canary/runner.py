@@ -11,13 +11,13 @@ from typing import Annotated
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from common.errors import MlopsError
 from common.validation import one_line
 from infra.config import load_stack
 from ml.canary import report
 from ml.canary.drill import DRILL_ENV, Drill
 from ml.canary.rehearsal import CANDIDATE, PRODUCTION, Outcome, run_traffic
 from ml.canary.schedule import Plan, plan
-from ml.errors import MlopsError
 from ml.reports import ReportPaths
 from ml.serving.process import serve_in_background
 from ml.serving.settings import ServeSettings

@@ -5,8 +5,8 @@ from typing import Annotated, Any
 
 import typer
 
+from common.errors import MlopsError
 from ml.cli.usage import LazyConsole, RootOption, existing_path
-from ml.errors import MlopsError
 
 console: Any = LazyConsole(highlight=False, soft_wrap=True)
 
@@ -48,9 +48,9 @@ def audit(
     from infra.offline import render_graph
     from ml.audit.engine import stack_configs
     from ml.audit.report import build_report
-    from ml.audit.waivers import waivers_for
     from ml.audit.writers import FORMATS, write_report
     from policies.pack import BY_NAME
+    from policies.waivers import waivers_for
 
     if format not in FORMATS:
         raise MlopsError(f"unknown format {format!r}: choose one of {', '.join(FORMATS)}")

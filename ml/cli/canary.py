@@ -5,9 +5,9 @@ from typing import Annotated, Any
 
 import typer
 
+from common.errors import MlopsError
 from infra.contracts import Env
 from ml.cli.usage import LazyConsole, RootOption, existing_path
-from ml.errors import MlopsError
 
 console: Any = LazyConsole(highlight=False, soft_wrap=True)
 

@@ -5,8 +5,8 @@ from typing import Annotated, Any
 
 import typer
 
+from common.errors import MlopsError
 from ml.cli.usage import LazyConsole, RootOption
-from ml.errors import MlopsError
 
 console: Any = LazyConsole(highlight=False, soft_wrap=True)
 

@@ -5,8 +5,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from common.errors import MlopsError
 from ml.cli.usage import LazyConsole, existing_path
-from ml.errors import MlopsError
 
 if TYPE_CHECKING:
     from ml.params import DriftParams
@@ -108,7 +108,7 @@ def drift(
     Exit 0 if nothing drifts, 1 if drift is found, 2 on bad input. Writes drift.md,
     drift.json and drift.html into --out.
     """
-    from ml.drift.monitor import Inputs, run_drift, write_reference_stats
+    from ml.drift.monitor import Inputs, raise_on_drift, run_drift, write_reference_stats
     from ml.drift.sources import is_s3
 
     if write_stats:
@@ -145,15 +145,9 @@ def drift(
 
     inputs = Inputs(reference, current, categorical or [], exclude or [], since_hours, thresholds)
     result, paths = run_drift(inputs, out, s3)
-    drifted = result.drifted
     console.print(
         f"compared {len(result.features)} features ({result.reference_rows:,} reference rows, "
         f"{result.current_rows:,} current rows); reports in {paths.markdown.parent}"
     )
-    if drifted:
-        raise MlopsError(
-            f"drift detected in {len(drifted)} of {len(result.features)} features: "
-            f"{', '.join(drifted)} (see {paths.markdown})",
-            exit_code=1,
-        )
+    raise_on_drift(result, paths)
     console.print("no drift detected")

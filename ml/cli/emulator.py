@@ -63,8 +63,8 @@ def emulator(
     anything; sessions of roles (`sts:AssumeRole`) are held to their policies unless
     `--no-enforce-iam`.
     """
+    from common.errors import MlopsError
     from ml.emulator.server import Emulator
-    from ml.errors import MlopsError
 
     if with_demo_models and stack is None:
         raise MlopsError("--with-demo-models needs --stack: the models go into a stack's registry")

@@ -10,8 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
+from common.errors import MlopsError
 from ml.cli.usage import LazyConsole, existing_path, sub_app
-from ml.errors import MlopsError
 
 app = sub_app(
     help="Pull-request comments and issues through the gh CLI, one per marker, updated in place.",

@@ -14,9 +14,9 @@ from typing import Annotated, Any
 
 import typer
 
+from common.errors import MlopsError
 from infra.contracts import Env, signing_key_alias
 from ml.cli.usage import LazyConsole, existing_path, sub_app
-from ml.errors import MlopsError
 
 app = sub_app(
     help="The serving/training image: push it to the stack's ECR repository by digest, "

@@ -197,9 +197,9 @@ def publish_manifests(
     gitops branch and push (token from $GH_TOKEN); nothing is committed if unchanged."""
     import os
 
+    from common.errors import MlopsError
     from infra.config import load_stack
     from infra.contracts import GITOPS_BRANCH
-    from ml.errors import MlopsError
     from ml.release.gitops import publish_manifests as publish
     from ml.release.gitops import rendered_directory
 

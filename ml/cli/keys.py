@@ -5,9 +5,9 @@ from typing import Annotated, Any
 
 import typer
 
+from common.errors import MlopsError
 from infra.contracts import Env
 from ml.cli.usage import LazyConsole, sub_app
-from ml.errors import MlopsError
 
 app = sub_app(help="Export the model-signing public key.", no_args_is_help=True)
 console: Any = LazyConsole(highlight=False, soft_wrap=True)

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from common.errors import MlopsError
 from infra.contracts import Env
 from ml.cli.registry import DEFAULT_MODEL, stack_group
 from ml.cli.usage import LazyConsole, existing_path
-from ml.errors import MlopsError
 from ml.provenance.manifest import SIGNATURE_NAME
 
 if TYPE_CHECKING:

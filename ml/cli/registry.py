@@ -6,9 +6,9 @@ from typing import Annotated, Any, Literal
 
 import typer
 
+from common.errors import MlopsError
 from infra.contracts import Env
 from ml.cli.usage import LazyConsole, RootOption, existing_path
-from ml.errors import MlopsError
 from ml.provenance.manifest import SIGNATURE_NAME
 
 console: Any = LazyConsole(highlight=False, soft_wrap=True)

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from common.errors import MlopsError
 from infra.contracts import MODELS_PREFIX, Env, StackOutput, signing_key_alias
 from ml.cli.usage import LazyConsole, RootOption, existing_path, sub_app
-from ml.errors import MlopsError
 from ml.release.github import write_github_output
 
 if TYPE_CHECKING:
@@ -115,38 +115,28 @@ def release_version(
 ) -> None:
     from infra.config import load_stack, stack_file
     from ml import aws
-    from ml.provenance.check import check_model_package
-    from ml.release.endpoints import group_name
-    from ml.release.lock import require_idle
-    from ml.release.stackfile import plan_edit
+    from ml.release.prepare import prepare_release, resolve_model
 
     cfg = load_stack(stack, root)
-    name = _model_name(cfg, model)
-    current = cfg.models[name].version
-    if current == version:
-        console.print(f"{stack}: {name} already declares v{version}; nothing to release")
-        return
+    name = resolve_model(cfg, model)  # bad input is refused before any AWS call
     session = _session(cfg)
-    sagemaker = aws.client("sagemaker", session)
-    require_idle(sagemaker, cfg)
-    verifier = _verifier(cfg, session, key_id, public_key)
-    check = check_model_package(
-        sagemaker,
-        aws.client("s3", session),
-        verifier,
-        group=group_name(cfg, name),
+    prepared = prepare_release(
+        cfg,
+        stack_file(stack, root),
+        model=name,
         version=version,
+        sagemaker=aws.client("sagemaker", session),
+        s3=aws.client("s3", session),
+        verifier=_verifier(cfg, session, key_id, public_key),
         source=_trusted_source(cfg, session),
     )
-    if not check.ok:
-        raise MlopsError(
-            f"cannot release to {stack}: {check.reason}",
-            exit_code=2 if "package" in check.failed else 1,
-        )
-    edit = plan_edit(stack_file(stack, root), {name: version}, keep_previous=True)
+    if prepared.edit is None or prepared.check is None:
+        console.print(f"{stack}: {prepared.model} already declares v{version}; nothing to release")
+        return
+    edit, current = prepared.edit, prepared.current
     typer.echo(edit.diff(), nl=False)
     if dry_run:
-        console.print(f"{stack}: {check.reason}; dry run, {edit.path} not written")
+        console.print(f"{stack}: {prepared.check.reason}; dry run, {edit.path} not written")
         return
     edit.write()
     kept = (
@@ -155,8 +145,8 @@ def release_version(
         else ""
     )
     console.print(
-        f"{stack}: {check.reason}\nwrote {edit.path}: {edit.changes[0]}.{kept} Commit it on a "
-        "branch and open the release pull request; model-release verifies and previews it."
+        f"{stack}: {prepared.check.reason}\nwrote {edit.path}: {edit.changes[0]}.{kept} Commit it "
+        "on a branch and open the release pull request; model-release verifies and previews it."
     )
 
 
@@ -344,13 +334,14 @@ def revert(
 ) -> None:
     """Set the stack file back to the versions that serve after SageMaker rolled back."""
     from infra.config import load_stack, stack_file
+    from ml.release.prepare import resolve_model
     from ml.release.revert import RevertProposal, default_branch, open_pull_request, parse_targets
     from ml.release.stackfile import plan_edit
 
     cfg = load_stack(stack, root)
     targets = parse_targets(to)
     for model in targets:
-        _model_name(cfg, model)
+        resolve_model(cfg, model)
     edit = plan_edit(stack_file(stack, root), targets)
     if not edit.changed:
         console.print(f"stack {stack}: the stack file already says {to}; nothing to revert")
@@ -394,9 +385,10 @@ def fetch(
     from infra.config import load_stack
     from ml import aws
     from ml.release.fetch import fetch_serving_model
+    from ml.release.prepare import resolve_model
 
     cfg = load_stack(stack, root)
-    name = _model_name(cfg, model)
+    name = resolve_model(cfg, model)
     session = _session(cfg)
     check = fetch_serving_model(
         cfg,
@@ -408,24 +400,6 @@ def fetch(
         version=version,
     )
     console.print(f"{check.reason}; extracted into {out}", markup=False)
-
-
-def _model_name(cfg: "StackConfig", model: str) -> str:
-    """`churn-classifier` from itself or from its group `mlops-<env>-churn-classifier`."""
-    prefix = f"{cfg.name_prefix}-"
-    name = model.removeprefix(prefix)
-    if name not in cfg.models:
-        if model.startswith("mlops-") and not model.startswith(prefix):
-            raise MlopsError(
-                f"model package group {model} does not belong to stack {cfg.environment} "
-                f"(its groups are named {prefix}<model>)"
-            )
-        declared = ", ".join(sorted(cfg.models)) or "none"
-        raise MlopsError(
-            f"stack {cfg.environment} declares no model {name!r} under mlops:models "
-            f"(declared: {declared}); adding a model is a platform change, not a release"
-        )
-    return name
 
 
 def _session(cfg: "StackConfig") -> Any:
@@ -440,7 +414,8 @@ def _trusted_source(cfg: "StackConfig", session: Any) -> Any:
     """The stack's promotion source (`mlops:promotion`): promoted packages verify with the
     source's trusted signing keys, through KMS in the source account."""
     from ml import aws
-    from ml.provenance.check import TrustedSource, kms_verifier
+    from ml.provenance.check import kms_verifier
+    from ml.registry.check import TrustedSource
 
     promotion = cfg.promotion
     if promotion is None:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from common.errors import MlopsError
 from infra.contracts import (
     MAIN_SCOPE,
     PULL_REQUEST_SCOPE,
@@ -13,7 +14,6 @@ from infra.contracts import (
     training_output_prefix,
 )
 from ml.cli.usage import LazyConsole, existing_path
-from ml.errors import MlopsError
 from ml.paths import DEFAULT_PARAMS
 
 _PR_SCOPE = f"{PULL_REQUEST_SCOPE}/N"
@@ -205,10 +205,11 @@ def _train_sagemaker(
     pull_request: int | None,
 ) -> None:
     from ml import aws
-    from ml.data.io import prepare_data, snapshot_of
+    from ml.data.io import snapshot_of
     from ml.training.sagemaker import train_on_sagemaker
+    from ml.training.snapshot import prepare_snapshot
 
-    snapshot = prepare_data(settings.data, out / "data") if data is None else snapshot_of(data)
+    snapshot = prepare_snapshot(settings.data, out / "data") if data is None else snapshot_of(data)
     train_on_sagemaker(
         boto_session=aws.session(region=region or stack.region),
         params=settings,

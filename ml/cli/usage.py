@@ -23,7 +23,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from typer.core import TyperGroup
 
-from ml.errors import MlopsError
+from common.errors import MlopsError
 
 PROG = "mlops"
 

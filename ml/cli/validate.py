@@ -5,8 +5,8 @@ from typing import Annotated, Any
 
 import typer
 
+from common.errors import MlopsError
 from ml.cli.usage import LazyConsole, existing_path
-from ml.errors import MlopsError
 from ml.paths import DEFAULT_PARAMS
 
 console: Any = LazyConsole(highlight=False, soft_wrap=True)

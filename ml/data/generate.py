@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from common.errors import MlopsError
 from ml.data.schema import DatasetSchema, Feature
-from ml.errors import MlopsError
 
 NUMERIC = (
     "tenure_months",

@@ -23,7 +23,7 @@ import json
 import numpy as np
 import polars as pl
 
-from ml.errors import MlopsError
+from common.errors import MlopsError
 
 HASH_PREFIX = "sha256:"
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import polars as pl
 
+from common.errors import MlopsError
 from ml.data.generate import CHURN_SCHEMA, Splits, generate_churn, split
 from ml.data.hashing import training_data_hash
 from ml.data.schema import DatasetSchema
-from ml.errors import MlopsError
 from ml.params import DataParams
 
 CHANNELS = ("train", "validation", "reference")
@@ -48,19 +48,9 @@ def write_channels(splits: Splits, schema: DatasetSchema, root: Path) -> DataSna
             stale.unlink()
         frame.write_csv(directory / f"{name}.csv")
         schema.write(directory)
-        if name == "reference":
-            _write_reference_stats(directory / f"{name}.csv")
         channels[name] = directory
         rows[name] = frame.height
     return DataSnapshot(root, channels, schema, training_data_hash(splits.train), rows)
-
-
-def _write_reference_stats(reference: Path) -> None:
-    """The drift monitor's reference statistics beside the reference (uploaded with the
-    channel), so no scheduled run sorts the reference again (`ml.drift.reference`)."""
-    from ml.drift.monitor import write_reference_stats
-
-    write_reference_stats(reference)
 
 
 def prepare_data(params: DataParams, root: Path) -> DataSnapshot:

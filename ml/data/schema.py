@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ml.errors import MlopsError
+from common.errors import MlopsError
 
 SCHEMA_FILE = "schema.json"
 _NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from rich.console import Console
 
+from common.errors import MlopsError
 from ml.demo.report import REPORT_KIND, DemoSummary, Enforcement, write_summary
 from ml.demo.runner import capture_output, run_steps
 from ml.demo.steps import DemoRun, DemoSettings
-from ml.errors import MlopsError
 
 DEFAULT_BASE = Path("build/demo")
 LATEST = "latest"

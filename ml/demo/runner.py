@@ -27,7 +27,7 @@ from typing import Literal
 from rich.console import Console
 from rich.markup import escape
 
-from ml.errors import MlopsError
+from common.errors import MlopsError
 
 log = logging.getLogger("ml.demo")
 

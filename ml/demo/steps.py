@@ -34,11 +34,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from common.errors import MlopsError
 from infra.config import StackConfig, load_stack, stack_file
 from infra.contracts import capture_prefix, dataset_prefix, s3_uri
 from infra.graph import Graph
 from ml.demo.runner import Progress, Step
-from ml.errors import MlopsError
 from ml.params import DEFAULT_PARAMS, Params, load_params
 
 ECR_REPOSITORY = "aws:ecr/repository:Repository"
@@ -300,12 +300,12 @@ class DemoRun:
 
     def build_production(self, progress: Progress) -> str:
         """What serves today: a model trained, signed and approved before this release."""
-        from ml.data.io import prepare_data
         from ml.training.local import run_local
+        from ml.training.snapshot import prepare_snapshot
 
         assert self.params is not None and self.cfg is not None
         progress.note("generating the data snapshot")
-        snapshot = prepare_data(self.params.data, self.work / "data")
+        snapshot = prepare_snapshot(self.params.data, self.work / "data")
         self.data_dir, self.data_hash = snapshot.root, snapshot.training_data_hash
         older = self.params.model_copy(
             update={
@@ -557,16 +557,28 @@ class DemoRun:
         """The release PR, on a copy of the stack file: what a reviewer sees on it."""
         from infra.offline import render_graph
         from ml.demo import plan
-        from ml.release.stackfile import plan_edit
+        from ml.provenance.check import kms_verifier
+        from ml.release.prepare import prepare_release
 
         assert self.candidate_version is not None and self.graph is not None
         stack = self.settings.stack
         self.plan_root = self.out / "release-pr"
         self.plan_root.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(stack_file(stack, self.root), self.plan_root / f"Pulumi.{stack}.yaml")
-        edit = plan_edit(
-            stack_file(stack, self.plan_root), {self.model_name: self.candidate_version}
-        )
+        progress.note("mlops release: the checked edit")
+        with self.acting_as("plan", "plan", "mlops release on the release PR", *VERIFY) as aws:
+            prepared = prepare_release(
+                load_stack(stack, self.plan_root),
+                stack_file(stack, self.plan_root),
+                model=self.model_name,
+                version=self.candidate_version,
+                sagemaker=aws["sagemaker"],
+                s3=aws["s3"],
+                verifier=kms_verifier(aws["kms"], self.emulated.signing_key_alias),
+                source=None,
+            )
+        edit = prepared.edit
+        assert edit is not None, "the candidate is a new version"
         edit.write()
         release = self.out / "release"
         release.mkdir(parents=True, exist_ok=True)
@@ -594,10 +606,10 @@ class DemoRun:
         only), and the auditor's own check of the provenance of what the PR deploys."""
         from ml.audit.engine import stack_configs
         from ml.audit.report import build_report
-        from ml.audit.waivers import waivers_for
         from ml.audit.writers import write_report
         from ml.demo import plan
         from policies.pack import BY_NAME
+        from policies.waivers import waivers_for
 
         assert self.release_graph is not None and self.plan_parts is not None
         stack = self.settings.stack
@@ -782,7 +794,8 @@ class DemoRun:
     def verify_promoted(self, progress: Progress) -> str:
         """`mlops release verify --stack prod` as prod's deploy role: the promoted version
         verifies with the staging key prod trusts, bound to the staging package."""
-        from ml.provenance.check import TrustedSource, kms_verifier
+        from ml.provenance.check import kms_verifier
+        from ml.registry.check import TrustedSource
         from ml.release.verify import verify_stack
 
         assert self.target_cfg is not None and self.target is not None
@@ -818,8 +831,9 @@ class DemoRun:
         the monitor role, reading the reference and the capture from S3."""
         import polars as pl
 
-        from ml.cli.drift import drift
+        from ml import aws
         from ml.drift.capture import write_capture_jsonl
+        from ml.drift.monitor import Inputs, raise_on_drift, run_drift
 
         assert self.data_dir is not None and self.emulated is not None
         buckets = self.emulated.buckets
@@ -838,11 +852,11 @@ class DemoRun:
         out = self.out / "monitor"
         progress.note(f"{requests.height} captured requests vs the reference")
         with self.acting_as("monitor", "monitor", "drift over captured requests"):
-            drift(
+            inputs = Inputs(
                 reference=f"s3://{buckets['data']}/{reference_folder}/reference.csv",
                 current=s3_uri(buckets["capture"], captured),
-                out=out,
             )
+            raise_on_drift(*run_drift(inputs, out, lambda: aws.client("s3")))
         self.link_report("Monitoring", "Drift of captured requests vs the reference", _paths(out))
         return f"{requests.height} captured requests: no drift ({len(features)} features)"
 

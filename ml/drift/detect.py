@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from common.errors import MlopsError
 from ml.drift.stats import (
     BinnedShares,
     ChiSquareResult,
@@ -34,7 +35,6 @@ from ml.drift.stats import (
     ks_2samp_sorted,
     psi_sorted,
 )
-from ml.errors import MlopsError
 from ml.params import DriftParams
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from common.errors import MlopsError
 from ml.drift.detect import DriftResult, detect_drift
 from ml.drift.readers import CurrentBatches, Features, features_of, read_reference
 from ml.drift.reference import (
@@ -31,7 +32,6 @@ from ml.drift.reference import (
 )
 from ml.drift.report import write_drift_reports
 from ml.drift.sources import materialize, materialize_stats, schema_categoricals
-from ml.errors import MlopsError
 from ml.params import DriftParams
 from ml.reports import ReportPaths
 
@@ -159,3 +159,15 @@ def write_reference_stats(reference: Path) -> Path:
     frame, _ = read_reference(reference)
     _check(frame, str(reference))
     return write_stats(reference, frame)
+
+
+def raise_on_drift(result: DriftResult, paths: ReportPaths) -> None:
+    """The monitor's verdict, the same for `mlops drift` and the demo: exit 1 with one line
+    naming the drifted features when any drifted."""
+    drifted = result.drifted
+    if drifted:
+        raise MlopsError(
+            f"drift detected in {len(drifted)} of {len(result.features)} features: "
+            f"{', '.join(drifted)} (see {paths.markdown})",
+            exit_code=1,
+        )

@@ -25,7 +25,7 @@ from typing import Any
 
 import polars as pl
 
-from ml.errors import MlopsError
+from common.errors import MlopsError
 
 CAPTURE_SUFFIXES = (".jsonl", ".ndjson", ".json")
 _CHUNK_BYTES = 64 * 1024 * 1024

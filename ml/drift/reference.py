@@ -14,7 +14,7 @@ to hash it: reading and sorting it is what is saved), else it reads the referenc
 The matrix is memory-mapped: a worker reads a column's pages when it compares that
 feature, so memory holds the columns being compared, not the whole reference.
 
-Written by `mlops drift --write-reference-stats` and by `ml.data.io.write_channels` for
+Written by `mlops drift --write-reference-stats` and by `ml.training.snapshot.prepare_snapshot` for
 the reference channel, whose files training uploads beside the reference in S3.
 """
 
@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from ml.errors import MlopsError
+from common.errors import MlopsError
 
 FORMAT = "mlops-drift-reference-stats/1"
 STATS_SUFFIXES = (".stats.json", ".stats.npy")

@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from common.errors import MlopsError
 from ml.data.schema import SCHEMA_FILE, DatasetSchema
-from ml.errors import MlopsError
 
 SUFFIXES = (".jsonl", ".json", ".ndjson", ".csv")
 

@@ -16,9 +16,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from common.errors import MlopsError
 from ml.emulator.bootstrap import EmulatedStack
 from ml.emulator.identities import DUTY_ROLES
-from ml.errors import MlopsError
 
 
 @dataclass(frozen=True)

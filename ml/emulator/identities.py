@@ -16,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from common.errors import MlopsError
 from infra.contracts import PROMOTE_ROLE_SUFFIX
 from ml.emulator.bootstrap import EmulatedStack
-from ml.errors import MlopsError
 
 DUTY_ROLES: dict[str, str] = {
     "build": "gh-build",

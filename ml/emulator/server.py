@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from ml.errors import MlopsError
+from common.errors import MlopsError
 
 if TYPE_CHECKING:
     from moto.server import ThreadedMotoServer

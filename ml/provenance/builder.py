@@ -19,9 +19,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from common.errors import MlopsError
+from common.files import read_json
 from common.validation import dotted, one_line
-from ml.errors import MlopsError
-from ml.files import read_json
 from ml.provenance.statement import Provenance
 
 

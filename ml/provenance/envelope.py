@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from securesystemslib.dsse import Envelope
 from securesystemslib.signer import Signature, SSlibKey
 
-from ml.errors import MlopsError
+from common.errors import MlopsError
 from ml.provenance.statement import PAYLOAD_TYPE
 
 # KMS key specs this project signs with, and how they map to securesystemslib and KMS.

@@ -22,7 +22,7 @@ from typing import Any
 
 from securesystemslib.signer import Signer
 
-from ml.errors import MlopsError
+from common.errors import MlopsError
 from ml.provenance.check import Verifier
 from ml.provenance.envelope import (
     EnvelopeError,

@@ -25,8 +25,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from cryptography.hazmat.primitives.asymmetric import ec
 from securesystemslib.signer import Key, SecretsHandler, Signature, Signer, SSlibKey
 
+from common.errors import MlopsError
 from ml.aws import aws_errors, describe_error, error_code
-from ml.errors import MlopsError
 from ml.provenance.envelope import (
     KEY_SPECS,
     KeyTypeError,

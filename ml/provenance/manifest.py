@@ -25,8 +25,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from common.errors import MlopsError
 from infra.contracts import SIGNATURE_FILE
-from ml.errors import MlopsError
 
 SIGNATURE_NAME = SIGNATURE_FILE
 """Reserved file name of the signature inside an artifact directory or tarball (the

@@ -10,7 +10,7 @@ from typing import Any
 from securesystemslib.dsse import Envelope
 from securesystemslib.signer import Signer
 
-from ml.errors import MlopsError
+from common.errors import MlopsError
 from ml.provenance.envelope import new_envelope, write_envelope
 from ml.provenance.manifest import (
     SIGNATURE_NAME,

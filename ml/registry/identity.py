@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from common.errors import MlopsError
 from ml.aws import aws_errors
-from ml.errors import MlopsError
 
 _ASSUMED = re.compile(r"^arn:(?P<p>aws[a-z-]*):sts::(?P<a>\d{12}):assumed-role/(?P<r>[^/]+)/.+$")
 _ROLE = re.compile(r"^arn:(?P<p>aws[a-z-]*):iam::(?P<a>\d{12}):role/(?:.*/)?(?P<r>[^/]+)$")

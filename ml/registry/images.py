@@ -16,8 +16,8 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ml.errors import MlopsError
-from ml.release.github import Runner, run_command
+from common.commands import Runner, run_command
+from common.errors import MlopsError
 
 ENGINES = ("docker", "podman")
 REPOSITORY_URL = re.compile(

@@ -30,8 +30,8 @@ from typing import Annotated, Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
+from common.errors import MlopsError
 from ml.aws import aws_errors, error_code
-from ml.errors import MlopsError
 from ml.provenance.statement import Provenance
 from ml.registry.identity import principal_of, recordable
 

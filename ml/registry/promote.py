@@ -29,9 +29,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from common.errors import MlopsError
 from infra.contracts import MODEL_ARTIFACT_FILE, VALIDATION_REPORT_FILE
 from ml.artifacts import S3Object, download_file, parse_s3_uri, upload_file
-from ml.errors import MlopsError
 from ml.provenance.check import kms_verifier, verify_artifact
 from ml.provenance.statement import binding_problem
 from ml.registry.identity import caller_arn

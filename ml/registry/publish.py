@@ -23,12 +23,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from common.errors import MlopsError
+from common.files import read_json
 from common.validation import dotted, one_line
 from infra.contracts import VALIDATION_REPORT_FILE, model_prefix
-from ml.artifacts import S3Object, StoredArtifact, store_artifact, upload_file
+from ml.artifacts import S3Object, upload_file
 from ml.aws import aws_errors
-from ml.errors import MlopsError
-from ml.files import read_json
+from ml.provenance.archive import StoredArtifact, store_artifact
 from ml.provenance.check import default_signature, kms_verifier, verify_artifact
 from ml.provenance.statement import binding_problem
 from ml.registry.identity import caller_arn

@@ -17,9 +17,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from common.errors import MlopsError
 from infra.config import StackConfig
 from ml.aws import aws_errors, error_code
-from ml.errors import MlopsError
 
 # DescribeEndpoint's EndpointStatus values (SageMaker API reference).
 IN_PROGRESS = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"})

@@ -18,10 +18,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from common.errors import MlopsError
 from infra.config import StackConfig
 from infra.contracts import Env
-from ml.errors import MlopsError
-from ml.provenance.check import PackageCheck, Verifier, check_model_package
+from ml.provenance.check import Verifier
+from ml.registry.check import PackageCheck, check_model_package
 from ml.release.endpoints import group_name
 from ml.serving.settings import ServeSettings
 

@@ -16,36 +16,16 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ml.errors import MlopsError
-
-Runner = Callable[[Sequence[str], str | None], str]
-"""Runs a command with optional stdin and returns its stdout; MlopsError if it fails."""
+from common.commands import Runner, run_command
+from common.errors import MlopsError
 
 _KEY = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")
 MAX_BODY = 65536  # GitHub rejects comment and issue bodies longer than this
-
-
-def run_command(args: Sequence[str], stdin: str | None = None) -> str:
-    """The default runner: the real command, its stderr's last line on failure."""
-    try:
-        result = subprocess.run(
-            list(args), input=stdin, capture_output=True, text=True, check=False, timeout=300
-        )
-    except FileNotFoundError:
-        raise MlopsError(f"{args[0]}: command not found (install it or run in CI)") from None
-    except subprocess.TimeoutExpired:
-        raise MlopsError(f"{' '.join(args[:3])}: timed out") from None
-    if result.returncode != 0:
-        lines = (result.stderr or result.stdout).strip().splitlines()
-        last = lines[-1] if lines else f"exit code {result.returncode}"
-        raise MlopsError(f"{' '.join(args[:3])} failed: {last}", exit_code=1)
-    return result.stdout
 
 
 def marker(key: str) -> str:

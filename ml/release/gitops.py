@@ -24,9 +24,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.errors import MlopsError
+from common.files import read_yaml
 from infra.contracts import GITOPS_BRANCH, gitops_path
-from ml.errors import MlopsError
-from ml.files import read_yaml
 
 BOT_NAME = "github-actions[bot]"
 BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"

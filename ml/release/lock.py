@@ -29,8 +29,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from common.errors import MlopsError
 from infra.config import StackConfig
-from ml.errors import MlopsError
 from ml.release.endpoints import EndpointState, describe_endpoint, endpoint_name
 
 

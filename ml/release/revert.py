@@ -15,8 +15,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ml.errors import MlopsError
-from ml.release.github import Runner, pr_create_command, run_command
+from common.commands import Runner, run_command
+from common.errors import MlopsError
+from ml.release.github import pr_create_command
 from ml.release.stackfile import StackEdit
 
 BOT_NAME = "github-actions[bot]"

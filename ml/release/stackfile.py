@@ -31,8 +31,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 
+from common.errors import MlopsError
 from infra.config import PROJECT, StackConfig, parse_stack_config
-from ml.errors import MlopsError
 
 MODELS_KEY = f"{PROJECT}:models"
 PREVIOUS_KEY = "previousVersion"

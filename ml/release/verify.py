@@ -1,6 +1,6 @@
 """May this stack serve what its file declares? The provenance check for every model.
 
-For every model the stack gives a version, `ml.provenance.check.check_model_package`
+For every model the stack gives a version, `ml.registry.check.check_model_package`
 (owned by the provenance part, called here, never re-implemented) checks that the
 package exists in the stack's registry, is Approved by an identity other than the one
 that registered or signed it, passed its validation gates, and that its artifact
@@ -17,7 +17,8 @@ from typing import Any
 
 from infra.config import StackConfig
 from infra.contracts import MODELS_PREFIX
-from ml.provenance.check import PackageCheck, TrustedSource, Verifier, check_model_package
+from ml.provenance.check import Verifier
+from ml.registry.check import PackageCheck, TrustedSource, check_model_package
 from ml.registry.packages import describe_package
 from ml.release.endpoints import group_name
 from ml.release.stackfile import served_versions

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from ml.errors import MlopsError
+from common.errors import MlopsError
 
 
 @dataclass(frozen=True)

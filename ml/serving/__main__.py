@@ -10,7 +10,7 @@ import logging.config
 import os
 import sys
 
-from ml.errors import MlopsError
+from common.errors import MlopsError
 from ml.serving.server import run
 from ml.serving.settings import server_settings
 from ml.serving.telemetry import LOG_CONFIG

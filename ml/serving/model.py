@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from common.errors import MlopsError
 from infra.contracts import SIGNATURE_FILE, Env
-from ml.errors import MlopsError
 from ml.serving.settings import ServeSettings
 
 MODEL_FILE = "model.txt"

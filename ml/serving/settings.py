@@ -48,9 +48,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from common.errors import MlopsError
 from common.validation import one_line
 from infra.contracts import PROMOTED_FROM_ENV, Env
-from ml.errors import MlopsError
 
 SETTINGS_ENV = "MLOPS_SERVE_SETTINGS"
 DEFAULT_MODEL_DIR = Path("/opt/ml/model")

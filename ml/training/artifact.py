@@ -20,8 +20,8 @@ import lightgbm as lgb
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from common.errors import MlopsError
 from common.validation import dotted, one_line
-from ml.errors import MlopsError
 from ml.reports.core import dumps, write_text_atomic
 
 MODEL_FILE = "model.txt"

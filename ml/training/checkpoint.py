@@ -30,7 +30,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ml.errors import MlopsError
+from common.errors import MlopsError
 
 FORMAT = "mlops-lightgbm-checkpoint/1"
 _NAME = re.compile(r"^checkpoint-(\d{6,})\.ckpt$")

@@ -42,16 +42,16 @@ from types import FrameType
 
 import lightgbm as lgb
 
+from common.errors import MlopsError
 from infra.contracts import Env
 from ml.data.hashing import training_data_hash
 from ml.data.io import read_channel
-from ml.errors import MlopsError
+from ml.metrics import classification_metrics
 from ml.params import TrainParams, parse_hyperparameters
 from ml.reports.core import dumps, write_text_atomic
 from ml.training.artifact import ModelMetadata, write_artifact
 from ml.training.checkpoint import CheckpointStore, RunIdentity
 from ml.training.trainer import Interrupted, TrainingData, train_booster
-from ml.validation.metrics import classification_metrics
 
 EXIT_INTERRUPTED = 128 + signal.SIGTERM
 RUN_FILE = "training-run.json"

@@ -25,11 +25,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ml.data.io import prepare_data
-from ml.errors import MlopsError
+from common.errors import MlopsError
 from ml.params import Params
 from ml.training.entry import EXIT_INTERRUPTED, ContainerPaths
 from ml.training.record import TrainingRecord
+from ml.training.snapshot import prepare_snapshot
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def run_local(
     shutil.rmtree(layout.model, ignore_errors=True)
     (layout.output / "failure").unlink(missing_ok=True)
     if data_dir is None:
-        data_dir = prepare_data(params.data, layout.data).root
+        data_dir = prepare_snapshot(params.data, layout.data).root
     for channel in ("train", "validation"):
         if not (data_dir / channel).is_dir():
             raise MlopsError(f"{data_dir}: no {channel}/ channel directory (see ml/data/io.py)")

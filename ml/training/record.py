@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ml.errors import MlopsError
+from common.errors import MlopsError
 from ml.reports.core import dumps, write_text_atomic
 
 RECORD_FILE = "training.json"

@@ -45,6 +45,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from common.errors import MlopsError
 from infra.contracts import (
     MODEL_ARTIFACT_FILE,
     Env,
@@ -59,7 +60,6 @@ from infra.contracts import (
 from ml.artifacts import S3Object, upload_file
 from ml.aws import aws_errors, error_code
 from ml.data.io import DataSnapshot
-from ml.errors import MlopsError
 from ml.params import Params
 from ml.training.checkpoint import RunIdentity
 from ml.training.entry import RUN_FILE

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ml.metrics import HIGHER_IS_BETTER, Latency, Metrics
 from ml.params import ValidationParams
-from ml.validation.metrics import HIGHER_IS_BETTER, Latency, Metrics
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Any
 
 from ml.drift import report as drift_report
+from ml.metrics import HIGHER_IS_BETTER
 from ml.reports import ReportPaths, plots, write_reports
 from ml.reports import html as h
 from ml.reports import markdown as md
-from ml.validation.metrics import HIGHER_IS_BETTER
 from ml.validation.run import ModelEvaluation, ValidationResult
 
 METRIC_NAMES = tuple(HIGHER_IS_BETTER)

@@ -15,21 +15,21 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from common.errors import MlopsError
 from ml.data.hashing import training_data_hash
 from ml.data.io import read_channel, read_table_csv
 from ml.data.schema import DatasetSchema
 from ml.drift.detect import DriftResult, detect_drift_frames
-from ml.errors import MlopsError
-from ml.params import Params
-from ml.training.artifact import ModelArtifact, load_artifact
-from ml.validation.gates import GateResult, evaluate_gates
-from ml.validation.metrics import (
+from ml.metrics import (
     Latency,
     Metrics,
     classification_metrics,
     roc_curve,
     single_row_latency,
 )
+from ml.params import Params
+from ml.training.artifact import ModelArtifact, load_artifact
+from ml.validation.gates import GateResult, evaluate_gates
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ import pytest
 from infra.bootstrap.offline import render_bootstrap_graph
 from infra.graph import Graph, Resource
 from ml.audit.engine import failing, run_pack
-from ml.audit.waivers import DEFAULT_WAIVERS, load_waivers
 from policies.pack import BY_NAME
+from policies.waivers import DEFAULT_WAIVERS, load_waivers
 from tests.infra.helpers import as_list, policy_of, statements
 
 ROLE = "aws:iam/role:Role"

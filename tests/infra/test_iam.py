@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from common.iam_lint import lint_policy
 from infra.graph import Graph, Resource
 from infra.policy_document import Statement
-from ml.audit.iam_lint import lint_policy
 from tests.infra.helpers import allows, as_list, policy_of, statements
 
 OIDC = "token.actions.githubusercontent.com"

@@ -23,7 +23,7 @@ import pytest
 from botocore.stub import Stubber
 
 from infra.config import load_stack
-from ml.artifacts import store_artifact
+from ml.provenance.archive import store_artifact
 from ml.provenance.kms import KmsSigner
 from ml.provenance.manifest import build_manifest
 from ml.registry.packages import Registration, approve, register_model_package

@@ -11,8 +11,8 @@ import pytest
 
 from ml.audit.html import render_html
 from ml.audit.report import build_report
-from ml.audit.waivers import DEFAULT_WAIVERS, WaiverSet, load_waivers
 from policies.pack import BY_NAME
+from policies.waivers import DEFAULT_WAIVERS, WaiverSet, load_waivers
 from tests.ml.browser_support import chromium
 
 

@@ -12,8 +12,8 @@ import pytest
 from ml.audit.markdown import render_markdown
 from ml.audit.report import build_report, lint_documents
 from ml.audit.sarif import SCHEMA_PATH, render_sarif
-from ml.audit.waivers import DEFAULT_WAIVERS, WaiverSet, load_waivers, parse_waivers
 from policies.pack import BY_NAME, POLICIES
+from policies.waivers import DEFAULT_WAIVERS, WaiverSet, load_waivers, parse_waivers
 
 TODAY = date(2026, 11, 23)
 WHEN = datetime(2026, 11, 23, 12, 0)
@@ -277,7 +277,7 @@ def test_json_report_round_trips(dev_report):
 def test_waiver_file_invalid_entry_is_one_line_error(data, message):
     # Given a waiver document with one mistake
     # When it is parsed
-    from ml.audit.waivers import WaiverError
+    from policies.waivers import WaiverError
 
     with pytest.raises(WaiverError) as error:
         parse_waivers(data, BY_NAME, "waivers.yaml")

@@ -7,8 +7,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from common.errors import MlopsError
 from ml.data import CHURN_SCHEMA, generate_churn, read_channel, split, training_data_hash
-from ml.errors import MlopsError
 from tests.ml.training_support import make_snapshot
 
 

@@ -17,6 +17,7 @@ import pytest
 from moto import mock_aws
 from scipy import stats
 
+from common.errors import MlopsError
 from ml.cli import main
 from ml.cli.drift import resolve_thresholds
 from ml.data import CHURN_SCHEMA, generate_churn
@@ -24,7 +25,6 @@ from ml.drift.capture import write_capture_jsonl
 from ml.drift.detect import detect_drift, detect_drift_frames
 from ml.drift.readers import load_pair, read_capture
 from ml.drift.stats import chi_square, ks_2samp_sorted, ks_asymptotic_pvalue, psi_sorted
-from ml.errors import MlopsError
 from ml.params import DEFAULT_PARAMS, DriftParams, load_params
 
 TOLERANCE = 1e-9

@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 from moto import settings as moto_settings
 from moto.iam.access_control import PermissionResult
 
+from common.errors import MlopsError
 from infra.graph import Graph, Resource
 from ml.artifacts import sse_kms_arguments
 from ml.emulator import (
@@ -45,7 +46,6 @@ from ml.emulator import (
 from ml.emulator import iam as emulator_iam
 from ml.emulator.bootstrap import in_account, policy_document
 from ml.emulator.drill import Drill, without_grant
-from ml.errors import MlopsError
 from tests.ml.provenance_support import REGION, Aws, aws_fixture, create_signing_key  # noqa: F401
 
 UPSTREAM_TESTS: dict[str, str] = {

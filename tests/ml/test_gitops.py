@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ml.errors import MlopsError
+from common.errors import MlopsError
 from ml.release.gitops import publish_manifests, rendered_directory
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from common.errors import MlopsError
 from ml.cli import main
-from ml.errors import MlopsError
 from ml.provenance.check import verify_artifact
 from ml.provenance.image import ImageRelease, sign_image, verify_image
 from ml.provenance.kms import KmsSigner, export_public_key_pem

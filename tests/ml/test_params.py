@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ml.errors import MlopsError
+from common.errors import MlopsError
 from ml.params import DEFAULT_PARAMS, load_params, parse_hyperparameters
 
 

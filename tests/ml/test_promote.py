@@ -19,13 +19,13 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from common.errors import MlopsError
 from infra.config import load_stack
 from infra.graph import Graph
 from ml.artifacts import sse_kms_arguments
 from ml.emulator import bootstrap_stack, credentials_for
 from ml.emulator import iam as emulator_iam
 from ml.emulator.bootstrap import EmulatedStack, in_account, promotion_peers
-from ml.errors import MlopsError
 from ml.registry.identity import caller_arn
 from ml.registry.packages import approve
 from ml.registry.promote import PromotionSource, PromotionTarget, promote
@@ -281,7 +281,7 @@ def test_promote_tampered_artifact_is_refused(accounts: Accounts) -> None:
     other = write_artifact(accounts.tmp / "other")
     (other / "model.txt").write_text("tree\nversion=v4\nattacker=1\n")
     sign_directory(accounts.aws.kms, create_signing_key(accounts.aws.kms, "alias/x"), other)
-    from ml.artifacts import pack_artifact
+    from ml.provenance.archive import pack_artifact
 
     tarball = pack_artifact(other, None, accounts.tmp / "evil.tar.gz")
     bucket, key = url.removeprefix("s3://").split("/", 1)
@@ -307,7 +307,7 @@ def test_promote_package_signed_by_untrusted_key_is_refused_even_if_approved(
     rogue = create_signing_key(aws.kms, "alias/rogue")
     artifact = write_artifact(accounts.tmp / "rogue")
     sign_directory(aws.kms, rogue, artifact, signed_by="arn:aws:sts::123456789012:assumed-role/x/y")
-    from ml.artifacts import pack_artifact
+    from ml.provenance.archive import pack_artifact
     from ml.provenance.manifest import build_manifest
 
     digest = build_manifest(artifact).digest()
@@ -436,7 +436,8 @@ def test_promote_command_bad_stacks_exit_2_with_one_line(args: list[str], line: 
 
 def _prod_check(accounts: Accounts, version: int, key_arns: tuple[str, ...]) -> Any:
     """`mlops release verify`'s check of prod's package `version`, as prod's deploy role."""
-    from ml.provenance.check import TrustedSource, check_model_package, kms_verifier
+    from ml.provenance.check import kms_verifier
+    from ml.registry.check import TrustedSource, check_model_package
 
     deploy = accounts.clients(accounts.prod, "deploy")
     return check_model_package(

@@ -7,8 +7,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from ml.artifacts import pack_artifact
 from ml.cli import main
+from ml.provenance.archive import pack_artifact
 from tests.ml.provenance_support import (  # noqa: F401 - fixtures
     COMMIT,
     Aws,

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from moto import settings as moto_settings
 
-from ml.errors import MlopsError
+from common.errors import MlopsError
 from ml.provenance.check import (
     CHECK_ARTIFACT,
     CHECK_ENVELOPE,

@@ -12,7 +12,7 @@ from infra.graph import Graph
 from ml.artifacts import S3Object, parse_s3_uri, upload_file
 from ml.cli import main
 from ml.emulator import EmulatedStack, bootstrap_stack
-from ml.provenance.check import check_model_package, kms_verifier
+from ml.provenance.check import kms_verifier
 from ml.registry import (
     APPROVED,
     PENDING,
@@ -21,6 +21,7 @@ from ml.registry import (
     approve,
     find_package,
 )
+from ml.registry.check import check_model_package
 from ml.training.record import TrainingRecord
 from tests.ml.provenance_support import (  # noqa: F401 - fixtures
     APPROVER,
@@ -223,7 +224,7 @@ def test_check_package_whose_model_data_was_replaced_fails_signature(
     assert package.model_data_url is not None
     impostor = write_artifact(tmp_path / "impostor")
     (impostor / "model.txt").write_text("another model\n")
-    from ml.artifacts import pack_artifact
+    from ml.provenance.archive import pack_artifact
 
     tarball = pack_artifact(impostor, None, tmp_path / "impostor.tar.gz")
     upload_file(aws.s3, tarball, parse_s3_uri(package.model_data_url), stack.data_key_arn)

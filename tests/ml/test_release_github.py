@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from common.errors import MlopsError
 from ml.cli import main
-from ml.errors import MlopsError
 from ml.release.github import GitHub, marker
 from ml.release.revert import RevertProposal, open_pull_request, parse_targets
 from ml.release.stackfile import plan_edit

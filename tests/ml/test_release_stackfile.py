@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from common.errors import MlopsError
 from infra.config import STACKS, parse_stack_config
-from ml.errors import MlopsError
 from ml.release.stackfile import detect_indent, plan_edit, set_versions
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -24,12 +24,12 @@ import pytest
 import yaml
 from moto import mock_aws
 
+from common.errors import MlopsError
 from ml.artifacts import parse_s3_uri
 from ml.cli import main
 from ml.data.io import snapshot_of
 from ml.emulator import Emulator, bootstrap_stack, credentials_for, emulated_environment
 from ml.emulator.server import environment
-from ml.errors import MlopsError
 from ml.training.record import TrainingRecord, spot_savings_percent
 from ml.training.sagemaker import (
     LaunchResult,

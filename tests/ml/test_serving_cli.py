@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from common.errors import MlopsError
 from ml.cli import main
-from ml.errors import MlopsError
 from ml.serving.healthcheck import serving
 from ml.serving.settings import DEFAULT_MODEL_DIR, settings_from_env
 

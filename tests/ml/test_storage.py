@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
+from common.errors import MlopsError
 from infra.graph import Graph
-from ml.artifacts import S3Object, sse_kms_arguments, store_artifact, upload_file
+from ml.artifacts import S3Object, sse_kms_arguments, upload_file
 from ml.emulator import EmulatedStack, bootstrap_stack
-from ml.errors import MlopsError
+from ml.provenance.archive import store_artifact
 from tests.ml.provenance_support import (  # noqa: F401 - fixtures
     Aws,
     aws_fixture,

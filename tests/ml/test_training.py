@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 import yaml
 
+from common.errors import MlopsError
 from ml.cli import main
 from ml.data.hashing import training_data_hash
 from ml.data.io import read_channel
-from ml.errors import MlopsError
 from ml.params import Params
 from ml.training.artifact import load_artifact
 from ml.training.checkpoint import CheckpointStore, RunIdentity

@@ -15,9 +15,9 @@ import pytest
 from sklearn import metrics as sk
 
 from ml.cli import main
+from ml.metrics import Latency, classification_metrics, single_row_latency
 from ml.params import load_params
 from ml.validation.gates import drift_gate, metric_gate
-from ml.validation.metrics import Latency, classification_metrics, single_row_latency
 from ml.validation.run import validate
 from tests.ml.training_support import make_snapshot, small_params, train_in_process
 

@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from ml.audit.engine import run_pack
-from ml.audit.waivers import DEFAULT_WAIVERS, load_waivers
 from policies.pack import BY_NAME
+from policies.waivers import DEFAULT_WAIVERS, load_waivers
 from tests.conftest import REPO_ROOT, pack_configs, rendered
 from tests.policies.mutation_tally import MUTATION_PROPERTY
 from tests.policies.mutations import BY_ID, MUTATIONS, Mutation

@@ -8,8 +8,8 @@ from datetime import date
 import pytest
 
 from ml.audit.engine import failing, run_pack
-from ml.audit.waivers import DEFAULT_WAIVERS, load_waivers
 from policies.pack import BY_NAME
+from policies.waivers import DEFAULT_WAIVERS, load_waivers
 from tests.conftest import pack_configs
 from tests.policies import fixtures
 

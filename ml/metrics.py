@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ml.errors import MlopsError
+from common.errors import MlopsError
 
 EPS = np.finfo(np.float64).eps
 # Direction of each metric: does a larger value mean a better model?

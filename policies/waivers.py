@@ -26,12 +26,12 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from common.errors import MlopsError
+from common.files import read_yaml
 from common.validation import one_line
-from ml.errors import MlopsError
-from ml.files import read_yaml
 from policies.core import Subject
 
-DEFAULT_WAIVERS = Path(__file__).resolve().parents[2] / "policies" / "waivers.yaml"
+DEFAULT_WAIVERS = Path(__file__).resolve().parent / "waivers.yaml"
 
 
 class WaiverError(MlopsError):

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from ml.errors import MlopsError
+from common.errors import MlopsError
 
 
 def read_json(path: Path, label: str) -> Any:
