@@ -52,7 +52,7 @@ LOG_GROUP_RETENTION = Policy(
     "at least a year.",
     enforcement=MANDATORY,
     severity="low",
-    controls=("FSBP CloudWatch.16", "NIST AU-11", "NIST SI-12"),
+    controls=("NIST AU-11", "NIST SI-12"),
     validators={LOG_GROUP: _check_retention},
     params=(
         Param(
