@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from common import minimums
 from policies.core import MANDATORY, Param, Policy, ResourceCheck
 from policies.documents import (
     MalformedPolicy,
@@ -100,7 +101,7 @@ DELETION_WINDOW = Policy(
         Param(
             "minimumDays",
             "integer",
-            30,
+            minimums.KMS_DELETION_WINDOW_DAYS,
             "Shortest accepted deletion_window_in_days.",
             minimum=7,
             maximum=30,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from common import minimums
 from policies.core import MANDATORY, Param, Policy, ResourceCheck, StackCheck
 
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
@@ -58,7 +59,7 @@ LOG_GROUP_RETENTION = Policy(
         Param(
             "minimumDays",
             "integer",
-            365,
+            minimums.LOG_RETENTION_DAYS,
             "Shortest accepted retention_in_days.",
             minimum=1,
             maximum=3653,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from common import minimums
 from policies.accounts import OUTSIDER_ACCOUNT
 from policies.core import MANDATORY, Param, Policy, StackCheck, Subject, peek
 from policies.documents import MalformedPolicy, allow_statements, parse_document
@@ -478,14 +479,14 @@ ARTIFACT_OBJECT_LOCK = Policy(
         Param(
             "modes",
             "array",
-            ["COMPLIANCE"],
+            [minimums.OBJECT_LOCK_MODE],
             "Accepted retention modes (GOVERNANCE can be bypassed with a permission).",
             items={"type": "string", "enum": ["COMPLIANCE", "GOVERNANCE"]},
         ),
         Param(
             "minimumRetentionDays",
             "integer",
-            365,
+            minimums.OBJECT_LOCK_RETENTION_DAYS,
             "Shortest accepted default retention.",
             minimum=1,
             maximum=36500,
