@@ -443,3 +443,13 @@ def test_default_object_lock_renders_compliance_in_prod(tmp_path: Path, repo_roo
     [lock] = graph.of_type("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration")
     retention = lock.inputs["rule"]["defaultRetention"]
     assert retention == {"mode": "COMPLIANCE", "days": 365}, retention
+
+
+def test_attack_flow_log_retention_of_a_month_is_refused() -> None:
+    # Given a network whose flow logs keep 30 days (a CloudWatch period, below the pack's 365)
+    message = _error_for({"mlops:network": {"flowLogRetentionDays": 30}})
+    # Then validation refuses it in one line, naming the floor and the rule
+    assert "mlops:network.flowLogRetentionDays: invalid value 30: must be at least 365 days" in (
+        message
+    ), message
+    assert "cloudwatch-log-group-retention" in message and "\n" not in message, message
