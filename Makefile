@@ -22,7 +22,7 @@ IMAGE ?= mlops-model-server:dev
 ENGINE ?= $(firstword $(shell command -v docker podman 2>/dev/null))
 REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
 
-.PHONY: setup setup-locked lock test test-fast lint format demo bench render audit browser image clean
+.PHONY: setup setup-locked lock test test-fast lint format demo bench render check-graphs audit browser image clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -79,6 +79,9 @@ format: $(STAMP)
 
 render: $(STAMP) ## write the offline resource graph of STACK to build/graph-STACK.json
 	$(BIN)/mlops infra render --stack $(STACK) --out build/graph-$(STACK).json
+
+check-graphs: $(STAMP) ## this checkout's pack over the graphs of every stack in GRAPHS (files or directories)
+	$(BIN)/python -m ml.audit.check --every-stack $(GRAPHS)
 
 audit: $(STAMP) ## compliance audit of STACK in every format under build/audit/; fails on a finding
 	status=0; for format in md json sarif html; do \

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from common import minimums
 from common.errors import MlopsError
 from common.files import read_yaml
 from common.validation import one_line
@@ -36,6 +37,20 @@ LOG_RETENTION_DAYS = (
     2557, 2922, 3288, 3653,
 )  # fmt: skip
 NAME = r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$"
+
+
+def log_retention(value: int) -> int:
+    """A CloudWatch retention period the pack's log retention rule accepts."""
+    if value not in LOG_RETENTION_DAYS:
+        raise ValueError(f"must be one of CloudWatch's retention periods {LOG_RETENTION_DAYS}")
+    if value < minimums.LOG_RETENTION_DAYS:
+        raise ValueError(
+            f"must be at least {minimums.LOG_RETENTION_DAYS} days: the pack's "
+            "cloudwatch-log-group-retention fails shorter retention"
+        )
+    return value
+
+
 PRIVATE_SUBNET_PREFIX = 20
 """Each private subnet is a /20 (4091 usable addresses), one per availability zone: the
 network component carves them from the VPC CIDR in order."""
@@ -104,14 +119,25 @@ class GitHubConfig(_Model):
 
 
 class KmsConfig(_Model):
-    deletion_window_days: Annotated[int, Field(ge=7, le=30)] = 30
+    deletion_window_days: int = minimums.KMS_DELETION_WINDOW_DAYS
     signing_key_spec: Literal["ECC_NIST_P256", "ECC_NIST_P384"] = "ECC_NIST_P256"
+
+    @field_validator("deletion_window_days")
+    @classmethod
+    def _window(cls, value: int) -> int:
+        if not minimums.KMS_DELETION_WINDOW_DAYS <= value <= 30:
+            raise ValueError(
+                f"must be at least {minimums.KMS_DELETION_WINDOW_DAYS} days (the pack's "
+                "kms-key-deletion-window-minimum fails shorter windows), at most 30 (AWS's limit)"
+            )
+        return value
 
 
 class ObjectLockConfig(_Model):
     enabled: bool = False
-    mode: Literal["GOVERNANCE", "COMPLIANCE"] = "GOVERNANCE"
-    retention_days: Annotated[int, Field(ge=1, le=36500)] = 365
+    mode: Literal["GOVERNANCE", "COMPLIANCE"] = minimums.OBJECT_LOCK_MODE
+    """GOVERNANCE only outside prod: there s3:BypassGovernanceRetention can lift it."""
+    retention_days: Annotated[int, Field(ge=1, le=36500)] = minimums.OBJECT_LOCK_RETENTION_DAYS
 
 
 class BucketConfig(_Model):
@@ -140,9 +166,7 @@ class NetworkConfig(_Model):
     @field_validator("flow_log_retention_days")
     @classmethod
     def _retention(cls, value: int) -> int:
-        if value not in LOG_RETENTION_DAYS:
-            raise ValueError(f"must be one of CloudWatch's retention periods {LOG_RETENTION_DAYS}")
-        return value
+        return log_retention(value)
 
     @model_validator(mode="after")
     def _room_for_one_subnet_per_zone(self) -> NetworkConfig:
@@ -161,7 +185,9 @@ class NetworkConfig(_Model):
 
 class AuditTrailConfig(_Model):
     enabled: bool = False
-    log_retention_days: Annotated[int, Field(ge=365, le=3653)] = 365
+    log_retention_days: Annotated[int, Field(ge=minimums.LOG_RETENTION_DAYS, le=3653)] = (
+        minimums.LOG_RETENTION_DAYS
+    )
 
 
 POLICY_ARN = r"^arn:aws[a-z-]*:iam::(\d{12}|aws):policy/[A-Za-z0-9+=,.@_/-]+$"
@@ -406,9 +432,7 @@ class ServingConfig(_Model):
     @field_validator("log_retention_days")
     @classmethod
     def _retention(cls, value: int) -> int:
-        if value not in LOG_RETENTION_DAYS:
-            raise ValueError(f"must be one of CloudWatch's retention periods {LOG_RETENTION_DAYS}")
-        return value
+        return log_retention(value)
 
     @model_validator(mode="after")
     def _capacity(self) -> ServingConfig:
@@ -560,8 +584,19 @@ class StackConfig(_Model):
     @model_validator(mode="after")
     def _environment_rules(self) -> StackConfig:
         if self.environment == "prod":
-            if not self.buckets.artifact_object_lock.enabled:
+            lock = self.buckets.artifact_object_lock
+            if not lock.enabled:
                 raise ValueError("buckets.artifactObjectLock.enabled must be true in prod")
+            if lock.mode != minimums.OBJECT_LOCK_MODE:
+                raise ValueError(
+                    f"buckets.artifactObjectLock.mode must be {minimums.OBJECT_LOCK_MODE} in prod "
+                    f"(found {lock.mode}; GOVERNANCE can be bypassed with a permission)"
+                )
+            if lock.retention_days < minimums.OBJECT_LOCK_RETENTION_DAYS:
+                raise ValueError(
+                    "buckets.artifactObjectLock.retentionDays must be at least "
+                    f"{minimums.OBJECT_LOCK_RETENTION_DAYS} in prod (found {lock.retention_days})"
+                )
             if self.serving.initial_instance_count < 2:
                 raise ValueError("serving.initialInstanceCount must be >= 2 in prod (two AZs)")
             if self.buckets.force_destroy:

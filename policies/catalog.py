@@ -1,7 +1,8 @@
 """The policy reference page (docs/policy-reference.md), generated from the pack itself.
 
 `python -m policies.catalog` prints it, `--write` rewrites the page; a test fails while the
-page and the pack disagree, so the reference auditors read is the pack that runs.
+page and the pack disagree, so the reference auditors read is the pack that runs. Every
+control ID in it resolves in the shipped lists under `policies/standards/` (`policies.controls`).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from policies.core import Policy
 from policies.pack import DOMAINS
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "policy-reference.md"
@@ -21,6 +23,14 @@ runs, waivers and exit codes: [audit.md](audit.md).
 """
 
 
+def _mapping(policy: Policy, control_id: str) -> str:
+    """`FSBP IAM.21 (Policy only)` where only some resource types evidence the control."""
+    scope = policy.control_scopes.get(control_id)
+    if scope is None:
+        return control_id
+    return f"{control_id} ({', '.join(t.rsplit(':', 1)[-1] for t in scope)} only)"
+
+
 def policy_table() -> str:
     lines = [
         "| Domain | Policy | Level | What it checks | Controls |",
@@ -31,7 +41,7 @@ def policy_table() -> str:
             checks = policy.description.removeprefix("Checks whether ").rstrip(".")
             lines.append(
                 f"| {domain} | `{policy.name}` | {policy.enforcement} | {checks} | "
-                f"{', '.join(policy.controls)} |"
+                f"{', '.join(_mapping(policy, c) for c in policy.controls)} |"
             )
     return "\n".join(lines)
 

@@ -1,29 +1,82 @@
-"""The control catalogue: every control ID a policy may claim, with its framework and title.
+"""The control catalogue: every control ID a policy may claim, read from the shipped lists.
 
-IDs are `<framework> <control>`: `FSBP S3.5` (AWS Security Hub's consolidated control
-IDs; most belong to the Foundational Security Best Practices standard, those marked
-`(NIST std)` are Security Hub controls enabled through its NIST 800-53 standard),
-`CIS 2.1.1` (CIS AWS Foundations Benchmark v3.0.0), `NIST SC-28` (NIST SP 800-53 rev. 5)
-and `CIS-K8S 5.2.6` (CIS Kubernetes Benchmark v1.8, for the Kubernetes serving path).
-A test keeps every policy's controls inside this catalogue.
+Each file under `policies/standards/` is one standard at one version (AWS Foundational
+Security Best Practices 1.0.0, CIS AWS Foundations Benchmark 3.0.0, NIST SP 800-53 rev. 5,
+CIS Kubernetes Benchmark 1.8.0): its mapping prefix, where its list was taken from and when,
+and the control IDs with their titles. A mapping is `<prefix> <id>` (`FSBP S3.5`, `CIS 3.8`,
+`NIST SC-28`), so the prefix names the standard and its version and the ID must be in that
+version's list: `CIS 3.10` (object-level logging in v1.4.0) or a made-up `FSBP S3.99` fails
+`check_mappings`, which `policies.pack` runs at import.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-FRAMEWORKS: dict[str, str] = {
-    "FSBP": "AWS Security Hub (Foundational Security Best Practices)",
-    "CIS": "CIS AWS Foundations Benchmark v3.0.0",
-    "NIST": "NIST SP 800-53 rev. 5",
-    "CIS-K8S": "CIS Kubernetes Benchmark v1.8",
-}
+import yaml
+from pydantic import BaseModel, ConfigDict, field_validator
+
+if TYPE_CHECKING:
+    from policies.core import Policy
+
+STANDARDS_DIR = Path(__file__).resolve().parent / "standards"
+
+
+class UnknownControl(ValueError):
+    """A policy claims a control its standard's shipped list does not hold."""
+
+
+class Standard(BaseModel):
+    """One shipped control list: a standard at one version, with its provenance."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prefix: str
+    standard: str
+    version: str
+    source: str
+    retrieved: date
+    note: str
+    controls: dict[str, str]
+
+    @field_validator("controls")
+    @classmethod
+    def _titled(cls, controls: dict[str, str]) -> dict[str, str]:
+        untitled = [cid for cid, title in controls.items() if not str(title).strip()]
+        if untitled:
+            raise ValueError(f"controls without a title: {untitled}")
+        return controls
+
+    @property
+    def label(self) -> str:
+        """`CIS Amazon Web Services Foundations Benchmark v3.0.0`."""
+        version = self.version if self.version[0].isalpha() else f"v{self.version}"
+        return f"{self.standard} {version}"
+
+
+def load_standards(directory: Path = STANDARDS_DIR) -> dict[str, Standard]:
+    """Every `*.yaml` under `directory`, by prefix; two files claiming one prefix is an error."""
+    standards: dict[str, Standard] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        standard = Standard.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+        if standard.prefix in standards:
+            raise ValueError(
+                f"{path.name}: prefix {standard.prefix} already names "
+                f"{standards[standard.prefix].label}"
+            )
+        standards[standard.prefix] = standard
+    return standards
 
 
 @dataclass(frozen=True)
 class Control:
     id: str
     title: str
+    standard: Standard
 
     @property
     def framework(self) -> str:
@@ -33,8 +86,6 @@ class Control:
     def family(self) -> str:
         """`FSBP S3.5` -> `S3`; `CIS 2.1.1` -> `2`; `NIST SC-28(1)` -> `SC`; k8s -> `5.2`."""
         ref = self.id.split(" ", 1)[1]
-        if self.framework == "FSBP":
-            return ref.split(".", 1)[0]
         if self.framework == "NIST":
             return ref.split("-", 1)[0]
         if self.framework == "CIS-K8S":
@@ -42,100 +93,42 @@ class Control:
         return ref.split(".", 1)[0]
 
 
-_CONTROLS = [
-    # AWS Security Hub
-    ("FSBP S3.5", "S3 general purpose buckets should require requests to use SSL"),
-    ("FSBP S3.6", "S3 bucket policies should restrict access to other AWS accounts"),
-    ("FSBP S3.8", "S3 general purpose buckets should block public access"),
-    ("FSBP S3.9", "S3 general purpose buckets should have server access logging enabled"),
-    ("FSBP S3.12", "ACLs should not be used to manage user access to S3 buckets"),
-    ("FSBP S3.13", "S3 general purpose buckets should have Lifecycle configurations"),
-    ("FSBP S3.14", "S3 general purpose buckets should have versioning enabled (NIST std)"),
-    ("FSBP S3.15", "S3 general purpose buckets should have Object Lock enabled (NIST std)"),
-    ("FSBP S3.17", "S3 buckets should be encrypted at rest with AWS KMS keys (NIST std)"),
-    ("FSBP KMS.1", "IAM customer managed policies should not allow decryption on all KMS keys"),
-    ("FSBP KMS.2", "IAM principals should not have inline policies decrypting all KMS keys"),
-    ("FSBP KMS.3", "AWS KMS keys should not be deleted unintentionally"),
-    ("FSBP KMS.4", "AWS KMS key rotation should be enabled"),
-    ("FSBP KMS.5", "KMS keys should not be publicly accessible"),
-    ("FSBP IAM.1", 'IAM policies should not allow full "*" administrative privileges'),
-    ("FSBP IAM.21", "IAM customer managed policies should not allow wildcard actions"),
-    ("FSBP ECR.1", "ECR private repositories should have image scanning configured"),
-    ("FSBP ECR.2", "ECR private repositories should have tag immutability configured"),
-    ("FSBP ECR.3", "ECR repositories should have at least one lifecycle policy configured"),
-    ("FSBP ECR.5", "ECR repositories should be encrypted with customer managed KMS keys"),
-    ("FSBP SNS.1", "SNS topics should be encrypted at-rest using AWS KMS"),
-    ("FSBP CloudWatch.16", "CloudWatch log groups should be retained for a period (NIST std)"),
-    ("FSBP CloudTrail.1", "CloudTrail should have a multi-Region trail with management events"),
-    ("FSBP CloudTrail.2", "CloudTrail should have encryption at-rest enabled"),
-    ("FSBP CloudTrail.4", "CloudTrail log file validation should be enabled"),
-    ("FSBP CloudTrail.7", "S3 bucket access logging should be enabled on the CloudTrail bucket"),
-    ("FSBP EC2.2", "VPC default security groups should not allow inbound or outbound traffic"),
-    ("FSBP EC2.6", "VPC flow logging should be enabled in all VPCs"),
-    ("FSBP EC2.15", "EC2 subnets should not automatically assign public IP addresses"),
-    ("FSBP EC2.18", "Security groups should only allow unrestricted ingress on authorized ports"),
-    ("FSBP EC2.19", "Security groups should not allow unrestricted access to high-risk ports"),
-    ("FSBP SageMaker.4", "SageMaker endpoint production variants should have more than 1 instance"),
-    ("FSBP SageMaker.5", "SageMaker models should have network isolation enabled"),
-    # CIS AWS Foundations Benchmark v3.0.0
-    ("CIS 1.16", 'IAM policies that allow full "*:*" administrative privileges are not attached'),
-    ("CIS 2.1.1", "S3 bucket policy is set to deny HTTP requests"),
-    ("CIS 2.1.4", "S3 buckets are configured with Block public access (bucket settings)"),
-    ("CIS 3.1", "CloudTrail is enabled in all regions"),
-    ("CIS 3.2", "CloudTrail log file validation is enabled"),
-    ("CIS 3.4", "S3 bucket access logging is enabled on the CloudTrail S3 bucket"),
-    ("CIS 3.5", "CloudTrail logs are encrypted at rest using KMS CMKs"),
-    ("CIS 3.6", "Rotation for customer-created symmetric CMKs is enabled"),
-    ("CIS 3.7", "VPC flow logging is enabled in all VPCs"),
-    ("CIS 3.8", "Object-level logging for write events is enabled for S3 buckets"),
-    ("CIS 3.9", "Object-level logging for read events is enabled for S3 buckets"),
-    ("CIS 5.2", "No security groups allow ingress from 0.0.0.0/0 to remote admin ports"),
-    ("CIS 5.3", "No security groups allow ingress from ::/0 to remote admin ports"),
-    ("CIS 5.4", "The default security group of every VPC restricts all traffic"),
-    # NIST SP 800-53 rev. 5
-    ("NIST AC-3", "Access Enforcement"),
-    ("NIST AC-4", "Information Flow Enforcement"),
-    ("NIST AC-5", "Separation of Duties"),
-    ("NIST AC-6", "Least Privilege"),
-    ("NIST AC-21", "Information Sharing"),
-    ("NIST AU-2", "Event Logging"),
-    ("NIST AU-3", "Content of Audit Records"),
-    ("NIST AU-9", "Protection of Audit Information"),
-    ("NIST AU-11", "Audit Record Retention"),
-    ("NIST AU-12", "Audit Record Generation"),
-    ("NIST CM-3", "Configuration Change Control"),
-    ("NIST CM-5", "Access Restrictions for Change"),
-    ("NIST CM-7", "Least Functionality"),
-    ("NIST CP-9", "System Backup"),
-    ("NIST CP-10", "System Recovery and Reconstitution"),
-    ("NIST IA-2", "Identification and Authentication (Organizational Users)"),
-    ("NIST IR-4", "Incident Handling"),
-    ("NIST RA-5", "Vulnerability Monitoring and Scanning"),
-    ("NIST SC-5", "Denial-of-service Protection"),
-    ("NIST SC-6", "Resource Availability"),
-    ("NIST SC-7", "Boundary Protection"),
-    ("NIST SC-8", "Transmission Confidentiality and Integrity"),
-    ("NIST SC-12", "Cryptographic Key Establishment and Management"),
-    ("NIST SC-13", "Cryptographic Protection"),
-    ("NIST SC-28", "Protection of Information at Rest"),
-    ("NIST SC-39", "Process Isolation"),
-    ("NIST SI-4", "System Monitoring"),
-    ("NIST SI-7", "Software, Firmware, and Information Integrity"),
-    ("NIST SI-12", "Information Management and Retention"),
-    # CIS Kubernetes Benchmark v1.8
-    ("CIS-K8S 5.2.1", "The cluster has at least one active policy control mechanism"),
-    ("CIS-K8S 5.2.2", "Minimize the admission of privileged containers"),
-    ("CIS-K8S 5.2.5", "Minimize the admission of containers sharing the host network"),
-    ("CIS-K8S 5.2.6", "Minimize the admission of containers with allowPrivilegeEscalation"),
-    ("CIS-K8S 5.2.7", "Minimize the admission of root containers"),
-    ("CIS-K8S 5.2.9", "Minimize the admission of containers with added capabilities"),
-    ("CIS-K8S 5.2.12", "Minimize the admission of HostPath volumes"),
-    ("CIS-K8S 5.3.2", "All Namespaces have Network Policies defined"),
-    ("CIS-K8S 5.7.2", "The seccomp profile is set to RuntimeDefault in pod definitions"),
-    ("CIS-K8S 5.7.3", "Apply Security Context to Your Pods and Containers"),
-]
-CONTROLS: dict[str, Control] = {cid: Control(cid, title) for cid, title in _CONTROLS}
+def catalogue(standards: Mapping[str, Standard]) -> dict[str, Control]:
+    return {
+        f"{prefix} {cid}": Control(f"{prefix} {cid}", title, standard)
+        for prefix, standard in standards.items()
+        for cid, title in standard.controls.items()
+    }
 
 
-def control(control_id: str) -> Control:
-    return CONTROLS[control_id]
+STANDARDS: dict[str, Standard] = load_standards()
+CONTROLS: dict[str, Control] = catalogue(STANDARDS)
+FRAMEWORKS: dict[str, str] = {prefix: s.label for prefix, s in STANDARDS.items()}
+
+
+def resolve(control_id: str, controls: Mapping[str, Control] = CONTROLS) -> Control:
+    """The catalogued control `control_id` names; `UnknownControl` (one line) when none."""
+    found = controls.get(control_id)
+    if found is not None:
+        return found
+    prefix, _, ref = control_id.partition(" ")
+    standards = {c.framework: c.standard for c in controls.values()}
+    if not ref or prefix not in standards:
+        raise UnknownControl(
+            f"control {control_id!r} names no shipped standard: write '<prefix> <id>' with a "
+            f"prefix of {sorted(standards)} (policies/standards/*.yaml)"
+        )
+    raise UnknownControl(
+        f"control {control_id!r} is not in {standards[prefix].label} "
+        f"(policies/standards/): check the ID against that version's list"
+    )
+
+
+def check_mappings(policies: Iterable[Policy], controls: Mapping[str, Control] = CONTROLS) -> None:
+    """Every control of every policy resolves in the shipped lists; raises `UnknownControl`."""
+    for policy in policies:
+        for control_id in policy.controls:
+            try:
+                resolve(control_id, controls)
+            except UnknownControl as error:
+                raise UnknownControl(f"policy {policy.name}: {error}") from None

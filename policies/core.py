@@ -363,6 +363,9 @@ class Policy:
     """The resource types a stack validator judges (it may read others as evidence)."""
     params: tuple[Param, ...] = ()
     remediation: str = ""
+    control_scopes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Control ID -> the only resource types whose verdicts evidence it (the control asks about
+    those alone, e.g. FSBP IAM.21: customer managed policies); unlisted controls: all types."""
 
     def __post_init__(self) -> None:
         if bool(self.validators) == (self.stack_validator is not None):
@@ -371,6 +374,19 @@ class Policy:
             raise ValueError(f"policy {self.name}: description must start 'Checks whether'")
         if self.stack_validator is not None and not self.subject_types:
             raise ValueError(f"policy {self.name}: a stack policy names its subject_types")
+        for control_id, types in self.control_scopes.items():
+            if control_id not in self.controls or not set(types) <= set(self.resource_types):
+                raise ValueError(
+                    f"policy {self.name}: scope of {control_id} must name one of its controls "
+                    f"and only resource types it judges ({', '.join(self.resource_types)})"
+                )
+
+    def evidences(self, control_id: str, resource_type: str) -> bool:
+        """Whether this policy's verdict on a `resource_type` resource evidences the control."""
+        if control_id not in self.controls:
+            return False
+        scope = self.control_scopes.get(control_id)
+        return scope is None or resource_type in scope
 
     @property
     def kind(self) -> Literal["resource", "stack"]:

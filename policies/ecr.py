@@ -71,7 +71,7 @@ ENCRYPTED_WITH_CMK = Policy(
     description="Checks whether every ECR repository encrypts images with a customer "
     "managed KMS key.",
     enforcement=MANDATORY,
-    controls=("FSBP ECR.5", "NIST SC-28", "NIST SC-12"),
+    controls=("NIST SC-28", "NIST SC-12"),
     validators={REPOSITORY: _check_kms},
 )
 

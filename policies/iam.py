@@ -93,6 +93,8 @@ NO_WILDCARD_ACTIONS = Policy(
     severity="high",
     controls=("FSBP IAM.21", "NIST AC-6", "NIST AC-3"),
     validators={t: _check_wildcard_actions for t in (*IDENTITY_POLICY_TYPES, ROLE)},
+    # IAM.21 judges customer managed policies alone; inline policies evidence NIST only.
+    control_scopes={"FSBP IAM.21": (MANAGED_POLICY,)},
 )
 
 
@@ -154,6 +156,12 @@ NO_WILDCARD_RESOURCES = Policy(
     severity="high",
     controls=("FSBP KMS.1", "FSBP KMS.2", "NIST AC-6", "NIST AC-3"),
     validators={t: _check_wildcard_resources for t in (*IDENTITY_POLICY_TYPES, ROLE)},
+    # KMS.1: customer managed policies; KMS.2: inline policies of users, groups and roles.
+    # kms:Decrypt / kms:ReEncryptFrom on every key is one case of the rule (they take a key ARN).
+    control_scopes={
+        "FSBP KMS.1": (MANAGED_POLICY,),
+        "FSBP KMS.2": (ROLE_POLICY, USER_POLICY, GROUP_POLICY, ROLE),
+    },
 )
 
 
@@ -199,6 +207,12 @@ NO_ADMIN = Policy(
     validators={
         **{t: _check_admin_documents for t in (*IDENTITY_POLICY_TYPES, ROLE)},
         **{t: _check_admin_attachment for t in ATTACHMENTS},
+    },
+    # IAM.1 judges customer managed policies; CIS 1.16 the managed policies attached (a role's
+    # managed_policy_arns or an attachment), not inline ones.
+    control_scopes={
+        "FSBP IAM.1": (MANAGED_POLICY,),
+        "CIS 1.16": (MANAGED_POLICY, ROLE, *ATTACHMENTS),
     },
 )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from common import minimums
 from policies.core import MANDATORY, Param, Policy, ResourceCheck
 from policies.documents import (
     MalformedPolicy,
@@ -62,7 +63,7 @@ ROTATION_ENABLED = Policy(
     description="Checks whether every symmetric KMS key rotates automatically, at least "
     "once a year.",
     enforcement=MANDATORY,
-    controls=("FSBP KMS.4", "CIS 3.6", "NIST SC-12", "NIST SC-28"),
+    controls=("CIS 3.6", "NIST SC-12", "NIST SC-28"),
     validators={KEY: _check_rotation},
     params=(
         Param(
@@ -93,13 +94,14 @@ DELETION_WINDOW = Policy(
     description="Checks whether every KMS key keeps a long deletion window, so a scheduled "
     "deletion can be noticed and cancelled.",
     enforcement=MANDATORY,
-    controls=("FSBP KMS.3", "NIST SC-12", "NIST CP-9"),
+    # Not FSBP KMS.3, which fails a key pending deletion (a live state), not a short window.
+    controls=("NIST SC-12", "NIST CP-9"),
     validators={KEY: _check_deletion_window},
     params=(
         Param(
             "minimumDays",
             "integer",
-            30,
+            minimums.KMS_DELETION_WINDOW_DAYS,
             "Shortest accepted deletion_window_in_days.",
             minimum=7,
             maximum=30,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from common import minimums
 from policies.core import MANDATORY, Param, Policy, ResourceCheck, StackCheck
 
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
@@ -52,13 +53,13 @@ LOG_GROUP_RETENTION = Policy(
     "at least a year.",
     enforcement=MANDATORY,
     severity="low",
-    controls=("FSBP CloudWatch.16", "NIST AU-11", "NIST SI-12"),
+    controls=("NIST AU-11", "NIST SI-12"),
     validators={LOG_GROUP: _check_retention},
     params=(
         Param(
             "minimumDays",
             "integer",
-            365,
+            minimums.LOG_RETENTION_DAYS,
             "Shortest accepted retention_in_days.",
             minimum=1,
             maximum=3653,

@@ -18,6 +18,7 @@ from policies import (
     sns,
     trust,
 )
+from policies.controls import check_mappings
 from policies.core import Policy
 
 DOMAINS = {
@@ -41,3 +42,4 @@ DOMAIN_OF: dict[str, str] = {p.name: d for d, group in DOMAINS.items() for p in 
 
 if len(BY_NAME) != len(POLICIES):  # pragma: no cover - caught by the tests at once
     raise RuntimeError("two policies share a name")
+check_mappings(POLICIES)  # a control ID outside the shipped lists fails the import

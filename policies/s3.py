@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from common import minimums
 from policies.accounts import OUTSIDER_ACCOUNT
 from policies.core import MANDATORY, Param, Policy, StackCheck, Subject, peek
 from policies.documents import MalformedPolicy, allow_statements, parse_document
@@ -104,7 +105,7 @@ ENCRYPTED_WITH_CMK = Policy(
     "customer managed KMS key (with S3 bucket keys).",
     enforcement=MANDATORY,
     severity="high",
-    controls=("FSBP S3.17", "NIST SC-28", "NIST SC-12", "NIST SC-13"),
+    controls=("NIST SC-28", "NIST SC-12", "NIST SC-13"),
     stack_validator=_check_encryption,
     subject_types=(BUCKET,),
     params=(Param("requireBucketKey", "boolean", True, "Require bucket_key_enabled=True."),),
@@ -134,7 +135,7 @@ VERSIONING_ENABLED = Policy(
     description="Checks whether every S3 bucket has versioning Enabled, so an overwrite or "
     "delete can be undone.",
     enforcement=MANDATORY,
-    controls=("FSBP S3.14", "NIST CP-9", "NIST CP-10", "NIST SI-12"),
+    controls=("NIST CP-9", "NIST CP-10", "NIST SI-12"),
     stack_validator=_check_versioning,
     subject_types=(BUCKET,),
 )
@@ -470,7 +471,7 @@ ARTIFACT_OBJECT_LOCK = Policy(
     "with a default retention in an accepted mode (WORM evidence for audits).",
     enforcement=MANDATORY,
     severity="high",
-    controls=("FSBP S3.15", "NIST SC-28", "NIST SI-7", "NIST AU-9", "NIST CP-9"),
+    controls=("NIST SC-28", "NIST SI-7", "NIST AU-9", "NIST CP-9"),
     stack_validator=_check_object_lock,
     subject_types=(BUCKET,),
     params=(
@@ -478,14 +479,14 @@ ARTIFACT_OBJECT_LOCK = Policy(
         Param(
             "modes",
             "array",
-            ["COMPLIANCE"],
+            [minimums.OBJECT_LOCK_MODE],
             "Accepted retention modes (GOVERNANCE can be bypassed with a permission).",
             items={"type": "string", "enum": ["COMPLIANCE", "GOVERNANCE"]},
         ),
         Param(
             "minimumRetentionDays",
             "integer",
-            365,
+            minimums.OBJECT_LOCK_RETENTION_DAYS,
             "Shortest accepted default retention.",
             minimum=1,
             maximum=36500,

@@ -72,7 +72,11 @@ def _controls(report: dict[str, Any]) -> list[str]:
         controls = [c for c in report["controls"] if c["framework"] == framework]
         if not controls:
             continue
-        lines += [f"### {title}", "", "| Control | Title | Status | Policies | Evaluations |"]
+        lines += [f"### {title}", ""]
+        source = report.get("standards", {}).get(framework)
+        if source:
+            lines += [f"Control list: {source['source']} (taken {source['retrieved']}).", ""]
+        lines += ["| Control | Title | Status | Policies | Evaluations |"]
         lines += ["|---|---|---|---|---|"]
         for c in controls:
             counts = ", ".join(f"{STATUS_LABELS[k]} {v}" for k, v in sorted(c["counts"].items()))

@@ -22,7 +22,7 @@ from common.iam_lint import lint_policy
 from infra.graph import Graph
 from ml.audit.engine import Finding, failing, run_pack
 from ml.audit.inventory import build_inventory
-from policies.controls import CONTROLS, FRAMEWORKS
+from policies.controls import CONTROLS, FRAMEWORKS, STANDARDS
 from policies.core import PACK_NAME, Policy
 from policies.pack import DOMAIN_OF, POLICIES
 from policies.waivers import WaiverSet, unused
@@ -90,16 +90,24 @@ def _policy(policy: Policy, evaluations: Sequence[dict[str, Any]]) -> dict[str, 
 
 
 def _controls(policies: Sequence[Policy], evaluations: Sequence[dict[str, Any]]) -> list[dict]:
+    """Per control, the verdicts that evidence it: a policy's verdicts on the resource types
+    the control asks about (`Policy.control_scopes`), not on every type the policy judges."""
+    by_name = {p.name: p for p in policies}
     controls = []
     for control_id, control in CONTROLS.items():
         names = [p.name for p in policies if control_id in p.controls]
         if not names:
             continue
-        mine = [e for e in evaluations if e["policy"] in names]
+        mine = [
+            e
+            for e in evaluations
+            if e["policy"] in names and by_name[e["policy"]].evidences(control_id, e["type"])
+        ]
         controls.append(
             {
                 "id": control_id,
                 "framework": control.framework,
+                "standard": control.standard.label,
                 "family": control.family,
                 "title": control.title,
                 "policies": names,
@@ -163,6 +171,15 @@ def build_report(
         "generated_at": (generated_at or datetime.now(UTC)).isoformat(timespec="seconds"),
         "pack": {"name": PACK_NAME, "version": PACK_VERSION, "policies": len(policies)},
         "frameworks": FRAMEWORKS,
+        "standards": {
+            prefix: {
+                "standard": s.standard,
+                "version": s.version,
+                "source": " ".join(s.source.split()),
+                "retrieved": s.retrieved.isoformat(),
+            }
+            for prefix, s in STANDARDS.items()
+        },
         "summary": {
             "status": status,
             "resources": len(graph.resources),

@@ -58,9 +58,9 @@ def test_parse_wrong_type_names_key_value_and_expectation() -> None:
 
 
 def test_parse_value_out_of_range_says_what_is_allowed() -> None:
-    message = _error_for({"mlops:kms": {"deletionWindowDays": 3}})
-    assert "mlops:kms.deletionWindowDays: invalid value 3" in message, message
-    assert "greater than or equal to 7" in message, message
+    message = _error_for({"mlops:buckets": {"abortIncompleteMultipartDays": 0}})
+    assert "mlops:buckets.abortIncompleteMultipartDays: invalid value 0" in message, message
+    assert "greater than or equal to 1" in message, message
 
 
 def test_parse_unknown_key_is_reported_as_a_typo() -> None:
@@ -378,3 +378,78 @@ def test_load_stacks_promotion_needs_the_source_to_name_the_target(
         "mlops:promotion.fromStack: Pulumi.prod.yaml promotes from staging, but "
         "Pulumi.staging.yaml has no mlops:promotesTo entry for prod"
     ), str(caught.value)
+
+
+# ---- One place holds the minimums: what the config accepts, the mandatory policies pass ----
+
+
+def test_attack_seven_day_kms_window_fails_validation_in_one_line(
+    tmp_path: Path, repo_root: Path
+) -> None:
+    # Given a stack file shortening the key deletion window to AWS's minimum, 7 days
+    text = (repo_root / "Pulumi.dev.yaml").read_text()
+    assert "deletionWindowDays: 30" in text, "the shipped dev stack sets a 30-day window"
+    (tmp_path / "Pulumi.dev.yaml").write_text(
+        text.replace("deletionWindowDays: 30", "deletionWindowDays: 7")
+    )
+    # When the stack file is validated
+    with pytest.raises(ConfigError) as caught:
+        load_stack("dev", tmp_path)
+    # Then one line names the key, the value and the floor the pack enforces
+    message = str(caught.value)
+    assert "\n" not in message, message
+    assert "mlops:kms.deletionWindowDays: invalid value 7: must be at least 30 days" in message, (
+        message
+    )
+    assert "kms-key-deletion-window-minimum" in message, message
+
+
+@pytest.mark.parametrize(
+    ("lock", "expected"),
+    [
+        ({"enabled": True, "mode": "GOVERNANCE"}, "artifactObjectLock.mode must be COMPLIANCE"),
+        ({"enabled": True, "retentionDays": 30}, "retentionDays must be at least 365 in prod"),
+    ],
+    ids=["governance", "short-retention"],
+)
+def test_attack_prod_object_lock_the_policy_fails_is_refused(lock: dict, expected: str) -> None:
+    # Given a prod stack whose artifact lock the object-lock policy would fail
+    message = _error_for(
+        {
+            "mlops:environment": "prod",
+            "mlops:serving": {"initialInstanceCount": 2},
+            "mlops:buckets": {"artifactObjectLock": lock},
+        }
+    )
+    # Then validation refuses it in one line
+    assert expected in message and "\n" not in message, message
+
+
+def test_default_object_lock_renders_compliance_in_prod(tmp_path: Path, repo_root: Path) -> None:
+    # Given the prod stack file with the lock's mode and retention left to their defaults
+    for stack_file in repo_root.glob("Pulumi*.yaml"):
+        shutil.copy(stack_file, tmp_path / stack_file.name)
+    prod = tmp_path / "Pulumi.prod.yaml"
+    text = prod.read_text()
+    for line in ("      mode: COMPLIANCE\n", "      retentionDays: 365\n"):
+        assert line in text, f"the shipped prod stack sets {line.strip()}"
+        text = text.replace(line, "")
+    prod.write_text(text)
+    # When the prod graph is rendered
+    from infra.offline import render_graph
+
+    graph = Graph.from_json(render_graph("prod", tmp_path))
+    # Then the artifact bucket's default retention is COMPLIANCE for 365 days
+    [lock] = graph.of_type("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration")
+    retention = lock.inputs["rule"]["defaultRetention"]
+    assert retention == {"mode": "COMPLIANCE", "days": 365}, retention
+
+
+def test_attack_flow_log_retention_of_a_month_is_refused() -> None:
+    # Given a network whose flow logs keep 30 days (a CloudWatch period, below the pack's 365)
+    message = _error_for({"mlops:network": {"flowLogRetentionDays": 30}})
+    # Then validation refuses it in one line, naming the floor and the rule
+    assert "mlops:network.flowLogRetentionDays: invalid value 30: must be at least 365 days" in (
+        message
+    ), message
+    assert "cloudwatch-log-group-retention" in message and "\n" not in message, message

@@ -119,7 +119,11 @@ def test_render_github_main_protection_requires_the_ci_jobs_of_ci_yml(
     assert inputs["pattern"] == "main" and inputs["repositoryId"] == "mlops-gitops", inputs
     assert inputs["requiredPullRequestReviews"][0]["requiredApprovingReviewCount"] == 1, inputs
     contexts = inputs["requiredStatusChecks"][0]["contexts"]
-    assert contexts == ["lint (ruff, actionlint, zizmor)", "test (all, slow included)"], contexts
+    assert contexts == [
+        "lint (ruff, actionlint, zizmor)",
+        "test (all, slow included)",
+        "base pack on the pull request's graphs",
+    ], contexts
     assert set(contexts) <= job_names, f"checks no ci.yml job reports: {set(contexts) - job_names}"
     assert inputs["allowsForcePushes"] is False and inputs["allowsDeletions"] is False, inputs
     assert inputs["enforceAdmins"] is True, "admins must follow main's rules"

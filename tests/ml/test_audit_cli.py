@@ -43,8 +43,12 @@ def test_audit_dev_writes_json_report_and_exits_zero(root, capsys):
     assert json.loads(out.read_text())["summary"]["status"] == "pass", "the report must say pass"
 
 
-def test_audit_mandatory_failure_exits_one_with_one_line_error(root, capsys):
-    # Given a dev stack file with a 7-day key deletion window (below the 30-day policy)
+def test_audit_mandatory_failure_exits_one_with_one_line_error(root, capsys, monkeypatch):
+    # Given a config that lags the pack (its floor lowered to AWS's 7 days; the shipped one
+    # refuses such a file, tests/infra/test_config.py) and a dev stack file using it
+    from common import minimums
+
+    monkeypatch.setattr(minimums, "KMS_DELETION_WINDOW_DAYS", 7)
     stack = root / "Pulumi.dev.yaml"
     config = yaml.safe_load(stack.read_text())
     config["config"]["mlops:kms"] = {"deletionWindowDays": 7}

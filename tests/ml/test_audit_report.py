@@ -48,16 +48,20 @@ def test_report_dev_stack_with_shipped_waivers_passes(dev_report):
 
 
 def test_report_control_lists_resources_with_exact_input_values(dev_report):
-    # Given the control for versioning (Security Hub S3.14)
-    control = next(c for c in dev_report["controls"] if c["id"] == "FSBP S3.14")
+    # Given a control versioning evidences (NIST CP-10, system recovery)
+    control = next(c for c in dev_report["controls"] if c["id"] == "NIST CP-10")
     # When its evidence is looked up
     evaluations = [e for e in dev_report["evaluations"] if e["id"] in control["evaluations"]]
-    data = next(e for e in evaluations if e["resource"] == "mlops-dev-data")
+    data = next(
+        e
+        for e in evaluations
+        if e["resource"] == "mlops-dev-data" and e["policy"] == "s3-bucket-versioning-enabled"
+    )
     # Then the data bucket is evidenced by the exact input of its BucketVersioning
     assert (
         data["values"]["mlops-dev-data-versioning.versioningConfiguration.status"] == "Enabled"
     ), data
-    assert control["status"] == "pass", control
+    assert data["status"] == "pass", data
 
 
 def test_report_waived_finding_stays_visible_with_its_waiver(dev_report):
