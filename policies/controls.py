@@ -122,6 +122,7 @@ _CONTROLS = [
     ("NIST SI-4", "System Monitoring"),
     ("NIST SI-7", "Software, Firmware, and Information Integrity"),
     ("NIST SI-12", "Information Management and Retention"),
+    ("NIST SI-12(3)", "Information Management and Retention | Information Disposal"),
     # CIS Kubernetes Benchmark v1.8
     ("CIS-K8S 5.2.1", "The cluster has at least one active policy control mechanism"),
     ("CIS-K8S 5.2.2", "Minimize the admission of privileged containers"),

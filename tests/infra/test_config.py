@@ -378,3 +378,16 @@ def test_load_stacks_promotion_needs_the_source_to_name_the_target(
         "mlops:promotion.fromStack: Pulumi.prod.yaml promotes from staging, but "
         "Pulumi.staging.yaml has no mlops:promotesTo entry for prod"
     ), str(caught.value)
+
+
+def test_parse_prod_capture_retention_beyond_180_days_is_refused() -> None:
+    # Given a prod stack keeping captured requests a year
+    message = _error_for(
+        {
+            "mlops:environment": "prod",
+            "mlops:serving": {"initialInstanceCount": 2},
+            "mlops:buckets": {"artifactObjectLock": {"enabled": True}, "captureRetentionDays": 365},
+        }
+    )
+    # Then the stack file is refused with the limit and the value found
+    assert "captureRetentionDays must be at most 180 in prod (found 365)" in message, message
