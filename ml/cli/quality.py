@@ -59,7 +59,7 @@ def quality(
             "--captures",
             "-c",
             help="SageMaker data-capture JSON lines (Input and Output captured): a file, a "
-            "directory or an s3:// prefix (e.g. s3://<capture bucket>/datacapture/<endpoint>/).",
+            "directory or an s3:// prefix (one endpoint's, in the capture bucket).",
         ),
     ],
     labels: Annotated[
