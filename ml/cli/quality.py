@@ -85,6 +85,13 @@ def quality(
         str | None,
         typer.Option(help="Window end, exclusive (ISO 8601). Default: now / the last capture."),
     ] = None,
+    lag_hours: Annotated[
+        float,
+        typer.Option(
+            help="For s3:// captures without --since/--until: end the 24-hour window this many "
+            "hours ago (labels arrive after the predictions)."
+        ),
+    ] = 0.0,
     endpoint: Annotated[
         str | None,
         typer.Option(
@@ -150,6 +157,7 @@ def quality(
         endpoint=endpoint,
         tolerances=tolerances,
         publish=publish_metrics,
+        lag_hours=lag_hours,
     )
     clients: dict[str, Any] = {}
 

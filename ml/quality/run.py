@@ -48,15 +48,21 @@ class Inputs:
     endpoint: str | None = None
     tolerances: Tolerances = field(default_factory=Tolerances)
     publish: bool = False
+    lag_hours: float = 0.0
+    """The default S3 window ends this long ago: labels arrive after the predictions."""
 
 
 def window_of(inputs: Inputs, now: datetime) -> Window:
-    """The explicit window, else the last day for S3 captures, else everything."""
+    """The explicit window, else for S3 captures the day ending `lag_hours` ago, else
+    everything."""
     since, until = inputs.since, inputs.until
+    if inputs.lag_hours < 0:
+        raise MlopsError(f"--lag-hours {inputs.lag_hours:g} is negative: how long ago to end")
     if since is not None and until is not None and since >= until:
         raise MlopsError(f"--since {since.isoformat()} is not before --until {until.isoformat()}")
     if since is None and until is None and is_s3(inputs.captures):
-        return Window(now - DEFAULT_S3_WINDOW, now)
+        end = now - timedelta(hours=inputs.lag_hours)
+        return Window(end - DEFAULT_S3_WINDOW, end)
     return Window(since, until)
 
 

@@ -379,3 +379,23 @@ def test_baseline_is_the_served_packages_registered_metrics() -> None:
     # Then: version 3's metric.* metadata, named by its ARN
     assert found.metrics == {"accuracy": 0.91, "roc_auc": 0.95}, found
     assert found.source.endswith("model-package/mlops-prod-churn/3"), found.source
+
+
+def test_default_s3_window_is_the_day_ending_lag_hours_ago() -> None:
+    from datetime import UTC, datetime
+
+    from ml.quality.run import Inputs, window_of
+
+    # Given: S3 captures, no explicit window, labels arriving 48 hours late
+    now = datetime(2026, 1, 10, 6, 0, tzinfo=UTC)
+    inputs = Inputs(captures="s3://b/datacapture/e/", labels="l.csv", lag_hours=48)
+    # When
+    window = window_of(inputs, now)
+    # Then: 2026-01-07 06:00 to 2026-01-08 06:00
+    assert (window.since, window.until) == (
+        datetime(2026, 1, 7, 6, 0, tzinfo=UTC),
+        datetime(2026, 1, 8, 6, 0, tzinfo=UTC),
+    ), window
+    # and local captures are read whole
+    local = window_of(Inputs(captures="capture.jsonl", labels="l.csv"), now)
+    assert (local.since, local.until) == (None, None), local
