@@ -59,8 +59,9 @@ KUBERNETES_FETCH = (
     "as this role in the emulator with IAM enforced"
 )
 QUALITY_MONITOR = (
-    "`mlops quality` (quality-monitor.yml) uses it; the demo's monitor step runs drift only, "
-    "and the emulator has no SageMaker endpoint to take a served model's baseline from"
+    "`mlops quality` (quality-monitor.yml) uses it, and tests/ml/test_quality_emulated.py runs "
+    "it as this role with IAM enforced; the demo's monitor step runs drift only (and the "
+    "emulator has no SageMaker endpoint to take a served model's baseline from)"
 )
 IMAGE_PUSH_IN_CI = (
     "image.yml pushes the serving image (`mlops image push`); the demo runs the image's "
