@@ -399,3 +399,26 @@ def test_default_s3_window_is_the_day_ending_lag_hours_ago() -> None:
     # and local captures are read whole
     local = window_of(Inputs(captures="capture.jsonl", labels="l.csv"), now)
     assert (local.since, local.until) == (None, None), local
+
+
+@pytest.mark.parametrize("terminal", [True, False], ids=["terminal", "pipe"])
+def test_quality_shows_progress_on_a_terminal_only(
+    tmp_path: Path,
+    captures: Path,
+    labels: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    terminal: bool,
+) -> None:
+    # Given stderr a terminal (rich honours FORCE_COLOR as one) or a pipe, as in CI
+    for name in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+        monkeypatch.delenv(name, raising=False)
+    if terminal:
+        monkeypatch.setenv("FORCE_COLOR", "1")
+    baseline = _baseline(tmp_path, accuracy=0.5)
+    argv = ["-c", str(captures), "-l", str(labels), "--baseline", str(baseline)]
+    # When
+    code, _, err = _run([*argv, "-o", str(tmp_path / "o")], capsys)
+    # Then a progress bar over the captures read is drawn only on the terminal
+    assert code == 0, err
+    assert ("reading captures" in err) is terminal, repr(err)
