@@ -215,6 +215,11 @@ def read_labels(path: Path) -> pl.DataFrame:
     if bad.len():
         raise MlopsError(f"{path}: label {bad[0]!r} is not 0 or 1 (binary labels only)")
     frame = frame.with_columns(pl.col(LABEL).is_in(["1", "1.0", "true"]).cast(pl.Int64))
+    return one_label_per_id(frame, str(path))
+
+
+def one_label_per_id(frame: pl.DataFrame, source: str) -> pl.DataFrame:
+    """Each id once: repeats of the same label collapse, two different labels are refused."""
     duplicated = frame.filter(pl.col(ID).is_duplicated())
     if duplicated.height:
         conflicting = (
@@ -222,7 +227,7 @@ def read_labels(path: Path) -> pl.DataFrame:
         )
         if conflicting.height:
             raise MlopsError(
-                f"{path}: inference id {conflicting.get_column(ID)[0]!r} has two different labels"
+                f"{source}: inference id {conflicting.get_column(ID)[0]!r} has two different labels"
             )
         frame = frame.unique(ID, keep="first", maintain_order=True)
     return frame

@@ -17,7 +17,7 @@ from ml.drift.sources import is_s3, materialize
 from ml.errors import MlopsError
 from ml.quality import baseline as baselines
 from ml.quality.evaluate import QualityResult, Tolerances, evaluate
-from ml.quality.inputs import ID, capture_files, read_labels, read_predictions
+from ml.quality.inputs import capture_files, one_label_per_id, read_labels, read_predictions
 from ml.quality.report import Window, write_quality_reports
 from ml.reports import ReportPaths
 
@@ -72,7 +72,7 @@ def _labels(path: Path) -> pl.DataFrame:
     files = sorted(p for p in path.rglob("*") if p.suffix in (".csv", ".jsonl", ".ndjson", ".json"))
     if not files:
         raise MlopsError(f"{path}: no .csv or .jsonl label files")
-    return pl.concat([read_labels(f) for f in files]).unique(ID, keep="first")
+    return one_label_per_id(pl.concat([read_labels(f) for f in files]), str(path))
 
 
 def publish_regressions(cloudwatch: Any, endpoint: str, regressions: int) -> None:

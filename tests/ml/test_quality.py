@@ -422,3 +422,19 @@ def test_quality_shows_progress_on_a_terminal_only(
     # Then a progress bar over the captures read is drawn only on the terminal
     assert code == 0, err
     assert ("reading captures" in err) is terminal, repr(err)
+
+
+def test_quality_labels_split_over_files_may_not_disagree(
+    tmp_path: Path, captures: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given two label files (two days of labelling) that label f both ways
+    folder = tmp_path / "groundtruth"
+    folder.mkdir()
+    (folder / "day1.csv").write_text("inference_id,label\na,1\nf,1\n")
+    (folder / "day2.csv").write_text("inference_id,label\nc,0\nf,0\n")
+    baseline = _baseline(tmp_path, accuracy=0.5)
+    argv = ["-c", str(captures), "-l", str(folder), "--baseline", str(baseline)]
+    # When
+    code, _, err = _run([*argv, "-o", str(tmp_path / "o")], capsys)
+    # Then one line names the id
+    assert code == 2 and "'f' has two different labels" in err and err.count("\n") == 1, err
