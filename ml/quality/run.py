@@ -114,8 +114,8 @@ def run_quality(
     )
     with tempfile.TemporaryDirectory(prefix="mlops-quality-") as tmp:
         work = Path(tmp)
-        since_hours = None
-        if window.since is not None:
+        since_hours = None  # S3: download only objects written since the window began
+        if window.since is not None and window.since < datetime.now(UTC):
             since_hours = (datetime.now(UTC) - window.since).total_seconds() / 3600
         s3 = lambda: client("s3")  # noqa: E731 - made only for s3:// inputs
         captures = materialize(inputs.captures, work / "captures", s3, since_hours)
