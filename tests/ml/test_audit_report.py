@@ -365,3 +365,9 @@ def test_report_retention_section_evidences_capture_expiry_and_personal_data(gra
         "Personal-data columns: `payment_failures_12m`, `age`, `late_payments_12m`, `region`."
         in markdown
     ), markdown
+    # and so does the HTML page
+    from ml.audit.html import render_html
+
+    page = render_html(report)
+    assert '<section id="retention"><h2>Retention and classification</h2>' in page
+    assert "<td>mlops-prod-capture</td>" in page and "<td>1 day</td>" in page
