@@ -21,6 +21,7 @@ from common.errors import MlopsError
 from common.files import read_yaml
 from common.validation import one_line
 from infra.contracts import (
+    CAPTURE_RETENTION_MAX_DAYS,
     ROLLBACK_ALARMS,
     Alarm,
     approval_environment,
@@ -147,6 +148,9 @@ class BucketConfig(_Model):
     force_destroy: bool = False
     """Allow `pulumi destroy` to empty buckets; only sensible in dev."""
     artifact_object_lock: ObjectLockConfig = ObjectLockConfig()
+    capture_retention_days: Annotated[int, Field(ge=1, le=3650)] = 90
+    """Days the capture bucket keeps what endpoints captured (every request and response)
+    and its ground-truth labels; at most `CAPTURE_RETENTION_MAX_DAYS` in prod."""
 
 
 class NetworkConfig(_Model):
@@ -601,6 +605,12 @@ class StackConfig(_Model):
                 raise ValueError("serving.initialInstanceCount must be >= 2 in prod (two AZs)")
             if self.buckets.force_destroy:
                 raise ValueError("buckets.forceDestroy must be false in prod")
+            if self.buckets.capture_retention_days > CAPTURE_RETENTION_MAX_DAYS:
+                raise ValueError(
+                    f"buckets.captureRetentionDays must be at most {CAPTURE_RETENTION_MAX_DAYS} "
+                    f"in prod (found {self.buckets.capture_retention_days}): captured requests "
+                    "are personal data"
+                )
         return self
 
     @model_validator(mode="after")

@@ -315,3 +315,23 @@ PROMOTED_FROM_ENV = "MLOPS_PROMOTED_FROM"
 """Set by infra on a stack that takes promotions (prod: `staging`); read by the server, which
 then also serves a statement signed for that stack (a promoted model keeps its signature).
 The stack's `MLOPS_SIGNING_PUBLIC_KEY_PEM` then holds the trusted source keys' PEMs too."""
+
+
+# ---- E: ground truth and the retention of captured data ----------------------------------
+GROUND_TRUTH_PREFIX = "groundtruth/"
+"""Capture bucket. Written by whoever labels the endpoint's traffic (the labelling process,
+outside this stack, as an administrator uploads); read by `mlops quality` (`gh-monitor`).
+It sits beside the capture it labels, so it expires with it (`captureRetentionDays`)."""
+
+
+def ground_truth_prefix(endpoint: str) -> str:
+    """`groundtruth/<endpoint>/`: the labels of one endpoint's captured predictions."""
+    return f"{GROUND_TRUTH_PREFIX}{endpoint}/"
+
+
+CAPTURE_RETENTION_MAX_DAYS = 180
+"""Longest `buckets.captureRetentionDays` prod accepts, and the default limit of the
+policy `s3-capture-bucket-data-expires-in-prod`: captured requests are personal data."""
+CAPTURE_NONCURRENT_DAYS = 1
+"""Days an expired or overwritten capture object's old version is kept: a versioned
+bucket's expiration only hides the data until its noncurrent version expires too."""

@@ -40,6 +40,7 @@ from infra.components.serving_sagemaker import (
 )
 from infra.config import PROJECT, StackConfig
 from infra.contracts import (
+    CAPTURE_NONCURRENT_DAYS,
     ENDPOINT_VARIANT,
     GITHUB_OIDC_HOST,
     StackOutput,
@@ -171,6 +172,7 @@ def declare(cfg: StackConfig) -> None:
         object_lock: ObjectLock | None = None,
         deliveries: list[LogDelivery] | None = None,
         expiration_days: int | None = None,
+        noncurrent_days: int = b.noncurrent_version_expiration_days,
         kms_key_arn: pulumi.Input[str] = keys.data_key_arn,
         readers: list[PrefixReaders] | None = None,
     ) -> SecureBucket:
@@ -180,7 +182,7 @@ def declare(cfg: StackConfig) -> None:
                 partition=partition,
                 kms_key_arn=kms_key_arn,
                 log_bucket=logs.bucket_name,
-                noncurrent_version_expiration_days=b.noncurrent_version_expiration_days,
+                noncurrent_version_expiration_days=noncurrent_days,
                 abort_incomplete_multipart_days=b.abort_incomplete_multipart_days,
                 expiration_days=expiration_days,
                 object_lock=object_lock,
@@ -204,7 +206,13 @@ def declare(cfg: StackConfig) -> None:
         if promoters
         else None,
     )
-    capture = data_bucket("capture")
+    # Every request and response an endpoint captured, and their labels: personal data,
+    # kept only as long as monitoring needs it (docs/policies.md, retention).
+    capture = data_bucket(
+        "capture",
+        expiration_days=b.capture_retention_days,
+        noncurrent_days=CAPTURE_NONCURRENT_DAYS,
+    )
 
     registry = Registry(
         prefix,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from common import minimums
+from infra.contracts import CAPTURE_RETENTION_MAX_DAYS
 from policies.accounts import OUTSIDER_ACCOUNT
 from policies.core import MANDATORY, Param, Policy, StackCheck, Subject, peek
 from policies.documents import MalformedPolicy, allow_statements, parse_document
@@ -495,6 +496,100 @@ ARTIFACT_OBJECT_LOCK = Policy(
 )
 
 
+# -- captured data expires in production ---------------------------------------------
+def _whole_bucket(rule: dict) -> bool:
+    """A rule with no prefix, tag or size filter: it applies to every object."""
+    narrowing = [v for v in (rule.get("filter") or {}).values() if v not in (None, "", {}, [])]
+    return not narrowing and not rule.get("prefix")
+
+
+def _shortest(rules: list[dict], path: str) -> float | None:
+    found = [peek(r, path) for r in rules]
+    found = [d for d in found if isinstance(d, int | float)]
+    return min(found) if found else None
+
+
+def _check_capture_retention(stack: StackCheck) -> None:
+    pattern = re.compile(stack.config["captureBucketPattern"])
+    limit = stack.config["maximumRetentionDays"]
+    noncurrent_limit = stack.config["maximumNoncurrentDays"]
+    for bucket in stack.resources(BUCKET):
+        check = stack.check(bucket)
+        if not pattern.search(bucket.name):
+            stack.skip(bucket, "not a data capture bucket")
+            continue
+        if not check.in_environments():
+            stack.skip(bucket, f"retention is required only in {stack.config['environments']}")
+            continue
+        rules = [
+            r
+            for config in _configs(stack, bucket, LIFECYCLE)
+            for r in check.look(config, "rules", [])
+            if r.get("status") == "Enabled" and _whole_bucket(r)
+        ]
+        days = _shortest(rules, "expiration.days")
+        if days is None or days > limit:
+            check.violation(
+                f"captured requests and responses (personal data) must expire within "
+                f"{limit:g} days",
+                f"{days:g} days" if days is not None else "no whole-bucket expiration rule",
+                f'add a lifecycle rule with filter={{}} and expiration={{"days": {limit:g}}} '
+                "(buckets.captureRetentionDays)",
+            )
+        noncurrent = _shortest(rules, "noncurrentVersionExpiration.noncurrentDays")
+        if noncurrent is None or noncurrent > noncurrent_limit:
+            check.violation(
+                f"expired capture versions must be deleted within {noncurrent_limit:g} days",
+                f"noncurrent_days {noncurrent:g}" if noncurrent is not None else "never",
+                "add a lifecycle rule with filter={} and noncurrent_version_expiration="
+                f'{{"noncurrent_days": {noncurrent_limit:g}}}',
+            )
+
+
+CAPTURE_DATA_EXPIRES = Policy(
+    name="s3-capture-bucket-data-expires-in-prod",
+    description="Checks whether the bucket of captured inference requests and responses "
+    "(personal data) expires every object, and its old versions, within a bounded period "
+    "in production (GDPR storage limitation, CCPA retention disclosure).",
+    enforcement=MANDATORY,
+    severity="medium",
+    controls=("FSBP S3.13", "NIST SI-12", "NIST SI-12(3)"),
+    stack_validator=_check_capture_retention,
+    subject_types=(BUCKET,),
+    params=(
+        Param(
+            "captureBucketPattern",
+            "string",
+            r"-capture$",
+            "Regex on the bucket's logical name that marks data capture buckets.",
+        ),
+        Param(
+            "environments",
+            "array",
+            ["prod"],
+            "Environments (resource tag `environment`, else the stack) requiring retention.",
+            items={"type": "string"},
+        ),
+        Param(
+            "maximumRetentionDays",
+            "integer",
+            CAPTURE_RETENTION_MAX_DAYS,
+            "Longest accepted expiration of captured objects.",
+            minimum=1,
+            maximum=3650,
+        ),
+        Param(
+            "maximumNoncurrentDays",
+            "integer",
+            7,
+            "Longest accepted life of a capture object's old (noncurrent) version.",
+            minimum=1,
+            maximum=365,
+        ),
+    ),
+)
+
+
 # -- uploads must use the bucket's KMS key ---------------------------------------------
 SSE_HEADER = "s3:x-amz-server-side-encryption"
 SSE_KEY_HEADER = "s3:x-amz-server-side-encryption-aws-kms-key-id"
@@ -602,5 +697,6 @@ POLICIES = (
     ACCESS_LOGGING_ENABLED,
     LIFECYCLE_CONFIGURED,
     ARTIFACT_OBJECT_LOCK,
+    CAPTURE_DATA_EXPIRES,
     DENIES_UNENCRYPTED_UPLOADS,
 )

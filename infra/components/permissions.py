@@ -25,7 +25,9 @@ from infra.components.keys import (
 )
 from infra.components.state_access import state_key_arns, state_statements
 from infra.contracts import (
+    CAPTURE_PREFIX,
     DATASETS_PREFIX,
+    GROUND_TRUTH_PREFIX,
     MAIN_SCOPE,
     MODELS_PREFIX,
     PULL_REQUEST_SCOPE,
@@ -55,6 +57,11 @@ SAGEMAKER_PLATFORM = (
 KUBERNETES_FETCH = (
     "the demo serves on SageMaker; tests/ml/test_kubernetes_fetch.py runs `mlops model fetch` "
     "as this role in the emulator with IAM enforced"
+)
+QUALITY_MONITOR = (
+    "`mlops quality` (quality-monitor.yml) uses it, and tests/ml/test_quality_emulated.py runs "
+    "it as this role with IAM enforced; the demo's monitor step runs drift only (and the "
+    "emulator has no SageMaker endpoint to take a served model's baseline from)"
 )
 IMAGE_PUSH_IN_CI = (
     "image.yml pushes the serving image (`mlops image push`); the demo runs the image's "
@@ -236,7 +243,10 @@ class _Buckets:
         self.datasets = s3_objects(p, args.data_bucket, DATASETS_PREFIX)
         self.models = s3_objects(p, args.artifact_bucket, MODELS_PREFIX)
         self.all_artifacts = s3_objects(p, args.artifact_bucket)
-        self.all_capture = s3_objects(p, args.capture_bucket)
+        # What endpoints captured, and the labels that arrive later: two prefixes, so the
+        # endpoint that writes the first cannot rewrite the ground truth it is judged by.
+        self.captured = s3_objects(p, args.capture_bucket, CAPTURE_PREFIX)
+        self.ground_truth = s3_objects(p, args.capture_bucket, GROUND_TRUTH_PREFIX)
         self._partition, self._artifact_bucket = p, args.artifact_bucket
 
     def training_output(self, scope: str) -> pulumi.Output[str]:
@@ -370,7 +380,7 @@ def _inference(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
             Statement(
                 sid="WriteDataCapture",
                 actions=("s3:AbortMultipartUpload", "s3:PutObject"),
-                resources=[b.all_capture],
+                resources=[b.captured],
                 unused_in_demo_because=SAGEMAKER_PLATFORM,
             ),
             _kms_use("inference", args),
@@ -1032,7 +1042,9 @@ def _state(args: PermissionsArgs, sid: str, write: bool) -> list[Statement]:
 
 
 def _monitor(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
-    """The scheduled drift job: read what endpoints captured and the training reference."""
+    """The scheduled drift and quality jobs: read what endpoints captured, the training
+    reference, the ground-truth labels, and the served model's registered baseline."""
+    a = args.arns
     return PolicyDocument(
         [
             Statement(
@@ -1041,7 +1053,32 @@ def _monitor(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
             Statement(
                 sid="ReadCapturedRequests",
                 actions=["s3:GetObject"],
-                resources=[b.all_capture, b.datasets],
+                resources=[b.captured, b.datasets],
+            ),
+            Statement(
+                sid="ReadGroundTruth",
+                actions=["s3:GetObject"],
+                resources=[b.ground_truth],
+                unused_in_demo_because=QUALITY_MONITOR,
+            ),
+            Statement(
+                # `mlops quality`: endpoint -> configuration -> model -> package metrics
+                sid="ReadServedBaseline",
+                actions=(
+                    "sagemaker:DescribeEndpoint",
+                    "sagemaker:DescribeEndpointConfig",
+                    "sagemaker:DescribeModel",
+                    "sagemaker:ListTags",
+                    "sagemaker:DescribeModelPackage",
+                    "sagemaker:DescribeModelPackageGroup",
+                ),
+                resources=[
+                    a.sagemaker("endpoint", f"{args.prefix}-*"),
+                    a.sagemaker("endpoint-config", f"{args.prefix}-*"),
+                    a.sagemaker("model", f"{args.prefix}-*"),
+                    *_packages(args),
+                ],
+                unused_in_demo_because=QUALITY_MONITOR,
             ),
             _kms_use("monitor", args),
         ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from ml.audit import retention
 from ml.audit.report import STATUS_LABELS, evaluations_by_id, value_text
 
 CSS = """
@@ -412,6 +413,7 @@ def render_html(report: dict[str, Any]) -> str:
             _filters(report),
             _controls(report),
             _inventory(report),
+            retention.html_section(report["retention"]) if "retention" in report else "",
             _waivers(report),
             _lint(report),
             _policies(report),

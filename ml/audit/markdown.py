@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ml.audit import retention
 from ml.audit.report import STATUS_LABELS, evaluations_by_id, value_text
 from policies.reachability import PULL_REQUEST_FORBIDDEN, PULL_REQUEST_FORBIDDEN_IN_PROD
 
@@ -233,5 +234,6 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
     ]
     sections = _summary(report) + _controls(report) + _inventory(report)
+    sections += retention.markdown_section(report["retention"]) if "retention" in report else []
     sections += _waivers(report) + _lint(report) + _policies(report)
     return "\n".join(head + sections)

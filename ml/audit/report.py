@@ -6,7 +6,8 @@ Structure (JSON, `schema_version` 1):
   exact inputs the rule read (the evidence), messages, and the waiver that covers it;
 - `controls`: per control ID (Security Hub, CIS, NIST, CIS Kubernetes) its status, the
   policies that evidence it and the ids of their evaluations;
-- `policies`, `waivers`, `inventory` (keys and their grants, buckets, roles, endpoints)
+- `policies`, `waivers`, `inventory` (keys and their grants, buckets, roles, endpoints),
+  `retention` (each bucket's expiry, the personal-data columns: ml/audit/retention.py)
   and `iam_lint` (parliament findings for every policy document).
 """
 
@@ -22,6 +23,8 @@ from common.iam_lint import lint_policy
 from infra.graph import Graph
 from ml.audit.engine import Finding, failing, run_pack
 from ml.audit.inventory import build_inventory
+from ml.audit.retention import retention_and_classification
+from ml.data.schema import DatasetSchema
 from policies.controls import CONTROLS, FRAMEWORKS, STANDARDS
 from policies.core import PACK_NAME, Policy
 from policies.pack import DOMAIN_OF, POLICIES
@@ -150,9 +153,11 @@ def build_report(
     today: date | None = None,
     generated_at: datetime | None = None,
     configs: Mapping[str, Mapping[str, Any]] | None = None,
+    schema: DatasetSchema | None = None,
 ) -> dict[str, Any]:
     """Run the pack and the IAM linter over `graph` and assemble the report document;
-    `configs`: per-policy config (`engine.stack_configs` of the stack file)."""
+    `configs`: per-policy config (`engine.stack_configs` of the stack file); `schema`:
+    the data the stack's models take (default: the shipped churn dataset's)."""
     today = today or date.today()
     findings = run_pack(graph, waivers, policies, configs, today=today)
     evaluations = [_evaluation(i, f, today) for i, f in enumerate(findings, start=1)]
@@ -211,8 +216,15 @@ def build_report(
         ],
         "unused_waivers": [f"{w.policy} / {w.resource}" for w in stale],
         "inventory": build_inventory(graph),
+        "retention": retention_and_classification(graph, schema or _shipped_schema()),
         "iam_lint": lint,
     }
+
+
+def _shipped_schema() -> DatasetSchema:
+    from ml.data.generate import CHURN_SCHEMA
+
+    return CHURN_SCHEMA
 
 
 def to_json(report: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ from ml.cli import (
     model,
     promote,
     provenance,
+    quality,
     registry,
     release,
     serve,
@@ -37,6 +38,7 @@ app.add_typer(infra.app, name="infra")
 app.command("train")(train.train)
 app.command("validate")(validate.validate)
 app.command("drift")(drift.drift)
+app.command("quality")(quality.quality)
 app.add_typer(keys.app, name="keys")
 app.add_typer(image.app, name="image")
 app.command("sign")(provenance.sign)

@@ -44,9 +44,17 @@ NUMERIC = (
 CATEGORICAL = ("plan", "region", "contract_type")
 LABEL = "churned"
 
+PERSONAL_DATA = ("age", "region", "payment_failures_12m", "late_payments_12m")
+"""Columns about the customer as a person (age, where they live, how they pay), as opposed
+to the product's usage; marked `personal_data` in the schema."""
+
 CHURN_SCHEMA = DatasetSchema(
-    features=tuple(Feature(name=n, kind="numeric") for n in NUMERIC)
-    + tuple(Feature(name=n, kind="categorical") for n in CATEGORICAL),
+    features=tuple(
+        Feature(name=n, kind="numeric", personal_data=n in PERSONAL_DATA) for n in NUMERIC
+    )
+    + tuple(
+        Feature(name=n, kind="categorical", personal_data=n in PERSONAL_DATA) for n in CATEGORICAL
+    ),
     label=LABEL,
 )
 

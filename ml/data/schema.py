@@ -23,6 +23,11 @@ class Feature(BaseModel):
 
     name: Annotated[str, Field(pattern=_NAME)]
     kind: Literal["numeric", "categorical"]
+    personal_data: bool = False
+    """The column describes the person a row is about (demographics, location, payment
+    behaviour): personal data under GDPR art. 4(1) and "personal information" under CCPA.
+    Captured requests carry it, so the capture bucket's retention applies to it; the audit
+    report lists these columns as evidence (docs/policies.md, retention)."""
 
 
 class DatasetSchema(BaseModel):
@@ -49,6 +54,10 @@ class DatasetSchema(BaseModel):
     @property
     def categorical(self) -> list[str]:
         return [f.name for f in self.features if f.kind == "categorical"]
+
+    @property
+    def personal_data(self) -> list[str]:
+        return [f.name for f in self.features if f.personal_data]
 
     @property
     def numeric(self) -> list[str]:

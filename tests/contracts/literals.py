@@ -16,6 +16,7 @@ S3_PREFIXES = (
     contracts.CHECKPOINTS_PREFIX,
     contracts.MODELS_PREFIX,
     contracts.CAPTURE_PREFIX,
+    contracts.GROUND_TRUTH_PREFIX,
 )
 # A prefix as a path segment (`models/`): at the start of a key, or after `/`, a space, a
 # quote or a parenthesis. The bare word (`models`, a dict key) is not a prefix.

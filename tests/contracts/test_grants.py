@@ -50,11 +50,13 @@ EXPECTED: dict[str, dict[str, tuple[str, ...]]] = {
     "registered signature": {"gh-release": (PUT,), "auditor": (GET,)},
     "validation report": {"gh-release": (PUT,), "auditor": (GET,)},
     "captured requests": {"inference": (PUT,), "gh-monitor": (GET,)},
+    "ground truth labels": {"gh-monitor": (GET,)},
     "model package": {
         "gh-approve": ("sagemaker:UpdateModelPackage",),
         "gh-release": ("sagemaker:DescribeModelPackage",),
         "gh-deploy": ("sagemaker:DescribeModelPackage",),
         "auditor": ("sagemaker:DescribeModelPackage",),
+        "gh-monitor": ("sagemaker:DescribeModelPackage",),
     },
 }
 PULL_REQUEST_ROLES = ("training-pr", "gh-train")
@@ -95,6 +97,9 @@ def code_uses(graph: Graph) -> dict[str, str]:
         ),
         "captured requests": contracts.s3_uri(
             capture, contracts.capture_prefix(group) + "2026/01/01/00/capture.jsonl"
+        ),
+        "ground truth labels": contracts.s3_uri(
+            capture, contracts.ground_truth_prefix(group) + "2026-01-06.csv"
         ),
     }
     arns = {what: "arn:aws:s3:::" + uri.removeprefix("s3://") for what, uri in uris.items()}

@@ -150,3 +150,22 @@ def test_prod_buckets_cannot_be_force_destroyed(graph_of) -> None:
     for component in secure_buckets(graph_of("prod")):
         bucket = bucket_of(graph_of("prod"), component)
         assert bucket.inputs.get("forceDestroy") is False, f"{bucket.name}: {bucket.inputs}"
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_capture_bucket_expires_captured_data_after_90_days_and_old_versions_after_1(
+    graph_of, stack: str
+) -> None:
+    # Given the rendered stack (no captureRetentionDays in the shipped files: the default)
+    graph = graph_of(stack)
+    lifecycle = config_of(
+        graph,
+        _component(graph, "capture"),
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+    )
+    rules = {rule["id"]: rule for rule in lifecycle.inputs["rules"]}
+    # Then every captured object expires at 90 days, and what expiry leaves behind a day later
+    assert rules["expire-current-objects"]["expiration"] == {"days": 90}, rules
+    assert rules["expire-current-objects"]["filter"] == {}, "the whole bucket, labels included"
+    noncurrent = rules["expire-noncurrent-versions"]["noncurrentVersionExpiration"]
+    assert noncurrent == {"noncurrentDays": 1}, rules

@@ -453,3 +453,16 @@ def test_attack_flow_log_retention_of_a_month_is_refused() -> None:
         message
     ), message
     assert "cloudwatch-log-group-retention" in message and "\n" not in message, message
+
+
+def test_parse_prod_capture_retention_beyond_180_days_is_refused() -> None:
+    # Given a prod stack keeping captured requests a year
+    message = _error_for(
+        {
+            "mlops:environment": "prod",
+            "mlops:serving": {"initialInstanceCount": 2},
+            "mlops:buckets": {"artifactObjectLock": {"enabled": True}, "captureRetentionDays": 365},
+        }
+    )
+    # Then the stack file is refused with the limit and the value found
+    assert "captureRetentionDays must be at most 180 in prod (found 365)" in message, message

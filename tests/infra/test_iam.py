@@ -257,3 +257,25 @@ def test_statement_builder_requires_a_reason_for_star_resource() -> None:
 
 def _role_bucket(graph: Graph, role: str) -> str:
     return graph.named(f"mlops-{graph.stack}-{role}", "aws:s3/bucket:Bucket").id
+
+
+def test_no_role_of_the_stack_may_write_ground_truth_labels(stack_graph: Graph) -> None:
+    """The labels judge the endpoint: the endpoint's role (which writes the capture beside
+    them) or a pipeline role that could rewrite them could hide a quality regression."""
+    from infra import contracts
+    from policies.documents import parse_document
+    from policies.reachability import decides
+
+    capture = _role_bucket(stack_graph, "capture")
+    labels = f"arn:aws:s3:::{capture}/{contracts.ground_truth_prefix('mlops-x-churn')}day.csv"
+    captured = f"arn:aws:s3:::{capture}/{contracts.capture_prefix('mlops-x-churn')}a.jsonl"
+    writers, capture_writers = [], []
+    for policy in stack_graph.of_type("aws:iam/rolePolicy:RolePolicy"):
+        document = parse_document(policy.inputs["policy"])
+        for action in ("s3:PutObject", "s3:DeleteObject", "s3:PutObjectAcl"):
+            if decides(document, action, labels):
+                writers.append(f"{policy.name}: {action}")
+        if decides(document, "s3:PutObject", captured):
+            capture_writers.append(policy.name)
+    assert writers == [], f"roles that may rewrite ground truth: {writers}"
+    assert capture_writers == [f"mlops-{stack_graph.stack}-inference"], capture_writers

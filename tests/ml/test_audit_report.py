@@ -344,3 +344,34 @@ def test_report_prod_shows_who_can_do_what_with_pull_request_reach(graph_of):
         "| `mlops-prod-gh-approve` | repo:acme/mlops-gitops:environment:model-approval-prod"
         in markdown
     ), markdown.split("### Who can do what")[1][:1500]
+
+
+def test_report_retention_section_evidences_capture_expiry_and_personal_data(graph_of):
+    # Given the prod stack's audit report
+    report = _report(graph_of("prod"))
+    # Then the capture bucket's retention is the declared 90 days (old versions 1 day),
+    # the artifacts' object lock is there, and the logs keep what prod's stack file says
+    buckets = {b["bucket"]: b for b in report["retention"]["buckets"]}
+    capture = buckets["mlops-prod-capture"]
+    assert (capture["expires_after_days"], capture["old_versions_expire_after_days"]) == (90, 1)
+    assert buckets["mlops-prod-artifacts"]["locked_for_days"] == 365, buckets
+    assert buckets["mlops-prod-logs"]["expires_after_days"] == 730, buckets
+    assert buckets["mlops-prod-data"]["expires_after_days"] is None, "datasets do not expire"
+    # and the personal-data columns are the schema's marks
+    personal = [c["column"] for c in report["retention"]["personal_data_columns"]]
+    assert sorted(personal) == ["age", "late_payments_12m", "payment_failures_12m", "region"]
+    # and the Markdown shows both as evidence
+    markdown = render_markdown(report)
+    assert "## Retention and classification" in markdown
+    assert "| `mlops-prod-capture` | every request and response" in markdown, markdown
+    assert "| 90 days | 1 day |" in markdown, markdown
+    assert (
+        "Personal-data columns: `payment_failures_12m`, `age`, `late_payments_12m`, `region`."
+        in markdown
+    ), markdown
+    # and so does the HTML page
+    from ml.audit.html import render_html
+
+    page = render_html(report)
+    assert '<section id="retention"><h2>Retention and classification</h2>' in page
+    assert "<td>mlops-prod-capture</td>" in page and "<td>1 day</td>" in page

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import polars as pl
@@ -9,6 +10,7 @@ import pytest
 
 from common.errors import MlopsError
 from ml.data import CHURN_SCHEMA, generate_churn, read_channel, split, training_data_hash
+from ml.data.schema import DatasetSchema
 from tests.ml.training_support import make_snapshot
 
 
@@ -123,3 +125,17 @@ def test_read_channel_without_schema_is_refused(tmp_path: Path) -> None:
     (snapshot.channels["train"] / "schema.json").unlink()
     with pytest.raises(MlopsError, match="dataset schema not found"):
         read_channel(snapshot.channels["train"])
+
+
+def test_schema_marks_personal_data_and_reads_schemas_written_before_the_mark(tmp_path) -> None:
+    # Given the shipped schema written as training writes it beside each channel
+    CHURN_SCHEMA.write(tmp_path)
+    written = json.loads((tmp_path / "schema.json").read_text())
+    marked = sorted(f["name"] for f in written["features"] if f["personal_data"])
+    # Then the file itself says which columns are personal data
+    assert marked == ["age", "late_payments_12m", "payment_failures_12m", "region"], marked
+    # and a schema.json from before the mark still reads, with nothing marked
+    for feature in written["features"]:
+        del feature["personal_data"]
+    (tmp_path / "schema.json").write_text(json.dumps(written))
+    assert DatasetSchema.read(tmp_path).personal_data == [], "unmarked means not personal"

@@ -297,6 +297,34 @@ mutation(
     "s3-artifact-bucket-object-lock-in-prod",
     SetInput("mlops-{s}-artifacts-object-lock", "rule.defaultRetention.days", 30.0),
 )
+# Captured requests are personal data: they must expire, old versions too (issue 16.7).
+# The capture bucket's rules: 0 noncurrent versions, 1 multipart aborts, 2 expiration.
+mutation(
+    "s3-capture-never-expires",
+    "baseline",
+    "s3-capture-bucket-data-expires-in-prod",
+    SetInput("mlops-{s}-capture-lifecycle", "rules.2", None),
+)
+mutation(
+    "s3-capture-expiry-only-for-an-empty-prefix",
+    "baseline",
+    "s3-capture-bucket-data-expires-in-prod",
+    SetInput("mlops-{s}-capture-lifecycle", "rules.2.filter", {"prefix": "nothing-here/"}),
+)
+mutation(
+    "s3-capture-kept-ten-years",
+    "baseline",
+    "s3-capture-bucket-data-expires-in-prod",
+    SetInput("mlops-{s}-capture-lifecycle", "rules.2.expiration.days", 3650.0),
+)
+mutation(
+    "s3-capture-old-versions-kept-a-year",
+    "baseline",
+    "s3-capture-bucket-data-expires-in-prod",
+    SetInput(
+        "mlops-{s}-capture-lifecycle", "rules.0.noncurrentVersionExpiration.noncurrentDays", 365.0
+    ),
+)
 mutation("s3-bucket-policy-grants-policy-change", "baseline",
          "s3-bucket-policy-restricts-principals",
          AddStatement("mlops-{s}-data-policy", _allow(

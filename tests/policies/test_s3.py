@@ -426,3 +426,97 @@ def test_tls_policy_malformed_policy_reports_json_error():
     messages = run_policy(s3.DENIES_INSECURE_TRANSPORT, *resources)
     # Then the message says the policy must be JSON
     only_message(messages, BUCKET, "must be a JSON policy", "not valid JSON")
+
+
+CAPTURE = "S3 bucket `mlops-prod-capture`: "
+
+
+def _capture_bucket(*rules: dict, env: str = "prod"):
+    """The capture bucket as SecureBucket declares it, with these lifecycle rules."""
+    d = secure_bucket("capture", env=env)
+    return parts(d, lifecycle=changed(d["lifecycle"], rules=list(rules)))
+
+
+NONCURRENT_1 = {
+    "id": "expire-noncurrent-versions",
+    "status": "Enabled",
+    "filter": {},
+    "noncurrentVersionExpiration": {"noncurrentDays": 1.0},
+}
+ABORT = {
+    "id": "abort-incomplete-multipart-uploads",
+    "status": "Enabled",
+    "filter": {},
+    "abortIncompleteMultipartUpload": {"daysAfterInitiation": 7.0},
+}
+EXPIRE_90 = {
+    "id": "expire-current-objects",
+    "status": "Enabled",
+    "filter": {},
+    "expiration": {"days": 90.0},
+}
+
+
+def test_capture_retention_policy_accepts_90_days_and_1_day_for_old_versions():
+    # Given the prod capture bucket as the program declares it
+    messages = run_policy(
+        s3.CAPTURE_DATA_EXPIRES,
+        *_capture_bucket(NONCURRENT_1, ABORT, EXPIRE_90),
+        environment="prod",
+    )
+    # Then it passes
+    assert messages == [], messages
+
+
+@pytest.mark.parametrize(
+    ("rules", "fragments"),
+    [
+        (
+            (NONCURRENT_1, ABORT),
+            ["must expire within 180 days", "found no whole-bucket expiration"],
+        ),
+        (
+            (NONCURRENT_1, ABORT, {**EXPIRE_90, "expiration": {"days": 3650.0}}),
+            ["must expire within 180 days", "found 3650 days"],
+        ),
+        (
+            (NONCURRENT_1, ABORT, {**EXPIRE_90, "filter": {"prefix": "nothing-here/"}}),
+            ["found no whole-bucket expiration rule"],
+        ),
+        (
+            (NONCURRENT_1, ABORT, {**EXPIRE_90, "status": "Disabled"}),
+            ["found no whole-bucket expiration rule"],
+        ),
+        (
+            (
+                {**NONCURRENT_1, "noncurrentVersionExpiration": {"noncurrentDays": 365.0}},
+                ABORT,
+                EXPIRE_90,
+            ),
+            ["expired capture versions must be deleted within 7 days", "noncurrent_days 365"],
+        ),
+    ],
+    ids=[
+        "expiry-removed",
+        "ten-years",
+        "expiry-scoped-to-empty-prefix",
+        "expiry-disabled",
+        "old-versions-kept",
+    ],
+)
+def test_capture_retention_policy_attack_on_expiry_is_caught(rules, fragments):
+    # Given an attacker (or a careless edit) keeps the captured personal data longer
+    resources = _capture_bucket(*rules)
+    # When the retention policy runs in prod
+    messages = run_policy(s3.CAPTURE_DATA_EXPIRES, *resources, environment="prod")
+    # Then it names the capture bucket, the rule and what it found
+    only_message(messages, CAPTURE, *fragments)
+
+
+def test_capture_retention_policy_applies_to_prod_capture_buckets_only():
+    # Given a dev capture bucket and a prod data bucket, neither expiring objects
+    resources = _capture_bucket(NONCURRENT_1, ABORT, env="dev") + parts(secure_bucket("data"))
+    # When the policy runs
+    statuses = statuses_of(s3.CAPTURE_DATA_EXPIRES, *resources, environment="dev")
+    # Then neither is judged
+    assert set(statuses.values()) == {"not-applicable"}, statuses

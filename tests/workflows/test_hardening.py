@@ -18,6 +18,7 @@ REQUIRED = (
     "model-release.yml",
     "infra-deploy.yml",
     "drift-monitor.yml",
+    "quality-monitor.yml",
     "image.yml",
 )
 
