@@ -1,0 +1,87 @@
+"""`mlops cost`: a month of a stack (or of every stack) from its offline graph."""
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ml.cli.usage import LazyConsole, RootOption, existing_path
+from ml.errors import MlopsError
+
+console: Any = LazyConsole(highlight=False, soft_wrap=True)
+progress: Any = LazyConsole(stderr=True, highlight=False)
+FORMATS = ("md", "json")
+
+
+def cost(
+    stack: Annotated[
+        str | None, typer.Option("--stack", "-s", help="Stack to estimate: dev, staging or prod.")
+    ] = None,
+    all_stacks: Annotated[
+        bool, typer.Option("--all", help="Estimate every shipped stack, one after the other.")
+    ] = False,
+    base: Annotated[
+        Path | None,
+        typer.Option(
+            "--base",
+            callback=existing_path,
+            help="An earlier version of the stack file (the release PR's base): report the "
+            "difference the stack file under --root makes to it.",
+        ),
+    ] = None,
+    format: Annotated[str, typer.Option("--format", "-f", help="md or json.")] = "md",
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the report here (default: print).")
+    ] = None,
+    prices: Annotated[
+        Path | None,
+        typer.Option(
+            "--prices", callback=existing_path, help="Price table (default: ml/cost/prices.yaml)."
+        ),
+    ] = None,
+    root: RootOption = Path("."),
+) -> None:
+    """Estimate a month of a stack from its rendered graph and the shipped, dated price table:
+    endpoint instances (autoscaling min to max), the tracking server, storage, keys, VPC
+    interface endpoints, trail data events and spot training. Exit 2 on bad input."""
+    if (stack is None) == (not all_stacks):
+        raise MlopsError("choose exactly one of --stack S and --all")
+    if format not in FORMATS:
+        raise MlopsError(f"unknown format {format!r}: choose one of {', '.join(FORMATS)}")
+    if base is not None and all_stacks:
+        raise MlopsError("--base compares one stack: use it with --stack")
+    import json
+
+    from infra.config import STACKS
+    from ml.cost.estimate import PRICES, load_prices
+    from ml.cost.report import render_diff, render_markdown
+    from ml.cost.service import estimate_stack, estimate_stacks
+
+    table = load_prices(prices or PRICES)
+    if stack is not None:
+        proposed = estimate_stack(stack, root, table)
+        if base is not None:
+            before = estimate_stack(stack, root, table, version=base)
+            data: Any = {"base": before.to_json(), "proposed": proposed.to_json(),
+                         "difference": {"low": round(proposed.low - before.low, 2),
+                                        "high": round(proposed.high - before.high, 2)}}  # fmt: skip
+            text = render_diff(before, proposed)
+        else:
+            data, text = proposed.to_json(), render_markdown(proposed)
+    else:
+        with progress.status("estimating") as status:
+            estimates = estimate_stacks(
+                STACKS,
+                root,
+                table,
+                on_stack=lambda name, i, n: status.update(f"rendering {name} ({i}/{n})"),
+            )
+        data = [e.to_json() for e in estimates]
+        text = "\n".join(render_markdown(e) for e in estimates)
+    body = json.dumps(data, indent=2) + "\n" if format == "json" else text
+    if out is None:
+        console.print(body, markup=False, end="")
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(body, encoding="utf-8")
+    console.print(f"wrote {out}")
