@@ -29,6 +29,14 @@ def cost(
             "difference the stack file under --root makes to it.",
         ),
     ] = None,
+    base_ref: Annotated[
+        str | None,
+        typer.Option(
+            "--base-ref",
+            help="Like --base, with the stack file as this git commit has it "
+            "(model-release.yml passes the pull request's base).",
+        ),
+    ] = None,
     format: Annotated[str, typer.Option("--format", "-f", help="md or json.")] = "md",
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write the report here (default: print).")
@@ -48,26 +56,24 @@ def cost(
         raise MlopsError("choose exactly one of --stack S and --all")
     if format not in FORMATS:
         raise MlopsError(f"unknown format {format!r}: choose one of {', '.join(FORMATS)}")
-    if base is not None and all_stacks:
-        raise MlopsError("--base compares one stack: use it with --stack")
+    if (base is not None or base_ref is not None) and all_stacks:
+        raise MlopsError("--base and --base-ref compare one stack: use them with --stack")
+    if base is not None and base_ref is not None:
+        raise MlopsError("choose one of --base and --base-ref")
     import json
 
     from infra.config import STACKS
     from ml.cost.estimate import PRICES, load_prices
-    from ml.cost.report import render_diff, render_markdown
-    from ml.cost.service import estimate_stack, estimate_stacks
+    from ml.cost.report import diff_json, render_diff, render_markdown
+    from ml.cost.service import estimate_change, estimate_stacks
 
     table = load_prices(prices or PRICES)
     if stack is not None:
-        proposed = estimate_stack(stack, root, table)
-        if base is not None:
-            before = estimate_stack(stack, root, table, version=base)
-            data: Any = {"base": before.to_json(), "proposed": proposed.to_json(),
-                         "difference": {"low": round(proposed.low - before.low, 2),
-                                        "high": round(proposed.high - before.high, 2)}}  # fmt: skip
-            text = render_diff(before, proposed)
-        else:
+        before, proposed = estimate_change(stack, root, table, base, base_ref)
+        if before is None:
             data, text = proposed.to_json(), render_markdown(proposed)
+        else:
+            data, text = diff_json(before, proposed), render_diff(before, proposed)
     else:
         with progress.status("estimating") as status:
             estimates = estimate_stacks(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ml.cost.estimate import CostLine, Estimate
 from ml.reports import markdown as md
 
@@ -83,3 +85,14 @@ def render_diff(base: Estimate, proposed: Estimate) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def diff_json(base: Estimate, proposed: Estimate) -> dict[str, Any]:
+    return {
+        "base": base.to_json(),
+        "proposed": proposed.to_json(),
+        "difference": {
+            "low": round(proposed.low - base.low, 2),
+            "high": round(proposed.high - base.high, 2),
+        },
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 from infra.config import load_stack, stack_file
 from infra.graph import Graph
 from ml.cost.estimate import Estimate, PriceTable, estimate
+from ml.errors import MlopsError
 
 Renderer = Callable[[str, Path], dict[str, Any]]
 
@@ -51,3 +53,37 @@ def estimate_stacks(
         on_stack(stack, index, len(stacks))
         estimates.append(estimate_stack(stack, root, prices, render=render))
     return estimates
+
+
+def stack_file_at(ref: str, stack: str, root: Path, out: Path) -> Path:
+    """The stack file as commit `ref` had it (the release PR's base), written to `out`."""
+    name = stack_file(stack, root).name
+    done = subprocess.run(
+        ["git", "-C", str(root), "show", f"{ref}:{name}"],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    if done.returncode != 0:
+        reason = (done.stderr.strip().splitlines() or ["git failed"])[-1]
+        raise MlopsError(f"--base-ref {ref}: cannot read {name} there ({reason})")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(done.stdout, encoding="utf-8")
+    return out
+
+
+def estimate_change(
+    stack: str,
+    root: Path,
+    prices: PriceTable,
+    base: Path | None = None,
+    base_ref: str | None = None,
+    render: Renderer = _render,
+) -> tuple[Estimate | None, Estimate]:
+    """(the base version's estimate or None, the stack file's under `root`)."""
+    proposed = estimate_stack(stack, root, prices, render=render)
+    if base_ref is not None:
+        with tempfile.TemporaryDirectory(prefix="mlops-cost-") as tmp:
+            base_file = stack_file_at(base_ref, stack, root, Path(tmp, "base.yaml"))
+            return estimate_stack(stack, root, prices, base_file, render), proposed
+    if base is not None:
+        return estimate_stack(stack, root, prices, base, render), proposed
+    return None, proposed

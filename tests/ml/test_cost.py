@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ from infra.graph import Graph
 from ml.cli import main
 from ml.cost.estimate import PRICES, Assumptions, PriceTable, RegionPrices, estimate, load_prices
 from ml.cost.report import render_diff, render_markdown
-from ml.cost.service import estimate_stack, estimate_stacks
+from ml.cost.service import estimate_change, estimate_stack, estimate_stacks
 from ml.errors import MlopsError
 
 REGION = "eu-west-1"
@@ -215,3 +217,32 @@ def test_json_totals_equal_the_markdown(tmp_path: Path) -> None:
     e = estimate(small_graph(), REGION, PRICES_FOR_TESTS)
     data = json.loads(json.dumps(e.to_json()))
     assert (data["low"], data["high"], data["currency"]) == (457.7, 603.7, "USD"), data
+
+
+def _git(root: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
+
+
+def test_base_ref_prices_the_stack_file_as_that_commit_had_it(
+    repo_root: Path, tmp_path: Path
+) -> None:
+    # given a repository whose last commit has dev at most 1 instance, and a working copy at 2
+    shipped = (repo_root / "Pulumi.dev.yaml").read_text()
+    (tmp_path / "Pulumi.dev.yaml").write_text(
+        shipped.replace("maxInstanceCount: 2", "maxInstanceCount: 1")
+    )
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "add", "Pulumi.dev.yaml")
+    _git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "base")
+    shutil.copyfile(repo_root / "Pulumi.dev.yaml", tmp_path / "Pulumi.dev.yaml")
+    # when the change is estimated against HEAD
+    before, after = estimate_change("dev", tmp_path, PRICES_FOR_TESTS, base_ref="HEAD",
+                                    render=_fake_render)  # fmt: skip
+    # then the base is the committed file and the proposal the working copy
+    assert before is not None and (before.high, after.high) == (457.7, 530.7), (before, after)
+    # and a ref git does not know is one line naming it
+    with pytest.raises(MlopsError) as raised:
+        estimate_change("dev", tmp_path, PRICES_FOR_TESTS, base_ref="nope", render=_fake_render)
+    assert str(raised.value).startswith("--base-ref nope: cannot read Pulumi.dev.yaml there ("), (
+        raised.value
+    )
