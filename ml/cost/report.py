@@ -24,8 +24,8 @@ def _footer(e: Estimate) -> list[str]:
     a = e.assumptions
     storage = ", ".join(f"{role} {gb:g} GB" for role, gb in a.storage_gb_per_bucket.items())
     return [
-        f"Prices: {e.source}; as of {e.as_of.isoformat()} (transcribed offline: check before "
-        "budgeting, docs/cost.md). Assumed usage: storage "
+        f"Prices: {e.source}; as of {e.as_of.isoformat()} (check them before budgeting: "
+        "docs/cost.md). Assumed usage: storage "
         f"{storage}; {a.cloudtrail_data_events_per_month:,} trail data events; "
         f"{a.training_hours_per_month:g} training hours on {a.training_instance_type} with a "
         f"{a.expected_spot_savings_percent:g}% spot saving. Not priced: requests, data "

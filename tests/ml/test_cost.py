@@ -104,7 +104,7 @@ def test_estimate_of_a_small_graph_in_literal_dollars() -> None:
 def test_markdown_names_the_range_the_total_and_the_price_date() -> None:
     text = render_markdown(estimate(small_graph(), REGION, PRICES_FOR_TESTS))
     assert "| **total** |  | **$457.70 - $603.70** |" in text, text
-    assert "as of 2026-01-01" in text and "transcribed offline" in text, text
+    assert "Prices: test prices; as of 2026-01-01 (check them before budgeting" in text, text
 
 
 def test_diff_shows_what_a_larger_autoscaling_range_costs() -> None:
