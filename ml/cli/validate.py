@@ -75,15 +75,13 @@ def validate(
     from rich.table import Table
 
     from ml.params import load_params
-    from ml.training.record import RECORD_FILE, TrainingRecord
+    from ml.training.record import training_run_of
     from ml.validation.report import write_validation_reports
     from ml.validation.run import validate as run_validation
 
     settings = load_params(params)
     result = run_validation(candidate, production, data, settings, reference)
-    record = training_record or candidate.parent / RECORD_FILE
-    run = TrainingRecord.read(record).tracking if record.is_file() else None
-    paths = write_validation_reports(out, result, run)
+    paths = write_validation_reports(out, result, training_run_of(candidate, training_record))
     table = Table(title="gates")
     for column in ("gate", "result", "detail"):
         table.add_column(column)

@@ -117,6 +117,13 @@ class TrainingRecord(BaseModel):
             ) from None
 
 
+def training_run_of(candidate: Path, record: Path | None = None) -> TrackingLink | None:
+    """The MLflow run of a candidate artifact directory: from `record`, else from the
+    `training.json` `mlops train` wrote beside it; None when there is neither."""
+    path = record or candidate.parent / RECORD_FILE
+    return TrainingRecord.read(path).tracking if path.is_file() else None
+
+
 def spot_savings_percent(
     training_seconds: float | None, billable_seconds: float | None
 ) -> float | None:
