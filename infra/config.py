@@ -194,6 +194,19 @@ class AuditTrailConfig(_Model):
     )
 
 
+class TrackingConfig(_Model):
+    """The stack's SageMaker managed MLflow tracking server (docs/tracking.md)."""
+
+    enabled: bool = True
+    """Training runs of CI log to it; off: they log to a local store in the job's build/."""
+    size: Literal["Small", "Medium", "Large"] = "Small"
+    """AWS's sizes by users and logging volume; Small suits a team's CI."""
+    weekly_maintenance_window_start: Annotated[
+        str, Field(pattern=r"^(MON|TUE|WED|THU|FRI|SAT|SUN):([01]\d|2[0-3]):[0-5]\d$")
+    ] = "TUE:03:30"
+    """When AWS may patch the server (UTC, `DDD:HH:MM`)."""
+
+
 POLICY_ARN = r"^arn:aws[a-z-]*:iam::(\d{12}|aws):policy/[A-Za-z0-9+=,.@_/-]+$"
 # A named IAM user or role; never an account root (`:root`), which would let every
 # identity of that account that IAM allows assume the role.
@@ -529,6 +542,7 @@ class StackConfig(_Model):
     buckets: BucketConfig = BucketConfig()
     network: NetworkConfig = NetworkConfig()
     audit_trail: AuditTrailConfig = AuditTrailConfig()
+    tracking: TrackingConfig = TrackingConfig()
     iam: IamConfig
     serving: ServingConfig = ServingConfig()
     models: dict[Annotated[str, Field(pattern=NAME)], ModelRef] = Field(default_factory=dict)

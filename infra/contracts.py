@@ -39,6 +39,9 @@ MODEL_ARTIFACT_FILE = "model.tar.gz"
 """The archive SageMaker loads, under `models/<group>/<digest>/` and in training output."""
 SIGNATURE_FILE = "signature.dsse.json"
 """The DSSE envelope: inside the model archive and beside it under `models/...`."""
+TRACKING_PREFIX = "mlflow/"
+"""Artifact bucket. The SageMaker managed MLflow tracking server's artifact store, read and
+written only by the server's own role (`tracking`); runs log no files there (docs/tracking.md)."""
 VALIDATION_REPORT_FILE = "validation.json"
 """The validation report `mlops register` stores beside the signed model."""
 ENDPOINT_VARIANT = "primary"
@@ -112,6 +115,9 @@ class StackOutput(StrEnum):
     SERVING_ALARM_TOPIC_ARN = "servingAlarmTopicArn"
     ENDPOINTS = "endpoints"
     KUBERNETES = "kubernetes"
+    TRACKING_SERVER_ARN = "trackingServerArn"
+    """The MLflow tracking server (only in stacks with `tracking.enabled`): the training
+    workflows set `MLFLOW_TRACKING_URI` to it."""
 
 
 def role_output_key(purpose: str) -> str:
@@ -189,6 +195,9 @@ class Env(StrEnum):
     """Set by workflows from `dataKeyArn`; read by `mlops register`."""
     INFERENCE_IMAGE = "MLOPS_INFERENCE_IMAGE"
     """Set by workflows; read by `mlops register` (the package's image)."""
+    MLFLOW_TRACKING_URI = "MLFLOW_TRACKING_URI"
+    """MLflow's own variable. Set by the training workflows from `trackingServerArn`; read by
+    `mlops train` (ml/tracking/runs.py). Unset: a local store under `build/`."""
 
 
 # ---- GitHub environments (the identity trust policies pin them; workflows enter them) -----
@@ -335,3 +344,17 @@ policy `s3-capture-bucket-data-expires-in-prod`: captured requests are personal 
 CAPTURE_NONCURRENT_DAYS = 1
 """Days an expired or overwritten capture object's old version is kept: a versioned
 bucket's expiration only hides the data until its noncurrent version expires too."""
+
+
+# ---- G: experiment tracking (ml.tracking logs runs; permissions and boundary grant) ------
+
+TRACKING_ACTIONS = (
+    "sagemaker-mlflow:CreateExperiment",
+    "sagemaker-mlflow:CreateRun",
+    "sagemaker-mlflow:GetExperimentByName",
+    "sagemaker-mlflow:GetRun",
+    "sagemaker-mlflow:LogBatch",
+    "sagemaker-mlflow:UpdateRun",
+)
+"""The IAM actions of the calls `ml.tracking.runs.log_training_run` makes; the launchers' grant
+and the bootstrap boundary name exactly these (tests/ml/test_tracking.py records them)."""

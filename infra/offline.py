@@ -96,7 +96,14 @@ class AwsLikeMocks(pulumi.runtime.Mocks):
         return resource_id, outputs
 
     def _physical_name(self, kind: str, name: str, inputs: dict[str, Any]) -> str:
-        for key in ("bucket", "name", "modelPackageGroupName", "endpointName", "modelName"):
+        for key in (
+            "bucket",
+            "name",
+            "modelPackageGroupName",
+            "endpointName",
+            "modelName",
+            "trackingServerName",
+        ):
             value = inputs.get(key)
             if isinstance(value, str) and value:
                 return value

@@ -38,6 +38,11 @@ from infra.components.serving_sagemaker import (
     TrafficShift,
     VpcPlacement,
 )
+from infra.components.tracking import (
+    ExperimentTracking,
+    ExperimentTrackingArgs,
+    tracking_server_name,
+)
 from infra.config import PROJECT, StackConfig
 from infra.contracts import (
     CAPTURE_NONCURRENT_DAYS,
@@ -96,6 +101,7 @@ def declare(cfg: StackConfig) -> None:
             )
             if k8s_model is not None
             else None,
+            tracking=cfg.tracking.enabled,
         ),
     )
     roles = identity.roles
@@ -286,7 +292,12 @@ def declare(cfg: StackConfig) -> None:
     if keys.logs_key_arn is not None:
         pulumi.export(StackOutput.LOGS_KEY_ARN, keys.logs_key_arn)
 
-    Permissions(
+    tracking_server_arn = (
+        arns.sagemaker("mlflow-tracking-server", tracking_server_name(prefix))
+        if cfg.tracking.enabled
+        else None
+    )
+    permissions = Permissions(
         prefix,
         PermissionsArgs(
             arns=arns,
@@ -324,8 +335,23 @@ def declare(cfg: StackConfig) -> None:
             )
             if cfg.promotion is not None
             else None,
+            tracking_server_arn=tracking_server_arn,
         ),
     )
+    if cfg.tracking.enabled:
+        tracking = ExperimentTracking(
+            prefix,
+            ExperimentTrackingArgs(
+                artifact_bucket=artifacts.bucket_name,
+                role_arn=roles["tracking"].arn,
+                size=cfg.tracking.size,
+                weekly_maintenance_window_start=cfg.tracking.weekly_maintenance_window_start,
+                tags=tags,
+            ),
+            # the server checks its role can reach the artifact store when it starts
+            opts=pulumi.ResourceOptions(depends_on=[permissions]),
+        )
+        pulumi.export(StackOutput.TRACKING_SERVER_ARN, tracking.server_arn)
 
     pulumi.export(StackOutput.ENVIRONMENT, cfg.environment)
     pulumi.export(StackOutput.REGION, cfg.region)

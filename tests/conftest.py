@@ -3,6 +3,7 @@ session's one run of README's `make demo`."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from collections.abc import Callable
@@ -26,6 +27,22 @@ _GRAPHS: dict[str, Graph] = {}
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tracking_store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Every training run logs to MLflow (ml/tracking): in tests, to one SQLite store per
+    worker (a new store's schema migrations take seconds), never to the repository's build/."""
+    from infra.contracts import Env
+
+    uri = f"sqlite:///{tmp_path_factory.mktemp('mlruns') / 'mlflow.db'}"
+    previous = os.environ.get(Env.MLFLOW_TRACKING_URI)
+    os.environ[Env.MLFLOW_TRACKING_URI] = uri
+    yield uri
+    if previous is None:
+        os.environ.pop(Env.MLFLOW_TRACKING_URI, None)
+    else:
+        os.environ[Env.MLFLOW_TRACKING_URI] = previous
 
 
 def rendered(stack: str) -> Graph:

@@ -17,6 +17,7 @@ import pulumi
 
 from common.iam_lint import actions_with_resource_scope
 from infra.config import PROJECT
+from infra.contracts import TRACKING_ACTIONS
 from infra.policy_document import Condition, PolicyDocument, Statement
 
 # Service -> actions, as the IAM service authorization reference spells them.
@@ -92,14 +93,17 @@ PLATFORM_ACTIONS: dict[str, tuple[str, ...]] = {
         "PutObject",
     ),
     "sagemaker": (
-        "AddTags", "CreateEndpoint", "CreateEndpointConfig", "CreateModel",
-        "CreateModelPackage", "CreateModelPackageGroup", "CreateTrainingJob", "DeleteEndpoint",
-        "DeleteEndpointConfig", "DeleteModel", "DeleteModelPackageGroup", "DeleteTags",
-        "DescribeEndpoint", "DescribeEndpointConfig", "DescribeModel", "DescribeModelPackage",
+        "AddTags", "CreateEndpoint", "CreateEndpointConfig", "CreateMlflowTrackingServer",
+        "CreateModel", "CreateModelPackage", "CreateModelPackageGroup", "CreateTrainingJob",
+        "DeleteEndpoint", "DeleteEndpointConfig", "DeleteMlflowTrackingServer", "DeleteModel",
+        "DeleteModelPackageGroup", "DeleteTags", "DescribeEndpoint", "DescribeEndpointConfig",
+        "DescribeMlflowTrackingServer", "DescribeModel", "DescribeModelPackage",
         "DescribeModelPackageGroup", "DescribeTrainingJob", "ListModelPackages", "ListTags",
         "StopTrainingJob", "UpdateEndpoint", "UpdateEndpointWeightsAndCapacities",
-        "UpdateModelPackage",
+        "UpdateMlflowTrackingServer", "UpdateModelPackage",
     ),
+    # what `mlops train` does on the stack's MLflow tracking server (ml/tracking/runs.py)
+    "sagemaker-mlflow": tuple(action.split(":", 1)[1] for action in TRACKING_ACTIONS),
     "sns": (
         "CreateTopic", "DeleteTopic", "GetTopicAttributes", "ListTagsForResource",
         "SetTopicAttributes", "TagResource", "UntagResource",
@@ -116,6 +120,7 @@ RELEASE_DUTIES = (
     "sagemaker:CreateTrainingJob",
     "sagemaker:StopTrainingJob",
     "sagemaker:UpdateModelPackage",
+    *TRACKING_ACTIONS,  # logging training runs is the launchers' duty
 )
 """Within the boundary for the duty roles the infra role creates; not the infra role's own."""
 # Who could otherwise mint long-lived credentials or a console login.

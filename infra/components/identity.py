@@ -111,6 +111,8 @@ class IdentityArgs:
     tags: dict[str, str] | None = None
     kubernetes: KubernetesTrust | None = None
     """Set when the stack serves on Kubernetes: the pods' model-fetch role."""
+    tracking: bool = False
+    """Set when the stack has an MLflow tracking server: the server's artifact-store role."""
 
 
 class Identity(pulumi.ComponentResource):
@@ -149,6 +151,13 @@ class Identity(pulumi.ComponentResource):
             "read-only evidence: verify signatures, read key policies, artifacts and logs",
             PolicyDocument([_named_with_mfa("AuditorsAssumeWithMfa", args.auditor_principal_arns)]),
         )
+
+        if args.tracking:
+            self.roles["tracking"] = self._role(
+                f"{name}-tracking",
+                "SageMaker managed MLflow tracking server: its artifact store prefix",
+                sagemaker_trust,
+            )
 
         if args.kubernetes is not None:
             self.roles["kubernetes"] = self._role(

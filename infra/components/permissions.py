@@ -31,6 +31,8 @@ from infra.contracts import (
     MAIN_SCOPE,
     MODELS_PREFIX,
     PULL_REQUEST_SCOPE,
+    TRACKING_ACTIONS,
+    TRACKING_PREFIX,
     checkpoints_prefix,
     group_models_prefix,
     training_output_prefix,
@@ -126,6 +128,8 @@ DATA_KEY_USE: dict[str, DataKeyUse] = {
     "plan": DataKeyUse(DATA_READ_ACTIONS, ("s3",)),
     "monitor": DataKeyUse(DATA_READ_ACTIONS, ("s3",)),
     "auditor": DataKeyUse(DATA_READ_ACTIONS, ("s3",)),
+    # The MLflow tracking server's artifact store: S3 encrypts and decrypts for it.
+    "tracking": DataKeyUse(DATA_USE_ACTIONS, ("s3",)),
     # The Kubernetes pods' fetch: S3 decrypts the model object for it; nothing more.
     "kubernetes": DataKeyUse(("kms:Decrypt",), ("s3",)),
 }
@@ -194,6 +198,8 @@ class PermissionsArgs:
     """The group the Kubernetes pods serve from; the `kubernetes` role reads only it."""
     promotion: PromotionSource | None = None
     """Where `gh-promote` reads from; None: the stack takes no promotions (and has no such role)."""
+    tracking_server_arn: pulumi.Input[str] | None = None
+    """The stack's MLflow tracking server; the launchers log runs to it. None: no server."""
 
 
 class Permissions(pulumi.ComponentResource):
@@ -219,6 +225,7 @@ class Permissions(pulumi.ComponentResource):
             "monitor": lambda: _monitor(args, b),
             "kubernetes": lambda: _kubernetes_fetch(args),
             "promote": lambda: _promote(args, b),
+            "tracking": lambda: _tracking(args, b),
         }
         self.documents: dict[str, PolicyDocument] = {
             purpose: build() for purpose, build in builders.items() if purpose in args.roles
@@ -669,8 +676,51 @@ def _launcher(args: PermissionsArgs, b: _Buckets, scope: str) -> PolicyDocument:
             ),
             _kms_use(purpose, args),
             *(_push_image(args) if main else []),
+            *_log_runs(args),
         ]
     )
+
+
+TRACKING_IN_CI = (
+    "`mlops train` logs CI runs to the stack's tracking server; the demo logs to a local "
+    "MLflow store (the emulator has no tracking server)"
+)
+
+
+def _log_runs(args: PermissionsArgs) -> list[Statement]:
+    """The calls `mlops train` makes to log its run (ml/tracking/runs.py), on this server
+    only. No delete and no model registry: a run is evidence of an experiment, the signed
+    model package is the release record."""
+    if args.tracking_server_arn is None:
+        return []
+    return [
+        Statement(
+            sid="LogTrainingRuns",
+            actions=TRACKING_ACTIONS,
+            resources=[args.tracking_server_arn],
+            unused_in_demo_because=TRACKING_IN_CI,
+        )
+    ]
+
+
+def _tracking(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
+    """The tracking server's own role: read and write its artifact prefix, nothing else."""
+    prefix = b._artifacts(TRACKING_PREFIX)
+    statements = [
+        Statement(
+            sid="ListTrackingPrefix",
+            actions=["s3:ListBucket"],
+            resources=[b.artifacts],
+            conditions=[Condition("StringLike", "s3:prefix", [f"{TRACKING_PREFIX}*"])],
+        ),
+        Statement(
+            sid="ReadWriteTrackingArtifacts",
+            actions=("s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"),
+            resources=[prefix],
+        ),
+        _kms_use("tracking", args),
+    ]
+    return PolicyDocument([replace(s, unused_in_demo_because=TRACKING_IN_CI) for s in statements])
 
 
 def _push_image(args: PermissionsArgs) -> list[Statement]:

@@ -5,6 +5,7 @@ import typer
 from ml.cli import (
     audit,
     canary,
+    cost,
     demo,
     drift,
     emulator,
@@ -54,6 +55,7 @@ app.add_typer(model.app, name="model")
 app.command("canary")(canary.canary)
 app.add_typer(github.app, name="github")
 app.command("audit")(audit.audit)
+app.command("cost")(cost.cost)
 app.command("demo")(demo.demo)
 
 

@@ -58,6 +58,14 @@ def validate(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Directory for validation.md/.json/.html.")
     ] = Path("build/validation"),
+    training_record: Annotated[
+        Path | None,
+        typer.Option(
+            callback=existing_path,
+            help="The candidate's training.json, whose MLflow run the reports link; "
+            "default: training.json beside the candidate directory, if there is one.",
+        ),
+    ] = None,
 ) -> None:
     """Validate a candidate against production: metrics, latency, drift, gates.
 
@@ -67,12 +75,13 @@ def validate(
     from rich.table import Table
 
     from ml.params import load_params
+    from ml.training.record import training_run_of
     from ml.validation.report import write_validation_reports
     from ml.validation.run import validate as run_validation
 
     settings = load_params(params)
     result = run_validation(candidate, production, data, settings, reference)
-    paths = write_validation_reports(out, result)
+    paths = write_validation_reports(out, result, training_run_of(candidate, training_record))
     table = Table(title="gates")
     for column in ("gate", "result", "detail"):
         table.add_column(column)

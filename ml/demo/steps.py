@@ -406,13 +406,15 @@ class DemoRun:
                 "training_seconds": record.training_time_seconds,
                 "billable_seconds": record.billable_time_seconds,
                 "spot_savings_percent": record.spot_savings_percent,
+                "tracking_run_id": record.tracking.run_id if record.tracking else None,
             }
         )
+        tracked = f"; MLflow run {record.tracking.run_id}" if record.tracking else ""
         return (
             f"job {record.job_name} as the training role: spot instance reclaimed after "
             f"round {resumed}, resumed from S3 checkpoints to {rounds}; training "
             f"{record.training_time_seconds:g}s, billable {record.billable_time_seconds:g}s, "
-            f"spot savings {record.spot_savings_percent:g}%"
+            f"spot savings {record.spot_savings_percent:g}%{tracked}"
         )
 
     def _image(self, tag: str) -> str:
@@ -526,10 +528,10 @@ class DemoRun:
             )
             package = find_package(aws["sagemaker"], self.group, self.candidate_version)
         self.facts["candidate_version"] = self.candidate_version
-        recorded = {
-            key: package.metadata.get(key) for key in self.candidate_record.registry_values()
-        }
+        timing = ("training_minutes", "billable_minutes", "spot_savings_percent")
+        recorded = {key: package.metadata.get(key) for key in timing}
         self.facts["candidate_training_in_registry"] = recorded
+        self.facts["candidate_tracking_run_in_registry"] = package.metadata.get("tracking_run_id")
         return (
             f"{self.group} v{self.candidate_version} {package.approval_status}; model.tar.gz "
             f"and signature in s3://{self.emulated.artifact_bucket} (SSE-KMS); training "
@@ -892,12 +894,14 @@ class DemoRun:
 
     def _validate(self, candidate: Path, production: Path | None, folder: str) -> tuple[Any, Any]:
         """`mlops validate`: (the result, its report paths under `<out>/<folder>`)."""
+        from ml.training.record import training_run_of
         from ml.validation.report import write_validation_reports
         from ml.validation.run import validate
 
         assert self.params is not None and self.data_dir is not None
         result = validate(candidate, production, self.data_dir, self.params)
-        return result, write_validation_reports(self.out / folder, result)
+        run = training_run_of(candidate)
+        return result, write_validation_reports(self.out / folder, result, run)
 
     def _sign(self, aws: dict[str, Any], artifact: Path, job_name: str) -> None:
         """What `mlops sign --stack` does in CI, with the signature inside the artifact: the

@@ -53,6 +53,8 @@ METADATA_KEYS = {
     "training_minutes": "wall-clock training time in minutes",
     "billable_minutes": "billed training time in minutes (SageMaker BillableTimeInSeconds)",
     "spot_savings_percent": "managed spot savings, 0-100",
+    "tracking_run_id": "MLflow run of the training (docs/tracking.md)",
+    "tracking_uri": "MLflow tracking URI holding that run (the stack's tracking server ARN)",
     "owner": "team accountable for the model",
     "signature_s3_uri": "where the DSSE signature is stored",
     "signing_key_arn": "KMS key that signed it",
@@ -112,6 +114,8 @@ class Registration(BaseModel):
     training_minutes: Annotated[float, Field(ge=0)] | None = None
     billable_minutes: Annotated[float, Field(ge=0)] | None = None
     spot_savings_percent: Annotated[float, Field(ge=0, le=100)] | None = None
+    tracking_run_id: Annotated[str, Field(pattern=r"^[0-9a-zA-Z_-]{1,64}$")] | None = None
+    tracking_uri: Annotated[str, Field(min_length=1, max_length=256)] | None = None
     validation_gates: Literal["passed", "failed"] | None = None
     validation_report_s3_uri: str | None = None
     registered_by: Annotated[str, Field(min_length=1)] | None = None
@@ -130,6 +134,8 @@ class Registration(BaseModel):
             "training_minutes": _number(self.training_minutes),
             "billable_minutes": _number(self.billable_minutes),
             "spot_savings_percent": _number(self.spot_savings_percent),
+            "tracking_run_id": self.tracking_run_id,
+            "tracking_uri": self.tracking_uri,
             "owner": self.owner,
             "signature_s3_uri": self.signature_s3_uri,
             "signing_key_arn": self.signing_key_arn,

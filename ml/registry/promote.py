@@ -166,6 +166,8 @@ def promote(
             training_minutes=_number(package, "training_minutes"),
             billable_minutes=_number(package, "billable_minutes"),
             spot_savings_percent=_number(package, "spot_savings_percent"),
+            tracking_run_id=package.metadata.get("tracking_run_id"),
+            tracking_uri=package.metadata.get("tracking_uri"),
             validation_gates="passed",
             validation_report_s3_uri=report_uri,
             registered_by=caller_arn(sts),

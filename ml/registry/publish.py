@@ -139,6 +139,8 @@ def publish_and_register(
     spot_savings_percent: float | None = None,
     sts: Any = None,
     billable_minutes: float | None = None,
+    tracking_run_id: str | None = None,
+    tracking_uri: str | None = None,
 ) -> Publication:
     """Verify, upload (SSE-KMS) and register a signed artifact as PendingManualApproval.
 
@@ -202,6 +204,8 @@ def publish_and_register(
             training_minutes=training_minutes,
             billable_minutes=billable_minutes,
             spot_savings_percent=spot_savings_percent,
+            tracking_run_id=tracking_run_id,
+            tracking_uri=tracking_uri,
             validation_gates=validation.gates if validation is not None else None,
             validation_report_s3_uri=report_uri,
             registered_by=registered_by,

@@ -27,8 +27,9 @@ from pathlib import Path
 
 from common.errors import MlopsError
 from ml.params import Params
+from ml.provenance.manifest import build_manifest
 from ml.training.entry import EXIT_INTERRUPTED, ContainerPaths
-from ml.training.record import TrainingRecord
+from ml.training.record import TrainingRecord, validation_metrics
 from ml.training.snapshot import prepare_snapshot
 
 
@@ -125,6 +126,11 @@ def run_local(
         reference_uri=str(data_dir / "reference" / "reference.csv")
         if (data_dir / "reference" / "reference.csv").is_file()
         else None,
+        hyperparameters=params.train.model_dump(mode="json"),
+        metrics=validation_metrics(metadata),
+        artifact_digest=build_manifest(layout.model).digest(),
     )
+    record.write(out)  # written before tracking: a tracking failure loses no training
+    record = record.tracked()
     record.write(out)
     return record

@@ -61,9 +61,10 @@ from ml.artifacts import S3Object, upload_file
 from ml.aws import aws_errors, error_code
 from ml.data.io import DataSnapshot
 from ml.params import Params
+from ml.provenance.manifest import build_manifest
 from ml.training.checkpoint import RunIdentity
 from ml.training.entry import RUN_FILE
-from ml.training.record import TrainingRecord, spot_savings_percent
+from ml.training.record import TrainingRecord, spot_savings_percent, validation_metrics
 
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 MODEL_TARBALL = MODEL_ARTIFACT_FILE
@@ -525,6 +526,17 @@ def train_on_sagemaker(
             update={"resumed_from_iteration": facts.get("resumed_from_iteration")}
         )
         say(f"downloaded the trained model to {out / 'model'}")
+        metadata = json.loads((out / "model" / "model.json").read_text(encoding="utf-8"))
+        record = record.model_copy(
+            update={
+                "hyperparameters": params.train.model_dump(mode="json"),
+                "metrics": validation_metrics(metadata),
+                "artifact_digest": build_manifest(out / "model").digest(),
+            }
+        )
+        record.write(out)  # a tracking failure loses no training
+        record = record.tracked()
+        say(f"tracked as {record.tracking.describe() if record.tracking else 'nothing'}")
     path = record.write(out)
     savings = (
         "unknown" if record.spot_savings_percent is None else f"{record.spot_savings_percent:.1f}%"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from ml.metrics import HIGHER_IS_BETTER
 from ml.reports import ReportPaths, plots, write_reports
 from ml.reports import html as h
 from ml.reports import markdown as md
+from ml.tracking.runs import TrackingLink
 from ml.validation.run import ModelEvaluation, ValidationResult
 
 METRIC_NAMES = tuple(HIGHER_IS_BETTER)
@@ -193,11 +195,14 @@ def render_html(result: ValidationResult) -> str:
     return h.page("Model validation", sections, subtitle=f"candidate {c.path} vs {against}")
 
 
-def write_validation_reports(out_dir: Path, result: ValidationResult) -> ReportPaths:
-    return write_reports(
-        out_dir,
-        "validation",
-        markdown=render_markdown(result),
-        data=render_json(result),
-        html=render_html(result),
-    )
+def write_validation_reports(
+    out_dir: Path, result: ValidationResult, training_run: TrackingLink | None = None
+) -> ReportPaths:
+    """The three reports; `training_run` (the candidate's MLflow run) is linked from each."""
+    markdown, data, html = render_markdown(result), render_json(result), render_html(result)
+    if training_run is not None:
+        line = f"Candidate training run: {training_run.describe()}."
+        markdown += f"\n\n{md.cell(line)}\n"
+        data["training_run"] = training_run.model_dump()
+        html = html.replace("</body>", f"<p>{escape(line)}</p>\n</body>", 1)
+    return write_reports(out_dir, "validation", markdown=markdown, data=data, html=html)

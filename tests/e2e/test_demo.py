@@ -163,6 +163,9 @@ def test_demo_trains_through_a_spot_interruption(first: DemoRun) -> None:
     assert abs(registry["training_minutes"] - record["training_time_seconds"] / 60) < 1e-3, registry
     assert abs(registry["billable_minutes"] - record["billable_time_seconds"] / 60) < 1e-3, registry
     assert registry["spot_savings_percent"] == record["spot_savings_percent"], registry
+    # and the job is an MLflow run (the demo's local store) that the registry entry names
+    assert record["tracking"]["run_id"], record
+    assert outcomes["candidate_tracking_run_in_registry"] == record["tracking"]["run_id"], outcomes
 
 
 @pytest.mark.slow

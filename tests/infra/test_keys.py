@@ -84,6 +84,8 @@ DATA_KEY_USERS = {
     "DeployUsesKey": ("gh-deploy", [S3, SAGEMAKER]),
     "MonitorUsesKey": ("gh-monitor", [S3]),
     "AuditorUsesKey": ("auditor", [S3]),
+    # the MLflow tracking server's artifact store (every shipped stack has one)
+    "TrackingUsesKey": ("tracking", [S3]),
 }
 PULL_REQUEST_KEY_USERS = {
     "TrainingPrUsesKey": ("training-pr", [S3, SAGEMAKER]),

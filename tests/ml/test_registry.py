@@ -22,6 +22,7 @@ from ml.registry import (
     find_package,
 )
 from ml.registry.check import check_model_package
+from ml.tracking.runs import TrackingLink
 from ml.training.record import TrainingRecord
 from tests.ml.provenance_support import (  # noqa: F401 - fixtures
     APPROVER,
@@ -404,6 +405,9 @@ def test_register_with_github_output_hands_the_version_to_the_approval_job(
     assert outputs.read_text() == "earlier=1\nversion-dev=1\n", outputs.read_text()
 
 
+TRACKING_ARN = "arn:aws:sagemaker:eu-west-1:123456789012:mlflow-tracking-server/mlops-dev"
+
+
 def test_register_records_training_billable_time_and_savings_from_the_training_record(
     aws: Aws, artifact: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -414,6 +418,7 @@ def test_register_records_training_billable_time_and_savings_from_the_training_r
         checkpoint_uri="s3://a/checkpoints/main/churn-classifier/run/", params_hash="sha256:0",
         managed_spot=True, training_time_seconds=600, billable_time_seconds=180,
         spot_savings_percent=70.0,
+        tracking=TrackingLink(tracking_uri=TRACKING_ARN, experiment_id="3", run_id="5f0c1e2d"),
     )  # fmt: skip
     path = record.write(artifact.parent)
     # when `mlops register` is given it, as model-build.yml does
@@ -439,3 +444,6 @@ def test_register_records_training_billable_time_and_savings_from_the_training_r
         "billable_minutes": "3",
         "spot_savings_percent": "70",
     }, metadata
+    # and names the MLflow run of the training
+    assert metadata.get("tracking_run_id") == "5f0c1e2d", metadata
+    assert metadata.get("tracking_uri") == TRACKING_ARN, metadata
