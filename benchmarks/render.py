@@ -1,9 +1,12 @@
 """Offline graph benchmark: `mlops infra render --stack prod`, cold, as a user runs it.
 
-The bar (issue: under 10 s for prod on this machine) is about the whole command, imports
-of pulumi and pulumi-aws included, so each run is a fresh process. There is no reference
-implementation to race: the comparison is against the bar, and the in-process render
-(warm imports) is printed beside it to show where the time goes.
+The bar (issue 18: cold under 3 s for prod on this machine) is about the whole command,
+imports of pulumi and pulumi-aws included, so each run is a fresh process. There is no
+reference implementation to race: what a Pulumi user runs instead, `pulumi preview`,
+needs the Pulumi CLI and engine, which are not available here (and it runs this same
+program, plus the engine and the provider plugin). The comparison is against the bar, and
+the in-process render once imports are warm is printed beside it to show where the time
+goes: what is left of a cold run is imports and interpreter start.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 
 from benchmarks.common import ROOT, parser_for, publish
 
-BAR_SECONDS = 10.0
+BAR_SECONDS = 3.0
 
 
 def cold_render(stack: str, out: Path) -> float:
@@ -55,7 +58,7 @@ def run(stack: str, repeats: int) -> dict[str, Any]:
         "cold_median_seconds": median,
         "warm_seconds": warm,
         "load_average": os.getloadavg()[0],
-        "bars": {"under_10s": median < BAR_SECONDS, "met": median < BAR_SECONDS},
+        "bars": {"under_3s": median < BAR_SECONDS, "met": median < BAR_SECONDS},
     }
 
 
