@@ -44,7 +44,9 @@ def publish(
 
 def timed(command: list[str], **popen: Any) -> dict[str, Any]:
     """Wall seconds, CPU seconds (user + system), peak RSS and exit code of `command`, run
-    as a fresh process from the repository root (output discarded unless `popen` says)."""
+    as a fresh process from the repository root (output discarded unless `popen` says).
+    The peak RSS is at least the benchmark's own at the fork: it means something only for
+    commands bigger than the benchmark process."""
     popen = {"cwd": ROOT, "stdout": subprocess.DEVNULL, **popen}
     started = time.perf_counter()
     process = subprocess.Popen(command, **popen)

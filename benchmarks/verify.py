@@ -23,7 +23,6 @@ Run alone: `python -m benchmarks.verify [--megabytes 1 64] [--strict]`.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import shutil
@@ -113,7 +112,6 @@ def sign(artifact: Path, directory: Path) -> dict[str, Path]:
     paths["signature"].write_bytes(bytes.fromhex(signature))
     paths["sums"] = directory / "SHA256SUMS"
     paths["sums"].write_text("".join(f"{e.sha256}  {e.path}\n" for e in signed.manifest.files))
-    assert base64.b64decode(json.loads(envelope.read_text())["payload"])  # the envelope's form
     return paths
 
 
