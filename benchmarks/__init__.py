@@ -12,4 +12,9 @@ BENCHMARKS: tuple[str, ...] = (
     "benchmarks.drift_cli",
     "benchmarks.serving",
     "benchmarks.render",
+    "benchmarks.startup",
+    "benchmarks.validate",
+    "benchmarks.verify",
+    "benchmarks.audit",
+    "benchmarks.reports",
 )

@@ -25,16 +25,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmarks.common import ROOT, parser_for, publish
+from benchmarks.common import MLOPS, parser_for, publish, timed
 
 RATIO_BAR = 3.0
 MATCH_BAR = 1e-9
@@ -66,22 +64,8 @@ def write_pair(directory: Path, rows: int, features: int) -> tuple[Path, Path]:
     return paths[0], paths[1]
 
 
-def timed(command: list[str]) -> dict[str, Any]:
-    """Wall seconds, CPU seconds (user + system), peak RSS and exit code of `command`."""
-    started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return {
-        "seconds": round(time.perf_counter() - started, 3),
-        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 3),
-        "peak_rss_bytes": usage.ru_maxrss * 1024,
-        "exit_code": process.returncode,
-    }
-
-
 def run_size(rows: int, features: int) -> dict[str, Any]:
-    mlops = str(Path(sys.executable).with_name("mlops"))
+    mlops = MLOPS
     with tempfile.TemporaryDirectory(prefix="mlops-bench-drift-cli-") as directory:
         work = Path(directory)
         reference, current = write_pair(work, rows, features)

@@ -1,37 +1,25 @@
 """Offline graph benchmark: `mlops infra render --stack prod`, cold, as a user runs it.
 
-The bar (issue: under 10 s for prod on this machine) is about the whole command, imports
-of pulumi and pulumi-aws included, so each run is a fresh process. There is no reference
-implementation to race: the comparison is against the bar, and the in-process render
-(warm imports) is printed beside it to show where the time goes.
+The bar (issue 18: cold under 3 s for prod on this machine) is about the whole command,
+imports of pulumi and pulumi-aws included, so each run is a fresh process. There is no
+reference implementation to race: what a Pulumi user runs instead, `pulumi preview`,
+needs the Pulumi CLI and engine, which are not available here (and it runs this same
+program, plus the engine and the provider plugin). The comparison is against the bar, and
+the in-process render once imports are warm is printed beside it to show where the time
+goes: what is left of a cold run is imports and interpreter start.
 """
 
 from __future__ import annotations
 
-import os
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import ROOT, parser_for, publish
+from benchmarks.common import MLOPS, ROOT, load_average, parser_for, publish, repeated
 
-BAR_SECONDS = 10.0
-
-
-def cold_render(stack: str, out: Path) -> float:
-    mlops = Path(sys.executable).with_name("mlops")
-    started = time.perf_counter()
-    subprocess.run(
-        [str(mlops), "infra", "render", "--stack", stack, "--out", str(out), "--quiet"],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    )
-    return time.perf_counter() - started
+BAR_SECONDS = 3.0
 
 
 def warm_render(stack: str) -> tuple[float, int]:
@@ -45,17 +33,20 @@ def warm_render(stack: str) -> tuple[float, int]:
 
 def run(stack: str, repeats: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="mlops-bench-render-") as work:
-        cold = [cold_render(stack, Path(work) / "graph.json") for _ in range(repeats)]
+        graph = ["--out", str(Path(work) / "graph.json"), "--quiet"]
+        cold = repeated([MLOPS, "infra", "render", "--stack", stack, *graph], repeats)
     warm, resources = warm_render(stack)
-    median = statistics.median(cold)
+    median = cold["seconds"]
     return {
         "stack": stack,
         "resources": resources,
-        "cold_seconds": cold,
+        "cold": cold,
+        "cold_seconds": [r["seconds"] for r in cold["runs"]],
         "cold_median_seconds": median,
+        "cold_median_cpu_seconds": cold["cpu_seconds"],
         "warm_seconds": warm,
-        "load_average": os.getloadavg()[0],
-        "bars": {"under_10s": median < BAR_SECONDS, "met": median < BAR_SECONDS},
+        "load_average": load_average(),
+        "bars": {"under_3s": median < BAR_SECONDS, "met": median < BAR_SECONDS},
     }
 
 
@@ -66,7 +57,8 @@ def render(report: dict[str, Any]) -> str:
         [
             f"render benchmark: stack {report['stack']}, {report['resources']} resources",
             f"`mlops infra render`, fresh process each: median {report['cold_median_seconds']:.2f}"
-            f" s ({runs}) (bar < {BAR_SECONDS:g} s: {verdict})",
+            f" s ({runs}), {report['cold_median_cpu_seconds']:.2f} s CPU (bar < {BAR_SECONDS:g} s:"
+            f" {verdict})",
             f"in-process render once imports are warm: {report['warm_seconds']:.2f} s",
             f"machine load average {report['load_average']:.2f}",
         ]
