@@ -28,6 +28,8 @@ from infra.contracts import (
     DATASETS_PREFIX,
     MAIN_SCOPE,
     MODELS_PREFIX,
+    MONITOR_STATE_PREFIX,
+    MONITORING_NAMESPACE,
     PULL_REQUEST_SCOPE,
     checkpoints_prefix,
     group_models_prefix,
@@ -117,7 +119,8 @@ DATA_KEY_USE: dict[str, DataKeyUse] = {
     "promote": DataKeyUse(DATA_USE_ACTIONS, ("s3",)),
     "deploy": DataKeyUse(DATA_READ_ACTIONS, ("s3", "sagemaker")),
     "plan": DataKeyUse(DATA_READ_ACTIONS, ("s3",)),
-    "monitor": DataKeyUse(DATA_READ_ACTIONS, ("s3",)),
+    # The monitor also writes its marker (SSE-KMS): S3 asks the key for a data key.
+    "monitor": DataKeyUse((*DATA_READ_ACTIONS, "kms:GenerateDataKey"), ("s3",)),
     "auditor": DataKeyUse(DATA_READ_ACTIONS, ("s3",)),
     # The Kubernetes pods' fetch: S3 decrypts the model object for it; nothing more.
     "kubernetes": DataKeyUse(("kms:Decrypt",), ("s3",)),
@@ -1032,7 +1035,9 @@ def _state(args: PermissionsArgs, sid: str, write: bool) -> list[Statement]:
 
 
 def _monitor(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
-    """The scheduled drift job: read what endpoints captured and the training reference."""
+    """The scheduled drift job: read what endpoints captured and the training reference;
+    write only its own marker (what it has read) and its metrics (`ml.drift.window`)."""
+    marker = s3_objects(args.arns.partition, args.capture_bucket, MONITOR_STATE_PREFIX)
     return PolicyDocument(
         [
             Statement(
@@ -1042,6 +1047,16 @@ def _monitor(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
                 sid="ReadCapturedRequests",
                 actions=["s3:GetObject"],
                 resources=[b.all_capture, b.datasets],
+            ),
+            Statement(sid="AdvanceMonitorMarker", actions=["s3:PutObject"], resources=[marker]),
+            Statement(
+                sid="PublishMonitoringMetrics",
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions=[
+                    Condition("StringEquals", "cloudwatch:namespace", [MONITORING_NAMESPACE])
+                ],
+                wildcard_resource_reason="PutMetricData has no resource type; scoped by namespace",
             ),
             _kms_use("monitor", args),
         ]

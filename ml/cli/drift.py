@@ -67,6 +67,23 @@ def drift(
         float | None,
         typer.Option(help="For an s3:// prefix: only objects written in the last N hours."),
     ] = None,
+    new_only: Annotated[
+        bool,
+        typer.Option(
+            "--new-only",
+            help="For an endpoint variant's s3:// capture prefix: read only the captures "
+            "after the marker the last successful run left (under monitor-state/ in the "
+            "capture bucket), then advance it. Nothing new: exit 0, marker unchanged.",
+        ),
+    ] = False,
+    publish_metrics: Annotated[
+        bool,
+        typer.Option(
+            "--publish-metrics",
+            help="Publish the drifted-feature count to CloudWatch (DriftedFeatures in "
+            "mlops/monitoring) for the endpoint whose capture prefix --current names.",
+        ),
+    ] = False,
     params: Annotated[
         Path | None,
         typer.Option(
@@ -110,6 +127,7 @@ def drift(
     """
     from ml.drift.monitor import Inputs, run_drift, write_reference_stats
     from ml.drift.sources import is_s3
+    from ml.drift.window import NoNewCaptures
 
     if write_stats:
         if is_s3(reference):
@@ -136,15 +154,29 @@ def drift(
     )
     clients: dict[str, object] = {}
 
-    def s3() -> object:
-        if "s3" not in clients:
-            from ml import aws  # boto3: only for s3:// inputs
+    def client(service: str) -> object:
+        if service not in clients:
+            from ml import aws  # boto3: only for s3:// inputs and metrics
 
-            clients["s3"] = aws.client("s3")
-        return clients["s3"]
+            clients[service] = aws.client(service)
+        return clients[service]
 
-    inputs = Inputs(reference, current, categorical or [], exclude or [], since_hours, thresholds)
-    result, paths = run_drift(inputs, out, s3)
+    inputs = Inputs(
+        reference,
+        current,
+        categorical or [],
+        exclude or [],
+        since_hours,
+        thresholds,
+        new_only=new_only,
+        publish=publish_metrics,
+    )
+    try:
+        run = run_drift(inputs, out, lambda: client("s3"), lambda: client("cloudwatch"))
+    except NoNewCaptures as nothing:
+        console.print(f"{nothing}: no reports, marker unchanged")
+        return
+    result, paths = run.result, run.paths
     drifted = result.drifted
     console.print(
         f"compared {len(result.features)} features ({result.reference_rows:,} reference rows, "

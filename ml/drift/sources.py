@@ -4,7 +4,9 @@ S3 inputs are downloaded to a local working directory first (streamed to disk, n
 held in memory), then read like local files. For a capture prefix every `.jsonl`,
 `.json`, `.ndjson` and `.csv` object under it is fetched, optionally only those written
 in the last `since_hours` (SageMaker writes capture files hourly under
-`<prefix>/<endpoint>/<variant>/yyyy/mm/dd/hh/`).
+`<prefix>/<endpoint>/<variant>/yyyy/mm/dd/hh/`), or only those after the monitor's
+marker (`ml.drift.window`): listed from `StartAfter` the marker's key, so older captures
+are neither listed nor read.
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ml.data.schema import SCHEMA_FILE, DatasetSchema
 from ml.errors import MlopsError
+
+if TYPE_CHECKING:
+    from ml.drift.window import CaptureWindow
 
 SUFFIXES = (".jsonl", ".json", ".ndjson", ".csv")
 
@@ -36,8 +41,10 @@ def materialize(
     workdir: Path,
     s3_client: Callable[[], Any],
     since_hours: float | None = None,
+    window: CaptureWindow | None = None,
 ) -> Path:
-    """A local path for `location`: itself, or the S3 object(s) downloaded under `workdir`."""
+    """A local path for `location`: itself, or the S3 object(s) downloaded under `workdir`;
+    with `window` (an S3 prefix), only those after its marker, each recorded in it."""
     if not is_s3(location):
         path = Path(location)
         if not path.exists():
@@ -55,18 +62,25 @@ def materialize(
     root = workdir / bucket
     count = 0
     with aws_errors(f"listing {location}"):
-        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key)
+        after = {"StartAfter": window.after} if window and window.after else {}
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key, **after)
         for page in pages:
             for item in page.get("Contents", []):
                 name = item["Key"]
                 if not name.endswith(SUFFIXES) or (cutoff and item["LastModified"] < cutoff):
                     continue
+                if window is not None:
+                    window.admit(name)
                 relative = name[len(key) :].lstrip("/") or Path(name).name
                 download_file(s3, S3Object(bucket, name), root / relative)
                 count += 1
+    if count == 0 and window is not None and window.after:
+        from ml.drift.window import NoNewCaptures
+
+        raise NoNewCaptures(f"{location}: nothing captured after {window.after}")
     if count == 0:
-        window = f" written in the last {since_hours:g} hours" if since_hours else ""
-        raise MlopsError(f"{location}: no .jsonl or .csv objects{window}")
+        recent = f" written in the last {since_hours:g} hours" if since_hours else ""
+        raise MlopsError(f"{location}: no .jsonl or .csv objects{recent}")
     return root
 
 

@@ -50,6 +50,7 @@ EXPECTED: dict[str, dict[str, tuple[str, ...]]] = {
     "registered signature": {"gh-release": (PUT,), "auditor": (GET,)},
     "validation report": {"gh-release": (PUT,), "auditor": (GET,)},
     "captured requests": {"inference": (PUT,), "gh-monitor": (GET,)},
+    "monitor marker": {"gh-monitor": (PUT, GET)},
     "model package": {
         "gh-approve": ("sagemaker:UpdateModelPackage",),
         "gh-release": ("sagemaker:DescribeModelPackage",),
@@ -95,6 +96,9 @@ def code_uses(graph: Graph) -> dict[str, str]:
         ),
         "captured requests": contracts.s3_uri(
             capture, contracts.capture_prefix(group) + "2026/01/01/00/capture.jsonl"
+        ),
+        "monitor marker": contracts.s3_uri(
+            capture, contracts.monitor_marker_key(contracts.capture_prefix(group))
         ),
     }
     arns = {what: "arn:aws:s3:::" + uri.removeprefix("s3://") for what, uri in uris.items()}
