@@ -38,7 +38,8 @@ EXPECTED: dict[str, dict[str, tuple[str, ...]]] = {
         "gh-train": (GET,),
         "training-pr": (GET,),
     },
-    "drift reference": {"gh-build": (PUT,), "gh-monitor": (GET,)},
+    # the validation drift gate (gh-build, gh-train) reads production's; the monitor too
+    "drift reference": {"gh-build": (PUT, GET), "gh-train": (GET,), "gh-monitor": (GET,)},
     "registered model": {
         "gh-release": (PUT, GET),
         "inference": (GET,),
