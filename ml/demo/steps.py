@@ -837,14 +837,23 @@ class DemoRun:
         self._put(buckets["capture"], f"{captured}2026/01/01/00/capture.jsonl", capture)
         out = self.out / "monitor"
         progress.note(f"{requests.height} captured requests vs the reference")
+        arguments = {
+            "reference": f"s3://{buckets['data']}/{reference_folder}/reference.csv",
+            "current": s3_uri(buckets["capture"], captured),
+            "new_only": True,
+            "publish_metrics": True,
+        }
         with self.acting_as("monitor", "monitor", "drift over captured requests"):
-            drift(
-                reference=f"s3://{buckets['data']}/{reference_folder}/reference.csv",
-                current=s3_uri(buckets["capture"], captured),
-                out=out,
-            )
+            drift(out=out, **arguments)
+            # the next scheduled run: nothing captured since, so nothing read or reported
+            drift(out=self.work / "monitor-again", **arguments)
+        if (self.work / "monitor-again").exists():
+            raise MlopsError("the second monitor run read captures the first had read", 1)
         self.link_report("Monitoring", "Drift of captured requests vs the reference", _paths(out))
-        return f"{requests.height} captured requests: no drift ({len(features)} features)"
+        return (
+            f"{requests.height} captured requests: no drift ({len(features)} features), "
+            "DriftedFeatures 0 published; a second run found nothing new after the marker"
+        )
 
     # ---- shared by the steps ------------------------------------------------------------
 
