@@ -80,10 +80,15 @@ def capture_prefix(endpoint: str, variant: str = ENDPOINT_VARIANT) -> str:
     return f"{CAPTURE_PREFIX}{endpoint}/{variant}/"
 
 
+def monitor_state_prefix(capture: str) -> str:
+    """`monitor-state/<capture prefix>`: the drift monitor's state for the capture under
+    the key prefix `capture`: its marker, and its processing jobs' manifests and reports."""
+    return f"{MONITOR_STATE_PREFIX}{capture.rstrip('/')}/"
+
+
 def monitor_marker_key(capture: str) -> str:
-    """`monitor-state/<capture prefix>marker.json`: the last capture key the drift monitor
-    read under the key prefix `capture` (`ml.drift.window`)."""
-    return f"{MONITOR_STATE_PREFIX}{capture.rstrip('/')}/marker.json"
+    """The last capture key the drift monitor read under `capture` (`ml.drift.window`)."""
+    return f"{monitor_state_prefix(capture)}marker.json"
 
 
 def s3_uri(bucket: str, key: str) -> str:

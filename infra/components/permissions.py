@@ -38,6 +38,7 @@ from infra.contracts import (
 from infra.policy_document import Condition, PolicyDocument, Statement
 
 TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+PROCESSING_LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
 ENDPOINT_LOG_GROUP_PREFIX = "/aws/sagemaker/Endpoints/"
 METRIC_NAMESPACES = ["/aws/sagemaker/TrainingJobs", "/aws/sagemaker/Endpoints", "mlops"]
 ECR_PULL = ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
@@ -57,6 +58,10 @@ SAGEMAKER_PLATFORM = (
 KUBERNETES_FETCH = (
     "the demo serves on SageMaker; tests/ml/test_kubernetes_fetch.py runs `mlops model fetch` "
     "as this role in the emulator with IAM enforced"
+)
+DRIFT_ON_SAGEMAKER = (
+    "`mlops drift --on sagemaker`, for a window that outgrows a runner; the demo's monitor "
+    "runs on the runner, tests/ml/test_drift_processing.py runs the job in the emulator"
 )
 IMAGE_PUSH_IN_CI = (
     "image.yml pushes the serving image (`mlops image push`); the demo runs the image's "
@@ -119,8 +124,9 @@ DATA_KEY_USE: dict[str, DataKeyUse] = {
     "promote": DataKeyUse(DATA_USE_ACTIONS, ("s3",)),
     "deploy": DataKeyUse(DATA_READ_ACTIONS, ("s3", "sagemaker")),
     "plan": DataKeyUse(DATA_READ_ACTIONS, ("s3",)),
-    # The monitor also writes its marker (SSE-KMS): S3 asks the key for a data key.
-    "monitor": DataKeyUse((*DATA_READ_ACTIONS, "kms:GenerateDataKey"), ("s3",)),
+    # The monitor also writes its marker (SSE-KMS): S3 asks the key for a data key; its
+    # processing jobs (`mlops drift --on sagemaker`) encrypt their volume and output.
+    "monitor": DataKeyUse((*DATA_READ_ACTIONS, "kms:GenerateDataKey"), ("s3", "sagemaker")),
     "auditor": DataKeyUse(DATA_READ_ACTIONS, ("s3",)),
     # The Kubernetes pods' fetch: S3 decrypts the model object for it; nothing more.
     "kubernetes": DataKeyUse(("kms:Decrypt",), ("s3",)),
@@ -129,7 +135,7 @@ DATA_KEY_USE: dict[str, DataKeyUse] = {
 # ARN or alias and asks KMS for its ARN): kms:DescribeKey directly, not through a service.
 DATA_KEY_DESCRIBERS = ("release", "promote")
 # Roles whose SageMaker calls attach the data key to volumes and instances (kms:CreateGrant).
-GRANT_USERS = ("training", "training-pr", "inference", "train", "build", "deploy")
+GRANT_USERS = ("training", "training-pr", "inference", "train", "build", "deploy", "monitor")
 # Roles that may verify signatures with the signing key's public half. `release` verifies
 # the artifact it is about to register (`mlops register` refuses one that does not verify).
 VERIFIERS = ("auditor", "plan", "train", "build", "release", "deploy")
@@ -271,19 +277,23 @@ def _packages(args: PermissionsArgs) -> list[pulumi.Output[str]]:
     ]
 
 
-def _platform(args: PermissionsArgs, log_sid: str, log_group: str) -> list[Statement]:
+def _platform(
+    args: PermissionsArgs, log_sid: str, log_group: str, metrics: bool = True
+) -> list[Statement]:
     """What SageMaker's platform does with an execution role (training job or endpoint):
-    write its logs and metrics, pull the image, attach to the private subnets."""
+    write its logs and metrics, pull the image, attach to the private subnets. `metrics`
+    False: the role publishes only its own namespace (the monitor's processing jobs)."""
     ec2 = args.arns.service
+    published = Statement(
+        sid="PublishOwnMetrics",
+        actions=["cloudwatch:PutMetricData"],
+        resources=["*"],
+        conditions=[Condition("StringEquals", "cloudwatch:namespace", METRIC_NAMESPACES)],
+        wildcard_resource_reason="PutMetricData has no resource type; scoped by namespace",
+    )
     statements = [
         _logs(log_sid, args.arns, log_group),
-        Statement(
-            sid="PublishOwnMetrics",
-            actions=["cloudwatch:PutMetricData"],
-            resources=["*"],
-            conditions=[Condition("StringEquals", "cloudwatch:namespace", METRIC_NAMESPACES)],
-            wildcard_resource_reason="PutMetricData has no resource type; scoped by namespace",
-        ),
+        *([published] if metrics else []),
         Statement(sid="PullServingImage", actions=ECR_PULL, resources=[args.ecr_repository_arn]),
         Statement(
             sid="EcrLogin",
@@ -1036,8 +1046,13 @@ def _state(args: PermissionsArgs, sid: str, write: bool) -> list[Statement]:
 
 def _monitor(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
     """The scheduled drift job: read what endpoints captured and the training reference;
-    write only its own marker (what it has read) and its metrics (`ml.drift.window`)."""
-    marker = s3_objects(args.arns.partition, args.capture_bucket, MONITOR_STATE_PREFIX)
+    write only its own state (marker, job manifests and reports) and its metrics
+    (`ml.drift.window`). For a window that outgrows a runner it runs the comparison as a
+    SageMaker Processing job with itself as the job's role (`ml.drift.processing`):
+    isolated, encrypted with the data key, in the stack's subnets."""
+    a = args.arns
+    state = s3_objects(a.partition, args.capture_bucket, MONITOR_STATE_PREFIX)
+    jobs = a.sagemaker("processing-job", f"{args.prefix}-*")
     return PolicyDocument(
         [
             Statement(
@@ -1048,7 +1063,7 @@ def _monitor(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
                 actions=["s3:GetObject"],
                 resources=[b.all_capture, b.datasets],
             ),
-            Statement(sid="AdvanceMonitorMarker", actions=["s3:PutObject"], resources=[marker]),
+            Statement(sid="AdvanceMonitorMarker", actions=["s3:PutObject"], resources=[state]),
             Statement(
                 sid="PublishMonitoringMetrics",
                 actions=["cloudwatch:PutMetricData"],
@@ -1059,6 +1074,29 @@ def _monitor(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
                 wildcard_resource_reason="PutMetricData has no resource type; scoped by namespace",
             ),
             _kms_use("monitor", args),
+            Statement(
+                sid="CreateIsolatedEncryptedProcessingJobs",
+                unused_in_demo_because=DRIFT_ON_SAGEMAKER,
+                actions=["sagemaker:CreateProcessingJob"],
+                resources=[jobs],
+                conditions=training_job_conditions(args),
+            ),
+            Statement(
+                sid="FollowProcessingJobs",
+                unused_in_demo_because=DRIFT_ON_SAGEMAKER,
+                actions=("sagemaker:DescribeProcessingJob", "sagemaker:StopProcessingJob"),
+                resources=[jobs],
+            ),
+            Statement(
+                sid="PassItselfToProcessingJobs",
+                unused_in_demo_because=DRIFT_ON_SAGEMAKER,
+                actions=["iam:PassRole"],
+                resources=[args.roles["monitor"].arn],
+                conditions=[
+                    Condition("StringEquals", "iam:PassedToService", ["sagemaker.amazonaws.com"])
+                ],
+            ),
+            *_platform(args, "WriteProcessingLogs", PROCESSING_LOG_GROUP, metrics=False),
         ]
     )
 

@@ -84,6 +84,39 @@ def drift(
             "mlops/monitoring) for the endpoint whose capture prefix --current names.",
         ),
     ] = False,
+    on: Annotated[
+        str,
+        typer.Option(
+            "--on",
+            help="Where the comparison runs: runner (this process) or sagemaker (a Processing "
+            "job with --image as --role, for a window that outgrows a runner; same reports).",
+        ),
+    ] = "runner",
+    role: Annotated[
+        str | None, typer.Option(help="--on sagemaker: the job's role (the monitor role's ARN).")
+    ] = None,
+    image: Annotated[
+        str | None, typer.Option(help="--on sagemaker: the mlops image (by digest).")
+    ] = None,
+    kms_key: Annotated[
+        str | None,
+        typer.Option(help="--on sagemaker: the stack's data key ARN (volume, output, manifest)."),
+    ] = None,
+    job_prefix: Annotated[
+        str | None,
+        typer.Option(help="--on sagemaker: job name prefix, mlops-<stack> (the grant's)."),
+    ] = None,
+    subnet: Annotated[
+        list[str] | None,
+        typer.Option(help="--on sagemaker: a private subnet of the stack (repeatable)."),
+    ] = None,
+    security_group: Annotated[
+        list[str] | None,
+        typer.Option(help="--on sagemaker: the stack's job security group (repeatable)."),
+    ] = None,
+    instance_type: Annotated[
+        str, typer.Option(help="--on sagemaker: the processing instance type.")
+    ] = "ml.m5.xlarge",
     params: Annotated[
         Path | None,
         typer.Option(
@@ -171,21 +204,50 @@ def drift(
         new_only=new_only,
         publish=publish_metrics,
     )
+    if on not in ("runner", "sagemaker"):
+        raise MlopsError(f"--on {on}: choose runner or sagemaker")
     try:
-        run = run_drift(inputs, out, lambda: client("s3"), lambda: client("cloudwatch"))
+        if on == "sagemaker":
+            from ml.drift.processing import ProcessingSpec, run_on_sagemaker
+
+            missing = [f"--{n}" for n, v in (("role", role), ("image", image),
+                       ("kms-key", kms_key), ("job-prefix", job_prefix)) if not v]  # fmt: skip
+            if missing:
+                raise MlopsError(f"--on sagemaker needs {', '.join(missing)}")
+            spec = ProcessingSpec(
+                str(job_prefix),
+                str(role),
+                str(image),
+                str(kms_key),
+                instance_type=instance_type,
+                subnet_ids=tuple(subnet or ()),
+                security_group_ids=tuple(security_group or ()),
+            )
+            job = run_on_sagemaker(inputs, out, spec, client)  # type: ignore[arg-type]
+            console.print(f"processing job {job.job_name} read {job.objects} capture object(s)")
+            summary = (job.drifted, job.features, job.reference_rows, job.current_rows)
+        else:
+            run = run_drift(inputs, out, lambda: client("s3"), lambda: client("cloudwatch"))
+            result = run.result
+            summary = (
+                result.drifted,
+                len(result.features),
+                result.reference_rows,
+                result.current_rows,
+            )
     except NoNewCaptures as nothing:
         console.print(f"{nothing}: no reports, marker unchanged")
         return
-    result, paths = run.result, run.paths
-    drifted = result.drifted
+    drifted, features, reference_rows, current_rows = summary
+    markdown = out / "drift.md"
     console.print(
-        f"compared {len(result.features)} features ({result.reference_rows:,} reference rows, "
-        f"{result.current_rows:,} current rows); reports in {paths.markdown.parent}"
+        f"compared {features} features ({reference_rows:,} reference rows, "
+        f"{current_rows:,} current rows); reports in {out}"
     )
     if drifted:
         raise MlopsError(
-            f"drift detected in {len(drifted)} of {len(result.features)} features: "
-            f"{', '.join(drifted)} (see {paths.markdown})",
+            f"drift detected in {len(drifted)} of {features} features: "
+            f"{', '.join(drifted)} (see {markdown})",
             exit_code=1,
         )
     console.print("no drift detected")

@@ -129,7 +129,7 @@ def _check(frame: pl.DataFrame, source: str) -> None:
             raise MlopsError(f"{source}: column {name!r} has {missing} missing or NaN values")
 
 
-def _window(inputs: Inputs, s3_client: Callable[[], Any]) -> CaptureWindow | None:
+def open_inputs_window(inputs: Inputs, s3_client: Callable[[], Any]) -> CaptureWindow | None:
     if not (inputs.new_only or inputs.publish):
         return None
     if not is_s3(inputs.current):
@@ -148,6 +148,24 @@ def _window(inputs: Inputs, s3_client: Callable[[], Any]) -> CaptureWindow | Non
     return window
 
 
+def finish(
+    inputs: Inputs,
+    window: CaptureWindow | None,
+    drifted: int,
+    s3_client: Callable[[], Any],
+    cloudwatch_client: Callable[[], Any] | None,
+) -> None:
+    """After the reports: advance the marker (`new_only`), publish the metric (`publish`)."""
+    if window is not None and inputs.new_only:
+        close_window(s3_client(), window)
+    if window is not None and inputs.publish:
+        from infra.contracts import MonitorMetric
+        from ml.drift.metrics import publish
+
+        assert cloudwatch_client is not None and window.endpoint is not None
+        publish(cloudwatch_client(), MonitorMetric.DRIFTED_FEATURES, window.endpoint, drifted)
+
+
 def run_drift(
     inputs: Inputs,
     out: Path,
@@ -156,7 +174,7 @@ def run_drift(
 ) -> DriftRun:
     """Compare, write drift.md / drift.json / drift.html into `out`; then advance the
     marker (`new_only`) and publish the metric (`publish`)."""
-    window = _window(inputs, s3_client)
+    window = open_inputs_window(inputs, s3_client)
     with tempfile.TemporaryDirectory(prefix="mlops-drift-") as work:
         reference_path = materialize(inputs.reference, Path(work, "reference"), s3_client)
         materialize_stats(inputs.reference, reference_path, s3_client)
@@ -197,15 +215,7 @@ def run_drift(
         since = f"after {window.after}" if window.after else "no marker yet"
         described += f" ({len(window.read)} new object(s), {since})"
     paths = write_drift_reports(out, result, inputs.reference, described)
-    if window is not None and inputs.new_only:
-        close_window(s3_client(), window)
-    if window is not None and inputs.publish:
-        from infra.contracts import MonitorMetric
-        from ml.drift.metrics import publish
-
-        assert cloudwatch_client is not None and window.endpoint is not None
-        drifted = len(result.drifted)
-        publish(cloudwatch_client(), MonitorMetric.DRIFTED_FEATURES, window.endpoint, drifted)
+    finish(inputs, window, len(result.drifted), s3_client, cloudwatch_client)
     return DriftRun(result, paths, window)
 
 

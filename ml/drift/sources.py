@@ -51,16 +51,29 @@ def materialize(
             raise MlopsError(f"{path}: file not found")
         return path
     from ml.artifacts import S3Object, download_file  # boto3: only for S3 inputs
-    from ml.aws import aws_errors
 
     bucket, key = _split(location)
     s3 = s3_client()
     if key and not key.endswith("/") and key.endswith(SUFFIXES):
         target = workdir / Path(key).name
         return download_file(s3, S3Object(bucket, key), target)
-    cutoff = datetime.now(UTC) - timedelta(hours=since_hours) if since_hours else None
     root = workdir / bucket
-    count = 0
+    for name in capture_keys(s3, location, since_hours, window):
+        relative = name[len(key) :].lstrip("/") or Path(name).name
+        download_file(s3, S3Object(bucket, name), root / relative)
+    return root
+
+
+def capture_keys(
+    s3: Any, location: str, since_hours: float | None = None, window: CaptureWindow | None = None
+) -> list[str]:
+    """The data objects under the s3:// prefix `location` a run reads: written in the last
+    `since_hours`, and after `window`'s marker (each recorded in it). None: bad input."""
+    from ml.aws import aws_errors
+
+    bucket, key = _split(location)
+    cutoff = datetime.now(UTC) - timedelta(hours=since_hours) if since_hours else None
+    keys: list[str] = []
     with aws_errors(f"listing {location}"):
         after = {"StartAfter": window.after} if window and window.after else {}
         pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key, **after)
@@ -71,17 +84,15 @@ def materialize(
                     continue
                 if window is not None:
                     window.admit(name)
-                relative = name[len(key) :].lstrip("/") or Path(name).name
-                download_file(s3, S3Object(bucket, name), root / relative)
-                count += 1
-    if count == 0 and window is not None and window.after:
+                keys.append(name)
+    if not keys and window is not None and window.after:
         from ml.drift.window import NoNewCaptures
 
         raise NoNewCaptures(f"{location}: nothing captured after {window.after}")
-    if count == 0:
+    if not keys:
         recent = f" written in the last {since_hours:g} hours" if since_hours else ""
         raise MlopsError(f"{location}: no .jsonl or .csv objects{recent}")
-    return root
+    return keys
 
 
 def materialize_stats(reference: str, local_reference: Path, s3_client: Callable[[], Any]) -> None:

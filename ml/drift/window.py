@@ -43,6 +43,10 @@ class CaptureWindow:
     read: list[str] = field(default_factory=list)
     """Keys this run downloaded, in key (time) order."""
 
+    def __post_init__(self) -> None:
+        if self.prefix and not self.prefix.endswith("/"):
+            self.prefix += "/"
+
     @property
     def marker_key(self) -> str:
         return monitor_marker_key(self.prefix)
@@ -68,7 +72,6 @@ def open_window(s3: Any, bucket: str, prefix: str) -> CaptureWindow:
     """The window after the marker the last successful run left (none: from the start)."""
     from ml.aws import aws_errors, error_code
 
-    prefix = prefix if prefix.endswith("/") or not prefix else prefix + "/"
     window = CaptureWindow(bucket, prefix)
     from botocore.exceptions import ClientError
 
@@ -81,12 +84,12 @@ def open_window(s3: Any, bucket: str, prefix: str) -> CaptureWindow:
             raise
     try:
         marker = json.loads(with_body["Body"].read())
-        if marker.get("format") != FORMAT or not marker["last_key"].startswith(prefix):
+        if marker.get("format") != FORMAT or not marker["last_key"].startswith(window.prefix):
             raise ValueError(marker.get("format"))
         window.after = marker["last_key"]
     except (ValueError, KeyError, TypeError, AttributeError):
         raise MlopsError(
-            f"s3://{bucket}/{window.marker_key}: not a drift marker for {prefix}; delete it "
+            f"s3://{bucket}/{window.marker_key}: not a drift marker for {window.prefix}; delete it "
             "to read the whole capture again"
         ) from None
     return window

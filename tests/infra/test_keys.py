@@ -82,7 +82,7 @@ DATA_KEY_USERS = {
     "BuildUsesKey": ("gh-build", [S3, SAGEMAKER]),
     "ReleaseUsesKey": ("gh-release", [S3]),
     "DeployUsesKey": ("gh-deploy", [S3, SAGEMAKER]),
-    "MonitorUsesKey": ("gh-monitor", [S3]),
+    "MonitorUsesKey": ("gh-monitor", [S3, SAGEMAKER]),
     "AuditorUsesKey": ("auditor", [S3]),
 }
 PULL_REQUEST_KEY_USERS = {

@@ -73,3 +73,79 @@ def test_the_monitor_publishes_only_to_the_monitoring_namespace(stack_graph: Gra
         context = {"cloudwatch:namespace": [forged]}
         assert not _may(stack_graph, "cloudwatch:PutMetricData", "*", context), forged
     assert not _may(stack_graph, "cloudwatch:PutMetricData", "*", {})
+
+
+READ_PREFIXES = ("Get", "List", "Describe", "BatchGet", "BatchCheck")
+MONITOR_WRITES = {
+    "AdvanceMonitorMarker": {"s3:PutObject"},
+    "PublishMonitoringMetrics": {"cloudwatch:PutMetricData"},
+    "UseDataKey": {"kms:GenerateDataKey"},
+    "CreateIsolatedEncryptedProcessingJobs": {"sagemaker:CreateProcessingJob"},
+    "FollowProcessingJobs": {"sagemaker:StopProcessingJob"},
+    "PassItselfToProcessingJobs": {"iam:PassRole"},
+    "WriteProcessingLogs": {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"},
+    "AttachToPrivateSubnets": {
+        "ec2:CreateNetworkInterface",
+        "ec2:CreateNetworkInterfacePermission",
+        "ec2:DeleteNetworkInterface",
+        "ec2:DeleteNetworkInterfacePermission",
+    },
+}
+
+
+def test_every_write_of_the_monitor_is_one_of_its_known_statements(stack_graph: Graph) -> None:
+    # an attacker widening the monitor (a new statement, or a write action slipped into a
+    # read statement) shows up here; each of these writes is attacked in this file
+    for statement in _monitor(stack_graph):
+        writes = {
+            a
+            for a in statement.actions
+            if not a.split(":")[1].startswith(READ_PREFIXES) and a != "kms:Decrypt"
+        }
+        assert writes <= MONITOR_WRITES.get(statement.sid or "", set()), (statement.sid, writes)
+
+
+def _create(graph: Graph, **settings: list[str]) -> bool:
+    """CreateProcessingJob by the monitor with the stack's settings, `settings` changed."""
+    key = graph.named(f"mlops-{graph.stack}-data-key", "aws:kms/key:Key").outputs["arn"]
+    context = {
+        "sagemaker:networkisolation": ["true"],
+        "sagemaker:intercontainertrafficencryption": ["true"],
+        "sagemaker:volumekmskey": [key],
+        "sagemaker:outputkmskey": [key],
+    }
+    subnets = [r.id for r in graph.of_type("aws:ec2/subnet:Subnet") if "-private-" in r.name]
+    groups = [r.id for r in graph.of_type("aws:ec2/securityGroup:SecurityGroup")
+              if r.name.endswith("-training-sg")]  # fmt: skip
+    if subnets:
+        context["sagemaker:vpcsubnets"] = subnets
+        context["sagemaker:vpcsecuritygroupids"] = groups
+    context.update(settings)
+    account = graph.named(f"mlops-{graph.stack}-gh-monitor", "aws:iam/role:Role").outputs["arn"]
+    account = account.split(":")[4]
+    job = f"arn:aws:sagemaker:eu-west-1:{account}:processing-job/mlops-{graph.stack}-drift-1"
+    return _may(graph, "sagemaker:CreateProcessingJob", job, context)
+
+
+def test_the_monitor_creates_only_isolated_encrypted_placed_processing_jobs(
+    stack_graph: Graph,
+) -> None:
+    assert _create(stack_graph), "the launcher's own request"
+    # attacks: a job that can reach the network, or whose volume or output is readable
+    # without the stack's key
+    assert not _create(stack_graph, **{"sagemaker:networkisolation": ["false"]})
+    other = "arn:aws:kms:eu-west-1:111111111111:key/attacker"
+    assert not _create(stack_graph, **{"sagemaker:outputkmskey": [other]})
+    assert not _create(stack_graph, **{"sagemaker:volumekmskey": [other]})
+
+
+def test_the_monitor_passes_only_itself_to_its_jobs(stack_graph: Graph) -> None:
+    roles = {r.name: r.outputs["arn"] for r in stack_graph.of_type("aws:iam/role:Role")}
+    passed = {"iam:passedtoservice": ["sagemaker.amazonaws.com"]}
+    own = roles[f"mlops-{stack_graph.stack}-gh-monitor"]
+    assert _may(stack_graph, "iam:PassRole", own, passed)
+    # attack: run the job as the release role (sign, register) or the training role
+    for other in ("gh-release", "training"):
+        assert not _may(
+            stack_graph, "iam:PassRole", roles[f"mlops-{stack_graph.stack}-{other}"], passed
+        )
