@@ -31,7 +31,13 @@ from ml.drift.reference import (
     write_stats,
 )
 from ml.drift.report import write_drift_reports
-from ml.drift.sources import is_s3, materialize, materialize_stats, schema_categoricals
+from ml.drift.sources import (
+    is_s3,
+    materialize,
+    materialize_stats,
+    schema_categoricals,
+    split_uri,
+)
 from ml.drift.window import CaptureWindow, close_window, open_window
 from ml.errors import MlopsError
 from ml.params import DriftParams
@@ -136,7 +142,7 @@ def open_inputs_window(inputs: Inputs, s3_client: Callable[[], Any]) -> CaptureW
         raise MlopsError(
             f"{inputs.current}: --new-only and --publish-metrics need the capture's s3:// prefix"
         )
-    bucket, _, key = inputs.current.removeprefix("s3://").partition("/")
+    bucket, key = split_uri(inputs.current)
     window = CaptureWindow(bucket, key)
     if inputs.new_only:
         window = open_window(s3_client(), bucket, key)

@@ -25,7 +25,7 @@ from typing import Any
 
 from infra.contracts import monitor_state_prefix, s3_uri
 from ml.drift.monitor import Inputs, finish, open_inputs_window
-from ml.drift.sources import capture_keys, is_s3
+from ml.drift.sources import capture_keys, is_s3, split_uri
 from ml.drift.window import CaptureWindow
 from ml.errors import MlopsError
 
@@ -148,11 +148,6 @@ def processing_request(
     }
 
 
-def _split(uri: str) -> tuple[str, str]:
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    return bucket, key
-
-
 def run_on_sagemaker(
     inputs: Inputs,
     out: Path,
@@ -170,7 +165,7 @@ def run_on_sagemaker(
     if inputs.current.endswith(".csv") or inputs.current.endswith(".jsonl"):
         raise MlopsError(f"{inputs.current}: --on sagemaker takes the capture's s3:// prefix")
     s3 = clients("s3")
-    bucket, key = _split(inputs.current)
+    bucket, key = split_uri(inputs.current)
     window = open_inputs_window(inputs, lambda: s3) or CaptureWindow(bucket, key)
     keys = capture_keys(s3, inputs.current, inputs.since_hours, window if inputs.new_only else None)
     name = job_name(spec.job_prefix)

@@ -29,7 +29,7 @@ def is_s3(location: str) -> bool:
     return location.startswith("s3://")
 
 
-def _split(uri: str) -> tuple[str, str]:
+def split_uri(uri: str) -> tuple[str, str]:
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     if not bucket:
         raise MlopsError(f"{uri!r} is not an s3://<bucket>/<key> URI")
@@ -52,7 +52,7 @@ def materialize(
         return path
     from ml.artifacts import S3Object, download_file  # boto3: only for S3 inputs
 
-    bucket, key = _split(location)
+    bucket, key = split_uri(location)
     s3 = s3_client()
     if key and not key.endswith("/") and key.endswith(SUFFIXES):
         target = workdir / Path(key).name
@@ -71,7 +71,7 @@ def capture_keys(
     `since_hours`, and after `window`'s marker (each recorded in it). None: bad input."""
     from ml.aws import aws_errors
 
-    bucket, key = _split(location)
+    bucket, key = split_uri(location)
     cutoff = datetime.now(UTC) - timedelta(hours=since_hours) if since_hours else None
     keys: list[str] = []
     with aws_errors(f"listing {location}"):
@@ -105,7 +105,7 @@ def materialize_stats(reference: str, local_reference: Path, s3_client: Callable
     from ml.artifacts import S3Object, download_file
     from ml.drift.reference import STATS_SUFFIXES, stats_paths
 
-    bucket, key = _split(reference)
+    bucket, key = split_uri(reference)
     s3 = s3_client()
     for suffix, local in zip(STATS_SUFFIXES, stats_paths(local_reference), strict=True):
         source = S3Object(bucket, key + suffix)
@@ -135,7 +135,7 @@ def schema_categoricals(
         from ml.artifacts import S3Object, download_file
         from ml.aws import error_code
 
-        bucket, key = _split(reference)
+        bucket, key = split_uri(reference)
         folder = key.rsplit("/", 1)[0] + "/" if "/" in key else ""
         source = S3Object(bucket, f"{folder}{SCHEMA_FILE}")
         s3 = s3_client()

@@ -70,20 +70,20 @@ class CaptureWindow:
 
 def open_window(s3: Any, bucket: str, prefix: str) -> CaptureWindow:
     """The window after the marker the last successful run left (none: from the start)."""
+    from botocore.exceptions import ClientError
+
     from ml.aws import aws_errors, error_code
 
     window = CaptureWindow(bucket, prefix)
-    from botocore.exceptions import ClientError
-
     try:
-        with_body = s3.get_object(Bucket=bucket, Key=window.marker_key)
+        stored = s3.get_object(Bucket=bucket, Key=window.marker_key)
     except ClientError as error:
         if error_code(error) in {"NoSuchKey", "404"}:
             return window
         with aws_errors(f"reading the marker s3://{bucket}/{window.marker_key}"):
             raise
     try:
-        marker = json.loads(with_body["Body"].read())
+        marker = json.loads(stored["Body"].read())
         if marker.get("format") != FORMAT or not marker["last_key"].startswith(window.prefix):
             raise ValueError(marker.get("format"))
         window.after = marker["last_key"]
