@@ -31,6 +31,9 @@ MODELS_PREFIX = "models/"
 CAPTURE_PREFIX = "datacapture/"
 """Capture bucket. Written by the endpoint's data capture (configured by
 infra/components/serving_sagemaker.py); read by the drift monitor (`gh-monitor`)."""
+MONITOR_STATE_PREFIX = "monitor-state/"
+"""Capture bucket. The drift monitor's markers (`monitor_marker_key`): written and read
+only by the monitor (`gh-monitor`), after each successful run."""
 MAIN_SCOPE = "main"
 """Training scope of release builds on `main`."""
 PULL_REQUEST_SCOPE = "pull-requests"
@@ -78,6 +81,17 @@ def capture_prefix(endpoint: str, variant: str = ENDPOINT_VARIANT) -> str:
     """`datacapture/<endpoint>/<variant>/`: where SageMaker writes an endpoint's capture
     (then `yyyy/mm/dd/hh/*.jsonl`), as its DataCaptureConfig documents."""
     return f"{CAPTURE_PREFIX}{endpoint}/{variant}/"
+
+
+def monitor_state_prefix(capture: str) -> str:
+    """`monitor-state/<capture prefix>`: the drift monitor's state for the capture under
+    the key prefix `capture`: its marker, and its processing jobs' manifests and reports."""
+    return f"{MONITOR_STATE_PREFIX}{capture.rstrip('/')}/"
+
+
+def monitor_marker_key(capture: str) -> str:
+    """The last capture key the drift monitor read under `capture` (`ml.drift.window`)."""
+    return f"{monitor_state_prefix(capture)}marker.json"
 
 
 def s3_uri(bucket: str, key: str) -> str:

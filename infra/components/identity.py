@@ -169,6 +169,9 @@ class Identity(pulumi.ComponentResource):
         for purpose, subjects in github.subjects().items():
             suffix, description = GITHUB_ROLES[purpose]
             statements = [github_statement(args.oidc_provider_arn, subjects)]
+            if purpose == "monitor":
+                # its drift comparison may run as a SageMaker Processing job in this role
+                statements.append(_service_statement("sagemaker.amazonaws.com", args.account_id))
             if purpose == "approve" and args.approver_principal_arns:
                 statements.append(
                     _named_with_mfa("ApproversAssumeWithMfa", args.approver_principal_arns)
@@ -234,14 +237,14 @@ def _named_with_mfa(sid: str, principals: Sequence[str]) -> Statement:
 
 
 def _service_trust(service: str, account_id: pulumi.Input[str]) -> PolicyDocument:
+    return PolicyDocument([_service_statement(service, account_id)])
+
+
+def _service_statement(service: str, account_id: pulumi.Input[str]) -> Statement:
     """Trust a service principal only on behalf of this account (confused-deputy guard)."""
-    return PolicyDocument(
-        [
-            Statement(
-                sid="ServiceAssumes",
-                principals=Principal("Service", [service]),
-                actions=["sts:AssumeRole"],
-                conditions=[Condition("StringEquals", "aws:SourceAccount", [account_id])],
-            )
-        ]
+    return Statement(
+        sid="ServiceAssumes",
+        principals=Principal("Service", [service]),
+        actions=["sts:AssumeRole"],
+        conditions=[Condition("StringEquals", "aws:SourceAccount", [account_id])],
     )

@@ -30,6 +30,8 @@ from infra.contracts import (
     GROUND_TRUTH_PREFIX,
     MAIN_SCOPE,
     MODELS_PREFIX,
+    MONITOR_STATE_PREFIX,
+    MONITORING_NAMESPACE,
     PULL_REQUEST_SCOPE,
     TRACKING_ACTIONS,
     TRACKING_PREFIX,
@@ -40,6 +42,7 @@ from infra.contracts import (
 from infra.policy_document import Condition, PolicyDocument, Statement
 
 TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+PROCESSING_LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
 ENDPOINT_LOG_GROUP_PREFIX = "/aws/sagemaker/Endpoints/"
 METRIC_NAMESPACES = ["/aws/sagemaker/TrainingJobs", "/aws/sagemaker/Endpoints", "mlops"]
 ECR_PULL = ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
@@ -64,6 +67,10 @@ QUALITY_MONITOR = (
     "`mlops quality` (quality-monitor.yml) uses it, and tests/ml/test_quality_emulated.py runs "
     "it as this role with IAM enforced; the demo's monitor step runs drift only (and the "
     "emulator has no SageMaker endpoint to take a served model's baseline from)"
+)
+DRIFT_ON_SAGEMAKER = (
+    "`mlops drift --on sagemaker`, for a window that outgrows a runner; the demo's monitor "
+    "runs on the runner, tests/ml/test_drift_processing.py runs the job in the emulator"
 )
 IMAGE_PUSH_IN_CI = (
     "image.yml pushes the serving image (`mlops image push`); the demo runs the image's "
@@ -126,7 +133,9 @@ DATA_KEY_USE: dict[str, DataKeyUse] = {
     "promote": DataKeyUse(DATA_USE_ACTIONS, ("s3",)),
     "deploy": DataKeyUse(DATA_READ_ACTIONS, ("s3", "sagemaker")),
     "plan": DataKeyUse(DATA_READ_ACTIONS, ("s3",)),
-    "monitor": DataKeyUse(DATA_READ_ACTIONS, ("s3",)),
+    # The monitor also writes its marker (SSE-KMS): S3 asks the key for a data key; its
+    # processing jobs (`mlops drift --on sagemaker`) encrypt their volume and output.
+    "monitor": DataKeyUse((*DATA_READ_ACTIONS, "kms:GenerateDataKey"), ("s3", "sagemaker")),
     "auditor": DataKeyUse(DATA_READ_ACTIONS, ("s3",)),
     # The MLflow tracking server's artifact store: S3 encrypts and decrypts for it.
     "tracking": DataKeyUse(DATA_USE_ACTIONS, ("s3",)),
@@ -137,7 +146,7 @@ DATA_KEY_USE: dict[str, DataKeyUse] = {
 # ARN or alias and asks KMS for its ARN): kms:DescribeKey directly, not through a service.
 DATA_KEY_DESCRIBERS = ("release", "promote")
 # Roles whose SageMaker calls attach the data key to volumes and instances (kms:CreateGrant).
-GRANT_USERS = ("training", "training-pr", "inference", "train", "build", "deploy")
+GRANT_USERS = ("training", "training-pr", "inference", "train", "build", "deploy", "monitor")
 # Roles that may verify signatures with the signing key's public half. `release` verifies
 # the artifact it is about to register (`mlops register` refuses one that does not verify).
 VERIFIERS = ("auditor", "plan", "train", "build", "release", "deploy")
@@ -285,19 +294,23 @@ def _packages(args: PermissionsArgs) -> list[pulumi.Output[str]]:
     ]
 
 
-def _platform(args: PermissionsArgs, log_sid: str, log_group: str) -> list[Statement]:
+def _platform(
+    args: PermissionsArgs, log_sid: str, log_group: str, metrics: bool = True
+) -> list[Statement]:
     """What SageMaker's platform does with an execution role (training job or endpoint):
-    write its logs and metrics, pull the image, attach to the private subnets."""
+    write its logs and metrics, pull the image, attach to the private subnets. `metrics`
+    False: the role publishes only its own namespace (the monitor's processing jobs)."""
     ec2 = args.arns.service
+    published = Statement(
+        sid="PublishOwnMetrics",
+        actions=["cloudwatch:PutMetricData"],
+        resources=["*"],
+        conditions=[Condition("StringEquals", "cloudwatch:namespace", METRIC_NAMESPACES)],
+        wildcard_resource_reason="PutMetricData has no resource type; scoped by namespace",
+    )
     statements = [
         _logs(log_sid, args.arns, log_group),
-        Statement(
-            sid="PublishOwnMetrics",
-            actions=["cloudwatch:PutMetricData"],
-            resources=["*"],
-            conditions=[Condition("StringEquals", "cloudwatch:namespace", METRIC_NAMESPACES)],
-            wildcard_resource_reason="PutMetricData has no resource type; scoped by namespace",
-        ),
+        *([published] if metrics else []),
         Statement(sid="PullServingImage", actions=ECR_PULL, resources=[args.ecr_repository_arn]),
         Statement(
             sid="EcrLogin",
@@ -1093,8 +1106,14 @@ def _state(args: PermissionsArgs, sid: str, write: bool) -> list[Statement]:
 
 def _monitor(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
     """The scheduled drift and quality jobs: read what endpoints captured, the training
-    reference, the ground-truth labels, and the served model's registered baseline."""
+    reference, the ground-truth labels and the served model's registered baseline; write
+    only its own state (marker, job manifests and reports) and its metrics
+    (`ml.drift.window`). For a window that outgrows a runner it runs the comparison as a
+    SageMaker Processing job with itself as the job's role (`ml.drift.processing`):
+    isolated, encrypted with the data key, in the stack's subnets."""
     a = args.arns
+    state = s3_objects(a.partition, args.capture_bucket, MONITOR_STATE_PREFIX)
+    jobs = a.sagemaker("processing-job", f"{args.prefix}-*")
     return PolicyDocument(
         [
             Statement(
@@ -1130,7 +1149,45 @@ def _monitor(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
                 ],
                 unused_in_demo_because=QUALITY_MONITOR,
             ),
+            Statement(
+                # the marker, the job manifests and the processing jobs' reports
+                sid="ReadAndAdvanceMonitorState",
+                actions=["s3:GetObject", "s3:PutObject"],
+                resources=[state],
+            ),
+            Statement(
+                sid="PublishMonitoringMetrics",
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions=[
+                    Condition("StringEquals", "cloudwatch:namespace", [MONITORING_NAMESPACE])
+                ],
+                wildcard_resource_reason="PutMetricData has no resource type; scoped by namespace",
+            ),
             _kms_use("monitor", args),
+            Statement(
+                sid="CreateIsolatedEncryptedProcessingJobs",
+                unused_in_demo_because=DRIFT_ON_SAGEMAKER,
+                actions=["sagemaker:CreateProcessingJob"],
+                resources=[jobs],
+                conditions=training_job_conditions(args),
+            ),
+            Statement(
+                sid="FollowProcessingJobs",
+                unused_in_demo_because=DRIFT_ON_SAGEMAKER,
+                actions=("sagemaker:DescribeProcessingJob", "sagemaker:StopProcessingJob"),
+                resources=[jobs],
+            ),
+            Statement(
+                sid="PassItselfToProcessingJobs",
+                unused_in_demo_because=DRIFT_ON_SAGEMAKER,
+                actions=["iam:PassRole"],
+                resources=[args.roles["monitor"].arn],
+                conditions=[
+                    Condition("StringEquals", "iam:PassedToService", ["sagemaker.amazonaws.com"])
+                ],
+            ),
+            *_platform(args, "WriteProcessingLogs", PROCESSING_LOG_GROUP, metrics=False),
         ]
     )
 

@@ -67,6 +67,56 @@ def drift(
         float | None,
         typer.Option(help="For an s3:// prefix: only objects written in the last N hours."),
     ] = None,
+    new_only: Annotated[
+        bool,
+        typer.Option(
+            "--new-only",
+            help="For an endpoint variant's s3:// capture prefix: read only the captures "
+            "after the marker the last successful run left (under monitor-state/ in the "
+            "capture bucket), then advance it. Nothing new: exit 0, marker unchanged.",
+        ),
+    ] = False,
+    publish_metrics: Annotated[
+        bool,
+        typer.Option(
+            "--publish-metrics",
+            help="Publish the drifted-feature count to CloudWatch (DriftedFeatures in "
+            "mlops/monitoring) for the endpoint whose capture prefix --current names.",
+        ),
+    ] = False,
+    on: Annotated[
+        str,
+        typer.Option(
+            "--on",
+            help="Where the comparison runs: runner (this process) or sagemaker (a Processing "
+            "job with --image as --role, for a window that outgrows a runner; same reports).",
+        ),
+    ] = "runner",
+    role: Annotated[
+        str | None, typer.Option(help="--on sagemaker: the job's role (the monitor role's ARN).")
+    ] = None,
+    image: Annotated[
+        str | None, typer.Option(help="--on sagemaker: the mlops image (by digest).")
+    ] = None,
+    kms_key: Annotated[
+        str | None,
+        typer.Option(help="--on sagemaker: the stack's data key ARN (volume, output, manifest)."),
+    ] = None,
+    job_prefix: Annotated[
+        str | None,
+        typer.Option(help="--on sagemaker: job name prefix, mlops-<stack> (the grant's)."),
+    ] = None,
+    subnet: Annotated[
+        list[str] | None,
+        typer.Option(help="--on sagemaker: a private subnet of the stack (repeatable)."),
+    ] = None,
+    security_group: Annotated[
+        list[str] | None,
+        typer.Option(help="--on sagemaker: the stack's job security group (repeatable)."),
+    ] = None,
+    instance_type: Annotated[
+        str, typer.Option(help="--on sagemaker: the processing instance type.")
+    ] = "ml.m5.xlarge",
     params: Annotated[
         Path | None,
         typer.Option(
@@ -110,6 +160,7 @@ def drift(
     """
     from ml.drift.monitor import Inputs, raise_on_drift, run_drift, write_reference_stats
     from ml.drift.sources import is_s3
+    from ml.drift.window import NoNewCaptures
 
     if write_stats:
         if is_s3(reference):
@@ -136,18 +187,62 @@ def drift(
     )
     clients: dict[str, object] = {}
 
-    def s3() -> object:
-        if "s3" not in clients:
-            from ml import aws  # boto3: only for s3:// inputs
+    def client(service: str) -> object:
+        if service not in clients:
+            from ml import aws  # boto3: only for s3:// inputs and metrics
 
-            clients["s3"] = aws.client("s3")
-        return clients["s3"]
+            clients[service] = aws.client(service)
+        return clients[service]
 
-    inputs = Inputs(reference, current, categorical or [], exclude or [], since_hours, thresholds)
-    result, paths = run_drift(inputs, out, s3)
-    console.print(
-        f"compared {len(result.features)} features ({result.reference_rows:,} reference rows, "
-        f"{result.current_rows:,} current rows); reports in {paths.markdown.parent}"
+    inputs = Inputs(
+        reference,
+        current,
+        categorical or [],
+        exclude or [],
+        since_hours,
+        thresholds,
+        new_only=new_only,
+        publish=publish_metrics,
     )
-    raise_on_drift(result, paths)
+    if on not in ("runner", "sagemaker"):
+        raise MlopsError(f"--on {on}: choose runner or sagemaker")
+    try:
+        if on == "sagemaker":
+            from ml.drift.processing import ProcessingSpec, run_on_sagemaker
+
+            missing = [f"--{n}" for n, v in (("role", role), ("image", image),
+                       ("kms-key", kms_key), ("job-prefix", job_prefix)) if not v]  # fmt: skip
+            if missing:
+                raise MlopsError(f"--on sagemaker needs {', '.join(missing)}")
+            spec = ProcessingSpec(
+                str(job_prefix),
+                str(role),
+                str(image),
+                str(kms_key),
+                instance_type=instance_type,
+                subnet_ids=tuple(subnet or ()),
+                security_group_ids=tuple(security_group or ()),
+            )
+            job = run_on_sagemaker(inputs, out, spec, client)  # type: ignore[arg-type]
+            console.print(f"processing job {job.job_name} read {job.objects} capture object(s)")
+            summary = (job.drifted, job.features, job.reference_rows, job.current_rows)
+        else:
+            run = run_drift(inputs, out, lambda: client("s3"), lambda: client("cloudwatch"))
+            result = run.result
+            summary = (
+                result.drifted,
+                len(result.features),
+                result.reference_rows,
+                result.current_rows,
+            )
+    except NoNewCaptures as nothing:
+        console.print(f"{nothing}: no reports, marker unchanged")
+        return
+    drifted, features, reference_rows, current_rows = summary
+    markdown = out / "drift.md"
+    console.print(
+        f"compared {features} features ({reference_rows:,} reference rows, "
+        f"{current_rows:,} current rows); reports in {out}"
+    )
+    raise_on_drift(drifted, features, markdown)
     console.print("no drift detected")

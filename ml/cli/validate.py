@@ -39,12 +39,20 @@ def validate(
         ),
     ] = Path("build/train/data"),
     reference: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--reference",
-            callback=existing_path,
-            help="Production reference sample (CSV, features only); "
-            "default <data>/reference/reference.csv.",
+            help="Production's reference sample (CSV, local or s3://) for the drift gate; "
+            "never a split of the candidate's own snapshot. Default: the reference channel "
+            "of the data production was trained on (see --reference-bucket).",
+        ),
+    ] = None,
+    reference_bucket: Annotated[
+        str | None,
+        typer.Option(
+            "--reference-bucket",
+            help="Data bucket holding production's reference channel, staged by the launcher "
+            "under the hash of production's training data (its model.json names it).",
         ),
     ] = None,
     params: Annotated[
@@ -80,7 +88,7 @@ def validate(
     from ml.validation.run import validate as run_validation
 
     settings = load_params(params)
-    result = run_validation(candidate, production, data, settings, reference)
+    result = run_validation(candidate, production, data, settings, reference, reference_bucket)
     paths = write_validation_reports(out, result, training_run_of(candidate, training_record))
     table = Table(title="gates")
     for column in ("gate", "result", "detail"):

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -836,6 +836,7 @@ class DemoRun:
         from ml import aws
         from ml.drift.capture import write_capture_jsonl
         from ml.drift.monitor import Inputs, raise_on_drift, run_drift
+        from ml.drift.window import NoNewCaptures
 
         assert self.data_dir is not None and self.emulated is not None
         buckets = self.emulated.buckets
@@ -853,14 +854,25 @@ class DemoRun:
         self._put(buckets["capture"], f"{captured}2026/01/01/00/capture.jsonl", capture)
         out = self.out / "monitor"
         progress.note(f"{requests.height} captured requests vs the reference")
+        inputs = Inputs(
+            reference=f"s3://{buckets['data']}/{reference_folder}/reference.csv",
+            current=s3_uri(buckets["capture"], captured),
+            new_only=True,
+            publish=True,
+        )
         with self.acting_as("monitor", "monitor", "drift over captured requests"):
-            inputs = Inputs(
-                reference=f"s3://{buckets['data']}/{reference_folder}/reference.csv",
-                current=s3_uri(buckets["capture"], captured),
-            )
-            raise_on_drift(*run_drift(inputs, out, lambda: aws.client("s3")))
+            run = run_drift(inputs, out, lambda: aws.client("s3"), lambda: aws.client("cloudwatch"))
+            raise_on_drift(run.result.drifted, len(run.result.features), run.paths.markdown)
+            # the next scheduled run: nothing captured since, so nothing read or reported
+            with suppress(NoNewCaptures):
+                run_drift(inputs, self.work / "monitor-again", lambda: aws.client("s3"))
+        if (self.work / "monitor-again").exists():
+            raise MlopsError("the second monitor run read captures the first had read", 1)
         self.link_report("Monitoring", "Drift of captured requests vs the reference", _paths(out))
-        return f"{requests.height} captured requests: no drift ({len(features)} features)"
+        return (
+            f"{requests.height} captured requests: no drift ({len(features)} features), "
+            "DriftedFeatures 0 published; a second run found nothing new after the marker"
+        )
 
     # ---- shared by the steps ------------------------------------------------------------
 

@@ -22,6 +22,7 @@ import numpy as np
 import polars as pl
 
 from common.errors import MlopsError
+from infra.contracts import CAPTURE_PREFIX
 from ml.drift.detect import DriftResult, detect_drift
 from ml.drift.readers import CurrentBatches, Features, features_of, read_reference
 from ml.drift.reference import (
@@ -31,7 +32,14 @@ from ml.drift.reference import (
     write_stats,
 )
 from ml.drift.report import write_drift_reports
-from ml.drift.sources import materialize, materialize_stats, schema_categoricals
+from ml.drift.sources import (
+    is_s3,
+    materialize,
+    materialize_stats,
+    schema_categoricals,
+    split_uri,
+)
+from ml.drift.window import CaptureWindow, close_window, open_window
 from ml.params import DriftParams
 from ml.reports import ReportPaths
 
@@ -82,6 +90,18 @@ class Inputs:
     exclude: Sequence[str] = ()
     since_hours: float | None = None
     thresholds: DriftParams = field(default_factory=DriftParams)
+    new_only: bool = False
+    """Read only the captures after the marker, and advance it (`ml.drift.window`)."""
+    publish: bool = False
+    """Publish the drifted-feature count for the capture's endpoint (`ml.drift.metrics`)."""
+
+
+@dataclass(frozen=True)
+class DriftRun:
+    result: DriftResult
+    paths: ReportPaths
+    window: CaptureWindow | None
+    """What a `new_only` run read, and after which key."""
 
 
 def _reference(
@@ -115,15 +135,61 @@ def _check(frame: pl.DataFrame, source: str) -> None:
             raise MlopsError(f"{source}: column {name!r} has {missing} missing or NaN values")
 
 
+def open_inputs_window(inputs: Inputs, s3_client: Callable[[], Any]) -> CaptureWindow | None:
+    if not (inputs.new_only or inputs.publish):
+        return None
+    if not is_s3(inputs.current):
+        raise MlopsError(
+            f"{inputs.current}: --new-only and --publish-metrics need the capture's s3:// prefix"
+        )
+    bucket, key = split_uri(inputs.current)
+    window = CaptureWindow(bucket, key)
+    if inputs.new_only:
+        window = open_window(s3_client(), bucket, key)
+    if inputs.publish and window.endpoint is None:
+        raise MlopsError(
+            f"{inputs.current}: --publish-metrics needs an endpoint's capture prefix, "
+            f"s3://<bucket>/{CAPTURE_PREFIX}<endpoint>/..., to name the endpoint"
+        )
+    return window
+
+
+def finish(
+    inputs: Inputs,
+    window: CaptureWindow | None,
+    drifted: int,
+    s3_client: Callable[[], Any],
+    cloudwatch_client: Callable[[], Any] | None,
+) -> None:
+    """After the reports: advance the marker (`new_only`), publish the metric (`publish`)."""
+    if window is not None and inputs.new_only:
+        close_window(s3_client(), window)
+    if window is not None and inputs.publish:
+        from infra.contracts import MonitorMetric
+        from ml.drift.metrics import publish
+
+        assert cloudwatch_client is not None and window.endpoint is not None
+        publish(cloudwatch_client(), MonitorMetric.DRIFTED_FEATURES, window.endpoint, drifted)
+
+
 def run_drift(
-    inputs: Inputs, out: Path, s3_client: Callable[[], Any]
-) -> tuple[DriftResult, ReportPaths]:
-    """Compare, write drift.md / drift.json / drift.html into `out`, return both."""
+    inputs: Inputs,
+    out: Path,
+    s3_client: Callable[[], Any],
+    cloudwatch_client: Callable[[], Any] | None = None,
+) -> DriftRun:
+    """Compare, write drift.md / drift.json / drift.html into `out`; then advance the
+    marker (`new_only`) and publish the metric (`publish`)."""
+    window = open_inputs_window(inputs, s3_client)
     with tempfile.TemporaryDirectory(prefix="mlops-drift-") as work:
         reference_path = materialize(inputs.reference, Path(work, "reference"), s3_client)
         materialize_stats(inputs.reference, reference_path, s3_client)
         current_path = materialize(
-            inputs.current, Path(work, "current"), s3_client, inputs.since_hours
+            inputs.current,
+            Path(work, "current"),
+            s3_client,
+            inputs.since_hours,
+            window if inputs.new_only else None,
         )
         declared = schema_categoricals(inputs.reference, reference_path, s3_client)
         categories = sorted({*inputs.categorical, *declared})
@@ -150,8 +216,13 @@ def run_drift(
             reference_sorted=reference.presorted,
             reference_rows=reference.rows,
         )
-    paths = write_drift_reports(out, result, inputs.reference, inputs.current)
-    return result, paths
+    described = inputs.current
+    if window is not None and inputs.new_only:
+        since = f"after {window.after}" if window.after else "no marker yet"
+        described += f" ({len(window.read)} new object(s), {since})"
+    paths = write_drift_reports(out, result, inputs.reference, described)
+    finish(inputs, window, len(result.drifted), s3_client, cloudwatch_client)
+    return DriftRun(result, paths, window)
 
 
 def write_reference_stats(reference: Path) -> Path:
@@ -161,13 +232,12 @@ def write_reference_stats(reference: Path) -> Path:
     return write_stats(reference, frame)
 
 
-def raise_on_drift(result: DriftResult, paths: ReportPaths) -> None:
-    """The monitor's verdict, the same for `mlops drift` and the demo: exit 1 with one line
-    naming the drifted features when any drifted."""
-    drifted = result.drifted
+def raise_on_drift(drifted: Sequence[str], features: int, markdown: Path) -> None:
+    """The monitor's verdict, the same for `mlops drift` (on a runner or SageMaker) and the
+    demo: exit 1 with one line naming the drifted features when any drifted."""
     if drifted:
         raise MlopsError(
-            f"drift detected in {len(drifted)} of {len(result.features)} features: "
-            f"{', '.join(drifted)} (see {paths.markdown})",
+            f"drift detected in {len(drifted)} of {features} features: "
+            f"{', '.join(drifted)} (see {markdown})",
             exit_code=1,
         )

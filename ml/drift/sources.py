@@ -4,7 +4,9 @@ S3 inputs are downloaded to a local working directory first (streamed to disk, n
 held in memory), then read like local files. For a capture prefix every `.jsonl`,
 `.json`, `.ndjson` and `.csv` object under it is fetched, optionally only those written
 in the last `since_hours` (SageMaker writes capture files hourly under
-`<prefix>/<endpoint>/<variant>/yyyy/mm/dd/hh/`).
+`<prefix>/<endpoint>/<variant>/yyyy/mm/dd/hh/`), or only those after the monitor's
+marker (`ml.drift.window`): listed from `StartAfter` the marker's key, so older captures
+are neither listed nor read.
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from common.errors import MlopsError
 from ml.data.schema import SCHEMA_FILE, DatasetSchema
+
+if TYPE_CHECKING:
+    from ml.drift.window import CaptureWindow
 
 SUFFIXES = (".jsonl", ".json", ".ndjson", ".csv")
 
@@ -24,7 +29,7 @@ def is_s3(location: str) -> bool:
     return location.startswith("s3://")
 
 
-def _split(uri: str) -> tuple[str, str]:
+def split_uri(uri: str) -> tuple[str, str]:
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     if not bucket:
         raise MlopsError(f"{uri!r} is not an s3://<bucket>/<key> URI")
@@ -36,38 +41,58 @@ def materialize(
     workdir: Path,
     s3_client: Callable[[], Any],
     since_hours: float | None = None,
+    window: CaptureWindow | None = None,
 ) -> Path:
-    """A local path for `location`: itself, or the S3 object(s) downloaded under `workdir`."""
+    """A local path for `location`: itself, or the S3 object(s) downloaded under `workdir`;
+    with `window` (an S3 prefix), only those after its marker, each recorded in it."""
     if not is_s3(location):
         path = Path(location)
         if not path.exists():
             raise MlopsError(f"{path}: file not found")
         return path
     from ml.artifacts import S3Object, download_file  # boto3: only for S3 inputs
-    from ml.aws import aws_errors
 
-    bucket, key = _split(location)
+    bucket, key = split_uri(location)
     s3 = s3_client()
     if key and not key.endswith("/") and key.endswith(SUFFIXES):
         target = workdir / Path(key).name
         return download_file(s3, S3Object(bucket, key), target)
-    cutoff = datetime.now(UTC) - timedelta(hours=since_hours) if since_hours else None
     root = workdir / bucket
-    count = 0
+    for name in capture_keys(s3, location, since_hours, window):
+        relative = name[len(key) :].lstrip("/") or Path(name).name
+        download_file(s3, S3Object(bucket, name), root / relative)
+    return root
+
+
+def capture_keys(
+    s3: Any, location: str, since_hours: float | None = None, window: CaptureWindow | None = None
+) -> list[str]:
+    """The data objects under the s3:// prefix `location` a run reads: written in the last
+    `since_hours`, and after `window`'s marker (each recorded in it). None: bad input."""
+    from ml.aws import aws_errors
+
+    bucket, key = split_uri(location)
+    cutoff = datetime.now(UTC) - timedelta(hours=since_hours) if since_hours else None
+    keys: list[str] = []
     with aws_errors(f"listing {location}"):
-        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key)
+        after = {"StartAfter": window.after} if window and window.after else {}
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key, **after)
         for page in pages:
             for item in page.get("Contents", []):
                 name = item["Key"]
                 if not name.endswith(SUFFIXES) or (cutoff and item["LastModified"] < cutoff):
                     continue
-                relative = name[len(key) :].lstrip("/") or Path(name).name
-                download_file(s3, S3Object(bucket, name), root / relative)
-                count += 1
-    if count == 0:
-        window = f" written in the last {since_hours:g} hours" if since_hours else ""
-        raise MlopsError(f"{location}: no .jsonl or .csv objects{window}")
-    return root
+                if window is not None:
+                    window.admit(name)
+                keys.append(name)
+    if not keys and window is not None and window.after:
+        from ml.drift.window import NoNewCaptures
+
+        raise NoNewCaptures(f"{location}: nothing captured after {window.after}")
+    if not keys:
+        recent = f" written in the last {since_hours:g} hours" if since_hours else ""
+        raise MlopsError(f"{location}: no .jsonl or .csv objects{recent}")
+    return keys
 
 
 def materialize_stats(reference: str, local_reference: Path, s3_client: Callable[[], Any]) -> None:
@@ -80,7 +105,7 @@ def materialize_stats(reference: str, local_reference: Path, s3_client: Callable
     from ml.artifacts import S3Object, download_file
     from ml.drift.reference import STATS_SUFFIXES, stats_paths
 
-    bucket, key = _split(reference)
+    bucket, key = split_uri(reference)
     s3 = s3_client()
     for suffix, local in zip(STATS_SUFFIXES, stats_paths(local_reference), strict=True):
         source = S3Object(bucket, key + suffix)
@@ -110,7 +135,7 @@ def schema_categoricals(
         from ml.artifacts import S3Object, download_file
         from ml.aws import error_code
 
-        bucket, key = _split(reference)
+        bucket, key = split_uri(reference)
         folder = key.rsplit("/", 1)[0] + "/" if "/" in key else ""
         source = S3Object(bucket, f"{folder}{SCHEMA_FILE}")
         s3 = s3_client()

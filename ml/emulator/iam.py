@@ -21,12 +21,14 @@ Modelled per service (the ones the release uses):
 - KMS: the key ARN (key ids, aliases and alias ARNs resolved); `kms:SigningAlgorithm`,
   `kms:MessageType`, `kms:RequestAlias`, `kms:CallerAccount`; the key policy, which must
   allow the call itself or delegate to IAM by naming the account root.
-- SageMaker: the model package, group, training job, model, endpoint (config) ARN named in
-  the request; `sagemaker:ModelApprovalStatus`, `NetworkIsolation`,
+- SageMaker: the model package, group, training or processing job, model, endpoint
+  (config) ARN named in the request; `sagemaker:ModelApprovalStatus`, `NetworkIsolation`,
   `InterContainerTrafficEncryption`, `VolumeKmsKey`, `OutputKmsKey`, `VpcSubnets`,
   `VpcSecurityGroupIds`, `aws:TagKeys`/`aws:RequestTag/*`; creating with tags also needs
   `sagemaker:AddTags`; a `RoleArn`/`ExecutionRoleArn` needs `iam:PassRole` on that role
   with `iam:PassedToService = sagemaker.amazonaws.com`.
+- CloudWatch (signed as `monitoring`): `cloudwatch:<Action>` on `*`; PutMetricData with
+  `cloudwatch:namespace`.
 - STS: `AssumeRole` on the role ARN, which the role's trust policy must allow;
   `GetCallerIdentity` needs no permission (as on AWS).
 - Anything else: the action, on the resource moto names (usually `*`).
@@ -275,6 +277,8 @@ def _authorizations(response: Any, request: IAMRequestBase, resource: str) -> li
         return _sagemaker(request._action, body, scope)
     if service == "sts":
         return _sts(request._action, _query(response), scope)
+    if service == "monitoring":
+        return [_cloudwatch(response, request._action, scope)]
     return [Authorization(request._action, resource)]
 
 
@@ -308,6 +312,19 @@ def _json_body(response: Any) -> dict[str, Any]:
 
 def _query(response: Any) -> dict[str, str]:
     return {k: v[0] for k, v in (response.querystring or {}).items() if v}
+
+
+# CloudWatch ---------------------------------------------------------------------------------
+
+
+def _cloudwatch(response: Any, action: str, scope: _Scope) -> Authorization:
+    """Signed as `monitoring`, authorised as `cloudwatch:`; PutMetricData has no resource
+    and carries `cloudwatch:namespace`, what the monitoring roles are scoped by."""
+    name = "cloudwatch:" + action.partition(":")[2]
+    context = scope.common()
+    if name == "cloudwatch:PutMetricData":
+        context["cloudwatch:namespace"] = [str(response._get_param("Namespace"))]
+    return Authorization(name, "*", context)
 
 
 # S3 ----------------------------------------------------------------------------------------
@@ -451,6 +468,7 @@ def _kms(action: str, body: dict[str, Any], scope: _Scope) -> list[Any]:
 _SAGEMAKER_NAMES = (
     ("ModelPackageGroupName", "model-package-group"),
     ("TrainingJobName", "training-job"),
+    ("ProcessingJobName", "processing-job"),
     ("EndpointConfigName", "endpoint-config"),
     ("EndpointName", "endpoint"),
     ("ModelName", "model"),
@@ -525,6 +543,8 @@ def _next_version(group: str, scope: _Scope) -> int:
 def _sagemaker_settings(body: dict[str, Any]) -> dict[str, list[str]]:
     """Condition keys SageMaker derives from a create request's settings."""
     found: dict[str, list[str]] = {}
+    network = body.get("NetworkConfig") or {}  # a processing job's
+    body = {**network, **body}
     flags = (
         ("EnableNetworkIsolation", "sagemaker:networkisolation"),
         ("EnableInterContainerTrafficEncryption", "sagemaker:intercontainertrafficencryption"),
@@ -532,10 +552,17 @@ def _sagemaker_settings(body: dict[str, Any]) -> dict[str, list[str]]:
     for param, key in flags:
         if param in body:
             found[key] = [str(bool(body[param])).lower()]
-    volume = (body.get("ResourceConfig") or {}).get("VolumeKmsKeyId") or body.get("KmsKeyId")
+    cluster = (body.get("ProcessingResources") or {}).get("ClusterConfig") or {}
+    volume = (
+        (body.get("ResourceConfig") or {}).get("VolumeKmsKeyId")
+        or cluster.get("VolumeKmsKeyId")
+        or body.get("KmsKeyId")
+    )
     if volume:
         found["sagemaker:volumekmskey"] = [str(volume)]
-    output = (body.get("OutputDataConfig") or {}).get("KmsKeyId")
+    output = (body.get("OutputDataConfig") or body.get("ProcessingOutputConfig") or {}).get(
+        "KmsKeyId"
+    )
     if output:
         found["sagemaker:outputkmskey"] = [str(output)]
     vpc = body.get("VpcConfig") or {}

@@ -24,7 +24,7 @@ from common.errors import MlopsError
 if TYPE_CHECKING:
     from moto.server import ThreadedMotoServer
 
-    from ml.emulator import training
+    from ml.emulator import processing, training
 
 HOST = "127.0.0.1"
 DEFAULT_REGION = "eu-west-1"
@@ -51,6 +51,8 @@ class Emulator:
         self.port: int | None = None
         self.training: training.TrainingJobs | None = None
         """Runs the training jobs created here; `interrupt_next_job()` rehearses spot."""
+        self.processing: processing.ProcessingJobs | None = None
+        """Runs the processing jobs created here (`mlops drift --on sagemaker`)."""
 
     @property
     def endpoint_url(self) -> str:
@@ -75,7 +77,7 @@ class Emulator:
         packages, so the state is reset before the endpoint is handed out."""
         from moto.server import ThreadedMotoServer  # moto loads here, not with the module
 
-        from ml.emulator import iam, patches, training
+        from ml.emulator import iam, patches, processing, training
 
         patches.apply()
         iam.set_enforcing(self.enforce_iam)
@@ -93,6 +95,8 @@ class Emulator:
         _reset_when_ready(self.endpoint_url, timeout)
         self.training = training.TrainingJobs(self.endpoint_url, FAKE_CREDENTIALS)
         training.install(self.training)
+        self.processing = processing.ProcessingJobs(self.endpoint_url, FAKE_CREDENTIALS)
+        processing.install(self.processing)
         return self.endpoint_url
 
     def stop(self) -> None:
@@ -101,6 +105,11 @@ class Emulator:
 
             training.uninstall(self.training)
             self.training = None
+        if self.processing is not None:
+            from ml.emulator import processing
+
+            processing.uninstall(self.processing)
+            self.processing = None
         if self._server is not None:
             from ml.emulator import iam
 

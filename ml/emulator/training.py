@@ -231,25 +231,9 @@ class TrainingJobs:
 
     def _role_client(self, job: Any, run: JobRun) -> Any:
         """S3 as the job's execution role, the way SageMaker acts for the job."""
-        region = job.arn.split(":")[3]
-        sts = boto3.client(
-            "sts",
-            endpoint_url=self.endpoint_url,
-            region_name=region,
-            aws_access_key_id=self._service["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=self._service["AWS_SECRET_ACCESS_KEY"],
+        session, run.caller_arn = assume_job_role(
+            self.endpoint_url, self._service, run.role_arn, job.arn.split(":")[3]
         )
-        with _client_errors("ClientError: assuming the execution role"):
-            issued = sts.assume_role(RoleArn=run.role_arn, RoleSessionName=SESSION_NAME)
-        credentials = issued["Credentials"]
-        session = boto3.session.Session(
-            aws_access_key_id=credentials["AccessKeyId"],
-            aws_secret_access_key=credentials["SecretAccessKey"],
-            aws_session_token=credentials["SessionToken"],
-            region_name=region,
-        )
-        caller = session.client("sts", endpoint_url=self.endpoint_url).get_caller_identity()
-        run.caller_arn = caller["Arn"]
         return session.client("s3", endpoint_url=self.endpoint_url)
 
     def _attempt(self, job: Any, run: JobRun, s3: Any, instance: Path) -> str | None:
@@ -343,6 +327,31 @@ class TrainingJobs:
                 process.wait()
             with self._lock:
                 self._processes.discard(process)
+
+
+def assume_job_role(
+    endpoint_url: str, service: Mapping[str, str], role_arn: str, region: str
+) -> tuple[Any, str]:
+    """A session of the job's role, as SageMaker assumes it (session `SageMaker`), and
+    `sts:GetCallerIdentity` of that session."""
+    sts = boto3.client(
+        "sts",
+        endpoint_url=endpoint_url,
+        region_name=region,
+        aws_access_key_id=service["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=service["AWS_SECRET_ACCESS_KEY"],
+    )
+    with _client_errors("ClientError: assuming the execution role"):
+        issued = sts.assume_role(RoleArn=role_arn, RoleSessionName=SESSION_NAME)
+    credentials = issued["Credentials"]
+    session = boto3.session.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=region,
+    )
+    caller = session.client("sts", endpoint_url=endpoint_url).get_caller_identity()
+    return session, caller["Arn"]
 
 
 class _JobError(Exception):

@@ -73,7 +73,8 @@ def drift_gate(drifted: list[str], allowed: int) -> GateResult:
         None,
         float(allowed),
         float(allowed - count),
-        f"{count} drifted feature(s) in the training data{names}: {verdict} the {allowed} allowed",
+        f"{count} drifted feature(s) in the training data vs production's reference{names}: "
+        f"{verdict} the {allowed} allowed",
     )
 
 
@@ -81,11 +82,11 @@ def evaluate_gates(
     candidate: Metrics,
     production: Metrics | None,
     latency: Latency,
-    drifted: list[str],
+    drifted: list[str] | None,
     config: ValidationParams,
 ) -> list[GateResult]:
     """Every gate, in a stable order: metrics (when there is a production model), latency,
-    drift."""
+    drift (when there is a production reference to compare with)."""
     gates: list[GateResult] = []
     if production is not None:
         for name, tolerance in config.tolerances.items():
@@ -93,5 +94,6 @@ def evaluate_gates(
                 metric_gate(name, getattr(candidate, name), getattr(production, name), tolerance)
             )
     gates.append(latency_gate(latency, config.max_latency_p99_ms))
-    gates.append(drift_gate(drifted, config.max_drifted_features))
+    if drifted is not None:
+        gates.append(drift_gate(drifted, config.max_drifted_features))
     return gates

@@ -15,6 +15,9 @@ from ml.tracking.runs import TrackingLink
 from ml.validation.run import ModelEvaluation, ValidationResult
 
 METRIC_NAMES = tuple(HIGHER_IS_BETTER)
+NO_REFERENCE = (
+    "### Drift\n\nNo production reference to compare with (a first model): no drift gate.\n"
+)
 
 
 def _verdict(result: ValidationResult) -> str:
@@ -95,7 +98,7 @@ def render_markdown(result: ValidationResult) -> str:
         "",
         f"Candidate training data `{c.training_data_hash}`.",
         "",
-        drift_report.markdown_section(result.drift),
+        drift_report.markdown_section(result.drift) if result.drift else NO_REFERENCE,
     ]
     return "\n".join(lines)
 
@@ -137,8 +140,8 @@ def render_json(result: ValidationResult) -> dict[str, Any]:
         ],
         "candidate": _evaluation_json(result.candidate),
         "production": _evaluation_json(result.production),
-        "reference": str(result.reference_path),
-        "drift": result.drift.to_json(),
+        "reference": result.reference_path,
+        "drift": result.drift.to_json() if result.drift else None,
     }
 
 
@@ -190,7 +193,7 @@ def render_html(result: ValidationResult) -> str:
     sections = [
         h.section("Gates", f"<p>{h.badge(result.passed, _verdict(result)[2:])}</p>", gate_table),
         h.section("Candidate vs production", charts),
-        *drift_report.html_sections(result.drift),
+        *(drift_report.html_sections(result.drift) if result.drift else []),
     ]
     return h.page("Model validation", sections, subtitle=f"candidate {c.path} vs {against}")
 

@@ -9,8 +9,11 @@ report can never compare a model with data it was not trained on.
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -48,8 +51,10 @@ class ValidationResult:
     candidate: ModelEvaluation
     production: ModelEvaluation | None
     gates: list[GateResult]
-    drift: DriftResult
-    reference_path: Path
+    drift: DriftResult | None
+    """None: no production reference to compare with (a first model)."""
+    reference_path: str | None
+    """Where production's reference came from (a path or an s3:// URI)."""
 
     @property
     def passed(self) -> bool:
@@ -93,13 +98,78 @@ def _reference(path: Path, schema: DatasetSchema) -> pl.DataFrame:
     return read_table_csv(path, schema.dtypes(with_label=False), schema.feature_names)
 
 
+def production_reference_uri(data_bucket: str, model: str, production: ModelArtifact) -> str:
+    """The reference channel of the data `production` was trained on, in the data bucket
+    (where the launcher staged it, beside its stored statistics)."""
+    from infra.contracts import s3_uri
+    from ml.training.sagemaker import channel_prefix
+
+    digest = production.metadata.training_data_hash
+    return s3_uri(data_bucket, channel_prefix(model, digest, "reference") + "reference.csv")
+
+
+def choose_reference(
+    candidate: ModelArtifact,
+    production: ModelArtifact | None,
+    data_dir: Path,
+    reference: str | Path | None,
+    data_bucket: str | None,
+    model: str,
+) -> str | None:
+    """Production's reference: the one given, or the one its training data hash names."""
+    own = data_dir / "reference" / "reference.csv"
+    same_snapshot = (
+        production is not None
+        and production.metadata.training_data_hash == candidate.metadata.training_data_hash
+    )
+    if reference is not None:
+        inside = Path(str(reference)).resolve().is_relative_to(data_dir.resolve())
+        if not same_snapshot and not str(reference).startswith("s3://") and inside:
+            raise MlopsError(
+                f"{reference}: a split of the candidate's own snapshot cannot show drift; "
+                "pass production's reference (--reference, or --reference-bucket)"
+            )
+        return str(reference)
+    if production is None:
+        return None
+    if data_bucket is not None:
+        return production_reference_uri(data_bucket, model, production)
+    if same_snapshot:
+        return str(own)
+    raise MlopsError(
+        f"production {production.path} was trained on other data "
+        f"({production.metadata.training_data_hash[:19]}…): pass --reference-bucket <data "
+        "bucket> (its reference channel) or --reference <production's reference sample>"
+    )
+
+
+def _reference_frame(
+    location: str, schema: DatasetSchema, s3_client: Callable[[], Any] | None
+) -> pl.DataFrame:
+    if not location.startswith("s3://"):
+        return _reference(Path(location), schema)
+    from ml.drift.sources import materialize
+
+    if s3_client is None:
+        from ml import aws
+
+        def s3_client() -> Any:
+            return aws.client("s3")
+
+    with tempfile.TemporaryDirectory(prefix="mlops-validate-") as work:
+        return _reference(materialize(location, Path(work), s3_client), schema)
+
+
 def validate(
     candidate_dir: Path,
     production_dir: Path | None,
     data_dir: Path,
     params: Params,
-    reference_path: Path | None = None,
+    reference: str | Path | None = None,
+    data_bucket: str | None = None,
+    s3_client: Callable[[], Any] | None = None,
 ) -> ValidationResult:
+    """`reference`/`data_bucket`: production's reference (`choose_reference`)."""
     candidate = load_artifact(candidate_dir)
     production = load_artifact(production_dir) if production_dir is not None else None
     train_frame, schema = read_channel(data_dir / "train")
@@ -113,8 +183,9 @@ def validate(
     validation_frame, validation_schema = read_channel(data_dir / "validation")
     if validation_schema != schema:
         raise MlopsError(f"{data_dir / 'validation'}: schema differs from the train channel's")
-    reference_path = reference_path or data_dir / "reference" / "reference.csv"
-    reference = _reference(reference_path, schema)
+    model = params.model
+    location = choose_reference(candidate, production, data_dir, reference, data_bucket, model)
+    reference_frame = _reference_frame(location, schema, s3_client) if location else None
 
     repeats = params.validation.latency_repeats
     source = data_dir / "validation"
@@ -124,13 +195,21 @@ def validate(
         if production is not None
         else None
     )
-    drift = detect_drift_frames(
-        reference.select(schema.feature_names),
-        train_frame.select(schema.feature_names),
-        schema.categorical,
-        params.drift,
+    drift = (
+        detect_drift_frames(
+            reference_frame.select(schema.feature_names),
+            train_frame.select(schema.feature_names),
+            schema.categorical,
+            params.drift,
+        )
+        if reference_frame is not None
+        else None
     )
     gates = evaluate_gates(
-        cand.metrics, prod.metrics if prod else None, cand.latency, drift.drifted, params.validation
+        cand.metrics,
+        prod.metrics if prod else None,
+        cand.latency,
+        drift.drifted if drift else None,
+        params.validation,
     )
-    return ValidationResult(cand, prod, gates, drift, reference_path)
+    return ValidationResult(cand, prod, gates, drift, location)

@@ -38,7 +38,8 @@ EXPECTED: dict[str, dict[str, tuple[str, ...]]] = {
         "gh-train": (GET,),
         "training-pr": (GET,),
     },
-    "drift reference": {"gh-build": (PUT,), "gh-monitor": (GET,)},
+    # the validation drift gate (gh-build, gh-train) reads production's; the monitor too
+    "drift reference": {"gh-build": (PUT, GET), "gh-train": (GET,), "gh-monitor": (GET,)},
     "registered model": {
         "gh-release": (PUT, GET),
         "inference": (GET,),
@@ -51,6 +52,7 @@ EXPECTED: dict[str, dict[str, tuple[str, ...]]] = {
     "validation report": {"gh-release": (PUT,), "auditor": (GET,)},
     "captured requests": {"inference": (PUT,), "gh-monitor": (GET,)},
     "ground truth labels": {"gh-monitor": (GET,)},
+    "monitor marker": {"gh-monitor": (PUT, GET)},
     "model package": {
         "gh-approve": ("sagemaker:UpdateModelPackage",),
         "gh-release": ("sagemaker:DescribeModelPackage",),
@@ -100,6 +102,9 @@ def code_uses(graph: Graph) -> dict[str, str]:
         ),
         "ground truth labels": contracts.s3_uri(
             capture, contracts.ground_truth_prefix(group) + "2026-01-06.csv"
+        ),
+        "monitor marker": contracts.s3_uri(
+            capture, contracts.monitor_marker_key(contracts.capture_prefix(group))
         ),
     }
     arns = {what: "arn:aws:s3:::" + uri.removeprefix("s3://") for what, uri in uris.items()}

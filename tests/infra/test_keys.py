@@ -82,7 +82,7 @@ DATA_KEY_USERS = {
     "BuildUsesKey": ("gh-build", [S3, SAGEMAKER]),
     "ReleaseUsesKey": ("gh-release", [S3]),
     "DeployUsesKey": ("gh-deploy", [S3, SAGEMAKER]),
-    "MonitorUsesKey": ("gh-monitor", [S3]),
+    "MonitorUsesKey": ("gh-monitor", [S3, SAGEMAKER]),
     "AuditorUsesKey": ("auditor", [S3]),
     # the MLflow tracking server's artifact store (every shipped stack has one)
     "TrackingUsesKey": ("tracking", [S3]),
