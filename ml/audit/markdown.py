@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ml.audit.report import STATUS_LABELS, evaluations_by_id, value_text
+from ml.audit.report import STATUS_LABELS, evaluations_by_id, source_text, value_text
 from policies.reachability import PULL_REQUEST_FORBIDDEN, PULL_REQUEST_FORBIDDEN_IN_PROD
 
 PROD_ONLY_FORBIDDEN = [p for p in PULL_REQUEST_FORBIDDEN_IN_PROD if p not in PULL_REQUEST_FORBIDDEN]
@@ -223,9 +223,10 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"# Compliance audit: stack `{report['stack']}` — {report['summary']['status'].upper()}",
         "",
         f"Generated {report['generated_at']} by policy pack `{pack['name']}` {pack['version']} "
-        f"({pack['policies']} policies) from the declared infrastructure (the offline resource "
-        "graph: no cloud credentials). Evidence values are the exact Pulumi inputs each rule "
-        "read; the JSON report has them in full.",
+        f"({pack['policies']} policies). Audited: {source_text(report)}. Evidence values are "
+        "the exact inputs each rule read; the JSON report has them in full.",
+        "",
+        *[f"- {note}" for note in (report.get("source") or {}).get("notes", [])],
         "",
     ]
     sections = _summary(report) + _controls(report) + _inventory(report)
