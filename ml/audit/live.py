@@ -626,11 +626,11 @@ def live_graph(stack: str, root: Path, outputs_path: Path | None) -> tuple[dict[
 
     cfg = load_stack(stack, root)  # an unknown stack or a bad stack file: one line
     deployed = read_outputs(outputs_path, stack)
-    declared = render_graph(stack, root)
     session = aws.session(region=str(deployed.get("region") or cfg.region))
+    if session.get_credentials() is None:  # before the render: fail fast
+        raise MlopsError(NO_CREDENTIALS)
+    declared = render_graph(stack, root)
     try:
-        if session.get_credentials() is None:
-            raise MlopsError(NO_CREDENTIALS)
         return read_live(declared, deployed, Clients.of(session))
     except NoCredentialsError:
         raise MlopsError(NO_CREDENTIALS) from None
