@@ -405,9 +405,14 @@ def render_html(report: dict[str, Any]) -> str:
             '<body data-ready="0"><header>',
             f"<h1>{_e(title)}</h1>",
             f"<p class='muted'>Generated {_e(report['generated_at'])} by policy pack "
-            f"<code>{_e(pack['name'])}</code> {_e(pack['version'])} ({pack['policies']} policies) "
+            f"<code>{_e(pack['name'])}</code> {_e(pack['version'])} ({pack['policies']} policies). "
             f"Audited: {_e(source_text(report))}. "
-            "Evidence values are the exact inputs each rule read.</p></header><main>",
+            "Evidence values are the exact inputs each rule read.</p>",
+            "".join(
+                f"<p class='muted'>{_e(note)}</p>"
+                for note in (report.get("source") or {}).get("notes", [])
+            ),
+            "</header><main>",
             _summary(report),
             _filters(report),
             _controls(report),
