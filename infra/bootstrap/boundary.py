@@ -26,7 +26,7 @@ PLATFORM_ACTIONS: dict[str, tuple[str, ...]] = {
         "DescribeScalingPolicies", "PutScalingPolicy", "RegisterScalableTarget",
     ),
     "cloudtrail": (
-        "AddTags", "CreateTrail", "DeleteTrail", "DescribeTrails", "GetEventSelectors",
+        "AddTags", "CreateTrail", "DeleteTrail", "DescribeTrails", "GetEventSelectors", "GetTrail",
         "GetTrailStatus", "ListTags", "PutEventSelectors", "RemoveTags", "StartLogging",
         "StopLogging", "UpdateTrail",
     ),
