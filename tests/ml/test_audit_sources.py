@@ -534,3 +534,44 @@ def test_live_audit_without_stack_outputs_says_how_to_get_them(root, capsys):
     # then one line says how to write them
     assert code == 2 and stderr.count("\n") == 1, stderr
     assert "pulumi stack output --json --stack dev" in stderr, stderr
+
+
+def test_resource_the_outputs_name_but_the_account_lacks_fails_the_live_audit(
+    declared, deployment, root
+):
+    from ml.audit.live import Clients, read_live
+    from ml.audit.report import build_report
+
+    # given stack outputs naming a monitor role that is not in the account (deleted by hand)
+    outputs = json.loads(json.dumps(deployment.outputs))
+    gone = outputs["roles"]["monitor"].rsplit("-", 1)[0] + "-0000000"
+    outputs["roles"]["monitor"] = gone
+    # when the deployment is audited live
+    graph, source = read_live(declared, outputs, Clients.of(deployment.auditor))
+    report = build_report(Graph.from_json(graph), None, source=source)
+    # then the audit fails, naming the missing role
+    missing = f"not deployed: mlops-dev-gh-monitor: role {gone.rsplit('/', 1)[1]} is not deployed"
+    assert report["summary"]["status"] == "fail", report["summary"]
+    assert missing in report["summary"]["failures"], report["summary"]["failures"]
+
+
+def test_live_audit_as_a_role_without_the_reads_fails_in_one_line(declared, deployment):
+    from ml.audit.live import Clients, read_live
+    from ml.emulator.identities import credentials_for
+    from ml.errors import MlopsError
+
+    # given the drift monitor's session instead of the auditor's
+    monitor = credentials_for(deployment.emulated, "monitor", deployment.admin["sts"])
+    session = boto3.session.Session(
+        aws_access_key_id=monitor.access_key_id,
+        aws_secret_access_key=monitor.secret_access_key,
+        aws_session_token=monitor.session_token,
+        region_name="eu-west-1",
+    )
+    # when it runs the live audit
+    with pytest.raises(MlopsError) as refused:
+        read_live(declared, deployment.outputs, Clients.of(session))
+    # then the first read it may not make stops it, in one line that says where to look
+    message = str(refused.value)
+    assert "\n" not in message and message.startswith("live audit, "), message
+    assert "AccessDenied" in message and "check the IAM role" in message, message
