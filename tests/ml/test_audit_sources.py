@@ -575,3 +575,74 @@ def test_live_audit_as_a_role_without_the_reads_fails_in_one_line(declared, depl
     message = str(refused.value)
     assert "\n" not in message and message.startswith("live audit, "), message
     assert "AccessDenied" in message and "check the IAM role" in message, message
+
+
+@pytest.fixture
+def prod_declared(repo_root: Path) -> dict[str, Any]:
+    """prod's declared alarm topic and trail (with the stack outputs naming them)."""
+    from infra.offline import render_graph
+
+    graph = render_graph("prod", repo_root)
+    kinds = ("aws:sns/topic:Topic", "aws:sns/topicPolicy:TopicPolicy", "aws:cloudtrail/trail:Trail")
+    graph["resources"] = [r for r in graph["resources"] if r["type"] in kinds]
+    return graph
+
+
+def test_topic_and_trail_changed_outside_pulumi_fail_live(prod_declared, monkeypatch):
+    from moto import mock_aws
+
+    from ml.audit.live import Clients, read_live
+    from ml.audit.report import build_report
+
+    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")):
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with mock_aws():
+        session = boto3.session.Session(region_name="eu-west-1")
+        kms, s3 = session.client("kms"), session.client("s3")
+        sns, trails = session.client("sns"), session.client("cloudtrail")
+        # given prod's topic and trail deployed as declared
+        key = kms.create_key(Description="logs")["KeyMetadata"]["Arn"]
+        topic_input = next(r for r in prod_declared["resources"] if r["type"].endswith("Topic"))
+        topic = sns.create_topic(
+            Name=topic_input["inputs"]["name"], Attributes={"KmsMasterKeyId": key}
+        )["TopicArn"]
+        s3.create_bucket(
+            Bucket="mlops-prod-trail-live",
+            CreateBucketConfiguration={"LocationConstraint": "eu-west-1"},
+        )
+        trail = trails.create_trail(
+            Name="mlops-prod-trail",
+            S3BucketName="mlops-prod-trail-live",
+            IsMultiRegionTrail=True,
+            IncludeGlobalServiceEvents=True,
+            EnableLogFileValidation=True,
+            KmsKeyId=key,
+        )["TrailARN"]
+        trails.start_logging(Name=trail)
+        outputs = {"environment": "prod", "servingAlarmTopicArn": topic, "trailArn": trail}
+
+        def audit() -> dict[str, Any]:
+            graph, source = read_live(prod_declared, outputs, Clients.of(session))
+            return build_report(Graph.from_json(graph), None, source=source)
+
+        before = audit()
+        # when someone switches the topic to the AWS managed key and turns log file
+        # validation off, outside Pulumi
+        sns.set_topic_attributes(
+            TopicArn=topic, AttributeName="KmsMasterKeyId", AttributeValue="alias/aws/sns"
+        )
+        trails.update_trail(Name=trail, EnableLogFileValidation=False)
+        after = audit()
+    # then the live audit, which passed on both, fails on both
+    checks = (
+        ("sns-topic-encrypted-with-customer-kms-key", "mlops-prod-alarms"),
+        ("cloudtrail-log-file-validation", "mlops-prod-trail"),
+    )
+    for policy, resource in checks:
+        assert _status(before, policy, resource) == "pass", (policy, before["summary"])
+        assert _status(after, policy, resource) == "fail", (policy, after["summary"])
+    assert _status(after, "cloudtrail-encrypted-with-customer-kms-key", "mlops-prod-trail") == (
+        "pass"
+    )
