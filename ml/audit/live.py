@@ -104,7 +104,6 @@ class _Live:
     """The live graph being built, with what the report must say about it."""
 
     stack: str
-    prefix: str
     resources: list[dict[str, Any]] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
 
@@ -361,6 +360,8 @@ def _keys(live: _Live, graph: dict, names: dict, c: Clients) -> None:
             {"arn": meta["Arn"], "keyId": meta["KeyId"]},
         )
     for alias in (r for r in graph["resources"] if r["type"] == ALIAS):
+        if str(alias["inputs"].get("targetKeyId")) not in names:
+            continue  # its key is not named by the outputs: neither is read
         name = alias["inputs"]["name"]
         described = _read(f"alias {name}: DescribeKey", lambda n=name: c.kms.describe_key(KeyId=n))
         if described is None:
@@ -572,9 +573,14 @@ def read_live(
     with aws_errors(f"live audit of {stack}: who is calling (sts:GetCallerIdentity)"):
         caller = clients.sts.get_caller_identity()["Arn"]
     names = deployed_names(declared.get("outputs") or {}, deployed_outputs)
-    live = _Live(stack, f"mlops-{stack}-")
+    live = _Live(stack)
     for reader in READERS:
         reader(live, declared, names, clients)
+    if not live.resources and not live.missing:
+        raise MlopsError(
+            f"the stack outputs name none of stack {stack}'s declared resources: pass the "
+            f"outputs of the deployed stack (`pulumi stack output --json --stack {stack}`)"
+        )
     components = [r for r in declared["resources"] if r["type"].startswith("mlops:")]
     read = {r["urn"] for r in live.resources}
     unread = sorted(

@@ -588,53 +588,51 @@ def prod_declared(repo_root: Path) -> dict[str, Any]:
     return graph
 
 
-def test_topic_and_trail_changed_outside_pulumi_fail_live(prod_declared, monkeypatch):
-    from moto import mock_aws
-
+def test_topic_and_trail_changed_outside_pulumi_fail_live(prod_declared, deployment):
+    from ml import aws
     from ml.audit.live import Clients, read_live
     from ml.audit.report import build_report
 
-    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")):
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
-        session = boto3.session.Session(region_name="eu-west-1")
-        kms, s3 = session.client("kms"), session.client("s3")
-        sns, trails = session.client("sns"), session.client("cloudtrail")
-        # given prod's topic and trail deployed as declared
-        key = kms.create_key(Description="logs")["KeyMetadata"]["Arn"]
-        topic_input = next(r for r in prod_declared["resources"] if r["type"].endswith("Topic"))
-        topic = sns.create_topic(
-            Name=topic_input["inputs"]["name"], Attributes={"KmsMasterKeyId": key}
-        )["TopicArn"]
-        s3.create_bucket(
-            Bucket="mlops-prod-trail-live",
-            CreateBucketConfiguration={"LocationConstraint": "eu-west-1"},
-        )
-        trail = trails.create_trail(
-            Name="mlops-prod-trail",
-            S3BucketName="mlops-prod-trail-live",
-            IsMultiRegionTrail=True,
-            IncludeGlobalServiceEvents=True,
-            EnableLogFileValidation=True,
-            KmsKeyId=key,
-        )["TrailARN"]
-        trails.start_logging(Name=trail)
-        outputs = {"environment": "prod", "servingAlarmTopicArn": topic, "trailArn": trail}
+    # given prod's alarm topic and trail deployed as declared, in the emulator (read here
+    # with the administrator's session: the reader's fidelity, not the auditor's reach)
+    admin = aws.session()
+    kms, s3 = admin.client("kms"), admin.client("s3")
+    sns, trails = admin.client("sns"), admin.client("cloudtrail")
+    key = kms.create_key(Description="logs")["KeyMetadata"]["Arn"]
+    name = next(r for r in prod_declared["resources"] if r["type"].endswith("Topic"))
+    topic = sns.create_topic(Name=name["inputs"]["name"], Attributes={"KmsMasterKeyId": key})
+    bucket = "mlops-prod-trail-live"
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    trail = trails.create_trail(
+        Name="mlops-prod-trail",
+        S3BucketName=bucket,
+        IsMultiRegionTrail=True,
+        IncludeGlobalServiceEvents=True,
+        EnableLogFileValidation=True,
+        KmsKeyId=key,
+    )["TrailARN"]
+    trails.start_logging(Name=trail)
+    outputs = {"environment": "prod", "servingAlarmTopicArn": topic["TopicArn"], "trailArn": trail}
 
-        def audit() -> dict[str, Any]:
-            graph, source = read_live(prod_declared, outputs, Clients.of(session))
-            return build_report(Graph.from_json(graph), None, source=source)
+    def audit() -> dict[str, Any]:
+        graph, source = read_live(prod_declared, outputs, Clients.of(admin))
+        return build_report(Graph.from_json(graph), None, source=source)
 
+    try:
         before = audit()
         # when someone switches the topic to the AWS managed key and turns log file
         # validation off, outside Pulumi
         sns.set_topic_attributes(
-            TopicArn=topic, AttributeName="KmsMasterKeyId", AttributeValue="alias/aws/sns"
+            TopicArn=topic["TopicArn"],
+            AttributeName="KmsMasterKeyId",
+            AttributeValue="alias/aws/sns",
         )
         trails.update_trail(Name=trail, EnableLogFileValidation=False)
         after = audit()
+    finally:
+        trails.delete_trail(Name=trail)
+        sns.delete_topic(TopicArn=topic["TopicArn"])
+        s3.delete_bucket(Bucket=bucket)
     # then the live audit, which passed on both, fails on both
     checks = (
         ("sns-topic-encrypted-with-customer-kms-key", "mlops-prod-alarms"),
@@ -646,3 +644,26 @@ def test_topic_and_trail_changed_outside_pulumi_fail_live(prod_declared, monkeyp
     assert _status(after, "cloudtrail-encrypted-with-customer-kms-key", "mlops-prod-trail") == (
         "pass"
     )
+
+
+@pytest.mark.parametrize(
+    ("outputs", "says"),
+    [
+        ({"environment": "prod"}, "the stack outputs are of stack 'prod', not 'dev'"),
+        (
+            {"environment": "dev", "repositoryUrl": "x"},
+            "name none of stack dev's declared resources",
+        ),
+    ],
+)
+def test_live_audit_with_outputs_of_another_stack_fails_in_one_line(
+    outputs, says, declared, deployment
+):
+    from ml.audit.live import Clients, read_live
+    from ml.errors import MlopsError
+
+    # when the live audit is given outputs that are not the deployed dev stack's
+    with pytest.raises(MlopsError) as refused:
+        read_live(declared, outputs, Clients.of(deployment.auditor))
+    # then one line says so, and how to get the right ones
+    assert "\n" not in str(refused.value) and says in str(refused.value), str(refused.value)
