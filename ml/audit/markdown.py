@@ -226,9 +226,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"({pack['policies']} policies). Audited: {source_text(report)}. Evidence values are "
         "the exact inputs each rule read; the JSON report has them in full.",
         "",
-        *[f"- {note}" for note in (report.get("source") or {}).get("notes", [])],
-        "",
     ]
+    notes = (report.get("source") or {}).get("notes", [])
+    head += [*(f"- {note}" for note in notes), ""] if notes else []
     sections = _summary(report) + _controls(report) + _inventory(report)
     sections += _waivers(report) + _lint(report) + _policies(report)
     return "\n".join(head + sections)

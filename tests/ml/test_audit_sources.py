@@ -667,3 +667,20 @@ def test_live_audit_with_outputs_of_another_stack_fails_in_one_line(
         read_live(declared, outputs, Clients.of(deployment.auditor))
     # then one line says so, and how to get the right ones
     assert "\n" not in str(refused.value) and says in str(refused.value), str(refused.value)
+
+
+def test_every_report_format_says_it_audited_the_deployment(declared, deployment, root):
+    from ml.audit.writers import render_report
+
+    # given the live audit's report
+    report = live_report(declared, deployment, root)
+    # when it is written in each format
+    markdown = render_report(report, "md", root)
+    html = render_report(report, "html", root)
+    sarif = json.loads(render_report(report, "sarif", root))
+    # then each says what it audited, and who read it
+    said = "Audited: the deployed resources, read with read-only calls (arn:aws:sts::"
+    assert said in markdown and ":assumed-role/mlops-dev-auditor-" in markdown, markdown[:600]
+    assert "Audited: the deployed resources, read with read-only calls" in html, html[:1500]
+    assert sarif["runs"][0]["properties"]["source"]["kind"] == "live", sarif["runs"][0]
+    assert "- not read (declared, outside what the live audit reads" in markdown, markdown[:1500]
