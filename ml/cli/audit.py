@@ -116,8 +116,10 @@ def _graph_to_audit(
     from ml.audit.sources import Source
 
     if graph_file is not None:
-        if stack is not None or live:
-            raise MlopsError("--graph audits the file alone: drop --stack and --live")
+        if stack is not None or live or outputs is not None:
+            raise MlopsError(
+                "--graph audits the file alone: drop --stack, --live and --stack-outputs"
+            )
         from ml.audit.sources import load_graph
 
         graph, source = load_graph(graph_file)

@@ -684,3 +684,18 @@ def test_every_report_format_says_it_audited_the_deployment(declared, deployment
     assert "Audited: the deployed resources, read with read-only calls" in html, html[:1500]
     assert sarif["runs"][0]["properties"]["source"]["kind"] == "live", sarif["runs"][0]
     assert "- not read (declared, outside what the live audit reads" in markdown, markdown[:1500]
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["audit"], "name what to audit: --stack S (add --live for what is deployed) or --graph"),
+        (["audit", "--graph", "g.json", "--live"], "--graph audits the file alone"),
+        (["audit", "--stack", "dev", "--stack-outputs", "o.json"], "applies to --live only"),
+    ],
+)
+def test_audit_options_that_do_not_fit_together_fail_in_one_line(argv, says, tmp_path, capsys):
+    # when the audit is asked for nothing, or for two sources at once
+    code, _, stderr = run([*argv, "--root", str(tmp_path)], capsys)
+    # then one line says what to pass
+    assert code == 2 and stderr.count("\n") == 1 and says in stderr, stderr
