@@ -25,6 +25,7 @@ from pulumi.runtime import resource as resource_runtime
 from pulumi.runtime import rpc
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.proto import source_pb2
+from pulumi.runtime.settings import get_root_resource
 from pulumi.runtime.stack import wait_for_rpcs
 
 from infra.config import PROJECT, load_stack, read_stack_file, stack_file
@@ -259,6 +260,14 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: pulumi.runtime.Mocks):
         super().__init__(mocks)
         self.records: list[dict[str, Any]] = []
+        self.stack_outputs: dict[str, Any] = {}
+
+    def RegisterResourceOutputs(self, request):
+        """Keep the stack's exports (`pulumi stack output` as the mocks name things): the
+        live audit pairs them with the deployed stack's to find each resource's real name."""
+        if "::pulumi:pulumi:Stack::" in request.urn:
+            self.stack_outputs = _redact(json_format.MessageToDict(request.outputs))
+        return super().RegisterResourceOutputs(request)
 
     def RegisterResource(self, request):
         response = super().RegisterResource(request)
@@ -321,8 +330,10 @@ def run_program(
     stack: str,
     config: dict[str, str],
     secret_keys: list[str],
+    stack_outputs: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run a Pulumi program module under `mocks`; every resource it registered, recorded.
+    """Run a Pulumi program module under `mocks`; every resource it registered, recorded
+    (and the stack's exports into `stack_outputs`, when given).
 
     The cyclic garbage collector is off meanwhile: loading pulumi-aws's modules and
     registering the resources allocate about a million objects that stay alive to the end,
@@ -347,6 +358,12 @@ def run_program(
         )
         set_all_config(config, secret_keys)
         runpy.run_module(module, run_name="__main__")
+        if stack_outputs is not None:
+            # `set_mocks` registered the root stack's (empty) outputs before the program
+            # ran; register them again, now that the program has exported them.
+            root = get_root_resource()
+            root._outputs_registered = False
+            root._finish()
         loop.run_until_complete(wait_for_rpcs())
     finally:
         pulumi.runtime.settings.reset_options()
@@ -355,6 +372,8 @@ def run_program(
         asyncio.set_event_loop(None)
         if collecting:
             gc.enable()
+    if stack_outputs is not None:
+        stack_outputs.update(monitor.stack_outputs)
     return [record for record in monitor.records if record["type"] != "pulumi:pulumi:Stack"]
 
 
@@ -362,7 +381,14 @@ def render_graph(stack: str, root: Path) -> dict[str, Any]:
     """Render `Pulumi.<stack>.yaml` under `root` into the graph; raises `ConfigError`."""
     cfg = load_stack(stack, root)  # fail fast, with one line, before any Pulumi work
     config, secret_keys = engine_config_from_file(stack_file(stack, root))
+    outputs: dict[str, Any] = {}
     resources = run_program(
-        "infra.__main__", AwsLikeMocks(region=cfg.region), PROJECT, stack, config, secret_keys
+        "infra.__main__",
+        AwsLikeMocks(region=cfg.region),
+        PROJECT,
+        stack,
+        config,
+        secret_keys,
+        outputs,
     )
-    return {"stack": stack, "project": PROJECT, "resources": resources}
+    return {"stack": stack, "project": PROJECT, "resources": resources, "outputs": outputs}

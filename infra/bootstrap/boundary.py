@@ -27,7 +27,7 @@ PLATFORM_ACTIONS: dict[str, tuple[str, ...]] = {
         "DescribeScalingPolicies", "PutScalingPolicy", "RegisterScalableTarget",
     ),
     "cloudtrail": (
-        "AddTags", "CreateTrail", "DeleteTrail", "DescribeTrails", "GetEventSelectors",
+        "AddTags", "CreateTrail", "DeleteTrail", "DescribeTrails", "GetEventSelectors", "GetTrail",
         "GetTrailStatus", "ListTags", "PutEventSelectors", "RemoveTags", "StartLogging",
         "StopLogging", "UpdateTrail",
     ),
@@ -94,12 +94,13 @@ PLATFORM_ACTIONS: dict[str, tuple[str, ...]] = {
     ),
     "sagemaker": (
         "AddTags", "CreateEndpoint", "CreateEndpointConfig", "CreateMlflowTrackingServer",
-        "CreateModel", "CreateModelPackage", "CreateModelPackageGroup", "CreateTrainingJob",
+        "CreateModel", "CreateModelPackage", "CreateModelPackageGroup", "CreateProcessingJob",
+        "CreateTrainingJob",
         "DeleteEndpoint", "DeleteEndpointConfig", "DeleteMlflowTrackingServer", "DeleteModel",
         "DeleteModelPackageGroup", "DeleteTags", "DescribeEndpoint", "DescribeEndpointConfig",
         "DescribeMlflowTrackingServer", "DescribeModel", "DescribeModelPackage",
-        "DescribeModelPackageGroup", "DescribeTrainingJob", "ListModelPackages", "ListTags",
-        "StopTrainingJob", "UpdateEndpoint", "UpdateEndpointWeightsAndCapacities",
+        "DescribeModelPackageGroup", "DescribeProcessingJob", "DescribeTrainingJob",
+        "ListModelPackages", "ListTags", "StopProcessingJob", "StopTrainingJob", "UpdateEndpoint", "UpdateEndpointWeightsAndCapacities",
         "UpdateMlflowTrackingServer", "UpdateModelPackage",
     ),
     # what `mlops train` does on the stack's MLflow tracking server (ml/tracking/runs.py)
@@ -117,7 +118,9 @@ RELEASE_DUTIES = (
     "ecr:UploadLayerPart",
     "kms:Sign",
     "sagemaker:CreateModelPackage",
+    "sagemaker:CreateProcessingJob",  # the drift monitor's (`mlops drift --on sagemaker`)
     "sagemaker:CreateTrainingJob",
+    "sagemaker:StopProcessingJob",
     "sagemaker:StopTrainingJob",
     "sagemaker:UpdateModelPackage",
     *TRACKING_ACTIONS,  # logging training runs is the launchers' duty

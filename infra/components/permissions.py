@@ -90,6 +90,10 @@ ECR_PUSH = (
 AUDITOR_BY_HAND = (
     "auditors read this evidence themselves (AWS console or CLI); no mlops command does"
 )
+LIVE_AUDIT = (
+    "`mlops audit --live` reads it as this role; tests/ml/test_audit_sources.py runs that "
+    "in the emulator with IAM enforced (the demo audits the declared graph)"
+)
 READ_REGISTRY = (
     "sagemaker:DescribeModelPackage",
     "sagemaker:DescribeModelPackageGroup",
@@ -423,9 +427,39 @@ def _auditor(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
                 "kms:GetKeyPolicy",
                 "kms:GetKeyRotationStatus",
                 "kms:GetPublicKey",
+                "kms:ListResourceTags",
                 "kms:Verify",
             ),
             resources=keys,
+        ),
+        # `mlops audit --live`: the stack's roles, alarm topics and trail as deployed. Reads
+        # of configuration only: no iam:Simulate*, no sns:Subscribe, no trail changes.
+        Statement(
+            sid="ReadRolesLive",
+            unused_in_demo_because=LIVE_AUDIT,
+            actions=(
+                "iam:GetRole",
+                "iam:GetRolePolicy",
+                "iam:ListAttachedRolePolicies",
+                "iam:ListRolePolicies",
+            ),
+            resources=[args.arns.iam_role(f"{args.prefix}-*")],
+        ),
+        Statement(
+            sid="ReadTopicsAndTrailLive",
+            unused_in_demo_because=LIVE_AUDIT,
+            actions=(
+                "cloudtrail:GetEventSelectors",
+                "cloudtrail:GetTrail",
+                "cloudtrail:GetTrailStatus",
+                "cloudtrail:ListTags",
+                "sns:GetTopicAttributes",
+                "sns:ListTagsForResource",
+            ),
+            resources=[
+                args.arns.service("sns", f"{args.prefix}-*"),
+                args.arns.service("cloudtrail", f"trail/{args.prefix}-*"),
+            ],
         ),
         _kms_use("auditor", args),
         Statement(
@@ -480,16 +514,20 @@ def _auditor(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
                 )
             )
     statements.insert(
-        3,
+        5,
         Statement(
             sid="ReadBucketConfiguration",
-            unused_in_demo_because=AUDITOR_BY_HAND,
+            unused_in_demo_because=LIVE_AUDIT,
             actions=(
                 "s3:GetBucketLogging",
                 "s3:GetBucketObjectLockConfiguration",
+                "s3:GetBucketOwnershipControls",
                 "s3:GetBucketPolicy",
+                "s3:GetBucketPublicAccessBlock",
+                "s3:GetBucketTagging",
                 "s3:GetBucketVersioning",
                 "s3:GetEncryptionConfiguration",
+                "s3:GetLifecycleConfiguration",
                 "s3:ListBucket",
             ),
             resources=buckets,

@@ -13,7 +13,7 @@ from html import escape
 from typing import Any
 
 from ml.audit import retention
-from ml.audit.report import STATUS_LABELS, evaluations_by_id, value_text
+from ml.audit.report import STATUS_LABELS, evaluations_by_id, source_text, value_text
 
 CSS = """
 :root{--fail:#b42318;--pass:#067647;--adv:#b54708;--waived:#5925dc;--na:#667085;
@@ -406,9 +406,14 @@ def render_html(report: dict[str, Any]) -> str:
             '<body data-ready="0"><header>',
             f"<h1>{_e(title)}</h1>",
             f"<p class='muted'>Generated {_e(report['generated_at'])} by policy pack "
-            f"<code>{_e(pack['name'])}</code> {_e(pack['version'])} ({pack['policies']} policies) "
-            "from the declared infrastructure (offline resource graph, no cloud credentials). "
-            "Evidence values are the exact Pulumi inputs each rule read.</p></header><main>",
+            f"<code>{_e(pack['name'])}</code> {_e(pack['version'])} ({pack['policies']} policies). "
+            f"Audited: {_e(source_text(report))}. "
+            "Evidence values are the exact inputs each rule read.</p>",
+            "".join(
+                f"<p class='muted'>{_e(note)}</p>"
+                for note in (report.get("source") or {}).get("notes", [])
+            ),
+            "</header><main>",
             _summary(report),
             _filters(report),
             _controls(report),

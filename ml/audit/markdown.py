@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ml.audit import retention
-from ml.audit.report import STATUS_LABELS, evaluations_by_id, value_text
+from ml.audit.report import STATUS_LABELS, evaluations_by_id, source_text, value_text
 from policies.reachability import PULL_REQUEST_FORBIDDEN, PULL_REQUEST_FORBIDDEN_IN_PROD
 
 PROD_ONLY_FORBIDDEN = [p for p in PULL_REQUEST_FORBIDDEN_IN_PROD if p not in PULL_REQUEST_FORBIDDEN]
@@ -228,11 +228,12 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"# Compliance audit: stack `{report['stack']}` — {report['summary']['status'].upper()}",
         "",
         f"Generated {report['generated_at']} by policy pack `{pack['name']}` {pack['version']} "
-        f"({pack['policies']} policies) from the declared infrastructure (the offline resource "
-        "graph: no cloud credentials). Evidence values are the exact Pulumi inputs each rule "
-        "read; the JSON report has them in full.",
+        f"({pack['policies']} policies). Audited: {source_text(report)}. Evidence values are "
+        "the exact inputs each rule read; the JSON report has them in full.",
         "",
     ]
+    notes = (report.get("source") or {}).get("notes", [])
+    head += [*(f"- {note}" for note in notes), ""] if notes else []
     sections = _summary(report) + _controls(report) + _inventory(report)
     sections += retention.markdown_section(report["retention"]) if "retention" in report else []
     sections += _waivers(report) + _lint(report) + _policies(report)

@@ -24,6 +24,7 @@ from infra.graph import Graph
 from ml.audit.engine import Finding, failing, run_pack
 from ml.audit.inventory import build_inventory
 from ml.audit.retention import retention_and_classification
+from ml.audit.sources import DESCRIPTIONS, Source
 from ml.data.schema import DatasetSchema
 from policies.controls import CONTROLS, FRAMEWORKS, STANDARDS
 from policies.core import PACK_NAME, Policy
@@ -154,10 +155,12 @@ def build_report(
     generated_at: datetime | None = None,
     configs: Mapping[str, Mapping[str, Any]] | None = None,
     schema: DatasetSchema | None = None,
+    source: Source | None = None,
 ) -> dict[str, Any]:
     """Run the pack and the IAM linter over `graph` and assemble the report document;
     `configs`: per-policy config (`engine.stack_configs` of the stack file); `schema`:
-    the data the stack's models take (default: the shipped churn dataset's)."""
+    the data the stack's models take (default: the shipped churn dataset's); `source`: what
+    the graph was made from (default: the stack file rendered)."""
     today = today or date.today()
     findings = run_pack(graph, waivers, policies, configs, today=today)
     evaluations = [_evaluation(i, f, today) for i, f in enumerate(findings, start=1)]
@@ -168,12 +171,14 @@ def build_report(
     controls = _controls(policies, evaluations)
     lint = lint_documents(graph)
     failed = failing(findings)
-    status = "fail" if failed or expired else "pass"
+    source = source or Source("rendered")
+    status = "fail" if failed or expired or source.missing else "pass"
     return {
         "schema_version": SCHEMA_VERSION,
         "report": "mlops compliance audit",
         "stack": graph.stack,
         "generated_at": (generated_at or datetime.now(UTC)).isoformat(timespec="seconds"),
+        "source": source.to_json(),
         "pack": {"name": PACK_NAME, "version": PACK_VERSION, "policies": len(policies)},
         "frameworks": FRAMEWORKS,
         "standards": {
@@ -205,7 +210,8 @@ def build_report(
                 f"waiver for {w.policy} on {w.resource} expired on {w.expiry.isoformat()} "
                 "(renew it with a new review, or fix the finding)"
                 for w in expired
-            ],
+            ]
+            + [f"not deployed: {m}" for m in source.missing],
         },
         "controls": controls,
         "policies": [_policy(p, evaluations) for p in policies],
@@ -239,6 +245,13 @@ STATUS_LABELS = {
     "expired-waiver": "EXPIRED WAIVER",
     "not-applicable": "N/A",
 }
+
+
+def source_text(report: dict[str, Any]) -> str:
+    """What the report audited, in words (reports written before sources existed: rendered)."""
+    source = report.get("source") or {"description": DESCRIPTIONS["rendered"], "detail": ""}
+    detail = f" ({source['detail']})" if source.get("detail") else ""
+    return f"{source['description']}{detail}"
 
 
 def value_text(value: Any, limit: int | None = 160) -> str:

@@ -150,7 +150,11 @@ def render_sarif(report: dict[str, Any], root: Path) -> str:
                 },
                 "automationDetails": {"id": f"mlops-audit/{report['stack']}/"},
                 "results": results,
-                "properties": {"stack": report["stack"], "summary": report["summary"]},
+                "properties": {
+                    "stack": report["stack"],
+                    "source": report.get("source"),
+                    "summary": report["summary"],
+                },
             }
         ],
     }

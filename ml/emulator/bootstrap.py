@@ -7,9 +7,11 @@ declares them:
 - the data CMK (`SYMMETRIC_DEFAULT`) and the signing key (the graph's key spec, e.g.
   `ECC_NIST_P256`), with the graph's key policies and aliases;
 - every bucket under the graph's name, with versioning, public access block, default
-  SSE-KMS under the data CMK, object lock where the graph has it, and the graph's
-  bucket policy (which the emulator evaluates on each object request, see
-  `ml.emulator.patches`);
+  SSE-KMS under the data CMK, object lock where the graph has it, its tags, ownership
+  controls and lifecycle rules, and the graph's bucket policy (which the emulator
+  evaluates on each object request, see `ml.emulator.patches`). Not access logging:
+  moto's PutBucketLogging fails on the log bucket's policy (it reads a statement's
+  `Principal: "*"` as a mapping), so a live audit in the emulator finds none;
 - every model package group;
 - every IAM role under the graph's (physical) name, with its trust policy and its inline
   policies (`aws:iam/rolePolicy:RolePolicy`), when given an IAM client.
@@ -48,6 +50,8 @@ ENCRYPTION = (
 )
 PUBLIC_ACCESS = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
 OBJECT_LOCK = "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"
+OWNERSHIP = "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
+LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
 PACKAGE_GROUP = "aws:sagemaker/modelPackageGroup:ModelPackageGroup"
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
@@ -240,6 +244,7 @@ def bootstrap_stack(
             )
         for resource in graph.attached_to(BUCKET_POLICY, "bucket", name):
             s3.put_bucket_policy(Bucket=name, Policy=remap(resource.inputs["policy"]))
+        _configure_bucket(s3, graph, bucket)
 
     groups: list[str] = []
     for group in graph.of_type(PACKAGE_GROUP):
@@ -356,6 +361,39 @@ def _ensure_bucket(s3: Any, name: str, region: str, object_lock: bool) -> None:
     except ClientError as error:
         if error_code(error) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
             raise
+
+
+def _configure_bucket(s3: Any, graph: Graph, bucket: Resource) -> None:
+    """The bucket's tags, ownership controls and lifecycle rules, as the graph declares them."""
+    name = str(bucket.id)
+    tags = bucket.inputs.get("tags") or {}
+    if tags:
+        s3.put_bucket_tagging(
+            Bucket=name, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]}
+        )
+    for resource in graph.attached_to(OWNERSHIP, "bucket", name):
+        ownership = resource.inputs["rule"]["objectOwnership"]
+        s3.put_bucket_ownership_controls(
+            Bucket=name, OwnershipControls={"Rules": [{"ObjectOwnership": ownership}]}
+        )
+    for resource in graph.attached_to(LIFECYCLE, "bucket", name):
+        rules = [_aws_case(rule) for rule in resource.inputs["rules"]]
+        s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": rules})
+
+
+def _aws_case(value: Any) -> Any:
+    """Pulumi's camelCase inputs in the S3 API's PascalCase (`id` is `ID`); whole numbers,
+    which the engine carries as floats, as integers."""
+    if isinstance(value, dict):
+        return {
+            ("ID" if key == "id" else key[:1].upper() + key[1:]): _aws_case(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_aws_case(item) for item in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def _ensure_group(sagemaker: Any, name: str, description: str) -> None:

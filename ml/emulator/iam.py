@@ -12,7 +12,9 @@ policies and that resource policy.
 
 Modelled per service (the ones the release uses):
 
-- S3: the object or bucket ARN; `aws:SecureTransport` (the loopback endpoint counts as
+- S3: the object or bucket ARN (and the bucket's encryption, public access block,
+  ownership and object lock settings under their own IAM actions, which moto's action
+  map lacks); `aws:SecureTransport` (the loopback endpoint counts as
   TLS), `s3:x-amz-server-side-encryption[-aws-kms-key-id]`, `s3:prefix`; the bucket policy.
   What S3 does with the caller's rights on AWS is authorised too: `kms:GenerateDataKey` for
   an SSE-KMS upload and `kms:Decrypt` for reading an SSE-KMS object, on the key, with
@@ -31,6 +33,8 @@ Modelled per service (the ones the release uses):
   `cloudwatch:namespace`.
 - STS: `AssumeRole` on the role ARN, which the role's trust policy must allow;
   `GetCallerIdentity` needs no permission (as on AWS).
+- IAM: a call that names a role (`RoleName`: `GetRole`, `GetRolePolicy`, ...) targets
+  that role's ARN.
 - Anything else: the action, on the resource moto names (usually `*`).
 
 The emulator's administrator (its fixed access key: the bootstrap, standing in for
@@ -279,6 +283,8 @@ def _authorizations(response: Any, request: IAMRequestBase, resource: str) -> li
         return _sts(request._action, _query(response), scope)
     if service == "monitoring":
         return [_cloudwatch(response, request._action, scope)]
+    if service == "iam":
+        return _iam(request._action, _query(response), scope)
     return [Authorization(request._action, resource)]
 
 
@@ -330,16 +336,34 @@ def _cloudwatch(response: Any, action: str, scope: _Scope) -> Authorization:
 # S3 ----------------------------------------------------------------------------------------
 
 _S3_ACTIONS = {"HeadBucket": "ListBucket"}
+# Bucket subresources moto's action map lacks (it names their GETs ListBucket and their
+# PUTs CreateBucket): subresource -> (IAM action to read, IAM action to change).
+_S3_SUBRESOURCES = {
+    "encryption": ("GetEncryptionConfiguration", "PutEncryptionConfiguration"),
+    "publicAccessBlock": ("GetBucketPublicAccessBlock", "PutBucketPublicAccessBlock"),
+    "ownershipControls": ("GetBucketOwnershipControls", "PutBucketOwnershipControls"),
+    "object-lock": ("GetBucketObjectLockConfiguration", "PutBucketObjectLockConfiguration"),
+}
+
+
+def _s3_action(moto_action: str, method: str, query: dict[str, list[str]], key: bool) -> str:
+    """The IAM action of an S3 request (moto's, corrected for the subresources above)."""
+    if not key:
+        for subresource, (read, change) in _S3_SUBRESOURCES.items():
+            if subresource in query:
+                return "s3:" + (read if method in ("GET", "HEAD") else change)
+    return "s3:" + _S3_ACTIONS.get(moto_action, moto_action)
 
 
 def _s3(response: Any, request: IAMRequestBase, resource: str, scope: _Scope) -> list[Any]:
-    action = "s3:" + _S3_ACTIONS.get(request._action[3:], request._action[3:])
+    query = parse_qs(urlparse(response.uri).query, keep_blank_values=True)
+    is_object = ":::" in resource and "/" in resource.split(":::", 1)[1]
+    action = _s3_action(request._action[3:], str(response.method), query, is_object)
     headers = {str(k).lower(): str(v) for k, v in dict(response.headers).items()}
     context = scope.common()
     for header in ("x-amz-server-side-encryption", "x-amz-server-side-encryption-aws-kms-key-id"):
         if header in headers:
             context[f"s3:{header}"] = [headers[header]]
-    query = parse_qs(urlparse(response.uri).query, keep_blank_values=True)
     if action == "s3:ListBucket" and "prefix" in query:
         context["s3:prefix"] = query["prefix"][:1]
     bucket_name = resource.split(":::", 1)[1].split("/", 1)[0] if ":::" in resource else ""
@@ -574,6 +598,14 @@ def _sagemaker_settings(body: dict[str, Any]) -> dict[str, list[str]]:
 
 
 # STS ---------------------------------------------------------------------------------------
+
+
+def _iam(action: str, query: dict[str, str], scope: _Scope) -> list[Any]:
+    """IAM: the role a call names (`RoleName`: the live audit's reads); else moto's `*`."""
+    if "RoleName" not in query:
+        return [Authorization(action, "*", scope.common())]
+    role = scope.arn("iam", f"role/{query['RoleName']}", region=False)
+    return [Authorization(action, role, scope.common())]
 
 
 def _sts(action: str, query: dict[str, str], scope: _Scope) -> list[Any]:
