@@ -20,6 +20,7 @@ WILDCARD_RESOURCE_SIDS = {
     "DescribeNetworkAndLogs",
     "DescribeScalingAndZones",
     "DescribeLogGroups",
+    "DrawAlarmCharts",
 }
 
 

@@ -301,17 +301,23 @@ def test_alarms_ignore_missing_data_so_an_idle_endpoint_never_rolls_back(
 
 
 def test_every_alarm_notifies_the_cmk_encrypted_topic(stack_graph: Graph) -> None:
-    topic = _one(stack_graph, TOPIC_T)
+    serving = _one(stack_graph, "mlops:serving:SageMakerServing")
+    (topic,) = stack_graph.children(serving, TOPIC_T)
     assert topic.inputs["kmsMasterKeyId"] == _data_key_arn(stack_graph), topic.inputs
-    alarms = stack_graph.of_type(ALARM_T)
-    assert len(alarms) == 3, [a.name for a in alarms]
+    alarms = stack_graph.children(serving, ALARM_T)
+    # three rollback alarms, drift and quality
+    assert len(alarms) == 5, [a.name for a in alarms]
     for alarm in alarms:
         assert alarm.inputs["alarmActions"] == [topic.outputs["arn"]], alarm.name
         assert alarm.inputs["okActions"] == [topic.outputs["arn"]], alarm.name
 
 
-def test_topic_accepts_only_this_stacks_alarms_over_tls(stack_graph: Graph) -> None:
-    policy = _one(stack_graph, "aws:sns/topicPolicy:TopicPolicy")
+@pytest.mark.parametrize("topic", ["alarms", "security-alarms"])
+def test_topic_accepts_only_this_stacks_alarms_over_tls(stack_graph: Graph, topic: str) -> None:
+    name = f"mlops-{stack_graph.stack}-{topic}-policy"
+    if not any(p.name == name for p in stack_graph.of_type("aws:sns/topicPolicy:TopicPolicy")):
+        pytest.skip(f"{stack_graph.stack} has no {topic} topic")
+    policy = stack_graph.named(name, "aws:sns/topicPolicy:TopicPolicy")
     sids = statements(json.loads(policy.inputs["policy"]))
     publish = sids["StackAlarmsPublish"]
     assert publish["Principal"] == {"Service": ["cloudwatch.amazonaws.com"]}, publish
