@@ -213,6 +213,14 @@ class AlertsConfig(_Model):
     def destinations(self) -> int:
         return len(self.emails) + len(self.webhooks) + (self.slack is not None)
 
+    def placeholders(self) -> list[str]:
+        """Destinations still at the shipped examples (RFC 2606 domains, zero Slack ids)."""
+        example = re.compile(r"(@|://)([a-z0-9-]+\.)*example\.(com|org|net)([:/]|$)")
+        found = [d for d in (*self.emails, *self.webhooks) if example.search(d.lower())]
+        if self.slack and "0" * 8 in self.slack.workspace_id + self.slack.channel_id:
+            found.append(f"slack {self.slack.workspace_id}/{self.slack.channel_id}")
+        return found
+
 
 POLICY_ARN = r"^arn:aws[a-z-]*:iam::(\d{12}|aws):policy/[A-Za-z0-9+=,.@_/-]+$"
 # A named IAM user or role; never an account root (`:root`), which would let every

@@ -375,3 +375,23 @@ def test_parse_prod_without_alert_destinations_is_refused() -> None:
         }
     )
     assert message.startswith("mlops:alerts: prod's alarms must reach someone"), message
+
+
+def test_alerts_placeholders_are_the_shipped_examples_only() -> None:
+    # Given the shipped example destinations, then real-looking ones
+    shipped = parse_stack_config(
+        {
+            **BASE,
+            "mlops:alerts": {
+                "emails": ["ml-oncall@example.com", "oncall@acme.io"],
+                "webhooks": ["https://events.example.com/x", "https://example.company.io/x"],
+                "slack": {"workspaceId": "T00000000", "channelId": "C00000000"},
+            },
+        }
+    )
+    # Then `mlops infra validate` warns about exactly the examples
+    assert shipped.alerts.placeholders() == [
+        "ml-oncall@example.com",
+        "https://events.example.com/x",
+        "slack T00000000/C00000000",
+    ]
