@@ -410,7 +410,7 @@ class SageMakerServing(pulumi.ComponentResource):
                 datapoints_to_alarm=1,
                 comparison_operator="GreaterThanThreshold",
                 threshold=threshold,
-                # No run in the period is no news (the monitor's own failure alerts in CI).
+                # A period without a run is not drift: a failed monitor run fails its workflow.
                 treat_missing_data="notBreaching",
                 alarm_actions=[self.alarm_topic_arn],
                 ok_actions=[self.alarm_topic_arn],
