@@ -192,6 +192,64 @@ class AuditTrailConfig(_Model):
     log_retention_days: Annotated[int, Field(ge=minimums.LOG_RETENTION_DAYS, le=3653)] = (
         minimums.LOG_RETENTION_DAYS
     )
+    cloudwatch_log_retention_days: int = minimums.LOG_RETENTION_DAYS
+    """Retention of the trail's CloudWatch Logs copy (the CIS alarms read it); the S3 copy
+    keeps `logRetentionDays`. A CloudWatch period of at least 365 days."""
+
+    @field_validator("cloudwatch_log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS or value < minimums.LOG_RETENTION_DAYS:
+            allowed = tuple(d for d in LOG_RETENTION_DAYS if d >= minimums.LOG_RETENTION_DAYS)
+            raise ValueError(f"must be one of CloudWatch's retention periods {allowed}")
+        return value
+
+
+EMAIL = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
+
+
+class SlackAlertsConfig(_Model):
+    """An AWS Chatbot Slack channel: the workspace must be authorised in the Chatbot console
+    once (by hand: it is an OAuth consent in Slack) before `pulumi up`."""
+
+    workspace_id: Annotated[str, Field(pattern=r"^T[A-Z0-9]{8,20}$")]
+    """The Slack workspace (team) id, `T...`, as the Chatbot console shows it."""
+    channel_id: Annotated[str, Field(pattern=r"^[CG][A-Z0-9]{8,20}$")]
+    """The channel id, `C...` (or `G...` for a private channel): channel details in Slack."""
+
+
+class AlertsConfig(_Model):
+    """Who every alarm topic of the stack notifies (docs/alerts.md)."""
+
+    emails: tuple[Annotated[str, Field(pattern=EMAIL, max_length=254)], ...] = ()
+    """Addresses subscribed by email; each must confirm the subscription AWS mails it."""
+    webhooks: tuple[Annotated[str, Field(max_length=2048)], ...] = ()
+    """HTTPS endpoints SNS posts each notification to (PagerDuty, Opsgenie, ...)."""
+    slack: SlackAlertsConfig | None = None
+    """A Slack channel that gets the alarms through AWS Chatbot."""
+
+    @field_validator("webhooks")
+    @classmethod
+    def _https_only(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for url in value:
+            if not re.match(r"^https://[A-Za-z0-9.-]+(:\d+)?(/\S*)?$", url):
+                raise ValueError(
+                    f"{url} is not an https:// URL: SNS would post alarms unencrypted over "
+                    "http; give the endpoint's https:// address"
+                )
+        return value
+
+    @property
+    def destinations(self) -> int:
+        return len(self.emails) + len(self.webhooks) + (self.slack is not None)
+
+    def placeholders(self) -> list[str]:
+        """Destinations still at the shipped examples (RFC 2606 domains, zero Slack ids)."""
+        example = re.compile(r"(@|://)([a-z0-9-]+\.)*example\.(com|org|net)([:/]|$)")
+        found = [d for d in (*self.emails, *self.webhooks) if example.search(d.lower())]
+        if self.slack and "0" * 8 in self.slack.workspace_id + self.slack.channel_id:
+            found.append(f"slack {self.slack.workspace_id}/{self.slack.channel_id}")
+        return found
 
 
 class TrackingConfig(_Model):
@@ -335,6 +393,13 @@ class AlarmConfig(_Model):
     """SageMaker publishes endpoint metrics once a minute: shorter periods never fill."""
     rollback_alarms: tuple[Alarm, ...] = ROLLBACK_ALARMS
     """Which of this stack's alarms roll a deployment back (all three in prod)."""
+    drifted_features_threshold: Annotated[int, Field(ge=0, le=10000)] = 0
+    """The drift alarm fires when a monitor run finds more drifting features than this
+    (`DriftedFeatures`); it notifies and never rolls back."""
+    quality_regressions_threshold: Annotated[int, Field(ge=0, le=1000)] = 0
+    """The quality alarm fires when more metrics than this regress (`QualityRegressions`)."""
+    monitor_period_seconds: Annotated[int, Field(ge=3600, le=86400, multiple_of=3600)] = 86400
+    """Period of the drift and quality alarms: at least the monitors' schedule (daily)."""
 
     @field_validator("rollback_alarms")
     @classmethod
@@ -543,6 +608,8 @@ class StackConfig(_Model):
     network: NetworkConfig = NetworkConfig()
     audit_trail: AuditTrailConfig = AuditTrailConfig()
     tracking: TrackingConfig = TrackingConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    """Subscriptions of every alarm topic; prod needs at least one."""
     iam: IamConfig
     serving: ServingConfig = ServingConfig()
     models: dict[Annotated[str, Field(pattern=NAME)], ModelRef] = Field(default_factory=dict)
@@ -686,6 +753,17 @@ class StackConfig(_Model):
                 f"serving.kubernetes.image: {self.environment} runs images by digest (found "
                 f"{k8s_image!r}); end it with @sha256:<64 hex>, or leave it out for the "
                 "stack's repository at mlops:image.digest"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _alarms_reach_someone(self) -> StackConfig:
+        """An alarm topic without a subscription reaches nobody: prod's rollbacks and CIS
+        alarms would fire in silence."""
+        if self.environment == "prod" and not self.alerts.destinations:
+            raise ValueError(
+                "alerts: prod's alarms must reach someone; set mlops:alerts.emails, "
+                ".webhooks (https) or .slack (docs/alerts.md)"
             )
         return self
 

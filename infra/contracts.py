@@ -127,6 +127,8 @@ class StackOutput(StrEnum):
     TRAINING_SECURITY_GROUP_ID = "trainingSecurityGroupId"
     ENDPOINT_SECURITY_GROUP_ID = "endpointSecurityGroupId"
     SERVING_ALARM_TOPIC_ARN = "servingAlarmTopicArn"
+    SECURITY_ALARM_TOPIC_ARN = "securityAlarmTopicArn"
+    """Only in stacks with a trail: the CIS section-4 alarms' topic."""
     ENDPOINTS = "endpoints"
     KUBERNETES = "kubernetes"
     TRACKING_SERVER_ARN = "trackingServerArn"
@@ -175,6 +177,16 @@ class MonitorMetric(StrEnum):
     """Features whose drift test fired in the window the monitor read (`mlops drift`)."""
     QUALITY_REGRESSIONS = "QualityRegressions"
     """Metrics worse than their tolerance against the baseline (`mlops quality`)."""
+
+
+class MonitorAlarm(StrEnum):
+    """The alarms on the monitoring metrics, `<endpoint>-<kind>`: they notify the alarm topic
+    and never roll a deployment back (a drifting input is not a bad release)."""
+
+    DRIFT = "feature-drift"
+    """`DriftedFeatures` above `serving.alarms.driftedFeaturesThreshold`."""
+    QUALITY = "quality-regression"
+    """`QualityRegressions` above `serving.alarms.qualityRegressionsThreshold`."""
 
 
 # ---- Environment variables ----------------------------------------------------------------

@@ -6,7 +6,13 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.arns import Arns
-from infra.components.audit_trail import AuditTrail, AuditTrailArgs, trail_name
+from infra.components.alerts import Alerts, AlertsArgs, SlackChannel
+from infra.components.audit_trail import (
+    AuditTrail,
+    AuditTrailArgs,
+    trail_log_group_name,
+    trail_name,
+)
 from infra.components.identity import GitHubTrust, Identity, IdentityArgs, KubernetesTrust
 from infra.components.keys import Keys, KeysArgs, KeyUse, LogsKeyArgs
 from infra.components.network import Network, NetworkArgs, flow_log_group_name
@@ -29,6 +35,7 @@ from infra.components.secure_bucket import (
     SecureBucket,
     SecureBucketArgs,
 )
+from infra.components.security_alarms import SecurityAlarms, SecurityAlarmsArgs
 from infra.components.serving_sagemaker import (
     RetainedVersion,
     RollbackAlarms,
@@ -145,6 +152,9 @@ def declare(cfg: StackConfig) -> None:
             logs=LogsKeyArgs(
                 trail_arn=trail_arn,
                 log_group_arn=flow_log_group_arn,
+                trail_log_group_arn=arns.log_group(trail_log_group_name(prefix))
+                if trail_arn is not None
+                else None,
                 readers=[roles["auditor"].arn],
             )
             if trail_arn is not None or flow_log_group_arn is not None
@@ -260,6 +270,7 @@ def declare(cfg: StackConfig) -> None:
         pulumi.export(StackOutput.ENDPOINT_SECURITY_GROUP_ID, network.endpoint_security_group_id)
 
     trail_bucket: SecureBucket | None = None
+    alarm_topics: dict[str, pulumi.Output[str]] = {}
     if cfg.audit_trail.enabled:
         assert keys.logs_key_arn is not None  # created whenever the stack has a trail
         # The trail gets its own bucket on the logs CMK, itself access-logged (CIS 3.4).
@@ -282,11 +293,26 @@ def declare(cfg: StackConfig) -> None:
                 log_bucket=trail_bucket.bucket_name,
                 artifact_bucket=artifacts.bucket_name,
                 kms_key_arn=keys.logs_key_arn,
-                partition=partition,
+                arns=arns,
+                log_group_retention_days=cfg.audit_trail.cloudwatch_log_retention_days,
+                permissions_boundary_arn=cfg.iam.permissions_boundary_arn,
                 tags=tags,
             ),
-            opts=pulumi.ResourceOptions(depends_on=[trail_bucket]),
+            # The logs key must let CloudWatch Logs encrypt the trail's group first.
+            opts=pulumi.ResourceOptions(depends_on=[trail_bucket, keys]),
         )
+        security = SecurityAlarms(
+            prefix,
+            SecurityAlarmsArgs(
+                arns=arns,
+                prefix=prefix,
+                log_group_name=trail.log_group_name,
+                kms_key_arn=keys.data_key_arn,
+                tags=tags,
+            ),
+        )
+        alarm_topics["security"] = security.topic_arn
+        pulumi.export(StackOutput.SECURITY_ALARM_TOPIC_ARN, security.topic_arn)
         pulumi.export(StackOutput.TRAIL_BUCKET, trail_bucket.bucket_name)
         pulumi.export(StackOutput.TRAIL_ARN, trail.trail_arn)
     if keys.logs_key_arn is not None:
@@ -367,7 +393,24 @@ def declare(cfg: StackConfig) -> None:
     pulumi.export(
         StackOutput.ROLES, {role_output_key(purpose): role.arn for purpose, role in roles.items()}
     )
-    _declare_serving(cfg, arns, tags, identity, keys, capture, registry, network)
+    serving_topic = _declare_serving(cfg, arns, tags, identity, keys, capture, registry, network)
+    if serving_topic is not None:
+        alarm_topics["serving"] = serving_topic
+    a = cfg.alerts
+    if alarm_topics and a.destinations:
+        Alerts(
+            prefix,
+            AlertsArgs(
+                arns=arns,
+                prefix=prefix,
+                topic_arns=alarm_topics,
+                emails=a.emails,
+                webhooks=a.webhooks,
+                slack=SlackChannel(a.slack.workspace_id, a.slack.channel_id) if a.slack else None,
+                permissions_boundary_arn=cfg.iam.permissions_boundary_arn,
+                tags=tags,
+            ),
+        )
 
 
 def _sid(purpose: str) -> str:
@@ -384,9 +427,10 @@ def _declare_serving(
     capture: SecureBucket,
     registry: Registry,
     network: Network | None,
-) -> None:
+) -> pulumi.Output[str] | None:
     """Serve every model the stack file gives a version: on SageMaker, and on Kubernetes
-    when the stack enables it. The version comes from the stack file and nothing else."""
+    when the stack enables it. The version comes from the stack file and nothing else.
+    Returns the serving alarm topic's ARN (None when nothing serves on SageMaker)."""
     prefix = cfg.name_prefix
     # The server verifies the model offline with the signing key's public half: a
     # network-isolated container cannot call KMS.
@@ -418,6 +462,7 @@ def _declare_serving(
         )
         for model, version in cfg.served_models.items()
     ]
+    topic_arn: pulumi.Output[str] | None = None
     if models:
         serving = SageMakerServing(
             prefix,
@@ -450,6 +495,9 @@ def _declare_serving(
                     evaluation_periods=alarms.evaluation_periods,
                     period_seconds=alarms.period_seconds,
                     rollback_on=alarms.rollback_alarms,
+                    drifted_features_threshold=alarms.drifted_features_threshold,
+                    quality_regressions_threshold=alarms.quality_regressions_threshold,
+                    monitor_period_seconds=alarms.monitor_period_seconds,
                 ),
                 vpc=VpcPlacement(
                     subnet_ids=network.private_subnet_ids,
@@ -463,6 +511,7 @@ def _declare_serving(
             # The model package groups must exist before a model is built from one.
             opts=pulumi.ResourceOptions(depends_on=[registry]),
         )
+        topic_arn = serving.alarm_topic_arn
         pulumi.export(StackOutput.SERVING_ALARM_TOPIC_ARN, serving.alarm_topic_arn)
         pulumi.export(
             StackOutput.ENDPOINTS,
@@ -474,6 +523,7 @@ def _declare_serving(
                     "modelPackageArn": e.model_package_arn,
                     "variantName": ENDPOINT_VARIANT,
                     "rollbackAlarms": e.rollback_alarm_names,
+                    "monitorAlarms": e.monitor_alarm_names,
                 }
                 for model, e in serving.endpoints.items()
             },
@@ -521,3 +571,4 @@ def _declare_serving(
                 "deployment": cluster.deployment_name,
             },
         )
+    return topic_arn

@@ -4,12 +4,30 @@ from __future__ import annotations
 
 import re
 
-from policies.core import MANDATORY, Policy, ResourceCheck, StackCheck
+from policies.core import MANDATORY, Policy, ResourceCheck, StackCheck, Subject
+from policies.documents import MalformedPolicy, allow_statements, parse_document
 from policies.s3 import prod_artifact_params
 
 TRAIL = "aws:cloudtrail/trail:Trail"
 BUCKET = "aws:s3/bucket:Bucket"
 LOGGING = "aws:s3/bucketLogging:BucketLogging"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+ROLE = "aws:iam/role:Role"
+CLOUDTRAIL_SERVICE = "cloudtrail.amazonaws.com"
+
+
+def log_group_name_of(group_arn: object) -> str | None:
+    """`arn:aws:logs:<region>:<account>:log-group:<name>:*` -> `<name>`; None otherwise."""
+    if not isinstance(group_arn, str) or ":log-group:" not in group_arn:
+        return None
+    return group_arn.split(":log-group:", 1)[1].removesuffix(":*")
+
+
+def trail_log_groups(stack: StackCheck, check: ResourceCheck, trail: Subject) -> list[Subject]:
+    """The declared log groups a trail delivers to (`cloud_watch_logs_group_arn`)."""
+    name = log_group_name_of(check.look(trail, "cloudWatchLogsGroupArn"))
+    by_dependency = stack.referenced(trail, "cloudWatchLogsGroupArn", LOG_GROUP)
+    return by_dependency or [g for g in stack.resources(LOG_GROUP) if name and name in g.handles]
 
 
 def _check_multi_region(check: ResourceCheck) -> None:
@@ -200,4 +218,65 @@ ARTIFACT_DATA_EVENTS = Policy(
     params=prod_artifact_params("data events"),
 )
 
-POLICIES = (MULTI_REGION, ENCRYPTED, LOG_VALIDATION, BUCKET_ACCESS_LOGGING, ARTIFACT_DATA_EVENTS)
+
+def _trusts_cloudtrail(check: ResourceCheck, role: Subject) -> bool:
+    """Whether the role's trust policy lets CloudTrail (and only a service) assume it."""
+    try:
+        statements = parse_document(check.look(role, "assumeRolePolicy"))
+    except MalformedPolicy:
+        return False
+    allowed = list(allow_statements(statements))
+    return bool(allowed) and all(
+        set(s.principals) == {"Service"} and s.principals["Service"] == (CLOUDTRAIL_SERVICE,)
+        for s in allowed
+    )
+
+
+def _check_cloudwatch_delivery(stack: StackCheck) -> None:
+    for trail in stack.resources(TRAIL):
+        check = stack.check(trail)
+        groups = trail_log_groups(stack, check, trail)
+        if not groups:
+            check.violation(
+                "the trail must deliver to a CloudWatch Logs group declared in this stack, so "
+                "the CIS section-4 metric filters see its events",
+                check.get("cloudWatchLogsGroupArn"),
+                'set cloud_watch_logs_group_arn to f"{log_group_arn}:*" of an encrypted group',
+            )
+            continue
+        group = groups[0]
+        if not check.look(group, "kmsKeyId"):
+            check.violation(
+                f"the trail's log group {group.name} must be encrypted with a customer managed "
+                "KMS key",
+                "kms_key_id not set",
+                "set kms_key_id on the log group to the stack's logs CMK",
+            )
+        roles = stack.referenced(trail, "cloudWatchLogsRoleArn", ROLE)
+        if not roles or not _trusts_cloudtrail(check, roles[0]):
+            check.violation(
+                "the trail must deliver with a role of this stack that only CloudTrail assumes",
+                check.get("cloudWatchLogsRoleArn"),
+                "set cloud_watch_logs_role_arn to the stack's CloudTrail delivery role",
+            )
+
+
+CLOUDWATCH_DELIVERY = Policy(
+    name="cloudtrail-delivers-to-encrypted-log-group",
+    description="Checks whether a CloudTrail trail delivers its events to a KMS-encrypted "
+    "CloudWatch Logs group of the stack, with a role CloudTrail assumes.",
+    enforcement=MANDATORY,
+    severity="high",
+    controls=("FSBP CloudTrail.5", "NIST AU-6", "NIST SI-4", "NIST AU-9"),
+    stack_validator=_check_cloudwatch_delivery,
+    subject_types=(TRAIL,),
+)
+
+POLICIES = (
+    MULTI_REGION,
+    ENCRYPTED,
+    LOG_VALIDATION,
+    BUCKET_ACCESS_LOGGING,
+    ARTIFACT_DATA_EVENTS,
+    CLOUDWATCH_DELIVERY,
+)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from common import minimums
-from policies.core import MANDATORY, Param, Policy, ResourceCheck, StackCheck
+from infra.cis import CIS_METRIC_FILTERS, CisMetricFilter, normalised_pattern
+from policies.cloudtrail import TRAIL, trail_log_groups
+from policies.core import MANDATORY, Param, Policy, ResourceCheck, StackCheck, Subject
 
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 TOPIC = "aws:sns/topic:Topic"
+METRIC_FILTER = "aws:cloudwatch/logMetricFilter:LogMetricFilter"
 
 
 def _check_kms(check: ResourceCheck) -> None:
@@ -107,4 +110,82 @@ ALARM_NOTIFIES_ENCRYPTED_TOPIC = Policy(
     subject_types=(ALARM,),
 )
 
-POLICIES = (LOG_GROUP_ENCRYPTED, LOG_GROUP_RETENTION, ALARM_NOTIFIES_ENCRYPTED_TOPIC)
+
+def _encrypted_topics(check: ResourceCheck, alarm: Subject, topics: list[Subject]) -> list[str]:
+    """Names of the declared, KMS-encrypted topics among the alarm's actions."""
+    actions = [a for a in check.look(alarm, "alarmActions") or [] if isinstance(a, str)]
+    return [
+        t.name
+        for t in topics
+        if any(a in t.handles for a in actions) and check.look(t, "kmsMasterKeyId")
+    ]
+
+
+def _alarmed(
+    stack: StackCheck, check: ResourceCheck, filters: list[Subject], item: CisMetricFilter
+) -> str | None:
+    """What is missing for CIS `item` on the trail's filters; None when it is covered."""
+    wanted = normalised_pattern(item.pattern)
+    matching = [
+        f for f in filters if normalised_pattern(str(check.look(f, "pattern") or "")) == wanted
+    ]
+    if not matching:
+        return "no metric filter with the benchmark's pattern"
+    topics = stack.resources(TOPIC)
+    metrics = []
+    for metric_filter in matching:
+        transformation = check.look(metric_filter, "metricTransformation") or {}
+        metric = (transformation.get("namespace"), transformation.get("name"))
+        metrics.append(f"{metric[0]}/{metric[1]}")
+        for alarm in stack.resources(ALARM):
+            on_metric = (check.look(alarm, "namespace"), check.look(alarm, "metricName")) == metric
+            if on_metric and _encrypted_topics(check, alarm, topics):
+                return None
+    return f"no alarm on {', '.join(metrics)} notifying a KMS-encrypted topic"
+
+
+def _check_cis_filters(stack: StackCheck) -> None:
+    for trail in stack.resources(TRAIL):
+        check = stack.check(trail)
+        groups = trail_log_groups(stack, check, trail)
+        urns = {g.urn for g in groups}
+        filters = [
+            f
+            for f in stack.resources(METRIC_FILTER)
+            if any(g.urn in urns for g in stack.referenced(f, "logGroupName", LOG_GROUP))
+        ]
+        for item in CIS_METRIC_FILTERS:
+            missing = _alarmed(stack, check, filters, item) if groups else "no log group"
+            if missing:
+                check.violation(
+                    f"CIS {item.control} ({item.title}) needs a metric filter on the trail's log "
+                    "group and an alarm on its metric notifying an encrypted topic",
+                    missing,
+                    f"declare the `{item.slug}` filter of infra/cis.py and its alarm "
+                    "(infra/components/security_alarms.py)",
+                )
+
+
+CIS_FILTERS_ALARMED = Policy(
+    name="cloudwatch-cis-metric-filters-alarmed",
+    description="Checks whether the log group a CloudTrail trail delivers to has every CIS "
+    "AWS Foundations v3.0.0 section-4 metric filter, each with an alarm notifying a "
+    "KMS-encrypted SNS topic.",
+    enforcement=MANDATORY,
+    severity="high",
+    controls=(
+        *(f"CIS {item.control}" for item in CIS_METRIC_FILTERS),
+        "NIST AU-6",
+        "NIST SI-4",
+        "NIST IR-4",
+    ),
+    stack_validator=_check_cis_filters,
+    subject_types=(TRAIL,),
+)
+
+POLICIES = (
+    LOG_GROUP_ENCRYPTED,
+    LOG_GROUP_RETENTION,
+    ALARM_NOTIFIES_ENCRYPTED_TOPIC,
+    CIS_FILTERS_ALARMED,
+)

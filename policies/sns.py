@@ -1,8 +1,9 @@
-"""SNS: alarm topics encrypted with the stack's CMK and closed to the public."""
+"""SNS: alarm topics encrypted with the stack's CMK, closed to the public, and read by
+someone in production."""
 
 from __future__ import annotations
 
-from policies.core import MANDATORY, Policy, ResourceCheck
+from policies.core import MANDATORY, Param, Policy, ResourceCheck, StackCheck, Subject
 from policies.resource_policies import (
     check_not_public,
     check_service_principals_scoped,
@@ -11,6 +12,9 @@ from policies.resource_policies import (
 
 TOPIC = "aws:sns/topic:Topic"
 TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
+SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
+CHATBOT_SLACK = "aws:chatbot/slackChannelConfiguration:SlackChannelConfiguration"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 
 
 def _check_kms(check: ResourceCheck) -> None:
@@ -60,4 +64,63 @@ POLICY_RESTRICTED = Policy(
     validators={TOPIC_POLICY: _check_topic_policy},
 )
 
-POLICIES = (ENCRYPTED_WITH_CMK, POLICY_RESTRICTED)
+
+def _plaintext(check: ResourceCheck, subscription: Subject) -> bool:
+    protocol = str(check.look(subscription, "protocol") or "").lower()
+    endpoint = str(check.look(subscription, "endpoint") or "").lower()
+    return protocol == "http" or endpoint.startswith("http://")
+
+
+def _check_subscribed(stack: StackCheck) -> None:
+    for topic in stack.resources(TOPIC):
+        check = stack.check(topic)
+        notified_by = {a.urn for key in ALARM_ACTIONS for a in stack.referrers(topic, ALARM, key)}
+        if not notified_by:
+            stack.skip(topic, "no alarm notifies this topic")
+            continue
+        subscriptions = stack.referrers(topic, SUBSCRIPTION, "topic")
+        plaintext = [s.name for s in subscriptions if _plaintext(check, s)]
+        if plaintext:
+            check.violation(
+                "an alarm topic must not post to plain http (alarms would cross the network "
+                "unencrypted)",
+                plaintext,
+                "subscribe an https:// endpoint instead (mlops:alerts.webhooks)",
+            )
+        chat = stack.referrers(topic, CHATBOT_SLACK, "snsTopicArns")
+        readers = [s.name for s in subscriptions if not _plaintext(check, s)]
+        readers += [c.name for c in chat]
+        check.note("subscribers", readers)
+        if check.in_environments() and not readers:
+            check.violation(
+                f"an alarm topic must reach someone in {check.environment} "
+                f"({len(notified_by)} alarm(s) notify it, rollbacks included)",
+                "no email, https or Chatbot subscription",
+                "set mlops:alerts in the stack file (emails, https webhooks or slack)",
+            )
+
+
+ALARM_ACTIONS = ("alarmActions", "okActions")
+
+ALARM_TOPIC_SUBSCRIBED = Policy(
+    name="sns-alarm-topic-subscribed-in-prod",
+    description="Checks whether every SNS topic an alarm notifies has, in production, at "
+    "least one email, HTTPS or Chatbot subscriber, and never a plain-http one.",
+    enforcement=MANDATORY,
+    severity="high",
+    controls=("NIST SI-4", "NIST IR-4", "NIST AU-6", "NIST SC-8"),
+    stack_validator=_check_subscribed,
+    subject_types=(TOPIC,),
+    params=(
+        Param(
+            "environments",
+            "array",
+            ["prod"],
+            "Environments (topic tag `environment`, else the stack) where an alarm topic "
+            "must have a subscriber.",
+            items={"type": "string"},
+        ),
+    ),
+)
+
+POLICIES = (ENCRYPTED_WITH_CMK, POLICY_RESTRICTED, ALARM_TOPIC_SUBSCRIBED)

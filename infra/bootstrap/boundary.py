@@ -26,14 +26,20 @@ PLATFORM_ACTIONS: dict[str, tuple[str, ...]] = {
         "DeleteScalingPolicy", "DeregisterScalableTarget", "DescribeScalableTargets",
         "DescribeScalingPolicies", "PutScalingPolicy", "RegisterScalableTarget",
     ),
+    "chatbot": (
+        "CreateSlackChannelConfiguration", "DeleteSlackChannelConfiguration",
+        "DescribeSlackChannelConfigurations", "ListTagsForResource", "TagResource",
+        "UntagResource", "UpdateSlackChannelConfiguration",
+    ),
     "cloudtrail": (
         "AddTags", "CreateTrail", "DeleteTrail", "DescribeTrails", "GetEventSelectors", "GetTrail",
         "GetTrailStatus", "ListTags", "PutEventSelectors", "RemoveTags", "StartLogging",
         "StopLogging", "UpdateTrail",
     ),
     "cloudwatch": (
-        "DeleteAlarms", "DescribeAlarms", "ListTagsForResource", "PutMetricAlarm",
-        "PutMetricData", "TagResource", "UntagResource",
+        "DeleteAlarms", "DeleteDashboards", "DescribeAlarmHistory", "DescribeAlarms",
+        "GetDashboard", "GetMetricWidgetImage", "ListTagsForResource", "PutDashboard",
+        "PutMetricAlarm", "PutMetricData", "TagResource", "UntagResource",
     ),
     "ec2": (
         "AssociateRouteTable", "AuthorizeSecurityGroupEgress", "AuthorizeSecurityGroupIngress",
@@ -75,9 +81,10 @@ PLATFORM_ACTIONS: dict[str, tuple[str, ...]] = {
     ),
     "logs": (
         "AssociateKmsKey", "CreateLogGroup", "CreateLogStream", "DeleteLogGroup",
-        "DeleteRetentionPolicy", "DescribeLogGroups", "DescribeLogStreams",
-        "DisassociateKmsKey", "FilterLogEvents", "GetLogEvents", "ListTagsForResource",
-        "PutLogEvents", "PutRetentionPolicy", "TagResource", "UntagResource",
+        "DeleteMetricFilter", "DeleteRetentionPolicy", "DescribeLogGroups",
+        "DescribeLogStreams", "DescribeMetricFilters", "DisassociateKmsKey", "FilterLogEvents",
+        "GetLogEvents", "ListTagsForResource", "PutLogEvents", "PutMetricFilter",
+        "PutRetentionPolicy", "TagResource", "UntagResource",
     ),
     "s3": (
         "AbortMultipartUpload", "CreateBucket", "DeleteBucket", "DeleteBucketPolicy",
@@ -100,14 +107,16 @@ PLATFORM_ACTIONS: dict[str, tuple[str, ...]] = {
         "DeleteModelPackageGroup", "DeleteTags", "DescribeEndpoint", "DescribeEndpointConfig",
         "DescribeMlflowTrackingServer", "DescribeModel", "DescribeModelPackage",
         "DescribeModelPackageGroup", "DescribeProcessingJob", "DescribeTrainingJob",
-        "ListModelPackages", "ListTags", "StopProcessingJob", "StopTrainingJob", "UpdateEndpoint", "UpdateEndpointWeightsAndCapacities",
+        "ListModelPackages", "ListTags", "StopProcessingJob", "StopTrainingJob", "UpdateEndpoint",
+        "UpdateEndpointWeightsAndCapacities",
         "UpdateMlflowTrackingServer", "UpdateModelPackage",
     ),
     # what `mlops train` does on the stack's MLflow tracking server (ml/tracking/runs.py)
     "sagemaker-mlflow": tuple(action.split(":", 1)[1] for action in TRACKING_ACTIONS),
     "sns": (
-        "CreateTopic", "DeleteTopic", "GetTopicAttributes", "ListTagsForResource",
-        "SetTopicAttributes", "TagResource", "UntagResource",
+        "CreateTopic", "DeleteTopic", "GetSubscriptionAttributes", "GetTopicAttributes",
+        "ListSubscriptionsByTopic", "ListTagsForResource", "SetSubscriptionAttributes",
+        "SetTopicAttributes", "Subscribe", "TagResource", "Unsubscribe", "UntagResource",
     ),
 }  # fmt: skip
 RELEASE_DUTIES = (
@@ -157,6 +166,10 @@ SELF_CHANGE_ACTIONS = (
 )
 BOUNDED_ROLE_ACTIONS = ("iam:CreateRole", "iam:PutRolePermissionsBoundary")
 NO_WILDCARD_REASON = "these actions have no resource-level permissions"
+ARN_REGIONS: dict[str, tuple[str | None, ...]] = {"chatbot": ("",), "cloudwatch": (None, "")}
+"""Services with regionless ARNs: Chatbot configurations (`arn:aws:chatbot::<account>:...`)
+and CloudWatch dashboards (`arn:aws:cloudwatch::<account>:dashboard/...`); None stands for
+the stack's region (CloudWatch alarms are regional)."""
 
 
 def platform_actions() -> list[str]:
@@ -178,9 +191,13 @@ def boundary_document(
     unscoped = [a for a in actions if a not in scoped]
     services = sorted({a.split(":")[0] for a in scoped} - {"s3", "iam"})
     account_resources: Sequence[pulumi.Input[str]] = [
-        pulumi.Output.concat("arn:", partition, ":", service, ":", region, ":", account_id, ":*")
+        pulumi.Output.concat(
+            "arn:", partition, ":", service, ":", region if where is None else where, ":",
+            account_id, ":*",
+        )
         for service in services
-    ]
+        for where in ARN_REGIONS.get(service, (None,))
+    ]  # fmt: skip
     return PolicyDocument(
         [
             Statement(

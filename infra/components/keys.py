@@ -86,6 +86,8 @@ class LogsKeyArgs:
     """The flow-log group CloudWatch Logs may encrypt (encryption context); None without."""
     readers: Sequence[pulumi.Input[str]]
     """Role ARNs that may decrypt delivered log files through S3 (the auditor)."""
+    trail_log_group_arn: pulumi.Input[str] | None = None
+    """The trail's CloudWatch Logs group, encrypted the same way; None without a trail."""
 
 
 @dataclass(frozen=True)
@@ -352,22 +354,29 @@ def _logs_key_policy(args: KeysArgs, logs: LogsKeyArgs, root: pulumi.Input[str])
                 wildcard_resource_reason=THIS_KEY_REASON,
             ),
         ]
-    if logs.log_group_arn is not None:
-        service = Principal("Service", [f"logs.{args.region}.amazonaws.com"])
-        statements += [
+    service = Principal("Service", [f"logs.{args.region}.amazonaws.com"])
+    groups = {
+        "CloudWatchLogsEncryptsFlowLogs": logs.log_group_arn,
+        "CloudWatchLogsEncryptsTrailLogs": logs.trail_log_group_arn,
+    }
+    for sid, group_arn in groups.items():
+        if group_arn is None:
+            continue
+        statements.append(
             Statement(
-                sid="CloudWatchLogsEncryptsFlowLogs",
+                sid=sid,
                 principals=service,
                 actions=("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"),
                 resources=[THIS_KEY],
                 conditions=[
                     # Encryption context values are strings to IAM (ArnEquals is a type error).
-                    Condition(
-                        "StringEquals", "kms:EncryptionContext:aws:logs:arn", [logs.log_group_arn]
-                    )
+                    Condition("StringEquals", "kms:EncryptionContext:aws:logs:arn", [group_arn])
                 ],
                 wildcard_resource_reason=THIS_KEY_REASON,
-            ),
+            )
+        )
+    if any(arn is not None for arn in groups.values()):
+        statements.append(
             Statement(
                 sid="CloudWatchLogsDescribesKey",
                 principals=service,
@@ -375,8 +384,8 @@ def _logs_key_policy(args: KeysArgs, logs: LogsKeyArgs, root: pulumi.Input[str])
                 resources=[THIS_KEY],
                 conditions=[account],
                 wildcard_resource_reason=THIS_KEY_REASON,
-            ),
-        ]
+            )
+        )
     statements.append(
         Statement(
             sid="AuditorsReadLogs",

@@ -8,6 +8,10 @@ CMK, one production variant spread by SageMaker across AZs), and an Endpoint who
 back by itself when one of its CloudWatch alarms fires. Target-tracking autoscaling keeps
 invocations per instance near the target. Alarms notify one CMK-encrypted SNS topic.
 
+Each endpoint also has a CloudWatch dashboard (traffic, latency, errors, instances, drift
+and quality) and two alarms on the monitoring jobs' metrics (`infra.contracts.MonitorMetric`):
+drift and quality notify the topic like the others but never roll a deployment back.
+
 Every Model and EndpointConfiguration is named after the version it serves,
 `<prefix>-<model>-v<N>` (`infra.contracts.versioned_serving_name`). A release is a new
 version in the stack file: the new pair is created next to the old one, and the Endpoint
@@ -35,16 +39,20 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.arns import Arns
+from infra.components.alarm_topic import alarm_topic
 from infra.contracts import (
     CAPTURE_PREFIX,
     ENDPOINT_VARIANT,
+    MONITORING_DIMENSION,
+    MONITORING_NAMESPACE,
     PROMOTED_FROM_ENV,
     Alarm,
     Env,
+    MonitorAlarm,
+    MonitorMetric,
     alarm_name,
     versioned_serving_name,
 )
-from infra.policy_document import Condition, PolicyDocument, Principal, Statement
 
 VARIANT = ENDPOINT_VARIANT
 METRIC_NAMESPACE = "AWS/SageMaker"
@@ -54,15 +62,15 @@ LATENCY_ALARM, ERRORS_5XX_ALARM, MODEL_ERRORS_ALARM = (
     Alarm.MODEL_ERRORS,
 )
 ALARM_KINDS = tuple(Alarm)
+MONITOR_ALARM_METRICS = {
+    MonitorAlarm.DRIFT: MonitorMetric.DRIFTED_FEATURES,
+    MonitorAlarm.QUALITY: MonitorMetric.QUALITY_REGRESSIONS,
+}
 ENDPOINT_LOG_GROUP = "/aws/sagemaker/Endpoints/{endpoint}"
+INSTANCE_METRIC_NAMESPACE = "/aws/sagemaker/Endpoints"
+"""Where SageMaker publishes the instances' CPU and memory utilisation."""
 SCALE_IN_COOLDOWN_SECONDS = 300
 SCALE_OUT_COOLDOWN_SECONDS = 60
-TOPIC_ADMIN_ACTIONS = (
-    "sns:GetTopicAttributes",
-    "sns:ListSubscriptionsByTopic",
-    "sns:SetTopicAttributes",
-    "sns:Subscribe",
-)
 
 
 @dataclass(frozen=True)
@@ -122,6 +130,12 @@ class RollbackAlarms:
     period_seconds: int = 60
     rollback_on: Sequence[str] = ALARM_KINDS
     """Which alarms roll a deployment back; all of them notify the topic either way."""
+    drifted_features_threshold: int = 0
+    """The drift alarm fires when more features than this drift in one monitor run."""
+    quality_regressions_threshold: int = 0
+    """The quality alarm fires when more metrics than this regress in one run."""
+    monitor_period_seconds: int = 86400
+    """Period of the drift and quality alarms: at least the monitors' schedule (daily)."""
 
 
 @dataclass(frozen=True)
@@ -169,6 +183,8 @@ class EndpointOutputs:
     model_package_arn: pulumi.Input[str]
     alarm_names: list[pulumi.Output[str]]
     rollback_alarm_names: list[pulumi.Output[str]]
+    monitor_alarm_names: list[pulumi.Output[str]]
+    """The drift and quality alarms: they notify, never roll back."""
 
 
 class SageMakerServing(pulumi.ComponentResource):
@@ -184,18 +200,14 @@ class SageMakerServing(pulumi.ComponentResource):
         self._args = args
         self._child = pulumi.ResourceOptions(parent=self)
         self._tags = args.tags or {}
-        topic = aws.sns.Topic(
+        topic = alarm_topic(
             f"{name}-alarms",
-            name=f"{args.prefix}-serving-alarms",
+            topic_name=f"{args.prefix}-serving-alarms",
             display_name=f"{args.prefix} serving alarms",
-            kms_master_key_id=args.kms_key_arn,
+            arns=args.arns,
+            prefix=args.prefix,
+            kms_key_arn=args.kms_key_arn,
             tags=self._tags,
-            opts=self._child,
-        )
-        aws.sns.TopicPolicy(
-            f"{name}-alarms-policy",
-            arn=topic.arn,
-            policy=_topic_policy(args, topic.arn).to_json(),
             opts=self._child,
         )
         self.alarm_topic_arn = topic.arn
@@ -224,7 +236,10 @@ class SageMakerServing(pulumi.ComponentResource):
             if kept.version != model.version:
                 self._version_pair(name, model.name, endpoint_name, kept)
         alarms = self._alarms(name, model.name, endpoint_name, tags)
-        rollback = [alarms[kind] for kind in args.alarms.rollback_on]
+        # Rollback alarms come from the rollback kinds only: a drift alarm is not one.
+        rollback = [alarms[Alarm(kind)] for kind in args.alarms.rollback_on]
+        monitors = self._monitor_alarms(name, model.name, endpoint_name, tags)
+        self._dashboard(name, model.name, endpoint_name, [*alarms.values(), *monitors.values()])
         endpoint = aws.sagemaker.Endpoint(
             f"{name}-{model.name}-endpoint",
             name=endpoint_name,
@@ -242,6 +257,7 @@ class SageMakerServing(pulumi.ComponentResource):
             model_package_arn=model.model_package_arn,
             alarm_names=[alarms[kind] for kind in ALARM_KINDS],
             rollback_alarm_names=rollback,
+            monitor_alarm_names=list(monitors.values()),
         )
 
     def _version_pair(
@@ -366,6 +382,61 @@ class SageMakerServing(pulumi.ComponentResource):
             names[kind] = alarm.name
         return names
 
+    def _monitor_alarms(
+        self, name: str, model: str, endpoint_name: str, tags: dict[str, str]
+    ) -> dict[MonitorAlarm, pulumi.Output[str]]:
+        """Drift and quality alarms on the monitoring jobs' metrics; they only notify."""
+        a = self._args.alarms
+        thresholds = {
+            MonitorAlarm.DRIFT: (a.drifted_features_threshold, "features drifted"),
+            MonitorAlarm.QUALITY: (a.quality_regressions_threshold, "quality metrics regressed"),
+        }
+        names = {}
+        for kind, metric in MONITOR_ALARM_METRICS.items():
+            threshold, what = thresholds[kind]
+            alarm = aws.cloudwatch.MetricAlarm(
+                f"{name}-{model}-{kind}",
+                name=alarm_name(endpoint_name, kind),
+                alarm_description=(
+                    f"{endpoint_name}: more than {threshold} {what} in a monitor run; "
+                    "notifies only, never rolls a deployment back"
+                ),
+                namespace=MONITORING_NAMESPACE,
+                metric_name=metric,
+                dimensions={MONITORING_DIMENSION: endpoint_name},
+                statistic="Maximum",
+                period=a.monitor_period_seconds,
+                evaluation_periods=1,
+                datapoints_to_alarm=1,
+                comparison_operator="GreaterThanThreshold",
+                threshold=threshold,
+                # A period without a run is not drift: a failed monitor run fails its workflow.
+                treat_missing_data="notBreaching",
+                alarm_actions=[self.alarm_topic_arn],
+                ok_actions=[self.alarm_topic_arn],
+                tags=tags,
+                opts=self._child,
+            )
+            names[kind] = alarm.name
+        return names
+
+    def _dashboard(
+        self, name: str, model: str, endpoint_name: str, alarms: Sequence[pulumi.Input[str]]
+    ) -> None:
+        """One dashboard per endpoint, named after it."""
+        args = self._args
+        body = dashboard_body(
+            endpoint_name,
+            args.arns.region,
+            [args.arns.service("cloudwatch", pulumi.Output.concat("alarm:", a)) for a in alarms],
+        )
+        aws.cloudwatch.Dashboard(
+            f"{name}-{model}-dashboard",
+            dashboard_name=endpoint_name,
+            dashboard_body=pulumi.Output.json_dumps(body),
+            opts=self._child,
+        )
+
     def _autoscaling(
         self, name: str, model: str, endpoint_name: pulumi.Input[str], tags: dict[str, str]
     ) -> None:
@@ -457,38 +528,82 @@ def _deployment_config(
     return config
 
 
-def _topic_policy(args: SageMakerServingArgs, topic_arn: pulumi.Input[str]) -> PolicyDocument:
-    """Only this stack's alarms publish; the account administers; TLS only."""
-    a = args.arns
-    return PolicyDocument(
-        [
-            Statement(
-                sid="StackAlarmsPublish",
-                principals=Principal("Service", ["cloudwatch.amazonaws.com"]),
-                actions=["sns:Publish"],
-                resources=[topic_arn],
-                conditions=[
-                    Condition("StringEquals", "aws:SourceAccount", [a.account_id]),
-                    Condition(
-                        "ArnLike",
-                        "aws:SourceArn",
-                        [a.service("cloudwatch", f"alarm:{args.prefix}-*")],
-                    ),
+def dashboard_body(
+    endpoint: str, region: str, alarm_arns: Sequence[pulumi.Input[str]]
+) -> dict[str, object]:
+    """The dashboard of one endpoint: traffic, latency, errors, instances, drift, quality."""
+    dims = ["EndpointName", endpoint, "VariantName", VARIANT]
+
+    def graph(title: str, metrics: list[list[object]], **extra: object) -> dict[str, object]:
+        return {
+            "type": "metric",
+            "width": 12,
+            "height": 6,
+            "properties": {
+                "title": title,
+                "region": region,
+                "view": "timeSeries",
+                "metrics": metrics,
+                "period": 60,
+                **extra,
+            },
+        }
+
+    sm = METRIC_NAMESPACE
+    return {
+        "widgets": [
+            {
+                "type": "alarm",
+                "width": 24,
+                "height": 3,
+                "properties": {"title": f"{endpoint} alarms", "alarms": list(alarm_arns)},
+            },
+            graph(
+                "Invocations",
+                [[sm, "Invocations", *dims, {"stat": "Sum"}]],
+            ),
+            graph(
+                "Model latency (microseconds)",
+                [
+                    [sm, "ModelLatency", *dims, {"stat": "p50", "label": "p50"}],
+                    [sm, "ModelLatency", *dims, {"stat": "p99", "label": "p99"}],
                 ],
             ),
-            Statement(
-                sid="AccountAdministersTopic",
-                principals=Principal("AWS", [a.root()]),
-                actions=TOPIC_ADMIN_ACTIONS,
-                resources=[topic_arn],
+            graph(
+                "Errors",
+                [
+                    [sm, "Invocation4XXErrors", *dims, {"stat": "Sum"}],
+                    [sm, "Invocation5XXErrors", *dims, {"stat": "Sum"}],
+                    [sm, "InvocationModelErrors", *dims, {"stat": "Sum"}],
+                ],
             ),
-            Statement(
-                sid="DenyInsecureTransport",
-                effect="Deny",
-                principals=Principal("*"),
-                actions=["sns:Publish", "sns:Subscribe"],
-                resources=[topic_arn],
-                conditions=[Condition("Bool", "aws:SecureTransport", ["false"])],
+            graph(
+                "Instances",
+                [
+                    [sm, "Invocations", *dims, {"stat": "Sum", "id": "inv", "visible": False}],
+                    [
+                        sm,
+                        "InvocationsPerInstance",
+                        *dims,
+                        {"stat": "Sum", "id": "per", "visible": False},
+                    ],
+                    [{"expression": "inv / per", "label": "instances in service", "id": "count"}],
+                    [INSTANCE_METRIC_NAMESPACE, "CPUUtilization", *dims, {"yAxis": "right"}],
+                ],
+            ),
+            graph(
+                "Drift and quality (per monitor run)",
+                [
+                    [
+                        MONITORING_NAMESPACE,
+                        metric.value,
+                        MONITORING_DIMENSION,
+                        endpoint,
+                        {"stat": "Maximum"},
+                    ]
+                    for metric in MonitorMetric
+                ],
+                period=86400,
             ),
         ]
-    )
+    }

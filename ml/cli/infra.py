@@ -89,6 +89,13 @@ def validate(
             "to the digest the image workflow pushed before pulumi up (docs/image.md)",
             soft_wrap=True,
         )
+    examples = cfg.alerts.placeholders()
+    if examples:
+        console.print(
+            f"warning: {name}'s mlops:alerts still names the examples {', '.join(examples)}; "
+            "replace them with your on-call destinations (docs/alerts.md)",
+            soft_wrap=True,
+        )
     if (cfg.github.org, cfg.github.repo) == EXAMPLE_GITHUB_REPOSITORY:
         console.print(
             f"warning: {name} still trusts the example repository "

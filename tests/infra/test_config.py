@@ -245,6 +245,7 @@ def _stack(environment: str, **extra: object) -> dict:
         values |= {
             "mlops:buckets": {"artifactObjectLock": {"enabled": True}},
             "mlops:serving": {"initialInstanceCount": 2},
+            "mlops:alerts": {"emails": ["ml-oncall@example.com"]},
         }
     return values
 

@@ -21,6 +21,7 @@ WILDCARD_RESOURCE_SIDS = {
     "DescribeNetworkAndLogs",
     "DescribeScalingAndZones",
     "DescribeLogGroups",
+    "DrawAlarmCharts",
 }
 
 

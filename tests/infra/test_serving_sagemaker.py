@@ -301,17 +301,26 @@ def test_alarms_ignore_missing_data_so_an_idle_endpoint_never_rolls_back(
 
 
 def test_every_alarm_notifies_the_cmk_encrypted_topic(stack_graph: Graph) -> None:
-    topic = _one(stack_graph, TOPIC_T)
+    serving = _one(stack_graph, "mlops:serving:SageMakerServing")
+    (topic,) = stack_graph.children(serving, TOPIC_T)
     assert topic.inputs["kmsMasterKeyId"] == _data_key_arn(stack_graph), topic.inputs
-    alarms = stack_graph.of_type(ALARM_T)
-    assert len(alarms) == 3, [a.name for a in alarms]
+    alarms = stack_graph.children(serving, ALARM_T)
+    # three rollback alarms, drift and quality
+    assert len(alarms) == 5, [a.name for a in alarms]
     for alarm in alarms:
         assert alarm.inputs["alarmActions"] == [topic.outputs["arn"]], alarm.name
         assert alarm.inputs["okActions"] == [topic.outputs["arn"]], alarm.name
 
 
 def test_topic_accepts_only_this_stacks_alarms_over_tls(stack_graph: Graph) -> None:
-    policy = _one(stack_graph, "aws:sns/topicPolicy:TopicPolicy")
+    policies = stack_graph.of_type("aws:sns/topicPolicy:TopicPolicy")
+    # the serving topic everywhere; the security (CIS) topic where the stack has a trail
+    assert len(policies) == (2 if stack_graph.stack == "prod" else 1), policies
+    for policy in policies:
+        _assert_closed_topic_policy(stack_graph, policy)
+
+
+def _assert_closed_topic_policy(stack_graph: Graph, policy: Resource) -> None:
     sids = statements(json.loads(policy.inputs["policy"]))
     publish = sids["StackAlarmsPublish"]
     assert publish["Principal"] == {"Service": ["cloudwatch.amazonaws.com"]}, publish

@@ -90,6 +90,10 @@ def test_cli_validate_accepts_the_shipped_stacks(repo_root: Path) -> None:
         "prod: stack config is valid (prod, eu-west-1)",
         "warning: prod's mlops:image.digest is still the all-zero placeholder; set it to the "
         "digest the image workflow pushed before pulumi up (docs/image.md)",
+        "warning: prod's mlops:alerts still names the examples ml-oncall@example.com, "
+        "security-team@example.com, https://events.example.com/integration/mlops-prod/enqueue, "
+        "slack T00000000/C00000000; replace them with your on-call destinations "
+        "(docs/alerts.md)",
         "warning: prod still trusts the example repository acme/mlops-gitops; set "
         "mlops:github.org and repo to yours before pulumi up (docs/from-demo-to-aws.md)",
     ], result.stdout

@@ -269,6 +269,7 @@ def test_logs_key_is_usable_only_by_the_log_services_and_readable_by_the_auditor
         "CloudTrailEncryptsLogs": ["cloudtrail.amazonaws.com"],
         "CloudTrailDescribesKey": ["cloudtrail.amazonaws.com"],
         "CloudWatchLogsEncryptsFlowLogs": ["logs.eu-west-1.amazonaws.com"],
+        "CloudWatchLogsEncryptsTrailLogs": ["logs.eu-west-1.amazonaws.com"],
         "CloudWatchLogsDescribesKey": ["logs.eu-west-1.amazonaws.com"],
         "AuditorsReadLogs": [_role(graph, "auditor").outputs["arn"]],
     }, principals
@@ -283,6 +284,13 @@ def test_logs_key_is_usable_only_by_the_log_services_and_readable_by_the_auditor
         "StringEquals": {
             "kms:EncryptionContext:aws:logs:arn": (
                 "arn:aws:logs:eu-west-1:123456789012:log-group:/mlops-prod/vpc-flow-logs"
+            )
+        }
+    }
+    assert policy["CloudWatchLogsEncryptsTrailLogs"]["Condition"] == {
+        "StringEquals": {
+            "kms:EncryptionContext:aws:logs:arn": (
+                "arn:aws:logs:eu-west-1:123456789012:log-group:/mlops-prod/cloudtrail"
             )
         }
     }

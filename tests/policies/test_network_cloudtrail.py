@@ -14,6 +14,7 @@ from tests.policies.fixtures import (
     security_group,
     subnet,
     trail,
+    trail_delivery,
     vpc,
 )
 from tests.policies.harness import Res, only_message, run_policy, statuses_of
@@ -36,7 +37,12 @@ def _network() -> list[Res]:
 
 
 def _trail_stack() -> list[Res]:
-    return [trail(), *_log_bucket_with_logging(), *parts(secure_bucket("artifacts", lock=True))]
+    return [
+        trail(),
+        *trail_delivery(),
+        *_log_bucket_with_logging(),
+        *parts(secure_bucket("artifacts", lock=True)),
+    ]
 
 
 @pytest.mark.parametrize("policy", (*network.POLICIES, *cloudtrail.POLICIES), ids=lambda p: p.name)
