@@ -13,6 +13,13 @@ Outputs (`Accept`, default: the request's own content type): `text/csv` with one
 probability per line, or `application/json` `{"predictions": [...]}`. Floats are
 written in their shortest round-trip form, so a client reads back the exact double.
 
+Explanations, only when asked for with `explain=contributions` in the
+`X-Amzn-SageMaker-Custom-Attributes` header (the one request header SageMaker's
+InvokeEndpoint passes to the container, as `CustomAttributes`): each CSV line is the
+probability, then one TreeSHAP contribution per feature, then the bias; JSON adds
+`"explanations": {"output": "log-odds", "features": [...], "contributions": [[...]],
+"bias": [...]}` (docs/serving.md).
+
 Every problem with a request raises `BadRequest(status, message)`: the message is one
 line naming the row, the column and what was expected.
 """
@@ -276,6 +283,51 @@ def _json_row(item: object, number: int, features: Sequence[str]) -> list[float]
 
 def _refuse_constant(name: str) -> float:
     raise BadRequest(400, f"{name} is not a valid value (use null for a missing value)")
+
+
+EXPLAIN_HEADER = b"x-amzn-sagemaker-custom-attributes"
+EXPLAIN_VALUES = ("contributions", "none")
+
+
+def explain_requested(attributes: str) -> bool:
+    """Whether SageMaker custom attributes (`key=value` items separated by `,` or `;`) ask
+    for contributions. Other keys pass untouched (the header is the client's: a trace id
+    may travel in it); an `explain` value the server does not know is a 400."""
+    asked = False
+    for item in attributes.replace(";", ",").split(","):
+        key, _, value = item.partition("=")
+        if key.strip().lower() != "explain":
+            continue
+        value = value.strip().lower()
+        if value not in EXPLAIN_VALUES:
+            raise BadRequest(
+                400,
+                f"unknown explain={_show(value)} in X-Amzn-SageMaker-Custom-Attributes: "
+                "use explain=contributions (or explain=none)",
+            )
+        asked = value == "contributions"
+    return asked
+
+
+def encode_explained(
+    predictions: Sequence[float], contributions: np.ndarray, features: Sequence[str], kind: str
+) -> bytes:
+    """Probabilities with their contributions (`(n, features + 1)`, bias last)."""
+    if kind == CSV:
+        pairs = zip(predictions, contributions.tolist(), strict=True)
+        lines = (",".join(map(repr, [p, *row])) for p, row in pairs)
+        return ("\n".join(lines) + "\n").encode("ascii")
+    return json.dumps(
+        {
+            "predictions": list(predictions),
+            "explanations": {
+                "output": "log-odds",
+                "features": list(features),
+                "contributions": contributions[:, :-1].tolist(),
+                "bias": contributions[:, -1].tolist(),
+            },
+        }
+    ).encode("ascii")
 
 
 def encode(predictions: Sequence[float], kind: str) -> bytes:

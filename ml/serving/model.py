@@ -149,6 +149,10 @@ class LoadedModel:
     model_sha256: str
     provenance: str
     """One line: who signed it (or that the check was skipped, and why)."""
+    explainer: Any = None
+    """`ml.serving.explain.Explainer` on the same verified bytes; None if it cannot load."""
+    explain_unavailable: str = ""
+    """Why there is no explainer (answered to requests that ask for explanations)."""
 
 
 def load_model(settings: ServeSettings) -> LoadedModel:
@@ -166,7 +170,13 @@ def load_model(settings: ServeSettings) -> LoadedModel:
                 raise NotServable(f"{name} changed after its signature was verified")
     card = parse_card(card_raw)
     predictor = compile_model(model_text, card.n_features)
-    return LoadedModel(predictor, card, model_sha256, provenance)
+    from ml.serving.explain import Explainer
+
+    try:  # milliseconds; predictions are served even if explanations cannot be
+        explainer, why_not = Explainer(model_text, card.n_features), ""
+    except NotServable as error:
+        explainer, why_not = None, str(error)
+    return LoadedModel(predictor, card, model_sha256, provenance, explainer, why_not)
 
 
 def verify(settings: ServeSettings) -> tuple[dict[str, str] | None, str]:
