@@ -222,9 +222,9 @@ class InferenceApp:
             return None
         rows = codec.parse(body, kind, model.card.features)
         if isinstance(rows, list):
-            predictions: list[float] = [model.predictor.predict_row(rows)]
+            predictions: list[float] | np.ndarray = [model.predictor.predict_row(rows)]
         else:
-            predictions = model.predictor.predict(rows).tolist()
+            predictions = model.predictor.predict(rows)
         content = _CSV if answer == codec.CSV else _JSON
         if explain:
             contributions = await self._explain(model, rows)
