@@ -28,13 +28,16 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from infra.contracts import SIGNATURE_FILE, Env
 from ml.errors import MlopsError
 from ml.serving.settings import ServeSettings
+
+if TYPE_CHECKING:
+    from ml.serving.explain import Explainer
 
 MODEL_FILE = "model.txt"
 CARD_FILE = "model.json"
@@ -149,8 +152,8 @@ class LoadedModel:
     model_sha256: str
     provenance: str
     """One line: who signed it (or that the check was skipped, and why)."""
-    explainer: Any = None
-    """`ml.serving.explain.Explainer` on the same verified bytes; None if it cannot load."""
+    explainer: Explainer | None = None
+    """TreeSHAP on the same verified bytes (LightGBM's C API); None if it cannot load."""
     explain_unavailable: str = ""
     """Why there is no explainer (answered to requests that ask for explanations)."""
 

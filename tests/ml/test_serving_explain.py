@@ -10,11 +10,19 @@ import pytest
 
 from ml.data.io import read_channel
 from ml.serving import codec
+from ml.serving import explain as explain_module
 from ml.serving.codec import BadRequest
 from ml.serving.explain import Explainer
-from ml.serving.model import compile_model
+from ml.serving.model import NotServable, compile_model, load_model
+from ml.serving.settings import ServeSettings
 from ml.training.trainer import TrainingData
-from tests.ml.serving_support import N_FEATURES, booster, categorical_booster, rows
+from tests.ml.serving_support import (
+    N_FEATURES,
+    booster,
+    categorical_booster,
+    rows,
+    write_artifact,
+)
 from tests.ml.training_support import make_snapshot, small_params, train_in_process
 
 EXACT = 1e-9
@@ -95,3 +103,20 @@ def test_explain_requested_unknown_value_is_400_naming_the_choices() -> None:
     assert caught.value.status == 400, f"an unknown explain value is a 400: {caught.value.status}"
     assert "'shap'" in message and "explain=contributions" in message, message
     assert "\n" not in message, "one line"
+
+
+def test_load_model_without_lightgbm_library_still_serves_predictions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given an image whose lightgbm lacks its native library
+    def missing() -> Path:
+        raise NotServable("lightgbm is installed without its native library (lib_lightgbm)")
+
+    monkeypatch.setattr(explain_module, "library_path", missing)
+    artifact = write_artifact(tmp_path / "model")
+    # when the model loads
+    loaded = load_model(ServeSettings(model_dir=artifact, require_signature=False))
+    # then predictions are served and explanation requests get the reason
+    assert loaded.explainer is None and "lib_lightgbm" in loaded.explain_unavailable, loaded
+    value = loaded.predictor.predict_row(rows(1)[0].tolist())
+    assert value == pytest.approx(booster().predict(rows(1))[0], abs=1e-12), "still predicts"
