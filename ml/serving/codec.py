@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from functools import cache
 
 import numpy as np
+import orjson
 
 CSV = "text/csv"
 JSON = "application/json"
@@ -45,8 +46,9 @@ _SHOWN = 40
 BATCH_FAST_PATH_BYTES = 4096
 """Bodies longer than this are read by polars first (see `_csv_batch_fast`)."""
 BATCH_ENCODE_ROWS = 64
-"""Answers with more rows than this are written by polars (shortest round-trip floats)."""
+"""Answers with more rows than this are written by orjson (shortest round-trip floats)."""
 _NEWLINE, _COMMA = ord("\n"), ord(",")
+_PLAIN_NUMBERS = b"0123456789+-.eE, \t\r\n"
 
 Rows = list[float] | np.ndarray
 """One row as a list of floats (the fast path), or a float64 array of shape (n, features)."""
@@ -150,13 +152,31 @@ def parse_csv(body: bytes, n_features: int) -> Rows:
 
 
 def _csv_batch_fast(body: bytes, n_features: int) -> np.ndarray | None:
-    """Large batches through polars' CSV reader (Rust, correctly rounded floats), with no
-    Python per row or per line: at 1,000 rows x 20 features about 1 ms of CPU, where
-    `float()` per field took about 10. Anything it would read differently from the
-    row-by-row path returns None, and the row-by-row path answers, with its precise
-    message when the input is bad: quotes, infinities, any parse error, a row with too
-    many fields (polars refuses it), and too few commas in all, which is what a short
-    row or a blank line (polars reads both as missing values) leaves."""
+    """Large batches in compiled code, with no Python per row or per line; None when the
+    row-by-row path must answer (with its precise message if the input is bad).
+
+    Plain numbers (digits, signs, dots, exponents, commas, line ends: what a client
+    writing floats sends) are read as JSON by orjson (Rust, correctly rounded), each line
+    a list: at 1,000 rows x 20 features about a third less CPU than polars' CSV reader,
+    and in this thread (polars hands the work to its pool: one more wait for a CPU on a
+    busy machine). Anything else (empty fields, `nan`) goes to polars."""
+    if not body.translate(None, _PLAIN_NUMBERS):
+        text = b"[[" + body.strip().replace(b"\n", b"],[") + b"]]"
+        try:  # a ragged row or a blank line makes the nested lists ragged: refused
+            data = np.array(orjson.loads(text), dtype=np.float64)
+        except (orjson.JSONDecodeError, ValueError, TypeError):
+            data = None
+        if data is not None and data.ndim == 2 and data.shape[1] == n_features:
+            return None if np.isinf(data).any() else data
+    return _csv_batch_polars(body, n_features)
+
+
+def _csv_batch_polars(body: bytes, n_features: int) -> np.ndarray | None:
+    """polars' CSV reader (Rust, correctly rounded), empty fields read as missing values.
+    What it would read differently from the row-by-row path returns None: quotes,
+    infinities, any parse error, a row with too many fields (polars refuses it), and too
+    few commas in all, which is what a short row or a blank line (polars reads both as
+    missing values) leaves."""
     if b'"' in body:
         return None
     raw = np.frombuffer(body, dtype=np.uint8)
@@ -343,9 +363,12 @@ def encode_explained(
 
 def encode(predictions: Sequence[float] | np.ndarray, kind: str) -> bytes:
     """Probabilities as CSV lines or `{"predictions": [...]}`, in round-trip precision."""
-    if kind == CSV and len(predictions) > BATCH_ENCODE_ROWS:  # half the CPU of repr()
-        frame = _polars().DataFrame({"p": np.asarray(predictions, dtype=np.float64)})
-        return frame.write_csv(include_header=False).encode("ascii")
+    if kind == CSV and len(predictions) > BATCH_ENCODE_ROWS:  # a twentieth of repr()'s CPU
+        values = np.asarray(predictions, dtype=np.float64)
+        return (
+            orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].replace(b",", b"\n")
+            + b"\n"
+        )
     values = predictions.tolist() if isinstance(predictions, np.ndarray) else list(predictions)
     if kind == CSV:
         return ("\n".join(map(repr, values)) + "\n").encode("ascii")

@@ -188,14 +188,26 @@ def test_parse_csv_large_batch_reads_exact_doubles_and_missing_values() -> None:
         (lambda lines: lines.__setitem__(150, b"1,x,3"), "row 151, column 2"),
         (lambda lines: lines.__setitem__(150, b"1,2"), "row 151: 2 values"),
         (lambda lines: lines.__setitem__(150, b"1,2,-inf"), "row 151, column 3: infinity"),
+        (lambda lines: lines.__setitem__(150, b"1,true,3"), "row 151, column 2: 'true'"),
+        (lambda lines: lines.__setitem__(150, b"1,[2],3"), "row 151, column 2: '[2]'"),
+        (lambda lines: lines.__setitem__(150, b"1,2,3e999"), "row 151, column 3: infinity"),
     ],
-    ids=["non-numeric", "ragged", "infinity"],
+    ids=["non-numeric", "ragged", "infinity", "json-literal", "json-list", "overflow"],
 )
 def test_parse_csv_large_batch_bad_row_is_named(edit, fragment: str) -> None:
     _, lines = big_batch(missing=0.0)
     edit(lines)
     error = refused(b"\n".join(lines))
     assert error.status == 400 and fragment in error.message, error.message
+
+
+def test_parse_csv_large_batch_of_plain_numbers_reads_exact_doubles() -> None:
+    # given a batch with no missing values (read by the plain-number reader), CRLF endings
+    data, lines = big_batch(missing=0.0)
+    # when parsed
+    parsed = codec.parse(b"\r\n".join(lines) + b"\r\n", codec.CSV, FEATURES)
+    # then every double is exactly the one written
+    assert np.array_equal(parsed, data), "the plain-number reader changed a value"
 
 
 def test_parse_csv_large_batch_skips_blank_lines() -> None:
