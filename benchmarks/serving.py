@@ -296,18 +296,40 @@ end
 """
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its live descendants (gunicorn's workers)."""
+    total, todo, tick = 0.0, [pid], os.sysconf("SC_CLK_TCK")
+    while todo:
+        current = todo.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(child) for child in (task / "children").read_text().split()]
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
 def wrk(
-    port: int, body: Path, concurrency: int, duration: float, work: Path, explain: bool = False
+    server: ServerProcess,
+    body: Path,
+    concurrency: int,
+    duration: float,
+    work: Path,
+    explain: bool = False,
 ) -> dict[str, Any] | None:
     """One phase from wrk (one thread, `concurrency` connections); None without wrk.
-    wrk's own warm-up is a first short run whose numbers are dropped."""
+    wrk's own warm-up is a first short run whose numbers are dropped. The server's CPU
+    time per request is measured too: on a machine shared with other work, waiting for
+    a CPU inflates latencies, but not the CPU a request costs."""
     binary = shutil.which("wrk")
     if binary is None:
         return None
     script = work / "wrk.lua"
     script.write_text(WRK_SCRIPT, encoding="utf-8")
     env = {**os.environ, "WRK_BODY": str(body), "WRK_EXPLAIN": "1" if explain else "0"}
-    url = f"http://127.0.0.1:{port}/invocations"
+    url = f"http://127.0.0.1:{server.port}/invocations"
 
     def run(seconds: float) -> dict[str, Any]:
         argv = [binary, "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--latency"]
@@ -320,7 +342,9 @@ def wrk(
         return json.loads(line[4:])
 
     run(1)
+    cpu_before = cpu_seconds(server.process.pid)
     numbers = run(duration)
+    cpu = cpu_seconds(server.process.pid) - cpu_before
     seconds = numbers["duration_us"] / 1e6
     return {
         "concurrency": concurrency,
@@ -331,6 +355,7 @@ def wrk(
         "p99_ms": round(numbers["p99_us"] / 1000, 3),
         "non_200": numbers["non_2xx"],
         "failures": numbers["failures"],
+        "server_cpu_ms_per_request": round(cpu * 1000 / max(numbers["requests"], 1), 3),
     }
 
 
@@ -429,7 +454,7 @@ def run(duration: float, work: Path) -> dict[str, Any]:
             ("mlops serve", BATCH_C1, 1, False),
         ):
             body = bodies[BATCH_C1] if phase == BATCH_C1 else bodies[SINGLE_C16]
-            numbers = wrk(servers[name].port, body, concurrency, duration, work, explain)
+            numbers = wrk(servers[name], body, concurrency, duration, work, explain)
             if numbers is not None:
                 phases.append(Phase(name, phase, "wrk", numbers))
     report["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
@@ -450,6 +475,14 @@ def bars(by: dict[tuple[str, str, str], dict[str, Any]]) -> dict[str, Any]:
             return None
         return round(ours["throughput_rps"] / max(theirs["throughput_rps"], 1e-9), 1)
 
+    def cpu_ratio(phase: str) -> float | None:
+        ours, theirs = by.get(("mlops serve", phase, "wrk")), by.get(("reference", phase, "wrk"))
+        if ours is None or theirs is None:
+            return None
+        return round(
+            theirs["server_cpu_ms_per_request"] / max(ours["server_cpu_ms_per_request"], 1e-9), 1
+        )
+
     def p99(phase: str, generator: str) -> float | None:
         numbers = by.get(("mlops serve", phase, generator))
         return None if numbers is None else numbers["p99_ms"]
@@ -461,6 +494,8 @@ def bars(by: dict[tuple[str, str, str], dict[str, Any]]) -> dict[str, Any]:
         "batch_ratio_1000_rows": ratio(BATCH_C1, "own"),
         "batch_ratio_1000_rows_wrk": ratio(BATCH_C1, "wrk"),
         "batch_ratio_bar": BATCH_RATIO_BAR,
+        "cpu_per_request_ratio_c16_wrk": cpu_ratio(SINGLE_C16),
+        "cpu_per_request_ratio_1000_rows_wrk": cpu_ratio(BATCH_C1),
         "p99_c1_ms": p99(SINGLE_C1, "own"),
         "p99_c1_ms_wrk": p99(SINGLE_C1, "wrk"),
         "p99_bar_ms": P99_BAR_MS,
@@ -550,6 +585,11 @@ def render(report: dict[str, Any]) -> str:
         f"{b['p99_bar_ms']} ms); 1,000 rows: {b['batch_ratio_1000_rows']}x (wrk: "
         f"{b['batch_ratio_1000_rows_wrk']}x; bar >= "
         f"{b['batch_ratio_bar']:.0f}x); same answer from both servers: {report['answers_agree']}"
+    )
+    lines.append(
+        f"server CPU per request, reference / ours (wrk phases): single row at c=16 "
+        f"{b['cpu_per_request_ratio_c16_wrk']}x, 1,000 rows "
+        f"{b['cpu_per_request_ratio_1000_rows_wrk']}x"
     )
     lines.append(
         f"explanations on: p99 at c=1 {b['explained_p99_c1_ms']} ms (wrk: "
