@@ -48,7 +48,6 @@ BATCH_FAST_PATH_BYTES = 4096
 BATCH_ENCODE_ROWS = 64
 """Answers with more rows than this are written by orjson (shortest round-trip floats)."""
 _NEWLINE, _COMMA = ord("\n"), ord(",")
-_PLAIN_NUMBERS = b"0123456789+-.eE, \t\r\n"
 
 Rows = list[float] | np.ndarray
 """One row as a list of floats (the fast path), or a float64 array of shape (n, features)."""
@@ -152,31 +151,16 @@ def parse_csv(body: bytes, n_features: int) -> Rows:
 
 
 def _csv_batch_fast(body: bytes, n_features: int) -> np.ndarray | None:
-    """Large batches in compiled code, with no Python per row or per line; None when the
-    row-by-row path must answer (with its precise message if the input is bad).
+    """Large batches through polars' CSV reader (Rust, correctly rounded, empty fields
+    read as missing values), with no Python per row or per line. What it would read
+    differently from the row-by-row path returns None, and the row-by-row path answers,
+    with its precise message when the input is bad: quotes, infinities, any parse error,
+    a row with too many fields (polars refuses it), and too few commas in all, which is
+    what a short row or a blank line (polars reads both as missing values) leaves.
 
-    Plain numbers (digits, signs, dots, exponents, commas, line ends: what a client
-    writing floats sends) are read as JSON by orjson (Rust, correctly rounded), each line
-    a list: at 1,000 rows x 20 features about a third less CPU than polars' CSV reader,
-    and in this thread (polars hands the work to its pool: one more wait for a CPU on a
-    busy machine). Anything else (empty fields, `nan`) goes to polars."""
-    if not body.translate(None, _PLAIN_NUMBERS):
-        text = b"[[" + body.strip().replace(b"\n", b"],[") + b"]]"
-        try:  # a ragged row or a blank line makes the nested lists ragged: refused
-            data = np.array(orjson.loads(text), dtype=np.float64)
-        except (orjson.JSONDecodeError, ValueError, TypeError):
-            data = None
-        if data is not None and data.ndim == 2 and data.shape[1] == n_features:
-            return None if np.isinf(data).any() else data
-    return _csv_batch_polars(body, n_features)
-
-
-def _csv_batch_polars(body: bytes, n_features: int) -> np.ndarray | None:
-    """polars' CSV reader (Rust, correctly rounded), empty fields read as missing values.
-    What it would read differently from the row-by-row path returns None: quotes,
-    infinities, any parse error, a row with too many fields (polars refuses it), and too
-    few commas in all, which is what a short row or a blank line (polars reads both as
-    missing values) leaves."""
+    Measured against orjson reading each line as a JSON list (in this thread, no pool):
+    polars took less CPU (1.7 ms against 2.1 at 1,000 x 20) and far less wall time on a
+    loaded machine (2.1 ms against 5.1)."""
     if b'"' in body:
         return None
     raw = np.frombuffer(body, dtype=np.uint8)

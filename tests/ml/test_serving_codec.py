@@ -201,13 +201,13 @@ def test_parse_csv_large_batch_bad_row_is_named(edit, fragment: str) -> None:
     assert error.status == 400 and fragment in error.message, error.message
 
 
-def test_parse_csv_large_batch_of_plain_numbers_reads_exact_doubles() -> None:
-    # given a batch with no missing values (read by the plain-number reader), CRLF endings
+def test_parse_csv_large_batch_with_crlf_line_ends_reads_exact_doubles() -> None:
+    # given a batch with no missing values and CRLF line ends
     data, lines = big_batch(missing=0.0)
     # when parsed
     parsed = codec.parse(b"\r\n".join(lines) + b"\r\n", codec.CSV, FEATURES)
     # then every double is exactly the one written
-    assert np.array_equal(parsed, data), "the plain-number reader changed a value"
+    assert np.array_equal(parsed, data), "the batch reader changed a value"
 
 
 def test_parse_csv_large_batch_skips_blank_lines() -> None:
