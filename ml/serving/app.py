@@ -221,6 +221,8 @@ class InferenceApp:
         if body is None:
             return None
         rows = codec.parse(body, kind, model.card.features)
+        if explain and not isinstance(rows, list):
+            codec.check_explainable(len(rows))
         if isinstance(rows, list):
             predictions: list[float] | np.ndarray = [model.predictor.predict_row(rows)]
         else:

@@ -297,6 +297,9 @@ def _refuse_constant(name: str) -> float:
 
 EXPLAIN_HEADER = b"x-amzn-sagemaker-custom-attributes"
 EXPLAIN_VALUES = ("contributions", "none")
+MAX_EXPLAINED_ROWS = 1000
+"""Rows one request may ask explanations for: TreeSHAP costs about a millisecond a row,
+so a 6 MB batch (some 15,000 rows) would hold a worker's explainer for seconds."""
 
 
 def explain_requested(attributes: str) -> bool:
@@ -317,6 +320,16 @@ def explain_requested(attributes: str) -> bool:
             )
         asked = value == "contributions"
     return asked
+
+
+def check_explainable(rows: int) -> None:
+    """400 when a request asks explanations for more rows than `MAX_EXPLAINED_ROWS`."""
+    if rows > MAX_EXPLAINED_ROWS:
+        raise BadRequest(
+            400,
+            f"explanations are limited to {MAX_EXPLAINED_ROWS:,} rows a request ({rows:,} "
+            "sent): split the batch, or leave out explain=contributions",
+        )
 
 
 def encode_explained(

@@ -160,6 +160,12 @@ def test_invoke_json_with_explain_answers_explanations_object(served: ServerProc
             400,
             "explain=contributions",
         ),
+        (
+            {**CSV, "X-Amzn-SageMaker-Custom-Attributes": "explain=contributions"},
+            b"0,0,0,0,0,0,0,0\n" * 1001,
+            400,
+            "limited to 1,000 rows",
+        ),
         (CSV, b"1," * (MAX_BODY // 2 + 10), 413, "limit"),
     ],
     ids=[
@@ -171,6 +177,7 @@ def test_invoke_json_with_explain_answers_explanations_object(served: ServerProc
         "bad-json",
         "unacceptable",
         "unknown-explain",
+        "too-many-explained",
         "oversized",
     ],
 )
