@@ -101,6 +101,9 @@ class ValidationParams(_Strict):
     max_latency_p99_ms: Annotated[float, Field(gt=0)] = 10.0
     max_drifted_features: Annotated[int, Field(ge=0)] = 0
     latency_repeats: Annotated[int, Field(ge=10, le=100_000)] = 300
+    explain_rows: Annotated[int, Field(ge=10, le=1_000_000)] = 1000
+    """Validation rows the report's feature contributions are computed on (a fixed-seed
+    sample when there are more): exact TreeSHAP costs about 2 ms a row for the churn model."""
 
 
 class DriftParams(_Strict):

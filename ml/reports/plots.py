@@ -331,3 +331,60 @@ def curves(
         entries.append((name, color, "line"))
     chart.legend(entries, "bottom")
     return chart.render()
+
+
+_LOW, _HIGH, _NONE = (9, 105, 218), (207, 34, 46), "#8c959f"
+
+
+def _shade(share: float | None) -> str:
+    """Blue (0) to red (1) through purple; grey for no value."""
+    if share is None or not math.isfinite(share):
+        return _NONE
+    t = min(1.0, max(0.0, share))
+    r, g, b = (round(lo + (hi - lo) * t) for lo, hi in zip(_LOW, _HIGH, strict=True))
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def beeswarm(
+    labels: Sequence[str],
+    points: Sequence[Sequence[float]],
+    shades: Sequence[Sequence[float | None]],
+    title: str,
+    xlabel: str = "",
+) -> str:
+    """One row of dots per label (e.g. each row's contribution of a feature), coloured
+    from blue (low value) to red (high); dots at the same place stack up and down."""
+    longest = max((len(str(label)) for label in labels), default=4)
+    left = min(200, 12 + 6 * longest)
+    chart = _Chart(560, 24 * len(labels) + 92, left, 36, title)
+    lo, hi = _span([v for row in points for v in row])
+    ticks = nice_ticks(lo, hi)
+    chart.x_range = (min(ticks[0], lo), ticks[-1])
+    chart.y_range = (len(labels), 0)
+    chart.x_axis(ticks, xlabel)
+    zero = chart.x(0.0)
+    chart.line(zero, chart.top, zero, chart.bottom, _MUTED, stroke_dasharray="2 3")
+    for index, label in enumerate(labels):
+        middle = chart.y(index + 0.5)
+        chart.text(chart.left - 5, middle + 3, str(label), anchor="end", font_size="9")
+        taken: dict[int, int] = {}
+        for value, share in zip(points[index], shades[index], strict=True):
+            px = chart.x(value)
+            slot = round(px / 2.5)
+            count = taken.get(slot, 0)
+            taken[slot] = count + 1
+            offset = min(9.0, (count + 1) // 2 * 1.8) * (1 if count % 2 else -1)
+            chart.parts.append(
+                f'<circle cx="{_fmt(px)}" cy="{_fmt(middle + offset)}" r="1.7" '
+                f'fill="{_shade(share)}" fill-opacity="0.8"/>'
+            )
+    chart.line(chart.left, chart.top, chart.left, chart.bottom, _MUTED)
+    chart.legend(
+        [
+            ("low value", _shade(0.0), "box"),
+            ("high value", _shade(1.0), "box"),
+            ("missing", _NONE, "box"),
+        ],
+        "bottom",
+    )
+    return chart.render()

@@ -22,7 +22,10 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+import numpy as np
 
 from ml.serving import codec
 from ml.serving.codec import BadRequest
@@ -53,6 +56,7 @@ class InferenceApp:
         self.access = AccessLog(settings.access_log)
         self._background: set[asyncio.Future[Any]] = set()
         self._flusher: asyncio.TimerHandle | None = None
+        self._explain_pool: ThreadPoolExecutor | None = None  # made on the first explanation
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -84,6 +88,8 @@ class InferenceApp:
     def stop(self) -> None:
         if self._flusher is not None:
             self._flusher.cancel()
+        if self._explain_pool is not None:
+            self._explain_pool.shutdown(wait=False)
         self.access.flush()
         log(logging.INFO, "stopped", pid=os.getpid())
 
@@ -194,6 +200,7 @@ class InferenceApp:
         if model is None:
             raise BadRequest(503, f"model not ready ({self.state}): {self.reason}")
         content_type = accept = length = None
+        explain = False
         for name, value in scope["headers"]:
             if name == b"content-type":
                 content_type = value.decode("latin-1")
@@ -201,6 +208,10 @@ class InferenceApp:
                 accept = value.decode("latin-1")
             elif name == b"content-length":
                 length = value
+            elif name == codec.EXPLAIN_HEADER:
+                explain = codec.explain_requested(value.decode("latin-1"))
+        if explain and model.explainer is None:
+            raise BadRequest(501, f"explanations unavailable: {model.explain_unavailable}")
         limit = self.settings.max_body_bytes
         if length is not None and length.isdigit() and int(length) > limit:
             raise BadRequest(413, f"body of {int(length)} bytes is over the {limit}-byte limit")
@@ -210,12 +221,34 @@ class InferenceApp:
         if body is None:
             return None
         rows = codec.parse(body, kind, model.card.features)
+        if explain and not isinstance(rows, list):
+            codec.check_explainable(len(rows))
         if isinstance(rows, list):
-            predictions: list[float] = [model.predictor.predict_row(rows)]
+            predictions: list[float] | np.ndarray = [model.predictor.predict_row(rows)]
         else:
-            predictions = model.predictor.predict(rows).tolist()
+            predictions = model.predictor.predict(rows)
         content = _CSV if answer == codec.CSV else _JSON
+        if explain:
+            contributions = await self._explain(model, rows)
+            features = model.card.features
+            encoded = codec.encode_explained(predictions, contributions, features, answer)
+            return 200, content, encoded, len(predictions)
         return 200, content, codec.encode(predictions, answer), len(predictions)
+
+    async def _explain(self, model: LoadedModel, rows: codec.Rows) -> Any:
+        """TreeSHAP in a thread of its own (LightGBM drops the GIL): about a millisecond a
+        row, which would otherwise stall every other request on this worker's loop. One
+        thread, so the explainer's single-row buffers are never shared."""
+        if self._explain_pool is None:
+            self._explain_pool = ThreadPoolExecutor(1, thread_name_prefix="mlops-explain")
+        explainer = model.explainer
+
+        def work() -> np.ndarray:
+            if isinstance(rows, list):
+                return np.array([explainer.explain_row(rows)])
+            return explainer.explain(rows)
+
+        return await asyncio.get_running_loop().run_in_executor(self._explain_pool, work)
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes | None:

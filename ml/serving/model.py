@@ -28,13 +28,16 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from common.errors import MlopsError
 from infra.contracts import SIGNATURE_FILE, Env
 from ml.serving.settings import ServeSettings
+
+if TYPE_CHECKING:
+    from ml.serving.explain import Explainer
 
 MODEL_FILE = "model.txt"
 CARD_FILE = "model.json"
@@ -149,6 +152,10 @@ class LoadedModel:
     model_sha256: str
     provenance: str
     """One line: who signed it (or that the check was skipped, and why)."""
+    explainer: Explainer | None = None
+    """TreeSHAP on the same verified bytes (LightGBM's C API); None if it cannot load."""
+    explain_unavailable: str = ""
+    """Why there is no explainer (answered to requests that ask for explanations)."""
 
 
 def load_model(settings: ServeSettings) -> LoadedModel:
@@ -166,7 +173,13 @@ def load_model(settings: ServeSettings) -> LoadedModel:
                 raise NotServable(f"{name} changed after its signature was verified")
     card = parse_card(card_raw)
     predictor = compile_model(model_text, card.n_features)
-    return LoadedModel(predictor, card, model_sha256, provenance)
+    from ml.serving.explain import Explainer
+
+    try:  # milliseconds; predictions are served even if explanations cannot be
+        explainer, why_not = Explainer(model_text, card.n_features), ""
+    except NotServable as error:
+        explainer, why_not = None, str(error)
+    return LoadedModel(predictor, card, model_sha256, provenance, explainer, why_not)
 
 
 def verify(settings: ServeSettings) -> tuple[dict[str, str] | None, str]:

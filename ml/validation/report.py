@@ -6,18 +6,26 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ml.drift import report as drift_report
-from ml.metrics import HIGHER_IS_BETTER
+from ml.metrics import HIGHER_IS_BETTER, average_ranks
 from ml.reports import ReportPaths, plots, write_reports
 from ml.reports import html as h
 from ml.reports import markdown as md
 from ml.tracking.runs import TrackingLink
+from ml.validation.explain import Explanation
 from ml.validation.run import ModelEvaluation, ValidationResult
 
 METRIC_NAMES = tuple(HIGHER_IS_BETTER)
 NO_REFERENCE = (
     "### Drift\n\nNo production reference to compare with (a first model): no drift gate.\n"
 )
+SHOWN_FEATURES = 20
+"""Features in the importance chart and beeswarm (most important first)."""
+SWARM_ROWS = 300
+"""Explained rows drawn in the beeswarm (every k-th): enough to see the shape, and the page
+stays small (the importance table uses them all)."""
 
 
 def _verdict(result: ValidationResult) -> str:
@@ -98,9 +106,118 @@ def render_markdown(result: ValidationResult) -> str:
         "",
         f"Candidate training data `{c.training_data_hash}`.",
         "",
+        *(_explanation_markdown(c.explanation) if c.explanation else []),
         drift_report.markdown_section(result.drift) if result.drift else NO_REFERENCE,
     ]
     return "\n".join(lines)
+
+
+def _sample_note(e: Explanation) -> str:
+    sample = f"{e.rows:,} of {e.of_rows:,}" if e.rows < e.of_rows else f"all {e.rows:,}"
+    return (
+        f"LightGBM TreeSHAP (`pred_contrib`) on {sample} validation rows, in log-odds: "
+        f"each row's contributions plus the bias ({e.bias:+.4f}) are its raw score."
+    )
+
+
+def _example_rows(e: Explanation) -> list[list[str]]:
+    return [
+        [
+            f"{x.label} (row {x.row:,})",
+            md.number(x.probability),
+            md.signed(x.raw_score),
+            md.cell(", ".join(f"{f}={v:.4g}: {c:+.4f}" for f, v, c in x.contributions)),
+        ]
+        for x in e.examples
+    ]
+
+
+def _explanation_markdown(e: Explanation) -> list[str]:
+    rows = [
+        [
+            str(rank),
+            md.code(e.features[i]),
+            md.number(e.importance[i]),
+            md.signed(e.mean_contribution[i]),
+        ]
+        for rank, i in enumerate(e.ranked(), start=1)
+    ]
+    table = md.table(["#", "feature", "mean |contribution|", "mean contribution"], rows, "rlrr")
+    return [
+        "### Feature contributions",
+        "",
+        _sample_note(e),
+        "",
+        md.details("Global importance (mean |contribution| per feature)", table),
+        "",
+        md.table(
+            [
+                "example",
+                "probability",
+                "raw score",
+                f"largest {len(e.examples[0].contributions)} contributions",
+            ],
+            _example_rows(e),
+            "lrrl",
+        ),
+        "",
+    ]
+
+
+def _shares(values: np.ndarray) -> list[float | None]:
+    """Each value's rank among the column's values, 0 (lowest) to 1: the beeswarm colour."""
+    finite = np.isfinite(values)
+    shares: list[float | None] = [None] * len(values)
+    if finite.sum() > 1:
+        ranks = average_ranks(values[finite])
+        scaled = (ranks - 1) / (finite.sum() - 1)
+        for at, share in zip(np.flatnonzero(finite), scaled.tolist(), strict=True):
+            shares[at] = share
+    return shares
+
+
+def _explanation_html(e: Explanation) -> str:
+    shown = e.ranked()[:SHOWN_FEATURES]
+    names = [e.features[i] for i in shown]
+    step = -(-e.rows // SWARM_ROWS)
+    points, values = e.contributions[::step], e.values[::step]
+    charts = h.grid(
+        h.figure(
+            plots.horizontal_bars(
+                names, [e.importance[i] for i in shown], "Global importance", "mean |contribution|"
+            ),
+            "mean absolute TreeSHAP contribution per feature (log-odds), most important first",
+        ),
+        h.figure(
+            plots.beeswarm(
+                names,
+                [points[:, i].tolist() for i in shown],
+                [_shares(values[:, i]) for i in shown],
+                "Contribution of each feature, per row",
+                "contribution to the raw score (log-odds)",
+            ),
+            f"one dot per row ({len(points):,} of the {e.rows:,} explained); colour: the "
+            "feature's value, low (blue) to high (red)",
+        ),
+    )
+    examples = h.table(
+        ["example", "probability", "raw score", "largest contributions"],
+        [
+            [
+                f"{x.label} (row {x.row:,})",
+                x.probability,
+                x.raw_score,
+                ", ".join(f"{f}={v:.4g}: {c:+.4f}" for f, v, c in x.contributions),
+            ]
+            for x in e.examples
+        ],
+    )
+    importance = h.table(
+        ["feature", "mean |contribution|", "mean contribution"],
+        [[e.features[i], e.importance[i], e.mean_contribution[i]] for i in e.ranked()],
+    )
+    note = h.paragraph(_sample_note(e).replace("`", ""))
+    return h.section("Feature contributions", note, charts, examples, importance)
 
 
 def _evaluation_json(e: ModelEvaluation | None) -> dict[str, Any] | None:
@@ -119,6 +236,7 @@ def _evaluation_json(e: ModelEvaluation | None) -> dict[str, Any] | None:
         "training_data_hash": e.training_data_hash,
         "params": e.params,
         "roc_curve": {"fpr": e.roc[0], "tpr": e.roc[1]},
+        "explanation": e.explanation.to_json() if e.explanation else None,
     }
 
 
@@ -193,6 +311,7 @@ def render_html(result: ValidationResult) -> str:
     sections = [
         h.section("Gates", f"<p>{h.badge(result.passed, _verdict(result)[2:])}</p>", gate_table),
         h.section("Candidate vs production", charts),
+        *([_explanation_html(c.explanation)] if c.explanation else []),
         *(drift_report.html_sections(result.drift) if result.drift else []),
     ]
     return h.page("Model validation", sections, subtitle=f"candidate {c.path} vs {against}")

@@ -32,6 +32,7 @@ from ml.metrics import (
 )
 from ml.params import Params
 from ml.training.artifact import ModelArtifact, load_artifact
+from ml.validation.explain import Explanation, explain
 from ml.validation.gates import GateResult, evaluate_gates
 
 
@@ -44,6 +45,8 @@ class ModelEvaluation:
     roc: tuple[list[float], list[float]]
     training_data_hash: str
     params: dict
+    explanation: Explanation | None = None
+    """TreeSHAP contributions on validation rows (the candidate's only)."""
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,13 @@ def _matrix(frame: pl.DataFrame, artifact: ModelArtifact, source: Path) -> np.nd
 
 
 def evaluate_model(
-    role: str, artifact: ModelArtifact, frame: pl.DataFrame, label: str, source: Path, repeats: int
+    role: str,
+    artifact: ModelArtifact,
+    frame: pl.DataFrame,
+    label: str,
+    source: Path,
+    repeats: int,
+    explain_rows: int | None = None,
 ) -> ModelEvaluation:
     rows = _matrix(frame, artifact, source)
     labels = frame.get_column(label).to_numpy()
@@ -89,6 +98,11 @@ def evaluate_model(
         roc=roc_curve(labels, probabilities),
         training_data_hash=artifact.metadata.training_data_hash,
         params=artifact.metadata.params,
+        explanation=(
+            explain(artifact.booster, rows, artifact.features, explain_rows)
+            if explain_rows
+            else None
+        ),
     )
 
 
@@ -189,7 +203,15 @@ def validate(
 
     repeats = params.validation.latency_repeats
     source = data_dir / "validation"
-    cand = evaluate_model("candidate", candidate, validation_frame, schema.label, source, repeats)
+    cand = evaluate_model(
+        "candidate",
+        candidate,
+        validation_frame,
+        schema.label,
+        source,
+        repeats,
+        params.validation.explain_rows,
+    )
     prod = (
         evaluate_model("production", production, validation_frame, schema.label, source, repeats)
         if production is not None

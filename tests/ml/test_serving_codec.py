@@ -188,8 +188,11 @@ def test_parse_csv_large_batch_reads_exact_doubles_and_missing_values() -> None:
         (lambda lines: lines.__setitem__(150, b"1,x,3"), "row 151, column 2"),
         (lambda lines: lines.__setitem__(150, b"1,2"), "row 151: 2 values"),
         (lambda lines: lines.__setitem__(150, b"1,2,-inf"), "row 151, column 3: infinity"),
+        (lambda lines: lines.__setitem__(150, b"1,true,3"), "row 151, column 2: 'true'"),
+        (lambda lines: lines.__setitem__(150, b"1,[2],3"), "row 151, column 2: '[2]'"),
+        (lambda lines: lines.__setitem__(150, b"1,2,3e999"), "row 151, column 3: infinity"),
     ],
-    ids=["non-numeric", "ragged", "infinity"],
+    ids=["non-numeric", "ragged", "infinity", "json-literal", "json-list", "overflow"],
 )
 def test_parse_csv_large_batch_bad_row_is_named(edit, fragment: str) -> None:
     _, lines = big_batch(missing=0.0)
@@ -198,7 +201,35 @@ def test_parse_csv_large_batch_bad_row_is_named(edit, fragment: str) -> None:
     assert error.status == 400 and fragment in error.message, error.message
 
 
+def test_parse_csv_large_batch_with_crlf_line_ends_reads_exact_doubles() -> None:
+    # given a batch with no missing values and CRLF line ends
+    data, lines = big_batch(missing=0.0)
+    # when parsed
+    parsed = codec.parse(b"\r\n".join(lines) + b"\r\n", codec.CSV, FEATURES)
+    # then every double is exactly the one written
+    assert np.array_equal(parsed, data), "the batch reader changed a value"
+
+
 def test_parse_csv_large_batch_skips_blank_lines() -> None:
     data, lines = big_batch(missing=0.0)
     parsed = codec.parse(b"\n".join([*lines[:100], b"", *lines[100:]]), codec.CSV, FEATURES)
     assert np.array_equal(parsed, data), "a blank line must be skipped, not read as a row"
+
+
+def test_parse_csv_large_batch_short_row_balanced_by_long_row_is_refused() -> None:
+    # given a short row and a long one whose commas add up to the right total
+    _, lines = big_batch(missing=0.0)
+    lines[150], lines[151] = b"1,2", b"1,2,3,4"
+    # when parsed, then the short row is named (not read as a missing value)
+    error = refused(b"\n".join(lines))
+    assert error.status == 400 and "row 151: 2 values" in error.message, error.message
+
+
+def test_encode_large_csv_batch_round_trips_every_double() -> None:
+    # given more predictions than the batch writer's threshold, some tiny, some near 1
+    rng = np.random.default_rng(8)
+    values = np.concatenate([rng.random(500), rng.random(500) * 1e-300, [5e-324, 1 - 1e-16]])
+    # when they are written as CSV
+    text = codec.encode(values, codec.CSV).decode()
+    # then each line reads back as the exact double, in order
+    assert [float(line) for line in text.split()] == values.tolist(), "a value changed"

@@ -17,6 +17,7 @@ import pytest
 from ml.serving.process import ServerProcess
 from ml.serving.settings import SETTINGS_ENV, ServeSettings
 from tests.ml.serving_support import (
+    FEATURES,
     N_FEATURES,
     booster,
     csv,
@@ -107,6 +108,42 @@ def test_invoke_csv_with_accept_json_answers_json(served: ServerProcess) -> None
     assert len(json.loads(payload)["predictions"]) == 2, f"two predictions expected: {payload!r}"
 
 
+EXPLAIN = {"X-Amzn-SageMaker-Custom-Attributes": "explain=contributions"}
+
+
+def test_invoke_csv_with_explain_adds_lightgbm_contributions_to_each_line(
+    served: ServerProcess,
+) -> None:
+    # given two CSV rows and the SageMaker custom attribute asking for contributions
+    data = rows(2, seed=15, missing=0.1)
+    # when they are posted
+    status, kind, payload = predict(served, csv(data), {**CSV, **EXPLAIN})
+    # then each line is the probability, the features' contributions, then the bias
+    assert status == 200 and kind == "text/csv", f"expected a CSV 200, got {status} {kind}"
+    lines = np.array([[float(v) for v in line.split(",")] for line in payload.decode().split()])
+    assert lines.shape == (2, 1 + N_FEATURES + 1), f"probability + 8 + bias: {lines.shape}"
+    assert np.allclose(lines[:, 0], booster().predict(data), atol=1e-12, rtol=0), "probability"
+    contributions = booster().predict(data, pred_contrib=True)
+    worst = float(np.max(np.abs(lines[:, 1:] - contributions)))
+    assert worst <= 1e-9, f"contributions differ from LightGBM's pred_contrib by {worst:.3g}"
+
+
+def test_invoke_json_with_explain_answers_explanations_object(served: ServerProcess) -> None:
+    data = rows(1, seed=16)
+    body = json.dumps({"instances": data.tolist()}).encode()
+    headers = {"Content-Type": "application/json", **EXPLAIN}
+    status, _, payload = predict(served, body, headers)
+    document = json.loads(payload)
+    explanations = document["explanations"]
+    assert status == 200 and explanations["features"] == list(FEATURES), payload[:300]
+    contributions = booster().predict(data, pred_contrib=True)[0]
+    assert np.allclose(explanations["contributions"][0], contributions[:-1], atol=1e-9, rtol=0)
+    assert explanations["bias"] == pytest.approx([contributions[-1]], abs=1e-9), "bias"
+    raw = sum(explanations["contributions"][0]) + explanations["bias"][0]
+    probability = 1 / (1 + np.exp(-raw))
+    assert probability == pytest.approx(document["predictions"][0], abs=1e-12), "adds up"
+
+
 @pytest.mark.parametrize(
     ("headers", "body", "status", "fragment"),
     [
@@ -117,6 +154,18 @@ def test_invoke_csv_with_accept_json_answers_json(served: ServerProcess) -> None
         (CSV, b"", 400, "empty body"),
         ({"Content-Type": "application/json"}, b"{not json", 400, "not valid JSON"),
         ({**CSV, "Accept": "text/html"}, b"1,2,3,4,5,6,7,8", 406, "text/html"),
+        (
+            {**CSV, "X-Amzn-SageMaker-Custom-Attributes": "explain=lime"},
+            b"1,2,3,4,5,6,7,8",
+            400,
+            "explain=contributions",
+        ),
+        (
+            {**CSV, "X-Amzn-SageMaker-Custom-Attributes": "explain=contributions"},
+            b"0,0,0,0,0,0,0,0\n" * 1001,
+            400,
+            "limited to 1,000 rows",
+        ),
         (CSV, b"1," * (MAX_BODY // 2 + 10), 413, "limit"),
     ],
     ids=[
@@ -127,6 +176,8 @@ def test_invoke_csv_with_accept_json_answers_json(served: ServerProcess) -> None
         "empty",
         "bad-json",
         "unacceptable",
+        "unknown-explain",
+        "too-many-explained",
         "oversized",
     ],
 )

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import lightgbm as lgb
 import numpy as np
 import pytest
 from sklearn import metrics as sk
@@ -17,6 +18,7 @@ from sklearn import metrics as sk
 from ml.cli import main
 from ml.metrics import Latency, classification_metrics, single_row_latency
 from ml.params import load_params
+from ml.validation.explain import explain
 from ml.validation.gates import drift_gate, metric_gate
 from ml.validation.run import validate
 from tests.ml.training_support import make_snapshot, small_params, train_in_process
@@ -242,3 +244,63 @@ def test_validate_missing_candidate_is_one_line_error(
     err = capsys.readouterr().err
     expected = f"--candidate {tmp_path / 'absent'}: no such file or directory"
     assert code == 2 and expected in err and err.count("\n") == 1, err
+
+
+def _one_feature_matters() -> tuple[lgb.Booster, np.ndarray]:
+    """A classifier on 5 features whose label depends on x3 alone."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(3000, 5))
+    y = (x[:, 3] + rng.normal(scale=0.3, size=3000) > 0).astype(int)
+    params = {"objective": "binary", "num_leaves": 7, "verbose": -1, "num_threads": 1, "seed": 5}
+    return lgb.train(params, lgb.Dataset(x, y), num_boost_round=30), x
+
+
+def test_explain_ranks_the_only_feature_that_matters_first() -> None:
+    # given a model whose label depends on x3 only
+    model, x = _one_feature_matters()
+    # when its contributions are computed
+    explanation = explain(model, x, ["x0", "x1", "x2", "x3", "x4"], sample=500)
+    # then x3 is the most important feature, by far
+    ranked = [explanation.features[i] for i in explanation.ranked()]
+    assert ranked[0] == "x3", f"x3 alone decides the label, ranking was {ranked}"
+    others = max(explanation.importance[:3] + explanation.importance[4:])
+    assert explanation.importance[3] > 10 * others, explanation.importance
+
+
+def test_explain_contributions_and_bias_add_up_to_the_raw_score() -> None:
+    # given a model and 500 sampled rows of 3,000
+    model, x = _one_feature_matters()
+    explanation = explain(model, x, ["x0", "x1", "x2", "x3", "x4"], sample=500)
+    # when LightGBM's raw score is computed independently for the sampled rows
+    example = explanation.examples[0]
+    raw = model.predict(x[[example.row]], raw_score=True)[0]
+    # then each example's raw score and probability are LightGBM's
+    assert explanation.rows == 500 and explanation.of_rows == 3000, "a sample of the rows"
+    assert example.raw_score == pytest.approx(raw, abs=1e-9), "contributions + bias = raw score"
+    assert example.probability == pytest.approx(model.predict(x[[example.row]])[0], abs=1e-12)
+    # and, over the whole sample, contributions + bias = raw score
+    assert explanation.contributions.shape == (500, 5), explanation.contributions.shape
+    sums = explanation.contributions.sum(axis=1) + explanation.bias
+    rows = np.array([model.predict(v[None, :], raw_score=True)[0] for v in explanation.values])
+    assert np.max(np.abs(sums - rows)) <= 1e-9, "every sampled row adds up"
+
+
+def test_validation_report_shows_feature_contributions(passing: Run) -> None:
+    # given the validation report of the good model
+    document = passing.json()["candidate"]["explanation"]
+    markdown = (passing.out / "validation.md").read_text()
+    page = (passing.out / "validation.html").read_text()
+    # then every feature has a mean |contribution|, most important first
+    importance = document["importance"]
+    sample = (document["rows"], document["of_rows"])
+    assert sample == (1000, 1200), f"explain_rows (1,000) of the 1,200 validation rows: {sample}"
+    assert len(importance) == 20, f"one entry per churn feature: {len(importance)}"
+    values = [item["mean_abs_contribution"] for item in importance]
+    assert values == sorted(values, reverse=True) and values[0] > 0, values
+    top = importance[0]
+    # and the markdown and HTML show the section with those numbers
+    line = f"| 1 | `{top['feature']}` | {top['mean_abs_contribution']:.4f} |"
+    assert "### Feature contributions" in markdown and line in markdown, markdown[-2500:]
+    assert "Feature contributions" in page and "Global importance" in page, "HTML section"
+    assert page.count("<circle") == 250 * 20, "beeswarm: every 4th of 1,000 rows, per feature"
+    assert len(document["examples"]) == 3, "highest, middle and lowest prediction"
