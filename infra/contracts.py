@@ -384,3 +384,11 @@ TRACKING_ACTIONS = (
 )
 """The IAM actions of the calls `ml.tracking.runs.log_training_run` makes; the launchers' grant
 and the bootstrap boundary name exactly these (tests/ml/test_tracking.py records them)."""
+
+
+# ---- S3 server access logs (every bucket writes, the log bucket's policy admits) ---------
+
+ACCESS_LOGS_PREFIX = "s3-access/"
+"""Where S3 delivers each bucket's server access logs in the log bucket
+(`s3-access/<bucket>/`); the log bucket's policy lets `logging.s3.amazonaws.com` write
+under this prefix only."""

@@ -52,6 +52,7 @@ from infra.components.tracking import (
 )
 from infra.config import PROJECT, StackConfig
 from infra.contracts import (
+    ACCESS_LOGS_PREFIX,
     CAPTURE_NONCURRENT_DAYS,
     ENDPOINT_VARIANT,
     GITHUB_OIDC_HOST,
@@ -178,7 +179,9 @@ def declare(cfg: StackConfig) -> None:
             abort_incomplete_multipart_days=b.abort_incomplete_multipart_days,
             expiration_days=b.access_log_retention_days,
             force_destroy=b.force_destroy,
-            log_deliveries=[LogDelivery("logging.s3.amazonaws.com", "s3-access/", account_id)],
+            log_deliveries=[
+                LogDelivery("logging.s3.amazonaws.com", ACCESS_LOGS_PREFIX, account_id)
+            ],
             tags=tags,
         ),
     )

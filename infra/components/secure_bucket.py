@@ -10,6 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.arns import s3_bucket, s3_objects
+from infra.contracts import ACCESS_LOGS_PREFIX
 from infra.policy_document import Condition, PolicyDocument, Principal, Statement
 
 
@@ -126,7 +127,7 @@ class SecureBucket(pulumi.ComponentResource):
                 f"{name}-logging",
                 bucket=bucket_id,
                 target_bucket=args.log_bucket,
-                target_prefix=pulumi.Output.concat(bucket_id, "/"),
+                target_prefix=pulumi.Output.concat(ACCESS_LOGS_PREFIX, bucket_id, "/"),
                 opts=child,
             )
         if args.object_lock is not None:

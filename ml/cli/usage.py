@@ -150,6 +150,17 @@ def existing_path(
     raise PathNotFound(f"{_option_name(ctx, param)} {value}: no such file or directory")
 
 
+def existing_path_or_s3(
+    ctx: typer.Context, param: typer.CallbackParam, value: str | None
+) -> str | None:
+    """Option callback for a local path or an `s3://` URI: a local path that does not exist
+    is reported as such, before anything else (an S3 object is checked when read)."""
+    if value is None or value.startswith("s3://"):
+        return value
+    existing_path(ctx, param, Path(value))
+    return value
+
+
 def _option_name(ctx: typer.Context, param: typer.CallbackParam) -> str:
     """The option's long name, and the environment variable when the value came from one."""
     name = max(param.opts, key=len)

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 import typer
 
 from common.errors import MlopsError
-from ml.cli.usage import LazyConsole, existing_path
+from ml.cli.usage import LazyConsole, existing_path, existing_path_or_s3
 from ml.paths import DEFAULT_PARAMS
 
 console: Any = LazyConsole(highlight=False, soft_wrap=True)
@@ -42,6 +42,7 @@ def validate(
         str | None,
         typer.Option(
             "--reference",
+            callback=existing_path_or_s3,
             help="Production's reference sample (CSV, local or s3://) for the drift gate; "
             "never a split of the candidate's own snapshot. Default: the reference channel "
             "of the data production was trained on (see --reference-bucket).",

@@ -15,8 +15,14 @@ from ml.params import DataParams
 
 
 def prepare_snapshot(params: DataParams, root: Path) -> DataSnapshot:
+    """Generate the snapshot `params` names, its channels and the reference's statistics."""
+    return with_reference_stats(prepare_data(params, root))
+
+
+def with_reference_stats(snapshot: DataSnapshot) -> DataSnapshot:
+    """Store the reference channel's drift statistics beside it (for a snapshot written
+    by other means, e.g. `ml.data.write_channels`)."""
     from ml.drift.monitor import write_reference_stats  # numpy/polars work: only when run
 
-    snapshot = prepare_data(params, root)
     write_reference_stats(snapshot.channels["reference"] / "reference.csv")
     return snapshot

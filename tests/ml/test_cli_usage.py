@@ -54,15 +54,23 @@ def _placeholder(path: tuple[str, ...], command: Any, option: Any) -> str:
     return "1" if _is_numeric(path, command, option) else "."
 
 
+def _arguments(command: Any) -> list[str]:
+    """A placeholder for each required positional argument (an existing path, '.')."""
+    return ["." for p in command.params if p.param_type_name == "argument" and p.required]
+
+
 MISSING = [
     (
         path,
         _long(option),
         [
-            a
-            for o in _options(command)
-            if o.required and o is not option
-            for a in (_long(o), _placeholder(path, command, o))
+            *_arguments(command),
+            *(
+                a
+                for o in _options(command)
+                if o.required and o is not option
+                for a in (_long(o), _placeholder(path, command, o))
+            ),
         ],
     )
     for path, command in COMMANDS

@@ -13,6 +13,7 @@ from ml.data.io import DataSnapshot, read_channel
 from ml.params import DataParams, Params, TrainParams, load_params
 from ml.training.artifact import load_artifact
 from ml.training.entry import run
+from ml.training.snapshot import with_reference_stats
 from ml.training.trainer import TrainingData
 
 SMALL_ROWS = 6_000
@@ -34,7 +35,8 @@ def make_snapshot(
     root: Path, rows: int = SMALL_ROWS, seed: int = 1, shift: dict | None = None
 ) -> DataSnapshot:
     frame = generate_churn(rows, seed, shift)
-    return write_channels(split(frame, CHURN_SCHEMA, 0.2, 0.15, seed), CHURN_SCHEMA, root)
+    splits = split(frame, CHURN_SCHEMA, 0.2, 0.15, seed)
+    return with_reference_stats(write_channels(splits, CHURN_SCHEMA, root))
 
 
 def container_env(
