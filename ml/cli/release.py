@@ -119,6 +119,9 @@ def release_version(
 
     cfg = load_stack(stack, root)
     name = resolve_model(cfg, model)  # bad input is refused before any AWS call
+    if cfg.models[name].version == version:
+        console.print(f"{stack}: {name} already declares v{version}; nothing to release")
+        return
     session = _session(cfg)
     prepared = prepare_release(
         cfg,
@@ -130,9 +133,7 @@ def release_version(
         verifier=_verifier(cfg, session, key_id, public_key),
         source=_trusted_source(cfg, session),
     )
-    if prepared.edit is None or prepared.check is None:
-        console.print(f"{stack}: {prepared.model} already declares v{version}; nothing to release")
-        return
+    assert prepared.edit is not None and prepared.check is not None
     edit, current = prepared.edit, prepared.current
     typer.echo(edit.diff(), nl=False)
     if dry_run:
