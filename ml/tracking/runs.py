@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -79,35 +80,67 @@ def log_training_run(
         logging.getLogger(name).setLevel(logging.WARNING)
     import mlflow
     from botocore.exceptions import BotoCoreError
-    from mlflow.entities import Metric, Param, RunTag
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
     try:
-        # The sagemaker-mlflow plugin signs requests for the *global* URI, not the client's.
-        mlflow.set_tracking_uri(uri)
-        client = MlflowClient(tracking_uri=uri)
-        found = client.get_experiment_by_name(experiment)
-        experiment_id = (
-            found.experiment_id if found is not None else client.create_experiment(experiment)
-        )
-        run = client.create_run(experiment_id, run_name=run_name)
-        run_id = run.info.run_id
-        timestamp = run.info.start_time
-        client.log_batch(
-            run_id,
-            metrics=[
-                Metric(key, float(value), timestamp, 0)
-                for key, value in sorted(metrics.items())
-                if value is not None
-            ],
-            params=[Param(key, str(value)) for key, value in sorted(params.items())],
-            tags=[RunTag(key, value) for key, value in sorted(tags.items()) if value],
-        )
-        client.set_terminated(run_id, "FINISHED")
+        with _global_uri(mlflow, uri):
+            client = MlflowClient(tracking_uri=uri)
+            return _log(client, uri, experiment, run_name, params, metrics, tags)
     except (MlflowException, BotoCoreError, OSError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise MlopsError(f"experiment tracking at {uri} failed: {first}", 1) from None
+
+
+@contextmanager
+def _global_uri(mlflow: Any, uri: str) -> Iterator[None]:
+    """The sagemaker-mlflow plugin signs requests for mlflow's *global* URI, not the
+    client's; `set_tracking_uri` also writes it to the process's `MLFLOW_TRACKING_URI`.
+    Both are put back afterwards, so one run's server never leaks into the next."""
+    from mlflow.tracking._tracking_service import utils
+
+    previous, environment = utils._tracking_uri, os.environ.get(Env.MLFLOW_TRACKING_URI)
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(previous)
+        if environment is None:
+            os.environ.pop(Env.MLFLOW_TRACKING_URI, None)
+        else:
+            os.environ[Env.MLFLOW_TRACKING_URI] = environment
+
+
+def _log(
+    client: Any,
+    uri: str,
+    experiment: str,
+    run_name: str,
+    params: Mapping[str, Any],
+    metrics: Mapping[str, float | None],
+    tags: Mapping[str, str | None],
+) -> TrackingLink:
+    """Create the run in `experiment` (made if missing) with everything, and finish it."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    found = client.get_experiment_by_name(experiment)
+    experiment_id = (
+        found.experiment_id if found is not None else client.create_experiment(experiment)
+    )
+    run = client.create_run(experiment_id, run_name=run_name)
+    run_id = run.info.run_id
+    timestamp = run.info.start_time
+    client.log_batch(
+        run_id,
+        metrics=[
+            Metric(key, float(value), timestamp, 0)
+            for key, value in sorted(metrics.items())
+            if value is not None
+        ],
+        params=[Param(key, str(value)) for key, value in sorted(params.items())],
+        tags=[RunTag(key, value) for key, value in sorted(tags.items()) if value],
+    )
+    client.set_terminated(run_id, "FINISHED")
     return TrackingLink(tracking_uri=uri, experiment_id=experiment_id, run_id=run_id)
 
 

@@ -4,6 +4,7 @@ the record names it (ml/tracking/runs.py)."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -224,3 +225,24 @@ def test_logging_to_the_stack_server_makes_only_the_granted_calls_signed_for_the
     }
     assert scopes == {"eu-west-1/sagemaker-mlflow/aws4_request"}, scopes
     assert link.run_id == "0123abcd" and link.tracking_uri == arn, link
+
+
+def test_logging_to_a_server_leaves_the_process_tracking_uri_as_it_was(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # given a process whose runs go to a local store (what the next training run will use)
+    local = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", local)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("SAGEMAKER_MLFLOW_CUSTOM_ENDPOINT", "http://127.0.0.1:9")  # refuses
+    arn = "arn:aws:sagemaker:eu-west-1:123456789012:mlflow-tracking-server/mlops-dev"
+    # when one run is logged to the stack's server (which cannot be reached here)
+    with pytest.raises(MlopsError):
+        log_training_run(
+            experiment="churn", run_name="job-1", params={}, metrics={}, tags={}, uri=arn
+        )
+    # then MLflow's global URI and the environment still name the local store
+    import mlflow
+
+    assert os.environ["MLFLOW_TRACKING_URI"] == local
+    assert mlflow.get_tracking_uri() == local
