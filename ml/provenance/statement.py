@@ -7,7 +7,7 @@ Pure logic, no AWS.
 - `predicateType`: `https://slsa.dev/provenance/v1`, the supply-chain standard for "how
   was this built, from what, by whom". The model-specific parts sit where SLSA puts
   them (see `Provenance.to_predicate`); `buildType` is this project's
-  `BUILD_TYPE`, documented in the README ("Auditors: verify any deployed model offline").
+  `BUILD_TYPE`, documented in docs/audit.md ("What exactly is signed").
 - What the signature is for: `externalParameters` name the `model`, the `stack`, the
   `modelPackageGroup` and the package `version` it becomes; `internalParameters.signedBy`
   is the AWS identity that signed. `binding_problem` is the one check of those fields
