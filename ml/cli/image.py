@@ -16,6 +16,7 @@ import typer
 
 from common.errors import MlopsError
 from infra.contracts import Env, signing_key_alias
+from ml.cli.options import KeyIdOption, PublicKeyOption, StackOption
 from ml.cli.usage import LazyConsole, existing_path, sub_app
 
 app = sub_app(
@@ -34,7 +35,6 @@ RepositoryOption = Annotated[
 DigestOption = Annotated[
     str, typer.Option("--digest", help="Image manifest digest, sha256:<64 hex>.")
 ]
-StackOption = Annotated[str, typer.Option("--stack", "-s", help="Stack: dev, staging or prod.")]
 
 
 def _signing_key(key_id: str | None, stack: str) -> str:
@@ -141,23 +141,8 @@ def verify(
     repository_url: Annotated[
         str | None, typer.Option("--repository-url", help="Require this repository, too.")
     ] = None,
-    key_id: Annotated[
-        str | None,
-        typer.Option(
-            "--key-id",
-            envvar=Env.SIGNING_KEY_ID,
-            help="KMS signing key to verify with (default: alias/mlops-<stack>-signing).",
-        ),
-    ] = None,
-    public_key: Annotated[
-        Path | None,
-        typer.Option(
-            "--public-key",
-            callback=existing_path,
-            envvar=Env.SIGNING_PUBLIC_KEY,
-            help="Verify offline with this exported public key (PEM) instead of KMS.",
-        ),
-    ] = None,
+    key_id: KeyIdOption = None,
+    public_key: PublicKeyOption = None,
 ) -> None:
     """Check that the stack's signing key released `digest` to `stack`; exit 1 if not."""
     from ml import aws

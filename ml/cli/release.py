@@ -20,7 +20,8 @@ import typer
 
 from common.errors import MlopsError
 from infra.contracts import MODELS_PREFIX, Env, StackOutput, signing_key_alias
-from ml.cli.usage import LazyConsole, RootOption, existing_path, sub_app
+from ml.cli.options import KeyIdOption, PublicKeyOption, StackOption
+from ml.cli.usage import LazyConsole, RootOption, sub_app
 from ml.release.github import write_github_output
 
 if TYPE_CHECKING:
@@ -32,27 +33,6 @@ app = sub_app(
     "pulumi up; open the revert PR after a rollback.",
 )
 console: Any = LazyConsole(highlight=False, soft_wrap=True)
-
-KEY_ID_ENV = Env.SIGNING_KEY_ID
-PUBLIC_KEY_ENV = Env.SIGNING_PUBLIC_KEY
-StackOption = Annotated[str, typer.Option("--stack", "-s", help="Stack: dev, staging or prod.")]
-KeyIdOption = Annotated[
-    str | None,
-    typer.Option(
-        "--key-id",
-        envvar=KEY_ID_ENV,
-        help="KMS signing key to verify with (default: alias/mlops-<stack>-signing).",
-    ),
-]
-PublicKeyOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--public-key",
-        callback=existing_path,
-        envvar=PUBLIC_KEY_ENV,
-        help="Verify offline with this exported public key (PEM) instead of KMS.",
-    ),
-]
 
 
 @app.callback(invoke_without_command=True)
