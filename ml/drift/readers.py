@@ -95,7 +95,7 @@ def read_csv(
     return frame
 
 
-def _line_chunks(path: Path, chunk_bytes: int) -> Iterator[bytes]:
+def line_chunks(path: Path, chunk_bytes: int) -> Iterator[bytes]:
     with path.open("rb") as handle:
         rest = b""
         while True:
@@ -121,7 +121,7 @@ def read_capture(
 ) -> pl.DataFrame:
     """The request rows of a SageMaker data-capture file, columns `names` typed `dtypes`."""
     frames: list[pl.DataFrame] = []
-    for chunk in _line_chunks(path, chunk_bytes):
+    for chunk in line_chunks(path, chunk_bytes):
         try:
             records = pl.read_ndjson(io.BytesIO(chunk), schema=_CAPTURE_SCHEMA)
         except pl.exceptions.PolarsError as error:

@@ -36,7 +36,7 @@ from pathlib import Path
 import polars as pl
 
 from common.errors import MlopsError
-from ml.drift.readers import CAPTURE_SUFFIXES, _line_chunks
+from ml.drift.readers import CAPTURE_SUFFIXES, line_chunks
 
 ID = "inference_id"
 LABEL = "label"
@@ -125,7 +125,7 @@ def read_predictions(
     scores: list[float] = []
     records = outside = multi = no_output = 0
     for path in files:
-        for chunk in _line_chunks(path, _CHUNK_BYTES):
+        for chunk in line_chunks(path, _CHUNK_BYTES):
             try:
                 frame = pl.read_ndjson(io.BytesIO(chunk), schema=_CAPTURE_SCHEMA)
             except pl.exceptions.PolarsError as error:
