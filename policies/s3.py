@@ -9,11 +9,12 @@ it. The deprecated inline inputs on `aws.s3.Bucket` are honoured too.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from common import minimums
 from infra.contracts import CAPTURE_RETENTION_MAX_DAYS
 from policies.accounts import OUTSIDER_ACCOUNT
-from policies.core import MANDATORY, Param, Policy, StackCheck, Subject, peek
+from policies.core import MANDATORY, Param, Policy, ResourceCheck, StackCheck, Subject, peek
 from policies.documents import MalformedPolicy, allow_statements, parse_document
 from policies.evaluation import Policy as EvaluatedPolicy
 from policies.evaluation import Request, evaluate
@@ -419,19 +420,29 @@ LIFECYCLE_CONFIGURED = Policy(
 )
 
 
-# -- object lock for model artifacts in production ------------------------------------
-def _check_object_lock(stack: StackCheck) -> None:
-    pattern = re.compile(stack.config["artifactBucketPattern"])
-    minimum = stack.config["minimumRetentionDays"]
-    modes = stack.config["modes"]
+def _buckets_in_scope(
+    stack: StackCheck, pattern_key: str, kind: str, requirement: str
+) -> Iterator[tuple[Subject, ResourceCheck]]:
+    """The buckets a per-environment bucket rule judges (name matches the config's
+    `pattern_key`, stack in its environments); every other bucket is skipped, saying why."""
+    pattern = re.compile(stack.config[pattern_key])
     for bucket in stack.resources(BUCKET):
         check = stack.check(bucket)
         if not pattern.search(bucket.name):
-            stack.skip(bucket, "not a model artifact bucket")
-            continue
-        if not check.in_environments():
-            stack.skip(bucket, f"object lock is required only in {stack.config['environments']}")
-            continue
+            stack.skip(bucket, f"not {kind}")
+        elif not check.in_environments():
+            stack.skip(bucket, f"{requirement} is required only in {stack.config['environments']}")
+        else:
+            yield bucket, check
+
+
+# -- object lock for model artifacts in production ------------------------------------
+def _check_object_lock(stack: StackCheck) -> None:
+    minimum = stack.config["minimumRetentionDays"]
+    modes = stack.config["modes"]
+    for bucket, check in _buckets_in_scope(
+        stack, "artifactBucketPattern", "a model artifact bucket", "object lock"
+    ):
         if check.get("objectLockEnabled") is not True:
             check.violation(
                 "model artifacts in production must be WORM-protected with object lock",
@@ -510,17 +521,11 @@ def _shortest(rules: list[dict], path: str) -> float | None:
 
 
 def _check_capture_retention(stack: StackCheck) -> None:
-    pattern = re.compile(stack.config["captureBucketPattern"])
     limit = stack.config["maximumRetentionDays"]
     noncurrent_limit = stack.config["maximumNoncurrentDays"]
-    for bucket in stack.resources(BUCKET):
-        check = stack.check(bucket)
-        if not pattern.search(bucket.name):
-            stack.skip(bucket, "not a data capture bucket")
-            continue
-        if not check.in_environments():
-            stack.skip(bucket, f"retention is required only in {stack.config['environments']}")
-            continue
+    for bucket, check in _buckets_in_scope(
+        stack, "captureBucketPattern", "a data capture bucket", "retention"
+    ):
         rules = [
             r
             for config in _configs(stack, bucket, LIFECYCLE)
