@@ -19,13 +19,15 @@ numbers as floats. Fixes in messages use the Python argument names engineers typ
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal, NoReturn, get_args
 
 import jsonschema
 
 Level = Literal["mandatory", "advisory"]
+_KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)+$")
 Severity = Literal["low", "medium", "high", "critical"]
 MANDATORY: Level = "mandatory"
 ADVISORY: Level = "advisory"
@@ -368,10 +370,20 @@ class Policy:
     those alone, e.g. FSBP IAM.21: customer managed policies); unlisted controls: all types."""
 
     def __post_init__(self) -> None:
+        """Malformed metadata fails when the policy is built, so the pack cannot load it."""
+        if not _KEBAB.match(self.name):
+            raise ValueError(f"policy {self.name!r}: names are kebab-case (e.g. kms-key-rotation)")
         if bool(self.validators) == (self.stack_validator is not None):
             raise ValueError(f"policy {self.name}: give validators or a stack_validator")
         if not self.description.startswith("Checks whether"):
             raise ValueError(f"policy {self.name}: description must start 'Checks whether'")
+        if self.enforcement not in get_args(Level):
+            raise ValueError(
+                f"policy {self.name}: enforcement must be one of {', '.join(get_args(Level))} "
+                f"(found {self.enforcement!r})"
+            )
+        if not any(control.startswith("NIST ") for control in self.controls):
+            raise ValueError(f"policy {self.name}: map at least one NIST 800-53 control")
         if self.stack_validator is not None and not self.subject_types:
             raise ValueError(f"policy {self.name}: a stack policy names its subject_types")
         for control_id, types in self.control_scopes.items():

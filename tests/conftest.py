@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -22,6 +22,23 @@ pytest_plugins = ["tests.policies.mutation_tally"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _GRAPHS: dict[str, Graph] = {}
+T = TypeVar("T")
+
+
+def wait_until(
+    condition: Callable[[], T], timeout: float, what: str | Callable[[], str], poll: float = 0.01
+) -> T:
+    """Polls `condition` until it returns something truthy and returns that; at the deadline
+    the test fails saying `what` never happened. Tests wait for an event this way, never for
+    a fixed time: a sleep is too long on a quiet machine and too short on a busy one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if result := condition():
+            return result
+        if time.monotonic() >= deadline:
+            said = what() if callable(what) else what
+            raise AssertionError(f"waited {timeout:g} s: {said}")
+        time.sleep(poll)
 
 
 @pytest.fixture(scope="session")

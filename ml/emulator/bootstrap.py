@@ -28,7 +28,6 @@ the roles' documents are what enforcement then holds every role session to
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -420,13 +419,6 @@ def _encryption_rule(rule: dict[str, Any], remap: Any) -> dict[str, Any]:
     if "bucketKeyEnabled" in rule:
         converted["BucketKeyEnabled"] = bool(rule["bucketKeyEnabled"])
     return converted
-
-
-def policy_document(graph: Graph, bucket_name: str, stack: EmulatedStack) -> dict[str, Any]:
-    """The bucket policy the emulator holds for `bucket_name` (graph policy, ids remapped)."""
-    for resource in graph.attached_to(BUCKET_POLICY, "bucket", bucket_name):
-        return json.loads(stack.rewrite()(resource.inputs["policy"]))
-    raise KeyError(f"graph of stack {graph.stack}: no bucket policy for {bucket_name}")
 
 
 def promotion_peers(target: Any, source: EmulatedStack) -> dict[str, str]:

@@ -2,16 +2,66 @@
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Callable
+
 import pytest
 
+from infra.config import STACKS
 from infra.graph import Graph, Resource
 from tests.infra.helpers import bucket_of, config_of, policy_of, secure_buckets, statements
 
 ROLES = ("data", "artifacts", "capture", "logs")
+ALIKE = (
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    "aws:s3/bucketVersioning:BucketVersioning",
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
+)
+"""Bucket settings the shipped stack files do not vary (with access logging and the log
+bucket's policy): rendered alike on every stack, as the first test below proves, so the
+checks of them run once, on prod (which has every bucket: the trail's too)."""
 
 
 def _component(graph: Graph, role: str) -> Resource:
     return graph.named(f"mlops-{graph.stack}-{role}", "mlops:storage:SecureBucket")
+
+
+@pytest.fixture(scope="module")
+def prod(graph_of: Callable[[str], Graph]) -> Graph:
+    """prod's graph, where the settings in ALIKE are checked once for every stack."""
+    return graph_of("prod")
+
+
+def _masked(graph: Graph, resource: Resource) -> str:
+    """`resource`'s inputs with the stack's name, name suffixes and key ids masked."""
+    text = json.dumps(resource.inputs, sort_keys=True).replace(graph.stack, "<stack>")
+    text = re.sub(r"-[0-9a-f]{7}\b", "-<suffix>", text)
+    return re.sub(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", "<key-id>", text)
+
+
+def test_bucket_settings_render_alike_on_every_stack(graph_of: Callable[[str], Graph]) -> None:
+    # given each shipped stack's rendered buckets
+    def settings(stack: str) -> dict[str, str]:
+        graph = graph_of(stack)
+        held = {
+            f"{role} {kind}": _masked(graph, config_of(graph, _component(graph, role), kind))
+            for role in ROLES
+            for kind in (*ALIKE, "aws:s3/bucketLogging:BucketLogging")
+            if role != "logs" or kind != "aws:s3/bucketLogging:BucketLogging"
+        }
+        policy = config_of(graph, _component(graph, "logs"), "aws:s3/bucketPolicy:BucketPolicy")
+        return {**held, "logs policy": _masked(graph, policy)}
+
+    # then the settings the single-stack tests below check are the same on every stack
+    reference = settings("prod")
+    for stack in STACKS:
+        differing = [k for k, v in settings(stack).items() if reference[k] != v]
+        assert not differing, (
+            f"{stack} renders {differing} unlike prod: check these per stack again "
+            "(parametrize over stack_graph)"
+        )
 
 
 def test_every_stack_has_its_buckets(stack_graph: Graph) -> None:
@@ -21,51 +71,47 @@ def test_every_stack_has_its_buckets(stack_graph: Graph) -> None:
 
 
 @pytest.mark.parametrize("role", ["data", "artifacts", "capture"])
-def test_data_buckets_use_sse_kms_with_the_cmk_and_bucket_keys(
-    stack_graph: Graph, role: str
-) -> None:
-    component = _component(stack_graph, role)
+def test_data_buckets_use_sse_kms_with_the_cmk_and_bucket_keys(prod: Graph, role: str) -> None:
+    component = _component(prod, role)
     (rule,) = config_of(
-        stack_graph,
+        prod,
         component,
         "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
     ).inputs["rules"]
     default = rule["applyServerSideEncryptionByDefault"]
-    cmk = stack_graph.named(f"mlops-{stack_graph.stack}-data-key").outputs["arn"]
+    cmk = prod.named(f"mlops-{prod.stack}-data-key").outputs["arn"]
     assert default == {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": cmk}, default
     assert rule["bucketKeyEnabled"] is True, "bucket keys cut KMS calls and cost"
 
 
-def test_log_bucket_uses_sse_s3_because_access_logging_requires_it(stack_graph: Graph) -> None:
-    component = _component(stack_graph, "logs")
+def test_log_bucket_uses_sse_s3_because_access_logging_requires_it(prod: Graph) -> None:
+    component = _component(prod, "logs")
     (rule,) = config_of(
-        stack_graph,
+        prod,
         component,
         "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
     ).inputs["rules"]
     assert rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}, rule
 
 
-def test_every_bucket_is_versioned(stack_graph: Graph) -> None:
-    for component in secure_buckets(stack_graph):
-        versioning = config_of(stack_graph, component, "aws:s3/bucketVersioning:BucketVersioning")
+def test_every_bucket_is_versioned(prod: Graph) -> None:
+    for component in secure_buckets(prod):
+        versioning = config_of(prod, component, "aws:s3/bucketVersioning:BucketVersioning")
         status = versioning.inputs["versioningConfiguration"]["status"]
         assert status == "Enabled", f"{component.name}: versioning {status}"
 
 
-def test_every_bucket_blocks_all_public_access(stack_graph: Graph) -> None:
+def test_every_bucket_blocks_all_public_access(prod: Graph) -> None:
     keys = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
-    for component in secure_buckets(stack_graph):
-        block = config_of(
-            stack_graph, component, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
-        )
+    for component in secure_buckets(prod):
+        block = config_of(prod, component, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
         assert all(block.inputs[k] is True for k in keys), f"{component.name}: {block.inputs}"
 
 
-def test_every_bucket_enforces_bucket_owner(stack_graph: Graph) -> None:
-    for component in secure_buckets(stack_graph):
+def test_every_bucket_enforces_bucket_owner(prod: Graph) -> None:
+    for component in secure_buckets(prod):
         controls = config_of(
-            stack_graph, component, "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
+            prod, component, "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
         )
         owner = controls.inputs["rule"]["objectOwnership"]
         assert owner == "BucketOwnerEnforced", f"{component.name}: {owner}"
@@ -92,22 +138,16 @@ def test_data_bucket_policy_denies_uploads_without_the_cmk(stack_graph: Graph, r
     assert other_key == {"s3:x-amz-server-side-encryption-aws-kms-key-id": cmk}, other_key
 
 
-def test_every_data_bucket_logs_access_into_the_log_bucket(stack_graph: Graph) -> None:
-    log_bucket = bucket_of(stack_graph, _component(stack_graph, "logs")).id
+def test_every_data_bucket_logs_access_into_the_log_bucket(prod: Graph) -> None:
+    log_bucket = bucket_of(prod, _component(prod, "logs")).id
     for role in ("data", "artifacts", "capture"):
-        logging = config_of(
-            stack_graph, _component(stack_graph, role), "aws:s3/bucketLogging:BucketLogging"
-        )
+        logging = config_of(prod, _component(prod, role), "aws:s3/bucketLogging:BucketLogging")
         assert logging.inputs["targetBucket"] == log_bucket, f"{role}: {logging.inputs}"
 
 
-def test_log_bucket_admits_only_log_delivery_from_this_account(stack_graph: Graph) -> None:
+def test_log_bucket_admits_only_log_delivery_from_this_account(prod: Graph) -> None:
     policy = statements(
-        policy_of(
-            config_of(
-                stack_graph, _component(stack_graph, "logs"), "aws:s3/bucketPolicy:BucketPolicy"
-            )
-        )
+        policy_of(config_of(prod, _component(prod, "logs"), "aws:s3/bucketPolicy:BucketPolicy"))
     )
     writes = policy["LogDelivery0Writes"]
     assert writes["Principal"] == {"Service": ["logging.s3.amazonaws.com"]}, writes["Principal"]

@@ -5,13 +5,13 @@ on its alarms."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from infra.config import StackConfig, load_stack
 from infra.contracts import versioned_serving_name
 from infra.graph import Graph, Resource
 from infra.offline import MOCK_ACCOUNT_ID, render_graph
@@ -26,8 +26,32 @@ ALARM_T = "aws:cloudwatch/metricAlarm:MetricAlarm"
 TOPIC_T = "aws:sns/topic:Topic"
 
 
-def _cfg(graph: Graph) -> StackConfig:
-    return load_stack(graph.stack, Path(__file__).resolve().parents[2])
+@dataclass(frozen=True)
+class Expected:
+    """What a shipped stack must serve, written out from its Pulumi.<stack>.yaml (and from
+    the config defaults where the file is silent: marked `default`). Literals, so a change
+    to the stack file, the defaults or the config code shows up here."""
+
+    instance_type: str
+    initial_instances: int
+    max_instances: int
+    routing_type: str
+    wait_seconds: int
+    termination_wait_seconds: int
+    log_retention_days: int
+    version: int = 1
+    max_execution_seconds: int = 3600  # default
+    latency_p99_ms: float = 120.0  # staging, prod; default in dev
+    error_rate_percent: float = 1.0  # staging, prod; default in dev
+    invocations_per_instance: float = 1000.0  # default
+
+
+EXPECTED = {
+    "dev": Expected("ml.m5.large", 1, 2, "ALL_AT_ONCE", 300, 300, log_retention_days=365),
+    "staging": Expected("ml.m5.large", 2, 4, "CANARY", 600, 600, log_retention_days=365),
+    "prod": Expected("ml.m5.xlarge", 2, 6, "CANARY", 600, 900, log_retention_days=731),
+}
+"""dev's and staging's log retention is the default (365); prod's file sets 731."""
 
 
 def _one(graph: Graph, resource_type: str) -> Resource:
@@ -64,11 +88,10 @@ def _render_dev_with(tmp_path: Path, repo_root: Path, old: str, new: str) -> Gra
 
 
 def test_model_serves_the_package_version_the_stack_file_names(stack_graph: Graph) -> None:
-    version = _cfg(stack_graph).models[MODEL].version
     container = _one(stack_graph, MODEL_T).inputs["primaryContainer"]
     expected = (
         f"arn:aws:sagemaker:eu-west-1:{MOCK_ACCOUNT_ID}:model-package/"
-        f"mlops-{stack_graph.stack}-{MODEL}/{version}"
+        f"mlops-{stack_graph.stack}-{MODEL}/{EXPECTED[stack_graph.stack].version}"
     )
     assert container["modelPackageName"] == expected, container
 
@@ -100,7 +123,7 @@ def test_model_container_requires_a_signature_and_gets_the_signing_key(stack_gra
     assert env["MLOPS_REQUIRE_SIGNATURE"] == "true", env
     key = load_pem_public_key(env["MLOPS_SIGNING_PUBLIC_KEY_PEM"].encode())
     assert isinstance(key, ec.EllipticCurvePublicKey), "the KMS signing key's public half (P-256)"
-    assert env["MLOPS_MODEL_VERSION"] == str(_cfg(stack_graph).models[MODEL].version), env
+    assert env["MLOPS_MODEL_VERSION"] == "1", "every shipped stack serves version 1"
 
 
 def test_render_changed_version_in_the_stack_file_changes_the_served_package(
@@ -204,11 +227,11 @@ def test_data_capture_goes_to_the_capture_bucket_encrypted(stack_graph: Graph) -
 
 
 def test_production_variant_runs_the_model_on_the_configured_fleet(stack_graph: Graph) -> None:
-    cfg = _cfg(stack_graph).serving
+    expected = EXPECTED[stack_graph.stack]
     (variant,) = _one(stack_graph, CONFIG_T).inputs["productionVariants"]
     assert variant["modelName"] == _one(stack_graph, MODEL_T).id, variant
-    assert variant["instanceType"] == cfg.instance_type, variant
-    assert variant["initialInstanceCount"] == cfg.initial_instance_count, variant
+    assert variant["instanceType"] == expected.instance_type, variant
+    assert variant["initialInstanceCount"] == expected.initial_instances, variant
     assert variant["variantName"] == "primary", "blue/green needs a stable variant name"
 
 
@@ -227,15 +250,13 @@ def test_endpoint_uses_the_endpoint_config(stack_graph: Graph) -> None:
 
 
 def test_endpoint_shifts_traffic_as_the_stack_file_says(stack_graph: Graph) -> None:
-    routing = _cfg(stack_graph).serving.traffic_routing
+    expected = EXPECTED[stack_graph.stack]
     policy = _routing(stack_graph)
     shift = policy["trafficRoutingConfiguration"]
-    assert shift["type"] == routing.type, shift
-    assert shift["waitIntervalInSeconds"] == routing.wait_interval_seconds, shift
-    assert policy["terminationWaitInSeconds"] == routing.termination_wait_seconds, policy
-    assert (
-        policy["maximumExecutionTimeoutInSeconds"] == routing.maximum_execution_timeout_seconds
-    ), policy
+    assert shift["type"] == expected.routing_type, shift
+    assert shift["waitIntervalInSeconds"] == expected.wait_seconds, shift
+    assert policy["terminationWaitInSeconds"] == expected.termination_wait_seconds, policy
+    assert policy["maximumExecutionTimeoutInSeconds"] == expected.max_execution_seconds, policy
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
@@ -249,6 +270,29 @@ def test_canary_stacks_shift_ten_percent_for_ten_minutes_first(graph_of, stack: 
 def test_all_at_once_stack_has_no_canary_size(graph_of) -> None:
     shift = _routing(graph_of("dev"))["trafficRoutingConfiguration"]
     assert shift["type"] == "ALL_AT_ONCE" and "canarySize" not in shift, shift
+
+
+def test_render_linear_routing_shifts_equal_steps_of_the_fleet(
+    tmp_path: Path, repo_root: Path
+) -> None:
+    # given dev's stack file asking for LINEAR shifts of 25% on a fleet of two
+    graph = _render_dev_with(
+        tmp_path,
+        repo_root,
+        "    initialInstanceCount: 1\n    maxInstanceCount: 2\n"
+        "    trafficRouting:\n      type: ALL_AT_ONCE\n",
+        "    initialInstanceCount: 2\n    maxInstanceCount: 4\n"
+        "    trafficRouting:\n      type: LINEAR\n      linearStepPercent: 25\n",
+    )
+    # when rendered, then the endpoint's blue/green policy shifts in 25% steps, baking 300 s
+    policy = _routing(graph)
+    assert policy["trafficRoutingConfiguration"] == {
+        "type": "LINEAR",
+        "waitIntervalInSeconds": 300,
+        "linearStepSize": {"type": "CAPACITY_PERCENT", "value": 25},
+    }, policy
+    assert policy["terminationWaitInSeconds"] == 300, policy
+    assert policy["maximumExecutionTimeoutInSeconds"] == 3600, policy
 
 
 def test_endpoint_rolls_back_on_latency_5xx_and_model_error_alarms(stack_graph: Graph) -> None:
@@ -265,11 +309,11 @@ def test_endpoint_rolls_back_on_latency_5xx_and_model_error_alarms(stack_graph: 
 
 
 def test_latency_alarm_is_p99_model_latency_in_microseconds(stack_graph: Graph) -> None:
-    cfg = _cfg(stack_graph).serving.alarms
+    expected = EXPECTED[stack_graph.stack]
     alarm = _alarm(stack_graph, "model-latency-p99").inputs
     assert (alarm["namespace"], alarm["metricName"]) == ("AWS/SageMaker", "ModelLatency"), alarm
     assert alarm["extendedStatistic"] == "p99", alarm
-    assert alarm["threshold"] == cfg.latency_p99_ms * 1000, "ModelLatency is in microseconds"
+    assert alarm["threshold"] == expected.latency_p99_ms * 1000, "ModelLatency is in microseconds"
     assert alarm["comparisonOperator"] == "GreaterThanThreshold", alarm
     assert alarm["dimensions"] == {
         "EndpointName": f"mlops-{stack_graph.stack}-{MODEL}",
@@ -284,13 +328,13 @@ def test_latency_alarm_is_p99_model_latency_in_microseconds(stack_graph: Graph) 
 def test_error_alarms_fire_above_the_configured_error_rate(
     stack_graph: Graph, kind: str, metric: str
 ) -> None:
-    cfg = _cfg(stack_graph).serving.alarms
     alarm = _alarm(stack_graph, kind).inputs
     queries = {query["id"]: query for query in alarm["metricQueries"]}
     assert queries["errors"]["metric"]["metricName"] == metric, queries["errors"]
     assert queries["invocations"]["metric"]["metricName"] == "Invocations", queries
     assert "100 * FILL(errors, 0) / invocations" in queries["rate"]["expression"], queries
-    assert alarm["threshold"] == cfg.error_rate_percent, f"percent of invocations: {alarm}"
+    expected = EXPECTED[stack_graph.stack].error_rate_percent
+    assert alarm["threshold"] == expected, f"percent of invocations: {alarm}"
 
 
 def test_alarms_ignore_missing_data_so_an_idle_endpoint_never_rolls_back(
@@ -346,22 +390,22 @@ def test_data_key_lets_cloudwatch_publish_to_the_encrypted_topic(stack_graph: Gr
 
 
 def test_autoscaling_tracks_invocations_per_instance(stack_graph: Graph) -> None:
-    cfg = _cfg(stack_graph).serving
+    expected = EXPECTED[stack_graph.stack]
     target = _one(stack_graph, "aws:appautoscaling/target:Target").inputs
     policy = _one(stack_graph, "aws:appautoscaling/policy:Policy").inputs
     resource_id = f"endpoint/mlops-{stack_graph.stack}-{MODEL}/variant/primary"
     assert target["resourceId"] == resource_id, target
     assert target["scalableDimension"] == "sagemaker:variant:DesiredInstanceCount", target
     assert (target["minCapacity"], target["maxCapacity"]) == (
-        cfg.initial_instance_count,
-        cfg.max_instance_count,
+        expected.initial_instances,
+        expected.max_instances,
     ), target
     tracking = policy["targetTrackingScalingPolicyConfiguration"]
     assert policy["resourceId"] == resource_id, policy
     assert tracking["predefinedMetricSpecification"] == {
         "predefinedMetricType": "SageMakerVariantInvocationsPerInstance"
     }, tracking
-    assert tracking["targetValue"] == cfg.target_invocations_per_instance, tracking
+    assert tracking["targetValue"] == expected.invocations_per_instance, tracking
 
 
 def test_endpoint_logs_are_encrypted_and_retained(stack_graph: Graph) -> None:
@@ -369,12 +413,12 @@ def test_endpoint_logs_are_encrypted_and_retained(stack_graph: Graph) -> None:
     (group,) = stack_graph.attached_to("aws:cloudwatch/logGroup:LogGroup", "name", name)
     assert group.inputs["kmsKeyId"] == _data_key_arn(stack_graph), group.inputs
     retention = group.inputs["retentionInDays"]
-    assert retention == _cfg(stack_graph).serving.log_retention_days, retention
+    assert retention == EXPECTED[stack_graph.stack].log_retention_days, retention
 
 
 def test_every_serving_resource_is_tagged_with_model_and_version(stack_graph: Graph) -> None:
     (component,) = stack_graph.of_type("mlops:serving:SageMakerServing")
-    version = str(_cfg(stack_graph).models[MODEL].version)
+    version = str(EXPECTED[stack_graph.stack].version)
     taggable = [r for r in stack_graph.children(component) if "tags" in r.inputs]
     assert len(taggable) >= 8, [r.name for r in taggable]
     for resource in taggable:

@@ -11,12 +11,12 @@ matter, the test sets their state. Only the inputs the deployment needs are sent
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from infra.graph import Graph, Resource
+from tests.conftest import wait_until
 
 MODEL_T = "aws:sagemaker/model:Model"
 CONFIG_T = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
@@ -149,8 +149,8 @@ def _create(sagemaker: Any, resource: Resource) -> None:
 
 
 def _settle(sagemaker: Any, endpoint: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while sagemaker.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] not in SETTLED:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"endpoint {endpoint} did not settle in {timeout} s")
-        time.sleep(0.01)
+    wait_until(
+        lambda: sagemaker.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] in SETTLED,
+        timeout,
+        f"endpoint {endpoint} did not settle",
+    )

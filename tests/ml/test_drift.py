@@ -25,7 +25,7 @@ from ml.drift.capture import write_capture_jsonl
 from ml.drift.detect import detect_drift, detect_drift_frames
 from ml.drift.readers import load_pair, read_capture
 from ml.drift.stats import chi_square, ks_2samp_sorted, ks_asymptotic_pvalue, psi_sorted
-from ml.params import DEFAULT_PARAMS, DriftParams, load_params
+from ml.params import DEFAULT_PARAMS, DriftParams
 
 TOLERANCE = 1e-9
 
@@ -384,9 +384,19 @@ def test_thresholds_options_override_the_defaults() -> None:
     )
 
 
-def test_thresholds_come_from_the_params_file() -> None:
-    thresholds = resolve_thresholds(DEFAULT_PARAMS, {})
-    assert thresholds == load_params(DEFAULT_PARAMS).drift, "the params file's drift section"
+def test_thresholds_come_from_the_params_files_drift_section(tmp_path: Path) -> None:
+    # given the shipped params.yaml with its drift section edited away from the defaults
+    text = DEFAULT_PARAMS.read_text()
+    shipped = "  psi: 0.2\n  chi2_pvalue: 0.05\n  psi_bins: 10\n"
+    assert shipped in text, "ml/params.yaml's drift section changed: update this test"
+    edited = tmp_path / "params.yaml"
+    edited.write_text(text.replace(shipped, "  psi: 0.35\n  chi2_pvalue: 0.01\n  psi_bins: 20\n"))
+    # when the thresholds are resolved from it, with one option on top
+    thresholds = resolve_thresholds(edited, {"ks_statistic": 0.3})
+    # then the file's values hold, the option wins, and the rest are as the file says
+    got = thresholds.model_dump()
+    assert got == {"ks_pvalue": 0.05, "ks_statistic": 0.3, "psi": 0.35, "chi2_pvalue": 0.01,
+                   "psi_bins": 20, "correction": "bonferroni"}, got  # fmt: skip
 
 
 def test_drift_cli_invalid_threshold_exits_2(

@@ -44,7 +44,7 @@ from ml.emulator import (
     training,
 )
 from ml.emulator import iam as emulator_iam
-from ml.emulator.bootstrap import in_account, policy_document
+from ml.emulator.bootstrap import in_account
 from ml.emulator.drill import Drill, without_grant
 from tests.ml.provenance_support import REGION, Aws, aws_fixture, create_signing_key  # noqa: F401
 
@@ -286,13 +286,32 @@ def test_bootstrap_creates_signing_key_with_alias(aws: Aws, stack: EmulatedStack
 
 
 def test_bootstrap_puts_graph_bucket_policy_with_emulator_key(
-    aws: Aws, stack: EmulatedStack, graph_of: Callable[[str], Graph]
+    aws: Aws, stack: EmulatedStack
 ) -> None:
-    # given the bootstrapped artifact bucket, when its policy is read back
-    held = json.loads(aws.s3.get_bucket_policy(Bucket=stack.artifact_bucket)["Policy"])
-    # then it is the rendered graph's policy, naming the emulator's data key
-    assert held == policy_document(graph_of("dev"), stack.artifact_bucket, stack), "policy differs"
-    assert stack.data_key_arn in json.dumps(held), "policy does not name the emulator's CMK"
+    # given the bootstrapped dev artifact bucket, when its policy is read back
+    bucket, key = stack.artifact_bucket, stack.data_key_arn
+    held = json.loads(aws.s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    # then it is the dev graph's policy (as `mlops infra render --stack dev` writes it),
+    # with the emulator's data key in place of the offline mock's
+    objects = f"arn:aws:s3:::{bucket}/*"
+    expected = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*",
+             "Action": ["s3:*"], "Resource": [f"arn:aws:s3:::{bucket}", objects],
+             "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+            {"Sid": "DenyUploadsWithoutSseKms", "Effect": "Deny", "Principal": "*",
+             "Action": ["s3:PutObject"], "Resource": [objects],
+             "Condition": {"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}}},
+            {"Sid": "DenyUploadsWithOtherKmsKey", "Effect": "Deny", "Principal": "*",
+             "Action": ["s3:PutObject"], "Resource": [objects],
+             "Condition": {"ArnNotEqualsIfExists": {
+                 "s3:x-amz-server-side-encryption-aws-kms-key-id": key}}},
+        ],
+    }  # fmt: skip
+    assert bucket == "mlops-dev-artifacts-b8dede0", "the graph's bucket name, kept"
+    assert key.startswith("arn:aws:kms:eu-west-1:123456789012:key/"), key
+    assert held == expected, held
 
 
 def test_bootstrap_creates_model_package_groups(aws: Aws, stack: EmulatedStack) -> None:
@@ -437,21 +456,39 @@ def test_credentials_for_a_role_the_graph_lacks_fail_with_one_line(
 # --- patches: behaviour with the patch --------------------------------------------------
 
 
-def test_kms_verify_accepts_digest_signature(aws: Aws) -> None:
-    # given a DIGEST signature made through KMS
+def test_kms_sign_digest_signs_the_digest_as_given(aws: Aws) -> None:
+    # given a message's SHA-256, signed through KMS with MessageType DIGEST
     key = create_signing_key(aws.kms)
-    digest = hashlib.sha256(b"x" * 5000).digest()
+    message = b"x" * 5000
+    digest = hashlib.sha256(message).digest()
     signature = aws.kms.sign(
         KeyId=key, Message=digest, MessageType="DIGEST", SigningAlgorithm="ECDSA_SHA_256"
     )["Signature"]
-    # when verified through KMS with the same digest, then it is valid
+    # then the public key verifies it over the digest as given (AWS: no second hash) ...
+    public = load_der_public_key(aws.kms.get_public_key(KeyId=key)["PublicKey"])
+    assert isinstance(public, ec.EllipticCurvePublicKey)
+    public.verify(signature, digest, ec.ECDSA(Prehashed(hashes.SHA256())))
+    # ... and it is the signature of the message itself, as KMS verifies a RAW message
     verified = aws.kms.verify(
-        KeyId=key,
-        Message=digest,
-        MessageType="DIGEST",
-        Signature=signature,
+        KeyId=key, Message=message, MessageType="RAW", Signature=signature,
         SigningAlgorithm="ECDSA_SHA_256",
-    )
+    )  # fmt: skip
+    assert verified["SignatureValid"] is True, verified
+
+
+def test_kms_verify_digest_accepts_the_signature_of_the_message(aws: Aws) -> None:
+    # given a message signed through KMS as RAW bytes (moto's own, correct, path)
+    key = create_signing_key(aws.kms)
+    message = b"x" * 5000
+    signature = aws.kms.sign(
+        KeyId=key, Message=message, MessageType="RAW", SigningAlgorithm="ECDSA_SHA_256"
+    )["Signature"]
+    # when KMS verifies it against the message's SHA-256 with MessageType DIGEST
+    verified = aws.kms.verify(
+        KeyId=key, Message=hashlib.sha256(message).digest(), MessageType="DIGEST",
+        Signature=signature, SigningAlgorithm="ECDSA_SHA_256",
+    )  # fmt: skip
+    # then it is valid: AWS verifies the digest as given, without hashing it again
     assert verified["SignatureValid"] is True, verified
 
 
@@ -576,7 +613,11 @@ def test_upstream_update_endpoint_is_not_implemented(aws: Aws) -> None:
     )
     aws.sagemaker.create_endpoint(EndpointName="e", EndpointConfigName="c")
     # when it is updated, then moto has no such operation (AWS deploys blue/green)
-    with patches.unpatched("sagemaker-update-endpoint"), pytest.raises(Exception):  # noqa: B017
+    missing = "The update_endpoint action has not been implemented"
+    with (
+        patches.unpatched("sagemaker-update-endpoint"),
+        pytest.raises(NotImplementedError, match=missing),
+    ):
         aws.sagemaker.update_endpoint(EndpointName="e", EndpointConfigName="c")
 
 
@@ -586,8 +627,13 @@ def test_upstream_list_tags_on_versioned_package_fails(aws: Aws) -> None:
     arn = aws.sagemaker.create_model_package(
         ModelPackageGroupName="g", InferenceSpecification=_inference()
     )["ModelPackageArn"]
-    # when its tags are listed without the fix, then moto fails (a server error)
-    with patches.unpatched("sagemaker-tags-versioned-package"), pytest.raises(Exception):  # noqa: B017
+    # when its tags are listed without the fix, then moto fails: it splits the ARN's
+    # "<group>/<version>" name in two and gets three parts
+    unpacked = r"too many values to unpack \(expected 2\)"
+    with (
+        patches.unpatched("sagemaker-tags-versioned-package"),
+        pytest.raises(ValueError, match=unpacked),
+    ):
         aws.sagemaker.list_tags(ResourceArn=arn)
 
 
@@ -621,7 +667,11 @@ def test_upstream_model_package_group_policy_is_not_implemented(aws: Aws) -> Non
     aws.sagemaker.create_model_package_group(ModelPackageGroupName="g")
     policy = json.dumps({"Version": "2012-10-17", "Statement": []})
     # when a resource policy is put on it without the fix, then moto does not implement it
-    with patches.unpatched("sagemaker-group-policy"), pytest.raises(Exception):  # noqa: B017
+    missing = "The put_model_package_group_policy action has not been implemented"
+    with (
+        patches.unpatched("sagemaker-group-policy"),
+        pytest.raises(NotImplementedError, match=missing),
+    ):
         aws.sagemaker.put_model_package_group_policy(
             ModelPackageGroupName="g", ResourcePolicy=policy
         )

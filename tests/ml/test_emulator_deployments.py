@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,6 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from ml.emulator import deployments
+from tests.conftest import wait_until
 from tests.ml.provenance_support import REGION, Aws, aws_fixture  # noqa: F401
 
 PACKAGE = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/g/{}"
@@ -60,15 +60,15 @@ def endpoint(aws: Aws) -> Iterator[Any]:
 def _follow(sagemaker: Any, until: str = "InService", timeout: float = 20.0) -> list[str]:
     """Statuses seen, without repeats, until the endpoint is `until` again."""
     seen: list[str] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def back_to_until() -> bool:
         status = sagemaker.describe_endpoint(EndpointName="e")["EndpointStatus"]
         if not seen or seen[-1] != status:
             seen.append(status)
-        if status == until and len(seen) > 1:
-            return seen
-        time.sleep(0.005)
-    raise AssertionError(f"endpoint never got {until}: {seen}")
+        return status == until and len(seen) > 1
+
+    wait_until(back_to_until, timeout, lambda: f"endpoint never got {until}: {seen}", poll=0.005)
+    return seen
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from ml.emulator.bootstrap import EmulatedStack, bootstrap_stack
 from ml.emulator.identities import credentials_for
 from ml.release.endpoints import serving_version
 from ml.release.stackfile import plan_edit
+from tests.conftest import wait_until
 from tests.ml.provenance_support import REGION, aws_fixture  # noqa: F401 - fixture
 from tests.ml.rollback_support import ServingBroken, apply, serving_parts
 
@@ -130,10 +130,11 @@ def release(aws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: A
 
 
 def _wait_for(release: Release, status: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while release.status() != status:
-        assert time.monotonic() < deadline, f"endpoint never {status}: {release.status()}"
-        time.sleep(0.01)
+    wait_until(
+        lambda: release.status() == status,
+        timeout,
+        lambda: f"endpoint never {status}: {release.status()}",
+    )
 
 
 def test_rolled_back_release_deletes_nothing_serving_and_git_ends_saying_what_serves(

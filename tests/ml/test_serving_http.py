@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 
 from ml.serving.process import ServerProcess
 from ml.serving.settings import SETTINGS_ENV, ServeSettings
+from tests.conftest import wait_until
 from tests.ml.serving_support import (
     FEATURES,
     N_FEATURES,
@@ -144,43 +144,33 @@ def test_invoke_json_with_explain_answers_explanations_object(served: ServerProc
     assert probability == pytest.approx(document["predictions"][0], abs=1e-12), "adds up"
 
 
-@pytest.mark.parametrize(
-    ("headers", "body", "status", "fragment"),
-    [
-        ({"Content-Type": "text/plain"}, b"1,2", 415, "unsupported Content-Type"),
-        ({}, b"1,2", 415, "missing Content-Type"),
-        (CSV, b"1,2,3\n", 400, f"expects {N_FEATURES} features"),
-        (CSV, b"1,2,3,x,5,6,7,8\n", 400, "column 4"),
-        (CSV, b"", 400, "empty body"),
-        ({"Content-Type": "application/json"}, b"{not json", 400, "not valid JSON"),
-        ({**CSV, "Accept": "text/html"}, b"1,2,3,4,5,6,7,8", 406, "text/html"),
-        (
-            {**CSV, "X-Amzn-SageMaker-Custom-Attributes": "explain=lime"},
-            b"1,2,3,4,5,6,7,8",
-            400,
-            "explain=contributions",
-        ),
-        (
-            {**CSV, "X-Amzn-SageMaker-Custom-Attributes": "explain=contributions"},
-            b"0,0,0,0,0,0,0,0\n" * 1001,
-            400,
-            "limited to 1,000 rows",
-        ),
-        (CSV, b"1," * (MAX_BODY // 2 + 10), 413, "limit"),
-    ],
-    ids=[
-        "wrong-type",
-        "no-type",
-        "feature-count",
-        "non-numeric",
-        "empty",
-        "bad-json",
-        "unacceptable",
-        "unknown-explain",
-        "too-many-explained",
-        "oversized",
-    ],
-)
+JSON = {"Content-Type": "application/json"}
+BAD_REQUESTS = [
+    pytest.param({"Content-Type": "text/plain"}, b"1,2", 415, "unsupported Content-Type",
+                 id="wrong-type"),
+    pytest.param({}, b"1,2", 415, "missing Content-Type", id="no-type"),
+    pytest.param(CSV, b"1,2,3\n", 400, f"expects {N_FEATURES} features", id="feature-count"),
+    pytest.param(CSV, b"1,2,3,x,5,6,7,8\n", 400, "column 4", id="non-numeric"),
+    pytest.param(CSV, b"", 400, "empty body", id="empty"),
+    pytest.param(JSON, b"{not json", 400, "not valid JSON", id="bad-json"),
+    pytest.param({**CSV, "Accept": "text/html"}, b"1,2,3,4,5,6,7,8", 406, "text/html",
+                 id="unacceptable"),
+    pytest.param(
+        {**CSV, "X-Amzn-SageMaker-Custom-Attributes": "explain=lime"}, b"1,2,3,4,5,6,7,8",
+        400, "explain=contributions", id="unknown-explain",
+    ),
+    pytest.param(
+        {**CSV, "X-Amzn-SageMaker-Custom-Attributes": "explain=contributions"},
+        b"0,0,0,0,0,0,0,0\n" * 1001, 400, "limited to 1,000 rows", id="too-many-explained",
+    ),
+    pytest.param(CSV, b"1," * (MAX_BODY // 2 + 10), 413, "limit", id="oversized"),
+]  # fmt: skip
+"""Requests the server must refuse with a 4xx and a JSON message, and survive."""
+
+WRONG_ROUTES = [("GET", "/invocations", 405), ("POST", "/ping", 405), ("GET", "/predict", 404)]
+
+
+@pytest.mark.parametrize(("headers", "body", "status", "fragment"), BAD_REQUESTS)
 def test_invoke_bad_request_is_4xx_with_message(
     served: ServerProcess, headers: dict[str, str], body: bytes, status: int, fragment: str
 ) -> None:
@@ -190,23 +180,24 @@ def test_invoke_bad_request_is_4xx_with_message(
     assert kind == "application/json" and fragment in message, f"{fragment!r} not in {message!r}"
 
 
-def test_invoke_oversized_chunked_body_is_413(served: ServerProcess) -> None:
-    # given a body without Content-Length, streamed in chunks past the limit
-    connection = http.client.HTTPConnection("127.0.0.1", served.port, timeout=10)
-    chunks = (b"1,2,3,4,5,6,7,8\n" * 1024 for _ in range(8))  # 128 KiB
+def post_chunked_past_the_limit(process: ServerProcess) -> tuple[int, bytes]:
+    """A body without Content-Length, streamed in chunks past the limit (128 KiB)."""
+    connection = http.client.HTTPConnection("127.0.0.1", process.port, timeout=10)
+    chunks = (b"1,2,3,4,5,6,7,8\n" * 1024 for _ in range(8))
     try:
         connection.request("POST", "/invocations", body=chunks, headers=CSV, encode_chunked=True)
         response = connection.getresponse()
-        status, payload = response.status, response.read()
+        return response.status, response.read()
     finally:
         connection.close()
+
+
+def test_invoke_oversized_chunked_body_is_413(served: ServerProcess) -> None:
+    status, payload = post_chunked_past_the_limit(served)
     assert status == 413, f"a streamed oversized body must be 413, got {status} {payload[:100]!r}"
 
 
-@pytest.mark.parametrize(
-    ("method", "path", "status"),
-    [("GET", "/invocations", 405), ("POST", "/ping", 405), ("GET", "/predict", 404)],
-)
+@pytest.mark.parametrize(("method", "path", "status"), WRONG_ROUTES)
 def test_wrong_route_or_method_is_4xx(
     served: ServerProcess, method: str, path: str, status: int
 ) -> None:
@@ -214,29 +205,72 @@ def test_wrong_route_or_method_is_4xx(
     assert answer == status, f"{method} {path}: expected {status}, got {answer} {payload!r}"
 
 
-def test_metrics_report_requests_and_latency(served: ServerProcess) -> None:
-    predict(served, csv(rows(1, seed=15)), CSV)
-    status, _, payload = served.request("GET", "/metrics")
-    text = payload.decode()
-    assert status == 200 and "mlops_model_ready 1" in text, f"readiness missing:\n{text[:400]}"
-    assert 'mlops_requests_total{route="/invocations",status="200"}' in text, "no request count"
-    assert 'mlops_request_duration_seconds_count{route="/invocations"}' in text, "no histogram"
+def scrape(process: ServerProcess) -> dict[str, float]:
+    """/metrics as series -> value, read as the Prometheus text format defines a sample line."""
+    status, _, payload = process.request("GET", "/metrics")
+    assert status == 200, f"/metrics answered {status}"
+    samples = (line.rsplit(" ", 1) for line in payload.decode().splitlines() if line[:1] != "#")
+    return {series: float(value) for series, value in samples}
+
+
+def test_metrics_count_each_request_by_status_and_the_rows_scored(served: ServerProcess) -> None:
+    # given the counters as they stand (other tests share this server)
+    before = scrape(served)
+    # when three predictions (1, 2 and 4 rows) and one refused request are made
+    for n in (1, 2, 4):
+        assert predict(served, csv(rows(n, seed=20 + n)), CSV)[0] == 200, "a valid request"
+    assert predict(served, b"1,2\n", CSV)[0] == 400, "a request with too few features"
+    after = scrape(served)
+    # then each counter moved by exactly what was sent
+    moved = {series: after[series] - before.get(series, 0.0) for series in after}
+    ok, refused = (f'mlops_requests_total{{route="/invocations",status="{s}"}}' for s in (200, 400))
+    assert (moved[ok], moved[refused]) == (3.0, 1.0), {k: v for k, v in moved.items() if v}
+    assert moved["mlops_rows_predicted_total"] == 7.0, "1 + 2 + 4 rows scored"
+    timed = 'mlops_request_duration_seconds_count{route="/invocations"}'
+    assert moved[timed] == 4.0, "every /invocations request is timed, refused ones too"
+    assert after["mlops_model_ready"] == 1.0, "the verified model is ready"
+
+
+def access_log(process: ServerProcess) -> list[dict]:
+    """The server's JSON log lines of answered requests."""
+    lines = [json.loads(line) for line in process.log_text().splitlines() if line.startswith("{")]
+    return [line for line in lines if line.get("event") == "request"]
 
 
 def test_access_log_has_one_json_line_per_request_with_latency(served: ServerProcess) -> None:
-    predict(served, b"1,2\n", CSV)
-    time.sleep(0.8)  # the access log is flushed every 0.5 s
-    lines = [json.loads(line) for line in served.log_text().splitlines() if line.startswith("{")]
-    requests = [line for line in lines if line.get("event") == "request"]
-    refused = [line for line in requests if line["status"] == 400]
-    assert refused, f"no access-log line for the refused request among {len(lines)} lines"
-    assert refused[-1]["latency_ms"] >= 0 and "expects" in refused[-1]["error"], refused[-1]
+    # given the access log so far, when a request with five values is refused
+    seen = len(access_log(served))
+    predict(served, b"1,2,3,4,5\n", CSV)
+    error = "row 1: 5 values, but the model expects 8 features"
+
+    def logged() -> list[dict]:
+        return [line for line in access_log(served)[seen:] if line.get("error") == error]
+
+    # then one line says so (the log is flushed every 0.5 s), with its status and latency
+    (line,) = wait_until(logged, 10, "no access-log line for the refused request")
+    assert (line["status"], line["method"], line["path"]) == (400, "POST", "/invocations"), line
+    assert line["latency_ms"] >= 0 and line["rows"] == 0, line
 
 
-def test_server_survives_every_bad_request(served: ServerProcess) -> None:
-    # given all the refused requests above, then the same process still serves
-    assert served.process.poll() is None, "the server process must still be running"
-    assert served.ping()[0] == 200, "the server must still be healthy"
+def test_server_survives_every_bad_request(tmp_path: Path) -> None:
+    # given a server of its own, so the test does not rely on other tests' requests
+    artifact = write_artifact(tmp_path / "model")
+    settings = {"require_signature": False, "max_body_bytes": MAX_BODY}
+    with server(tmp_path, "survivor", model_dir=artifact, **settings) as process:
+        ready, why = process.wait_ready(60)
+        assert ready, f"the server should start: {why}\n{process.log_text()}"
+        # when every request the server must refuse is sent to it
+        answers = [predict(process, p.values[1], p.values[0])[0] for p in BAD_REQUESTS]
+        answers += [process.request(m, path, b"" if m == "POST" else None)[0]
+                    for m, path, _ in WRONG_ROUTES]  # fmt: skip
+        answers.append(post_chunked_past_the_limit(process)[0])
+        # then each was refused, and the same process still answers a good one
+        expected = [p.values[2] for p in BAD_REQUESTS] + [s for *_, s in WRONG_ROUTES] + [413]
+        assert answers == expected, "each bad request is refused with its status"
+        assert process.process.poll() is None, "the server process must still be running"
+        assert process.ping()[0] == 200, "the server must still be healthy"
+        status, _, payload = predict(process, csv(rows(1, seed=30)), CSV)
+        assert status == 200, f"the server must still predict: {status} {payload!r}"
 
 
 def test_ping_unsigned_model_is_503_with_reason(unsigned: ServerProcess) -> None:
@@ -282,9 +316,7 @@ def test_two_workers_each_verify_and_serve(tmp_path: Path) -> None:
     ) as process:
         ready, why = process.wait_ready(60)
         assert ready, f"two workers should serve: {why}\n{process.log_text()}"
-        deadline = time.monotonic() + 30
-        while process.log_text().count('"model ready"') < 2 and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until(lambda: process.log_text().count('"model ready"') >= 2, 30, "both workers ready")
         # when requests arrive, then whichever worker accepts them answers
         answers = {predict(process, b"0,0,0,0,0,0,0,0", CSV)[0] for _ in range(20)}
         loaded = process.log_text().count('"model ready"')

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from ml.training.entry import main as entry_main
 from ml.training.entry import run
 from ml.training.local import LocalLayout, container_environment
 from ml.training.trainer import Interrupted, TrainingData, train_booster
+from tests.conftest import wait_until
 from tests.ml.training_support import (
     container_env,
     make_snapshot,
@@ -287,17 +287,18 @@ def _start(work: Path, data: Path) -> subprocess.Popen:
 
 
 def _wait_for_checkpoints(work: Path, process: subprocess.Popen, count: int) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if len(list((work / "checkpoints").glob("checkpoint-*.ckpt"))) >= count:
-            return
+    def checkpointed() -> bool:
         if process.poll() is not None:
             pytest.fail(
                 f"training ended before it could be killed: {process.stderr.read().decode()}"
             )
-        time.sleep(0.005)
-    process.kill()
-    pytest.fail("no checkpoint appeared within 120 s")
+        return len(list((work / "checkpoints").glob("checkpoint-*.ckpt"))) >= count
+
+    try:
+        wait_until(checkpointed, 120, f"{count} checkpoint(s) to appear", poll=0.005)
+    except AssertionError:
+        process.kill()
+        raise
 
 
 def _resume(work: Path, data: Path) -> dict:
