@@ -135,7 +135,7 @@ def test_every_reusable_workflow_is_called_so_its_jobs_are_checked():
     reusable = {path.name for path in WORKFLOWS} - {path.name for path in TOP_LEVEL}
     called = {f.name for path in TOP_LEVEL for f in Workflow.load(path).files}
     # then each reusable workflow is called, so the rules above judge the jobs it runs.
-    assert reusable == {"_deploy-stack.yml", "_publish-manifests.yml"}, reusable
+    assert reusable == {"_deploy-stack.yml", "_plan-stacks.yml", "_publish-manifests.yml"}, reusable
     assert reusable <= called, f"never called, so never checked: {sorted(reusable - called)}"
 
 

@@ -35,6 +35,7 @@ def _mutated(wf: Workflow, change) -> Workflow:
 
 
 DEPLOY_STACK = "$/.github/workflows/_deploy-stack.yml"
+PLAN_STACKS = "$/.github/workflows/_plan-stacks.yml"
 
 
 def _with_called(wf: Workflow, uses: str, change) -> Workflow:
@@ -151,10 +152,11 @@ def test_prod_plan_verifying_artifacts_on_pull_request_is_caught():
             if "release verify" in str(step.get("run", "")):
                 step["run"] = step["run"].replace(" --registry-only", "")
 
-    wf = _mutated(_load("model-release.yml"), change)
-    # then the rule reports it.
+    wf = _with_called(_load("model-release.yml"), PLAN_STACKS, change)
+    # then the rule reports it, once per stack.
     problems = _check("pull_request_jobs_read_no_model_bytes", wf)
-    assert any("--registry-only" in p for p in problems), problems
+    assert len(problems) == 3 and all("job plan/plan" in p for p in problems), problems
+    assert all("--registry-only" in p for p in problems), problems
 
 
 def test_pr_training_fetching_the_prod_model_is_caught():
@@ -303,7 +305,7 @@ def test_prod_call_not_waiting_for_staging_is_caught():
 
 def _previewed_stacks_on_pull_requests(wf: Workflow) -> set[str]:
     """Stacks whose PR plan leg runs `pulumi preview` (which reads the stack's state)."""
-    plan = wf.data["jobs"]["plan"]
+    plan = wf.jobs["plan/plan"]
     (preview,) = [s for s in plan["steps"] if (s.get("with") or {}).get("command") == "preview"]
     condition = str(preview.get("if", ""))
     legs = plan["strategy"]["matrix"]["include"]
@@ -327,7 +329,7 @@ def test_prod_preview_added_to_the_pull_request_plan_is_caught():
             if (step.get("with") or {}).get("command") == "preview":
                 step["if"] = "${{ !cancelled() }}"
 
-    wf = _mutated(_load("infra-deploy.yml"), change)
+    wf = _with_called(_load("infra-deploy.yml"), PLAN_STACKS, change)
     # Then prod is among the previewed stacks again
     assert "prod" in _previewed_stacks_on_pull_requests(wf)
 
