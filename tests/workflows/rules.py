@@ -546,8 +546,8 @@ def _secrets_read(job: dict[str, Any]) -> set[str]:
 def rule_reusable_workflows_called_explicitly(wf: Workflow) -> list[str]:
     """A call names a workflow of this repository (`$/`), passes only the inputs it declares
     (its required ones included) and secrets by name, never `secrets: inherit`; it grants
-    exactly what the called jobs declare; a called job reads only the secrets passed to it
-    or those of the environment it runs in."""
+    exactly what the called jobs declare; and it passes every secret a called job that can
+    run reads: GitHub resolves an unpassed one, even an environment's, to an empty string."""
     problems = []
     for job_id, job in wf.raw_jobs.items():
         uses = job.get("uses")
@@ -581,14 +581,22 @@ def rule_reusable_workflows_called_explicitly(wf: Workflow) -> list[str]:
                          for k in secrets if k not in declared_secrets]  # fmt: skip
         problems += _grant_problems(label, job.get("permissions"), callee)
         passed = set(secrets) if isinstance(secrets, dict) else set()
-        for sub_id, sub in callee.jobs.items():
+        for sub_id, sub in wf.jobs.items():
+            if secrets == "inherit" or not sub_id.startswith(f"{job_id}/") or never_runs(sub):
+                continue  # inherit is reported above: it passes them all
             unpassed = sorted(_secrets_read(sub) - passed)
-            if unpassed and not sub.get("environment"):
+            if unpassed:
                 problems.append(
-                    f"{label}: {callee.name} job {sub_id} reads {unpassed}, which the caller "
-                    f"does not pass and no environment of the job holds"
+                    f"{label}: {sub_id} reads secrets {unpassed}, which the call does not pass"
                 )
     return problems
+
+
+def never_runs(job: dict[str, Any]) -> bool:
+    """The job's condition is `false` once the caller's inputs are in (`revert: false`)."""
+    condition = " ".join(str(job.get("if", "")).split())
+    condition = condition.removeprefix("${{").removesuffix("}}").strip()
+    return condition == "false" or condition.startswith("false &&")
 
 
 def _grant_problems(label: str, grant: Any, callee: Workflow) -> list[str]:

@@ -17,7 +17,7 @@ import yaml
 from infra.config import STACKS, load_stack
 from ml.audit.engine import subjects_of
 from policies.reachability import role_access
-from tests.workflows.rules import ROOT, RULES, Workflow, assumed_roles
+from tests.workflows.rules import ROOT, RULES, Workflow, assumed_roles, never_runs
 
 WORKFLOW_DIR = Path(__file__).resolve().parents[2] / ".github" / "workflows"
 
@@ -251,16 +251,25 @@ def test_call_inheriting_every_secret_is_caught():
     ], problems
 
 
-def test_called_revert_job_outside_its_environment_reading_the_bot_key_is_caught():
-    # Given the called revert job, when it leaves `release-bot` (whose secret is the key),
-    wf = _with_called(
-        _load("model-release.yml"), DEPLOY_STACK, lambda d: d["jobs"]["revert"].pop("environment")
-    )
-    # then each call reports a secret no environment holds and the caller does not pass.
+def test_call_not_passing_the_bot_key_to_the_revert_job_is_caught():
+    # Given model-release, when prod's call stops passing the release bot's key (GitHub
+    # would hand the called revert job an empty key, even in its environment, and no error),
+    wf = _mutated(_load("model-release.yml"), lambda d: d["jobs"]["deploy-prod"].pop("secrets"))
+    # then the rule reports the secret the called job reads.
     problems = _check("reusable_workflows_called_explicitly", wf)
-    assert len(problems) == 3 and all("['RELEASE_BOT_PRIVATE_KEY']" in p for p in problems), (
-        problems
-    )
+    assert problems == [
+        "model-release.yml: job deploy-prod: deploy-prod/revert reads secrets "
+        "['RELEASE_BOT_PRIVATE_KEY'], which the call does not pass"
+    ], problems
+
+
+def test_infra_deploy_calls_pass_no_secret_since_their_revert_jobs_never_run():
+    # Given infra-deploy (no revert: platform changes do not bump versions) as written,
+    wf = _load("infra-deploy.yml")
+    # then no call hands over a secret, and each called revert job is off.
+    assert all("secrets" not in job for job in wf.raw_jobs.values()), wf.raw_jobs
+    reverts = [job for job_id, job in wf.jobs.items() if job_id.endswith("/revert")]
+    assert len(reverts) == 3 and all(never_runs(job) for job in reverts), reverts
 
 
 def test_call_granting_more_than_the_called_jobs_declare_is_caught():
