@@ -197,7 +197,7 @@ class Workflow:
                 continue
             given = job.get("with") or {}
             values = {
-                name: given.get(name, spec.get("default"))
+                name: given.get(name, (spec or {}).get("default"))
                 for name, spec in callee.inputs.items()
                 if name in given or "default" in (spec or {})
             }
