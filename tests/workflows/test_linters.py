@@ -62,6 +62,26 @@ def test_actionlint_runner_with_vars_context_still_reports_real_errors(tmp_path:
     assert 'undefined variable "vars"' not in result.stdout, result.stdout
 
 
+def test_actionlint_runner_with_self_repository_call_still_checks_the_call(tmp_path: Path):
+    # Given a call of a reusable workflow in GitHub's self-repository syntax (`$/`, newer
+    # than actionlint 1.6.22) that also sets a key a call cannot have,
+    workflow = tmp_path / "call.yml"
+    workflow.write_text(
+        "on: push\n"
+        "jobs:\n"
+        "  a:\n"
+        "    uses: $/.github/workflows/_deploy-stack.yml\n"
+        "    runs-on: ubuntu-latest\n",
+        encoding="utf-8",
+    )
+    # when the runner lints it,
+    result = _actionlint(workflow)
+    # then the call's syntax is accepted and the key is reported where it is written.
+    assert result.returncode == 1, f"expected one finding:\n{result.stdout}{result.stderr}"
+    assert ':5:5: when a reusable workflow is called with "uses", "runs-on"' in result.stdout
+    assert "is not following the format" not in result.stdout, result.stdout
+
+
 def test_zizmor_on_workflows_finds_nothing():
     # Given every workflow, when zizmor audits them offline with its pedantic persona,
     result = subprocess.run(

