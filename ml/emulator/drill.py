@@ -134,6 +134,6 @@ def _aws_principals(statement: dict[str, Any]) -> list[str]:
 
 
 def _covers(pattern: str, action: str) -> bool:
-    from policies.evaluation import glob
+    from common.iam_document import glob
 
     return glob(pattern, action, ignore_case=True)

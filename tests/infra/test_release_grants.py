@@ -11,9 +11,9 @@ import json
 
 import pytest
 
+from common.iam_document import parse_document
 from infra.graph import Graph, Resource
 from infra.policy_document import Statement
-from policies.documents import parse_document
 from policies.evaluation import Policy, Request, evaluate
 
 KEY = "aws:kms/key:Key"
