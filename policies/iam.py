@@ -8,13 +8,13 @@ inline `inline_policies` of `aws.iam.Role`); trust policies as a role's
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from functools import lru_cache
 
 from common.iam_document import (
     MalformedPolicy,
+    PolicyDocument,
     Statement,
     allow_statements,
     glob,
@@ -374,12 +374,11 @@ def _check_lint(check: ResourceCheck) -> None:
         if raw is None:
             continue
         try:
-            parse_document(raw)
+            document = PolicyDocument.parse(raw)
         except MalformedPolicy as error:
             check.violation(f"{key} must be a JSON policy document", str(error), "fix it")
             continue
         seen = True
-        document = json.loads(raw) if isinstance(raw, str) else raw
         findings = lint_policy(document)
         check.note(f"parliament findings in {key}", [str(f) for f in findings])
         for finding in findings:

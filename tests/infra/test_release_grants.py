@@ -119,7 +119,7 @@ def test_demo_justification_stays_out_of_the_rendered_policy(stack_graph: Graph)
         resources=["arn:aws:s3:::b/*"],
         unused_in_demo_because="only CI uses it",
     )
-    assert "only CI uses it" not in json.dumps(statement.render())
+    assert "only CI uses it" not in json.dumps(statement.to_dict())
     rendered = json.dumps(
         [p.inputs["policy"] for p in stack_graph.of_type("aws:iam/rolePolicy:RolePolicy")]
     )
