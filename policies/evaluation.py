@@ -18,8 +18,9 @@ Across accounts (the resource's account is not the caller's, `resource_account`)
 sides must allow: an Allow in the caller's identity policies, and an Allow in the
 resource's policy naming the caller (or its account root, delegating to its IAM).
 
-A statement applies when its `Action`/`NotAction` (case-insensitive wildcards),
-`Resource`/`NotResource` (case-sensitive wildcards), `Principal`/`NotPrincipal` (resource
+A statement (`common.iam_document`, which also matches actions and resources) applies
+when its `Action`/`NotAction` (case-insensitive wildcards), `Resource`/`NotResource`
+(case-sensitive wildcards), `Principal`/`NotPrincipal` (resource
 policies only) and every `Condition` match. Condition operators: `String*` (with
 `IgnoreCase`, `Like`, negations), `Arn*`, `Bool`, `Null`, `Numeric*`, each with
 `...IfExists` and the `ForAnyValue:`/`ForAllValues:` set forms. Anything else raises
