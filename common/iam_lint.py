@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -13,10 +13,8 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # parliament imports the deprecated pkg_resources
     import parliament
 
-# Resource and trust policies carry a Principal; parliament lints identity policies, so
-# for those we lint the statements without the principal fields (the actions, resources
-# and conditions are what parliament can check).
-_PRINCIPAL_KEYS = ("Principal", "NotPrincipal")
+from common.iam_document import PolicyDocument
+
 # IAM defines `<issuer>:aud` / `:sub` keys for every OIDC provider; parliament's catalogue
 # only lists global and service keys, so it calls these unknown. They are documented
 # (IAM User Guide, "Available keys for AWS OIDC federation").
@@ -44,21 +42,23 @@ class LintFinding:
         return f"{self.issue}{where}: {self.detail}"
 
 
-def lint_policy(document: dict[str, Any]) -> list[LintFinding]:
-    """All parliament findings for one policy document (identity, resource or trust)."""
-    statements = document.get("Statement", [])
-    if isinstance(statements, dict):
-        statements = [statements]
+def lint_policy(document: Any) -> list[LintFinding]:
+    """All parliament findings for one policy document (identity, resource or trust), given
+    as a `PolicyDocument` or its JSON; a malformed one raises `MalformedPolicy`."""
+    if not isinstance(document, PolicyDocument):
+        document = PolicyDocument.parse(document)
     findings: list[LintFinding] = []
-    for statement in statements:
-        stripped = {k: v for k, v in statement.items() if k not in _PRINCIPAL_KEYS}
+    for statement in document.statements:
         # In a resource policy (key policy, trust policy) the resource is the resource the
         # policy is attached to: '*' there is the only correct spelling, not a finding.
-        resource_policy = any(key in statement for key in _PRINCIPAL_KEYS)
+        resource_policy = bool(statement.principals or statement.not_principals)
+        # Parliament lints identity policies: a resource or trust policy's statement is
+        # linted without its principal (actions, resources and conditions are what it checks).
+        stripped = replace(statement, principals=None, not_principals=None).to_dict()
         if "Resource" not in stripped and "NotResource" not in stripped:
             stripped["Resource"] = "*"  # trust policies have no resource; parliament needs one
         policy = parliament.analyze_policy_string(
-            json.dumps({"Version": document.get("Version", "2012-10-17"), "Statement": [stripped]}),
+            json.dumps({"Version": document.version or "2012-10-17", "Statement": [stripped]}),
             include_community_auditors=False,
         )
         for finding in policy.findings:
@@ -72,7 +72,7 @@ def lint_policy(document: dict[str, Any]) -> list[LintFinding]:
                     issue=finding.issue,
                     detail=str(finding.detail),
                     severity=str(finding.severity or ""),
-                    statement_sid=statement.get("Sid"),
+                    statement_sid=statement.sid,
                 )
             )
     return findings

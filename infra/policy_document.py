@@ -1,55 +1,30 @@
 """Typed IAM policy documents: the only way this program writes IAM or resource policies.
 
-Statements are data, rendered with `pulumi.Output.json_dumps` so ARNs of other
-resources resolve at deploy time. An allowed wildcard action is rejected at construction; a
-wildcard resource needs a stated reason (AWS offers nothing narrower for that action).
+Statements are `common.iam_document` statements (the model the policy pack and the
+emulator read back), with this program's authoring rules on top, rendered with
+`pulumi.Output.json_dumps` so ARNs of other resources resolve at deploy time. An allowed
+wildcard action is rejected at construction; a wildcard resource needs a stated reason (AWS
+offers nothing narrower for that action).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass
 
 import pulumi
 
-Effect = Literal["Allow", "Deny"]
+from common import iam_document
+from common.iam_document import Effect
 
 
-@dataclass(frozen=True)
-class Principal:
-    """A statement principal, e.g. `Principal("AWS", [role_arn])` or `Principal("Service", ...)`."""
-
-    kind: Literal["AWS", "Service", "Federated", "*"]
-    identifiers: Sequence[pulumi.Input[str]] = ()
-
-    def render(self) -> object:
-        if self.kind == "*":
-            return "*"
-        return {self.kind: list(self.identifiers)}
-
-
-@dataclass(frozen=True)
-class Condition:
-    """One condition block entry: `Condition("StringEquals", "aws:SecureTransport", ["true"])`."""
-
-    test: str
-    variable: str
-    values: Sequence[pulumi.Input[str]]
-
-
-@dataclass(frozen=True)
-class Statement:
-    """One IAM statement. `wildcard_resource_reason` is required when resources is `*`;
+@dataclass(frozen=True, kw_only=True)
+class Statement(iam_document.Statement):
+    """One statement as the program declares it: a Sid, actions sorted, no allowed
+    wildcard action. `wildcard_resource_reason` is required when resources is `*`;
     `unused_in_demo_because` says why the emulated release never exercises it."""
 
     sid: str
-    actions: Sequence[str]
-    resources: Sequence[pulumi.Input[str]] = ()
     effect: Effect = "Allow"
-    principals: Principal | None = None
-    conditions: Sequence[Condition] = ()
-    not_principals: Principal | None = None
     wildcard_resource_reason: str | None = None
     unused_in_demo_because: str | None = None
     """Why no call of `make demo` uses this Allow (a path only CI or people on AWS take);
@@ -58,57 +33,34 @@ class Statement:
     def __post_init__(self) -> None:
         if not self.sid.isalnum():
             raise ValueError(f"statement sid {self.sid!r} must be alphanumeric")
-        if not self.actions:
-            raise ValueError(f"statement {self.sid}: at least one action is required")
-        for action in self.actions:
+        super().__post_init__()
+        # One spelling per set of actions, so a reordering never shows as a change.
+        object.__setattr__(self, "actions", tuple(sorted(set(self.actions))))
+        for action in (*self.actions, *self.not_actions):
             service, _, name = action.partition(":")
             if not service or not name:
                 raise ValueError(f"statement {self.sid}: action {action!r} is not service:Action")
             # A wildcard may only ever take rights away (Deny `s3:*` for TLS-only).
-            if "*" in action and self.effect == "Allow":
+            if "*" in action and self.allows:
                 raise ValueError(f"statement {self.sid}: Allow of wildcard action {action!r}")
-        if "*" in self.resources and self.effect == "Allow" and not self.wildcard_resource_reason:
+        if self.not_actions and self.allows:
+            raise ValueError(f"statement {self.sid}: Allow with NotAction grants all but a few")
+        if "*" in self.resources and self.allows and not self.wildcard_resource_reason:
             raise ValueError(
                 f"statement {self.sid}: resource '*' needs wildcard_resource_reason "
                 "(the action supports no narrower resource)"
             )
 
-    def render(self) -> dict[str, object]:
-        body: dict[str, object] = {"Sid": self.sid, "Effect": self.effect}
-        if self.principals is not None:
-            body["Principal"] = self.principals.render()
-        if self.not_principals is not None:
-            body["NotPrincipal"] = self.not_principals.render()
-        body["Action"] = sorted(set(self.actions))
-        if self.resources:
-            body["Resource"] = list(self.resources)
-        if self.conditions:
-            body["Condition"] = _conditions(self.conditions)
-        return body
-
-
-def _conditions(conditions: Sequence[Condition]) -> dict[str, dict[str, object]]:
-    block: dict[str, dict[str, object]] = {}
-    for condition in conditions:
-        values = list(condition.values)
-        # One value is written as a scalar, as AWS's own examples (and linters) expect.
-        block.setdefault(condition.test, {})[condition.variable] = (
-            values[0] if len(values) == 1 else values
-        )
-    return block
-
 
 @dataclass(frozen=True)
-class PolicyDocument:
-    statements: Sequence[Statement] = field(default_factory=tuple)
+class PolicyDocument(iam_document.PolicyDocument):
+    """A policy the program declares: statement ids unique, version 2012-10-17."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         sids = [statement.sid for statement in self.statements]
         if len(sids) != len(set(sids)):
             raise ValueError(f"duplicate statement ids in {sids}")
 
     def to_json(self) -> pulumi.Output[str]:
-        return pulumi.Output.json_dumps(self.as_dict())
-
-    def as_dict(self) -> Mapping[str, object]:
-        return {"Version": "2012-10-17", "Statement": [s.render() for s in self.statements]}
+        return pulumi.Output.json_dumps(self.to_dict())

@@ -16,8 +16,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from common.iam_document import Statement
 from policies.core import Param, Subject
-from policies.documents import PolicyStatement
 from policies.evaluation import Request, conditions_hold
 
 OUTSIDER_ACCOUNT = "000011112222"
@@ -121,7 +121,7 @@ def _outsider_arn(value: str) -> str:
     return ":".join(parts).replace("*", "x").replace("?", "x")
 
 
-def outsider_context(statement: PolicyStatement, own: Own) -> dict[str, list[str]]:
+def outsider_context(statement: Statement, own: Own) -> dict[str, list[str]]:
     """The condition values a caller from another account presents: its own account and
     network where those are keys, an organisation that is not the stack's (any one the
     statement names but the configured one: an unconfigured organisation may be anyone's),
@@ -160,7 +160,7 @@ def outsider_context(statement: PolicyStatement, own: Own) -> dict[str, list[str
     return context
 
 
-def outsiders_admitted(statement: PolicyStatement, own: Own) -> list[str]:
+def outsiders_admitted(statement: Statement, own: Own) -> list[str]:
     """Who outside the stack's accounts an Allow statement of a resource policy lets in,
     once its conditions are judged for an outsider's request: `everyone`, foreign
     principals by name, or services acting for any account. Empty: nobody."""

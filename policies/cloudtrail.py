@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
+from common.iam_document import MalformedPolicy, allow_statements, parse_document
 from policies.core import MANDATORY, Policy, ResourceCheck, StackCheck, Subject
-from policies.documents import MalformedPolicy, allow_statements, parse_document
 from policies.s3 import prod_artifact_params
 
 TRAIL = "aws:cloudtrail/trail:Trail"

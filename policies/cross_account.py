@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from common.iam_document import MalformedPolicy, Statement, parse_document
 from policies.accounts import (
     ACCOUNT_PARAMS,
     arn_account,
@@ -20,7 +21,6 @@ from policies.accounts import (
     own_of,
 )
 from policies.core import MANDATORY, Policy, ResourceCheck, StackCheck, Subject, peek
-from policies.documents import MalformedPolicy, PolicyStatement, parse_document
 
 KEY = "aws:kms/key:Key"
 BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
@@ -50,7 +50,7 @@ PUBLIC_KEY_ACTIONS = frozenset({"kms:describekey", "kms:getpublickey", "kms:veri
 """What anyone may do with a signing key's public half: nothing secret, nothing to change."""
 
 
-def _public_key_only(statement: PolicyStatement) -> bool:
+def _public_key_only(statement: Statement) -> bool:
     """Named public-key operations only (no NotAction, no wildcard)."""
     actions = {a.lower() for a in statement.actions}
     return bool(actions) and not statement.not_actions and actions <= PUBLIC_KEY_ACTIONS

@@ -18,8 +18,9 @@ Across accounts (the resource's account is not the caller's, `resource_account`)
 sides must allow: an Allow in the caller's identity policies, and an Allow in the
 resource's policy naming the caller (or its account root, delegating to its IAM).
 
-A statement applies when its `Action`/`NotAction` (case-insensitive wildcards),
-`Resource`/`NotResource` (case-sensitive wildcards), `Principal`/`NotPrincipal` (resource
+A statement (`common.iam_document`, which also matches actions and resources) applies
+when its `Action`/`NotAction` (case-insensitive wildcards), `Resource`/`NotResource`
+(case-sensitive wildcards), `Principal`/`NotPrincipal` (resource
 policies only) and every `Condition` match. Condition operators: `String*` (with
 `IgnoreCase`, `Like`, negations), `Arn*`, `Bool`, `Null`, `Numeric*`, each with
 `...IfExists` and the `ForAnyValue:`/`ForAllValues:` set forms. Anything else raises
@@ -33,14 +34,12 @@ permissive reading (what a reachability analysis must assume).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from functools import lru_cache
 from typing import Literal
 
-from policies.documents import PolicyStatement
+from common.iam_document import Statement, covers_action, covers_resource, glob
 
 Decision = Literal["allow", "explicit-deny", "implicit-deny"]
 Context = Mapping[str, Sequence[str]]
@@ -77,13 +76,13 @@ class Policy:
     """A named policy: where it came from (for messages and usage) and its statements."""
 
     name: str
-    statements: Sequence[PolicyStatement]
+    statements: Sequence[Statement]
 
 
 @dataclass(frozen=True)
 class Match:
     policy: str
-    statement: PolicyStatement
+    statement: Statement
 
 
 @dataclass(frozen=True)
@@ -98,38 +97,10 @@ class Outcome:
         return self.decision == "allow"
 
 
-# ---- matching ---------------------------------------------------------------------------
+# ---- principals and conditions ------------------------------------------------------------
 
 
-@lru_cache(maxsize=4096)
-def _pattern(pattern: str, ignore_case: bool) -> re.Pattern[str]:
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.compile(regex, (re.IGNORECASE if ignore_case else 0) | re.DOTALL)
-
-
-def glob(pattern: str, value: str, ignore_case: bool = False) -> bool:
-    """IAM wildcards: `*` any run of characters (including none), `?` exactly one."""
-    return _pattern(pattern, ignore_case).fullmatch(value) is not None
-
-
-def covers_action(statement: PolicyStatement, action: str) -> bool:
-    """`Action` lists `action` (or `NotAction` does not); action names ignore case."""
-    if statement.not_actions:
-        return not any(glob(p, action, ignore_case=True) for p in statement.not_actions)
-    return any(glob(p, action, ignore_case=True) for p in statement.actions)
-
-
-def covers_resource(statement: PolicyStatement, resource: str) -> bool:
-    """`Resource` lists `resource` (or `NotResource` does not). A statement with neither
-    (a trust policy's) applies to the resource the policy is attached to."""
-    if statement.not_resources:
-        return not any(glob(p, resource) for p in statement.not_resources)
-    if not statement.resources:
-        return True
-    return any(glob(p, resource) for p in statement.resources)
-
-
-def covers_principal(statement: PolicyStatement, request: Request) -> bool:
+def covers_principal(statement: Statement, request: Request) -> bool:
     """For a resource policy: does `Principal` (or `NotPrincipal`) name the caller?"""
     callers = {request.principal, *request.principal_aliases}
     if statement.not_principals:
@@ -138,7 +109,7 @@ def covers_principal(statement: PolicyStatement, request: Request) -> bool:
     if statement.principals:
         if statement.is_public:
             return True
-        named = {p for ids in statement.principals.values() for p in ids}
+        named = statement.principal_ids()
         return bool(named & callers)
     return False
 
@@ -150,7 +121,7 @@ def _account_root(request: Request) -> str | None:
     return f"arn:{parts[1]}:iam::{parts[4]}:root"
 
 
-def conditions_hold(statement: PolicyStatement, request: Request) -> bool:
+def conditions_hold(statement: Statement, request: Request) -> bool:
     """Every operator block holds (AND); within a block every key holds (AND); a key
     holds when any of its values matches (OR), or, negated, when none does."""
     if request.context is None:
@@ -240,10 +211,8 @@ def _numeric(operator: str, actual: str, wanted: str) -> bool:
     }[operator]
 
 
-def applies(statement: PolicyStatement, request: Request, *, resource_policy: bool) -> bool:
+def applies(statement: Statement, request: Request, *, resource_policy: bool) -> bool:
     """Whether `statement` speaks to `request` (its effect aside)."""
-    if statement.effect not in ("Allow", "Deny"):
-        raise UnsupportedPolicy(f"statement {statement.label}: Effect {statement.effect!r}")
     if not covers_action(statement, request.action):
         return False
     if not covers_resource(statement, request.resource):
@@ -278,7 +247,7 @@ def evaluate(
                         is_resource
                         and statement.allows
                         and root is not None
-                        and root in {p for ids in statement.principals.values() for p in ids}
+                        and root in statement.principal_ids()
                         and applies(
                             statement,
                             Request(root, request.action, request.resource, request.context),
@@ -313,7 +282,7 @@ def evaluate(
     return Outcome("implicit-deny", (), "no identity-based or resource-based policy allows it")
 
 
-def decides(statements: Sequence[PolicyStatement], action: str, resource: str) -> bool:
+def decides(statements: Sequence[Statement], action: str, resource: str) -> bool:
     """May some caller governed by `statements` (identity statements, or resource
     statements already chosen for it) call `action` on `resource`, conditions unknown?"""
     request = Request("", action, resource, context=None)

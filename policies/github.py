@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from fnmatch import fnmatchcase
 
+from common.iam_document import MalformedPolicy, parse_document
 from infra.graph import Graph
 from policies.core import (
     MANDATORY,
@@ -26,7 +27,6 @@ from policies.core import (
     peek,
     shown,
 )
-from policies.documents import MalformedPolicy, parse_document
 
 ENVIRONMENT = "github:index/repositoryEnvironment:RepositoryEnvironment"
 DEPLOYMENT_POLICY = (

@@ -8,23 +8,23 @@ inline `inline_policies` of `aws.iam.Role`); trust policies as a role's
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from functools import lru_cache
 
+from common.iam_document import (
+    MalformedPolicy,
+    PolicyDocument,
+    Statement,
+    allow_statements,
+    glob,
+    parse_document,
+    wildcard_actions,
+)
 from common.iam_lint import arn_formats, lint_policy
 from infra.contracts import INFRA_ROLE_NAME
 from policies.accounts import OUTSIDER_ACCOUNT, Own, outsiders_admitted
 from policies.core import MANDATORY, Param, Policy, ResourceCheck
-from policies.documents import (
-    MalformedPolicy,
-    PolicyStatement,
-    allow_statements,
-    parse_document,
-    wildcard_actions,
-)
-from policies.evaluation import glob
 
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
@@ -55,7 +55,7 @@ NOBODY = Own(frozenset())
 ADMIN_MANAGED_POLICIES = ("AdministratorAccess", "PowerUserAccess", "IAMFullAccess")
 
 
-def identity_documents(check: ResourceCheck) -> Iterator[tuple[str, list[PolicyStatement]]]:
+def identity_documents(check: ResourceCheck) -> Iterator[tuple[str, list[Statement]]]:
     """(where, statements) for every identity policy the resource carries."""
     sources: list[tuple[str, object]] = []
     if check.subject.type == ROLE:
@@ -217,7 +217,7 @@ NO_ADMIN = Policy(
 )
 
 
-def _trust(check: ResourceCheck) -> list[PolicyStatement] | None:
+def _trust(check: ResourceCheck) -> list[Statement] | None:
     raw = check.get("assumeRolePolicy")
     try:
         return parse_document(raw)
@@ -374,12 +374,11 @@ def _check_lint(check: ResourceCheck) -> None:
         if raw is None:
             continue
         try:
-            parse_document(raw)
+            document = PolicyDocument.parse(raw)
         except MalformedPolicy as error:
             check.violation(f"{key} must be a JSON policy document", str(error), "fix it")
             continue
         seen = True
-        document = json.loads(raw) if isinstance(raw, str) else raw
         findings = lint_policy(document)
         check.note(f"parliament findings in {key}", [str(f) for f in findings])
         for finding in findings:

@@ -17,11 +17,11 @@ from fnmatch import fnmatchcase
 
 from cloudsplaining.shared.constants import PRIVILEGE_ESCALATION_METHODS
 
+from common.iam_document import Statement, covers_action, glob
 from infra.contracts import INFRA_ROLE_NAME
 from policies.accounts import ACCOUNT_ID, OUTSIDER_ACCOUNT
 from policies.core import MANDATORY, Param, Policy, ResourceCheck, StackCheck, Subject, peek
-from policies.documents import PolicyStatement
-from policies.evaluation import Request, conditions_hold, covers_action, glob
+from policies.evaluation import Request, conditions_hold
 from policies.iam import ATTACHMENTS, IDENTITY_POLICY_TYPES, ROLE, identity_documents
 
 ROLE_HANDOVER = "iam:passrole"
@@ -42,7 +42,7 @@ USER_TYPES = (
 )
 
 
-def allows(statements: list[PolicyStatement], action: str) -> bool:
+def allows(statements: list[Statement], action: str) -> bool:
     """Some Allow grants `action` and no unconditional Deny on every resource removes it."""
     granted = any(s.allows and covers_action(s, action) for s in statements)
     removed = any(
@@ -59,7 +59,7 @@ def _any_role(pattern: str) -> bool:
     return glob(pattern, f"arn:aws:iam::{account}:role/zz-escalation-probe")
 
 
-def _service_unpinned(statement: PolicyStatement) -> bool:
+def _service_unpinned(statement: Statement) -> bool:
     """Whether the PassRole grant holds with no `iam:PassedToService`, or for a service the
     caller picks (evaluated, so a `*` value counts as no pin)."""
     return any(
@@ -71,8 +71,8 @@ def _service_unpinned(statement: PolicyStatement) -> bool:
 def _check_document(
     check: ResourceCheck,
     where: str,
-    statements: list[PolicyStatement],
-    held: list[PolicyStatement],
+    statements: list[Statement],
+    held: list[Statement],
 ) -> None:
     """Judge one document; `held` is everything the same role holds (a path may take
     actions from two of its policies)."""
@@ -136,8 +136,8 @@ def _role_of(subject: Subject) -> object:
 
 
 def _check_escalation(stack: StackCheck) -> None:
-    by_role: dict[object, list[PolicyStatement]] = {}
-    documents: list[tuple[Subject, ResourceCheck, list[tuple[str, list[PolicyStatement]]]]] = []
+    by_role: dict[object, list[Statement]] = {}
+    documents: list[tuple[Subject, ResourceCheck, list[tuple[str, list[Statement]]]]] = []
     for subject in stack.resources(*IDENTITY_POLICY_TYPES, ROLE):
         reason = _exempt(stack, subject)
         if reason:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from common import minimums
-from policies.core import MANDATORY, Param, Policy, ResourceCheck
-from policies.documents import (
+from common.iam_document import (
     MalformedPolicy,
-    PolicyStatement,
+    Statement,
     allow_statements,
     is_account_root,
     parse_document,
     wildcard_actions,
 )
+from policies.core import MANDATORY, Param, Policy, ResourceCheck
 from policies.evaluation import Request, conditions_hold
 
 KEY = "aws:kms/key:Key"
@@ -26,7 +26,7 @@ def _spec(check: ResourceCheck) -> str:
     return check.get("customerMasterKeySpec") or check.get("keySpec") or SYMMETRIC
 
 
-def _statements(check: ResourceCheck) -> list[PolicyStatement] | None:
+def _statements(check: ResourceCheck) -> list[Statement] | None:
     """The key policy's statements; None (after recording a violation) when malformed."""
     raw = check.get("policy")
     if raw is None:
@@ -209,7 +209,7 @@ def _check_signers(check: ResourceCheck) -> None:
         if statement.grants("kms:Sign") or any(
             a.startswith("NotAction") for a in wildcard_actions(statement)
         ):
-            signers |= {p for ids in statement.principals.values() for p in ids}
+            signers |= statement.principal_ids()
     if not statements:
         signers.add("the account root (AWS default key policy)")
     check.note("signers", sorted(signers))
@@ -242,7 +242,7 @@ SIGNING_ALGORITHMS = (
 )  # fmt: skip
 
 
-def _check_signing_algorithms(check: ResourceCheck, statements: list[PolicyStatement]) -> None:
+def _check_signing_algorithms(check: ResourceCheck, statements: list[Statement]) -> None:
     """Each Allow of kms:Sign must hold only for the accepted algorithms, judged by putting
     a Sign request with every other algorithm to the evaluator."""
     allowed = check.config["allowedSigningAlgorithms"]

@@ -19,10 +19,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from common.iam_document import (
+    MalformedPolicy,
+    Statement,
+    covers_action,
+    covers_resource,
+    glob,
+    parse_document,
+)
 from infra.contracts import MODEL_ARTIFACT_FILE, capture_prefix, dataset_prefix, model_prefix
 from policies.core import Subject
-from policies.documents import MalformedPolicy, PolicyStatement, parse_document
-from policies.evaluation import covers_action, covers_resource, decides, glob
+from policies.evaluation import decides
 
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
@@ -83,7 +90,7 @@ def forbidden_for_pull_requests(environment: str | None) -> tuple[str, ...]:
     return PULL_REQUEST_FORBIDDEN_IN_PROD if environment == "prod" else PULL_REQUEST_FORBIDDEN
 
 
-def _statements(raw: object) -> list[PolicyStatement]:
+def _statements(raw: object) -> list[Statement]:
     try:
         return parse_document(raw)
     except MalformedPolicy:
@@ -177,16 +184,16 @@ class _Stack:
         ]
         return [n for n in names if n]
 
-    def identity_statements(self, role: Subject) -> list[PolicyStatement]:
-        statements: list[PolicyStatement] = []
+    def identity_statements(self, role: Subject) -> list[Statement]:
+        statements: list[Statement] = []
         for policy in self.subjects:
             if policy.type == ROLE_POLICY and policy.props.get("role") in role.handles:
                 statements += _statements(policy.props.get("policy"))
         return statements
 
-    def resource_statements(self, resource: str) -> list[PolicyStatement]:
+    def resource_statements(self, resource: str) -> list[Statement]:
         """Statements of the key or bucket policy that governs `resource`."""
-        statements: list[PolicyStatement] = []
+        statements: list[Statement] = []
         for key in self.keys:
             if resource in key.handles:
                 # A key policy's Resource is always the key itself.
@@ -253,11 +260,11 @@ class _Stack:
         return probes
 
 
-def _with_resources(statement: PolicyStatement, resources: tuple[str, ...]) -> PolicyStatement:
+def _with_resources(statement: Statement, resources: tuple[str, ...]) -> Statement:
     return replace(statement, resources=resources, not_resources=())
 
 
-def _allowed(probe: Probe, statements: list[PolicyStatement]) -> bool:
+def _allowed(probe: Probe, statements: list[Statement]) -> bool:
     if decides(statements, probe.action, probe.resource):
         return True
     if probe.power != APPROVE:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from common.iam_document import MalformedPolicy, Statement, allow_statements, parse_document
 from policies.core import ResourceCheck
-from policies.documents import MalformedPolicy, PolicyStatement, allow_statements, parse_document
 
 
-def parsed_policy(check: ResourceCheck, key: str = "policy") -> list[PolicyStatement] | None:
+def parsed_policy(check: ResourceCheck, key: str = "policy") -> list[Statement] | None:
     """The policy's statements, or None after recording that the JSON is malformed."""
     try:
         return parse_document(check.get(key))
@@ -15,7 +15,7 @@ def parsed_policy(check: ResourceCheck, key: str = "policy") -> list[PolicyState
         return None
 
 
-def check_not_public(check: ResourceCheck, statements: list[PolicyStatement], remedy: str) -> None:
+def check_not_public(check: ResourceCheck, statements: list[Statement], remedy: str) -> None:
     """No Allow to everyone (Principal '*') unless an account/org condition scopes it."""
     for statement in allow_statements(statements):
         if statement.is_public and not statement.scoped_to_account:
@@ -26,9 +26,7 @@ def check_not_public(check: ResourceCheck, statements: list[PolicyStatement], re
             )
 
 
-def check_service_principals_scoped(
-    check: ResourceCheck, statements: list[PolicyStatement]
-) -> None:
+def check_service_principals_scoped(check: ResourceCheck, statements: list[Statement]) -> None:
     """A service principal acts for any account unless aws:SourceAccount/SourceArn pins it."""
     for statement in allow_statements(statements):
         services = statement.principals.get("Service", ())

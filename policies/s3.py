@@ -12,10 +12,10 @@ import re
 from collections.abc import Iterator
 
 from common import minimums
+from common.iam_document import MalformedPolicy, allow_statements, parse_document
 from infra.contracts import CAPTURE_RETENTION_MAX_DAYS
 from policies.accounts import OUTSIDER_ACCOUNT
 from policies.core import MANDATORY, Param, Policy, ResourceCheck, StackCheck, Subject, peek
-from policies.documents import MalformedPolicy, allow_statements, parse_document
 from policies.evaluation import Policy as EvaluatedPolicy
 from policies.evaluation import Request, evaluate
 from policies.resource_policies import (

@@ -15,10 +15,11 @@ from collections.abc import Sequence
 
 import pulumi
 
+from common.iam_document import Condition
 from common.iam_lint import actions_with_resource_scope
 from infra.config import PROJECT
 from infra.contracts import TRACKING_ACTIONS
-from infra.policy_document import Condition, PolicyDocument, Statement
+from infra.policy_document import PolicyDocument, Statement
 
 # Service -> actions, as the IAM service authorization reference spells them.
 PLATFORM_ACTIONS: dict[str, tuple[str, ...]] = {

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 import pulumi
 import pulumi_aws as aws
 
+from common.iam_document import Condition, Principal
 from infra.bootstrap.boundary import RELEASE_DUTIES, boundary_document
 from infra.components.identity import github_statement
 from infra.components.keys import KEY_ADMIN_ACTIONS, THIS_KEY, THIS_KEY_REASON
@@ -19,7 +20,7 @@ from infra.contracts import (
     STATE_KEY_ALIAS,
     state_bucket_name,
 )
-from infra.policy_document import Condition, PolicyDocument, Principal, Statement
+from infra.policy_document import PolicyDocument, Statement
 
 # The key policy hands data-plane use to IAM policies of this account: the infra role's
 # and the main stacks' plan and deploy roles', which are created after this key.

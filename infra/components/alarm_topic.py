@@ -6,8 +6,9 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
+from common.iam_document import Condition, Principal
 from infra.arns import Arns
-from infra.policy_document import Condition, PolicyDocument, Principal, Statement
+from infra.policy_document import PolicyDocument, Statement
 
 TOPIC_ADMIN_ACTIONS = (
     "sns:GetTopicAttributes",

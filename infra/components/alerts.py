@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from common.iam_document import Condition, Principal
 from infra.arns import Arns
-from infra.policy_document import Condition, PolicyDocument, Principal, Statement
+from infra.policy_document import PolicyDocument, Statement
 
 CHATBOT_SERVICE = "chatbot.amazonaws.com"
 CHATBOT_GUARDRAIL_POLICY = "CloudWatchReadOnlyAccess"

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from common.iam_document import Condition, Principal
 from infra.arns import Arns, s3_bucket
-from infra.policy_document import Condition, PolicyDocument, Principal, Statement
+from infra.policy_document import PolicyDocument, Statement
 
 
 @dataclass(frozen=True)

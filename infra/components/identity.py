@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from common.iam_document import Condition, Principal
 from infra.contracts import GITHUB_OIDC_HOST, PROMOTE_ROLE_SUFFIX
-from infra.policy_document import Condition, PolicyDocument, Principal, Statement
+from infra.policy_document import PolicyDocument, Statement
 
 STS_AUDIENCE = "sts.amazonaws.com"
 MAIN = "ref:refs/heads/main"

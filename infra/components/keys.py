@@ -8,8 +8,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from common.iam_document import Condition, Principal
 from infra.contracts import signing_key_alias
-from infra.policy_document import Condition, PolicyDocument, Principal, Statement
+from infra.policy_document import PolicyDocument, Statement
 
 # Key administration, spelled out: no `kms:*`, and no data-plane use, for the account root.
 # Keeping PutKeyPolicy with the root means the key can never become unmanageable.

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from common.iam_document import Condition, Principal
 from infra.config import PRIVATE_SUBNET_PREFIX
-from infra.policy_document import Condition, PolicyDocument, Principal, Statement
+from infra.policy_document import PolicyDocument, Statement
 
 # What training jobs and endpoints reach, all through PrivateLink.
 INTERFACE_SERVICES = (

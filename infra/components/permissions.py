@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 import pulumi
 import pulumi_aws as aws
 
+from common.iam_document import Condition
 from infra.arns import Arns, s3_bucket, s3_objects
 from infra.components.keys import (
     DATA_READ_ACTIONS,
@@ -39,7 +40,7 @@ from infra.contracts import (
     group_models_prefix,
     training_output_prefix,
 )
-from infra.policy_document import Condition, PolicyDocument, Statement
+from infra.policy_document import PolicyDocument, Statement
 
 TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 PROCESSING_LOG_GROUP = "/aws/sagemaker/ProcessingJobs"

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.policy_document import PolicyDocument, Principal, Statement
+from common.iam_document import Principal
+from infra.policy_document import PolicyDocument, Statement
 
 # What a promoting role of another account may do in this registry: read, never change.
 PROMOTER_REGISTRY_ACTIONS = (

@@ -9,9 +9,10 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
+from common.iam_document import Condition, Principal
 from infra.arns import s3_bucket, s3_objects
 from infra.contracts import ACCESS_LOGS_PREFIX
-from infra.policy_document import Condition, PolicyDocument, Principal, Statement
+from infra.policy_document import PolicyDocument, Statement
 
 
 @dataclass(frozen=True)

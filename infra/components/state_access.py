@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import pulumi
 
+from common.iam_document import Condition
 from infra.arns import s3_bucket
 from infra.contracts import (
     STATE_HISTORY_PREFIX,
@@ -21,7 +22,7 @@ from infra.contracts import (
     STATE_META_KEY,
     STATE_STACKS_PREFIX,
 )
-from infra.policy_document import Condition, Statement
+from infra.policy_document import Statement
 
 
 def _objects(partition: pulumi.Input[str], bucket: pulumi.Input[str], key: str):

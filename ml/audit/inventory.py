@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from common.iam_document import MalformedPolicy, is_account_root, parse_document
 from infra.graph import Graph, Resource
 from policies.core import noun, peek
-from policies.documents import MalformedPolicy, is_account_root, parse_document
 from policies.reachability import POWERS, role_access
 from policies.trust import attacker_subject
 

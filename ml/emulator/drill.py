@@ -11,12 +11,12 @@ a time: that is refused with a line saying so (the project grants no wildcard ac
 
 from __future__ import annotations
 
-import copy
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from common.errors import MlopsError
+from common.iam_document import MalformedPolicy, PolicyDocument, Statement, glob
 from ml.emulator.bootstrap import EmulatedStack
 from ml.emulator.identities import DUTY_ROLES
 
@@ -52,7 +52,7 @@ def apply_drill(drill: Drill, stack: EmulatedStack, *, iam: Any, kms: Any, s3: A
     changed = 0
     for name in iam.list_role_policies(RoleName=role_name)["PolicyNames"]:
         document = iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"]
-        updated, count = without_grant(_loaded(document), drill.action, None)
+        updated, count = without_grant(document, drill.action, None)
         if count:
             iam.put_role_policy(
                 RoleName=role_name, PolicyName=name, PolicyDocument=json.dumps(updated)
@@ -60,13 +60,13 @@ def apply_drill(drill: Drill, stack: EmulatedStack, *, iam: Any, kms: Any, s3: A
             changed += count
     for key_arn in {stack.data_key_arn, stack.signing_key_arn}:
         document = kms.get_key_policy(KeyId=key_arn, PolicyName="default")["Policy"]
-        updated, count = without_grant(_loaded(document), drill.action, role_arn)
+        updated, count = without_grant(document, drill.action, role_arn)
         if count:
             kms.put_key_policy(KeyId=key_arn, PolicyName="default", Policy=json.dumps(updated))
             changed += count
     for bucket in stack.buckets.values():
         document = s3.get_bucket_policy(Bucket=bucket)["Policy"]
-        updated, count = without_grant(_loaded(document), drill.action, role_arn)
+        updated, count = without_grant(document, drill.action, role_arn)
         if count:
             s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(updated))
             changed += count
@@ -77,63 +77,41 @@ def apply_drill(drill: Drill, stack: EmulatedStack, *, iam: Any, kms: Any, s3: A
     return changed
 
 
-def _loaded(document: Any) -> dict[str, Any]:
-    return document if isinstance(document, dict) else json.loads(document)
+def _loaded(document: Any) -> PolicyDocument:
+    try:
+        return PolicyDocument.parse(document)
+    except MalformedPolicy as error:
+        raise MlopsError(f"--drill-deny: a policy of the emulator is malformed: {error}") from None
 
 
-def _list(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, list) else [value]
-
-
-def without_grant(
-    document: dict[str, Any], action: str, principal: str | None
-) -> tuple[dict[str, Any], int]:
+def without_grant(document: Any, action: str, principal: str | None) -> tuple[dict[str, Any], int]:
     """`document` with `action` removed from every Allow that grants it (to `principal`,
     for a resource policy; a statement shared with other principals is split)."""
-    statements = _list(document.get("Statement", []))
-    result: list[dict[str, Any]] = []
+    parsed = _loaded(document)
+    result: list[Statement] = []
     changed = 0
-    for statement in statements:
-        actions = _list(statement.get("Action", []))
-        lowered = [a.lower() for a in actions]
-        if statement.get("Effect") != "Allow" or action.lower() not in lowered:
-            if (
-                statement.get("Effect") == "Allow"
-                and any("*" in a and _covers(a, action) for a in actions)
-                and (principal is None or principal in _aws_principals(statement))
-            ):
+    for statement in parsed.statements:
+        named = statement.principals.get("AWS", ())
+        mine = principal is None or principal in named
+        if not statement.allows or action.lower() not in {a.lower() for a in statement.actions}:
+            wildcards = [a for a in statement.actions if "*" in a]
+            if statement.allows and mine and any(glob(a, action, True) for a in wildcards):
                 raise MlopsError(f"--drill-deny: {action} is granted through a wildcard")
             result.append(statement)
             continue
-        if principal is not None and principal not in _aws_principals(statement):
+        if not mine:
             result.append(statement)
             continue
         changed += 1
-        others = [p for p in _aws_principals(statement) if p != principal]
+        others = [p for p in named if p != principal]
         if principal is not None and others:
-            kept = copy.deepcopy(statement)
-            kept["Principal"] = {**statement["Principal"], "AWS": others}
-            result.append(kept)
-        remaining = [a for a in actions if a.lower() != action.lower()]
+            result.append(replace(statement, principals={**statement.principals, "AWS": others}))
+        remaining = [a for a in statement.actions if a.lower() != action.lower()]
         if remaining:
-            reduced = copy.deepcopy(statement)
-            reduced["Action"] = remaining
+            reduced = replace(statement, actions=remaining)
             if principal is not None:
-                reduced["Principal"] = {"AWS": [principal]}
-            if "Sid" in reduced and principal is not None and others:
-                reduced["Sid"] = f"{reduced['Sid']}Drill"
+                split = statement.sid is not None and bool(others)
+                sid = f"{statement.sid}Drill" if split else statement.sid
+                reduced = replace(reduced, principals={"AWS": [principal]}, sid=sid)
             result.append(reduced)
-    return {**document, "Statement": result}, changed
-
-
-def _aws_principals(statement: dict[str, Any]) -> list[str]:
-    principal = statement.get("Principal")
-    if not isinstance(principal, dict):
-        return []
-    return [str(p) for p in _list(principal.get("AWS", []))]
-
-
-def _covers(pattern: str, action: str) -> bool:
-    from policies.evaluation import glob
-
-    return glob(pattern, action, ignore_case=True)
+    return replace(parsed, statements=tuple(result)).to_dict(), changed

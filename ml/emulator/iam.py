@@ -65,8 +65,8 @@ from moto.s3.models import s3_backends
 from moto.sagemaker.models import sagemaker_backends
 from moto.utilities.utils import get_partition
 
+from common.iam_document import MalformedPolicy, parse_document
 from ml.emulator.server import ADMINISTRATOR_KEY
-from policies.documents import MalformedPolicy, parse_document
 from policies.evaluation import Outcome, Policy, Request, UnsupportedPolicy, evaluate
 
 

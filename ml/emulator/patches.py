@@ -41,8 +41,8 @@ from moto.sagemaker.exceptions import ValidationError as SageMakerValidationErro
 from moto.sagemaker.models import SageMakerModelBackend, sagemaker_backends
 from moto.sagemaker.responses import SageMakerResponse
 
+from common.iam_document import MalformedPolicy, parse_document
 from ml.emulator import deployments, iam
-from policies.documents import MalformedPolicy, parse_document
 from policies.evaluation import Policy, Request, UnsupportedPolicy, evaluate
 
 

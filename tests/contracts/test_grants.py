@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import pytest
 
+from common.iam_document import parse_document
 from infra import contracts
 from infra.config import load_stack
 from infra.graph import Graph
 from ml.registry.packages import package_arn
 from ml.training.sagemaker import StackOutputs, channel_prefix, job_uris
-from policies.documents import parse_document
 from policies.reachability import decides
 from tests.conftest import REPO_ROOT
 

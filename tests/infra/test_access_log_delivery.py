@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 
+from common.iam_document import parse_document
 from infra.graph import Graph
-from policies.documents import parse_document
 from policies.evaluation import Policy, Request, evaluate
 
 LOGGING = "aws:s3/bucketLogging:BucketLogging"

@@ -337,7 +337,7 @@ def test_infra_role_may_do_what_pulumi_up_needs_and_no_more_than_its_boundary(
     graph: Graph, action: str, resource: str, allowed: bool
 ) -> None:
     # given the infra role's own inline policies and its boundary, as rendered
-    from policies.documents import parse_document
+    from common.iam_document import parse_document
     from policies.evaluation import decides
 
     role_policies = [

@@ -271,8 +271,8 @@ def _role_bucket(graph: Graph, role: str) -> str:
 def test_no_role_of_the_stack_may_write_ground_truth_labels(stack_graph: Graph) -> None:
     """The labels judge the endpoint: the endpoint's role (which writes the capture beside
     them) or a pipeline role that could rewrite them could hide a quality regression."""
+    from common.iam_document import parse_document
     from infra import contracts
-    from policies.documents import parse_document
     from policies.reachability import decides
 
     capture = _role_bucket(stack_graph, "capture")

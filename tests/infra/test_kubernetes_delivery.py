@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from common.iam_document import parse_document
 from infra.graph import Graph, Resource
 from infra.offline import render_graph
-from policies.documents import parse_document
 from policies.evaluation import Policy, Request, evaluate
 from tests.infra.helpers import bucket_name
 from tests.infra.test_serving_kubernetes import STACK, _container, _manifest, _pod, _policies

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
+from common.iam_document import parse_document
 from infra.contracts import capture_prefix, model_prefix, monitor_marker_key
 from infra.graph import Graph
-from policies.documents import parse_document
 from policies.evaluation import Policy, Request, evaluate
 
 PRINCIPAL = "arn:aws:sts::111111111111:assumed-role/mlops-dev-gh-monitor/drift"

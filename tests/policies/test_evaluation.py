@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from policies.documents import parse_document
+from common.iam_document import parse_document
 from policies.evaluation import Policy, Request, UnsupportedPolicy, decides, evaluate
 
 ACCOUNT = "111122223333"

@@ -231,9 +231,9 @@ def test_crossguard_admits_the_promoting_role_the_staging_graph_grants(repo_root
 
     import yaml
 
+    from common.iam_document import parse_document
     from policies.accounts import OUTSIDER_ACCOUNT
     from policies.crossguard import with_stack_peers
-    from policies.documents import parse_document
 
     document = yaml.safe_load((repo_root / "Pulumi.staging.yaml").read_text(encoding="utf-8"))
     env = {k: json.dumps(v) for k, v in document["config"].items()}
