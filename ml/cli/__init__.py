@@ -1,5 +1,7 @@
 """`mlops`: one Typer app, one sub-app per area of the release pipeline."""
 
+import gc
+
 import typer
 
 from ml.cli import (
@@ -60,5 +62,12 @@ app.command("demo")(demo.demo)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI (the `mlops` console script); always exits, a failure as one line."""
-    app(args=argv, prog_name=PROG)
+    """Run the CLI (the `mlops` console script); always exits, a failure as one line.
+
+    The process ends with the command, so what is left is frozen out of the cyclic
+    collector first: the interpreter's last passes over every live object were a fifth of
+    `mlops infra render` (a million objects); the OS takes the memory back all the same."""
+    try:
+        app(args=argv, prog_name=PROG)
+    finally:
+        gc.freeze()
