@@ -1,14 +1,16 @@
 """Typed IAM policy documents: the only way this program writes IAM or resource policies.
 
 Statements are `common.iam_document` statements (the model the policy pack and the
-emulator read back), with this program's authoring rules on top, rendered with
-`pulumi.Output.json_dumps` so ARNs of other resources resolve at deploy time. An allowed
+emulator read back), with this program's authoring rules on top, rendered as JSON
+once the Outputs in them resolve, so ARNs of other resources resolve at deploy time. An allowed
 wildcard action is rejected at construction; a wildcard resource needs a stated reason (AWS
 offers nothing narrower for that action).
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -63,4 +65,41 @@ class PolicyDocument(iam_document.PolicyDocument):
             raise ValueError(f"duplicate statement ids in {sids}")
 
     def to_json(self) -> pulumi.Output[str]:
-        return pulumi.Output.json_dumps(self.to_dict())
+        """The JSON text once every Output in the document resolves, with their secrecy and
+        dependencies: what `pulumi.Output.json_dumps` gives, through one `Output.all` over
+        the Outputs in it (`json_dumps` lifts every dict and list of the document into
+        Outputs of its own: a third of the Outputs of a render, and their callbacks)."""
+        outputs: list[pulumi.Output] = []
+
+        def hollow(value: object) -> object:
+            """`value` with each Output replaced by its index in `outputs`, wrapped."""
+            if isinstance(value, Mapping):
+                return {key: hollow(item) for key, item in value.items()}
+            if isinstance(value, list | tuple):
+                return [hollow(item) for item in value]
+            if isinstance(value, str | int | float | bool) or value is None:
+                return value
+            is_output = isinstance(value, pulumi.Output)
+            outputs.append(value if is_output else pulumi.Output.from_input(value))  # type: ignore[arg-type]
+            return _Slot(len(outputs) - 1)
+
+        def fill(value: object, resolved: list[object]) -> object:
+            if isinstance(value, dict):
+                return {key: fill(item, resolved) for key, item in value.items()}
+            if isinstance(value, list):
+                return [fill(item, resolved) for item in value]
+            return resolved[value.index] if isinstance(value, _Slot) else value
+
+        template = hollow(self.to_dict())
+        if not outputs:
+            return pulumi.Output.from_input(json.dumps(template))
+        return pulumi.Output.all(*outputs).apply(
+            lambda resolved: json.dumps(fill(template, resolved))
+        )
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """Where an Output's value goes in a document's JSON (`PolicyDocument.to_json`)."""
+
+    index: int

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Callable
 from fnmatch import fnmatchcase
 from typing import Any
+
+import pulumi
 
 from infra.graph import Graph, Resource
 
@@ -63,3 +67,25 @@ def role_policy(graph: Graph, purpose: str) -> dict[str, Any]:
 def bucket_name(graph: Graph, role: str) -> str:
     """The rendered name of a stack bucket (`artifacts`, `data`, ...)."""
     return graph.named(f"mlops-{graph.stack}-{role}", "aws:s3/bucket:Bucket").id
+
+
+def resolved(build: Callable[[], pulumi.Output]) -> tuple[Any, bool, bool, set[Any]]:
+    """Build an Output on a fresh event loop and wait for it: its value, whether it is
+    known, whether it is secret, and the resources it depends on."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        data = loop.run_until_complete(build()._data)
+        return data.value, data.is_known, data.is_secret, data.resources
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
+
+
+def made_by(resource: object, value: Any, known: bool = True) -> pulumi.Output:
+    """An Output as a resource's property would be: `value`, depending on `resource`."""
+
+    async def ready(result: Any) -> Any:
+        return result
+
+    return pulumi.Output({resource}, ready(value), ready(known))
