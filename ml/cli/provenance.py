@@ -8,10 +8,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from common.errors import MlopsError
-from infra.contracts import Env
+from infra.contracts import SIGNATURE_FILE, Env
 from ml.cli.registry import DEFAULT_MODEL, stack_group
 from ml.cli.usage import LazyConsole, existing_path
-from ml.provenance.manifest import SIGNATURE_NAME
 
 if TYPE_CHECKING:
     from ml.provenance.check import VerificationResult
@@ -48,7 +47,7 @@ def sign(
             "--out",
             "-o",
             help=f"Where to write the DSSE envelope; inside a directory artifact use "
-            f"{SIGNATURE_NAME}.",
+            f"{SIGNATURE_FILE}.",
         ),
     ],
     git_commit: Annotated[
@@ -173,7 +172,7 @@ def verify(
             "--signature",
             "-s",
             callback=existing_path,
-            help=f"DSSE envelope (default: {SIGNATURE_NAME} inside the artifact, directory or "
+            help=f"DSSE envelope (default: {SIGNATURE_FILE} inside the artifact, directory or "
             "tarball).",
         ),
     ] = None,
