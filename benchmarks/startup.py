@@ -15,7 +15,15 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from benchmarks.common import MLOPS, line, load_average, parser_for, publish, repeated
+from benchmarks.common import (
+    MLOPS,
+    installed_environment,
+    line,
+    load_average,
+    parser_for,
+    publish,
+    repeated,
+)
 
 BAR_SECONDS = 0.3
 
@@ -35,10 +43,11 @@ def command_paths() -> list[tuple[str, ...]]:
 
 def run(repeats: int) -> dict[str, Any]:
     load_before = load_average()
-    floor = repeated([sys.executable, "-c", "pass"], repeats)
+    env = installed_environment()
+    floor = repeated([sys.executable, "-c", "pass"], repeats, env=env)
     helps = []
     for path in command_paths():
-        measured = repeated([MLOPS, *path, "--help"], repeats)
+        measured = repeated([MLOPS, *path, "--help"], repeats, env=env)
         helps.append({"command": " ".join(["mlops", *path, "--help"]), **measured})
     slowest = max(helps, key=lambda h: h["seconds"])
     report: dict[str, Any] = {
