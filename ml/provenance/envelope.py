@@ -98,14 +98,17 @@ class Envelope:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Envelope:
         """From the JSON form; KeyError, TypeError or ValueError (binascii.Error) if malformed."""
+        payload = _b64decode(data["payload"])
         signatures: dict[str, Signature] = {}
         for entry in data["signatures"]:
             fields = dict(entry)
             keyid, sig = fields.pop("keyid"), fields.pop("sig")
+            if not isinstance(keyid, str):
+                raise TypeError(f"keyid must be a string, found {type(keyid).__name__}")
             if keyid in signatures:
                 raise ValueError(f"Multiple signatures found for keyid {keyid}")
             signatures[keyid] = Signature(keyid, _b64decode(sig).hex(), fields)
-        return cls(_b64decode(data["payload"]), data["payloadType"], signatures)
+        return cls(payload, data["payloadType"], signatures)
 
 
 def _b64encode(data: bytes) -> str:

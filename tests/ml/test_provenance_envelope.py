@@ -139,6 +139,7 @@ def test_envelope_of_another_payload_type_is_refused(key: ec.EllipticCurvePrivat
         ({"payload": 7}, "malformed DSSE envelope"),
         ({"payload": "not base64!"}, "malformed DSSE envelope"),
         ({"signatures": []}, "holds no signatures"),
+        ({"signatures": [{"keyid": 7, "sig": "AAAA"}]}, "keyid must be a string"),
     ],
 )
 def test_malformed_envelope_is_one_line_error(
