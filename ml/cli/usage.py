@@ -52,12 +52,15 @@ class LazyConsole:
 
 
 class FlagHelp(TyperGroup):
-    """A group whose `--help`, when not given, is False rather than None.
+    """A group that has typer coerce none of its own options when they are absent.
 
     Typer coerces every parameter value through a pydantic `TypeAdapter` it builds on
-    first use, except a flag's bool: a None (the flag absent) builds one to return None,
-    and importing pydantic for it costs as much as typer. So `mlops verify --help`, which
-    processes the root's absent `--help`, would pay for pydantic without this.
+    first use, except a flag's bool; an absent option builds one too, only to return its
+    default, and importing pydantic costs as much as typer. So `mlops verify --help`
+    (the root's `--help` absent) or `mlops release verify --help` (`release`'s `--stack`,
+    `--version`... absent) would pay for pydantic. Here an absent `--help` is False, and
+    when the subcommand comes first, the group's options are not parsed at all: its
+    callback gets their declared defaults (environment variables are not read for them).
     """
 
     def get_help_option(self, ctx: Any) -> Any:
@@ -65,6 +68,15 @@ class FlagHelp(TyperGroup):
         if option is not None and option.default is None:
             option.default = False
         return option
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if not (self.params and args and args[0] in self.commands):
+            return super().parse_args(ctx, args)
+        declared, self.params = self.params, []  # nothing given before the subcommand
+        try:
+            return super().parse_args(ctx, args)
+        finally:
+            self.params = declared
 
 
 class OneLineErrors(FlagHelp):

@@ -42,7 +42,6 @@ HEAVY = (
 
 EVERY_HELP = """
 import sys
-UNDER_RELEASE = False
 from typer.main import get_command
 from ml.cli import app
 
@@ -52,8 +51,6 @@ def walk(command, path=()):
         yield from walk(sub, (*path, name))
 
 for path in walk(get_command(app)):
-    if (path[:1] == ("release",) and len(path) > 1) != UNDER_RELEASE:
-        continue
     try:
         app([*path, "--help"], prog_name="mlops")
     except SystemExit as done:
@@ -61,7 +58,7 @@ for path in walk(get_command(app)):
 """
 
 
-def heavy_import_chains(repo_root: Path, code: str, ignore: tuple[str, ...] = ()) -> list[str]:
+def heavy_import_chains(repo_root: Path, code: str) -> list[str]:
     """Run `code` in a fresh interpreter under `-X importtime`; for each heavy library it
     loaded, the chain of imports that first reached it ("ml.cli -> ... -> moto")."""
     env = {**os.environ, "PYTHONPATH": str(repo_root)}
@@ -87,7 +84,7 @@ def heavy_import_chains(repo_root: Path, code: str, ignore: tuple[str, ...] = ()
     chains: dict[str, str] = {}
     for index, (depth, name) in enumerate(rows):
         library = name.split(".")[0]
-        if library not in HEAVY or library in ignore or library in chains:
+        if library not in HEAVY or library in chains:
             continue
         chain, level = [name], depth
         for above_depth, above in rows[index + 1 :]:
@@ -110,18 +107,6 @@ def test_help_of_every_command_loads_no_heavy_library(repo_root: Path) -> None:
     # Given a fresh interpreter, when it prints the help of every group and command
     chains = heavy_import_chains(repo_root, EVERY_HELP)
     # Then nothing a command only needs when it runs was imported to describe it
-    assert not chains, "`--help` loads heavy libraries:\n" + "\n".join(chains)
-
-
-def test_help_under_release_loads_nothing_heavy_but_pydantic(repo_root: Path) -> None:
-    # Given the subcommands of `mlops release`, a group with options of its own (None when
-    # absent): typer builds a pydantic adapter for each, even to return None (a known cost)
-    chains = heavy_import_chains(
-        repo_root,
-        EVERY_HELP.replace("UNDER_RELEASE = False", "UNDER_RELEASE = True"),
-        ignore=("pydantic", "pydantic_core"),
-    )
-    # Then their help loads nothing else heavy
     assert not chains, "`--help` loads heavy libraries:\n" + "\n".join(chains)
 
 
