@@ -9,7 +9,8 @@ inside the command that uses it. Help is click's plain text (`rich_markup_mode=N
 typer's rich panels import rich and markdown-it, several times the CLI's own start-up.
 The command modules do not use `from __future__ import annotations`: typer evaluates
 every string annotation of every command (several times each) to build the tree, a third
-of `mlops --help`; names imported only for type checking are quoted instead.
+of `mlops --help`; names imported only for type checking are quoted instead. Commands are
+built only when used (`LazyCommands`), and no help makes typer import pydantic (`FlagHelp`).
 """
 
 import importlib
