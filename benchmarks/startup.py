@@ -3,8 +3,9 @@
 Asking for help, or mistyping an option, must be instant (issue 18: under 0.3 s each), so
 each help runs as a user runs it: the console script, a new interpreter, cold imports.
 There is nothing a user would run instead to get this help; beside it is the floor any
-Python CLI pays, a bare interpreter (`python -c pass`, site-packages included), so the
-ratio says how much of the time is the CLI's own. Which libraries `--help` may not import
+Python CLI pays, a bare interpreter (`python -c pass`, site-packages included), and the
+floor of a typer CLI (`python -c "import typer"`), so the ratio says how much of the time
+is the CLI's own. Which libraries `--help` may not import
 is a test (tests/ml/test_cli_startup.py); the time is only measured here.
 
 Run alone: `python -m benchmarks.startup [--repeats 3] [--strict]`.
@@ -15,7 +16,15 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from benchmarks.common import MLOPS, line, load_average, parser_for, publish, repeated
+from benchmarks.common import (
+    MLOPS,
+    installed_environment,
+    line,
+    load_average,
+    parser_for,
+    publish,
+    repeated,
+)
 
 BAR_SECONDS = 0.3
 
@@ -35,15 +44,18 @@ def command_paths() -> list[tuple[str, ...]]:
 
 def run(repeats: int) -> dict[str, Any]:
     load_before = load_average()
-    floor = repeated([sys.executable, "-c", "pass"], repeats)
+    env = installed_environment()
+    floor = repeated([sys.executable, "-c", "pass"], repeats, env=env)
+    framework = repeated([sys.executable, "-c", "import typer"], repeats, env=env)
     helps = []
     for path in command_paths():
-        measured = repeated([MLOPS, *path, "--help"], repeats)
+        measured = repeated([MLOPS, *path, "--help"], repeats, env=env)
         helps.append({"command": " ".join(["mlops", *path, "--help"]), **measured})
     slowest = max(helps, key=lambda h: h["seconds"])
     report: dict[str, Any] = {
         "repeats": repeats,
         "bare_interpreter": floor,
+        "import_typer": framework,
         "helps": helps,
         "slowest": slowest["command"],
         "slowest_seconds": slowest["seconds"],
@@ -64,6 +76,7 @@ def render(report: dict[str, Any]) -> str:
         f"start-up: {len(helps)} helps, fresh processes, median of {report['repeats']} "
         f"(load average {report['load_average'][0]} -> {report['load_average'][1]})",
         line("python -c pass (the floor)", report["bare_interpreter"], 44),
+        line("python -c 'import typer' (the framework)", report["import_typer"], 44),
         *(line(h["command"], h, 44) for h in helps),
         f"slowest {report['slowest']}: {report['slowest_seconds']:.3f} s, "
         f"{report['ratio_slowest_to_bare_interpreter']:.1f}x a bare interpreter "

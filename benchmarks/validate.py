@@ -29,7 +29,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import MLOPS, line, load_average, parser_for, publish, timed
+from benchmarks.common import (
+    MLOPS,
+    installed_environment,
+    line,
+    load_average,
+    parser_for,
+    publish,
+    timed,
+)
 
 MATCH_BAR = 1e-9
 
@@ -84,9 +92,11 @@ def run() -> dict[str, Any]:
         repeats = "300"  # the shipped params' validation.latency_repeats
         load_before = load_average()
         models = ["--candidate", str(candidate), "--production", str(production)]
-        ours = timed([MLOPS, "validate", *models, "--data", str(data), "-o", str(work / "out")])
+        env = installed_environment()
+        validate = [MLOPS, "validate", *models, "--data", str(data), "-o", str(work / "out")]
+        ours = timed(validate, env=env)
         script = [str(candidate), str(production), str(data), repeats, str(work / "naive.json")]
-        naive = timed([sys.executable, "-c", NAIVE, *script])
+        naive = timed([sys.executable, "-c", NAIVE, *script], env=env)
         load_after = load_average()
         report = json.loads((work / "out" / "validation.json").read_text())
         reference = json.loads((work / "naive.json").read_text())

@@ -32,7 +32,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import MLOPS, line, load_average, parser_for, publish, timed
+from benchmarks.common import (
+    MLOPS,
+    installed_environment,
+    line,
+    load_average,
+    parser_for,
+    publish,
+    timed,
+)
 
 BY_HAND = """
 import base64, hashlib, json, os, sys
@@ -137,9 +145,12 @@ def run_size(megabytes: int) -> dict[str, Any]:
         with (tampered / "model.txt").open("r+b") as model:
             model.seek(os.path.getsize(tampered / "model.txt") // 2)
             model.write(b"X")
-        quiet = {"stderr": subprocess.DEVNULL}
+        env = installed_environment()
+        quiet = {"stderr": subprocess.DEVNULL, "env": env}
         load_before = load_average()
-        measured = {name: timed(command) for name, command in sides(artifact, paths).items()}
+        measured = {
+            name: timed(command, env=env) for name, command in sides(artifact, paths).items()
+        }
         rejected = {
             name: timed(command, **quiet)["exit_code"] != 0
             for name, command in sides(tampered, paths).items()

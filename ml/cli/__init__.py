@@ -1,36 +1,54 @@
-"""`mlops`: one Typer app, one sub-app per area of the release pipeline."""
+"""`mlops`: one Typer app, one sub-app per area of the release pipeline.
+
+Commands are named here and imported when used (`ml.cli.usage.LazyCommands`): the help
+of one command, or running it, imports that command's module only.
+"""
 
 import atexit
 import gc
 
 import typer
 
-from ml.cli import (
-    audit,
-    canary,
-    cost,
-    demo,
-    drift,
-    emulator,
-    github,
-    image,
-    infra,
-    keys,
-    model,
-    promote,
-    provenance,
-    quality,
-    registry,
-    release,
-    serve,
-    train,
-    validate,
-)
-from ml.cli.usage import PROG, OneLineErrors
+from ml.cli.usage import PROG, LazyGroup
+
+
+class Root(LazyGroup):
+    """`mlops`: every command and group, by name, as `module:attribute`, in help order."""
+
+    targets = {
+        "train": "ml.cli.train:train",
+        "validate": "ml.cli.validate:validate",
+        "drift": "ml.cli.drift:drift",
+        "quality": "ml.cli.quality:quality",
+        "sign": "ml.cli.provenance:sign",
+        "verify": "ml.cli.provenance:verify",
+        "register": "ml.cli.registry:register",
+        "approve": "ml.cli.registry:approve",
+        "reject": "ml.cli.registry:reject",
+        "promote": "ml.cli.promote:promote",
+        "emulator": "ml.cli.emulator:emulator",
+        "serve": "ml.cli.serve:serve",
+        "canary": "ml.cli.canary:canary",
+        "audit": "ml.cli.audit:audit",
+        "cost": "ml.cli.cost:cost",
+        "demo": "ml.cli.demo:demo",
+        "infra": "ml.cli.infra:app",
+        "keys": "ml.cli.keys:app",
+        "image": "ml.cli.image:app",
+        "release": "ml.cli.release:app",
+        "model": "ml.cli.model:app",
+        "github": "ml.cli.github:app",
+    }
+
+
+def _root() -> None:
+    """Nothing to do before a command: a callback makes typer build `Root` as a group."""
+
 
 app = typer.Typer(
     name=PROG,
-    cls=OneLineErrors,
+    cls=Root,
+    callback=_root,
     help="GitOps release system for ML models on AWS: infra graph, train, validate, "
     "sign, register, release, serve, audit.",
     no_args_is_help=True,
@@ -38,28 +56,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.add_typer(infra.app, name="infra")
-app.command("train")(train.train)
-app.command("validate")(validate.validate)
-app.command("drift")(drift.drift)
-app.command("quality")(quality.quality)
-app.add_typer(keys.app, name="keys")
-app.add_typer(image.app, name="image")
-app.command("sign")(provenance.sign)
-app.command("verify")(provenance.verify)
-app.command("register")(registry.register)
-app.command("approve")(registry.approve)
-app.command("reject")(registry.reject)
-app.command("promote")(promote.promote)
-app.command("emulator")(emulator.emulator)
-app.add_typer(release.app, name="release")
-app.command("serve")(serve.serve)
-app.add_typer(model.app, name="model")
-app.command("canary")(canary.canary)
-app.add_typer(github.app, name="github")
-app.command("audit")(audit.audit)
-app.command("cost")(cost.cost)
-app.command("demo")(demo.demo)
 
 
 def main(argv: list[str] | None = None) -> None:

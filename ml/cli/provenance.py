@@ -8,10 +8,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from common.errors import MlopsError
-from infra.contracts import Env
+from infra.contracts import SIGNATURE_FILE, Env
 from ml.cli.registry import DEFAULT_MODEL, stack_group
 from ml.cli.usage import LazyConsole, existing_path
-from ml.provenance.manifest import SIGNATURE_NAME
 
 if TYPE_CHECKING:
     from ml.provenance.check import VerificationResult
@@ -48,7 +47,7 @@ def sign(
             "--out",
             "-o",
             help=f"Where to write the DSSE envelope; inside a directory artifact use "
-            f"{SIGNATURE_NAME}.",
+            f"{SIGNATURE_FILE}.",
         ),
     ],
     git_commit: Annotated[
@@ -173,7 +172,7 @@ def verify(
             "--signature",
             "-s",
             callback=existing_path,
-            help=f"DSSE envelope (default: {SIGNATURE_NAME} inside the artifact, directory or "
+            help=f"DSSE envelope (default: {SIGNATURE_FILE} inside the artifact, directory or "
             "tarball).",
         ),
     ] = None,
@@ -209,15 +208,15 @@ def verify(
         typer.echo(json.dumps(result_document(result), indent=2, sort_keys=True))
     if not result.ok:
         raise MlopsError(result.reason, 2 if result.bad_input else 1)
-    if not as_json:
-        console.print(f"{artifact}: {result.reason}")
+    if not as_json:  # plain echo: rich would cost more to import than the check
+        typer.echo(f"{artifact}: {result.reason}")
         if result.provenance is not None:
             p = result.provenance
-            console.print(
+            typer.echo(
                 f"  git commit {p.git_commit}, training data {p.training_data_hash}, "
                 f"job {p.training_job_name or '-'}, built by {p.builder_id}"
             )
-            console.print(
+            typer.echo(
                 f"  for model {p.model or '-'} in stack {p.stack or '-'} "
                 f"({p.model_package_group or '-'} version {p.version or '-'}), "
                 f"signed by {p.signed_by or '-'}"
@@ -250,7 +249,11 @@ def _verifier(public_key: Path | None, key_id: str | None) -> Any:
             f"no trusted key: pass --public-key PEM (offline) or --key-id (KMS), or set "
             f"{PUBLIC_KEY_ENV} / {KEY_ID_ENV}"
         )
-    from ml import aws
     from ml.provenance.check import trusted_verifier
 
-    return trusted_verifier(public_key, key_id or "", lambda: aws.client("kms"))
+    def kms() -> Any:
+        from ml import aws  # boto3: only when KMS verifies (not with --public-key)
+
+        return aws.client("kms")
+
+    return trusted_verifier(public_key, key_id or "", kms)

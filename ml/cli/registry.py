@@ -7,9 +7,8 @@ from typing import Annotated, Any, Literal
 import typer
 
 from common.errors import MlopsError
-from infra.contracts import Env
+from infra.contracts import SIGNATURE_FILE, Env
 from ml.cli.usage import LazyConsole, RootOption, existing_path
-from ml.provenance.manifest import SIGNATURE_NAME
 
 console: Any = LazyConsole(highlight=False, soft_wrap=True)
 DEFAULT_MODEL = "churn-classifier"
@@ -71,7 +70,7 @@ def register(
         typer.Option(
             "--signature",
             callback=existing_path,
-            help=f"DSSE envelope (default: {SIGNATURE_NAME} in the artifact).",
+            help=f"DSSE envelope (default: {SIGNATURE_FILE} in the artifact).",
         ),
     ] = None,
     group: GroupOption = None,

@@ -22,7 +22,6 @@ from common.errors import MlopsError
 from infra.contracts import MODELS_PREFIX, Env, StackOutput, signing_key_alias
 from ml.cli.options import KeyIdOption, PublicKeyOption, StackOption
 from ml.cli.usage import LazyConsole, RootOption, sub_app
-from ml.release.github import write_github_output
 
 if TYPE_CHECKING:
     from infra.config import StackConfig
@@ -266,6 +265,8 @@ def watch(
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
     if github_output:
+        from ml.release.github import write_github_output
+
         write_github_output({"outcome": result.outcome, "revert": format_targets(targets)})
     if result.outcome == "promote":
         console.print(f"stack {stack}: promote: every endpoint serves what the stack file says")

@@ -9,19 +9,22 @@ inside the command that uses it. Help is click's plain text (`rich_markup_mode=N
 typer's rich panels import rich and markdown-it, several times the CLI's own start-up.
 The command modules do not use `from __future__ import annotations`: typer evaluates
 every string annotation of every command (several times each) to build the tree, a third
-of `mlops --help`; names imported only for type checking are quoted instead.
+of `mlops --help`; names imported only for type checking are quoted instead. Commands are
+built only when used (`LazyCommands`), and no help makes typer import pydantic (`FlagHelp`).
 """
 
+import importlib
+import inspect
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from difflib import get_close_matches
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, ClassVar, NoReturn
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from common.errors import MlopsError
 
@@ -49,7 +52,35 @@ class LazyConsole:
         return getattr(self._console, name)
 
 
-class OneLineErrors(TyperGroup):
+class FlagHelp(TyperGroup):
+    """A group that has typer coerce none of its own options when they are absent.
+
+    Typer coerces every parameter value through a pydantic `TypeAdapter` it builds on
+    first use, except a flag's bool; an absent option builds one too, only to return its
+    default, and importing pydantic costs as much as typer. So `mlops verify --help`
+    (the root's `--help` absent) or `mlops release verify --help` (`release`'s `--stack`,
+    `--version`... absent) would pay for pydantic. Here an absent `--help` is False, and
+    when the subcommand comes first, the group's options are not parsed at all: its
+    callback gets their declared defaults (environment variables are not read for them).
+    """
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)
+        if option is not None and option.default is None:
+            option.default = False
+        return option
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if not (self.params and args and args[0] in self.commands):
+            return super().parse_args(ctx, args)
+        declared, self.params = self.params, []  # nothing given before the subcommand
+        try:
+            return super().parse_args(ctx, args)
+        finally:
+            self.params = declared
+
+
+class OneLineErrors(FlagHelp):
     """The root command: every failure leaves as one line on stderr and an exit code.
 
     Overriding `main` (rather than wrapping `app()`) means `typer.testing.CliRunner` and the
@@ -97,6 +128,83 @@ class OneLineErrors(TyperGroup):
         # Non-standalone click returns an `Exit`'s code (--help: 0, Ctrl-C: 130) or the
         # command's return value.
         sys.exit(result if isinstance(result, int) else 0)
+
+
+class LazyCommands(Mapping[str, Any]):
+    """A group's commands by name, each imported and built by typer on first use.
+
+    `targets` maps a name to `"module:attribute"`, a command function or a sub-app
+    (`typer.Typer`). Building one imports its module and has typer read every signature,
+    so `mlops verify --help` or `mlops verify ...` pays for `verify` alone.
+    """
+
+    def __init__(self, targets: Mapping[str, str]):
+        self._targets = dict(targets)
+        self._built: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._built:
+            target = _resolve(self._targets[name])  # KeyError: no such command
+            self._built[name] = _build(name, target)
+        return self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._targets)
+
+    def __len__(self) -> int:
+        return len(self._targets)
+
+    def outline(self, name: str) -> Any:
+        """A bare command with the help of `name` (its docstring or the sub-app's `help`),
+        enough for the parent's list: it imports the module but builds no parameters."""
+        target = _resolve(self._targets[name])
+        if isinstance(target, typer.Typer):
+            text = target.info.help if isinstance(target.info.help, str) else None
+        else:
+            text = inspect.getdoc(target)
+        return TyperCommand(name=name, help=text)
+
+
+class LazyGroup(OneLineErrors):
+    """The root group with `LazyCommands`: subclass it with the `targets` table."""
+
+    targets: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = LazyCommands(self.targets)  # type: ignore[assignment]
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        """List the commands from their outlines, without building any of them."""
+        listing = TyperGroup(
+            name=self.name, commands={name: self.commands.outline(name) for name in self.commands}
+        )
+        listing.format_commands(ctx, formatter)
+
+
+def _resolve(target: str) -> Any:
+    module, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def _build(name: str, target: Any) -> Any:
+    """The click command typer builds for a function or a sub-app, as `add_typer` and
+    `command` would register it on a root with plain help (`rich_markup_mode=None`)."""
+    from typer.main import get_command_from_info, get_group_from_info
+    from typer.models import CommandInfo, TyperInfo
+
+    if isinstance(target, typer.Typer):
+        return get_group_from_info(
+            TyperInfo(target, name=name, cls=FlagHelp),
+            pretty_exceptions_short=True,
+            rich_markup_mode=None,
+            suggest_commands=True,
+        )
+    return get_command_from_info(
+        CommandInfo(name=name, callback=target),
+        pretty_exceptions_short=True,
+        rich_markup_mode=None,
+    )
 
 
 def _is_aws_error(error: Exception) -> bool:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -28,13 +28,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from common.errors import MlopsError
 from ml.provenance.envelope import (
+    Envelope,
     EnvelopeError,
+    key_id,
     load_envelope,
     public_key_from_pem,
     signature_bytes,
-    sslib_key,
 )
-from ml.provenance.kms import KmsVerifier, resolve_signing_key
 from ml.provenance.manifest import (
     SIGNATURE_NAME,
     ArtifactError,
@@ -49,6 +49,9 @@ from ml.provenance.statement import (
     StatementError,
     parse_statement,
 )
+
+if TYPE_CHECKING:
+    from ml.provenance.kms import KmsVerifier
 
 # Values of `VerificationResult.check` / `PackageCheck.failed`.
 CHECK_ARTIFACT = "artifact"  # the artifact is missing or unfit
@@ -81,7 +84,7 @@ class OfflineVerifier:
 
     def __init__(self, public_key: ec.EllipticCurvePublicKey):
         self.public_key = public_key
-        self.keyid = sslib_key(public_key).keyid
+        self.keyid = key_id(public_key)
         self.description = f"public key {self.keyid[:16]}"
         self._hash = hashes.SHA256() if public_key.curve.key_size == 256 else hashes.SHA384()
 
@@ -100,6 +103,8 @@ def offline_verifier(public_key_pem: bytes) -> OfflineVerifier:
 
 def kms_verifier(kms_client: Any, key_id: str) -> KmsVerifier:
     """A verifier calling KMS Verify; resolves the key now (MlopsError if unusable)."""
+    from ml.provenance.kms import KmsVerifier, resolve_signing_key  # botocore: KMS only
+
     return KmsVerifier(kms_client, resolve_signing_key(kms_client, key_id))
 
 
@@ -154,21 +159,17 @@ def verify_artifact(artifact: Path, envelope: Path, verifier: Verifier) -> Verif
     except EnvelopeError as error:
         return _fail(CHECK_ENVELOPE, str(error))
 
-    candidates = [sig for sig in dsse.signatures.values() if sig.keyid == verifier.keyid]
-    if not candidates:
+    if verifier.keyid not in dsse.signatures:
         others = ", ".join(sorted(keyid[:16] for keyid in dsse.signatures))
         return _fail(
             CHECK_SIGNATURE,
             f"signature: made by another key (keyid {others}), not the trusted "
             f"{verifier.description} (keyid {verifier.keyid[:16]})",
         )
-    pae = dsse.pae()
     try:
-        valid = any(verifier.verify(pae, signature_bytes(sig)) for sig in candidates)
+        valid = signed_by(dsse, verifier)
     except MlopsError as error:
         return _fail(CHECK_VERIFIER, str(error))
-    except ValueError:
-        valid = False  # a signature that is not even hex
     if not valid:
         return _fail(
             CHECK_SIGNATURE,
@@ -211,6 +212,18 @@ def verify_artifact(artifact: Path, envelope: Path, verifier: Verifier) -> Verif
         keyid=verifier.keyid,
         artifact_digest=actual.digest(),
     )
+
+
+def signed_by(envelope: Envelope, verifier: Verifier) -> bool:
+    """Whether the envelope's signature by the verifier's key verifies over its PAE: the one
+    signature check of model and image verification. MlopsError if the verifier cannot run."""
+    signature = envelope.signatures.get(verifier.keyid)
+    if signature is None:
+        return False
+    try:
+        return verifier.verify(envelope.pae(), signature_bytes(signature))
+    except ValueError:
+        return False  # a signature that is not even hex
 
 
 def default_signature(artifact: Path, scratch: Path) -> Path:

@@ -18,20 +18,15 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from securesystemslib.signer import Signer
+from typing import TYPE_CHECKING, Any
 
 from common.errors import MlopsError
-from ml.provenance.check import Verifier
-from ml.provenance.envelope import (
-    EnvelopeError,
-    load_envelope,
-    new_envelope,
-    signature_bytes,
-    write_envelope,
-)
+from ml.provenance.check import Verifier, signed_by
+from ml.provenance.envelope import EnvelopeError, load_envelope, new_envelope, write_envelope
 from ml.provenance.statement import PAYLOAD_TYPE, STATEMENT_TYPE, encode_statement
+
+if TYPE_CHECKING:
+    from securesystemslib.signer import Signer
 
 IMAGE_PREDICATE_TYPE = "urn:mlops-gitops:predicate:image-release:v1"
 """What an image signature says: this digest is released to this stack from this commit."""
@@ -105,12 +100,7 @@ def verify_image(
         return ImageVerification(False, str(error))
     if envelope.payload_type != PAYLOAD_TYPE:
         return ImageVerification(False, f"signature: payloadType is not {PAYLOAD_TYPE}")
-    candidates = [s for s in envelope.signatures.values() if s.keyid == verifier.keyid]
-    try:
-        valid = any(verifier.verify(envelope.pae(), signature_bytes(s)) for s in candidates)
-    except ValueError:
-        valid = False
-    if not valid:
+    if not signed_by(envelope, verifier):
         return ImageVerification(
             False, f"signature: does not verify with the trusted {verifier.description}"
         )

@@ -30,6 +30,7 @@ from ml.aws import aws_errors, describe_error, error_code
 from ml.provenance.envelope import (
     KEY_SPECS,
     KeyTypeError,
+    key_id,
     public_key_from_der,
     public_key_pem,
     sslib_key,
@@ -62,7 +63,7 @@ class KmsKey:
 
     @property
     def keyid(self) -> str:
-        return self.sslib_key.keyid
+        return key_id(self.public_key)
 
 
 def resolve_signing_key(kms: Any, key_id: str) -> KmsKey:

@@ -5,13 +5,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from securesystemslib.dsse import Envelope
-from securesystemslib.signer import Signer
+from typing import TYPE_CHECKING, Any
 
 from common.errors import MlopsError
-from ml.provenance.envelope import new_envelope, write_envelope
+from ml.provenance.envelope import Envelope, new_envelope, write_envelope
 from ml.provenance.manifest import (
     SIGNATURE_NAME,
     ArtifactError,
@@ -20,6 +17,9 @@ from ml.provenance.manifest import (
     read_member,
 )
 from ml.provenance.statement import Provenance, build_statement, encode_statement
+
+if TYPE_CHECKING:
+    from securesystemslib.signer import Signer
 
 MODEL_CARD = "model.json"
 

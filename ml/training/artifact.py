@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import lightgbm as lgb
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from common.errors import MlopsError
 from common.validation import dotted, one_line
 from ml.reports.core import dumps, write_text_atomic
+from ml.training.native import LightGBMError, NativeBooster
 
 MODEL_FILE = "model.txt"
 METADATA_FILE = "model.json"
@@ -47,10 +47,11 @@ class ModelMetadata(BaseModel):
 
 @dataclass(frozen=True)
 class ModelArtifact:
-    """A loaded artifact: the booster and its metadata."""
+    """A loaded artifact: the booster (LightGBM's library, without its Python package's
+    scikit-learn and pandas imports: `ml.training.native`) and its metadata."""
 
     path: Path
-    booster: lgb.Booster
+    booster: NativeBooster
     metadata: ModelMetadata
 
     @property
@@ -91,10 +92,11 @@ def load_artifact(directory: Path) -> ModelArtifact:
     if metadata.library != "lightgbm":
         raise MlopsError(f"{meta_path}: library {metadata.library!r} is not supported (lightgbm)")
     try:
-        booster = lgb.Booster(model_str=model_path.read_text(encoding="utf-8"))
-    except (lgb.basic.LightGBMError, UnicodeDecodeError) as error:
-        detail = str(error).strip().splitlines()[0][:200] if str(error).strip() else "unreadable"
-        raise MlopsError(f"{model_path}: not a LightGBM model: {detail}") from None
+        booster = NativeBooster(model_path.read_text(encoding="utf-8"))
+    except LightGBMError as error:
+        raise MlopsError(f"{model_path}: not a LightGBM model: {error.reason[:200]}") from None
+    except UnicodeDecodeError as error:
+        raise MlopsError(f"{model_path}: not a LightGBM model: {str(error)[:200]}") from None
     if booster.feature_name() != metadata.features or metadata.n_features != len(metadata.features):
         raise MlopsError(
             f"{directory}: model.json lists features {metadata.features} but model.txt "

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-# What the issue names, plus what drags them in or costs as much (pandas, pyarrow, pydantic
-# model building is measured by the bench instead: the CLI may need pydantic later).
+# What the issue names, plus what drags them in or costs as much: pydantic (typer coerces
+# values with it, which a help must not pay), rich (typer's help panels), securesystemslib.
 HEAVY = (
     "moto",
     "pulumi",
@@ -33,6 +33,11 @@ HEAVY = (
     "pyarrow",
     "sklearn",
     "uvicorn",
+    "pydantic",
+    "pydantic_core",
+    "rich",
+    "securesystemslib",
+    "cryptography",
 )
 
 EVERY_HELP = """
@@ -110,6 +115,29 @@ def test_the_chain_names_the_importer_of_a_heavy_library(repo_root: Path) -> Non
     chains = heavy_import_chains(repo_root, "import ml.aws")
     # Then the chain runs from the module the snippet imported to the heavy library
     assert any(c.startswith("ml.aws -> boto3") for c in chains), chains
+
+
+def test_help_of_one_command_imports_only_its_own_command_module(repo_root: Path) -> None:
+    # Given a fresh interpreter, when it prints the help of one nested command
+    code = (
+        "import sys\n"
+        "from ml.cli import app\n"
+        "try:\n"
+        "    app(['infra', 'render', '--help'], prog_name='mlops')\n"
+        "except SystemExit as done:\n"
+        "    assert done.code == 0, done.code\n"
+        "print(' '.join(m for m in sys.modules if m.startswith('ml.cli.')))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(repo_root)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=repo_root, env=env, capture_output=True, text=True
+    )
+    # Then only that command's module was imported (with the CLI's own helpers), none of
+    # the other twenty: commands are resolved by name when used (ml.cli.Root)
+    assert done.returncode == 0, done.stderr
+    loaded = set(done.stdout.splitlines()[-1].split())
+    commands = loaded - {"ml.cli.usage", "ml.cli.options"}  # the shared helpers
+    assert commands == {"ml.cli.infra"}, sorted(commands)
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["infra", "render", "--help"], []])
