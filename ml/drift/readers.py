@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from common.errors import MlopsError
@@ -93,6 +94,15 @@ def read_csv(
     except pl.exceptions.PolarsError as error:
         raise MlopsError(f"{path}: malformed value: {_first_line(error)}") from None
     return frame
+
+
+def float_columns(frame: pl.DataFrame, names: Sequence[str]) -> dict[str, list[np.ndarray]]:
+    """The Float64 columns `names` of `frame`, each as the numpy views of the chunks
+    polars read it in (no copy: the comparison sorts a copy of every column anyway, so
+    joining the chunks first would only touch the memory twice)."""
+    return {
+        name: [chunk.to_numpy() for chunk in frame.get_column(name).get_chunks()] for name in names
+    }
 
 
 def line_chunks(path: Path, chunk_bytes: int) -> Iterator[bytes]:
