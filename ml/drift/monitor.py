@@ -24,7 +24,13 @@ import polars as pl
 from common.errors import MlopsError
 from infra.contracts import CAPTURE_PREFIX
 from ml.drift.detect import DriftResult, detect_drift
-from ml.drift.readers import CurrentBatches, Features, features_of, read_reference
+from ml.drift.readers import (
+    CurrentBatches,
+    Features,
+    features_of,
+    float_columns,
+    read_reference,
+)
 from ml.drift.reference import (
     ReferenceColumns,
     columns_of,
@@ -61,15 +67,12 @@ class CurrentColumns:
         self.rows += batch.height
         for name, missing in _missing(batch).items():
             self.missing[name] += missing
-        for name in self.features.names:
-            column = batch.get_column(name)
-            if name in self.counts:
-                counted = column.drop_nulls().value_counts()
-                total = self.counts[name]
-                for value, count in counted.iter_rows():
-                    total[value] = total.get(value, 0) + count
-            else:
-                self.chunks[name].append(column.to_numpy())
+        for name, chunks in float_columns(batch, list(self.chunks)).items():
+            self.chunks[name].extend(chunks)
+        for name, total in self.counts.items():
+            counted = batch.get_column(name).drop_nulls().value_counts()
+            for value, count in counted.iter_rows():
+                total[value] = total.get(value, 0) + count
 
     def check(self, source: str) -> None:
         """One line for what `load_pair` refuses: no rows, or a missing or NaN value."""

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from common.errors import MlopsError
@@ -82,17 +83,35 @@ def read_csv(
         if missing:
             raise MlopsError(f"{path}: schema mismatch: missing column(s) {', '.join(missing)}")
     try:
-        frame = pl.read_csv(
-            path,
-            # projecting columns slows polars' reader down: only when some are left out
-            columns=list(dtypes) if dtypes is not None and len(dtypes) < len(header) else None,
-            schema_overrides=dtypes,
-            infer_schema_length=_INFER_ROWS,
-            n_rows=n_rows,
-        )
+        # projecting columns slows polars' reader down: only when some are left out
+        columns = list(dtypes) if dtypes is not None and len(dtypes) < len(header) else None
+        if n_rows is None:
+            # The whole file, typed as its first rows are: polars infers from those rows
+            # either way, and given the schema its reader spends a quarter less CPU.
+            head = pl.read_csv(
+                path, schema_overrides=dtypes, infer_schema_length=_INFER_ROWS, n_rows=_INFER_ROWS
+            )
+            frame = pl.read_csv(path, columns=columns, schema=head.schema)
+        else:
+            frame = pl.read_csv(
+                path,
+                columns=columns,
+                schema_overrides=dtypes,
+                infer_schema_length=_INFER_ROWS,
+                n_rows=n_rows,
+            )
     except pl.exceptions.PolarsError as error:
         raise MlopsError(f"{path}: malformed value: {_first_line(error)}") from None
     return frame
+
+
+def float_columns(frame: pl.DataFrame, names: Sequence[str]) -> dict[str, list[np.ndarray]]:
+    """The Float64 columns `names` of `frame`, each as the numpy views of the chunks
+    polars read it in (no copy: the comparison sorts a copy of every column anyway, so
+    joining the chunks first would only touch the memory twice)."""
+    return {
+        name: [chunk.to_numpy() for chunk in frame.get_column(name).get_chunks()] for name in names
+    }
 
 
 def line_chunks(path: Path, chunk_bytes: int) -> Iterator[bytes]:

@@ -31,6 +31,7 @@ import numpy as np
 import polars as pl
 
 from common.errors import MlopsError
+from ml.drift.readers import float_columns
 
 FORMAT = "mlops-drift-reference-stats/1"
 STATS_SUFFIXES = (".stats.json", ".stats.npy")
@@ -52,27 +53,32 @@ class ReferenceColumns:
     """The reference's features: numeric columns (sorted when `presorted`) and text
     columns' category counts."""
 
-    numeric: Mapping[str, np.ndarray]
+    numeric: Mapping[str, np.ndarray | list[np.ndarray]]
+    """Each column as one array (stored, sorted) or the chunks it was read in."""
     text: dict[str, dict[Any, int]]
     rows: int
     presorted: bool
     order: list[str] = field(default_factory=list)
     """Every feature in file order (numeric and text)."""
 
-    def numeric_of(self, names: Sequence[str]) -> dict[str, np.ndarray]:
+    def numeric_of(self, names: Sequence[str]) -> dict[str, np.ndarray | list[np.ndarray]]:
         return {name: self.numeric[name] for name in names}
 
     def counts(self, name: str) -> dict[Any, int]:
         """Category counts of a feature (a numeric one compared as categories, too)."""
         if name in self.text:
             return self.text[name]
-        values, counts = np.unique(np.asarray(self.numeric[name]), return_counts=True)
+        values, counts = np.unique(_joined(self.numeric[name]), return_counts=True)
         return dict(zip(values.tolist(), counts.tolist(), strict=True))
+
+
+def _joined(values: np.ndarray | list[np.ndarray]) -> np.ndarray:
+    return values if isinstance(values, np.ndarray) else np.concatenate(values)
 
 
 def columns_of(frame: pl.DataFrame) -> ReferenceColumns:
     """The reference columns of a frame already typed (numeric as Float64, text as String)."""
-    numeric, text = {}, {}
+    text = {}
     for name in frame.columns:
         series = frame.get_column(name)
         if series.dtype == pl.String:
@@ -84,8 +90,7 @@ def columns_of(frame: pl.DataFrame) -> ReferenceColumns:
                     strict=True,
                 )
             )
-        else:
-            numeric[name] = series.to_numpy()
+    numeric = float_columns(frame, [c for c in frame.columns if c not in text])
     return ReferenceColumns(numeric, text, frame.height, False, list(frame.columns))
 
 
@@ -112,7 +117,7 @@ def write_stats(reference: Path, frame: pl.DataFrame) -> tuple[Path, Path]:
             matrix_path, "w+", np.float64, (columns.rows, len(columns.numeric)), fortran_order=True
         )
         for index, values in enumerate(columns.numeric.values()):
-            matrix[:, index] = np.sort(values)
+            matrix[:, index] = np.sort(_joined(values))
         matrix.flush()
         del matrix
         manifest_path.write_text(json.dumps(manifest), encoding="utf-8")  # last: marks complete

@@ -246,16 +246,12 @@ def _smirnov_sf(n: int, x: float, stride: int = 64, margin: float = 46.0) -> flo
     `stride`-th term finds the peak, and only terms within e^-margin of it (relative
     1e-20) are summed, in log space.
     """
-    from scipy import special
-
     last = int(np.floor(n * (1.0 - x)))
 
     def log_terms(j: np.ndarray) -> np.ndarray:
         share = x + j / n
         with np.errstate(divide="ignore"):
-            log_choose = (
-                special.gammaln(n + 1) - special.gammaln(j + 1) - special.gammaln(n - j + 1)
-            )
+            log_choose = _lgamma(np.array([n + 1.0]))[0] - _lgamma(j + 1) - _lgamma(n - j + 1)
             return log_choose + (n - j) * np.log1p(-share) + (j - 1) * np.log(share) + np.log(x)
 
     coarse_j = np.arange(0, last + 1, stride, dtype=np.float64)
@@ -266,6 +262,27 @@ def _smirnov_sf(n: int, x: float, stride: int = 64, margin: float = 46.0) -> flo
     terms = log_terms(np.arange(lo, hi + 1, dtype=np.float64))
     top = terms.max()
     return float(np.exp(top) * np.sum(np.exp(terms - top)))
+
+
+_LGAMMA = np.frompyfunc(math.lgamma, 1, 1)
+_STIRLING_FROM = 20.0
+
+
+def _lgamma(x: np.ndarray) -> np.ndarray:
+    """log Gamma(x) for x >= 1, vectorised without `scipy.special` (a second to import,
+    more than the whole comparison of 40 features at 300,000 rows): Stirling's series
+    to x^-7 from x = 20 (truncation below 2e-15, so the result is as close to the true
+    value as `gammaln`'s, about 1e-15 relative), `math.lgamma` below."""
+    x = np.asarray(x, dtype=np.float64)
+    out = np.empty_like(x)
+    big = x >= _STIRLING_FROM
+    xb = x[big]
+    inv = 1.0 / xb
+    inv2 = inv * inv
+    series = inv * (1 / 12 - inv2 * (1 / 360 - inv2 * (1 / 1260 - inv2 / 1680)))
+    out[big] = (xb - 0.5) * np.log(xb) - xb + 0.5 * math.log(2 * math.pi) + series
+    out[~big] = _LGAMMA(x[~big]).astype(np.float64)
+    return out
 
 
 @dataclass(frozen=True)
