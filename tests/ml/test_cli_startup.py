@@ -33,6 +33,7 @@ HEAVY = (
     "pyarrow",
     "sklearn",
     "uvicorn",
+    "jinja2",  # the report templates: only a command that writes a report loads it
 )
 
 EVERY_HELP = """
