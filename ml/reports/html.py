@@ -15,7 +15,9 @@ light (tests/ml/test_cli_startup.py).
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -46,13 +48,38 @@ class Badge:
         return "n/a" if self.ok is None else ("pass" if self.ok else "fail")
 
 
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """The compiled templates kept between processes, in a folder only this user may
+    write (`$XDG_CACHE_HOME/mlops/templates`, else `~/.cache/...`): compiling them costs
+    more than writing a drift report (issue 18). None, so every process compiles, where
+    there is no such folder (a read-only container) or someone else could write it."""
+    import jinja2
+
+    class Cache(jinja2.FileSystemBytecodeCache):
+        def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+            with contextlib.suppress(OSError):  # a full or read-only disk: compile next time
+                super().dump_bytecode(bucket)
+
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = os.path.join(root, "mlops", "templates")
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        info = os.stat(folder)
+    except OSError:
+        return None
+    if info.st_uid != os.getuid() or info.st_mode & 0o022 or not os.access(folder, os.W_OK):
+        return None
+    return Cache(folder)
+
+
 @functools.cache
 def environment() -> jinja2.Environment:
-    """The one template environment (templates compiled once per process)."""
+    """The one template environment (templates compiled once, then read from the cache)."""
     import jinja2
 
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("ml.reports", TEMPLATES),
+        bytecode_cache=_bytecode_cache(),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,

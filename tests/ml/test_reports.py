@@ -19,7 +19,7 @@ import pytest
 
 from ml.reports import markdown as md
 from ml.reports import plots, to_jsonable, write_reports
-from ml.reports.html import Badge, environment, render
+from ml.reports.html import Badge, _bytecode_cache, environment, render
 
 
 def test_write_reports_writes_markdown_json_and_html(tmp_path: Path) -> None:
@@ -98,6 +98,26 @@ def test_a_page_missing_a_value_is_an_error_not_a_blank() -> None:
     # given the drift page, when it is rendered without its drift numbers
     with pytest.raises(jinja2.UndefinedError, match="'drift' is undefined"):
         render("drift.html", title="Data drift report", subtitle="a vs b")
+
+
+def test_compiled_templates_are_cached_only_in_a_folder_no_one_else_can_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given the user's cache folder, private to them
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    folder = tmp_path / "mlops" / "templates"
+    cache = _bytecode_cache()
+    assert cache is not None and Path(cache.directory) == folder, "compiled once, then read"
+    assert folder.stat().st_mode & 0o777 == 0o700, oct(folder.stat().st_mode)
+    # when another user could write there (planted bytecode would run in mlops)
+    folder.chmod(0o777)
+    # then nothing is read from it: every process compiles the templates itself
+    assert _bytecode_cache() is None, "a world-writable cache folder must not be used"
+    # and where the folder cannot be made (a file in its place), pages still render
+    folder.chmod(0o700)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))
+    (tmp_path / "file").write_text("")
+    assert _bytecode_cache() is None
 
 
 @pytest.mark.slow
