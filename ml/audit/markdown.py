@@ -8,28 +8,22 @@ from typing import Any
 
 from ml.audit import retention
 from ml.audit.report import STATUS_LABELS, evaluations_by_id, source_text, value_text
+from ml.reports import markdown as md
 from policies.reachability import PULL_REQUEST_FORBIDDEN, PULL_REQUEST_FORBIDDEN_IN_PROD
 
 PROD_ONLY_FORBIDDEN = [p for p in PULL_REQUEST_FORBIDDEN_IN_PROD if p not in PULL_REQUEST_FORBIDDEN]
 
 
-def _cell(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def _code(text: Any) -> str:
-    return "`" + str(text).replace("`", "'") + "`"
-
-
 def _evidence(evaluation: dict[str, Any]) -> str:
-    parts = [f"{_code(k)} = {_code(value_text(v, 120))}" for k, v in evaluation["values"].items()]
+    values = evaluation["values"].items()
+    parts = [f"{md.code(k)} = {md.code(value_text(v, 120))}" for k, v in values]
     parts += [f"**{m}**" for m in evaluation["messages"]]
     if evaluation["waiver"]:
         w = evaluation["waiver"]
         parts.append(f"waived by {w['owner']} until {w['expiry']}: {w['justification']}")
     if evaluation["reason"]:
         parts.append(f"not applicable: {evaluation['reason']}")
-    return _cell("<br>".join(parts))
+    return md.cell("<br>".join(parts))
 
 
 def _summary(report: dict[str, Any]) -> list[str]:
@@ -82,8 +76,8 @@ def _controls(report: dict[str, Any]) -> list[str]:
         for c in controls:
             counts = ", ".join(f"{STATUS_LABELS[k]} {v}" for k, v in sorted(c["counts"].items()))
             lines.append(
-                f"| {c['id']} | {_cell(c['title'])} | **{STATUS_LABELS[c['status']]}** | "
-                f"{', '.join(_code(p) for p in c['policies'])} | {counts or '—'} |"
+                f"| {c['id']} | {md.cell(c['title'])} | **{STATUS_LABELS[c['status']]}** | "
+                f"{', '.join(md.code(p) for p in c['policies'])} | {counts or '—'} |"
             )
         lines.append("")
         for c in controls:
@@ -98,7 +92,7 @@ def _controls(report: dict[str, Any]) -> list[str]:
                 lines.append("| — | — | N/A | no resource of this kind in the stack |")
             for e in rows:
                 lines.append(
-                    f"| {_code(e['resource'])}<br>{e['type']} | {_code(e['policy'])} | "
+                    f"| {md.code(e['resource'])}<br>{e['type']} | {md.code(e['policy'])} | "
                     f"{STATUS_LABELS[e['status']]} | {_evidence(e)} |"
                 )
             lines.append("")
@@ -110,7 +104,7 @@ def _inventory(report: dict[str, Any]) -> list[str]:
     lines = ["## Inventory", "", "### Keys and who can do what with them (blast radius)", ""]
     for key in inv["keys"]:
         lines += [
-            f"#### {_code(key['key'])} {', '.join(key['aliases'])}",
+            f"#### {md.code(key['key'])} {', '.join(key['aliases'])}",
             "",
             f"{key['usage']} / {key['spec']}, rotation {key['rotation']}, deletion window "
             f"{key['deletion_window_days']:g} days.",
@@ -121,10 +115,10 @@ def _inventory(report: dict[str, Any]) -> list[str]:
         for g in key["grants"]:
             conditions = "; ".join(f"{k} {v}" for k, v in g.get("conditions", {}).items())
             lines.append(
-                f"| {_cell(g['principal'])} | {', '.join(g['capabilities'])} | "
-                f"{_cell(conditions) or '—'} | {g.get('statement', '')} |"
+                f"| {md.cell(g['principal'])} | {', '.join(g['capabilities'])} | "
+                f"{md.cell(conditions) or '—'} | {g.get('statement', '')} |"
             )
-        protects = ", ".join(f"{_code(p['resource'])}" for p in key["protects"]) or "—"
+        protects = ", ".join(f"{md.code(p['resource'])}" for p in key["protects"]) or "—"
         lines += ["", f"Encrypts or is used by: {protects}", ""]
     lines += [
         "### Buckets",
@@ -135,7 +129,7 @@ def _inventory(report: dict[str, Any]) -> list[str]:
     ]
     for b in inv["buckets"]:
         lines.append(
-            f"| {_code(b['bucket'])} | {b['encryption']} | {b['kms_key'] or '—'} | "
+            f"| {md.code(b['bucket'])} | {b['encryption']} | {b['kms_key'] or '—'} | "
             f"{b['versioning']} | {b['public_access_blocked']} | {b['access_logs_to'] or '—'} | "
             f"{value_text(b['object_lock']) if b['object_lock'] else '—'} |"
         )
@@ -149,7 +143,7 @@ def _inventory(report: dict[str, Any]) -> list[str]:
             f"{p['statement']}: {', '.join(p['actions'])} on {value_text(p['resources'], 120)}"
             for p in r["permissions"]
         )
-        lines.append(f"| {_code(r['role'])} | {_cell(trusted)} | {_cell(perms) or '—'} |")
+        lines.append(f"| {md.code(r['role'])} | {md.cell(trusted)} | {md.cell(perms) or '—'} |")
     lines += [
         "",
         "### Who can do what (release powers)",
@@ -163,22 +157,22 @@ def _inventory(report: dict[str, Any]) -> list[str]:
     ]
     for r in inv["who_can_do_what"]:
         lines.append(
-            f"| {_code(r['role'])} | {_cell('<br>'.join(r['assumed_by'])) or '—'} | "
-            f"{_cell(r['pull_request_subject'] or 'no')} | "
-            f"{_cell(', '.join(r['powers'])) or '—'} |"
+            f"| {md.code(r['role'])} | {md.cell('<br>'.join(r['assumed_by'])) or '—'} | "
+            f"{md.cell(r['pull_request_subject'] or 'no')} | "
+            f"{md.cell(', '.join(r['powers'])) or '—'} |"
         )
     lines += ["", "### Endpoints", ""]
     for e in inv["endpoints"]:
         details = ", ".join(f"{k}: {value_text(v)}" for k, v in e.items() if k != "endpoint")
-        lines.append(f"- {_code(e['endpoint'])} ({details})")
+        lines.append(f"- {md.code(e['endpoint'])} ({details})")
     if not inv["endpoints"]:
         lines.append("- none declared")
     lines += ["", "### Registries and other resources", ""]
     lines += [
-        f"- {_code(r['repository'])}: tags {r['tags']}, scan on push {r['scan_on_push']}"
+        f"- {md.code(r['repository'])}: tags {r['tags']}, scan on push {r['scan_on_push']}"
         for r in inv["repositories"]
     ]
-    lines += [f"- {_code(o['resource'])} ({o['type']})" for o in inv["other"]]
+    lines += [f"- {md.code(o['resource'])} ({o['type']})" for o in inv["other"]]
     return [*lines, ""]
 
 
@@ -191,8 +185,8 @@ def _waivers(report: dict[str, Any]) -> list[str]:
     for w in report["waivers"]:
         expiry = f"**expired {w['expiry']}**" if w["expired"] else w["expiry"]
         lines.append(
-            f"| {_code(w['policy'])} | {_code(w['resource'])} | {w['owner']} | {expiry} | "
-            f"{'yes' if w['used'] else 'no'} | {_cell(w['justification'])} |"
+            f"| {md.code(w['policy'])} | {md.code(w['resource'])} | {w['owner']} | {expiry} | "
+            f"{'yes' if w['used'] else 'no'} | {md.cell(w['justification'])} |"
         )
     return [*lines, ""]
 
@@ -205,8 +199,8 @@ def _lint(report: dict[str, Any]) -> list[str]:
     lines += ["|---|---|---|---|---|---|"]
     for f in report["iam_lint"]:
         lines.append(
-            f"| {_code(f['resource'])} | {f['input']} | {f['issue']} | {f['severity']} | "
-            f"{f['statement'] or '—'} | {_cell(value_text(f['detail'], 200))} |"
+            f"| {md.code(f['resource'])} | {f['input']} | {f['issue']} | {f['severity']} | "
+            f"{f['statement'] or '—'} | {md.cell(value_text(f['detail'], 200))} |"
         )
     return [*lines, ""]
 
@@ -216,7 +210,7 @@ def _policies(report: dict[str, Any]) -> list[str]:
     lines += ["|---|---|---|---|---|"]
     for p in report["policies"]:
         lines.append(
-            f"| {_code(p['name'])} | {p['enforcement']} | {p['severity']} | "
+            f"| {md.code(p['name'])} | {p['enforcement']} | {p['severity']} | "
             f"{', '.join(p['controls'])} | {STATUS_LABELS[p['status']]} |"
         )
     return [*lines, ""]

@@ -13,6 +13,7 @@ from typing import Any
 
 from infra.graph import Graph
 from ml.data.schema import DatasetSchema
+from ml.reports import markdown as md
 from policies.core import peek
 
 BUCKET = "aws:s3/bucket:Bucket"
@@ -76,6 +77,20 @@ def _days_text(value: float | None, never: str) -> str:
     return f"{value:g} day" if value == 1 else f"{value:g} days"
 
 
+def _rows(section: dict[str, Any]) -> list[list[str]]:
+    """One row per bucket: name, what it holds, current and old versions' expiry, lock."""
+    return [
+        [
+            b["bucket"],
+            b["holds"] or "—",
+            _days_text(b["expires_after_days"], "never"),
+            _days_text(b["old_versions_expire_after_days"], "never"),
+            _days_text(b["locked_for_days"], "—"),
+        ]
+        for b in section["buckets"]
+    ]
+
+
 def markdown_section(section: dict[str, Any]) -> list[str]:
     lines = [
         "## Retention and classification",
@@ -83,17 +98,12 @@ def markdown_section(section: dict[str, Any]) -> list[str]:
         "How long each bucket keeps what it holds (lifecycle rules as declared), and which "
         "columns of the model's data are personal data (the dataset schema's marks).",
         "",
-        "| Bucket | Holds | Current objects expire | Old versions expire | Object lock |",
-        "|---|---|---|---|---|",
+        md.table(
+            ["Bucket", "Holds", "Current objects expire", "Old versions expire", "Object lock"],
+            [[md.code(bucket), *rest] for bucket, *rest in _rows(section)],
+        ),
     ]
-    for b in section["buckets"]:
-        lines.append(
-            f"| `{b['bucket']}` | {b['holds'] or '—'} | "
-            f"{_days_text(b['expires_after_days'], 'never')} | "
-            f"{_days_text(b['old_versions_expire_after_days'], 'never')} | "
-            f"{_days_text(b['locked_for_days'], '—')} |"
-        )
-    personal = ", ".join(f"`{c['column']}`" for c in section["personal_data_columns"]) or "none"
+    personal = ", ".join(md.code(c["column"]) for c in section["personal_data_columns"]) or "none"
     lines += [
         "",
         f"Personal-data columns: {personal}. Other features: "
@@ -103,29 +113,10 @@ def markdown_section(section: dict[str, Any]) -> list[str]:
     return lines
 
 
-def html_section(section: dict[str, Any]) -> str:
-    from html import escape
-
-    rows = "".join(
-        "<tr>"
-        + "".join(
-            f"<td>{escape(str(c))}</td>"
-            for c in (
-                b["bucket"],
-                b["holds"] or "—",
-                _days_text(b["expires_after_days"], "never"),
-                _days_text(b["old_versions_expire_after_days"], "never"),
-                _days_text(b["locked_for_days"], "—"),
-            )
-        )
-        + "</tr>"
-        for b in section["buckets"]
-    )
-    personal = ", ".join(c["column"] for c in section["personal_data_columns"]) or "none"
-    return (
-        '<section id="retention"><h2>Retention and classification</h2>'
-        "<table><tr><th>Bucket</th><th>Holds</th><th>Current objects expire</th>"
-        f"<th>Old versions expire</th><th>Object lock</th></tr>{rows}</table>"
-        f"<p>Personal-data columns: {escape(personal)}. Label: "
-        f"<code>{escape(section['label'])}</code>.</p></section>"
-    )
+def html_context(section: dict[str, Any]) -> dict[str, Any]:
+    """What the audit page's retention section shows."""
+    return {
+        "rows": _rows(section),
+        "personal": ", ".join(c["column"] for c in section["personal_data_columns"]),
+        "label": section["label"],
+    }

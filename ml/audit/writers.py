@@ -10,6 +10,7 @@ from ml.audit.html import render_html
 from ml.audit.markdown import render_markdown
 from ml.audit.report import to_json
 from ml.audit.sarif import render_sarif
+from ml.reports.core import write_text_atomic
 
 FORMATS = ("md", "json", "sarif", "html")
 """Report formats, by file suffix."""
@@ -28,7 +29,6 @@ def write_report(report: dict[str, Any], format: str, target: Path, root: Path) 
     `MlopsError` when it cannot be written."""
     text = render_report(report, format, root)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
+        write_text_atomic(target, text)
     except OSError as error:
         raise MlopsError(f"{target}: cannot write the report ({error.strerror})") from None

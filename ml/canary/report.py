@@ -1,9 +1,9 @@
 """The rehearsal's report: Markdown for the PR, JSON for machines, HTML with the plot.
 
-Rendered with `ml.reports` (the shared report layer); the one plot, traffic share,
-p99 latency and error rate over the rehearsal's time, is drawn here with matplotlib's
-object API and embedded as inline SVG (three panels sharing a time axis with a log
-scale: the one plot in the project that still needs a plotting library).
+Rendered with `ml.reports` (the shared report layer, `templates/canary.html`); the one
+plot, traffic share, p99 latency and error rate over the rehearsal's time, is drawn here
+with matplotlib's object API and embedded as inline SVG (three panels sharing a time axis
+with a log scale: the one plot in the project that still needs a plotting library).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from markupsafe import Markup
 from matplotlib import rc_context
 from matplotlib.figure import Figure
 
@@ -23,8 +24,8 @@ from ml.canary.alarms import ERRORS, LATENCY
 from ml.canary.rehearsal import CANDIDATE, PRODUCTION, Outcome
 from ml.canary.schedule import Plan
 from ml.reports import ReportPaths, write_reports
-from ml.reports import html as h
 from ml.reports import markdown as md
+from ml.reports.html import Badge, render
 from ml.reports.plots import COLORS, THRESHOLD_COLOR
 
 NAME = "canary"
@@ -39,14 +40,15 @@ _RC = {
 }
 
 
-def svg(fig: Figure) -> str:
-    """The figure as a deterministic `<svg>` element (XML prolog, DOCTYPE and date dropped)."""
+def svg(fig: Figure) -> Markup:
+    """The figure as a deterministic `<svg>` element (XML prolog, DOCTYPE and date dropped);
+    matplotlib escapes its text, so the page inserts it as it is."""
     buffer = io.StringIO()
     with rc_context(_RC):
         fig.savefig(buffer, format="svg", metadata={"Date": None})
     text = buffer.getvalue()
     text = re.sub(r"<metadata>.*?</metadata>\s*", "", text[text.find("<svg") :], flags=re.DOTALL)
-    return text.rstrip()
+    return Markup(text.rstrip())  # noqa: S704 (matplotlib wrote it, escaping its text)
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,7 @@ def summary(plan: Plan, outcome: Outcome, context: Context) -> dict[str, Any]:
     }
 
 
-def plot(plan: Plan, outcome: Outcome) -> str:
+def plot(plan: Plan, outcome: Outcome) -> Markup:
     """Three stacked panels over rehearsal time: share, p99 latency, error rate."""
     fig = Figure(figsize=(8.0, 6.4), layout="constrained")
     share_ax, latency_ax, error_ax = fig.subplots(3, 1, sharex=True)
@@ -272,89 +274,63 @@ def _periods_table(periods: Sequence[dict[str, Any]]) -> str:
     )
 
 
-def html(data: dict[str, Any], figure_svg: str) -> str:
+def html(data: dict[str, Any], figure_svg: Markup) -> str:
     ok = data["decision"] == "promoted"
     alarms = data["alarms"]
-    head = h.key_values(
-        {
-            "decision": h.Raw(h.badge(ok, data["decision"])),
-            "reason": data["reason"],
-            "stack": data["stack"],
-            "traffic routing": f"{data['traffic_routing']['type']}",
-            "time scale": f"1:{_inverse(data['time_scale'])} "
-            f"({data['rehearsal_seconds']:.1f} s rehearsed)",
-            "alarm thresholds": f"p99 > {alarms['latencyP99Ms']:g} ms, errors > "
-            f"{alarms['errorRatePercent']:g}%, {alarms['evaluationPeriods']} period(s) of "
-            f"{alarms['periodSeconds']} s",
-            "traffic": f"{data['traffic']['rps']:g} req/s over "
-            f"{data['traffic']['concurrency']} connections per server",
-            "fault drill on the candidate": data["drill"] or "none",
-        }
-    )
-    models = h.table(
-        ["", "artifact", "model.txt sha256", "requests", "failed"],
+    outcome = {
+        "decision": Badge(ok, data["decision"]),
+        "reason": data["reason"],
+        "stack": data["stack"],
+        "traffic routing": f"{data['traffic_routing']['type']}",
+        "time scale": f"1:{_inverse(data['time_scale'])} "
+        f"({data['rehearsal_seconds']:.1f} s rehearsed)",
+        "alarm thresholds": f"p99 > {alarms['latencyP99Ms']:g} ms, errors > "
+        f"{alarms['errorRatePercent']:g}%, {alarms['evaluationPeriods']} period(s) of "
+        f"{alarms['periodSeconds']} s",
+        "traffic": f"{data['traffic']['rps']:g} req/s over "
+        f"{data['traffic']['concurrency']} connections per server",
+        "fault drill on the candidate": data["drill"] or "none",
+    }
+    models = [
         [
-            [
-                name,
-                data["models"][name]["artifact"],
-                data["models"][name]["model_sha256"],
-                data["traffic"]["requests"][name],
-                data["traffic"]["failed_requests"][name],
-            ]
-            for name in (PRODUCTION, CANDIDATE)
-        ],
-    )
-    steps = h.table(
-        ["step", "share", "baking (real s)", "baking (rehearsal s)"],
+            name,
+            data["models"][name]["artifact"],
+            data["models"][name]["model_sha256"],
+            data["traffic"]["requests"][name],
+            data["traffic"]["failed_requests"][name],
+        ]
+        for name in (PRODUCTION, CANDIDATE)
+    ]
+    steps = [
+        [s["label"], f"{s['share'] * 100:g}%", s["real_seconds"], s["rehearsal_seconds"]]
+        for s in data["steps"]
+    ]
+    periods = [
         [
-            [s["label"], f"{s['share'] * 100:g}%", s["real_seconds"], s["rehearsal_seconds"]]
-            for s in data["steps"]
-        ],
-    )
-    periods = h.table(
-        [
-            "#",
-            "start s",
-            "share",
-            "prod req",
-            "prod p99 ms",
-            "cand req",
-            "cand p99 ms",
-            "cand err %",
-            "latency alarm",
-            "error alarm",
-        ],
-        [
-            [
-                p["index"],
-                p["start"],
-                f"{p['share'] * 100:g}%",
-                p["production"]["requests"],
-                p["production"]["p99_ms"],
-                p["candidate"]["requests"],
-                p["candidate"]["p99_ms"],
-                p["candidate"]["error_rate_percent"],
-                p["breaches"][LATENCY],
-                p["breaches"][ERRORS],
-            ]
-            for p in data["periods"]
-        ],
-        bad_rows=[p["evaluated"] and any(p["breaches"].values()) for p in data["periods"]],
-    )
-    return h.page(
-        f"Canary rehearsal: {data['stack']}: {data['decision']}",
-        [
-            h.section("Outcome", head),
-            h.section(
-                "Traffic share, latency and errors",
-                h.figure(figure_svg, "Dotted lines: schedule steps; red line: rollback."),
-            ),
-            h.section("Models", models),
-            h.section("Schedule", steps),
-            h.section("Alarm periods", periods),
-        ],
+            p["index"],
+            p["start"],
+            f"{p['share'] * 100:g}%",
+            p["production"]["requests"],
+            p["production"]["p99_ms"],
+            p["candidate"]["requests"],
+            p["candidate"]["p99_ms"],
+            p["candidate"]["error_rate_percent"],
+            p["breaches"][LATENCY],
+            p["breaches"][ERRORS],
+        ]
+        for p in data["periods"]
+    ]
+    return render(
+        "canary.html",
+        title=f"Canary rehearsal: {data['stack']}: {data['decision']}",
         subtitle="Production and candidate served by the real inference server on loopback, "
         "traffic shifted along the stack's schedule, judged by the endpoint's alarm thresholds.",
+        outcome=outcome,
+        plot=figure_svg,
+        models=models,
+        steps=steps,
+        periods=periods,
+        breached=[p["evaluated"] and any(p["breaches"].values()) for p in data["periods"]],
     )
 
 

@@ -13,9 +13,9 @@ from typing import Any
 
 from ml.demo.runner import StepResult
 from ml.demo.steps import Identity, ReportLink
-from ml.reports import html as h
 from ml.reports import markdown as md
 from ml.reports.core import dumps, write_text_atomic
+from ml.reports.html import Badge, render
 
 REPORT_KIND = "mlops demo"
 """`summary.json`'s `report` value; also how a demo folder is recognised for reuse."""
@@ -170,50 +170,31 @@ def markdown(summary: DemoSummary) -> str:
 
 
 def html(summary: DemoSummary) -> str:
-    rows = [
+    steps = [
         [
-            h.Raw(h.badge(None if r.status == "skipped" else r.status == "passed", r.status)),
+            Badge(None if r.status == "skipped" else r.status == "passed", r.status),
             r.title,
             f"{r.seconds:.1f}s",
             r.detail,
         ]
         for r in summary.results
     ]
-    sections = [
-        h.section(
-            "Steps",
-            h.paragraph(_verdict(summary)),
-            h.table(
-                ["", "step", "time", "result"],
-                rows,
-                [r.status == "failed" for r in summary.results],
-            ),
-        ),
-        h.section(
-            "Identities",
-            h.paragraph(summary.identity_line),
-            h.table(IDENTITY_HEADERS, _identity_rows(summary)),
-        ),
-    ]
-    by_section: dict[str, list[ReportLink]] = {}
+    by_section: dict[str, list[tuple[str, str]]] = {}
     for link in summary.reports:
-        by_section.setdefault(link.section, []).append(link)
-    for name, links in by_section.items():
-        items = "".join(
-            f'<li><a href="{h.escape(summary.relative(link.path))}">{h.escape(link.title)}</a></li>'
-            for link in links
-        )
-        sections.append(h.section(name, f"<ul>{items}</ul>"))
-    sections.append(
-        h.section(
-            "Summaries",
-            '<ul><li><a href="summary.md">summary.md</a></li>'
-            '<li><a href="summary.json">summary.json</a></li>'
-            '<li><a href="demo.log">demo.log</a> (every library log line)</li></ul>',
-        )
-    )
+        by_section.setdefault(link.section, []).append((link.title, summary.relative(link.path)))
     subtitle = (
         f"stack {summary.stack}, started {summary.started.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC, "
         "on the embedded AWS emulator"
     )
-    return h.page("mlops demo: the whole release, offline", sections, subtitle=subtitle)
+    return render(
+        "demo_index.html",
+        title="mlops demo: the whole release, offline",
+        subtitle=subtitle,
+        verdict=_verdict(summary),
+        steps=steps,
+        failed=[r.status == "failed" for r in summary.results],
+        identity_line=summary.identity_line,
+        identity_headers=IDENTITY_HEADERS,
+        identities=_identity_rows(summary),
+        reports=list(by_section.items()),
+    )

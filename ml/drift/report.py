@@ -10,8 +10,8 @@ from typing import Any
 
 from ml.drift.detect import CategoricalDrift, DriftResult, NumericDrift
 from ml.reports import ReportPaths, plots, write_reports
-from ml.reports import html as h
 from ml.reports import markdown as md
+from ml.reports.html import Badge, render
 
 TOP_DISTRIBUTIONS = 4
 
@@ -72,33 +72,30 @@ def markdown_section(result: DriftResult, heading: str = "###") -> str:
     return "\n".join(lines)
 
 
-def html_sections(result: DriftResult) -> list[str]:
+def html_context(result: DriftResult) -> dict[str, Any]:
+    """What `drift_sections.html` shows: verdict, charts, distributions and the table."""
     ranked = result.ranked()
     numeric = [f for f in ranked if isinstance(f, NumericDrift)]
     charts = []
     if numeric:
         charts.append(
-            h.figure(
-                plots.horizontal_bars(
-                    [f.name for f in numeric],
-                    [f.ks.statistic for f in numeric],
-                    "KS statistic per numeric feature",
-                    "KS statistic",
-                    threshold=result.thresholds.ks_statistic,
-                    highlight=[f.drifted for f in numeric],
-                )
+            plots.horizontal_bars(
+                [f.name for f in numeric],
+                [f.ks.statistic for f in numeric],
+                "KS statistic per numeric feature",
+                "KS statistic",
+                threshold=result.thresholds.ks_statistic,
+                highlight=[f.drifted for f in numeric],
             )
         )
     charts.append(
-        h.figure(
-            plots.horizontal_bars(
-                [f.name for f in ranked],
-                [f.psi for f in ranked],
-                "PSI per feature",
-                "PSI",
-                threshold=result.thresholds.psi,
-                highlight=[f.drifted for f in ranked],
-            )
+        plots.horizontal_bars(
+            [f.name for f in ranked],
+            [f.psi for f in ranked],
+            "PSI per feature",
+            "PSI",
+            threshold=result.thresholds.psi,
+            highlight=[f.drifted for f in ranked],
         )
     )
     distributions = []
@@ -107,61 +104,41 @@ def html_sections(result: DriftResult) -> list[str]:
         if isinstance(f, NumericDrift):
             counts = {"reference": f.histogram.reference, "current": f.histogram.current}
             edges = f.histogram.edges
+            distributions.append((plots.histogram_overlay(edges, counts, f.name, f.name), caption))
             distributions.append(
-                h.figure(plots.histogram_overlay(edges, counts, f.name, f.name), caption)
-            )
-            distributions.append(
-                h.figure(
+                (
                     plots.ecdf_overlay(edges, counts, f"{f.name}: cumulative", f.name),
                     f"KS statistic {f.ks.statistic:.4f} (central 99% of values shown)",
                 )
             )
         else:
             counts = {"reference": f.chi2.reference, "current": f.chi2.current}
-            svg = plots.category_bars(f.chi2.categories, counts, f.name)
-            distributions.append(h.figure(svg, caption))
+            distributions.append((plots.category_bars(f.chi2.categories, counts, f.name), caption))
     rows = []
     for f in ranked:
         if isinstance(f, NumericDrift):
             tests: list[Any] = [f.ks.statistic, f.ks.pvalue, None]
         else:
             tests = [None, None, f.chi2.pvalue]
-        rows.append(
-            [
-                f.name,
-                f.kind,
-                *tests,
-                f.psi,
-                h.Raw(h.badge(not f.drifted, "drift" if f.drifted else "ok")),
-                "; ".join(f.reasons),
-            ]
-        )
-    verdict = h.badge(
+        badge = Badge(not f.drifted, "drift" if f.drifted else "ok")
+        rows.append([f.name, f.kind, *tests, f.psi, badge, "; ".join(f.reasons)])
+    n = len(result.features)
+    verdict = Badge(
         not result.drifted,
-        f"drift in {len(result.drifted)} of {len(result.features)} features"
+        f"drift in {len(result.drifted)} of {n} features"
         if result.drifted
-        else f"no drift in {len(result.features)} features",
+        else f"no drift in {n} features",
     )
-    return [
-        h.section(
-            "Drift",
-            f"<p>{verdict}</p>",
-            h.paragraph(
-                f"Reference: {result.reference_rows:,} rows; current: {result.current_rows:,} "
-                "rows. " + thresholds_sentence(result)
-            ),
-            h.grid(*charts),
-        ),
-        h.section("Distributions of the most changed features", h.grid(*distributions)),
-        h.section(
-            "All features",
-            h.table(
-                ["feature", "kind", "KS statistic", "KS p-value", "χ² p-value", "PSI", "", "why"],
-                rows,
-                [f.drifted for f in ranked],
-            ),
-        ),
-    ]
+    return {
+        "verdict": verdict,
+        "summary": f"Reference: {result.reference_rows:,} rows; current: "
+        f"{result.current_rows:,} rows. " + thresholds_sentence(result),
+        "charts": charts,
+        "distributions": distributions,
+        "headers": HEADERS,
+        "rows": rows,
+        "bad": [f.drifted for f in ranked],
+    }
 
 
 def write_drift_reports(
@@ -177,5 +154,10 @@ def write_drift_reports(
         ]
     )
     data = {"reference": reference, "current": current, **result.to_json()}
-    page = h.page("Data drift report", html_sections(result), subtitle=f"{reference} vs {current}")
+    page = render(
+        "drift.html",
+        title="Data drift report",
+        subtitle=f"{reference} vs {current}",
+        drift=html_context(result),
+    )
     return write_reports(out_dir, name, markdown=markdown, data=data, html=page)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from ml.quality.evaluate import QualityResult
 from ml.reports import ReportPaths, plots, write_reports
-from ml.reports import html as h
 from ml.reports import markdown as md
+from ml.reports.html import Badge, render
 
 
 @dataclass(frozen=True)
@@ -143,28 +143,19 @@ def write_quality_reports(
             c.baseline,
             md.signed(c.change) if c.change is not None else None,
             c.limit,
-            h.Raw(h.badge(None if c.limit is None else not c.regressed)),
+            Badge(None if c.limit is None else not c.regressed),
         ]
         for c in result.checks
     ]
-    page = h.page(
-        title,
-        [
-            h.section(
-                "Verdict",
-                f"<p>{h.badge(not result.regressions, _verdict(result))}</p>",
-                h.paragraph(f"Baseline: {baseline_source}. " + _tolerance_sentence(result)),
-                h.table(
-                    ["metric", "window", "baseline", "change", "worst accepted", ""],
-                    html_rows,
-                    [c.regressed for c in result.checks],
-                ),
-            ),
-            h.section(
-                "Plots", h.grid(h.figure(bars), h.figure(roc, f"AUC {result.metrics.roc_auc:.4f}"))
-            ),
-            h.section("Counts", h.key_values(_counts(result, window))),
-        ],
+    page = render(
+        "quality.html",
+        title=title,
         subtitle=window.describe(),
+        verdict=Badge(not result.regressions, _verdict(result)),
+        baseline=f"Baseline: {baseline_source}. " + _tolerance_sentence(result),
+        checks=html_rows,
+        regressed=[c.regressed for c in result.checks],
+        charts=[(bars, ""), (roc, f"AUC {result.metrics.roc_auc:.4f}")],
+        counts=_counts(result, window),
     )
     return write_reports(out_dir, "quality", markdown=markdown, data=data, html=page)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +10,8 @@ import numpy as np
 from ml.drift import report as drift_report
 from ml.metrics import HIGHER_IS_BETTER, average_ranks
 from ml.reports import ReportPaths, plots, write_reports
-from ml.reports import html as h
 from ml.reports import markdown as md
+from ml.reports.html import Badge, render
 from ml.tracking.runs import TrackingLink
 from ml.validation.explain import Explanation
 from ml.validation.run import ModelEvaluation, ValidationResult
@@ -176,19 +175,20 @@ def _shares(values: np.ndarray) -> list[float | None]:
     return shares
 
 
-def _explanation_html(e: Explanation) -> str:
+def _explanation_html(e: Explanation) -> dict[str, Any]:
+    """The feature-contributions section of `validation.html`."""
     shown = e.ranked()[:SHOWN_FEATURES]
     names = [e.features[i] for i in shown]
     step = -(-e.rows // SWARM_ROWS)
     points, values = e.contributions[::step], e.values[::step]
-    charts = h.grid(
-        h.figure(
+    charts = [
+        (
             plots.horizontal_bars(
                 names, [e.importance[i] for i in shown], "Global importance", "mean |contribution|"
             ),
             "mean absolute TreeSHAP contribution per feature (log-odds), most important first",
         ),
-        h.figure(
+        (
             plots.beeswarm(
                 names,
                 [points[:, i].tolist() for i in shown],
@@ -199,25 +199,23 @@ def _explanation_html(e: Explanation) -> str:
             f"one dot per row ({len(points):,} of the {e.rows:,} explained); colour: the "
             "feature's value, low (blue) to high (red)",
         ),
-    )
-    examples = h.table(
-        ["example", "probability", "raw score", "largest contributions"],
+    ]
+    examples = [
         [
-            [
-                f"{x.label} (row {x.row:,})",
-                x.probability,
-                x.raw_score,
-                ", ".join(f"{f}={v:.4g}: {c:+.4f}" for f, v, c in x.contributions),
-            ]
-            for x in e.examples
-        ],
-    )
-    importance = h.table(
-        ["feature", "mean |contribution|", "mean contribution"],
-        [[e.features[i], e.importance[i], e.mean_contribution[i]] for i in e.ranked()],
-    )
-    note = h.paragraph(_sample_note(e).replace("`", ""))
-    return h.section("Feature contributions", note, charts, examples, importance)
+            f"{x.label} (row {x.row:,})",
+            x.probability,
+            x.raw_score,
+            ", ".join(f"{f}={v:.4g}: {c:+.4f}" for f, v, c in x.contributions),
+        ]
+        for x in e.examples
+    ]
+    importance = [[e.features[i], e.importance[i], e.mean_contribution[i]] for i in e.ranked()]
+    return {
+        "note": _sample_note(e).replace("`", ""),
+        "charts": charts,
+        "examples": examples,
+        "importance": importance,
+    }
 
 
 def _evaluation_json(e: ModelEvaluation | None) -> dict[str, Any] | None:
@@ -267,24 +265,16 @@ def _latency_bound(result: ValidationResult) -> float:
     return next(g.limit for g in result.gates if g.name == "latency_p99_ms")
 
 
-def render_html(result: ValidationResult) -> str:
+def render_html(result: ValidationResult, training_run: TrackingLink | None = None) -> str:
     c, p = result.candidate, result.production
-    gate_table = h.table(
-        ["gate", "result", "candidate", "production", "limit", "margin", "detail"],
-        [
-            [
-                g.name,
-                h.Raw(h.badge(g.passed)),
-                g.candidate,
-                g.baseline,
-                _limit(g),
-                g.margin,
-                g.message,
-            ]
+    gates = {
+        "headers": ["gate", "result", "candidate", "production", "limit", "margin", "detail"],
+        "rows": [
+            [g.name, Badge(g.passed), g.candidate, g.baseline, _limit(g), g.margin, g.message]
             for g in result.gates
         ],
-        [not g.passed for g in result.gates],
-    )
+        "bad": [not g.passed for g in result.gates],
+    }
     series = {"candidate": [getattr(c.metrics, m) for m in METRIC_NAMES]}
     latency = {"candidate": [c.latency.p50_ms, c.latency.p99_ms]}
     roc = {"candidate": c.roc}
@@ -292,39 +282,47 @@ def render_html(result: ValidationResult) -> str:
         series["production"] = [getattr(p.metrics, m) for m in METRIC_NAMES]
         latency["production"] = [p.latency.p50_ms, p.latency.p99_ms]
         roc["production"] = p.roc
-    charts = h.grid(
-        h.figure(
+    charts = [
+        (
             plots.grouped_bars(list(METRIC_NAMES), series, "Held-out metrics"),
             "accuracy and ROC AUC: higher is better; log loss: lower is better",
         ),
-        h.figure(
+        (
             plots.curves(
                 roc, "ROC curve", "false positive rate", "true positive rate", diagonal=True
-            )
+            ),
+            "",
         ),
-        h.figure(
+        (
             plots.grouped_bars(["p50", "p99"], latency, "Single-row latency", "ms"),
             f"bound: p99 ≤ {_latency_bound(result):g} ms",
         ),
-    )
-    against = str(p.path) if p else "no production model"
-    sections = [
-        h.section("Gates", f"<p>{h.badge(result.passed, _verdict(result)[2:])}</p>", gate_table),
-        h.section("Candidate vs production", charts),
-        *([_explanation_html(c.explanation)] if c.explanation else []),
-        *(drift_report.html_sections(result.drift) if result.drift else []),
     ]
-    return h.page("Model validation", sections, subtitle=f"candidate {c.path} vs {against}")
+    against = str(p.path) if p else "no production model"
+    return render(
+        "validation.html",
+        title="Model validation",
+        subtitle=f"candidate {c.path} vs {against}",
+        verdict=Badge(result.passed, _verdict(result)[2:]),
+        gates=gates,
+        charts=charts,
+        explanation=_explanation_html(c.explanation) if c.explanation else None,
+        drift=drift_report.html_context(result.drift) if result.drift else None,
+        training_run=_training_run_line(training_run) if training_run else None,
+    )
+
+
+def _training_run_line(training_run: TrackingLink) -> str:
+    return f"Candidate training run: {training_run.describe()}."
 
 
 def write_validation_reports(
     out_dir: Path, result: ValidationResult, training_run: TrackingLink | None = None
 ) -> ReportPaths:
     """The three reports; `training_run` (the candidate's MLflow run) is linked from each."""
-    markdown, data, html = render_markdown(result), render_json(result), render_html(result)
+    markdown, data = render_markdown(result), render_json(result)
+    html = render_html(result, training_run)
     if training_run is not None:
-        line = f"Candidate training run: {training_run.describe()}."
-        markdown += f"\n\n{md.cell(line)}\n"
+        markdown += f"\n\n{md.cell(_training_run_line(training_run))}\n"
         data["training_run"] = training_run.model_dump()
-        html = html.replace("</body>", f"<p>{escape(line)}</p>\n</body>", 1)
     return write_reports(out_dir, "validation", markdown=markdown, data=data, html=html)

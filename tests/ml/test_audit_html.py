@@ -3,6 +3,7 @@ and renders it; the screenshot is kept under build/ for people to look at."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from datetime import date
 from pathlib import Path
@@ -35,6 +36,31 @@ def test_html_report_is_self_contained(html_report):
     # Then it loads nothing from the network (no CDN, no external script or style)
     for marker in ("http://", "https://", "<link", "src="):
         assert marker not in text, f"the report must be self-contained, found {marker!r}"
+
+
+def test_html_report_lists_the_failing_policy_with_its_finding(html_report):
+    # Given the dev report with the access-logging waiver withdrawn
+    text = html_report.read_text(encoding="utf-8")
+    # When its summary, policy table and controls are read
+    start = text.index('id="failures">')
+    failures = text[start : text.index("</ul>", start)]
+    policy_row = re.search(
+        r"<tr><td><code>s3-bucket-access-logging-enabled</code></td>.*?</tr>", text
+    )
+    failing = re.findall(r'<details class="control"[^>]*data-status="fail"[^>]*>', text)
+    # Then the failure names the policy, the bucket and the fix, its markup escaped
+    assert failures.count("<li>") == 1, failures
+    assert (
+        "<li>s3-bucket-access-logging-enabled: S3 bucket `mlops-dev-logs`: server access "
+        "logging must be enabled (found no BucketLogging); add aws.s3.BucketLogging with "
+        "target_bucket=&lt;the stack&#39;s log bucket&gt;"
+    ) in failures, failures
+    # And the policy table marks the policy FAIL, and its controls are open and failing
+    assert policy_row and policy_row.group(0).endswith(
+        '<td><span class="badge fail">FAIL</span></td></tr>'
+    ), policy_row
+    assert failing and all(" open" in tag for tag in failing), failing
+    assert 'id="control-FSBP-S3.9"' in "".join(failing), failing
 
 
 @pytest.fixture(scope="module")

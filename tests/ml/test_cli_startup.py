@@ -38,6 +38,7 @@ HEAVY = (
     "rich",
     "securesystemslib",
     "cryptography",
+    "jinja2",  # the report templates: only a command that writes a report loads it
 )
 
 EVERY_HELP = """

@@ -12,10 +12,11 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from benchmarks.reports import drift_result
-from ml.drift.detect import DriftResult
+from ml.drift.detect import DriftResult, detect_drift
 from ml.drift.report import write_drift_reports
 from tests.ml.browser_support import chromium
 
@@ -82,6 +83,36 @@ def test_drift_report_path_never_imports_matplotlib(tmp_path: Path) -> None:
     # then matplotlib is not loaded (its import alone costs about a second)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.strip() == "[]", f"matplotlib loaded: {run.stdout[:300]}"
+
+
+def test_drift_page_names_each_drifted_feature_with_its_ks_statistic(tmp_path: Path) -> None:
+    # given 100 reference values 0..99: `shifted` moved by 50 (KS statistic exactly 0.5,
+    # half of one sample lies below the other), `<script>` by 30 (0.3), `steady` unchanged
+    reference = {name: np.arange(100.0) for name in ("shifted", "<script>", "steady")}
+    current = {
+        "shifted": np.arange(100.0) + 50,
+        "<script>": np.arange(100.0) + 30,
+        "steady": np.arange(100.0),
+    }
+    result = detect_drift(reference, current)
+    # when the drift report is written
+    page = write_drift_reports(tmp_path, result, "ref.csv", "cur.csv").html.read_text()
+    # then the verdict counts two of three, and each drifted feature's row shows its KS
+    # statistic, a drift badge and the highlight; the steady feature is ok at 0
+    rows = re.findall(r"<tr[^>]*><td>[^<]*</td>.*?</tr>", page)
+    assert '<span class="badge fail">drift in 2 of 3 features</span>' in page, page[:3000]
+    assert rows[0].startswith(
+        '<tr class="bad"><td>shifted</td><td>numeric</td><td class="num">0.5000</td>'
+    ), rows[0]
+    assert rows[1].startswith(
+        '<tr class="bad"><td>&lt;script&gt;</td><td>numeric</td><td class="num">0.3000</td>'
+    ), rows[1]
+    assert '<span class="badge fail">drift</span>' in rows[1], rows[1]
+    assert rows[2].startswith('<tr><td>steady</td><td>numeric</td><td class="num">0.0000</td>')
+    assert '<span class="badge ok">ok</span>' in rows[2], rows[2]
+    # and the feature named `<script>` is text everywhere, in the table and the charts
+    assert "<script" not in page, "a feature name must never become markup"
+    assert "<title>&lt;script&gt;: 0.3</title>" in page, "the KS bar's tooltip, escaped"
 
 
 @pytest.mark.slow
