@@ -113,25 +113,28 @@ def option_envvars() -> frozenset[str]:
     )
 
 
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch) -> Cli:
+@pytest.fixture(scope="session")
+def cli() -> Cli:
     """Run `mlops` in this process with Typer's `CliRunner`, as the console script runs it
-    (`ml.cli.app`, its one-line errors and exit codes). No option comes from the shell
-    pytest started in: the variables options read are removed when they still hold the
-    shell's value (a fixture or the test sets its own). Unexpected exceptions propagate,
-    so a traceback fails the test rather than hiding in an exit code 1."""
+    (`ml.cli.app`, its one-line errors and exit codes); any fixture scope may use it. No
+    option comes from the shell pytest started in: a variable an option reads is unset
+    for the run while it still holds the shell's value (a fixture or the test may set its
+    own). Unexpected exceptions propagate, so a traceback fails the test rather than
+    hiding behind exit code 1."""
     from typer.testing import CliRunner
 
     from ml.cli import app
 
-    for var in option_envvars():
-        if var in _SHELL_ENV and os.environ.get(var) == _SHELL_ENV[var]:
-            monkeypatch.delenv(var)
     runner = CliRunner()
 
     def invoke(*argv: str | Path, input: str | None = None) -> CliResult:
+        inherited = {
+            var: None
+            for var in option_envvars()
+            if var in _SHELL_ENV and os.environ.get(var) == _SHELL_ENV[var]
+        }
         args = [str(arg) for arg in argv]
-        result = runner.invoke(app, args, input=input, catch_exceptions=False)
+        result = runner.invoke(app, args, input=input, env=inherited, catch_exceptions=False)
         return CliResult(result.exit_code, result.stdout, result.stderr)
 
     return invoke
