@@ -694,11 +694,13 @@ class DemoRun:
         from ml import aws
         from ml.emulator import bootstrap_stack
         from ml.emulator.bootstrap import in_account, promotion_peers
-        from ml.registry.promote import PromotionTarget, promote
+        from ml.registry.promote import PromotionTarget, promote, promotion_stacks
 
         assert self.cfg is not None and self.candidate_version is not None
         (target,) = self.cfg.promotes_to[:1]
-        self.target_cfg = load_stack(target.stack, self.root)
+        _, self.target_cfg = promotion_stacks(
+            self.settings.stack, target.stack, self.model_name, self.root
+        )
         graph = Graph.from_json(render_graph(target.stack, self.root))
         progress.note(f"bootstrapping {target.stack} in account {target.account_id}")
         clients = {
@@ -744,24 +746,11 @@ class DemoRun:
     def _promotion_source(self) -> Any:
         """What `mlops promote` reads from the target's `mlops:promotion`, in emulator ids."""
         from ml.emulator.bootstrap import promotion_peers
-        from ml.registry.promote import PromotionSource
+        from ml.registry.promote import promotion_source
 
         assert self.cfg is not None and self.target_cfg is not None
-        promotion = self.target_cfg.promotion
-        if promotion is None or promotion.from_stack != self.settings.stack:
-            raise MlopsError(
-                f"Pulumi.{self.target_cfg.environment}.yaml takes no promotions from "
-                f"{self.settings.stack} (mlops:promotion.fromStack)"
-            )
         peers = promotion_peers(self.target_cfg, self.emulated)
-        return PromotionSource(
-            stack=self.settings.stack,
-            account_id=peers[promotion.source_account_id],
-            region=self.cfg.region,
-            partition="aws",
-            group=self.group,
-            trusted_key_arns=tuple(peers[arn] for arn in promotion.trusted_signing_key_arns),
-        )
+        return promotion_source(self.cfg, self.target_cfg, self.model_name, peers.__getitem__)
 
     def approve_promoted(self, progress: Progress) -> str:
         """`mlops approve --stack prod` by prod's approver, as for any package."""
