@@ -768,35 +768,28 @@ class DemoRun:
     def verify_promoted(self, progress: Progress) -> str:
         """`mlops release verify --require-idle --stack prod` as prod's deploy role: the
         promoted version verifies with the staging key prod trusts, bound to the staging
-        package (the trusted source's ARNs are the emulated accounts')."""
-        from ml.provenance.check import kms_verifier
-        from ml.registry.check import TrustedSource
-        from ml.release.service import stack_verifier, verify_release
+        package (the trusted source's ids are the emulated accounts')."""
+        from ml.emulator.bootstrap import promotion_peers
+        from ml.release.service import stack_verifier, trusted_source, verify_release
 
         assert self.target_cfg is not None and self.target is not None
-        source = self._promotion_source()
         declared = self.target_cfg.served_models.get(self.model_name)
         if declared != self.promoted_version:
             raise MlopsError(
                 f"Pulumi.{self.target_cfg.environment}.yaml declares {self.model_name} "
                 f"v{declared}, the promotion made v{self.promoted_version}"
             )
+        peers = promotion_peers(self.target_cfg, self.emulated)
         with self.acting_as(
             "deploy", "verify-target", "verify the promoted version", *VERIFY, on=self.target
         ) as aws:
+            kms = lambda: aws["kms"]  # noqa: E731
             result = verify_release(
                 self.target_cfg,
                 sagemaker=aws["sagemaker"],
                 s3=aws["s3"],
-                verifier=stack_verifier(
-                    self.target_cfg, lambda: aws["kms"], self.target.signing_key_arn
-                ),
-                source=TrustedSource(
-                    stack=source.stack,
-                    account_id=source.account_id,
-                    key_arns=source.trusted_key_arns,
-                    verifier_for=lambda arn: kms_verifier(aws["kms"], arn),
-                ),
+                verifier=stack_verifier(self.target_cfg, kms, self.target.signing_key_arn),
+                source=trusted_source(self.target_cfg, kms, peers.__getitem__),
                 require_idle=True,
             )
         self.facts["target_verified"] = result.summary()

@@ -49,16 +49,19 @@ def stack_verifier(
     return trusted_verifier(public_key, key_id or signing_key_alias(cfg.name_prefix), kms)
 
 
-def trusted_source(cfg: StackConfig, kms: KmsClient) -> TrustedSource | None:
+def trusted_source(
+    cfg: StackConfig, kms: KmsClient, remap: Callable[[str], str] = lambda name: name
+) -> TrustedSource | None:
     """The stack's promotion source (`mlops:promotion`): promoted packages verify with the
-    source's trusted signing keys, through KMS in the source account."""
+    source's trusted signing keys, through KMS in the source account. `remap` maps the
+    account id and key ARNs where they are known by other names (the emulator's accounts)."""
     promotion = cfg.promotion
     if promotion is None:
         return None
     return TrustedSource(
         stack=promotion.from_stack,
-        account_id=promotion.source_account_id,
-        key_arns=promotion.trusted_signing_key_arns,
+        account_id=remap(promotion.source_account_id),
+        key_arns=tuple(remap(arn) for arn in promotion.trusted_signing_key_arns),
         verifier_for=lambda arn: kms_verifier(kms(), arn),
     )
 
