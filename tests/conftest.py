@@ -100,7 +100,7 @@ def option_envvars() -> frozenset[str]:
 
     from ml.cli import app
 
-    def walk(command: Any) -> Any:
+    def walk(command: Any) -> Iterator[Any]:
         yield command
         for sub in getattr(command, "commands", {}).values():
             yield from walk(sub)
