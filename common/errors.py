@@ -14,3 +14,17 @@ class MlopsError(Exception):
         super().__init__(message)
         if exit_code is not None:
             self.exit_code = exit_code
+
+
+class CheckFailed(MlopsError):
+    """A check ran and found a problem (exit 1 unless said otherwise).
+
+    It carries the `result` the check produced, so a command can still print its table or
+    write its report before it fails with the one line, and a caller that is not the CLI
+    (the demo) fails on exactly the same checks."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, result: object, exit_code: int | None = None):
+        super().__init__(message, exit_code)
+        self.result = result

@@ -1,13 +1,14 @@
-"""Shared fixtures: the repository root, the rendered graph of each shipped stack, and the
-session's one run of README's `make demo`."""
+"""Shared fixtures: the repository root, the rendered graph of each shipped stack, `cli`
+(every in-process `mlops` run), and the session's one run of README's `make demo`."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -39,6 +40,10 @@ def wait_until(
             said = what() if callable(what) else what
             raise AssertionError(f"waited {timeout:g} s: {said}")
         time.sleep(poll)
+
+
+_SHELL_ENV = dict(os.environ)
+"""The environment pytest started in (a CI job's GH_REPO, a developer's MLOPS_* ...)."""
 
 
 @pytest.fixture(scope="session")
@@ -88,6 +93,70 @@ def graph_of() -> Callable[[str], Graph]:
 def stack_graph(request: pytest.FixtureRequest) -> Graph:
     """Parametrises a test over every shipped stack's graph."""
     return rendered(request.param)
+
+
+@dataclass(frozen=True)
+class CliResult:
+    """One `mlops` run: its exit code, and stdout and stderr kept apart (so a test can
+    check an error is one line on stderr). Unpacks as `code, out, err = cli(...)`."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.exit_code, self.stdout, self.stderr))
+
+
+Cli = Callable[..., CliResult]
+"""`cli("release", "verify", "--stack", "dev")`: run `mlops` with those arguments."""
+
+
+@cache
+def option_envvars() -> frozenset[str]:
+    """Every environment variable an `mlops` option reads, from the tree typer builds."""
+    from typer.main import get_command
+
+    from ml.cli import app
+
+    def walk(command: Any) -> Iterator[Any]:
+        yield command
+        for sub in getattr(command, "commands", {}).values():
+            yield from walk(sub)
+
+    return frozenset(
+        var
+        for command in walk(get_command(app))
+        for param in command.params
+        for var in ([param.envvar] if isinstance(param.envvar, str) else param.envvar or ())
+    )
+
+
+@pytest.fixture(scope="session")
+def cli() -> Cli:
+    """Run `mlops` in this process with Typer's `CliRunner`, as the console script runs it
+    (`ml.cli.app`, its one-line errors and exit codes); any fixture scope may use it. No
+    option comes from the shell pytest started in: a variable an option reads is unset
+    for the run while it still holds the shell's value (a fixture or the test may set its
+    own). Unexpected exceptions propagate, so a traceback fails the test rather than
+    hiding behind exit code 1."""
+    from typer.testing import CliRunner
+
+    from ml.cli import app
+
+    runner = CliRunner()
+
+    def invoke(*argv: str | Path, input: str | None = None) -> CliResult:
+        inherited = {
+            var: None
+            for var in option_envvars()
+            if var in _SHELL_ENV and os.environ.get(var) == _SHELL_ENV[var]
+        }
+        args = [str(arg) for arg in argv]
+        result = runner.invoke(app, args, input=input, env=inherited, catch_exceptions=False)
+        return CliResult(result.exit_code, result.stdout, result.stderr)
+
+    return invoke
 
 
 @dataclass(frozen=True)

@@ -978,8 +978,7 @@ def _deploy(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
                 conditions=[Condition("ArnEquals", "sagemaker:VolumeKmsKey", [args.data_key_arn])],
             ),
             Statement(
-                sid="ManageServing",
-                unused_in_demo_because=PULUMI_UP,
+                sid="ManageServing",  # the demo's `release verify --require-idle` uses it
                 actions=(
                     "sagemaker:AddTags",
                     "sagemaker:CreateEndpoint",

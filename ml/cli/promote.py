@@ -64,28 +64,21 @@ def promote(
     report into --to's bucket (its CMK) and register it PendingManualApproval there, with
     the source package as its provenance. Runs as --to's promoting role (gh-promote)."""
     from ml import aws
+    from ml.registry.promote import (
+        PromotionTarget,
+        promotion_source,
+        promotion_stacks,
+    )
     from ml.registry.promote import promote as promote_package
 
-    source_cfg, target_cfg = _stacks(source, target, model, root)
+    source_cfg, target_cfg = promotion_stacks(source, target, model, root)
     version = version or source_cfg.served_models.get(model)
     if version is None:
         raise MlopsError(f"Pulumi.{source}.yaml serves no version of {model}: pass --version")
-    promotion = target_cfg.promotion
-    assert promotion is not None  # checked by _stacks
-    partition = promotion.trusted_signing_key_arns[0].split(":")[1]
-    from ml.registry.promote import PromotionSource, PromotionTarget
-
     result = promote_package(
         model,
         version,
-        PromotionSource(
-            stack=source,
-            account_id=promotion.source_account_id,
-            region=source_cfg.region,
-            partition=partition,
-            group=source_cfg.model_group(model),
-            trusted_key_arns=promotion.trusted_signing_key_arns,
-        ),
+        promotion_source(source_cfg, target_cfg, model),
         PromotionTarget(
             stack=target,
             group=target_cfg.model_group(model),
@@ -110,29 +103,3 @@ def promote(
         f"{package.version} ({package.approval_status}) {package.arn}; artifact "
         f"{result.artifact_digest[:16]}"
     )
-
-
-def _stacks(source: str, target: str, model: str, root: Path) -> tuple[Any, Any]:
-    """Both stacks' configs, once the pair is one the target's file allows."""
-    from infra.config import load_stack
-
-    if source == target:
-        raise MlopsError(f"--from and --to are both {source}: promote from one stack into another")
-    target_cfg = load_stack(target, root)
-    promotion = target_cfg.promotion
-    if promotion is None:
-        raise MlopsError(
-            f"stack {target} takes no promotions: add mlops:promotion (fromStack, "
-            f"sourceAccountId, trustedSigningKeyArns) to Pulumi.{target}.yaml"
-        )
-    if promotion.from_stack != source:
-        raise MlopsError(
-            f"stack {target} promotes from {promotion.from_stack}, not {source} "
-            f"(mlops:promotion.fromStack in Pulumi.{target}.yaml)"
-        )
-    source_cfg = load_stack(source, root)
-    for cfg in (source_cfg, target_cfg):
-        if model not in cfg.models:
-            known = ", ".join(sorted(cfg.models)) or "none"
-            raise MlopsError(f"stack {cfg.environment} serves no model {model!r} (it has: {known})")
-    return source_cfg, target_cfg

@@ -1,13 +1,12 @@
 """`mlops sign` and `mlops verify`: KMS-signed artifacts, verified through KMS or offline."""
 
 import json
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from common.errors import MlopsError
+from common.errors import CheckFailed, MlopsError
 from infra.contracts import SIGNATURE_FILE, Env
 from ml.cli.registry import DEFAULT_MODEL, stack_group
 from ml.cli.usage import LazyConsole, existing_path
@@ -199,28 +198,32 @@ def verify(
     ] = False,
 ) -> None:
     """Check that an artifact is exactly what the trusted key signed, file by file."""
-    from ml.provenance.check import default_signature, verify_artifact
+    from ml.provenance.service import verify_signed_artifact
 
-    with tempfile.TemporaryDirectory(prefix="mlops-verify-") as tmp:
-        envelope = signature or default_signature(artifact, Path(tmp))
-        result = verify_artifact(artifact, envelope, _verifier(public_key, key_id))
+    try:
+        result = verify_signed_artifact(
+            artifact, signature=signature, public_key=public_key, key_id=key_id
+        )
+    except CheckFailed as failed:
+        if as_json:
+            typer.echo(json.dumps(result_document(failed.result), indent=2, sort_keys=True))
+        raise
     if as_json:
         typer.echo(json.dumps(result_document(result), indent=2, sort_keys=True))
-    if not result.ok:
-        raise MlopsError(result.reason, 2 if result.bad_input else 1)
-    if not as_json:  # plain echo: rich would cost more to import than the check
-        typer.echo(f"{artifact}: {result.reason}")
-        if result.provenance is not None:
-            p = result.provenance
-            typer.echo(
-                f"  git commit {p.git_commit}, training data {p.training_data_hash}, "
-                f"job {p.training_job_name or '-'}, built by {p.builder_id}"
-            )
-            typer.echo(
-                f"  for model {p.model or '-'} in stack {p.stack or '-'} "
-                f"({p.model_package_group or '-'} version {p.version or '-'}), "
-                f"signed by {p.signed_by or '-'}"
-            )
+        return
+    # plain echo: rich would cost more to import than the check
+    typer.echo(f"{artifact}: {result.reason}")
+    if result.provenance is not None:
+        p = result.provenance
+        typer.echo(
+            f"  git commit {p.git_commit}, training data {p.training_data_hash}, "
+            f"job {p.training_job_name or '-'}, built by {p.builder_id}"
+        )
+        typer.echo(
+            f"  for model {p.model or '-'} in stack {p.stack or '-'} "
+            f"({p.model_package_group or '-'} version {p.version or '-'}), "
+            f"signed by {p.signed_by or '-'}"
+        )
 
 
 def result_document(result: "VerificationResult") -> dict[str, Any]:
@@ -241,19 +244,3 @@ def _object_file(path: Path | None, what: str) -> dict[str, Any] | None:
     from ml.provenance.builder import read_json_object
 
     return None if path is None else read_json_object(path, what)
-
-
-def _verifier(public_key: Path | None, key_id: str | None) -> Any:
-    if public_key is None and not key_id:
-        raise MlopsError(
-            f"no trusted key: pass --public-key PEM (offline) or --key-id (KMS), or set "
-            f"{PUBLIC_KEY_ENV} / {KEY_ID_ENV}"
-        )
-    from ml.provenance.check import trusted_verifier
-
-    def kms() -> Any:
-        from ml import aws  # boto3: only when KMS verifies (not with --public-key)
-
-        return aws.client("kms")
-
-    return trusted_verifier(public_key, key_id or "", kms)

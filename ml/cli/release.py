@@ -11,20 +11,20 @@ work; options belong after the subcommand (`mlops release verify --stack prod`).
 """
 
 import json
-import os
 import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from common.errors import MlopsError
-from infra.contracts import MODELS_PREFIX, Env, StackOutput, signing_key_alias
+from common.errors import CheckFailed, MlopsError
+from infra.contracts import MODELS_PREFIX, Env, StackOutput
 from ml.cli.options import KeyIdOption, PublicKeyOption, StackOption
 from ml.cli.usage import LazyConsole, RootOption, sub_app
 
 if TYPE_CHECKING:
-    from infra.config import StackConfig
+    from ml.release.service import WatchResult
+    from ml.release.verify import StackVerification
 
 app = sub_app(
     help="Release a model version by pull request (edit the stack file after checking the "
@@ -95,13 +95,15 @@ def release_version(
     from infra.config import load_stack, stack_file
     from ml import aws
     from ml.release.prepare import prepare_release, resolve_model
+    from ml.release.service import stack_session, stack_verifier, trusted_source
 
     cfg = load_stack(stack, root)
     name = resolve_model(cfg, model)  # bad input is refused before any AWS call
     if cfg.models[name].version == version:
         console.print(f"{stack}: {name} already declares v{version}; nothing to release")
         return
-    session = _session(cfg)
+    session = stack_session(cfg)
+    kms = lambda: aws.client("kms", session)  # noqa: E731 - made only when KMS is needed
     prepared = prepare_release(
         cfg,
         stack_file(stack, root),
@@ -109,8 +111,8 @@ def release_version(
         version=version,
         sagemaker=aws.client("sagemaker", session),
         s3=aws.client("s3", session),
-        verifier=_verifier(cfg, session, key_id, public_key),
-        source=_trusted_source(cfg, session),
+        verifier=stack_verifier(cfg, kms, key_id, public_key),
+        source=trusted_source(cfg, kms),
     )
     assert prepared.edit is not None and prepared.check is not None
     edit, current = prepared.edit, prepared.current
@@ -171,34 +173,36 @@ def verify(
 ) -> None:
     """Check every model version the stack declares: registered, approved by a separate
     identity, gates, and (unless --registry-only) the signature and what it was signed for."""
-    from rich.table import Table
-
     from infra.config import load_stack
     from ml import aws
-    from ml.release import lock
-    from ml.release.verify import markdown, verify_stack
+    from ml.release.service import stack_session, stack_verifier, trusted_source, verify_release
 
-    if registry_only and not artifact_bucket:
-        raise MlopsError(
-            f"--registry-only needs --artifact-bucket (or {Env.ARTIFACT_BUCKET}): the stack's "
-            "artifact bucket, to check the model data is a released one"
-        )
     cfg = load_stack(stack, root)
-    session = _session(cfg)
-    sagemaker = aws.client("sagemaker", session)
-    if require_idle:
-        lock.require_idle(sagemaker, cfg)
-    verifier = None if registry_only else _verifier(cfg, session, key_id, public_key)
-    result = verify_stack(
-        cfg,
-        sagemaker=sagemaker,
-        s3=None if registry_only else aws.client("s3", session),
-        verifier=verifier,
-        registry_only=registry_only,
-        artifact_bucket=artifact_bucket,
-        source=_trusted_source(cfg, session),
-    )
-    table = Table(title=f"stack {stack}: provenance ({result.verifier})")
+    session = stack_session(cfg)
+    kms = lambda: aws.client("kms", session)  # noqa: E731 - made only when KMS is needed
+    try:
+        result = verify_release(
+            cfg,
+            sagemaker=aws.client("sagemaker", session),
+            s3=None if registry_only else aws.client("s3", session),
+            verifier=None if registry_only else stack_verifier(cfg, kms, key_id, public_key),
+            source=trusted_source(cfg, kms),
+            registry_only=registry_only,
+            artifact_bucket=artifact_bucket,
+            require_idle=require_idle,
+            report=report,
+        )
+    except CheckFailed as failed:
+        _print_verification(failed.result)
+        raise
+    _print_verification(result)
+    console.print(result.summary())
+
+
+def _print_verification(result: "StackVerification") -> None:
+    from rich.table import Table
+
+    table = Table(title=f"stack {result.stack}: provenance ({result.verifier})")
     for column in ("model package", "approval", "gates", "verdict"):
         table.add_column(column)
     for check in result.checks:
@@ -210,12 +214,6 @@ def verify(
             "ok" if check.ok else check.reason,
         )
     console.print(table)
-    if report is not None:
-        report.parent.mkdir(parents=True, exist_ok=True)
-        report.write_text(markdown(result), encoding="utf-8")
-    if not result.ok:
-        raise MlopsError(result.summary(), exit_code=2 if result.missing_packages else 1)
-    console.print(result.summary())
 
 
 @app.command()
@@ -247,49 +245,46 @@ def watch(
     """Follow the stack's endpoint updates; exit 0 on promote, 1 on rollback or failure."""
     from infra.config import load_stack, stack_file
     from ml import aws
-    from ml.release.revert import RevertProposal, default_branch, format_targets
-    from ml.release.stackfile import plan_edit
-    from ml.release.watch import watch_stack
+    from ml.release.service import stack_session, watch_release
 
     cfg = load_stack(stack, root)
-    sagemaker = aws.client("sagemaker", _session(cfg))
 
     def show(model: str, state: Any) -> None:
         console.print(f"{model}: {state.describe()}", markup=False)
 
-    result = watch_stack(sagemaker, cfg, timeout_seconds=timeout, poll_seconds=poll, on_status=show)
-    for endpoint in result.endpoints:
+    try:
+        result = watch_release(
+            cfg,
+            stack_file(stack, root),
+            sagemaker=aws.client("sagemaker", stack_session(cfg)),
+            timeout_seconds=timeout,
+            poll_seconds=poll,
+            on_status=show,
+        )
+    except CheckFailed as failed:
+        _print_watch(failed.result, report, github_output)
+        proposal = failed.result.revert
+        if proposal is not None:
+            typer.echo(f"\nproposed revert, so that git says what serves:\n{proposal.describe()}")
+        raise
+    _print_watch(result, report, github_output)
+    console.print(f"stack {stack}: promote: every endpoint serves what the stack file says")
+
+
+def _print_watch(result: "WatchResult", report: Path | None, github_output: bool) -> None:
+    from ml.release.revert import format_targets
+
+    for endpoint in result.watch.endpoints:
         console.print(endpoint.describe(), markup=False)
-    targets = result.revert_targets()
     if report is not None:
         report.parent.mkdir(parents=True, exist_ok=True)
-        report.write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
+        report.write_text(json.dumps(result.watch.to_json(), indent=2) + "\n", encoding="utf-8")
     if github_output:
         from ml.release.github import write_github_output
 
-        write_github_output({"outcome": result.outcome, "revert": format_targets(targets)})
-    if result.outcome == "promote":
-        console.print(f"stack {stack}: promote: every endpoint serves what the stack file says")
-        return
-    details = "; ".join(
-        endpoint.describe() for endpoint in result.endpoints if endpoint.outcome != "promote"
-    )
-    if result.outcome == "rollback" and targets:
-        edit = plan_edit(stack_file(stack, root), targets)
-        proposal = RevertProposal(
-            stack=stack,
-            edit=edit,
-            branch=default_branch(stack, targets),
-            base="main",
-            repo=f"{cfg.github.org}/{cfg.github.repo}",
+        write_github_output(
+            {"outcome": result.outcome, "revert": format_targets(result.revert_targets)}
         )
-        typer.echo(f"\nproposed revert, so that git says what serves:\n{proposal.describe()}")
-        raise MlopsError(
-            f"stack {stack}: rollback: {details}; open the revert PR with `mlops release revert "
-            f"--stack {stack} --to {format_targets(targets)} --open-pr`",
-            exit_code=1,
-        )
-    raise MlopsError(f"stack {stack}: {result.outcome}: {details}", exit_code=1)
 
 
 @app.command()
@@ -316,29 +311,20 @@ def revert(
 ) -> None:
     """Set the stack file back to the versions that serve after SageMaker rolled back."""
     from infra.config import load_stack, stack_file
-    from ml.release.prepare import resolve_model
-    from ml.release.revert import RevertProposal, default_branch, open_pull_request, parse_targets
-    from ml.release.stackfile import plan_edit
+    from ml.release.revert import open_pull_request, parse_targets
+    from ml.release.service import propose_revert
 
     cfg = load_stack(stack, root)
-    targets = parse_targets(to)
-    for model in targets:
-        resolve_model(cfg, model)
-    edit = plan_edit(stack_file(stack, root), targets)
-    if not edit.changed:
+    proposal = propose_revert(
+        cfg, stack_file(stack, root), parse_targets(to), base=base, branch=branch
+    )
+    if not proposal.edit.changed:
         console.print(f"stack {stack}: the stack file already says {to}; nothing to revert")
         return
-    proposal = RevertProposal(
-        stack=stack,
-        edit=edit,
-        branch=branch or default_branch(stack, targets),
-        base=base,
-        repo=os.environ.get("GITHUB_REPOSITORY") or f"{cfg.github.org}/{cfg.github.repo}",
-    )
-    typer.echo(edit.diff(), nl=False)
+    typer.echo(proposal.edit.diff(), nl=False)
     if not open_pr:
-        edit.write()
-        console.print(f"wrote {edit.path}; to open the pull request run:", markup=False)
+        proposal.edit.write()
+        console.print(f"wrote {proposal.edit.path}; to open the pull request run:", markup=False)
         typer.echo("\n".join(shlex.join(command) for command in proposal.commands()))
         return
     url = open_pull_request(proposal, cwd=root.resolve())
@@ -368,51 +354,18 @@ def fetch(
     from ml import aws
     from ml.release.fetch import fetch_serving_model
     from ml.release.prepare import resolve_model
+    from ml.release.service import stack_session, stack_verifier
 
     cfg = load_stack(stack, root)
     name = resolve_model(cfg, model)
-    session = _session(cfg)
+    session = stack_session(cfg)
     check = fetch_serving_model(
         cfg,
         name,
         out,
         sagemaker=aws.client("sagemaker", session),
         s3=aws.client("s3", session),
-        verifier=_verifier(cfg, session, key_id, public_key),
+        verifier=stack_verifier(cfg, lambda: aws.client("kms", session), key_id, public_key),
         version=version,
     )
     console.print(f"{check.reason}; extracted into {out}", markup=False)
-
-
-def _session(cfg: "StackConfig") -> Any:
-    """boto3 session: AWS_PROFILE / AWS_REGION as usual, else the stack's own region."""
-    from ml import aws
-
-    configured = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    return aws.session(region=configured or cfg.region)
-
-
-def _trusted_source(cfg: "StackConfig", session: Any) -> Any:
-    """The stack's promotion source (`mlops:promotion`): promoted packages verify with the
-    source's trusted signing keys, through KMS in the source account."""
-    from ml import aws
-    from ml.provenance.check import kms_verifier
-    from ml.registry.check import TrustedSource
-
-    promotion = cfg.promotion
-    if promotion is None:
-        return None
-    return TrustedSource(
-        stack=promotion.from_stack,
-        account_id=promotion.source_account_id,
-        key_arns=promotion.trusted_signing_key_arns,
-        verifier_for=lambda arn: kms_verifier(aws.client("kms", session), arn),
-    )
-
-
-def _verifier(cfg: "StackConfig", session: Any, key_id: str | None, public_key: Path | None) -> Any:
-    from ml import aws
-    from ml.provenance.check import trusted_verifier
-
-    key = key_id or signing_key_alias(cfg.name_prefix)
-    return trusted_verifier(public_key, key, lambda: aws.client("kms", session))

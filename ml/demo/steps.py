@@ -135,6 +135,8 @@ class DemoRun:
     served: dict[str, Path] = field(default_factory=dict)
     """production/candidate -> the model as the endpoint loaded it (as `inference`)."""
     plan_root: Path | None = None
+    release_document: dict[str, Any] | None = None
+    """The release PR's rendered graph, as `mlops infra render` writes it (audited)."""
     release_graph: Graph | None = None
     plan_parts: Any = None
     """(stack edit, verification, graph changes) of the release PR, for its comment."""
@@ -487,9 +489,9 @@ class DemoRun:
         )
 
     def sign_candidate(self, progress: Progress) -> str:
-        from ml.provenance.check import offline_verifier, verify_artifact
         from ml.provenance.kms import export_public_key_pem
         from ml.provenance.manifest import SIGNATURE_NAME
+        from ml.provenance.service import verify_signed_artifact
 
         assert self.candidate is not None
         with self.acting_as("release", "sign", "sign the candidate", *SIGN) as aws:
@@ -500,9 +502,7 @@ class DemoRun:
         key_path.write_bytes(pem)
         self.link("Release", "Signing public key (PEM, for offline verification)", key_path)
         envelope = self.candidate / SIGNATURE_NAME
-        offline = verify_artifact(self.candidate, envelope, offline_verifier(pem))
-        if not offline.ok:
-            raise MlopsError(f"offline verification of the new signature: {offline.reason}", 1)
+        offline = verify_signed_artifact(self.candidate, public_key=key_path)  # `mlops verify`
         shutil.copyfile(envelope, self.out / "release" / "candidate.dsse.json")
         self.link(
             "Release",
@@ -559,8 +559,8 @@ class DemoRun:
         """The release PR, on a copy of the stack file: what a reviewer sees on it."""
         from infra.offline import render_graph
         from ml.demo import plan
-        from ml.provenance.check import kms_verifier
         from ml.release.prepare import prepare_release
+        from ml.release.service import stack_verifier, trusted_source
 
         assert self.candidate_version is not None and self.graph is not None
         stack = self.settings.stack
@@ -569,15 +569,16 @@ class DemoRun:
         shutil.copyfile(stack_file(stack, self.root), self.plan_root / f"Pulumi.{stack}.yaml")
         progress.note("mlops release: the checked edit")
         with self.acting_as("plan", "plan", "mlops release on the release PR", *VERIFY) as aws:
+            cfg = load_stack(stack, self.plan_root)
             prepared = prepare_release(
-                load_stack(stack, self.plan_root),
+                cfg,
                 stack_file(stack, self.plan_root),
                 model=self.model_name,
                 version=self.candidate_version,
                 sagemaker=aws["sagemaker"],
                 s3=aws["s3"],
-                verifier=kms_verifier(aws["kms"], self.emulated.signing_key_alias),
-                source=None,
+                verifier=stack_verifier(cfg, lambda: aws["kms"]),
+                source=trusted_source(cfg, lambda: aws["kms"]),
             )
         edit = prepared.edit
         assert edit is not None, "the candidate is a new version"
@@ -590,11 +591,10 @@ class DemoRun:
 
         progress.note("mlops release verify")
         verification = self._verify("plan", "plan", "release verify on the release PR", "verify")
-        if not verification.ok:
-            raise MlopsError(verification.summary(), exit_code=1)
 
         progress.note("rendering the release's graph")
-        self.release_graph = Graph.from_json(render_graph(stack, self.plan_root))
+        self.release_document = render_graph(stack, self.plan_root)
+        self.release_graph = Graph.from_json(self.release_document)
         changes = plan.graph_changes(self.graph, self.release_graph)
         self.plan_parts = (edit, verification, changes)
         self.facts["graph_changes"] = len(changes)
@@ -604,39 +604,25 @@ class DemoRun:
         )
 
     def audit_release(self, progress: Progress) -> str:
-        """The policy pack and audit over the release's graph (declared infrastructure
-        only), and the auditor's own check of the provenance of what the PR deploys."""
-        from ml.audit.engine import stack_configs
-        from ml.audit.report import build_report
-        from ml.audit.writers import write_report
+        """`mlops audit` of the release's graph (declared infrastructure only), and the
+        auditor's own `mlops release verify` of what the PR deploys."""
+        from ml.audit.service import audit_graph
+        from ml.audit.sources import Source
         from ml.demo import plan
-        from policies.pack import BY_NAME
-        from policies.waivers import waivers_for
 
-        assert self.release_graph is not None and self.plan_parts is not None
+        assert self.release_document is not None and self.plan_parts is not None
         stack = self.settings.stack
         progress.note("provenance evidence, as the auditor")
-        evidence = self._verify("audit", "audit", "verify provenance as evidence", "audit-verify")
-        if not evidence.ok:
-            raise MlopsError(f"auditor's check: {evidence.summary()}", exit_code=1)
+        self._verify("audit", "audit", "verify provenance as evidence", "audit-verify")
         progress.note("policy pack and audit")
-        waivers = waivers_for(self.root, None, BY_NAME)
-        assert self.cfg is not None
-        audit = build_report(
-            self.release_graph, waivers, configs=stack_configs(self.cfg.promoter_role_arns())
-        )
-        for fmt, title in (
-            ("html", "HTML"),
-            ("md", "Markdown"),
-            ("json", "JSON"),
-            ("sarif", "SARIF"),
-        ):
-            target = self.out / "audit" / f"{stack}.{fmt}"
-            write_report(audit, fmt, target, self.root)
-            self.link("Release", f"Audit of the release's graph ({title})", target)
-        summary = audit["summary"]
+        titles = {"html": "HTML", "md": "Markdown", "json": "JSON", "sarif": "SARIF"}
+        targets = {fmt: self.out / "audit" / f"{stack}.{fmt}" for fmt in titles}
+        for fmt, target in targets.items():
+            self.link("Release", f"Audit of the release's graph ({titles[fmt]})", target)
+        run = audit_graph(self.release_document, Source("rendered"), targets, root=self.root)
+        summary = run.summary
         edit, verification, changes = self.plan_parts
-        comment = plan.release_comment(stack, edit, verification, changes, audit)
+        comment = plan.release_comment(stack, edit, verification, changes, run.report)
         release = self.out / "release"
         (release / "plan.md").write_text(comment, encoding="utf-8")
         self.link(
@@ -645,12 +631,6 @@ class DemoRun:
             release / "plan.md",
         )
         self.facts["audit_status"] = summary["status"]
-        if summary["status"] != "pass":
-            raise MlopsError(
-                f"policy pack: {summary['failed']} mandatory failure(s): "
-                f"{'; '.join(summary['failures'][:2])}",
-                exit_code=1,
-            )
         return (
             f"policy pack pass ({summary['passed']} passed, {summary['advisories']} advisory, "
             f"{summary['waived']} waived); provenance verified by the auditor"
@@ -659,10 +639,10 @@ class DemoRun:
     def canary_promote(self, progress: Progress) -> str:
         """The deploy job: `mlops release verify` again, then (for `pulumi up` and
         `mlops release watch`) the canary rehearsal, all as the deployer."""
-        progress.note("mlops release verify, as the deployer")
-        verification = self._verify("deploy", "canary", "release verify before deploy", "deploy")
-        if not verification.ok:
-            raise MlopsError(verification.summary(), exit_code=1)
+        progress.note("mlops release verify --require-idle, as the deployer")
+        self._verify(
+            "deploy", "canary", "release verify before deploy", "deploy", require_idle=True
+        )
         progress.note("loading both models as the endpoint's inference role")
         self._load_as_endpoint()
         with self.acting_as("deploy", "canary", "deploy and watch the canary"):
@@ -673,10 +653,11 @@ class DemoRun:
         return f"promoted after {outcome.duration:.1f}s: {outcome.reason}"
 
     def canary_rollback(self, progress: Progress) -> str:
-        from ml.release.revert import RevertProposal, default_branch
-        from ml.release.stackfile import plan_edit
+        """The faulty candidate's canary, rolled back; then the revert `mlops release
+        revert` opens, to the version the rollback lands on (the stack's previousVersion)."""
+        from ml.release.service import propose_revert
 
-        assert self.plan_root is not None and self.cfg is not None
+        assert self.plan_root is not None
         with self.acting_as("deploy", "rollback", "deploy and watch the faulty canary"):
             outcome = self._rehearse("canary-rollback", fault=True, progress=progress)
         self.facts["rollback_decision"] = outcome.decision
@@ -685,15 +666,17 @@ class DemoRun:
                 f"the faulty candidate was {outcome.decision}, not rolled back: {outcome.reason}",
                 exit_code=1,
             )
-        targets = {self.model_name: self.production_version or 1}
-        edit = plan_edit(stack_file(self.settings.stack, self.plan_root), targets)
-        proposal = RevertProposal(
-            stack=self.settings.stack,
-            edit=edit,
-            branch=default_branch(self.settings.stack, targets),
-            base="main",
-            repo=f"{self.cfg.github.org}/{self.cfg.github.repo}",
+        released = load_stack(self.settings.stack, self.plan_root)
+        targets = released.retained_models
+        if targets.get(self.model_name) != self.production_version:
+            raise MlopsError(
+                f"the release PR keeps {targets or 'no previousVersion'}, not v"
+                f"{self.production_version}: a rollback would land on nothing `pulumi up` kept"
+            )
+        proposal = propose_revert(
+            released, stack_file(self.settings.stack, self.plan_root), targets
         )
+        edit = proposal.edit
         path = self.out / "release" / "revert-pr.md"
         path.write_text(f"# {proposal.title}\n\n{proposal.body()}", encoding="utf-8")
         self.link("Canary", "Revert PR the release watch proposes after the rollback", path)
@@ -711,11 +694,13 @@ class DemoRun:
         from ml import aws
         from ml.emulator import bootstrap_stack
         from ml.emulator.bootstrap import in_account, promotion_peers
-        from ml.registry.promote import PromotionTarget, promote
+        from ml.registry.promote import PromotionTarget, promote, promotion_stacks
 
         assert self.cfg is not None and self.candidate_version is not None
         (target,) = self.cfg.promotes_to[:1]
-        self.target_cfg = load_stack(target.stack, self.root)
+        _, self.target_cfg = promotion_stacks(
+            self.settings.stack, target.stack, self.model_name, self.root
+        )
         graph = Graph.from_json(render_graph(target.stack, self.root))
         progress.note(f"bootstrapping {target.stack} in account {target.account_id}")
         clients = {
@@ -761,24 +746,11 @@ class DemoRun:
     def _promotion_source(self) -> Any:
         """What `mlops promote` reads from the target's `mlops:promotion`, in emulator ids."""
         from ml.emulator.bootstrap import promotion_peers
-        from ml.registry.promote import PromotionSource
+        from ml.registry.promote import promotion_source
 
         assert self.cfg is not None and self.target_cfg is not None
-        promotion = self.target_cfg.promotion
-        if promotion is None or promotion.from_stack != self.settings.stack:
-            raise MlopsError(
-                f"Pulumi.{self.target_cfg.environment}.yaml takes no promotions from "
-                f"{self.settings.stack} (mlops:promotion.fromStack)"
-            )
         peers = promotion_peers(self.target_cfg, self.emulated)
-        return PromotionSource(
-            stack=self.settings.stack,
-            account_id=peers[promotion.source_account_id],
-            region=self.cfg.region,
-            partition="aws",
-            group=self.group,
-            trusted_key_arns=tuple(peers[arn] for arn in promotion.trusted_signing_key_arns),
-        )
+        return promotion_source(self.cfg, self.target_cfg, self.model_name, peers.__getitem__)
 
     def approve_promoted(self, progress: Progress) -> str:
         """`mlops approve --stack prod` by prod's approver, as for any package."""
@@ -794,37 +766,32 @@ class DemoRun:
         return f"{group} v{package.version} {package.approval_status} by {package.approved_by}"
 
     def verify_promoted(self, progress: Progress) -> str:
-        """`mlops release verify --stack prod` as prod's deploy role: the promoted version
-        verifies with the staging key prod trusts, bound to the staging package."""
-        from ml.provenance.check import kms_verifier
-        from ml.registry.check import TrustedSource
-        from ml.release.verify import verify_stack
+        """`mlops release verify --require-idle --stack prod` as prod's deploy role: the
+        promoted version verifies with the staging key prod trusts, bound to the staging
+        package (the trusted source's ids are the emulated accounts')."""
+        from ml.emulator.bootstrap import promotion_peers
+        from ml.release.service import stack_verifier, trusted_source, verify_release
 
         assert self.target_cfg is not None and self.target is not None
-        source = self._promotion_source()
         declared = self.target_cfg.served_models.get(self.model_name)
         if declared != self.promoted_version:
             raise MlopsError(
                 f"Pulumi.{self.target_cfg.environment}.yaml declares {self.model_name} "
                 f"v{declared}, the promotion made v{self.promoted_version}"
             )
+        peers = promotion_peers(self.target_cfg, self.emulated)
         with self.acting_as(
             "deploy", "verify-target", "verify the promoted version", *VERIFY, on=self.target
         ) as aws:
-            result = verify_stack(
+            kms = lambda: aws["kms"]  # noqa: E731
+            result = verify_release(
                 self.target_cfg,
                 sagemaker=aws["sagemaker"],
                 s3=aws["s3"],
-                verifier=kms_verifier(aws["kms"], self.target.signing_key_arn),
-                source=TrustedSource(
-                    stack=source.stack,
-                    account_id=source.account_id,
-                    key_arns=source.trusted_key_arns,
-                    verifier_for=lambda arn: kms_verifier(aws["kms"], arn),
-                ),
+                verifier=stack_verifier(self.target_cfg, kms, self.target.signing_key_arn),
+                source=trusted_source(self.target_cfg, kms, peers.__getitem__),
+                require_idle=True,
             )
-        if not result.ok:
-            raise MlopsError(result.summary(), 1)
         self.facts["target_verified"] = result.summary()
         return result.summary()
 
@@ -886,23 +853,27 @@ class DemoRun:
             **sse_kms_arguments(self.emulated.data_key_arn),
         )
 
-    def _verify(self, duty: str, step: str, action: str, report: str) -> Any:
-        """`mlops release verify` of the release PR's stack file, as `duty`."""
-        from ml.provenance.check import kms_verifier
-        from ml.release.verify import markdown, verify_stack
+    def _verify(
+        self, duty: str, step: str, action: str, report: str, *, require_idle: bool = False
+    ) -> Any:
+        """`mlops release verify [--require-idle] --report` of the release PR's stack file,
+        as `duty`; fails the step as the command fails."""
+        from ml.release.service import stack_verifier, trusted_source, verify_release
 
         assert self.plan_root is not None
+        path = self.out / "release" / f"{report}.md"
+        self.link("Release", f"mlops release verify as {duty} (Markdown)", path)
+        cfg = load_stack(self.settings.stack, self.plan_root)
         with self.acting_as(duty, step, action, *VERIFY) as aws:
-            verification = verify_stack(
-                load_stack(self.settings.stack, self.plan_root),
+            return verify_release(
+                cfg,
                 sagemaker=aws["sagemaker"],
                 s3=aws["s3"],
-                verifier=kms_verifier(aws["kms"], self.emulated.signing_key_alias),
+                verifier=stack_verifier(cfg, lambda: aws["kms"]),
+                source=trusted_source(cfg, lambda: aws["kms"]),
+                require_idle=require_idle,
+                report=path,
             )
-        path = self.out / "release" / f"{report}.md"
-        path.write_text(markdown(verification), encoding="utf-8")
-        self.link("Release", f"mlops release verify as {duty} (Markdown)", path)
-        return verification
 
     def _validate(self, candidate: Path, production: Path | None, folder: str) -> tuple[Any, Any]:
         """`mlops validate`: (the result, its report paths under `<out>/<folder>`)."""
@@ -991,8 +962,8 @@ class DemoRun:
     def _fetch_production(self, progress: Progress) -> Path:
         """What the build job runs before validating (`mlops release fetch`): the model the
         stack serves, from the registry, verified, as `gh-build`."""
-        from ml.provenance.check import kms_verifier
         from ml.release.fetch import fetch_serving_model
+        from ml.release.service import stack_verifier
 
         assert self.cfg is not None
         progress.note("mlops release fetch: the served model, verified, as gh-build")
@@ -1004,7 +975,7 @@ class DemoRun:
                 out,
                 sagemaker=aws["sagemaker"],
                 s3=aws["s3"],
-                verifier=kms_verifier(aws["kms"], self.emulated.signing_key_alias),
+                verifier=stack_verifier(self.cfg, lambda: aws["kms"]),
             )
         return out
 

@@ -23,9 +23,10 @@ boto3 clients as arguments; prints nothing.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -48,6 +49,9 @@ from ml.registry.packages import (
 )
 from ml.registry.publish import store_signed_model
 
+if TYPE_CHECKING:
+    from infra.config import StackConfig
+
 REFUSED = 1
 """Exit code of a refused promotion (the check ran and said no); bad input is 2."""
 
@@ -69,6 +73,56 @@ class PromotionSource:
             f"arn:{self.partition}:sagemaker:{self.region}:{self.account_id}:"
             f"model-package/{self.group}/{version}"
         )
+
+
+def promotion_stacks(
+    source: str, target: str, model: str, root: Path
+) -> tuple[StackConfig, StackConfig]:
+    """Both stacks' configs, once the pair is one the target's stack file allows
+    (`mlops:promotion.fromStack`) and both declare `model`; else one line, exit 2."""
+    from infra.config import load_stack
+
+    if source == target:
+        raise MlopsError(f"--from and --to are both {source}: promote from one stack into another")
+    target_cfg = load_stack(target, root)
+    promotion = target_cfg.promotion
+    if promotion is None:
+        raise MlopsError(
+            f"stack {target} takes no promotions: add mlops:promotion (fromStack, "
+            f"sourceAccountId, trustedSigningKeyArns) to Pulumi.{target}.yaml"
+        )
+    if promotion.from_stack != source:
+        raise MlopsError(
+            f"stack {target} promotes from {promotion.from_stack}, not {source} "
+            f"(mlops:promotion.fromStack in Pulumi.{target}.yaml)"
+        )
+    source_cfg = load_stack(source, root)
+    for cfg in (source_cfg, target_cfg):
+        if model not in cfg.models:
+            known = ", ".join(sorted(cfg.models)) or "none"
+            raise MlopsError(f"stack {cfg.environment} serves no model {model!r} (it has: {known})")
+    return source_cfg, target_cfg
+
+
+def promotion_source(
+    source_cfg: StackConfig,
+    target_cfg: StackConfig,
+    model: str,
+    remap: Callable[[str], str] = lambda name: name,
+) -> PromotionSource:
+    """The source as the target's `mlops:promotion` names it; `remap` maps its account id
+    and key ARNs where they are known by other names (the emulator's accounts)."""
+    promotion = target_cfg.promotion
+    assert promotion is not None, "checked by promotion_stacks"
+    keys = tuple(remap(arn) for arn in promotion.trusted_signing_key_arns)
+    return PromotionSource(
+        stack=source_cfg.environment,
+        account_id=remap(promotion.source_account_id),
+        region=source_cfg.region,
+        partition=keys[0].split(":")[1],
+        group=source_cfg.model_group(model),
+        trusted_key_arns=keys,
+    )
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,7 @@
 """Release: git says which model version serves where, and the release keeps it true.
 
+- `service` (verify, watch, revert) and `prepare` (the release edit): the use cases the CLI
+  and the demo both call, each with every check, failing as one line.
 - `stackfile`: the release PR's edit of `Pulumi.<stack>.yaml` (round-trip YAML, only the
   `version:` lines change) - pure.
 - `verify`: the provenance check (`ml.provenance.check`) for every model a stack serves.

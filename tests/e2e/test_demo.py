@@ -21,8 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from ml.cli import main
-from tests.conftest import ReadmeDemo
+from tests.conftest import Cli, ReadmeDemo
 
 MLOPS = Path(sys.executable).with_name("mlops")
 STEPS = (
@@ -332,17 +331,15 @@ def test_demo_with_the_emulator_port_taken_fails_with_one_line(
 
 
 def test_demo_refuses_an_out_folder_that_is_not_a_demo_report(
-    tmp_path: Path, repo_root: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, repo_root: Path, cli: Cli
 ) -> None:
     # given a folder with someone's files in it
     keep = tmp_path / "notes.txt"
     keep.write_text("mine", encoding="utf-8")
     # when the demo is pointed at it
-    with pytest.raises(SystemExit) as exited:
-        main(["demo", "--out", str(tmp_path), "--root", str(repo_root)])
+    code, _, error = cli("demo", "--out", tmp_path, "--root", repo_root)
     # then it refuses in one line, before any work, and leaves the folder alone
-    error = capsys.readouterr().err
-    assert exited.value.code == 2, f"bad input exits 2, got {exited.value.code}"
+    assert code == 2, f"bad input exits 2, got {code}"
     assert error.startswith("error: --out") and error.count("\n") == 1, error
     assert keep.read_text(encoding="utf-8") == "mine", "nothing in the folder may be touched"
 

@@ -9,15 +9,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ml.cli import main
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as done:
-        main(argv)
-    captured = capsys.readouterr()
-    return int(done.value.code or 0), captured.out, captured.err
-
 
 @pytest.fixture
 def root(tmp_path: Path, repo_root: Path) -> Path:
@@ -29,13 +20,12 @@ def root(tmp_path: Path, repo_root: Path) -> Path:
     return tmp_path
 
 
-def test_audit_dev_writes_json_report_and_exits_zero(root, capsys):
+def test_audit_dev_writes_json_report_and_exits_zero(root, cli):
     # Given the dev stack and its waivers
     out = root / "audit.json"
     # When the auditor runs one command
-    code, stdout, stderr = run(
-        ["audit", "--stack", "dev", "--format", "json", "--out", str(out), "--root", str(root)],
-        capsys,
+    code, stdout, stderr = cli(
+        "audit", "--stack", "dev", "--format", "json", "--out", out, "--root", root
     )
     # Then it passes, says where the report is, and the report is there
     assert code == 0, stderr
@@ -43,7 +33,7 @@ def test_audit_dev_writes_json_report_and_exits_zero(root, capsys):
     assert json.loads(out.read_text())["summary"]["status"] == "pass", "the report must say pass"
 
 
-def test_audit_mandatory_failure_exits_one_with_one_line_error(root, capsys, monkeypatch):
+def test_audit_mandatory_failure_exits_one_with_one_line_error(root, cli, monkeypatch):
     # Given a config that lags the pack (its floor lowered to AWS's 7 days; the shipped one
     # refuses such a file, tests/infra/test_config.py) and a dev stack file using it
     from common import minimums
@@ -55,9 +45,7 @@ def test_audit_mandatory_failure_exits_one_with_one_line_error(root, capsys, mon
     stack.write_text(yaml.safe_dump(config))
     out = root / "audit.md"
     # When the audit runs
-    code, stdout, stderr = run(
-        ["audit", "--stack", "dev", "--out", str(out), "--root", str(root)], capsys
-    )
+    code, stdout, stderr = cli("audit", "--stack", "dev", "--out", out, "--root", root)
     # Then it exits 1, names the failures, and still writes the report
     assert code == 1, (stdout, stderr)
     assert "kms-key-deletion-window-minimum" in stdout, stdout
@@ -67,7 +55,7 @@ def test_audit_mandatory_failure_exits_one_with_one_line_error(root, capsys, mon
     assert "FAIL" in out.read_text(), "the report is written even when the audit fails"
 
 
-def test_audit_expired_waiver_exits_one(root, capsys):
+def test_audit_expired_waiver_exits_one(root, cli):
     # Given the shipped waivers with their expiry moved into the past
     waivers = root / "policies" / "waivers.yaml"
     data = yaml.safe_load(waivers.read_text())
@@ -75,8 +63,8 @@ def test_audit_expired_waiver_exits_one(root, capsys):
         waiver["expiry"] = "2020-01-31"
     waivers.write_text(yaml.safe_dump(data))
     # When the dev audit runs
-    code, stdout, stderr = run(
-        ["audit", "--stack", "dev", "--out", str(root / "a.md"), "--root", str(root)], capsys
+    code, stdout, stderr = cli(
+        "audit", "--stack", "dev", "--out", str(root / "a.md"), "--root", root
     )
     # Then the expired waivers fail it
     assert code == 1, stderr
@@ -92,10 +80,10 @@ def test_audit_expired_waiver_exits_one(root, capsys):
     ],
     ids=["unknown-stack", "unknown-format", "missing-waivers"],
 )
-def test_audit_bad_input_exits_two_with_one_line(argv, message, root, capsys):
+def test_audit_bad_input_exits_two_with_one_line(argv, message, root, cli):
     # Given a mistyped argument
     # When the audit runs
-    code, _, stderr = run(["audit", *argv, "--root", str(root)], capsys)
+    code, _, stderr = cli("audit", *argv, "--root", root)
     # Then it exits 2 with one line saying what is wrong
     assert code == 2, stderr
     assert message in stderr and stderr.strip().count("\n") == 0, stderr
@@ -113,14 +101,12 @@ def test_audit_bad_input_exits_two_with_one_line(argv, message, root, capsys):
     ],
     ids=["malformed", "unknown-policy"],
 )
-def test_audit_bad_waiver_file_exits_two_with_one_line(content, message, root, capsys):
+def test_audit_bad_waiver_file_exits_two_with_one_line(content, message, root, cli):
     # Given a broken waiver file
     path = root / "bad.yaml"
     path.write_text(content)
     # When the audit runs with it
-    code, _, stderr = run(
-        ["audit", "--stack", "dev", "--waivers", str(path), "--root", str(root)], capsys
-    )
+    code, _, stderr = cli("audit", "--stack", "dev", "--waivers", path, "--root", root)
     # Then it exits 2 before rendering anything, with one line
     assert code == 2, stderr
     assert message in stderr and stderr.strip().count("\n") == 0, stderr

@@ -26,7 +26,7 @@ from botocore.exceptions import ClientError
 
 from infra.graph import Graph
 from ml.artifacts import sse_kms_arguments
-from ml.cli import main
+from tests.conftest import Cli
 
 STACK = "dev"
 ENCRYPTION_POLICY = "s3-bucket-encrypted-with-customer-kms-key"
@@ -34,13 +34,6 @@ SIG_KEY = "4dabf18193072939515e22adb298388d"  # Pulumi's secret marker, as state
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 PARLIAMENT = Path(parliament.__file__).parent / "iam_definition.json"
 """AWS's service authorization reference, as parliament ships it: each action's access level."""
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as done:
-        main(argv)
-    captured = capsys.readouterr()
-    return int(done.value.code or 0), captured.out, captured.err
 
 
 def verdicts(report: dict[str, Any]) -> list[tuple[str, str, str, tuple[str, ...]]]:
@@ -70,12 +63,13 @@ def declared(repo_root: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def rendered_report(root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def rendered_report(
+    root: Path, tmp_path_factory: pytest.TempPathFactory, cli: Cli
+) -> dict[str, Any]:
     """The oracle: `mlops audit --stack dev` of the stack file."""
     out = tmp_path_factory.mktemp("rendered") / "dev.json"
-    with pytest.raises(SystemExit) as done:
-        main(["audit", "--stack", STACK, "-f", "json", "-o", str(out), "--root", str(root)])
-    assert done.value.code in (0, None), "the shipped dev stack must pass its audit"
+    code, _, err = cli("audit", "--stack", STACK, "-f", "json", "-o", out, "--root", root)
+    assert code == 0, f"the shipped dev stack must pass its audit: {err}"
     return json.loads(out.read_text())
 
 
@@ -83,16 +77,14 @@ def rendered_report(root: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
 
 
 def test_graph_file_audits_exactly_as_the_rendered_stack(
-    declared, rendered_report, root, tmp_path, capsys
+    declared, rendered_report, root, tmp_path, cli
 ):
     # given the rendered graph written to a file
     graph = tmp_path / "dev-graph.json"
     graph.write_text(json.dumps(declared))
     out = tmp_path / "audit.json"
     # when the auditor audits the file
-    code, stdout, stderr = run(
-        ["audit", "--graph", str(graph), "-f", "json", "-o", str(out), "--root", str(root)], capsys
-    )
+    code, stdout, stderr = cli("audit", "--graph", graph, "-f", "json", "-o", out, "--root", root)
     # then every verdict is the rendered audit's, and the report names its source
     assert code == 0, stderr
     report = json.loads(out.read_text())
@@ -115,12 +107,12 @@ def test_graph_file_audits_exactly_as_the_rendered_stack(
         ),
     ],
 )
-def test_file_that_is_not_a_graph_fails_in_one_line(content, says, tmp_path, capsys):
+def test_file_that_is_not_a_graph_fails_in_one_line(content, says, tmp_path, cli):
     # given a file that is not a resource graph
     path = tmp_path / "graph.json"
     path.write_text(content)
     # when it is audited
-    code, _, stderr = run(["audit", "--graph", str(path), "--root", str(tmp_path)], capsys)
+    code, _, stderr = cli("audit", "--graph", path, "--root", tmp_path)
     # then one line says what is wrong, exit 2, no report
     assert code == 2, stderr
     assert stderr.count("\n") == 1 and stderr.startswith(f"error: {path}: "), stderr
@@ -128,14 +120,14 @@ def test_file_that_is_not_a_graph_fails_in_one_line(content, says, tmp_path, cap
     assert "Traceback" not in stderr
 
 
-def test_graph_of_another_project_fails_in_one_line(declared, tmp_path, capsys):
+def test_graph_of_another_project_fails_in_one_line(declared, tmp_path, cli):
     # given a graph of another Pulumi project (its URNs name project `shop`)
     other = json.loads(json.dumps(declared).replace("::mlops::", "::shop::"))
     other.pop("project")
     path = tmp_path / "shop.json"
     path.write_text(json.dumps(other))
     # when it is audited
-    code, _, stderr = run(["audit", "--graph", str(path), "--root", str(tmp_path)], capsys)
+    code, _, stderr = cli("audit", "--graph", path, "--root", tmp_path)
     # then it is refused: this pack judges this repository's stacks
     assert code == 2 and stderr.count("\n") == 1, stderr
     assert "of project 'shop' stack 'dev', not of this repository" in stderr, stderr
@@ -209,23 +201,18 @@ def export_file(declared: dict[str, Any], tmp_path: Path) -> Path:
 
 
 def test_imported_state_audits_exactly_as_the_rendered_stack(
-    export_file, rendered_report, root, tmp_path, capsys
+    export_file, rendered_report, root, tmp_path, cli
 ):
     # given Pulumi's export of the deployed dev stack, converted by import-state
     graph = tmp_path / "imported.json"
-    code, stdout, stderr = run(
-        ["infra", "import-state", str(export_file), "--out", str(graph)], capsys
-    )
+    code, stdout, stderr = cli("infra", "import-state", export_file, "--out", graph)
     assert code == 0, stderr
     assert "mlops stack dev" in stdout, stdout
     # when the imported graph, and the export itself, are audited
     reports = {}
     for name, path in (("imported", graph), ("export", export_file)):
         out = tmp_path / f"{name}-audit.json"
-        code, _, stderr = run(
-            ["audit", "--graph", str(path), "-f", "json", "-o", str(out), "--root", str(root)],
-            capsys,
-        )
+        code, _, stderr = cli("audit", "--graph", path, "-f", "json", "-o", out, "--root", root)
         assert code == 0, stderr
         reports[name] = json.loads(out.read_text())
     # then both conclude exactly what the audit of the rendered stack concludes
@@ -237,11 +224,11 @@ def test_imported_state_audits_exactly_as_the_rendered_stack(
     assert not {"pulumi:pulumi:Stack", "pulumi:providers:aws"} & types, types
 
 
-def test_imported_state_never_writes_a_secret(export_file, tmp_path, capsys):
+def test_imported_state_never_writes_a_secret(export_file, tmp_path, cli):
     # given an export holding a secret in plaintext and one as ciphertext
     graph = tmp_path / "imported.json"
     # when it is imported
-    code, _, stderr = run(["infra", "import-state", str(export_file), "-o", str(graph)], capsys)
+    code, _, stderr = cli("infra", "import-state", export_file, "-o", graph)
     # then neither the plaintext nor the ciphertext is in the graph: both are redacted
     assert code == 0, stderr
     text = graph.read_text()
@@ -262,7 +249,7 @@ def test_imported_state_never_writes_a_secret(export_file, tmp_path, capsys):
     ],
 )
 def test_export_of_another_project_or_not_an_export_fails_in_one_line(
-    change, says, declared, tmp_path, capsys
+    change, says, declared, tmp_path, cli
 ):
     # given an export of another project or stack, an old one, or not an export at all
     export = export_of(declared, project="acme-shop" if change == "project" else "mlops")
@@ -277,7 +264,7 @@ def test_export_of_another_project_or_not_an_export_fails_in_one_line(
     path = tmp_path / "export.json"
     path.write_text(json.dumps(export))
     # when it is imported
-    code, _, stderr = run(["infra", "import-state", str(path), "-o", str(tmp_path / "g")], capsys)
+    code, _, stderr = cli("infra", "import-state", path, "-o", str(tmp_path / "g"))
     # then one line says what is wrong, exit 2, and nothing is written
     assert code == 2 and stderr.count("\n") == 1, stderr
     assert says in stderr, stderr
@@ -508,7 +495,7 @@ def test_auditor_cannot_change_what_it_audits(deployment):
     assert grant.value.response["Error"]["Code"] == "AccessDenied", grant.value.response
 
 
-def test_live_audit_without_credentials_fails_in_one_line(root, tmp_path, monkeypatch, capsys):
+def test_live_audit_without_credentials_fails_in_one_line(root, tmp_path, monkeypatch, cli):
     # given stack outputs but no AWS credentials anywhere
     outputs = tmp_path / "outputs.json"
     outputs.write_text(json.dumps({"environment": STACK, "region": "eu-west-1"}))
@@ -518,9 +505,8 @@ def test_live_audit_without_credentials_fails_in_one_line(root, tmp_path, monkey
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     # when the live audit runs
-    code, _, stderr = run(
-        ["audit", "--live", "--stack", STACK, "--stack-outputs", str(outputs), "--root", str(root)],
-        capsys,
+    code, _, stderr = cli(
+        "audit", "--live", "--stack", STACK, "--stack-outputs", outputs, "--root", root
     )
     # then one line says what to do
     assert code == 2 and stderr.count("\n") == 1, stderr
@@ -528,9 +514,9 @@ def test_live_audit_without_credentials_fails_in_one_line(root, tmp_path, monkey
     assert "AWS_PROFILE" in stderr, stderr
 
 
-def test_live_audit_without_stack_outputs_says_how_to_get_them(root, capsys):
+def test_live_audit_without_stack_outputs_says_how_to_get_them(root, cli):
     # when the live audit is asked for without the deployed names
-    code, _, stderr = run(["audit", "--live", "--stack", STACK, "--root", str(root)], capsys)
+    code, _, stderr = cli("audit", "--live", "--stack", STACK, "--root", root)
     # then one line says how to write them
     assert code == 2 and stderr.count("\n") == 1, stderr
     assert "pulumi stack output --json --stack dev" in stderr, stderr
@@ -694,8 +680,8 @@ def test_every_report_format_says_it_audited_the_deployment(declared, deployment
         (["audit", "--stack", "dev", "--stack-outputs", "o.json"], "applies to --live only"),
     ],
 )
-def test_audit_options_that_do_not_fit_together_fail_in_one_line(argv, says, tmp_path, capsys):
+def test_audit_options_that_do_not_fit_together_fail_in_one_line(argv, says, tmp_path, cli):
     # when the audit is asked for nothing, or for two sources at once
-    code, _, stderr = run([*argv, "--root", str(tmp_path)], capsys)
+    code, _, stderr = cli(*argv, "--root", tmp_path)
     # then one line says what to pass
     assert code == 2 and stderr.count("\n") == 1 and says in stderr, stderr

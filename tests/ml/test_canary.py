@@ -12,7 +12,7 @@ from ml.canary.alarms import ERRORS, LATENCY, AlarmState, Datapoint
 from ml.canary.rehearsal import CANDIDATE, Router
 from ml.canary.runner import CanaryResult, rehearse, validated
 from ml.canary.schedule import plan, traffic_steps
-from ml.cli import main
+from tests.conftest import Cli
 from tests.ml.serving_support import (
     N_FEATURES,
     booster,
@@ -180,7 +180,7 @@ def test_rehearse_unsigned_candidate_is_never_deployed(
 
 
 def test_canary_command_rollback_exits_1_with_one_line(
-    models: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    models: dict[str, Path], tmp_path: Path, cli: Cli
 ) -> None:
     argv = [
         "canary",
@@ -201,9 +201,8 @@ def test_canary_command_rollback_exits_1_with_one_line(
         "--inject-error-percent",
         "50",
     ]
-    with pytest.raises(SystemExit) as exited:
-        main(argv)
-    err = capsys.readouterr().err.strip()
-    assert exited.value.code == 1, f"a rollback is a failed check: exit 1, got {exited.value.code}"
+    code, _, err = cli(*argv)
+    err = err.strip()
+    assert code == 1, f"a rollback is a failed check: exit 1, got {code}"
     assert err.startswith("error: canary rolled back: candidate error rate"), f"stderr: {err!r}"
     assert (tmp_path / "canary.md").is_file(), "the report is written before the failure"

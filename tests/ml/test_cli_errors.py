@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from ml.cli import main
+from tests.conftest import Cli
 
 
 def test_release_without_aws_credentials_prints_one_line_and_exits_2(
-    repo_root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    repo_root: Path, monkeypatch: pytest.MonkeyPatch, cli: Cli
 ) -> None:
     # Given: no credentials anywhere boto3 looks
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
@@ -21,11 +21,9 @@ def test_release_without_aws_credentials_prints_one_line_and_exits_2(
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     argv = ["release", "--stack", "dev", "--model", "churn-classifier", "--version", "2"]
     # When: a command that must ask AWS runs
-    with pytest.raises(SystemExit) as exit_info:
-        main([*argv, "--root", str(repo_root)])
+    code, _, err = cli(*argv, "--root", repo_root)
     # Then: one line that says what to do, exit 2, no traceback
-    err = capsys.readouterr().err
-    assert exit_info.value.code == 2, f"exit code {exit_info.value.code}: {err}"
+    assert code == 2, f"exit code {code}: {err}"
     assert err.count("\n") == 1, f"expected exactly one line on stderr: {err!r}"
     assert "no AWS credentials found" in err and "Traceback" not in err, err
 
@@ -63,32 +61,28 @@ def test_nonexistent_path_is_reported_first_as_such(
     option: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    cli: Cli,
 ) -> None:
     # Given a path that does not exist, among other mistakes (an unknown stack 'qa', a
     # missing required option) and defaults that need not exist in this directory
     monkeypatch.chdir(tmp_path)
     missing = tmp_path / "no" / "such.file"
     # When the command runs
-    with pytest.raises(SystemExit) as exit_info:
-        main([a.replace("{missing}", str(missing)) for a in argv])
+    code, _, err = cli(*(a.replace("{missing}", str(missing)) for a in argv))
     # Then the one line says the path does not exist, and nothing else
-    err = capsys.readouterr().err
-    assert exit_info.value.code == 2, f"exit code {exit_info.value.code}: {err}"
+    assert code == 2, f"exit code {code}: {err}"
     assert err == f"mlops {command}: {option} {missing}: no such file or directory\n", err
 
 
 def test_nonexistent_path_from_environment_names_the_variable(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Cli
 ) -> None:
     # Given the public key comes from the environment and does not exist
     missing = tmp_path / "signing.pem"
     monkeypatch.setenv("MLOPS_SIGNING_PUBLIC_KEY", str(missing))
     # When the canary runs
-    with pytest.raises(SystemExit) as exit_info:
-        main(["canary", "--stack", "dev", "--production", ".", "--candidate", "."])
+    code, _, err = cli("canary", "--stack", "dev", "--production", ".", "--candidate", ".")
     # Then the line says where the path came from
-    err = capsys.readouterr().err
-    assert exit_info.value.code == 2, f"exit code {exit_info.value.code}: {err}"
+    assert code == 2, f"exit code {code}: {err}"
     expected = f"mlops canary: --public-key (from MLOPS_SIGNING_PUBLIC_KEY) {missing}: no such file"
     assert err.startswith(expected), err

@@ -10,16 +10,16 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import typer
 from typer.main import get_command
-from typer.testing import CliRunner
 
 from ml.cli import app
+from tests.conftest import Cli
 
 ROOT = get_command(app)
 
@@ -83,33 +83,10 @@ NUMERIC = [
     for option in _options(command)
     if _is_numeric(path, command, option)
 ]
-ENVVARS = sorted(
-    {
-        var
-        for _, command in TREE
-        for param in command.params
-        for var in ([param.envvar] if isinstance(param.envvar, str) else param.envvar or ())
-    }
-)
 
 
 def _name(path: tuple[str, ...]) -> str:
     return " ".join(("mlops", *path))
-
-
-Invoke = Callable[[list[str]], tuple[int, str]]
-
-
-@pytest.fixture(scope="module")
-def invoke() -> Invoke:
-    """Run `mlops` in-process with no option taken from the environment (GH_REPO in CI)."""
-    runner = CliRunner(env=dict.fromkeys(ENVVARS))
-
-    def run(argv: list[str]) -> tuple[int, str]:
-        result = runner.invoke(app, argv)
-        return result.exit_code, result.output
-
-    return run
 
 
 def assert_one_line_usage_error(code: int, output: str, path: tuple[str, ...], *parts: str) -> None:
@@ -130,21 +107,21 @@ def test_the_walk_finds_the_whole_tree() -> None:
 
 
 @pytest.mark.parametrize("path", [path for path, _ in TREE], ids=_name)
-def test_unknown_option_at_any_level_is_one_line_exit_2(
-    invoke: Invoke, path: tuple[str, ...]
-) -> None:
+def test_unknown_option_at_any_level_is_one_line_exit_2(cli: Cli, path: tuple[str, ...]) -> None:
     # Given any command or group, when an option it does not have is typed
-    code, output = invoke([*path, "--no-such-option"])
+    code, out, err = cli(*path, "--no-such-option")
+    output = out + err
     # Then one line names the command and the option
     assert_one_line_usage_error(code, output, path, "No such option", "--no-such-option")
 
 
 @pytest.mark.parametrize("path", GROUPS, ids=_name)
 def test_unknown_subcommand_of_any_group_is_one_line_exit_2(
-    invoke: Invoke, path: tuple[str, ...]
+    cli: Cli, path: tuple[str, ...]
 ) -> None:
     # Given any group, when a subcommand it does not have is typed
-    code, output = invoke([*path, "no-such-command"])
+    code, out, err = cli(*path, "no-such-command")
+    output = out + err
     # Then one line names the group and the command
     assert_one_line_usage_error(code, output, path, "No such command", "no-such-command")
 
@@ -153,49 +130,52 @@ def test_unknown_subcommand_of_any_group_is_one_line_exit_2(
     ("path", "option", "others"), MISSING, ids=[f"{_name(p)} {o}" for p, o, _ in MISSING]
 )
 def test_each_missing_required_option_is_one_line_exit_2(
-    invoke: Invoke, path: tuple[str, ...], option: str, others: list[str]
+    cli: Cli, path: tuple[str, ...], option: str, others: list[str]
 ) -> None:
     # Given every other required option of the command, when this one is left out
-    code, output = invoke([*path, *others])
+    code, out, err = cli(*path, *others)
+    output = out + err
     # Then one line says which option is missing (and the command never ran)
     assert_one_line_usage_error(code, output, path, "Missing option", f"'{option}'")
 
 
 @pytest.mark.parametrize(("path", "option"), NUMERIC, ids=[f"{_name(p)} {o}" for p, o in NUMERIC])
 def test_non_number_for_numeric_option_is_one_line_exit_2(
-    invoke: Invoke, path: tuple[str, ...], option: str
+    cli: Cli, path: tuple[str, ...], option: str
 ) -> None:
     # Given an option that takes a number, when it is given 'abc'
-    code, output = invoke([*path, option, "abc"])
+    code, out, err = cli(*path, option, "abc")
+    output = out + err
     # Then one line says the value is invalid for that option
     assert_one_line_usage_error(code, output, path, "Invalid value for", f"'{option}'")
 
 
-def test_command_typo_suggests_the_close_match_on_the_same_line(invoke: Invoke) -> None:
+def test_command_typo_suggests_the_close_match_on_the_same_line(cli: Cli) -> None:
     # Given a misspelt command, when it is typed
-    code, output = invoke(["infra", "rendr", "--stack", "prod"])
+    code, out, err = cli("infra", "rendr", "--stack", "prod")
+    output = out + err
     # Then the one line says what was meant
     assert_one_line_usage_error(code, output, ("infra",), "'rendr'", "Did you mean 'render'?")
 
 
 @pytest.mark.parametrize("path", [path for path, _ in TREE], ids=_name)
-def test_help_at_any_level_exits_0(invoke: Invoke, path: tuple[str, ...]) -> None:
+def test_help_at_any_level_exits_0(cli: Cli, path: tuple[str, ...]) -> None:
     # Given any command or group, when --help is asked for, then it is shown with exit 0
-    code, output = invoke([*path, "--help"])
+    code, out, err = cli(*path, "--help")
+    output = out + err
     assert code == 0, f"--help exits 0, got {code}: {output}"
     assert "Usage" in output and "Traceback" not in output, output
 
 
-def test_ctrl_c_exits_130_without_traceback(
-    invoke: Invoke, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_ctrl_c_exits_130_without_traceback(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a command interrupted while it starts
     def interrupted(**_: object) -> None:
         raise KeyboardInterrupt
 
     monkeypatch.setattr("ml.emulator.server.Emulator", interrupted)
     # When the user presses Ctrl-C
-    code, output = invoke(["emulator", "--port", "0"])
+    code, out, err = cli("emulator", "--port", "0")
+    output = out + err
     # Then it exits 130 (128 + SIGINT), at most one line, no traceback
     assert code == 130, f"Ctrl-C exits 130, got {code}: {output}"
     assert "Traceback" not in output and len(output.splitlines()) <= 1, output

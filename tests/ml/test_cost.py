@@ -15,10 +15,10 @@ import yaml
 from common.errors import MlopsError
 from infra.config import STACKS, load_stack
 from infra.graph import Graph
-from ml.cli import main
 from ml.cost.estimate import PRICES, Assumptions, PriceTable, RegionPrices, estimate, load_prices
 from ml.cost.report import render_diff, render_markdown
 from ml.cost.service import estimate_change, estimate_stack, estimate_stacks
+from tests.conftest import Cli
 
 REGION = "eu-west-1"
 PRICES_FOR_TESTS = PriceTable(
@@ -204,13 +204,9 @@ def test_all_stacks_reports_progress_per_stack(repo_root: Path) -> None:
         (["cost", "-s", "dev", "-f", "xml"], "error: unknown format 'xml': choose one of md, json"),
     ],
 )  # fmt: skip
-def test_cost_cli_bad_input_is_one_line_exit_2(
-    argv: list[str], expected: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    with pytest.raises(SystemExit) as exited:
-        main(argv)
-    err = capsys.readouterr().err
-    assert exited.value.code == 2 and err.strip() == expected, err
+def test_cost_cli_bad_input_is_one_line_exit_2(argv: list[str], expected: str, cli: Cli) -> None:
+    code, _, err = cli(*argv)
+    assert code == 2 and err.strip() == expected, err
 
 
 def test_json_totals_equal_the_markdown(tmp_path: Path) -> None:

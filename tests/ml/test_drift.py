@@ -3,8 +3,6 @@ and `mlops drift` exit codes and reports."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import re
 from dataclasses import dataclass
@@ -18,7 +16,6 @@ from moto import mock_aws
 from scipy import stats
 
 from common.errors import MlopsError
-from ml.cli import main
 from ml.cli.drift import resolve_thresholds
 from ml.data import CHURN_SCHEMA, generate_churn
 from ml.drift.capture import write_capture_jsonl
@@ -26,6 +23,7 @@ from ml.drift.detect import detect_drift, detect_drift_frames
 from ml.drift.readers import load_pair, read_capture
 from ml.drift.stats import chi_square, ks_2samp_sorted, ks_asymptotic_pvalue, psi_sorted
 from ml.params import DEFAULT_PARAMS, DriftParams
+from tests.conftest import Cli
 
 TOLERANCE = 1e-9
 
@@ -201,12 +199,6 @@ def test_capture_and_csv_give_the_same_drift(
 # --- mlops drift ---------------------------------------------------------------------------
 
 
-def _drift(argv: list[str]) -> int:
-    with pytest.raises(SystemExit) as exited:
-        main(["drift", *argv])
-    return int(exited.value.code or 0)
-
-
 @pytest.fixture(scope="module")
 def files(
     tmp_path_factory: pytest.TempPathFactory, frames: tuple[pl.DataFrame, pl.DataFrame]
@@ -235,23 +227,23 @@ class Run:
         return json.loads((self.out / "drift.json").read_text())
 
 
-def _run(argv: list[str], out: Path) -> Run:
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
-        code = _drift([*argv, "--out", str(out)])
-    return Run(code, err.getvalue(), out)
+def _run(cli: Cli, argv: list[str], out: Path) -> Run:
+    code, _, err = cli("drift", *argv, "--out", out)
+    return Run(code, err, out)
 
 
 @pytest.fixture(scope="module")
-def clean(files: dict[str, Path]) -> Run:
+def clean(files: dict[str, Path], cli: Cli) -> Run:
     """Another sample of the reference's world: nothing drifts."""
     return _run(
-        ["--reference", str(files["ref"]), "--current", str(files["same"])], files["root"] / "clean"
+        cli,
+        ["--reference", str(files["ref"]), "--current", str(files["same"])],
+        files["root"] / "clean",
     )
 
 
 @pytest.fixture(scope="module")
-def drifted(files: dict[str, Path]) -> Run:
+def drifted(files: dict[str, Path], cli: Cli) -> Run:
     """Customers 12 years older, categorical codes compared as categories."""
     categorical = [
         "--categorical",
@@ -262,7 +254,7 @@ def drifted(files: dict[str, Path]) -> Run:
         "contract_type",
     ]
     argv = ["--reference", str(files["ref"]), "--current", str(files["cur"]), *categorical]
-    return _run(argv, files["root"] / "drifted")
+    return _run(cli, argv, files["root"] / "drifted")
 
 
 def test_drift_cli_exits_0_when_nothing_drifts(clean: Run) -> None:
@@ -334,46 +326,35 @@ def test_directory_of_captures_reads_every_file(
     ids=["missing-column", "wrong-type", "empty", "missing-value"],
 )
 def test_drift_cli_bad_current_data_exits_2_with_one_line(
-    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], mutate, message: str
+    files: dict[str, Path], tmp_path: Path, cli: Cli, mutate, message: str
 ) -> None:
     bad = tmp_path / "bad.csv"
     mutate(pl.read_csv(files["cur"])).write_csv(bad)
-    code = _drift(
-        ["--reference", str(files["ref"]), "--current", str(bad), "--out", str(tmp_path / "r")]
+    code, _, err = cli(
+        "drift", "--reference", str(files["ref"]), "--current", bad, "--out", str(tmp_path / "r")
     )
-    err = capsys.readouterr().err
     assert code == 2, "bad input is exit code 2"
     assert err.startswith("error: ") and err.count("\n") == 1, err
     assert re.search(message, err), err
 
 
-def test_drift_cli_missing_reference_exits_2(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code = _drift(
-        [
-            "--reference",
-            str(tmp_path / "absent.csv"),
-            "--current",
-            str(tmp_path),
-            "--out",
-            str(tmp_path),
-        ]
+def test_drift_cli_missing_reference_exits_2(tmp_path: Path, cli: Cli) -> None:
+    code, _, err = cli(
+        "drift", "--reference", tmp_path / "absent.csv", "--current", tmp_path, "--out", tmp_path
     )
-    assert code == 2 and "file not found" in capsys.readouterr().err, "missing file"
+    assert code == 2 and "file not found" in err, "missing file"
 
 
 def test_drift_cli_malformed_capture_exits_2(
-    files: dict[str, Path], tmp_path: Path, capsys
+    files: dict[str, Path], tmp_path: Path, cli: Cli
 ) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text(
         '{"captureData": {"endpointInput": {"data": "1,2", "encoding": "CSV"}}}\nnot json\n'
     )
-    code = _drift(
-        ["--reference", str(files["ref"]), "--current", str(bad), "--out", str(tmp_path / "r")]
+    code, _, err = cli(
+        "drift", "--reference", str(files["ref"]), "--current", bad, "--out", str(tmp_path / "r")
     )
-    err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1, err
 
 
@@ -400,26 +381,20 @@ def test_thresholds_come_from_the_params_files_drift_section(tmp_path: Path) -> 
 
 
 def test_drift_cli_invalid_threshold_exits_2(
-    files: dict[str, Path], tmp_path: Path, capsys
+    files: dict[str, Path], tmp_path: Path, cli: Cli
 ) -> None:
-    code = _drift(
-        [
-            "--reference",
-            str(files["ref"]),
-            "--current",
-            str(files["same"]),
-            "--out",
-            str(tmp_path),
-            "--ks-pvalue",
-            "2",
-        ]
-    )
-    err = capsys.readouterr().err
+    code, _, err = cli(
+        "drift", "--reference", files["ref"], "--current", files["same"], "--out", tmp_path,
+        "--ks-pvalue", "2",
+    )  # fmt: skip
     assert code == 2 and "ks_pvalue: invalid value 2" in err, err
 
 
 def test_drift_cli_reads_reference_and_captures_from_s3(
-    tmp_path: Path, frames: tuple[pl.DataFrame, pl.DataFrame], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    frames: tuple[pl.DataFrame, pl.DataFrame],
+    monkeypatch: pytest.MonkeyPatch,
+    cli: Cli,
 ) -> None:
     # given the reference and a day of captures in S3, as the scheduled job finds them
     for key, value in {
@@ -450,18 +425,17 @@ def test_drift_cli_reads_reference_and_captures_from_s3(
             Bucket="capture", Key="ep/AllTraffic/2026/01/01/00/readme.txt", Body=b"skip me"
         )
         # when `mlops drift` is pointed at them
-        code = _drift(
-            [
-                "--reference",
-                "s3://data/datasets/m/abc/reference/reference.csv",
-                "--current",
-                "s3://capture/ep/",
-                "--since-hours",
-                "24",
-                "--out",
-                str(tmp_path / "r"),
-            ]
-        )
+        code = cli(
+            "drift",
+            "--reference",
+            "s3://data/datasets/m/abc/reference/reference.csv",
+            "--current",
+            "s3://capture/ep/",
+            "--since-hours",
+            "24",
+            "--out",
+            str(tmp_path / "r"),
+        ).exit_code
     # then it reads them like local files
     report = json.loads((tmp_path / "r" / "drift.json").read_text())
     assert code == 1 and report["drifted_features"] == ["age"], report["drifted_features"]
@@ -470,7 +444,7 @@ def test_drift_cli_reads_reference_and_captures_from_s3(
 
 
 def test_drift_cli_takes_categoricals_from_the_schema_beside_the_reference(
-    files: dict[str, Path], tmp_path: Path
+    files: dict[str, Path], tmp_path: Path, cli: Cli
 ) -> None:
     # given a reference written as training writes its channel: CSV plus schema.json
     channel = tmp_path / "reference"
@@ -479,6 +453,7 @@ def test_drift_cli_takes_categoricals_from_the_schema_beside_the_reference(
     CHURN_SCHEMA.write(channel)
     # when drift runs with no --categorical, as the scheduled monitor does
     run = _run(
+        cli,
         ["--reference", str(channel / "reference.csv"), "--current", str(files["same"])],
         tmp_path / "out",
     )
@@ -490,7 +465,10 @@ def test_drift_cli_takes_categoricals_from_the_schema_beside_the_reference(
 
 
 def test_drift_cli_reads_the_schema_beside_an_s3_reference(
-    tmp_path: Path, frames: tuple[pl.DataFrame, pl.DataFrame], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    frames: tuple[pl.DataFrame, pl.DataFrame],
+    monkeypatch: pytest.MonkeyPatch,
+    cli: Cli,
 ) -> None:
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "AWS_DEFAULT_REGION": "eu-west-1"}.items():  # fmt: skip
@@ -509,6 +487,7 @@ def test_drift_cli_reads_the_schema_beside_an_s3_reference(
         for name in ("reference.csv", "schema.json", "current.csv"):
             s3.upload_file(str(tmp_path / name), "data", f"ds/reference/{name}")
         run = _run(
+            cli,
             ["--reference", "s3://data/ds/reference/reference.csv",
              "--current", "s3://data/ds/reference/current.csv"],
             tmp_path / "out",

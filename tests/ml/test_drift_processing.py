@@ -5,8 +5,6 @@ the metric after the job, and a failing job's one line."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,12 +17,12 @@ from moto import mock_aws
 
 from infra.contracts import capture_prefix, dataset_prefix, monitor_marker_key
 from ml.artifacts import sse_kms_arguments
-from ml.cli import main
 from ml.data import CHURN_SCHEMA, generate_churn
 from ml.drift.capture import write_capture_jsonl
 from ml.drift.monitor import Inputs, run_drift
 from ml.emulator import Emulator, bootstrap_stack, credentials_for, emulated_environment
 from ml.emulator.server import environment
+from tests.conftest import Cli
 from tests.ml.training_support import make_snapshot
 
 REGION = "eu-west-1"
@@ -62,21 +60,15 @@ def _upload(s3: Any, bucket: str, key: str, path: Path, key_arn: str) -> None:
     s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes(), **sse_kms_arguments(key_arn))
 
 
-def _drift(emulator: Emulator, argv: list[str]) -> Run:
-    said, err = io.StringIO(), io.StringIO()
+def _drift(cli: Cli, emulator: Emulator, argv: list[str]) -> Run:
     before = set(emulator.processing._runs) if emulator.processing else set()  # type: ignore[union-attr]
-    with (
-        contextlib.redirect_stdout(said),
-        contextlib.redirect_stderr(err),
-        pytest.raises(SystemExit) as exited,
-    ):
-        main(["drift", *argv])
+    code, said, err = cli("drift", *argv)
     assert emulator.processing is not None
     new = sorted(set(emulator.processing._runs) - before)
     run = emulator.processing.wait(new[0], timeout=5) if new else None
     return Run(
-        int(exited.value.code or 0),
-        said.getvalue() + err.getvalue(),
+        code,
+        said + err,
         new[0] if new else None,
         list(run.downloaded) if run else [],
         run.caller_arn if run else None,
@@ -84,7 +76,9 @@ def _drift(emulator: Emulator, argv: list[str]) -> Run:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory, graph_of: Callable[[str], Any]) -> World:
+def world(
+    tmp_path_factory: pytest.TempPathFactory, graph_of: Callable[[str], Any], cli: Cli
+) -> World:
     root = tmp_path_factory.mktemp("processing")
     reference = make_snapshot(root / "data", seed=1).channels["reference"]
     captures = {}
@@ -117,16 +111,16 @@ def world(tmp_path_factory: pytest.TempPathFactory, graph_of: Callable[[str], An
                 *[a for s in subnets for a in ("--subnet", s)],
                 *[a for g in groups for a in ("--security-group", g)]]  # fmt: skip
         with environment(monitor.environment()):
-            first = _drift(emulator, [*argv, "--out", str(root / "first")])
+            first = _drift(cli, emulator, [*argv, "--out", str(root / "first")])
         _upload(s3, capture, f"{CAPTURE}2026/01/01/01/00-00-000-b.jsonl", captures["01"],
                 stack.data_key_arn)  # fmt: skip
         with environment(monitor.environment()):
-            second = _drift(emulator, [*argv, "--out", str(root / "second")])
+            second = _drift(cli, emulator, [*argv, "--out", str(root / "second")])
         marker_key = monitor_marker_key(CAPTURE)
         marker = json.loads(s3.get_object(Bucket=capture, Key=marker_key)["Body"].read())
         _upload(s3, capture, f"{CAPTURE}2026/01/01/02/00-00-000-c.jsonl", bad, stack.data_key_arn)
         with environment(monitor.environment()):
-            failed = _drift(emulator, [*argv, "--out", str(root / "bad")])
+            failed = _drift(cli, emulator, [*argv, "--out", str(root / "bad")])
         after_bad = json.loads(s3.get_object(Bucket=capture, Key=marker_key)["Body"].read())
         stats = admin.client("cloudwatch").get_metric_statistics(
             Namespace="mlops/monitoring",

@@ -3,8 +3,6 @@ data streamed in batches: the same reports, the same statistics as scipy, exit c
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import subprocess
 import sys
@@ -15,16 +13,14 @@ import polars as pl
 import pytest
 from scipy import stats
 
-from ml.cli import main
 from ml.drift import readers
 from ml.drift.reference import stats_paths
+from tests.conftest import Cli
 
 
-def _drift(*argv: str) -> tuple[int, str]:
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), pytest.raises(SystemExit) as exited:
-        main(["drift", *argv])
-    return int(exited.value.code or 0), err.getvalue()
+def _drift(cli: Cli, *argv: str) -> tuple[int, str]:
+    code, _, err = cli("drift", *argv)
+    return code, err
 
 
 @pytest.fixture
@@ -49,20 +45,20 @@ def pair(tmp_path: Path) -> dict[str, Path]:
     return paths
 
 
-def _report(pair: dict[str, Path], out: Path) -> tuple[int, dict]:
+def _report(cli: Cli, pair: dict[str, Path], out: Path) -> tuple[int, dict]:
     code, _ = _drift(
-        "-r", str(pair["ref"]), "-c", str(pair["cur"]), "-o", str(out), "--categorical", "plan"
+        cli, "-r", str(pair["ref"]), "-c", str(pair["cur"]), "-o", str(out), "--categorical", "plan"
     )
     report = json.loads((out / "drift.json").read_text())
     return code, report
 
 
 def test_stored_reference_statistics_give_the_same_report_without_reading_the_reference(
-    pair: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    pair: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Cli
 ) -> None:
     # given a report computed from the reference CSV, and the reference's stored statistics
-    fresh_code, fresh = _report(pair, tmp_path / "fresh")
-    code, _ = _drift("-r", str(pair["ref"]), "--write-reference-stats")
+    fresh_code, fresh = _report(cli, pair, tmp_path / "fresh")
+    code, _ = _drift(cli, "-r", str(pair["ref"]), "--write-reference-stats")
     assert code == 0 and all(p.is_file() for p in stats_paths(pair["ref"])), "stats written"
 
     # when drift runs again and parsing the reference CSV is made impossible
@@ -70,33 +66,35 @@ def test_stored_reference_statistics_give_the_same_report_without_reading_the_re
         raise AssertionError("the reference CSV was parsed although its statistics are stored")
 
     monkeypatch.setattr("ml.drift.monitor.read_reference", no_parsing)
-    stored_code, stored = _report(pair, tmp_path / "stored")
+    stored_code, stored = _report(cli, pair, tmp_path / "stored")
     # then the report is the same, number for number, with the same exit code
     assert (stored_code, fresh_code) == (1, 1), "age is shifted: drift, exit code 1"
     assert stored == fresh, "stored statistics must give exactly the fresh report"
 
 
 def test_changed_reference_makes_stored_statistics_stale(
-    pair: dict[str, Path], tmp_path: Path
+    pair: dict[str, Path], tmp_path: Path, cli: Cli
 ) -> None:
     # given statistics stored for the reference
-    _drift("-r", str(pair["ref"]), "--write-reference-stats")
+    _drift(cli, "-r", str(pair["ref"]), "--write-reference-stats")
     # when an attacker (or a new training run) changes one value of the reference
     lines = pair["ref"].read_text().splitlines()
     lines[1] = "99.0," + lines[1].split(",", 1)[1]
     pair["ref"].write_text("\n".join(lines) + "\n")
-    _, stored = _report(pair, tmp_path / "after")
+    _, stored = _report(cli, pair, tmp_path / "after")
     # then the old statistics are not used: the report is that of the changed file
     for path in stats_paths(pair["ref"]):
         path.unlink()
-    _, fresh = _report(pair, tmp_path / "fresh")
+    _, fresh = _report(cli, pair, tmp_path / "fresh")
     assert stored == fresh, "statistics of another file must not be used"
 
 
-def test_stored_reference_statistics_match_scipy(pair: dict[str, Path], tmp_path: Path) -> None:
+def test_stored_reference_statistics_match_scipy(
+    pair: dict[str, Path], tmp_path: Path, cli: Cli
+) -> None:
     # given stored statistics; when drift runs on them
-    _drift("-r", str(pair["ref"]), "--write-reference-stats")
-    _, report = _report(pair, tmp_path / "out")
+    _drift(cli, "-r", str(pair["ref"]), "--write-reference-stats")
+    _, report = _report(cli, pair, tmp_path / "out")
     # then KS is scipy's on the raw columns, and chi-square scipy's on the counts
     ref, cur = pl.read_csv(pair["ref"]), pl.read_csv(pair["cur"])
     for name in ("age", "spend"):
@@ -114,20 +112,20 @@ def test_stored_reference_statistics_match_scipy(pair: dict[str, Path], tmp_path
 
 
 def test_streamed_current_file_gives_the_same_report(
-    pair: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    pair: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Cli
 ) -> None:
     # given the report of the current file read whole
-    _, whole = _report(pair, tmp_path / "whole")
+    _, whole = _report(cli, pair, tmp_path / "whole")
     # when the file is streamed in batches of 1,000 rows
     monkeypatch.setattr(readers.CurrentBatches, "STREAM_ABOVE_BYTES", 0)
     monkeypatch.setattr(readers.CurrentBatches, "BATCH_ROWS", 1_000)
-    _, streamed = _report(pair, tmp_path / "streamed")
+    _, streamed = _report(cli, pair, tmp_path / "streamed")
     # then nothing changes
     assert streamed == whole, "batching must not change a statistic"
 
 
 def test_streamed_file_with_a_bad_value_late_exits_2_with_one_line(
-    pair: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    pair: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Cli
 ) -> None:
     # given a current file whose 14,000th row has text in a numeric column
     lines = pair["cur"].read_text().splitlines()
@@ -136,7 +134,9 @@ def test_streamed_file_with_a_bad_value_late_exits_2_with_one_line(
     monkeypatch.setattr(readers.CurrentBatches, "STREAM_ABOVE_BYTES", 0)
     monkeypatch.setattr(readers.CurrentBatches, "BATCH_ROWS", 1_000)
     # when drift streams it
-    code, err = _drift("-r", str(pair["ref"]), "-c", str(pair["cur"]), "-o", str(tmp_path / "o"))
+    code, err = _drift(
+        cli, "-r", str(pair["ref"]), "-c", str(pair["cur"]), "-o", str(tmp_path / "o")
+    )
     # then it is bad input: exit code 2, one line naming the file
     assert code == 2 and err.count("\n") == 1, err
     assert "current.csv: malformed value" in err, err

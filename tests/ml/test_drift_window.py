@@ -3,8 +3,6 @@ and the drifted-feature metric it publishes per endpoint."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,9 +14,9 @@ import pytest
 from moto import mock_aws
 
 from ml import aws
-from ml.cli import main
 from ml.data import CHURN_SCHEMA, generate_churn
 from ml.drift.capture import write_capture_jsonl
+from tests.conftest import Cli
 
 REGION = "eu-west-1"
 CAPTURE = "datacapture/mlops-dev-churn/primary/"
@@ -78,17 +76,12 @@ def _capture(s3: Any, tmp_path: Path, hour: str, seed: int, shift: float = 0.0) 
     return key
 
 
-def _monitor(tmp_path: Path, name: str, *extra: str) -> tuple[int, str]:
-    err, out = io.StringIO(), io.StringIO()
-    argv = ["drift", "--reference", REFERENCE, "--current", f"s3://capture/{CAPTURE}",
-            "--out", str(tmp_path / name), "--new-only", *extra]  # fmt: skip
-    with (
-        contextlib.redirect_stderr(err),
-        contextlib.redirect_stdout(out),
-        pytest.raises(SystemExit) as exited,
-    ):
-        main(argv)
-    return int(exited.value.code or 0), err.getvalue() + out.getvalue()
+def _monitor(cli: Cli, tmp_path: Path, name: str, *extra: str) -> tuple[int, str]:
+    code, out, err = cli(
+        "drift", "--reference", REFERENCE, "--current", f"s3://capture/{CAPTURE}",
+        "--out", tmp_path / name, "--new-only", *extra,
+    )  # fmt: skip
+    return code, err + out
 
 
 def _captures_read(reads: list[str]) -> list[str]:
@@ -96,18 +89,18 @@ def _captures_read(reads: list[str]) -> list[str]:
 
 
 def test_second_run_reads_only_the_capture_written_since_the_first(
-    s3: tuple[Any, list[str]], tmp_path: Path
+    s3: tuple[Any, list[str]], tmp_path: Path, cli: Cli
 ) -> None:
     client, reads = s3
     # given a first run over the first hour's capture
     first = _capture(client, tmp_path, "00", 2)
-    code, err = _monitor(tmp_path, "run1")
+    code, err = _monitor(cli, tmp_path, "run1")
     assert code == 0, err
     assert _captures_read(reads) == [first]
     # when a second hour is captured (older customers) and the monitor runs again
     reads.clear()
     second = _capture(client, tmp_path, "01", 3, shift=12.0)
-    code, err = _monitor(tmp_path, "run2")
+    code, err = _monitor(cli, tmp_path, "run2")
     # then it read that one file only, judged it alone, and moved the marker to it
     assert _captures_read(reads) == [second], reads
     report = json.loads((tmp_path / "run2" / "drift.json").read_text())
@@ -118,59 +111,61 @@ def test_second_run_reads_only_the_capture_written_since_the_first(
 
 
 def test_a_run_with_nothing_new_exits_0_and_leaves_the_marker(
-    s3: tuple[Any, list[str]], tmp_path: Path
+    s3: tuple[Any, list[str]], tmp_path: Path, cli: Cli
 ) -> None:
     client, reads = s3
     only = _capture(client, tmp_path, "00", 2)
-    assert _monitor(tmp_path, "run1")[0] == 0
+    assert _monitor(cli, tmp_path, "run1")[0] == 0
     before = client.get_object(Bucket="capture", Key=MARKER)["Body"].read()
     reads.clear()
-    code, err = _monitor(tmp_path, "run2")
+    code, err = _monitor(cli, tmp_path, "run2")
     assert code == 0 and f"nothing captured after {only}" in err, err
     assert _captures_read(reads) == [], "no capture object read"
     assert client.get_object(Bucket="capture", Key=MARKER)["Body"].read() == before
     assert not (tmp_path / "run2" / "drift.json").exists()
 
 
-def test_bad_input_does_not_advance_the_marker(s3: tuple[Any, list[str]], tmp_path: Path) -> None:
+def test_bad_input_does_not_advance_the_marker(
+    s3: tuple[Any, list[str]], tmp_path: Path, cli: Cli
+) -> None:
     client, _ = s3
     first = _capture(client, tmp_path, "00", 2)
-    assert _monitor(tmp_path, "run1")[0] == 0
+    assert _monitor(cli, tmp_path, "run1")[0] == 0
     # when the next hour's capture is not JSON lines at all
     client.put_object(Bucket="capture", Key=f"{CAPTURE}2026/01/01/01/bad.jsonl", Body=b"{not")
-    code, err = _monitor(tmp_path, "run2")
+    code, err = _monitor(cli, tmp_path, "run2")
     assert code == 2 and "Traceback" not in err, err
     marker = json.loads(client.get_object(Bucket="capture", Key=MARKER)["Body"].read())
     assert marker["last_key"] == first, "the failed run must be read again"
 
 
 def test_new_only_refuses_a_prefix_whose_keys_are_not_hourly(
-    s3: tuple[Any, list[str]], tmp_path: Path
+    s3: tuple[Any, list[str]], tmp_path: Path, cli: Cli
 ) -> None:
     client, _ = s3
     client.put_object(Bucket="capture", Key="datacapture/x.jsonl", Body=b"{}")
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), pytest.raises(SystemExit) as exited:
-        main(["drift", "--reference", REFERENCE, "--current", "s3://capture/datacapture/",
-              "--out", str(tmp_path / "o"), "--new-only"])  # fmt: skip
-    assert exited.value.code == 2 and "one endpoint variant's capture prefix" in err.getvalue()
+    code, _, err = cli(
+        "drift", "--reference", REFERENCE, "--current", "s3://capture/datacapture/",
+        "--out", tmp_path / "o", "--new-only",
+    )  # fmt: skip
+    assert code == 2 and "one endpoint variant's capture prefix" in err, err
 
 
-def test_new_only_needs_an_s3_capture(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_new_only_needs_an_s3_capture(tmp_path: Path, cli: Cli) -> None:
     local = tmp_path / "c.csv"
     pl.DataFrame({"age": [1.0]}).write_csv(local)
-    with pytest.raises(SystemExit) as exited:
-        main(["drift", "--reference", str(local), "--current", str(local),
-              "--out", str(tmp_path / "o"), "--new-only"])  # fmt: skip
-    assert exited.value.code == 2 and "need the capture's s3:// prefix" in capsys.readouterr().err
+    code, _, err = cli(
+        "drift", "--reference", local, "--current", local, "--out", tmp_path / "o", "--new-only"
+    )
+    assert code == 2 and "need the capture's s3:// prefix" in err, err
 
 
 def test_each_run_publishes_the_drifted_feature_count_of_its_endpoint(
-    s3: tuple[Any, list[str]], tmp_path: Path
+    s3: tuple[Any, list[str]], tmp_path: Path, cli: Cli
 ) -> None:
     client, _ = s3
     _capture(client, tmp_path, "00", 3, shift=12.0)
-    code, err = _monitor(tmp_path, "run1", "--publish-metrics")
+    code, err = _monitor(cli, tmp_path, "run1", "--publish-metrics")
     assert code == 1, err
     cloudwatch = boto3.client("cloudwatch", region_name=REGION)
     (metric,) = cloudwatch.list_metrics(Namespace="mlops/monitoring")["Metrics"]

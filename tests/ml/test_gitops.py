@@ -10,6 +10,7 @@ import pytest
 
 from common.errors import MlopsError
 from ml.release.gitops import publish_manifests, rendered_directory
+from tests.conftest import Cli
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -109,14 +110,12 @@ def test_rendered_directory_is_relative_to_the_program_directory(repo_root: Path
 
 
 def test_cli_publish_for_a_stack_without_kubernetes_fails_in_one_line(
-    repo_root: Path, capsys: pytest.CaptureFixture[str]
+    repo_root: Path, cli: Cli
 ) -> None:
-    from ml.cli import main
-
-    with pytest.raises(SystemExit) as exited:
-        main(["infra", "publish-manifests", "--stack", "dev", "--root", str(repo_root),
-              "--remote", "file:///nowhere"])  # fmt: skip
-    error = capsys.readouterr().err
-    assert exited.value.code == 2, error
+    code, _, error = cli(
+        "infra", "publish-manifests", "--stack", "dev", "--root", repo_root,
+        "--remote", "file:///nowhere",
+    )  # fmt: skip
+    assert code == 2, error
     assert error.startswith("error: stack dev renders no Kubernetes manifests"), error
     assert error.count("\n") == 1, error

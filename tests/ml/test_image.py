@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from common.errors import MlopsError
-from ml.cli import main
 from ml.provenance.check import verify_artifact
 from ml.provenance.image import ImageRelease, sign_image, verify_image
 from ml.provenance.kms import KmsSigner, export_public_key_pem
 from ml.registry.images import Repository, find_engine, push_image
+from tests.conftest import Cli
 from tests.ml.provenance_support import (  # noqa: F401 - fixtures
     ACCOUNT,
     COMMIT,
@@ -49,13 +49,6 @@ MANIFEST = json.dumps(
 DIGEST = "sha256:" + hashlib.sha256(MANIFEST.encode()).hexdigest()
 
 
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as done:
-        main(argv)
-    captured = capsys.readouterr()
-    return int(done.value.code or 0), captured.out, captured.err
-
-
 def _sign(aws: Aws, tmp_path: Path, stack: str = "prod", digest: str = DIGEST) -> Path:
     out = tmp_path / f"image-{stack}.dsse.json"
     release = ImageRelease(REPOSITORY, digest, stack, COMMIT, "test", "arn:aws:iam::1:user/ci")
@@ -64,17 +57,20 @@ def _sign(aws: Aws, tmp_path: Path, stack: str = "prod", digest: str = DIGEST) -
 
 
 def test_image_sign_then_verify_through_kms_passes(
-    aws: Aws, signing_key: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    aws: Aws, signing_key: str, tmp_path: Path, cli: Cli
 ) -> None:
     # Given a digest signed with `mlops image sign` for prod
     out = tmp_path / "image.dsse.json"
-    code, _, err = run(["image", "sign", "--digest", DIGEST, "--repository-url", REPOSITORY,
-                        "--stack", "prod", "--key-id", ALIAS, "--git-commit", COMMIT,
-                        "--out", str(out)], capsys)  # fmt: skip
+    code, _, err = cli(
+        "image", "sign", "--digest", DIGEST, "--repository-url", REPOSITORY, "--stack", "prod",
+        "--key-id", ALIAS, "--git-commit", COMMIT, "--out", out,
+    )  # fmt: skip
     assert code == 0, err
     # When verified through KMS for prod
-    code, out_text, err = run(["image", "verify", "--digest", DIGEST, "--signature", str(out),
-                               "--stack", "prod", "--key-id", ALIAS], capsys)  # fmt: skip
+    code, out_text, err = cli(
+        "image", "verify", "--digest", DIGEST, "--signature", out, "--stack", "prod", "--key-id",
+        ALIAS,
+    )  # fmt: skip
     # Then it passes and names the image, the stack and the commit
     assert code == 0, err
     assert f"verified: {REPOSITORY}@{DIGEST} released to stack prod from commit {COMMIT}" in (
@@ -83,13 +79,15 @@ def test_image_sign_then_verify_through_kms_passes(
 
 
 def test_image_verify_of_another_digest_fails_in_one_line(
-    aws: Aws, signing_key: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    aws: Aws, signing_key: str, tmp_path: Path, cli: Cli
 ) -> None:
     # Given prod's signature of one digest, when an attacker presents it for another image
     signature = _sign(aws, tmp_path)
     other = "sha256:" + "e" * 64
-    code, _, err = run(["image", "verify", "--digest", other, "--signature", str(signature),
-                        "--stack", "prod", "--key-id", ALIAS], capsys)  # fmt: skip
+    code, _, err = cli(
+        "image", "verify", "--digest", other, "--signature", signature, "--stack", "prod",
+        "--key-id", ALIAS,
+    )  # fmt: skip
     # Then verification fails with one line saying the signature is for another image
     assert code == 1, err
     assert err.strip().startswith(f"error: image {other}: statement: signed for another image"), err
@@ -215,9 +213,10 @@ def test_push_image_rerun_for_the_same_commit_reuses_the_pushed_digest(ecr) -> N
     assert engine.calls == [], engine.calls
 
 
-def test_push_cli_without_a_full_commit_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(["image", "push", "--image", "x", "--repository-url", REPOSITORY,
-                        "--commit", "abc123"], capsys)  # fmt: skip
+def test_push_cli_without_a_full_commit_is_one_line(cli: Cli) -> None:
+    code, _, err = cli(
+        "image", "push", "--image", "x", "--repository-url", REPOSITORY, "--commit", "abc123"
+    )  # fmt: skip
     assert code != 0 and err.strip() == (
         "error: --commit 'abc123': expected a full 40-hex commit id"
     ), err

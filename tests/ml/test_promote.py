@@ -30,7 +30,7 @@ from ml.registry.identity import caller_arn
 from ml.registry.packages import approve
 from ml.registry.promote import PromotionSource, PromotionTarget, promote
 from ml.registry.publish import RegistryTarget, ValidationReport, publish_and_register
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, Cli
 from tests.ml.provenance_support import (  # noqa: F401
     REGION,
     Aws,
@@ -418,17 +418,11 @@ def test_other_prod_roles_cannot_read_staging_models(
         ),
     ],
 )
-def test_promote_command_bad_stacks_exit_2_with_one_line(args: list[str], line: str) -> None:
-    from typer.testing import CliRunner
-
-    from ml.cli import app
-
-    result = CliRunner().invoke(
-        app,
-        ["promote", "--version", "1", *args, "--bucket", "b", "--kms-key-id", "k"],
-        env={"MLOPS_ARTIFACT_BUCKET": None, "MLOPS_DATA_KEY_ID": None},
-    )
-    assert (result.exit_code, result.output.splitlines()) == (2, [line]), result.output
+def test_promote_command_bad_stacks_exit_2_with_one_line(
+    args: list[str], line: str, cli: Cli
+) -> None:
+    code, out, err = cli("promote", "--version", "1", *args, "--bucket", "b", "--kms-key-id", "k")
+    assert (code, out, err.splitlines()) == (2, "", [line]), err
 
 
 # --- prod's release verify after its approver approved ---------------------------------------

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
 
-from ml.cli import main
 from ml.quality import baseline as baselines
+from tests.conftest import Cli
 
 # One record as the SageMaker developer guide shows captured data (the endpoint's input
 # and output, base64 off), with the caller's InferenceId.
@@ -89,21 +89,14 @@ def _baseline(tmp_path: Path, **metrics: float) -> Path:
     return path
 
 
-def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(["quality", *argv])
-    out, err = capsys.readouterr()
-    return int(exit_info.value.code or 0), out, err
-
-
 def test_quality_within_tolerance_exits_0_with_hand_computed_metrics(
-    tmp_path: Path, captures: Path, labels: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, captures: Path, labels: Path, cli: Cli
 ) -> None:
     # Given: a baseline whose accuracy 0.70 tolerates down to 0.665 (5% relative)
     baseline = _baseline(tmp_path, accuracy=0.70, roc_auc=0.90, log_loss=0.40)
     # When
     argv = ["-c", str(captures), "-l", str(labels), "--baseline", str(baseline)]
-    code, out, err = _run([*argv, "-o", str(tmp_path / "out")], capsys)
+    code, out, err = cli("quality", *argv, "-o", str(tmp_path / "out"))
     # Then: 4/6 = 0.6667 >= 0.665 passes; the numbers are the hand-computed ones
     assert code == 0, f"exit {code}: {out} {err}"
     report = json.loads((tmp_path / "out" / "quality.json").read_text())
@@ -117,14 +110,14 @@ def test_quality_within_tolerance_exits_0_with_hand_computed_metrics(
 
 
 def test_quality_accuracy_more_than_5_percent_below_baseline_exits_1(
-    tmp_path: Path, captures: Path, labels: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, captures: Path, labels: Path, cli: Cli
 ) -> None:
     # Given: accuracy 0.71 at baseline: 5% below is 0.6745, and the window has 0.6667
     baseline = _baseline(tmp_path, accuracy=0.71, roc_auc=0.90)
     out_dir = tmp_path / "out"
     # When
     argv = ["-c", str(captures), "-l", str(labels), "--baseline", str(baseline)]
-    code, _, err = _run([*argv, "-o", str(out_dir)], capsys)
+    code, _, err = cli("quality", *argv, "-o", out_dir)
     # Then: exit 1, one line naming the metric, and reports an issue can carry
     assert code == 1, f"exit {code}: {err}"
     assert err.count("\n") == 1 and "accuracy" in err and "Traceback" not in err, err
@@ -136,19 +129,19 @@ def test_quality_accuracy_more_than_5_percent_below_baseline_exits_1(
 
 
 def test_quality_log_loss_is_judged_upwards(
-    tmp_path: Path, captures: Path, labels: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, captures: Path, labels: Path, cli: Cli
 ) -> None:
     # Given: log loss 0.4568 against a baseline of 0.30 (25% above is 0.375)
     baseline = _baseline(tmp_path, log_loss=0.30)
     argv = ["-c", str(captures), "-l", str(labels), "--baseline", str(baseline)]
     # When
-    code, _, err = _run([*argv, "-o", str(tmp_path / "o")], capsys)
+    code, _, err = cli("quality", *argv, "-o", str(tmp_path / "o"))
     # Then
     assert code == 1 and "log_loss" in err, f"exit {code}: {err}"
 
 
 def test_quality_window_leaves_out_predictions_outside_it(
-    tmp_path: Path, captures: Path, labels: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, captures: Path, labels: Path, cli: Cli
 ) -> None:
     # Given: the window [17:00, 17:04) holds a, b, c, d (captured at minutes 0-3):
     # accuracy 3/4 (d wrong), AUC 1 (both positives above both negatives)
@@ -156,7 +149,7 @@ def test_quality_window_leaves_out_predictions_outside_it(
     argv = ["-c", str(captures), "-l", str(labels), "--baseline", str(baseline)]
     window = ["--since", "2026-01-06T17:00:00Z", "--until", "2026-01-06T17:04:00Z"]
     # When
-    code, out, err = _run([*argv, *window, "-o", str(tmp_path / "o")], capsys)
+    code, out, err = cli("quality", *argv, *window, "-o", str(tmp_path / "o"))
     # Then
     assert code == 0, f"exit {code}: {out} {err}"
     report = json.loads((tmp_path / "o" / "quality.json").read_text())
@@ -165,9 +158,7 @@ def test_quality_window_leaves_out_predictions_outside_it(
     assert report["counts"]["outside_window"] == 2, report["counts"]
 
 
-def test_quality_metrics_match_scikit_learn_on_a_large_window(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_quality_metrics_match_scikit_learn_on_a_large_window(tmp_path: Path, cli: Cli) -> None:
     # Given: 2,000 captured predictions with ties, and labels for 1,500 of them
     rng = np.random.default_rng(7)
     scores = np.round(rng.uniform(0, 1, 2000), 2)
@@ -185,7 +176,7 @@ def test_quality_metrics_match_scikit_learn_on_a_large_window(
     baseline = _baseline(tmp_path, accuracy=0.5)
     # When
     argv = ["-c", str(capture), "-l", str(labels), "--baseline", str(baseline)]
-    code, out, err = _run([*argv, "-o", str(tmp_path / "o")], capsys)
+    code, out, err = cli("quality", *argv, "-o", str(tmp_path / "o"))
     # Then: the same numbers as scikit-learn on the 1,500 labelled rows
     assert code == 0, f"exit {code}: {out} {err}"
     got = json.loads((tmp_path / "o" / "quality.json").read_text())["metrics"]
@@ -196,7 +187,7 @@ def test_quality_metrics_match_scikit_learn_on_a_large_window(
 
 
 def test_quality_reads_sagemaker_ground_truth_records(
-    tmp_path: Path, captures: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, captures: Path, cli: Cli
 ) -> None:
     # Given: labels in the format SageMaker Model Monitor ingests ground truth in
     labels = tmp_path / "groundtruth.jsonl"
@@ -215,7 +206,7 @@ def test_quality_reads_sagemaker_ground_truth_records(
     baseline = _baseline(tmp_path, accuracy=0.6)
     argv = ["-c", str(captures), "-l", str(labels), "--baseline", str(baseline)]
     # When
-    code, out, err = _run([*argv, "-o", str(tmp_path / "o")], capsys)
+    code, out, err = cli("quality", *argv, "-o", str(tmp_path / "o"))
     # Then
     assert code == 0, f"exit {code}: {out} {err}"
     assert "scored 6 labelled predictions" in out, out
@@ -249,7 +240,7 @@ BAD_INPUTS = [
 def test_quality_bad_input_is_one_line_and_exit_2(
     tmp_path: Path,
     captures: Path,
-    capsys: pytest.CaptureFixture[str],
+    cli: Cli,
     name: str,
     text: str,
     extra: list[str],
@@ -261,7 +252,7 @@ def test_quality_bad_input_is_one_line_and_exit_2(
     baseline = _baseline(tmp_path, accuracy=0.5)
     argv = ["-c", str(captures), "-l", str(labels), "--baseline", str(baseline), *extra]
     # When
-    code, _, err = _run([*argv, "-o", str(tmp_path / "o")], capsys)
+    code, _, err = cli("quality", *argv, "-o", str(tmp_path / "o"))
     # Then
     assert code == 2, f"exit {code}: {err}"
     assert err.count("\n") == 1 and "Traceback" not in err, f"not one line: {err!r}"
@@ -269,21 +260,21 @@ def test_quality_bad_input_is_one_line_and_exit_2(
 
 
 def test_quality_without_baseline_or_endpoint_is_bad_input(
-    tmp_path: Path, captures: Path, labels: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, captures: Path, labels: Path, cli: Cli
 ) -> None:
-    code, _, err = _run(["-c", str(captures), "-l", str(labels), "-o", str(tmp_path)], capsys)
+    code, _, err = cli("quality", "-c", captures, "-l", labels, "-o", tmp_path)
     assert code == 2 and "--endpoint" in err and err.count("\n") == 1, err
 
 
 def test_quality_capture_that_is_not_capture_json_is_bad_input(
-    tmp_path: Path, labels: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, labels: Path, cli: Cli
 ) -> None:
     # Given: a CSV renamed .jsonl
     bogus = tmp_path / "capture.jsonl"
     bogus.write_text("a,b,c\n1,2,3\n")
     baseline = _baseline(tmp_path, accuracy=0.5)
     argv = ["-c", str(bogus), "-l", str(labels), "--baseline", str(baseline)]
-    code, _, err = _run([*argv, "-o", str(tmp_path / "o")], capsys)
+    code, _, err = cli("quality", *argv, "-o", str(tmp_path / "o"))
     assert code == 2 and "not SageMaker data-capture JSON lines" in err, err
     assert err.count("\n") == 1, err
 
@@ -301,7 +292,7 @@ def fake_aws(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_quality_reads_s3_and_publishes_regressions_to_cloudwatch(
-    tmp_path: Path, captures: Path, labels: Path, fake_aws: None, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, captures: Path, labels: Path, fake_aws: None, cli: Cli
 ) -> None:
     import boto3
     from moto import mock_aws
@@ -324,7 +315,7 @@ def test_quality_reads_s3_and_publishes_regressions_to_cloudwatch(
             "--endpoint", "mlops-prod-churn", "--publish-metrics",
         ]  # fmt: skip
         # When
-        code, _, err = _run([*argv, "-o", str(tmp_path / "o")], capsys)
+        code, _, err = cli("quality", *argv, "-o", str(tmp_path / "o"))
         # Then: exit 1, and one data point of QualityRegressions = 1 for the endpoint
         cloudwatch = boto3.client("cloudwatch", region_name="eu-west-1")
         data = cloudwatch.get_metric_statistics(
@@ -407,7 +398,7 @@ def test_quality_shows_progress_on_a_terminal_only(
     captures: Path,
     labels: Path,
     monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    cli: Cli,
     terminal: bool,
 ) -> None:
     # Given stderr a terminal (rich honours FORCE_COLOR as one) or a pipe, as in CI
@@ -418,14 +409,14 @@ def test_quality_shows_progress_on_a_terminal_only(
     baseline = _baseline(tmp_path, accuracy=0.5)
     argv = ["-c", str(captures), "-l", str(labels), "--baseline", str(baseline)]
     # When
-    code, _, err = _run([*argv, "-o", str(tmp_path / "o")], capsys)
+    code, _, err = cli("quality", *argv, "-o", str(tmp_path / "o"))
     # Then a progress bar over the captures read is drawn only on the terminal
     assert code == 0, err
     assert ("reading captures" in err) is terminal, repr(err)
 
 
 def test_quality_labels_split_over_files_may_not_disagree(
-    tmp_path: Path, captures: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, captures: Path, cli: Cli
 ) -> None:
     # Given two label files (two days of labelling) that label f both ways
     folder = tmp_path / "groundtruth"
@@ -435,6 +426,6 @@ def test_quality_labels_split_over_files_may_not_disagree(
     baseline = _baseline(tmp_path, accuracy=0.5)
     argv = ["-c", str(captures), "-l", str(folder), "--baseline", str(baseline)]
     # When
-    code, _, err = _run([*argv, "-o", str(tmp_path / "o")], capsys)
+    code, _, err = cli("quality", *argv, "-o", str(tmp_path / "o"))
     # Then one line names the id
     assert code == 2 and "'f' has two different labels" in err and err.count("\n") == 1, err

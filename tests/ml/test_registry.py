@@ -10,7 +10,6 @@ import pytest
 
 from infra.graph import Graph
 from ml.artifacts import S3Object, parse_s3_uri, upload_file
-from ml.cli import main
 from ml.emulator import EmulatedStack, bootstrap_stack
 from ml.provenance.check import kms_verifier
 from ml.registry import (
@@ -24,6 +23,7 @@ from ml.registry import (
 from ml.registry.check import check_model_package
 from ml.tracking.runs import TrackingLink
 from ml.training.record import TrainingRecord
+from tests.conftest import Cli, CliResult
 from tests.ml.provenance_support import (  # noqa: F401 - fixtures
     APPROVER,
     COMMIT,
@@ -56,23 +56,14 @@ def stack(
     return stack
 
 
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as done:
-        main(argv)
-    captured = capsys.readouterr()
-    return int(done.value.code or 0), captured.out, captured.err
-
-
-def register_cli(
-    artifact: Path, capsys: pytest.CaptureFixture[str], gates: bool | None = True
-) -> tuple[int, str, str]:
+def register_cli(artifact: Path, cli: Cli, gates: bool | None = True) -> CliResult:
     argv = ["register", "--artifact", str(artifact), "--stack", "dev",
             "--training-minutes", "12.5", "--spot-savings-percent", "64"]  # fmt: skip
     if gates is not None:
         report = artifact.parent / "validation.json"
         report.write_text(json.dumps({"passed": gates, "gates": []}))
         argv += ["--validation-report", str(report)]
-    return run(argv, capsys)
+    return cli(*argv)
 
 
 @pytest.fixture
@@ -84,9 +75,9 @@ def artifact(aws: Aws, stack: EmulatedStack, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def registered(artifact: Path, capsys: pytest.CaptureFixture[str]) -> int:
+def registered(artifact: Path, cli: Cli) -> int:
     """Version number of the artifact registered with `mlops register --stack dev`."""
-    code, out, err = register_cli(artifact, capsys)
+    code, out, err = register_cli(artifact, cli)
     assert code == 0, err
     return int(out.split(" version ")[1].split()[0])
 
@@ -117,10 +108,10 @@ def test_register_creates_pending_package_with_provenance_metadata(
 
 
 def test_register_same_artifact_twice_returns_the_existing_package(
-    aws: Aws, artifact: Path, registered: int, capsys: pytest.CaptureFixture[str]
+    aws: Aws, artifact: Path, registered: int, cli: Cli
 ) -> None:
     # given an artifact already registered, when it is registered again
-    code, out, err = register_cli(artifact, capsys)
+    code, out, err = register_cli(artifact, cli)
     # then no second package is created
     assert code == 0, err
     assert f"already registered: {GROUP} version {registered}" in out, out
@@ -129,12 +120,12 @@ def test_register_same_artifact_twice_returns_the_existing_package(
 
 
 def test_register_refuses_a_tampered_artifact(
-    artifact: Path, stack: EmulatedStack, capsys: pytest.CaptureFixture[str]
+    artifact: Path, stack: EmulatedStack, cli: Cli
 ) -> None:
     # given a signed artifact changed after signing
     (artifact / "model.txt").write_text("different model\n")
     # when registered, then it is refused with the failed check, exit 1
-    code, _, err = register_cli(artifact, capsys)
+    code, _, err = register_cli(artifact, cli)
     assert code == 1, f"exit {code}"
     assert err.startswith("error: refusing to register: file model.txt: content changed"), err
 
@@ -150,23 +141,19 @@ def test_approve_records_reason_and_keeps_metadata(aws: Aws, registered: int) ->
     assert package.metadata.get("git_commit") == COMMIT, "approval wiped the metadata"
 
 
-def test_reject_cli_records_reason(
-    aws: Aws, registered: int, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_reject_cli_records_reason(aws: Aws, registered: int, cli: Cli) -> None:
     # given a pending package, when rejected with `mlops reject`
     argv = ["reject", "--stack", "dev", "--version", str(registered), "--reason", "leaks labels"]
-    code, _, err = run(argv, capsys)
+    code, _, err = cli(*argv)
     # then it is rejected with the reason
     assert code == 0, err
     package = find_package(aws.sagemaker, GROUP, registered)
     assert (package.approval_status, package.approval_description) == (REJECTED, "leaks labels")
 
 
-def test_approve_missing_version_exits_2_with_one_line(
-    stack: EmulatedStack, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_approve_missing_version_exits_2_with_one_line(stack: EmulatedStack, cli: Cli) -> None:
     # given a group without version 7, when approving it
-    code, _, err = run(["approve", "--group", GROUP, "--version", "7", "--reason", "ok"], capsys)
+    code, _, err = cli("approve", "--group", GROUP, "--version", "7", "--reason", "ok")
     # then the error names the group and version on one line
     assert code == 2, f"exit {code}"
     assert err == f"error: model package group {GROUP} has no version 7\n", err
@@ -203,10 +190,10 @@ def test_check_pending_package_fails_approval(
 
 
 def test_check_package_with_failed_gates_fails(
-    aws: Aws, stack: EmulatedStack, artifact: Path, capsys: pytest.CaptureFixture[str]
+    aws: Aws, stack: EmulatedStack, artifact: Path, cli: Cli
 ) -> None:
     # given a package whose validation gates failed, approved anyway
-    code, out, err = register_cli(artifact, capsys, gates=False)
+    code, out, err = register_cli(artifact, cli, gates=False)
     assert code == 0, err
     version = int(out.split(" version ")[1].split()[0])
     approve(aws.sagemaker, GROUP, version, "overridden", approved_by=APPROVER)
@@ -261,11 +248,9 @@ def test_check_local_artifact_and_signature_instead_of_s3(
     assert result.ok, result.reason
 
 
-def test_register_without_group_or_stack_exits_2(
-    artifact: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_register_without_group_or_stack_exits_2(artifact: Path, cli: Cli) -> None:
     # given neither --group nor --stack, when registering, then it asks which group
-    code, _, err = run(["register", "--artifact", str(artifact)], capsys)
+    code, _, err = cli("register", "--artifact", artifact)
     assert code == 2 and "pass --group or --stack" in err, err
 
 
@@ -320,7 +305,7 @@ def test_register_refuses_a_statement_signed_for_another_release(
     aws: Aws,
     stack: EmulatedStack,
     tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    cli: Cli,
     signed_for: dict[str, object],
     fragment: str,
 ) -> None:
@@ -329,7 +314,7 @@ def test_register_refuses_a_statement_signed_for_another_release(
     directory = write_artifact(tmp_path / "model")
     sign_directory(aws.kms, stack.signing_key_alias, directory, **{**DEV_V1, **signed_for})
     # when registered
-    code, _, err = register_cli(directory, capsys)
+    code, _, err = register_cli(directory, cli)
     # then it is refused on one line, exit 1, and nothing is registered
     assert code == 1 and fragment in err and err.count("\n") == 1, err
     listed = aws.sagemaker.list_model_packages(ModelPackageGroupName=GROUP)
@@ -337,11 +322,11 @@ def test_register_refuses_a_statement_signed_for_another_release(
 
 
 def test_approve_cli_by_the_registering_identity_is_refused(
-    aws: Aws, registered: int, capsys: pytest.CaptureFixture[str]
+    aws: Aws, registered: int, cli: Cli
 ) -> None:
     # given a package registered by moto's default caller, when that caller approves it
     argv = ["approve", "--stack", "dev", "--version", str(registered), "--reason", "mine"]
-    code, _, err = run(argv, capsys)
+    code, _, err = cli(*argv)
     # then it is refused on one line and stays pending
     assert code == 1 and "separation of duties" in err and err.count("\n") == 1, err
     package = find_package(aws.sagemaker, GROUP, registered)
@@ -352,16 +337,16 @@ def test_approve_cli_by_the_release_role_in_a_new_session_is_refused(
     aws: Aws,
     artifact: Path,
     monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    cli: Cli,
 ) -> None:
     # given a package registered by the release role in one job's session
     act_as(aws, monkeypatch, "mlops-dev-gh-release", "GitHubActions-register-1")
-    code, _, err = register_cli(artifact, capsys)
+    code, _, err = register_cli(artifact, cli)
     assert code == 0, err
     # when the same role, in another session, approves it
     act_as(aws, monkeypatch, "mlops-dev-gh-release", "GitHubActions-approve-2")
     argv = ["approve", "--stack", "dev", "--version", "1", "--reason", "looks fine"]
-    code, _, err = run(argv, capsys)
+    code, _, err = cli(*argv)
     # then the session name does not make it another identity
     assert code == 1, err
     assert "approved by arn:aws:iam::123456789012:role/mlops-dev-gh-release" in err, err
@@ -371,13 +356,13 @@ def test_approve_cli_by_another_role_records_approved_by_and_reason(
     aws: Aws,
     registered: int,
     monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    cli: Cli,
 ) -> None:
     # given a package registered by moto's default caller
     # when the approver role approves it with `mlops approve`
     act_as(aws, monkeypatch, "mlops-dev-gh-approve", "GitHubActions-approve-9")
     argv = ["approve", "--stack", "dev", "--version", str(registered), "--reason", "AUC +0.02"]
-    code, _, err = run(argv, capsys)
+    code, _, err = cli(*argv)
     # then the approval, its reason and the approver's identity are recorded
     assert code == 0, err
     package = find_package(aws.sagemaker, GROUP, registered)
@@ -390,7 +375,7 @@ def test_approve_cli_by_another_role_records_approved_by_and_reason(
 
 def test_register_with_github_output_hands_the_version_to_the_approval_job(
     artifact: Path,
-    capsys: pytest.CaptureFixture[str],
+    cli: Cli,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -399,7 +384,7 @@ def test_register_with_github_output_hands_the_version_to_the_approval_job(
     outputs.write_text("earlier=1\n")
     monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
     argv = ["register", "--artifact", str(artifact), "--stack", "dev", "--github-output"]
-    code, _, err = run(argv, capsys)
+    code, _, err = cli(*argv)
     # then the stack's version is appended under a key of its own (matrix legs share outputs)
     assert code == 0, err
     assert outputs.read_text() == "earlier=1\nversion-dev=1\n", outputs.read_text()
@@ -409,7 +394,7 @@ TRACKING_ARN = "arn:aws:sagemaker:eu-west-1:123456789012:mlflow-tracking-server/
 
 
 def test_register_records_training_billable_time_and_savings_from_the_training_record(
-    aws: Aws, artifact: Path, capsys: pytest.CaptureFixture[str]
+    aws: Aws, artifact: Path, cli: Cli
 ) -> None:
     # given the training.json of a spot job that trained 600 s and was billed 180 s
     record = TrainingRecord(
@@ -431,7 +416,7 @@ def test_register_records_training_billable_time_and_savings_from_the_training_r
         "--training-record",
         str(path),
     ]
-    code, out, err = run(argv, capsys)
+    code, out, err = cli(*argv)
     # then the package records the job's times in minutes and its savings
     assert code == 0, err
     version = int(out.split(" version ")[1].split()[0])

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from ml import aws as ml_aws
-from ml.cli import main
 from ml.release.stackfile import plan_edit
 from tests.ml.provenance_support import SIGNER, aws_fixture  # noqa: F401 - fixture
 from tests.ml.release_support import (
@@ -23,13 +22,6 @@ from tests.ml.release_support import (
 STACK = "staging"
 
 
-def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exited:
-        main(argv)
-    out, err = capsys.readouterr()
-    return int(exited.value.code or 0), out, err
-
-
 def _script_describe_endpoint(monkeypatch: pytest.MonkeyPatch, responses: list[dict]) -> None:
     """Every SageMaker client the CLI makes answers DescribeEndpoint from `responses`."""
     real = ml_aws.client
@@ -42,7 +34,7 @@ def _script_describe_endpoint(monkeypatch: pytest.MonkeyPatch, responses: list[d
 
 
 def test_release_of_approved_version_edits_the_version_and_keeps_the_previous(
-    aws, registry, stack_root, capsys
+    aws, registry, stack_root, cli
 ):
     # Given version 2 of the staging model is registered, approved, gated and signed,
     registry.publish()
@@ -50,10 +42,8 @@ def test_release_of_approved_version_edits_the_version_and_keeps_the_previous(
     stack_file = stack_root / f"Pulumi.{STACK}.yaml"
     before = stack_file.read_text(encoding="utf-8")
     # when the release manager releases it,
-    code, out, err = _run(
-        ["release", "--stack", STACK, "--model", MODEL, "--version", str(version),
-         "--root", str(stack_root)],
-        capsys,
+    code, out, err = cli(
+        "release", "--stack", STACK, "--model", MODEL, "--version", version, "--root", stack_root
     )  # fmt: skip
     # then the version line changed and v1 is recorded as the version a rollback lands on
     # (kept by the serving component); nothing else changed, and the diff was shown.
@@ -65,19 +55,15 @@ def test_release_of_approved_version_edits_the_version_and_keeps_the_previous(
     assert f"+      version: {version}\n+      previousVersion: 1" in out, out
 
 
-def test_release_of_pending_version_fails_and_leaves_the_stack_file(
-    aws, registry, stack_root, capsys
-):
+def test_release_of_pending_version_fails_and_leaves_the_stack_file(aws, registry, stack_root, cli):
     # Given version 2 is registered but not approved,
     registry.publish()
     version = registry.publish(approved=False)
     stack_file = stack_root / f"Pulumi.{STACK}.yaml"
     before = stack_file.read_text(encoding="utf-8")
     # when someone tries to release it,
-    code, _, err = _run(
-        ["release", "--stack", STACK, "--model", MODEL, "--version", str(version),
-         "--root", str(stack_root)],
-        capsys,
+    code, _, err = cli(
+        "release", "--stack", STACK, "--model", MODEL, "--version", version, "--root", stack_root
     )  # fmt: skip
     # then it fails (exit 1) with one line naming the approval, and the file is untouched.
     assert code == 1, err
@@ -87,7 +73,7 @@ def test_release_of_pending_version_fails_and_leaves_the_stack_file(
 
 
 def test_release_while_another_release_is_in_progress_is_refused(
-    aws, registry, stack_root, capsys, monkeypatch
+    aws, registry, stack_root, cli, monkeypatch
 ):
     # Given an approved version 2, but the staging endpoint is still rolling out a release,
     registry.publish()
@@ -95,10 +81,8 @@ def test_release_while_another_release_is_in_progress_is_refused(
     old, new = serve(aws.sagemaker, STACK, 1), serve(aws.sagemaker, STACK, 9)
     _script_describe_endpoint(monkeypatch, [endpoint_response(STACK, "Updating", old, pending=new)])
     # when the release manager releases version 2,
-    code, _, err = _run(
-        ["release", "--stack", STACK, "--model", MODEL, "--version", str(version),
-         "--root", str(stack_root)],
-        capsys,
+    code, _, err = cli(
+        "release", "--stack", STACK, "--model", MODEL, "--version", version, "--root", stack_root
     )  # fmt: skip
     # then it is refused with one line saying a release is in progress.
     assert code == 2, err
@@ -106,12 +90,11 @@ def test_release_while_another_release_is_in_progress_is_refused(
     assert expected in err, err
 
 
-def test_release_of_another_stacks_group_is_refused_before_any_aws_call(stack_root, capsys):
+def test_release_of_another_stacks_group_is_refused_before_any_aws_call(stack_root, cli):
     # Given the staging stack, when the release names prod's package group,
-    code, _, err = _run(
-        ["release", "--stack", STACK, "--model", "mlops-prod-churn-classifier", "--version", "2",
-         "--root", str(stack_root)],
-        capsys,
+    code, _, err = cli(
+        "release", "--stack", STACK, "--model", "mlops-prod-churn-classifier", "--version", "2",
+        "--root", stack_root,
     )  # fmt: skip
     # then it is refused as bad input.
     assert code == 2, err
@@ -119,16 +102,15 @@ def test_release_of_another_stacks_group_is_refused_before_any_aws_call(stack_ro
 
 
 def test_release_verify_of_pending_version_exits_1_and_writes_the_pr_comment(
-    aws, registry, stack_root, capsys, tmp_path
+    aws, registry, stack_root, cli, tmp_path
 ):
     # Given the stack file declares a version still pending approval,
     version = registry.publish(approved=False)
     plan_edit(stack_root / f"Pulumi.{STACK}.yaml", {MODEL: version}).write()
     report = tmp_path / "verify.md"
     # when the release PR's check runs,
-    code, _, err = _run(
-        ["release", "verify", "--stack", STACK, "--root", str(stack_root), "--report", str(report)],
-        capsys,
+    code, _, err = cli(
+        "release", "verify", "--stack", STACK, "--root", stack_root, "--report", report
     )
     # then it fails with exit code 1 and the Markdown for the PR comment says why.
     assert code == 1, err
@@ -137,7 +119,7 @@ def test_release_verify_of_pending_version_exits_1_and_writes_the_pr_comment(
 
 
 def test_release_watch_after_rollback_fails_and_hands_the_revert_to_the_next_job(
-    aws, stack_root, capsys, monkeypatch, tmp_path
+    aws, stack_root, cli, monkeypatch, tmp_path
 ):
     # Given the release of v2 merged, and SageMaker rolled it back to v1,
     old, new = serve(aws.sagemaker, STACK, 1), serve(aws.sagemaker, STACK, 2)
@@ -152,10 +134,9 @@ def test_release_watch_after_rollback_fails_and_hands_the_revert_to_the_next_job
     output = tmp_path / "github_output"
     monkeypatch.setenv("GITHUB_OUTPUT", str(output))
     # when the deploy job watches,
-    code, out, err = _run(
-        ["release", "watch", "--stack", STACK, "--root", str(stack_root), "--poll", "0",
-         "--github-output"],
-        capsys,
+    code, out, err = cli(
+        "release", "watch", "--stack", STACK, "--root", stack_root, "--poll", "0",
+        "--github-output",
     )  # fmt: skip
     # then it fails (exit 1), proposes the revert diff, and tells the revert job what to do.
     assert code == 1, err
@@ -166,23 +147,22 @@ def test_release_watch_after_rollback_fails_and_hands_the_revert_to_the_next_job
     assert written == "outcome=rollback\nrevert=churn-classifier=1\n", written
 
 
-def test_release_options_before_a_subcommand_are_refused(capsys):
+def test_release_options_before_a_subcommand_are_refused(cli):
     # Given options placed before the subcommand, when run, then one line says where they go.
-    code, _, err = _run(["release", "--stack", STACK, "verify"], capsys)
+    code, _, err = cli("release", "--stack", STACK, "verify")
     assert code == 2, err
     assert "after the subcommand" in err, err
 
 
 def test_release_revert_without_open_pr_writes_the_file_and_prints_the_commands(
-    stack_root: Path, capsys, monkeypatch
+    stack_root: Path, cli, monkeypatch
 ):
     # Given the stack file declares v2 after a rolled-back release (outside GitHub Actions),
     monkeypatch.delenv("GITHUB_REPOSITORY", raising=False)
     plan_edit(stack_root / f"Pulumi.{STACK}.yaml", {MODEL: 2}).write()
     # when the release manager reverts locally,
-    code, out, err = _run(
-        ["release", "revert", "--stack", STACK, "--to", f"{MODEL}=1", "--root", str(stack_root)],
-        capsys,
+    code, out, err = cli(
+        "release", "revert", "--stack", STACK, "--to", f"{MODEL}=1", "--root", stack_root
     )
     # then the file says v1 again and the git/gh commands to open the PR are printed.
     assert code == 0, err
@@ -191,16 +171,13 @@ def test_release_revert_without_open_pr_writes_the_file_and_prints_the_commands(
 
 
 def test_release_fetch_extracts_the_verified_model_the_stack_serves(
-    aws, registry, stack_root, capsys, tmp_path
+    aws, registry, stack_root, cli, tmp_path
 ):
     # Given the staging stack file serves version 1, registered, approved and signed,
     assert registry.publish() == 1, "the first package of the group is version 1"
     out = tmp_path / "production"
     # when the training workflow fetches the production baseline,
-    code, _, err = _run(
-        ["release", "fetch", "--stack", STACK, "--out", str(out), "--root", str(stack_root)],
-        capsys,
-    )
+    code, _, err = cli("release", "fetch", "--stack", STACK, "--out", out, "--root", stack_root)
     # then the verified model is extracted, as SageMaker would extract it.
     assert code == 0, err
     extracted = {p.name for p in out.iterdir()}
@@ -208,22 +185,19 @@ def test_release_fetch_extracts_the_verified_model_the_stack_serves(
 
 
 def test_release_fetch_of_unapproved_version_extracts_nothing(
-    aws, registry, stack_root, capsys, tmp_path
+    aws, registry, stack_root, cli, tmp_path
 ):
     # Given version 1 is registered but pending approval,
     registry.publish(approved=False)
     out = tmp_path / "production"
     # when it is fetched, then it is refused (exit 1) and nothing is written.
-    code, _, err = _run(
-        ["release", "fetch", "--stack", STACK, "--out", str(out), "--root", str(stack_root)],
-        capsys,
-    )
+    code, _, err = cli("release", "fetch", "--stack", STACK, "--out", out, "--root", stack_root)
     assert code == 1, err
     assert "not fetching" in err and not out.exists(), err
 
 
 def test_release_verify_registry_only_of_self_approved_version_exits_1_with_one_line(
-    aws, registry, stack_root, capsys
+    aws, registry, stack_root, cli
 ):
     # Given a version approved by the identity that registered it (the release role's signer),
     version = registry.publish(approved=False)
@@ -232,19 +206,19 @@ def test_release_verify_registry_only_of_self_approved_version_exits_1_with_one_
     # when the prod-style metadata-only check runs,
     argv = ["release", "verify", "--stack", STACK, "--root", str(stack_root),
             "--registry-only", "--artifact-bucket", registry.bucket]  # fmt: skip
-    code, _, err = _run(argv, capsys)
+    code, _, err = cli(*argv)
     # then it fails on one line naming separation of duties.
     assert code == 1 and "separation of duties" in err and err.count("\n") == 1, err
 
 
-def test_release_verify_registry_only_without_the_bucket_exits_2(stack_root, capsys, monkeypatch):
+def test_release_verify_registry_only_without_the_bucket_exits_2(stack_root, cli, monkeypatch):
     monkeypatch.delenv("MLOPS_ARTIFACT_BUCKET", raising=False)
     argv = ["release", "verify", "--stack", STACK, "--root", str(stack_root), "--registry-only"]
-    code, _, err = _run(argv, capsys)
+    code, _, err = cli(*argv)
     assert code == 2 and "--registry-only needs --artifact-bucket" in err, err
 
 
-def test_release_verify_help_says_what_registry_only_does_not_check(capsys):
-    code, out, _ = _run(["release", "verify", "--help"], capsys)
+def test_release_verify_help_says_what_registry_only_does_not_check(cli):
+    code, out, _ = cli("release", "verify", "--help")
     text = " ".join(out.replace("│", " ").split())
     assert code == 0 and "does NOT check the signature" in text, text

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from common.errors import MlopsError
-from ml.cli import main
 from ml.release.github import GitHub, marker
 from ml.release.revert import RevertProposal, open_pull_request, parse_targets
 from ml.release.stackfile import plan_edit
@@ -88,7 +87,7 @@ def test_marker_with_characters_outside_the_key_alphabet_is_refused():
         marker("x --><script>")
 
 
-def test_github_comment_cli_calls_gh_with_the_body_on_stdin(tmp_path: Path, monkeypatch):
+def test_github_comment_cli_calls_gh_with_the_body_on_stdin(tmp_path: Path, monkeypatch, cli):
     # Given a fake `gh` on PATH that records its arguments and stdin,
     log = tmp_path / "gh.log"
     fake = tmp_path / "bin" / "gh"
@@ -108,11 +107,11 @@ def test_github_comment_cli_calls_gh_with_the_body_on_stdin(tmp_path: Path, monk
     body = tmp_path / "report.md"
     body.write_text("| gate | result |\n", encoding="utf-8")
     # when the workflow step runs,
-    with pytest.raises(SystemExit) as exited:
-        main(["github", "comment", "--pr", "3", "--marker", "release-verify-prod",
-              "--body-file", str(body)])  # fmt: skip
+    code = cli(
+        "github", "comment", "--pr", "3", "--marker", "release-verify-prod", "--body-file", body
+    ).exit_code
     # then gh lists the comments, then creates one with the body as JSON on stdin.
-    assert exited.value.code == 0, "the comment step must succeed"
+    assert code == 0, "the comment step must succeed"
     calls = [json.loads(line) for line in log.read_text().splitlines()]
     listing = ["api", "--paginate", f"repos/{REPO}/issues/3/comments?per_page=100"]
     assert calls[0][0][:3] == listing, calls[0]

@@ -21,14 +21,13 @@ import yaml
 
 from infra.graph import Graph
 from infra.offline import render_graph
-from ml.cli import main
 from ml.emulator import deployments
 from ml.emulator import iam as emulator_iam
 from ml.emulator.bootstrap import EmulatedStack, bootstrap_stack
 from ml.emulator.identities import credentials_for
 from ml.release.endpoints import serving_version
 from ml.release.stackfile import plan_edit
-from tests.conftest import wait_until
+from tests.conftest import Cli, wait_until
 from tests.ml.provenance_support import REGION, aws_fixture  # noqa: F401 - fixture
 from tests.ml.rollback_support import ServingBroken, apply, serving_parts
 
@@ -47,8 +46,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 class Release:
     """The stack repository, the emulator's administrator (pulumi up) and the deployer."""
 
-    def __init__(self, root: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any):
-        self.root, self.monkeypatch, self.capsys = root, monkeypatch, capsys
+    def __init__(self, root: Path, monkeypatch: pytest.MonkeyPatch, cli: Cli):
+        self.root, self.monkeypatch, self.cli = root, monkeypatch, cli
         admin = {
             "region_name": REGION,
             "aws_access_key_id": emulator_iam.ADMINISTRATOR_KEY,
@@ -103,14 +102,13 @@ class Release:
     def mlops(self, *argv: str) -> tuple[int, str]:
         """Run `mlops` in this process as the deployer, IAM enforced; (exit code, output)."""
         self.act_as_deployer()
-        with emulator_iam.enforced(), pytest.raises(SystemExit) as exited:
-            main([*argv, "--root", str(self.root)])
-        out, err = self.capsys.readouterr()
-        return int(exited.value.code or 0), out + err
+        with emulator_iam.enforced():
+            code, out, err = self.cli(*argv, "--root", self.root)
+        return code, out + err
 
 
 @pytest.fixture
-def release(aws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> Release:
+def release(aws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Cli) -> Release:
     """A stack repository with the shipped dev stack file (v1), its roles and keys in the
     emulator; deployment time runs 100x faster."""
     root = tmp_path / "repo"
@@ -118,7 +116,7 @@ def release(aws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: A
     (root / f"Pulumi.{STACK}.yaml").write_text(
         (REPO_ROOT / f"Pulumi.{STACK}.yaml").read_text(encoding="utf-8"), encoding="utf-8"
     )
-    rel = Release(root, monkeypatch, capsys)
+    rel = Release(root, monkeypatch, cli)
     rel.git("init", "-q", "-b", "main")
     rel.git("add", ".")
     rel.git("commit", "-qm", "dev serves churn-classifier v1")

@@ -9,7 +9,6 @@ jobs' oracle is an uninterrupted local run of the same entry point on the same d
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
@@ -26,7 +25,6 @@ from moto import mock_aws
 
 from common.errors import MlopsError
 from ml.artifacts import parse_s3_uri
-from ml.cli import main
 from ml.data.io import snapshot_of
 from ml.emulator import Emulator, bootstrap_stack, credentials_for, emulated_environment
 from ml.emulator.server import environment
@@ -40,6 +38,7 @@ from ml.training.sagemaker import (
     train_on_sagemaker,
     upload_channels,
 )
+from tests.conftest import Cli
 from tests.infra.helpers import allows, bucket_name, role_policy
 from tests.ml.training_support import make_snapshot, small_params, train_in_process
 
@@ -466,21 +465,19 @@ def _emulated_job(
     return EmulatedJob(record, described, run, tarball, error)
 
 
-def _cli(argv: list[str]) -> Callable[[Path], object]:
+def _command(cli: Cli, argv: list[str]) -> Callable[[Path], object]:
     """`mlops <argv> --out <out>`; its exit code and what it printed go to `said`."""
 
     def run(out: Path) -> None:
-        said = io.StringIO()
-        with pytest.raises(SystemExit) as exited, contextlib.redirect_stdout(said):
-            main([*argv, "--out", str(out)])
-        (out / "said.txt").write_text(f"{exited.value.code or 0}\n{said.getvalue()}")
+        code, said, _ = cli(*argv, "--out", out)
+        (out / "said.txt").write_text(f"{code}\n{said}")
 
     return run
 
 
 @pytest.fixture(scope="module")
 def emulated(
-    tmp_path_factory: pytest.TempPathFactory, graph_of: Callable[[str], Any]
+    tmp_path_factory: pytest.TempPathFactory, graph_of: Callable[[str], Any], cli: Cli
 ) -> EmulatedJobs:
     """Three jobs on the emulator with the dev stack bootstrapped, launched as gh-build:
     `mlops train --sagemaker` itself, a job interrupted after its first checkpoint, and
@@ -520,10 +517,10 @@ def emulated(
         build = credentials_for(emulated_stack, "build", admin.client("sts"))
         with environment(build.environment()):
             session = boto3.session.Session(region_name=REGION)
-            cli = ["train", "--sagemaker", "--stack-outputs", str(outputs), "--image-tag",
-                   "train-1", "--params", str(params_file), "--data", str(data),
-                   "--poll-seconds", "0.2"]  # fmt: skip
-            whole = _emulated_job(emulator, session, root / "whole", _cli(cli))
+            argv = ["train", "--sagemaker", "--stack-outputs", str(outputs), "--image-tag",
+                    "train-1", "--params", str(params_file), "--data", str(data),
+                    "--poll-seconds", "0.2"]  # fmt: skip
+            whole = _emulated_job(emulator, session, root / "whole", _command(cli, argv))
             assert emulator.training is not None
             emulator.training.interrupt_next_job(capacity_wait_seconds=1.0)
             train = _launcher(session, stack, data)

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from common.errors import MlopsError
-from ml.cli import main
 from ml.serving.healthcheck import serving
 from ml.serving.settings import DEFAULT_MODEL_DIR, settings_from_env
+from tests.conftest import Cli
 
 
 def test_settings_default_to_sagemaker_contract() -> None:
@@ -80,13 +80,12 @@ def test_settings_bad_value_is_one_line_error(env: dict[str, str], fragment: str
 
 
 def test_serve_command_bad_setting_exits_2_with_one_line(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, cli: Cli
 ) -> None:
     monkeypatch.setenv("SAGEMAKER_BIND_TO_PORT", "eighty")
-    with pytest.raises(SystemExit) as exited:
-        main(["serve"])
-    err = capsys.readouterr().err.strip()
-    assert exited.value.code == 2, f"bad input must exit 2, got {exited.value.code}"
+    code, _, err = cli("serve")
+    err = err.strip()
+    assert code == 2, f"bad input must exit 2, got {code}"
     assert err.startswith("error: ") and len(err.splitlines()) == 1, f"one line expected: {err!r}"
 
 

@@ -14,12 +14,12 @@ from mlflow.tracking import MlflowClient
 
 from common.errors import MlopsError
 from infra.contracts import TRACKING_ACTIONS
-from ml.cli import main
 from ml.params import Params
 from ml.provenance.manifest import build_manifest
 from ml.tracking.runs import log_training_run, tracking_uri
 from ml.training.local import run_local
 from ml.training.record import TrainingRecord
+from tests.conftest import Cli
 from tests.ml.training_support import make_snapshot, small_params
 
 
@@ -70,7 +70,7 @@ def test_local_training_logs_a_run_equal_to_its_record(
 
 
 def test_validation_report_links_the_candidates_training_run(
-    trained: tuple[Params, Path], data: Path, tmp_path: Path
+    trained: tuple[Params, Path], data: Path, tmp_path: Path, cli: Cli
 ) -> None:
     # given a trained candidate with its training.json beside the model
     _, out = trained
@@ -85,8 +85,7 @@ def test_validation_report_links_the_candidates_training_run(
         "--out",
         str(tmp_path),
     ]
-    with pytest.raises(SystemExit):
-        main(argv)
+    cli(*argv)
     # then each report names the MLflow run
     report = json.loads((tmp_path / "validation.json").read_text())
     assert record.tracking is not None

@@ -17,7 +17,6 @@ import pytest
 import yaml
 
 from common.errors import MlopsError
-from ml.cli import main
 from ml.data.hashing import training_data_hash
 from ml.data.io import read_channel
 from ml.params import Params
@@ -27,7 +26,7 @@ from ml.training.entry import main as entry_main
 from ml.training.entry import run
 from ml.training.local import LocalLayout, container_environment
 from ml.training.trainer import Interrupted, TrainingData, train_booster
-from tests.conftest import wait_until
+from tests.conftest import Cli, wait_until
 from tests.ml.training_support import (
     container_env,
     make_snapshot,
@@ -361,21 +360,16 @@ def _params_file(tmp_path: Path, params: Params) -> Path:
     return path
 
 
-def _run_cli(argv: list[str]) -> int:
-    with pytest.raises(SystemExit) as exited:
-        main(argv)
-    return int(exited.value.code or 0)
-
-
-def test_train_local_cli_trains_and_records(tmp_path: Path, data: Path) -> None:
+def test_train_local_cli_trains_and_records(tmp_path: Path, data: Path, cli: Cli) -> None:
     # given a params file and existing channels
     params_file = _params_file(tmp_path, small_params(num_boost_round=10))
     # when `mlops train --local` runs
-    code = _run_cli(["train", "--local", "--params", str(params_file), "--data", str(data),
-                     "--out", str(tmp_path / "out")])  # fmt: skip
+    code, _, err = cli(
+        "train", "--local", "--params", params_file, "--data", data, "--out", tmp_path / "out"
+    )
     # then the artifact and the training record exist
     record = json.loads((tmp_path / "out" / "training.json").read_text())
-    assert code == 0, "trained"
+    assert code == 0, err
     assert load_artifact(tmp_path / "out" / "model").metadata.training["iterations"] == 10, (
         "artifact"
     )
@@ -385,42 +379,33 @@ def test_train_local_cli_trains_and_records(tmp_path: Path, data: Path) -> None:
 
 @pytest.mark.slow
 def test_train_local_refuses_checkpoints_of_other_hyperparameters(
-    tmp_path: Path, data: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, data: Path, cli: Cli
 ) -> None:
     # given a finished local run
     out = str(tmp_path / "out")
     first = _params_file(tmp_path / "a", small_params(num_boost_round=4))
-    assert (
-        _run_cli(["train", "--local", "--params", str(first), "--data", str(data), "--out", out])
-        == 0
-    )
-    capsys.readouterr()
+    first_run = cli("train", "--local", "--params", first, "--data", data, "--out", out)
+    assert first_run.exit_code == 0, first_run.stderr
     # when a hyperparameter changes and the same command runs again without --fresh
     second = _params_file(tmp_path / "b", small_params(num_boost_round=6))
-    code = _run_cli(
-        ["train", "--local", "--params", str(second), "--data", str(data), "--out", out]
-    )
+    code, _, err = cli("train", "--local", "--params", second, "--data", data, "--out", out)
     # then it refuses to resume, in one line, saying why and how to start over
-    err = capsys.readouterr().err
     assert code == 2, "a checkpoint of another configuration is bad input"
     assert "written for different hyperparameters" in err and "--fresh" in err, err
     assert err.count("\n") == 1, err
 
 
-def test_train_cli_needs_exactly_one_mode(capsys: pytest.CaptureFixture[str]) -> None:
-    code = _run_cli(["train"])
+def test_train_cli_needs_exactly_one_mode(cli: Cli) -> None:
+    code, _, err = cli("train")
     assert code == 2, "bad input"
-    assert "error: choose exactly one of --local and --sagemaker" in capsys.readouterr().err
+    assert "error: choose exactly one of --local and --sagemaker" in err, err
 
 
-def test_train_local_cli_reports_missing_channel(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_train_local_cli_reports_missing_channel(tmp_path: Path, cli: Cli) -> None:
     (tmp_path / "data" / "train").mkdir(parents=True)
-    code = _run_cli(
-        ["train", "--local", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "out")]
+    code, _, err = cli(
+        "train", "--local", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "out")
     )
-    err = capsys.readouterr().err
     assert code == 2, "bad input"
     assert "no validation/ channel directory" in err and err.count("\n") == 1, err
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import re
 import time
@@ -15,12 +13,12 @@ import numpy as np
 import pytest
 from sklearn import metrics as sk
 
-from ml.cli import main
 from ml.metrics import Latency, classification_metrics, single_row_latency
 from ml.params import load_params
 from ml.validation.explain import explain
 from ml.validation.gates import drift_gate, metric_gate
 from ml.validation.run import validate
+from tests.conftest import Cli
 from tests.ml.training_support import make_snapshot, small_params, train_in_process
 
 
@@ -32,12 +30,6 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     good = train_in_process(root / "good", data, small_params())
     weak = train_in_process(root / "weak", data, small_params(num_boost_round=2, num_leaves=4))
     return {"data": data, "good": good, "weak": weak, "root": root}
-
-
-def _validate(argv: list[str]) -> int:
-    with pytest.raises(SystemExit) as exited:
-        main(["validate", *argv])
-    return int(exited.value.code or 0)
 
 
 def test_metrics_agree_with_scikit_learn() -> None:
@@ -115,15 +107,13 @@ class Run:
         return json.loads((self.out / "validation.json").read_text())
 
 
-def _run(argv: list[str], out: Path) -> Run:
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
-        code = _validate([*argv, "--out", str(out)])
-    return Run(code, err.getvalue(), out)
+def _run(cli: Cli, argv: list[str], out: Path) -> Run:
+    code, _, err = cli("validate", *argv, "--out", out)
+    return Run(code, err, out)
 
 
 @pytest.fixture(scope="module")
-def passing(trained: dict[str, Path]) -> Run:
+def passing(trained: dict[str, Path], cli: Cli) -> Run:
     """The good model validated against itself."""
     argv = [
         "--candidate",
@@ -133,11 +123,11 @@ def passing(trained: dict[str, Path]) -> Run:
         "--data",
         str(trained["data"]),
     ]
-    return _run(argv, trained["root"] / "passing")
+    return _run(cli, argv, trained["root"] / "passing")
 
 
 @pytest.fixture(scope="module")
-def failing(trained: dict[str, Path]) -> Run:
+def failing(trained: dict[str, Path], cli: Cli) -> Run:
     """The weak model validated against the good production model."""
     argv = [
         "--candidate",
@@ -147,7 +137,7 @@ def failing(trained: dict[str, Path]) -> Run:
         "--data",
         str(trained["data"]),
     ]
-    return _run(argv, trained["root"] / "failing")
+    return _run(cli, argv, trained["root"] / "failing")
 
 
 def test_validate_passes_candidate_equal_to_production(passing: Run) -> None:
@@ -226,22 +216,18 @@ def test_validate_fails_the_drift_gate_on_shifted_training_data(
 
 
 def test_validate_refuses_data_the_candidate_was_not_trained_on(
-    trained: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    trained: dict[str, Path], tmp_path: Path, cli: Cli
 ) -> None:
     other = make_snapshot(tmp_path / "other", seed=2).root
-    code = _validate(
-        ["--candidate", str(trained["good"]), "--data", str(other), "--out", str(tmp_path)]
+    code, _, err = cli(
+        "validate", "--candidate", str(trained["good"]), "--data", other, "--out", tmp_path
     )
-    err = capsys.readouterr().err
     assert code == 2, "bad input"
     assert "this is not the data the candidate was trained on" in err and err.count("\n") == 1, err
 
 
-def test_validate_missing_candidate_is_one_line_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code = _validate(["--candidate", str(tmp_path / "absent"), "--data", str(tmp_path)])
-    err = capsys.readouterr().err
+def test_validate_missing_candidate_is_one_line_error(tmp_path: Path, cli: Cli) -> None:
+    code, _, err = cli("validate", "--candidate", str(tmp_path / "absent"), "--data", tmp_path)
     expected = f"--candidate {tmp_path / 'absent'}: no such file or directory"
     assert code == 2 and expected in err and err.count("\n") == 1, err
 

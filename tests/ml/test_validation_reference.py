@@ -4,8 +4,6 @@ with a split of the candidate's own snapshot."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from ml.cli import main
+from tests.conftest import Cli
 from tests.ml.training_support import make_snapshot, small_params, train_in_process
 
 REGION = "eu-west-1"
@@ -62,14 +60,14 @@ def _stage_reference(s3: object, world: dict[str, Path], which: str) -> str:
     return key
 
 
-def _validate(world: dict[str, Path], which: str, out: str, *extra: str) -> tuple[int, str]:
-    err = io.StringIO()
-    argv = ["validate", "--candidate", str(world["candidate"]),
-            "--production", str(world[f"production-{which}"]), "--data", str(world["data"]),
-            "--out", str(world["root"] / out), *extra]  # fmt: skip
-    with contextlib.redirect_stderr(err), pytest.raises(SystemExit) as exited:
-        main(argv)
-    return int(exited.value.code or 0), err.getvalue()
+def _validate(
+    cli: Cli, world: dict[str, Path], which: str, out: str, *extra: str
+) -> tuple[int, str]:
+    code, _, err = cli(
+        "validate", "--candidate", world["candidate"], "--production", world[f"production-{which}"],
+        "--data", world["data"], "--out", world["root"] / out, *extra,
+    )  # fmt: skip
+    return code, err
 
 
 def _gate(world: dict[str, Path], out: str) -> dict:
@@ -78,12 +76,12 @@ def _gate(world: dict[str, Path], out: str) -> dict:
 
 
 def test_the_gate_fails_when_training_data_drifted_from_productions_reference(
-    world: dict[str, Path], bucket: object
+    world: dict[str, Path], bucket: object, cli: Cli
 ) -> None:
     # given production trained where monthly charges were 25 lower, its reference in S3
     key = _stage_reference(bucket, world, "shifted")
     # when the candidate is validated against it
-    code, err = _validate(world, "shifted", "shifted", "--reference-bucket", "data")
+    code, err = _validate(cli, world, "shifted", "shifted", "--reference-bucket", "data")
     # then the drift gate fails (exit 1, a failed gate), naming the feature
     gate = _gate(world, "shifted")
     assert code == 1 and "drifted feature(s)" in err, err
@@ -93,27 +91,31 @@ def test_the_gate_fails_when_training_data_drifted_from_productions_reference(
 
 
 def test_the_gate_passes_when_production_saw_the_same_world(
-    world: dict[str, Path], bucket: object
+    world: dict[str, Path], bucket: object, cli: Cli
 ) -> None:
     _stage_reference(bucket, world, "same")
-    _validate(world, "same", "same", "--reference-bucket", "data")
+    _validate(cli, world, "same", "same", "--reference-bucket", "data")
     gate = _gate(world, "same")
     assert gate["passed"] and gate["candidate"] == 0.0, gate
 
 
-def test_a_split_of_the_candidates_own_snapshot_is_refused(world: dict[str, Path]) -> None:
+def test_a_split_of_the_candidates_own_snapshot_is_refused(
+    world: dict[str, Path], cli: Cli
+) -> None:
     own = world["data"] / "reference" / "reference.csv"
-    code, err = _validate(world, "shifted", "own", "--reference", str(own))
+    code, err = _validate(cli, world, "shifted", "own", "--reference", str(own))
     assert code == 2 and "a split of the candidate's own snapshot" in err, err
     assert err.count("\n") == 1, err
 
 
-def test_production_from_other_data_needs_its_reference(world: dict[str, Path]) -> None:
+def test_production_from_other_data_needs_its_reference(world: dict[str, Path], cli: Cli) -> None:
     # with no --reference-bucket the gate would fall back to the candidate's own split
-    code, err = _validate(world, "shifted", "none")
+    code, err = _validate(cli, world, "shifted", "none")
     assert code == 2 and "pass --reference-bucket" in err and err.count("\n") == 1, err
 
 
-def test_a_missing_production_reference_is_one_line(world: dict[str, Path], bucket: object) -> None:
-    code, err = _validate(world, "same", "missing", "--reference-bucket", "data")
+def test_a_missing_production_reference_is_one_line(
+    world: dict[str, Path], bucket: object, cli: Cli
+) -> None:
+    code, err = _validate(cli, world, "same", "missing", "--reference-bucket", "data")
     assert code == 2 and "Traceback" not in err and err.count("\n") == 1, err
