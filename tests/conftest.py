@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,6 +25,22 @@ pytest_plugins = ["tests.policies.mutation_tally"]
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _GRAPHS: dict[str, Graph] = {}
 T = TypeVar("T")
+
+
+def fresh_python(
+    code: str, repo_root: Path, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Runs `code` in a new interpreter with the repository importable: what a user's process
+    would load, not what this test process already imported."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=repo_root,
+        env={**os.environ, "PYTHONPATH": str(repo_root)},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def wait_until(

@@ -8,9 +8,6 @@ each side writes accepted by the other, and the attacks a verifier must refuse.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -31,6 +28,7 @@ from ml.provenance.envelope import (
 )
 from ml.provenance.sign import sign_artifact
 from ml.provenance.statement import PAYLOAD_TYPE
+from tests.conftest import fresh_python
 from tests.ml.provenance_support import provenance, write_artifact
 
 
@@ -183,15 +181,7 @@ def test_offline_verify_imports_no_boto3_nor_securesystemslib_signers(
         "          or m.startswith('securesystemslib.signer')]\n"
         "print(json.dumps({'code': code, 'loaded': sorted(loaded)}))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=repo_root,
-        env={**os.environ, "PYTHONPATH": str(repo_root)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = fresh_python(code, repo_root)
     report = json.loads(done.stdout.splitlines()[-1])
     # Then it verified, and neither boto3 nor any securesystemslib signer was imported
     assert report["code"] in (0, None), done.stdout + done.stderr

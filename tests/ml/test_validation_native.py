@@ -8,9 +8,6 @@ a validation process does not import, checked in a fresh interpreter.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import lightgbm as lgb
@@ -19,6 +16,7 @@ import pytest
 
 from common.errors import MlopsError
 from ml.training.artifact import ModelMetadata, load_artifact, write_artifact
+from tests.conftest import fresh_python
 
 FEATURES = ["tenure", "charges", "calls", "region"]
 
@@ -107,15 +105,7 @@ def test_predicting_imports_neither_lightgbm_nor_sklearn(tmp_path: Path, repo_ro
         "heavy = ('lightgbm', 'sklearn', 'pandas', 'scipy')\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & set(heavy)))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=repo_root,
-        env={**os.environ, "PYTHONPATH": str(repo_root)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = fresh_python(code, repo_root)
     assert done.returncode == 0, done.stderr
     probabilities, loaded = done.stdout.splitlines()[-2:]
     # Then it predicted, and none of the lightgbm package's integrations was imported
