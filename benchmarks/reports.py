@@ -4,7 +4,7 @@ Issue 18's bar: under 0.3 s for drift.md, drift.json and drift.html with its SVG
 (KS and PSI per feature, reference/current histograms and cumulative distributions of
 the most changed features), written from the numbers by `ml/reports/plots.py`. The
 statistics are computed once (50 numeric features of 20,000 values, every seventh
-shifted, and one categorical), as tests/ml/test_drift_html.py does; then, in this process,
+shifted, and one categorical), as tests/ml/drift/test_drift_html.py does; then, in this process,
 the reports are written `--repeats` times (the first write, which pays first-call costs,
 is reported apart from the median of the rest).
 

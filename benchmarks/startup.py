@@ -6,7 +6,7 @@ There is nothing a user would run instead to get this help; beside it is the flo
 Python CLI pays, a bare interpreter (`python -c pass`, site-packages included), and the
 floor of a typer CLI (`python -c "import typer"`), so the ratio says how much of the time
 is the CLI's own. Which libraries `--help` may not import
-is a test (tests/ml/test_cli_startup.py); the time is only measured here.
+is a test (tests/ml/cli/test_cli_startup.py); the time is only measured here.
 
 Run alone: `python -m benchmarks.startup [--repeats 3] [--strict]`.
 """

@@ -383,7 +383,7 @@ TRACKING_ACTIONS = (
     "sagemaker-mlflow:UpdateRun",
 )
 """The IAM actions of the calls `ml.tracking.runs.log_training_run` makes; the launchers' grant
-and the bootstrap boundary name exactly these (tests/ml/test_tracking.py records them)."""
+and the bootstrap boundary name exactly these (tests/ml/tracking/test_tracking.py records them)."""
 
 
 # ---- S3 server access logs (every bucket writes, the log bucket's policy admits) ---------

@@ -28,14 +28,20 @@ T = TypeVar("T")
 
 
 def fresh_python(
-    code: str, repo_root: Path, timeout: float = 120
+    code: str,
+    repo_root: Path,
+    timeout: float = 120,
+    *,
+    flags: tuple[str, ...] = (),
+    importable: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Runs `code` in a new interpreter with the repository importable: what a user's process
-    would load, not what this test process already imported."""
+    """Runs `code` in a new interpreter (with interpreter `flags` such as `-X importtime`),
+    from `repo_root`, with `importable` (default: the repository) on the path: what a user's
+    process would load, not what this test process already imported."""
     return subprocess.run(
-        [sys.executable, "-c", code],
+        [sys.executable, *flags, "-c", code],
         cwd=repo_root,
-        env={**os.environ, "PYTHONPATH": str(repo_root)},
+        env={**os.environ, "PYTHONPATH": str(importable or repo_root)},
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -61,17 +61,18 @@ SAGEMAKER_PLATFORM = (
     "interfaces, data capture); the emulator runs the container's code as a local process"
 )
 KUBERNETES_FETCH = (
-    "the demo serves on SageMaker; tests/ml/test_kubernetes_fetch.py runs `mlops model fetch` "
-    "as this role in the emulator with IAM enforced"
+    "the demo serves on SageMaker; tests/ml/release/test_kubernetes_fetch.py runs "
+    "`mlops model fetch` as this role in the emulator with IAM enforced"
 )
 QUALITY_MONITOR = (
-    "`mlops quality` (quality-monitor.yml) uses it, and tests/ml/test_quality_emulated.py runs "
-    "it as this role with IAM enforced; the demo's monitor step runs drift only (and the "
-    "emulator has no SageMaker endpoint to take a served model's baseline from)"
+    "`mlops quality` (quality-monitor.yml) uses it, and "
+    "tests/ml/quality/test_quality_emulated.py runs it as this role with IAM enforced; "
+    "the demo's monitor step runs drift only (and the emulator has no SageMaker endpoint "
+    "to take a served model's baseline from)"
 )
 DRIFT_ON_SAGEMAKER = (
     "`mlops drift --on sagemaker`, for a window that outgrows a runner; the demo's monitor "
-    "runs on the runner, tests/ml/test_drift_processing.py runs the job in the emulator"
+    "runs on the runner, tests/ml/drift/test_drift_processing.py runs the job in the emulator"
 )
 IMAGE_PUSH_IN_CI = (
     "image.yml pushes the serving image (`mlops image push`); the demo runs the image's "
@@ -92,7 +93,7 @@ AUDITOR_BY_HAND = (
     "auditors read this evidence themselves (AWS console or CLI); no mlops command does"
 )
 LIVE_AUDIT = (
-    "`mlops audit --live` reads it as this role; tests/ml/test_audit_sources.py runs that "
+    "`mlops audit --live` reads it as this role; tests/ml/audit/test_audit_sources.py runs that "
     "in the emulator with IAM enforced (the demo audits the declared graph)"
 )
 READ_REGISTRY = (

@@ -3,7 +3,7 @@
 Typer 0.29 ships its own copy of click whose exceptions are not `click.ClickException`s,
 so errors are recognised by what they offer (`exit_code`, `format_message`), not by class.
 
-Also what keeps `mlops --help` fast (tests/ml/test_cli_startup.py): the command modules
+Also what keeps `mlops --help` fast (tests/ml/cli/test_cli_startup.py): the command modules
 import only this module, typer and the standard library at the top, and everything else
 inside the command that uses it. Help is click's plain text (`rich_markup_mode=None`):
 typer's rich panels import rich and markdown-it, several times the CLI's own start-up.

@@ -2,7 +2,7 @@
 
 The product code does what real AWS needs; where moto behaves differently, the fix
 lives here and nowhere else. Each patch names the gap and how AWS behaves, and
-tests/ml/test_emulator.py has, per patch, a test that runs moto *without* it and fails
+tests/ml/emulator/test_emulator.py has, per patch, a test that runs moto *without* it and fails
 once moto itself behaves like AWS, so the patch can be dropped.
 
 Patches wrap moto's classes in this process: `apply()` for the lifetime of the

@@ -5,7 +5,7 @@ Gap (moto 5.2.5): `CreateProcessingJob` records the job as Completed at once; it
 output and never sets `ExitMessage` or `FailureReason`. On AWS the job runs the image as
 its `RoleArn`. The fix wraps moto's `SageMakerResponse.create_processing_job` (installed
 by `Emulator.start`, removed by `Emulator.stop`), as `ml.emulator.training` does for
-training jobs; tests/ml/test_drift_processing.py shows moto's own behaviour without it.
+training jobs; tests/ml/drift/test_drift_processing.py shows moto's own behaviour without it.
 
 What a job does here, as SageMaker does on its instance:
 

@@ -5,7 +5,7 @@ nothing, downloads no channel, syncs no checkpoint, writes no `model.tar.gz` and
 neither `TrainingTimeInSeconds` nor `BillableTimeInSeconds`. On AWS the job runs the
 training image as the job's execution role. The fix wraps moto's
 `SageMakerResponse.create_training_job` (installed by `Emulator.start`, removed by
-`Emulator.stop`, the way `ml.emulator.patches` wraps moto); tests/ml/test_emulator.py
+`Emulator.stop`, the way `ml.emulator.patches` wraps moto); tests/ml/emulator/test_emulator.py
 shows moto's own behaviour without it. It will not be fixed upstream: moto runs no
 containers.
 

@@ -10,7 +10,7 @@ needs one (the audit's filters). Python hands the templates numbers, text and
 there); anything else a page prints is escaped.
 
 jinja2 is imported on the first render, not with this module: the CLI's start-up stays
-light (tests/ml/test_cli_startup.py).
+light (tests/ml/cli/test_cli_startup.py).
 """
 
 from __future__ import annotations

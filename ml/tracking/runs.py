@@ -15,7 +15,7 @@ roles are granted on the tracking server (infra/components/permissions.py).
 
 The calls are exactly these (the IAM grant lists their actions): GetExperimentByName,
 CreateExperiment (first run of a model), CreateRun, LogBatch, GetRun and UpdateRun
-(MLflow's `set_terminated` reads the run before it ends it); tests/ml/test_tracking.py
+(MLflow's `set_terminated` reads the run before it ends it); tests/ml/tracking/test_tracking.py
 records them against a fake server.
 """
 

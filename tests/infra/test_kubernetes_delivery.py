@@ -3,7 +3,8 @@ container fetches the stack file's version as the pod's own IRSA role, the only 
 DNS and HTTPS to the VPC endpoints, and a version bump rolls the Deployment. The IRSA
 role's trust and policy are attacked with the project's IAM evaluator.
 
-The fetch itself, run as a process against the emulator, is tests/ml/test_kubernetes_fetch.py.
+The fetch itself, run as a process against the emulator, is
+tests/ml/release/test_kubernetes_fetch.py.
 """
 
 from __future__ import annotations

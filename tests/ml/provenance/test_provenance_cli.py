@@ -18,7 +18,7 @@ from tests.ml.provenance_support import (  # noqa: F401 - fixtures
 )
 
 ALIAS = "alias/mlops-test-signing"
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 BOUND = ["--stack", "staging", "--model", "churn-classifier", "--version", "1",
          "--root", str(REPO_ROOT)]  # fmt: skip
 """What every signature is for: one model, stack and package version."""

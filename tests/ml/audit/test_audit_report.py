@@ -155,7 +155,7 @@ def test_iam_lint_covers_every_policy_document(graph_of):
 def test_sarif_report_validates_against_the_sarif_schema(graph_of):
     # Given the prod report (with a failure and waived findings) as SARIF
     report = _report(graph_of("prod"))
-    document = json.loads(render_sarif(report, Path(__file__).resolve().parents[2]))
+    document = json.loads(render_sarif(report, Path(__file__).resolve().parents[3]))
     schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     # When it is validated against the official SARIF 2.1.0 schema
     jsonschema.Draft4Validator(schema).validate(document)

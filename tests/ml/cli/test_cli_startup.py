@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import fresh_python
+
 # What the issue names, plus what drags them in or costs as much: pydantic (typer coerces
 # values with it, which a help must not pay), rich (typer's help panels), securesystemslib.
 HEAVY = (
@@ -62,16 +64,7 @@ for path in walk(get_command(app)):
 def heavy_import_chains(repo_root: Path, code: str) -> list[str]:
     """Run `code` in a fresh interpreter under `-X importtime`; for each heavy library it
     loaded, the chain of imports that first reached it ("ml.cli -> ... -> moto")."""
-    env = {**os.environ, "PYTHONPATH": str(repo_root)}
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", code],
-        cwd=repo_root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = fresh_python(code, repo_root, flags=("-X", "importtime"))
     assert done.returncode == 0, f"the snippet failed:\n{done.stderr[-2000:]}"
     # Lines are "import time: self | cumulative | <2 spaces per level>name", each module
     # after the modules it imported: a module's importer is the next line one level up.
@@ -129,10 +122,7 @@ def test_help_of_one_command_imports_only_its_own_command_module(repo_root: Path
         "    assert done.code == 0, done.code\n"
         "print(' '.join(m for m in sys.modules if m.startswith('ml.cli.')))\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(repo_root)}
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=repo_root, env=env, capture_output=True, text=True
-    )
+    done = fresh_python(code, repo_root)
     # Then only that command's module was imported (with the CLI's own helpers), none of
     # the other twenty: commands are resolved by name when used (ml.cli.Root)
     assert done.returncode == 0, done.stderr

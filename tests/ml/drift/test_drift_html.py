@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import pytest
 from benchmarks.reports import drift_result
 from ml.drift.detect import DriftResult, detect_drift
 from ml.drift.report import write_drift_reports
+from tests.conftest import fresh_python
 from tests.ml.browser_support import chromium
 
 # Run in the page by Chromium: the layout the browser computed for every SVG text.
@@ -67,7 +66,7 @@ def test_drift_report_for_fifty_features_is_written_in_under_a_third_of_a_second
     assert paths.html.read_text().count("<svg") >= 10, "KS, PSI and distribution charts"
 
 
-def test_drift_report_path_never_imports_matplotlib(tmp_path: Path) -> None:
+def test_drift_report_path_never_imports_matplotlib(tmp_path: Path, repo_root: Path) -> None:
     # given a fresh interpreter; when it computes drift and writes the report
     script = (
         "import sys, numpy as np; from pathlib import Path\n"
@@ -77,9 +76,7 @@ def test_drift_report_path_never_imports_matplotlib(tmp_path: Path) -> None:
         f"write_drift_reports(Path({str(tmp_path)!r}), r, 'a', 'b')\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'matplotlib'))\n"
     )
-    run = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=120
-    )
+    run = fresh_python(script, repo_root)
     # then matplotlib is not loaded (its import alone costs about a second)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.strip() == "[]", f"matplotlib loaded: {run.stdout[:300]}"

@@ -23,7 +23,7 @@ from ml.params import load_params
 from ml.serving.process import ServerProcess, listening_socket
 from ml.training.local import LocalLayout, container_environment
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DOCKERFILE = ROOT / "Dockerfile"
 ENTRYPOINT = ROOT / "docker" / "entrypoint.sh"
 BUILD_TOOLS = ("gcc", "g++", "build-essential", "make", "clang", "cmake", "cargo", "rustc")

@@ -22,7 +22,7 @@ from tests.ml.serving_support import (
     write_public_key,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SECONDS = 3.0  # the prod stack's 2 x 600 s of baking, rehearsed in 3 s (scale 1:400)
 
 

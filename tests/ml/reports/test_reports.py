@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import shutil
 import subprocess
@@ -20,6 +19,7 @@ import pytest
 from ml.reports import markdown as md
 from ml.reports import plots, to_jsonable, write_reports
 from ml.reports.html import Badge, _bytecode_cache, environment, render
+from tests.conftest import fresh_python
 
 
 def test_write_reports_writes_markdown_json_and_html(tmp_path: Path) -> None:
@@ -151,14 +151,7 @@ def test_templates_ship_in_the_wheel_and_render_from_it(repo_root: Path, tmp_pat
         "drift = html_context(detect_drift({'x': np.arange(100.0)}, {'x': np.arange(100.0)}))\n"
         "print(render('drift.html', title='t', subtitle='s', drift=drift))\n"
     )
-    run = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(site)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    run = fresh_python(script, tmp_path, importable=site)
     # then every template, stylesheet and script is in the wheel, and the page renders
     # from the installed package, not from the repository
     assert shipped == expected, f"missing from the wheel: {sorted(expected - shipped)}"

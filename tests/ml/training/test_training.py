@@ -12,9 +12,11 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import lightgbm as lgb
 import numpy as np
 import pytest
 import yaml
+from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
 
 from common.errors import MlopsError
 from ml.data.hashing import training_data_hash
@@ -82,7 +84,17 @@ def test_entry_writes_the_artifact_contract(tmp_path: Path, data: Path) -> None:
     assert meta["training"]["iterations"] == 30 and meta["training"]["seed"] == 42, (
         "training details"
     )
-    assert set(meta["metrics"]["validation"]) >= {"accuracy", "roc_auc", "log_loss"}, "metrics"
+    # and the validation metrics are scikit-learn's on LightGBM's own predictions
+    frame, schema = read_channel(data / "validation")
+    labels = frame[schema.label].to_numpy()
+    proba = lgb.Booster(model_file=str(model_dir / "model.txt")).predict(
+        TrainingData.from_frame(frame, schema).features
+    )
+    recorded = meta["metrics"]["validation"]
+    assert recorded["rows"] == len(labels) == frame.height, "every validation row counted"
+    assert recorded["accuracy"] == pytest.approx(accuracy_score(labels, proba >= 0.5), abs=1e-12)
+    assert recorded["roc_auc"] == pytest.approx(roc_auc_score(labels, proba), abs=1e-12)
+    assert recorded["log_loss"] == pytest.approx(log_loss(labels, proba), rel=1e-9)
     assert meta["params"]["num_boost_round"] == 30, "hyperparameters recorded"
 
 

@@ -40,7 +40,7 @@ V1 = "mlops-dev-churn-classifier-v1"
 V2 = "mlops-dev-churn-classifier-v2"
 GROUP = "mlops-dev-churn-classifier"
 ROLLBACK_ALARM = "mlops-dev-churn-classifier-model-errors"
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 class Release:

@@ -4,8 +4,6 @@ data streamed in batches: the same reports, the same statistics as scipy, exit c
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +13,7 @@ from scipy import stats
 
 from ml.drift import readers
 from ml.drift.reference import stats_paths
-from tests.conftest import Cli
+from tests.conftest import Cli, fresh_python
 
 
 def _drift(cli: Cli, *argv: str) -> tuple[int, str]:
@@ -142,7 +140,9 @@ def test_streamed_file_with_a_bad_value_late_exits_2_with_one_line(
     assert "current.csv: malformed value" in err, err
 
 
-def test_numeric_drift_command_loads_no_scipy_matplotlib_or_boto3(tmp_path: Path) -> None:
+def test_numeric_drift_command_loads_no_scipy_matplotlib_or_boto3(
+    tmp_path: Path, repo_root: Path
+) -> None:
     # given numeric CSV files of more than 10,000 rows (scipy's asymptotic KS), shifted
     # enough that the p-values come from the Smirnov sum (scipy.special.smirnov's range)
     rng = np.random.default_rng(9)
@@ -159,8 +159,6 @@ def test_numeric_drift_command_loads_no_scipy_matplotlib_or_boto3(tmp_path: Path
         "print(code, [m for m in heavy if m in sys.modules])\n"
     )
     # when `mlops drift` runs in a fresh interpreter
-    run = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=300
-    )
+    run = fresh_python(script, repo_root, timeout=300)
     # then it finds the drift without loading what it does not need (seconds of imports)
     assert run.stdout.strip().splitlines()[-1] == "1 []", run.stdout + run.stderr[-2000:]

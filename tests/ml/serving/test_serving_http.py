@@ -385,7 +385,7 @@ def _start_as_sagemaker_does(env: dict[str, str]) -> subprocess.CompletedProcess
         text=True,
         timeout=120,
         check=False,
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=Path(__file__).resolve().parents[3],
     )
 
 

@@ -11,7 +11,7 @@ from common.errors import MlopsError
 from infra.config import STACKS, parse_stack_config
 from ml.release.stackfile import detect_indent, plan_edit, set_versions
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 # A stack file in another style than the shipped ones: 4-space sequences under their
 # key, quoted strings, a flow sequence, comments everywhere, a model without a version.

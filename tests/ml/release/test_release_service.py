@@ -1,7 +1,7 @@
 """The release's services called directly, as the demo calls them: each failing check is
 the project's error type (`MlopsError`, a `CheckFailed` where the check ran) with one line.
 
-The CLI over the same functions is tests/ml/test_release_cli.py; here nothing parses
+The CLI over the same functions is tests/ml/release/test_release_cli.py; here nothing parses
 options, so a check that only the command made would be missed.
 """
 
