@@ -5,8 +5,22 @@ from __future__ import annotations
 import pytest
 
 from policies import iam
-from tests.policies.fixtures import GITHUB, allow, doc, github_role, role_policy, service_role
-from tests.policies.harness import Res, only_message, run_policy, statuses_of
+from policies.iam import matches_any_resource
+from tests.policies.fixtures import (
+    ACCOUNT,
+    GITHUB,
+    KEY_ARN,
+    Res,
+    allow,
+    doc,
+    github_role,
+    role_policy,
+    service_role,
+)
+from tests.policies.harness import only_message, run_policy, statuses_of
+
+KMS_FORMAT = "arn:${Partition}:kms:${Region}:${Account}:key/${KeyId}"
+OBJECT_FORMAT = "arn:${Partition}:s3:::${BucketName}/${ObjectName}"
 
 ROLE_POLICY = "IAM inline policy `mlops-prod-training`: "
 BUCKET = "arn:aws:s3:::mlops-prod-data-abc1234"
@@ -247,3 +261,33 @@ def test_lint_policy_low_finding_passes_by_default():
     messages = run_policy(iam.LINT_CLEAN, document)
     # Then LOW findings are left to the report's lint section
     assert messages == [], f"LOW findings must not fail by default: {messages}"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "arn_format", "broad"),
+    [
+        ("*", KMS_FORMAT, True),
+        ("arn:aws:kms:*:*:key/*", KMS_FORMAT, True),
+        ("arn:aws:kms:eu-west-1:*:key/*", KMS_FORMAT, True),
+        (f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/*", KMS_FORMAT, False),
+        (KEY_ARN, KMS_FORMAT, False),
+        ("arn:aws:s3:::*", OBJECT_FORMAT, True),
+        ("arn:aws:s3:::*/datasets/*", OBJECT_FORMAT, True),
+        ("arn:aws:s3:::mlops-prod-data-abc/*", OBJECT_FORMAT, False),
+        ("arn:aws:s3:::mlops-prod-*", OBJECT_FORMAT, False),
+    ],
+)
+def test_resource_pattern_matching_every_account_is_broad(pattern, arn_format, broad):
+    # Given a Resource pattern and the ARN format of the action's resource type (IAM SAR)
+    # When it is judged
+    # Then it is broad exactly when any account's (or any bucket's) resources match it
+    assert matches_any_resource(pattern, arn_format) is broad, pattern
+
+
+def test_wildcard_resources_kms_arn_pattern_fails():
+    # Given kms:Decrypt on every key of every account, spelled as an ARN
+    document = role_policy(allow("AnyKey", ["kms:Decrypt"], ["arn:aws:kms:*:*:key/*"]))
+    # When the wildcard-resource rule runs
+    messages = run_policy(iam.NO_WILDCARD_RESOURCES, document)
+    # Then it fails like Resource '*'
+    only_message(messages, "statement AnyKey", "arn:aws:kms:*:*:key/*", "kms:Decrypt")

@@ -18,6 +18,8 @@ from tests.policies.fixtures import (
 )
 from tests.policies.harness import only_message, run_policy, statuses_of
 
+FOREIGN = "999988887777"
+
 MODEL = "SageMaker model `mlops-prod-m-model`: "
 CONFIG = "SageMaker endpoint config `mlops-prod-m-config`: "
 ENDPOINT = "SageMaker endpoint `mlops-prod-m-endpoint`: "
@@ -240,3 +242,29 @@ def test_rollback_alarms_policy_silent_alarm_reported():
     messages = run_policy(sagemaker.ROLLBACK_ALARMS_DECLARED, *resources)
     # Then the alarm is told to notify the topic
     only_message(messages, ENDPOINT, f"rollback alarm {ALARMS[0]} must notify", "alarm_actions")
+
+
+def test_model_without_signature_enforcement_fails():
+    # Given a model whose container may serve unsigned models
+    model = sagemaker_model()
+    container = dict(model.props["primaryContainer"])
+    container["environment"] = {"MLOPS_REQUIRE_SIGNATURE": "false"}
+    # When the signature rule runs
+    messages = run_policy(
+        sagemaker.MODEL_VERIFIES_SIGNATURES, model.with_props(primaryContainer=container)
+    )
+    # Then both the flag and the missing key are reported
+    assert len(messages) == 2, messages
+    assert "MLOPS_REQUIRE_SIGNATURE=true" in messages[0], messages
+
+
+def test_model_image_from_another_account_fails():
+    # Given a model running another account's image
+    image = f"{FOREIGN}.dkr.ecr.eu-west-1.amazonaws.com/server:latest"
+    model = sagemaker_model(primaryContainer={"image": image})
+    # When the stack-sources rule runs over the serving resources
+    messages = run_policy(
+        sagemaker.SERVING_USES_STACK_RESOURCES, model, *serving_neighbours(), environment="prod"
+    )
+    # Then the image is reported
+    only_message(messages, "image must come from the stack's ECR repository", image)

@@ -15,9 +15,14 @@ import pytest
 
 from infra.graph import Graph, Resource
 from ml.audit.engine import subjects_of
+from policies import trust
 from policies.core import evaluate_stack
 from policies.reachability import role_access
 from policies.trust import PULL_REQUEST_ROLES_POWERLESS, RELEASE_DUTIES_SEPARATED
+from tests.policies.fixtures import (
+    github_role,
+)
+from tests.policies.harness import only_message, run_policy
 
 REPO = "repo:acme/mlops-gitops"
 
@@ -238,3 +243,19 @@ def test_signer_without_the_approval_deny_fails_separation_of_duties(graph_of):
     # Then the signer is named with sign and approve
     assert len(messages) == 1 and "mlops-prod-gh-release" in messages[0], messages
     assert "sign:" in messages[0] and "approve:" in messages[0]
+
+
+def test_role_trusting_another_repository_fails():
+    # Given three roles of one repository and one that trusts a fork
+    roles = [github_role(name=f"mlops-prod-gh-{n}") for n in ("a", "b", "c")]
+    fork = {
+        "StringEquals": {
+            "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+            "token.actions.githubusercontent.com:sub": "repo:acme/fork:environment:prod",
+        }
+    }
+    stray = github_role(fork, name="mlops-prod-gh-d")
+    # When the one-repository rule runs over the stack
+    messages = run_policy(trust.ROLES_TRUST_ONE_REPOSITORY, *roles, stray)
+    # Then only the stray role is reported, naming the fork
+    only_message(messages, "`mlops-prod-gh-d`", "acme/fork")
