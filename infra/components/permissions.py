@@ -50,8 +50,10 @@ ECR_PULL = ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDown
 ECR_LOGIN_REASON = "ecr:GetAuthorizationToken is account-wide; IAM has no resource for it"
 # Why the demo leaves a grant unused (Statement.unused_in_demo_because); few and honest.
 PULUMI_UP = (
-    "`pulumi up` of the serving layer uses it; the demo rehearses the canary with the "
-    "inference server instead (the emulator has no SageMaker endpoints)"
+    "`pulumi up` of the serving layer uses it; the demo's emulated `pulumi up` "
+    "(ml/emulator/rollout.py) replays only the SageMaker calls (models, endpoint "
+    "configurations, the endpoint's blue/green update), not alarms, autoscaling, topics, "
+    "log groups or key grants"
 )
 PULUMI_PREVIEW = (
     "`pulumi preview` refreshes these resources; the demo plans against the offline graph"
@@ -67,8 +69,8 @@ KUBERNETES_FETCH = (
 QUALITY_MONITOR = (
     "`mlops quality` (quality-monitor.yml) uses it, and "
     "tests/ml/quality/test_quality_emulated.py runs it as this role with IAM enforced; "
-    "the demo's monitor step runs drift only (and the emulator has no SageMaker endpoint "
-    "to take a served model's baseline from)"
+    "the demo's monitor step runs drift only (quality needs ground-truth labels for the "
+    "captured requests, which come from outside the stack)"
 )
 DRIFT_ON_SAGEMAKER = (
     "`mlops drift --on sagemaker`, for a window that outgrows a runner; the demo's monitor "
@@ -962,8 +964,7 @@ def _deploy(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
     return PolicyDocument(
         [
             Statement(
-                sid="CreateIsolatedModels",
-                unused_in_demo_because=PULUMI_UP,
+                sid="CreateIsolatedModels",  # the demo's emulated `pulumi up` uses it
                 actions=["sagemaker:CreateModel"],
                 resources=[sm("model")],
                 conditions=[
@@ -972,8 +973,7 @@ def _deploy(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
                 ],
             ),
             Statement(
-                sid="CreateEncryptedEndpointConfigs",
-                unused_in_demo_because=PULUMI_UP,
+                sid="CreateEncryptedEndpointConfigs",  # the demo's emulated `pulumi up` uses it
                 actions=["sagemaker:CreateEndpointConfig"],
                 resources=[sm("endpoint-config")],
                 conditions=[Condition("ArnEquals", "sagemaker:VolumeKmsKey", [args.data_key_arn])],
@@ -1003,8 +1003,7 @@ def _deploy(args: PermissionsArgs, b: _Buckets) -> PolicyDocument:
                 resources=[sm("model-package-group"), sm("model-package")],
             ),
             Statement(
-                sid="PassInferenceRole",
-                unused_in_demo_because=PULUMI_UP,
+                sid="PassInferenceRole",  # the demo's emulated `pulumi up` uses it
                 actions=["iam:PassRole"],
                 resources=[args.roles["inference"].arn],
                 conditions=[

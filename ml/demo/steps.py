@@ -26,7 +26,7 @@ resource (docs/emulator.md, "IAM enforcement").
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +57,11 @@ VERIFY = ("kms", "s3", "sagemaker")
 PRODUCTION_ROUNDS = 30
 """Boosting rounds of the stand-in production model v1 (the candidate trains the
 params file's count), so the candidate is a different, better model to compare with."""
+
+
+DEPLOY_TIME_SCALE = 0.001
+"""The emulated endpoint update's waits (provisioning, bakes, termination) times this:
+the stack's 10-minute bakes take well under a second."""
 
 
 class DemoSettings(BaseModel):
@@ -138,11 +143,15 @@ class DemoRun:
     release_document: dict[str, Any] | None = None
     """The release PR's rendered graph, as `mlops infra render` writes it (audited)."""
     release_graph: Graph | None = None
+    serving_state: Graph | None = None
+    """The graph the emulated endpoint was last deployed from (`pulumi up`'s state)."""
     plan_parts: Any = None
     """(stack edit, verification, graph changes) of the release PR, for its comment."""
     target_cfg: StackConfig | None = None
     """The stack this one promotes to (`promotesTo`, prod), in its own emulated account."""
     target: Any = None
+    target_graph: Graph | None = None
+    """The target stack's rendered graph (bootstrapped, then deployed by verify-target)."""
     promoted_version: int | None = None
 
     # ---- layout -----------------------------------------------------------------------
@@ -224,7 +233,7 @@ class DemoRun:
             plan += [
                 ("promote", f"Promote to {to}, its own account (gh-promote)", self.promote),
                 ("approve-target", f"Approve in {to} (its approver)", self.approve_promoted),
-                ("verify-target", f"Verify {to}: the promoted version", self.verify_promoted),
+                ("verify-target", f"Deploy {to}: verify, pulumi up, watch", self.verify_promoted),
             ]
         return [Step(name, title, run) for name, title, run in plan]
 
@@ -276,6 +285,7 @@ class DemoRun:
         progress.note(f"emulator at {emulator.endpoint_url}")
         self.clients = {name: aws.client(name) for name in ("kms", "s3", "sagemaker", "iam")}
         self.emulated = bootstrap_stack(self.graph, **self.clients)
+        self.clients["cloudwatch"] = aws.client("cloudwatch")
         if drill is not None:
             apply_drill(
                 drill,
@@ -637,8 +647,9 @@ class DemoRun:
         )
 
     def canary_promote(self, progress: Progress) -> str:
-        """The deploy job: `mlops release verify` again, then (for `pulumi up` and
-        `mlops release watch`) the canary rehearsal, all as the deployer."""
+        """The deploy job, as the deployer: `mlops release verify` again, the canary
+        rehearsal on local servers (the traffic SageMaker would shift, measured), then
+        `pulumi up` of the release on the emulated endpoint and `mlops release watch`."""
         progress.note("mlops release verify --require-idle, as the deployer")
         self._verify(
             "deploy", "canary", "release verify before deploy", "deploy", require_idle=True
@@ -650,12 +661,20 @@ class DemoRun:
         self.facts["canary_decision"] = outcome.decision
         if outcome.decision != "promoted":
             raise MlopsError(f"the candidate was rolled back: {outcome.reason}", exit_code=1)
-        return f"promoted after {outcome.duration:.1f}s: {outcome.reason}"
+        watched = self._deploy_and_watch("canary", fault=False, progress=progress)
+        self._record_watch("watch.json", "Release watch after pulumi up (JSON)", watched)
+        (endpoint,) = watched.watch.endpoints
+        self.facts["watch_outcome"] = watched.outcome
+        return (
+            f"promoted after {outcome.duration:.1f}s: {outcome.reason}; pulumi up, then "
+            f"release watch: {endpoint.endpoint} serves v{endpoint.serving_version}"
+        )
 
     def canary_rollback(self, progress: Progress) -> str:
-        """The faulty candidate's canary, rolled back; then the revert `mlops release
-        revert` opens, to the version the rollback lands on (the stack's previousVersion)."""
-        from ml.release.service import propose_revert
+        """The faulty candidate's canary, rolled back; then its `pulumi up`, which SageMaker
+        rolls back on the endpoint's alarm, and the revert PR `mlops release watch` proposes
+        to the version the rollback lands on (the stack's previousVersion)."""
+        from common.errors import CheckFailed
 
         assert self.plan_root is not None
         with self.acting_as("deploy", "rollback", "deploy and watch the faulty canary"):
@@ -666,23 +685,35 @@ class DemoRun:
                 f"the faulty candidate was {outcome.decision}, not rolled back: {outcome.reason}",
                 exit_code=1,
             )
-        released = load_stack(self.settings.stack, self.plan_root)
-        targets = released.retained_models
-        if targets.get(self.model_name) != self.production_version:
-            raise MlopsError(
-                f"the release PR keeps {targets or 'no previousVersion'}, not v"
-                f"{self.production_version}: a rollback would land on nothing `pulumi up` kept"
-            )
-        proposal = propose_revert(
-            released, stack_file(self.settings.stack, self.plan_root), targets
+        try:
+            watched = self._deploy_and_watch("rollback", fault=True, progress=progress)
+        except CheckFailed as failed:
+            watched = failed.result
+        self.facts["rollback_watch_outcome"] = watched.outcome
+        self._record_watch(
+            "watch-rollback.json", "Release watch after the faulty pulumi up (JSON)", watched
         )
+        proposal = watched.revert
+        if watched.outcome != "rollback" or proposal is None:
+            raise MlopsError(
+                f"release watch saw {watched.outcome} after the faulty deploy, not a rollback "
+                "with a revert to propose",
+                exit_code=1,
+            )
+        if watched.revert_targets.get(self.model_name) != self.production_version:
+            raise MlopsError(
+                f"the endpoint rolled back to {watched.revert_targets}, not v"
+                f"{self.production_version}: the release PR must keep it (previousVersion)"
+            )
         edit = proposal.edit
         path = self.out / "release" / "revert-pr.md"
         path.write_text(f"# {proposal.title}\n\n{proposal.body()}", encoding="utf-8")
         self.link("Canary", "Revert PR the release watch proposes after the rollback", path)
+        (endpoint,) = watched.watch.endpoints
         return (
             f"rolled back at {outcome.rolled_back_at or 0:.1f}s ({outcome.alarm or 'alarm'}); "
-            f"revert PR proposed: {edit.changes[0]}"
+            f"pulumi up rolled back by SageMaker ({endpoint.failure_reason or 'alarm'}); "
+            f"release watch proposes the revert PR: {edit.changes[0]}"
         )
 
     # ---- promotion into the next stack's account (staging -> prod) ---------------------
@@ -701,7 +732,7 @@ class DemoRun:
         _, self.target_cfg = promotion_stacks(
             self.settings.stack, target.stack, self.model_name, self.root
         )
-        graph = Graph.from_json(render_graph(target.stack, self.root))
+        graph = self.target_graph = Graph.from_json(render_graph(target.stack, self.root))
         progress.note(f"bootstrapping {target.stack} in account {target.account_id}")
         clients = {
             name: in_account(aws.client(name), target.account_id)
@@ -768,11 +799,16 @@ class DemoRun:
     def verify_promoted(self, progress: Progress) -> str:
         """`mlops release verify --require-idle --stack prod` as prod's deploy role: the
         promoted version verifies with the staging key prod trusts, bound to the staging
-        package (the trusted source's ids are the emulated accounts')."""
+        package (the trusted source's ids are the emulated accounts'). Then prod's deploy
+        job goes on: `pulumi up` creates prod's endpoint in prod's account and `mlops
+        release watch` sees it serve the promoted version."""
         from ml.emulator.bootstrap import promotion_peers
-        from ml.release.service import stack_verifier, trusted_source, verify_release
+        from ml.emulator.deployments import scaled
+        from ml.emulator.rollout import apply
+        from ml.release.service import stack_verifier, trusted_source, verify_release, watch_release
 
         assert self.target_cfg is not None and self.target is not None
+        assert self.target_graph is not None
         declared = self.target_cfg.served_models.get(self.model_name)
         if declared != self.promoted_version:
             raise MlopsError(
@@ -793,7 +829,26 @@ class DemoRun:
                 require_idle=True,
             )
         self.facts["target_verified"] = result.summary()
-        return result.summary()
+        stack = self.target_cfg.environment
+        progress.note(f"pulumi up of {stack}, then mlops release watch, as its deployer")
+        with (
+            scaled(DEPLOY_TIME_SCALE),
+            self.acting_as(
+                "deploy", "verify-target", f"pulumi up and release watch in {stack}",
+                "sagemaker", on=self.target,
+            ) as aws,
+        ):  # fmt: skip
+            apply(aws["sagemaker"], self.target_graph, None, rewrite=self.target.rewrite())
+            watched = watch_release(
+                self.target_cfg,
+                stack_file(stack, self.root),
+                sagemaker=aws["sagemaker"],
+                poll_seconds=0.05,
+            )
+        self._record_watch(f"watch-{stack}.json", f"Release watch in {stack} (JSON)", watched)
+        (endpoint,) = watched.watch.endpoints
+        self.facts["target_watch_outcome"] = watched.outcome
+        return f"{result.summary()}; {endpoint.endpoint} serves v{endpoint.serving_version}"
 
     def monitor_drift(self, progress: Progress) -> str:
         """The scheduled drift monitor: `mlops drift` on what the endpoint captured, as
@@ -1009,6 +1064,85 @@ class DemoRun:
                 with tarfile.open(tarball, "r:gz") as archive:
                     archive.extractall(target, filter="data")
                 self.served[role] = target
+
+    def _deploy_and_watch(self, step: str, *, fault: bool, progress: Progress) -> Any:
+        """The deploy job's `pulumi up` of the release PR's graph and its `mlops release
+        watch`, as the deployer, on the emulated endpoint: a blue/green update with the
+        stack's traffic routing, its waits compressed (`DEPLOY_TIME_SCALE`). The endpoint
+        first serves production as the last release left it (set up as the administrator).
+        With `fault`, the endpoint's rollback alarm fires during the update, so SageMaker
+        shifts the traffic back and the watch proposes the revert. Returns the watch's
+        `WatchResult`; a rollback raises its `CheckFailed` (the result in `.result`)."""
+        from ml.emulator.deployments import scaled
+        from ml.emulator.rollout import create_rollback_alarms, rollback_alarm_names
+
+        assert self.graph is not None and self.release_graph is not None
+        alarms = rollback_alarm_names(self.release_graph)
+        if fault and not alarms:
+            raise MlopsError(
+                f"stack {self.settings.stack} has no rollback alarm on its endpoint: nothing "
+                "would roll a faulty candidate back"
+            )
+        cloudwatch = self.clients["cloudwatch"]
+        if self.serving_state is None:
+            create_rollback_alarms(cloudwatch, self.graph)
+
+        # the faulty candidate fails requests: its error alarm fires (as in the rehearsal)
+        fired = next((name for name in alarms if "error" in name), alarms[0] if alarms else "")
+
+        def alarm(state: str) -> None:
+            cloudwatch.set_alarm_state(
+                AlarmName=fired, StateValue=state, StateReason="demo: the faulty candidate"
+            )
+
+        try:
+            with scaled(DEPLOY_TIME_SCALE):
+                return self._up_and_watch(step, fault, alarm, progress)
+        finally:
+            if fault:
+                alarm("OK")
+
+    def _record_watch(self, name: str, title: str, watched: Any) -> None:
+        """What `mlops release watch --report` writes, linked from the Canary section."""
+        from ml.reports.core import dumps, write_text_atomic
+
+        path = self.out / "release" / name
+        write_text_atomic(path, dumps(watched.watch.to_json()))
+        self.link("Canary", title, path)
+
+    def _up_and_watch(
+        self, step: str, fault: bool, alarm: Callable[[str], None], progress: Progress
+    ) -> Any:
+        from ml.emulator.rollout import apply
+        from ml.release.service import watch_release
+
+        assert self.graph is not None and self.release_graph is not None
+        assert self.plan_root is not None
+        rewrite = self.emulated.rewrite()
+        if self.serving_state is not self.graph:
+            progress.note(f"endpoint serving v{self.production_version}, as the last release left")
+            apply(self.clients["sagemaker"], self.graph, self.serving_state, rewrite=rewrite)
+            self.serving_state = self.graph
+        stack = self.settings.stack
+        released = load_stack(stack, self.plan_root)
+        progress.note("pulumi up of the release, then mlops release watch, as the deployer")
+        with self.acting_as(
+            "deploy", step, "pulumi up and mlops release watch", "sagemaker"
+        ) as clients:
+            apply(
+                clients["sagemaker"],
+                self.release_graph,
+                self.serving_state,
+                on_updating=(lambda: alarm("ALARM")) if fault else (lambda: None),
+                rewrite=rewrite,
+            )
+            self.serving_state = self.release_graph
+            return watch_release(
+                released,
+                stack_file(stack, self.plan_root),
+                sagemaker=clients["sagemaker"],
+                poll_seconds=0.05,
+            )
 
     def _rehearse(self, name: str, *, fault: bool, progress: Progress) -> Any:
         from ml.canary.runner import rehearse, validated

@@ -296,6 +296,44 @@ def test_demo_rolls_back_the_faulty_candidate(first: DemoRun) -> None:
     assert canary["decision"] == "rolled back", f"expected rollback: {canary['reason']}"
     assert canary["alarm"] == "error-rate", f"the error alarm fired: {canary['reason']}"
     assert "+      version: 1" in revert, f"revert PR sets the stack back to v1:\n{revert}"
+    # and its pulumi up, run as the deployer on the emulated endpoint, was rolled back by
+    # SageMaker on the endpoint's alarm: release watch saw it and proposed that revert
+    watch = first.report("release/watch-rollback.json")
+    (endpoint,) = watch["endpoints"]
+    assert (endpoint["outcome"], endpoint["desired_version"], endpoint["serving_version"]) == (
+        "rollback",
+        2,
+        1,
+    ), endpoint
+    assert "alarm mlops-staging-churn-classifier-invocation-5xx-errors is in ALARM" in (
+        endpoint["failure_reason"] or ""
+    ), endpoint
+    assert watch["revert"] == {"churn-classifier": 1}, watch
+
+
+@pytest.mark.slow
+def test_demo_deploys_the_release_and_watches_it_promoted(first: DemoRun) -> None:
+    # given the deploy job's pulumi up of the release PR (the emulated endpoint's
+    # blue/green update) and its release watch, both as the deployer
+    watch = first.report("release/watch.json")
+    (endpoint,) = watch["endpoints"]
+    # then the endpoint serves the released version, and nothing is to be reverted
+    assert endpoint["endpoint"] == "mlops-staging-churn-classifier", endpoint
+    assert (endpoint["outcome"], endpoint["serving_version"]) == ("promote", 2), endpoint
+    assert endpoint["statuses"][-1] == "InService" and watch["revert"] == {}, watch
+
+
+@pytest.mark.slow
+def test_demo_release_reaches_prod_as_prods_deployer(first: DemoRun) -> None:
+    # given prod's deploy job after the promotion: pulumi up in prod's account, then watch
+    watch = first.report("release/watch-prod.json")
+    (endpoint,) = watch["endpoints"]
+    by_step = {i["step"]: i["caller_arn"] for i in first.summary["identities"]}
+    # then prod's own endpoint serves the promoted version, deployed by prod's deployer
+    assert (watch["stack"], endpoint["endpoint"]) == ("prod", "mlops-prod-churn-classifier")
+    assert (endpoint["outcome"], endpoint["serving_version"]) == ("promote", 1), endpoint
+    assert "assumed-role/mlops-prod-gh-deploy-" in by_step["verify-target"], by_step
+    assert ":555566667777:" in by_step["verify-target"], by_step
 
 
 @pytest.mark.slow
