@@ -66,10 +66,14 @@ def is_capture(path: Path) -> bool:
 
 
 def read_csv(
-    path: Path, dtypes: dict[str, pl.DataType] | None = None, n_rows: int | None = None
+    path: Path,
+    dtypes: dict[str, pl.DataType] | None = None,
+    n_rows: int | None = None,
+    schema: Mapping[str, pl.DataType] | None = None,
 ) -> pl.DataFrame:
     """A CSV with a header; with `dtypes`, only those columns, cast to those types; with
-    `n_rows`, only the first rows."""
+    `n_rows`, only the first rows; with `schema` (every column's type, as the first rows
+    give them: `head_schema`), the whole file without reading its first rows again."""
     try:
         header = pl.read_csv(path, n_rows=0).columns
     except FileNotFoundError:
@@ -88,10 +92,15 @@ def read_csv(
         if n_rows is None:
             # The whole file, typed as its first rows are: polars infers from those rows
             # either way, and given the schema its reader spends a quarter less CPU.
-            head = pl.read_csv(
-                path, schema_overrides=dtypes, infer_schema_length=_INFER_ROWS, n_rows=_INFER_ROWS
-            )
-            frame = pl.read_csv(path, columns=columns, schema=head.schema)
+            if schema is None:
+                head = pl.read_csv(
+                    path,
+                    schema_overrides=dtypes,
+                    infer_schema_length=_INFER_ROWS,
+                    n_rows=_INFER_ROWS,
+                )
+                schema = head.schema
+            frame = pl.read_csv(path, columns=columns, schema=dict(schema))
         else:
             frame = pl.read_csv(
                 path,
@@ -351,7 +360,10 @@ class CurrentBatches:
             yield head.select(pl.col(c).cast(t) for c, t in dtypes.items())
             return
         if file.stat().st_size <= self.STREAM_ABOVE_BYTES:  # one read: a third less CPU
-            frame = read_csv(file, dtypes)
+            # typed as `read_csv(file, dtypes)` would infer from the same first rows, which
+            # `head` holds already (inferring them again cost a sixth of the read)
+            schema = {c: dtypes.get(c, t) for c, t in head.schema.items()}
+            frame = read_csv(file, dtypes, schema=schema)
             yield frame.select(pl.col(c).cast(t) for c, t in dtypes.items())
             return
         scan = pl.scan_csv(file, schema_overrides=dtypes, infer_schema_length=_INFER_ROWS).select(
