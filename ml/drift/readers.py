@@ -21,12 +21,14 @@ import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import polars as pl
 
 from common.errors import MlopsError
+
+if TYPE_CHECKING:
+    import numpy as np  # polars hands over numpy arrays; importing numpy is left to it
 
 CAPTURE_SUFFIXES = (".jsonl", ".ndjson", ".json")
 _CHUNK_BYTES = 64 * 1024 * 1024
@@ -112,6 +114,17 @@ def read_csv(
     except pl.exceptions.PolarsError as error:
         raise MlopsError(f"{path}: malformed value: {_first_line(error)}") from None
     return frame
+
+
+def first_rows(path: Path) -> pl.DataFrame:
+    """The first rows of the CSV file `path`, every column typed as polars infers from them."""
+    return read_csv(path, n_rows=_INFER_ROWS)
+
+
+def head_schema(path: Path) -> dict[str, pl.DataType]:
+    """The types of every column of the CSV file `path`, as its first rows give them:
+    what `read_csv(path)` types the whole file with."""
+    return dict(first_rows(path).schema)
 
 
 def float_columns(frame: pl.DataFrame, names: Sequence[str]) -> dict[str, list[np.ndarray]]:
@@ -303,10 +316,14 @@ def features_of(
 
 
 def read_reference(
-    reference_path: Path, categorical: Sequence[str] = (), exclude: Sequence[str] = ()
+    reference_path: Path,
+    categorical: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    frame: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, Features]:
-    """The reference's feature columns, typed, checked complete, and its features."""
-    reference = _read_reference(reference_path)
+    """The reference's feature columns, typed, and its features (from `frame`, the file
+    as `read_reference_frame` reads it, when that was read already)."""
+    reference = read_reference_frame(reference_path) if frame is None else frame
     if reference.height == 0:
         raise MlopsError(f"{reference_path}: no rows to compare")
     features = features_of(reference.schema, reference_path, categorical, exclude)
@@ -328,10 +345,13 @@ class CurrentBatches:
     STREAM_ABOVE_BYTES = 256 * 1024 * 1024
     """Smaller files are read whole, which costs a third less CPU than batches."""
 
-    def __init__(self, current_path: Path, features: Features):
+    def __init__(self, current_path: Path, features: Features, head: pl.DataFrame | None = None):
+        """`head`: the first rows of the CSV file `current_path`, if read already
+        (`first_rows`)."""
         self.files = input_files(current_path)
         self.features = features
         self.ignored: set[str] = set()
+        self._head = {current_path: head} if head is not None else {}
 
     def __iter__(self) -> Iterator[pl.DataFrame]:
         for file in self.files:
@@ -342,7 +362,9 @@ class CurrentBatches:
 
     def _csv(self, file: Path) -> Iterator[pl.DataFrame]:
         names, kinds, dtypes = self.features.names, self.features.kinds, self.features.dtypes
-        head = read_csv(file, n_rows=_INFER_ROWS)
+        head = self._head.get(file)
+        if head is None:
+            head = first_rows(file)
         missing = [c for c in names if c not in head.columns]
         if head.height == 0 and not missing:  # a header alone: nothing to type-check
             yield pl.DataFrame(schema=dtypes)
@@ -397,10 +419,14 @@ def load_pair(
     return Aligned(reference, current, features.categorical, sorted(batches.ignored))
 
 
-def _read_reference(path: Path) -> pl.DataFrame:
+def read_reference_frame(
+    path: Path, schema: Mapping[str, pl.DataType] | None = None
+) -> pl.DataFrame:
+    """The reference file as it is (every column, typed as its first rows are, or as
+    `schema`: its `head_schema`)."""
     if path.is_dir() or is_capture(path):
         raise MlopsError(f"{path}: the reference must be one CSV file with a header")
-    return read_csv(path)
+    return read_csv(path, schema=schema)
 
 
 def _check_complete(frame: pl.DataFrame, source: Path) -> None:

@@ -1,0 +1,173 @@
+"""`mlops drift`'s local CSV inputs, read while the command is still starting.
+
+polars reads CSV outside the GIL, on every core, so the files can be read while the
+interpreter imports the rest of the command (pydantic and the params models, the reports:
+about half a second of one core) and while the stored reference statistics are checked
+(the reference's sha256). `Prefetch.start` needs only the paths and imports nothing but
+the standard library: when statistics are stored beside the reference, a thread hashes
+the reference at once (while the interpreter imports polars, one core is idle); another
+imports polars, reads the current file's first rows, then the reference's (unless
+statistics are stored: their manifest names its columns) and, the columns known, the
+whole current file and reference in two more threads.
+
+What was read is a guess until `ml.drift.monitor.run_drift` has derived the features
+itself: it takes a prefetched result only when it was read for exactly those columns and
+types (the stored statistics may be stale, `--exclude` or a `schema.json` may change
+them), and reads again otherwise. Errors raised in a thread are raised where the result
+is taken, so the reports and every message and exit code are those of reading in order.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from ml.drift.stats_files import FORMAT, file_sha256, stats_paths
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from ml.drift.readers import Features
+
+T = TypeVar("T")
+
+
+class _Task(Generic[T]):
+    """`function()` in a daemon thread; `result()` waits for it and returns or raises."""
+
+    def __init__(self, function: Callable[[], T]):
+        self._value: T | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(function,), daemon=True)
+        self._thread.start()
+
+    def _run(self, function: Callable[[], T]) -> None:
+        try:
+            self._value = function()
+        except BaseException as error:  # raised again in the thread that takes the result
+            self._error = error
+
+    def result(self) -> T:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[return-value]
+
+
+class PrefetchedBatches:
+    """The current file's batches as `CurrentBatches` gave them, and its ignored columns."""
+
+    def __init__(self, frames: list[pl.DataFrame], ignored: set[str]):
+        self.frames = frames
+        self.ignored = ignored
+
+    def __iter__(self) -> Iterator[pl.DataFrame]:
+        return iter(self.frames)
+
+
+def _stored_columns(reference: Path) -> tuple[list[str], set[str]] | None:
+    """The reference's columns and its numeric ones, as its stored statistics name them
+    (not yet checked against the reference: `run_drift` does, and reads again if the
+    statistics are not the reference's)."""
+    manifest_path, _ = stats_paths(reference)
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        if manifest.get("format") != FORMAT:
+            return None
+        return list(manifest["order"]), set(manifest["numeric"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _same_columns(a: Features, b: Features) -> bool:
+    """Whether reading with `a` gives what reading with `b` would (what `CurrentBatches`
+    uses: names, kinds, types; which features are categorical matters only later)."""
+    return a.names == b.names and a.kinds == b.kinds and a.dtypes == b.dtypes
+
+
+class Prefetch:
+    """Reads of a local reference CSV and a local current CSV file, started early."""
+
+    def __init__(self, reference: Path, current: Path, exclude: Sequence[str]):
+        self.reference_path = reference
+        self.current_path = current
+        self._exclude = list(exclude)
+        self._stored = stats_paths(reference)[0].is_file()
+        self._sha256 = _Task(lambda: file_sha256(reference)) if self._stored else None
+        self._reference: _Task[pl.DataFrame] | None = None
+        self._guess: Features | None = None
+        self._current: _Task[PrefetchedBatches] | None = None
+        self._started = threading.Event()
+        threading.Thread(target=self._begin, daemon=True).start()
+
+    @classmethod
+    def start(cls, reference: str, current: str, exclude: Sequence[str]) -> Prefetch | None:
+        """Start reading, if both inputs are local files; else None (nothing to read)."""
+        reference_path, current_path = Path(reference), Path(current)
+        if not (reference_path.is_file() and current_path.is_file()):
+            return None
+        return cls(reference_path, current_path, exclude)
+
+    def _begin(self) -> None:
+        try:
+            import polars as pl
+
+            from ml.drift import readers
+
+            current = self.current_path
+            if readers.is_capture(current) or readers.is_capture(self.reference_path):
+                return
+            if current.stat().st_size > readers.CurrentBatches.STREAM_ABOVE_BYTES:
+                return  # streamed in batches: read in order, a batch at a time
+            head = _Task(lambda: readers.first_rows(current))
+            stored = _stored_columns(self.reference_path) if self._stored else None
+            if stored is not None:
+                order, numeric = stored
+                schema = {n: pl.Float64() if n in numeric else pl.String() for n in order}
+            else:  # no statistics: the reference's first rows type it
+                known = schema = readers.head_schema(self.reference_path)
+                self._reference = _Task(
+                    lambda: readers.read_reference_frame(self.reference_path, known)
+                )
+            guess = self._guess = readers.features_of(
+                schema, self.reference_path, (), self._exclude
+            )
+            self._current = _Task(lambda: self._read_current(guess, head.result()))
+        except Exception:  # read again in order, where the same error is raised
+            return
+        finally:
+            self._started.set()
+
+    def _read_current(self, features: Features, head: pl.DataFrame) -> PrefetchedBatches:
+        from ml.drift.readers import CurrentBatches
+
+        batches = CurrentBatches(self.current_path, features, head)
+        frames = list(batches)
+        return PrefetchedBatches(frames, batches.ignored)
+
+    def sha256(self, path: Path) -> str:
+        """The sha256 of `path`, hashed already if it is the reference."""
+        if self._sha256 is not None and path == self.reference_path:
+            return self._sha256.result()
+        return file_sha256(path)
+
+    def reference_frame(self, reference: Path) -> pl.DataFrame | None:
+        """The reference file as `read_reference_frame` reads it, if it was read for
+        `reference` (its error raised here); else None."""
+        self._started.wait()
+        if self._reference is None or reference != self.reference_path:
+            return None
+        return self._reference.result()
+
+    def current_batches(self, current: Path, features: Features) -> PrefetchedBatches | None:
+        """The current file's batches, if they were read for `current` and the columns of
+        `features` (its error raised here); else None: read them."""
+        self._started.wait()
+        if self._current is None or self._guess is None or current != self.current_path:
+            return None
+        if not _same_columns(self._guess, features):
+            return None
+        return self._current.result()
