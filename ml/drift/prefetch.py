@@ -1,14 +1,16 @@
 """`mlops drift`'s local CSV inputs, read while the command is still starting.
 
 polars reads CSV outside the GIL, on every core, so the files can be read while the
-interpreter imports the rest of the command (pydantic and the params models, the reports:
-about half a second of one core) and while the stored reference statistics are checked
-(the reference's sha256). `Prefetch.start` needs only the paths and imports nothing but
-the standard library: when statistics are stored beside the reference, a thread hashes
-the reference at once (while the interpreter imports polars, one core is idle); another
-imports polars, reads the current file's first rows, then the reference's (unless
-statistics are stored: their manifest names its columns) and, the columns known, the
-whole current file and reference in two more threads.
+interpreter imports the rest of the command (typer's pydantic, numpy, the params models,
+the reports: about half a second of one core) and while the stored reference statistics
+are checked (the reference's sha256). `Prefetch.start` needs only the paths and imports
+nothing but the standard library: when statistics are stored beside the reference, a
+thread hashes the reference at once (one core is idle while the interpreter imports
+polars); another imports polars, reads the current file's first rows, then the
+reference's (unless statistics are stored: their manifest names its columns) and, the
+columns known, the whole reference and the whole current file in two more threads. A
+current file streamed in batches (`CurrentBatches.STREAM_ABOVE_BYTES`) or captured JSON
+lines are read in order, as are S3 inputs (downloaded first).
 
 What was read is a guess until `ml.drift.monitor.run_drift` has derived the features
 itself: it takes a prefetched result only when it was read for exactly those columns and
@@ -117,25 +119,25 @@ class Prefetch:
 
             from ml.drift import readers
 
-            current = self.current_path
-            if readers.is_capture(current) or readers.is_capture(self.reference_path):
-                return
-            if current.stat().st_size > readers.CurrentBatches.STREAM_ABOVE_BYTES:
-                return  # streamed in batches: read in order, a batch at a time
-            head = _Task(lambda: readers.first_rows(current))
-            stored = _stored_columns(self.reference_path) if self._stored else None
+            current, reference = self.current_path, self.reference_path
+            if readers.is_capture(reference):
+                return  # refused in order
+            # a file streamed in batches is read in order, a batch at a time
+            whole = not readers.is_capture(current) and (
+                current.stat().st_size <= readers.CurrentBatches.STREAM_ABOVE_BYTES
+            )
+            head = _Task(lambda: readers.first_rows(current)) if whole else None
+            stored = _stored_columns(reference) if self._stored else None
             if stored is not None:
                 order, numeric = stored
                 schema = {n: pl.Float64() if n in numeric else pl.String() for n in order}
             else:  # no statistics: the reference's first rows type it
-                known = schema = readers.head_schema(self.reference_path)
-                self._reference = _Task(
-                    lambda: readers.read_reference_frame(self.reference_path, known)
-                )
-            guess = self._guess = readers.features_of(
-                schema, self.reference_path, (), self._exclude
-            )
-            self._current = _Task(lambda: self._read_current(guess, head.result()))
+                known = schema = readers.head_schema(reference)
+                self._reference = _Task(lambda: readers.read_reference_frame(reference, known))
+            if head is not None:
+                guess = readers.features_of(schema, reference, (), self._exclude)
+                self._guess = guess
+                self._current = _Task(lambda: self._read_current(guess, head.result()))
         except Exception:  # read again in order, where the same error is raised
             return
         finally:
