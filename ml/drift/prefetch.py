@@ -25,38 +25,15 @@ import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING
 
+from ml.drift.background import Background
 from ml.drift.stats_files import FORMAT, file_sha256, stats_paths
 
 if TYPE_CHECKING:
     import polars as pl
 
     from ml.drift.readers import Features
-
-T = TypeVar("T")
-
-
-class _Task(Generic[T]):
-    """`function()` in a daemon thread; `result()` waits for it and returns or raises."""
-
-    def __init__(self, function: Callable[[], T]):
-        self._value: T | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(function,), daemon=True)
-        self._thread.start()
-
-    def _run(self, function: Callable[[], T]) -> None:
-        try:
-            self._value = function()
-        except BaseException as error:  # raised again in the thread that takes the result
-            self._error = error
-
-    def result(self) -> T:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._value  # type: ignore[return-value]
 
 
 class PrefetchedBatches:
@@ -98,10 +75,10 @@ class Prefetch:
         self.current_path = current
         self._exclude = list(exclude)
         self._stored = stats_paths(reference)[0].is_file()
-        self._sha256 = _Task(lambda: file_sha256(reference)) if self._stored else None
-        self._reference: _Task[pl.DataFrame] | None = None
+        self._sha256 = Background(lambda: file_sha256(reference)) if self._stored else None
+        self._reference: Background[pl.DataFrame] | None = None
         self._guess: Features | None = None
-        self._current: _Task[PrefetchedBatches] | None = None
+        self._current: Background[PrefetchedBatches] | None = None
         self._started = threading.Event()
         threading.Thread(target=self._begin, daemon=True).start()
 
@@ -126,24 +103,26 @@ class Prefetch:
             whole = not readers.is_capture(current) and (
                 current.stat().st_size <= readers.CurrentBatches.STREAM_ABOVE_BYTES
             )
-            head = _Task(lambda: readers.first_rows(current)) if whole else None
+            head = Background(lambda: readers.first_rows(current)) if whole else None
             stored = _stored_columns(reference) if self._stored else None
             if stored is not None:
                 order, numeric = stored
                 schema = {n: pl.Float64() if n in numeric else pl.String() for n in order}
             else:  # no statistics: the reference's first rows type it
                 known = schema = readers.head_schema(reference)
-                self._reference = _Task(lambda: readers.read_reference_frame(reference, known))
+                self._reference = Background(lambda: readers.read_reference_frame(reference, known))
             if head is not None:
                 guess = readers.features_of(schema, reference, (), self._exclude)
                 self._guess = guess
-                self._current = _Task(lambda: self._read_current(guess, head.result()))
+                self._current = Background(lambda: self._read_current(guess, head.result))
         except Exception:  # read again in order, where the same error is raised
             return
         finally:
             self._started.set()
 
-    def _read_current(self, features: Features, head: pl.DataFrame) -> PrefetchedBatches:
+    def _read_current(
+        self, features: Features, head: Callable[[], pl.DataFrame]
+    ) -> PrefetchedBatches:
         from ml.drift.readers import CurrentBatches
 
         batches = CurrentBatches(self.current_path, features, head)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from common.errors import MlopsError
+from ml.drift.background import Background
 
 if TYPE_CHECKING:
     import numpy as np  # polars hands over numpy arrays; importing numpy is left to it
@@ -345,9 +346,14 @@ class CurrentBatches:
     STREAM_ABOVE_BYTES = 256 * 1024 * 1024
     """Smaller files are read whole, which costs a third less CPU than batches."""
 
-    def __init__(self, current_path: Path, features: Features, head: pl.DataFrame | None = None):
-        """`head`: the first rows of the CSV file `current_path`, if read already
-        (`first_rows`)."""
+    def __init__(
+        self,
+        current_path: Path,
+        features: Features,
+        head: Callable[[], pl.DataFrame] | None = None,
+    ):
+        """`head`: the first rows of the CSV file `current_path` (`first_rows`), when they
+        are being read already."""
         self.files = input_files(current_path)
         self.features = features
         self.ignored: set[str] = set()
@@ -362,9 +368,9 @@ class CurrentBatches:
 
     def _csv(self, file: Path) -> Iterator[pl.DataFrame]:
         names, kinds, dtypes = self.features.names, self.features.kinds, self.features.dtypes
-        head = self._head.get(file)
-        if head is None:
-            head = first_rows(file)
+        whole = file.stat().st_size <= self.STREAM_ABOVE_BYTES  # one read: a third less CPU
+        early = self._whole_read_now(file) if whole else None
+        head = self._head.get(file, lambda: first_rows(file))()
         missing = [c for c in names if c not in head.columns]
         if head.height == 0 and not missing:  # a header alone: nothing to type-check
             yield pl.DataFrame(schema=dtypes)
@@ -381,11 +387,11 @@ class CurrentBatches:
         if head.height < _INFER_ROWS:  # the whole file is read already
             yield head.select(pl.col(c).cast(t) for c, t in dtypes.items())
             return
-        if file.stat().st_size <= self.STREAM_ABOVE_BYTES:  # one read: a third less CPU
+        if whole:
             # typed as `read_csv(file, dtypes)` would infer from the same first rows, which
             # `head` holds already (inferring them again cost a sixth of the read)
             schema = {c: dtypes.get(c, t) for c, t in head.schema.items()}
-            frame = read_csv(file, dtypes, schema=schema)
+            frame = early.result() if early is not None else read_csv(file, dtypes, schema=schema)
             yield frame.select(pl.col(c).cast(t) for c, t in dtypes.items())
             return
         scan = pl.scan_csv(file, schema_overrides=dtypes, infer_schema_length=_INFER_ROWS).select(
@@ -395,6 +401,21 @@ class CurrentBatches:
             yield from scan.collect_batches(chunk_size=self.BATCH_ROWS)
         except pl.exceptions.PolarsError as error:
             raise MlopsError(f"{file}: malformed value: {_first_line(error)}") from None
+
+    def _whole_read_now(self, file: Path) -> Background[pl.DataFrame] | None:
+        """The read of the whole file, started now, beside the read of its first rows,
+        when its header names exactly the features: every column is then read as its
+        feature's type whatever the first rows say, so the call is the one `_csv` makes
+        after checking them (taken only if they pass). Else None: read after the check."""
+        try:
+            header = pl.read_csv(file, n_rows=0).columns
+        except Exception:  # the first rows' read gives the error, in order
+            return None
+        dtypes = self.features.dtypes
+        if len(header) != len(dtypes) or set(header) != set(dtypes):
+            return None
+        schema = {c: dtypes[c] for c in header}
+        return Background(lambda: read_csv(file, dtypes, schema=schema))
 
 
 def load_pair(
