@@ -37,7 +37,7 @@ from ml.drift.reference import (
     matching_stats,
     write_stats,
 )
-from ml.drift.report import write_drift_reports
+from ml.drift.report import prepare_page, write_drift_reports
 from ml.drift.sources import (
     is_s3,
     materialize,
@@ -212,7 +212,10 @@ def run_drift(
             threading.Thread(
                 target=importlib.import_module, args=("scipy.stats",), daemon=True
             ).start()
-        read = prefetch.current_batches(current_path, features) if prefetch else None
+        read = None
+        if prefetch is not None:
+            prepare_page()  # while the current file is still being read
+            read = prefetch.current_batches(current_path, features)
         batches = read if read is not None else CurrentBatches(current_path, features)
         current = CurrentColumns(features)
         for batch in batches:

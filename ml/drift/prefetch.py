@@ -1,16 +1,15 @@
 """`mlops drift`'s local CSV inputs, read while the command is still starting.
 
 polars reads CSV outside the GIL, on every core, so the files can be read while the
-interpreter imports the rest of the command (typer's pydantic, numpy, the params models,
-the reports: about half a second of one core) and while the stored reference statistics
-are checked (the reference's sha256). `Prefetch.start` needs only the paths and imports
-nothing but the standard library: when statistics are stored beside the reference, a
-thread hashes the reference at once (one core is idle while the interpreter imports
-polars); another imports polars, reads the current file's first rows, then the
-reference's (unless statistics are stored: their manifest names its columns) and, the
-columns known, the whole reference and the whole current file in two more threads. A
-current file streamed in batches (`CurrentBatches.STREAM_ABOVE_BYTES`) or captured JSON
-lines are read in order, as are S3 inputs (downloaded first).
+interpreter imports the rest of the command (numpy, the params models, the reports: about
+a third of a second of one core) and while the stored reference statistics are checked
+(the reference's sha256). This module imports only the standard library. `Prefetch.start`
+first hashes the reference in a thread when statistics are stored beside it (one core is
+idle while the interpreter imports polars), then imports polars and, in threads, reads
+the current file's first rows, the reference's (unless statistics are stored: their
+manifest names its columns) and, the columns known, the whole reference and the whole
+current file. A current file streamed in batches (`CurrentBatches.STREAM_ABOVE_BYTES`) or
+captured JSON lines are read in order, as are S3 inputs (downloaded first).
 
 What was read is a guess until `ml.drift.monitor.run_drift` has derived the features
 itself: it takes a prefetched result only when it was read for exactly those columns and
@@ -80,6 +79,10 @@ class Prefetch:
         self._guess: Features | None = None
         self._current: Background[PrefetchedBatches] | None = None
         self._started = threading.Event()
+        # polars first, here: every read needs it, and importing the rest of the command
+        # meanwhile would only slow it down (imports hold the GIL)
+        import polars  # noqa: F401
+
         threading.Thread(target=self._begin, daemon=True).start()
 
     @classmethod
