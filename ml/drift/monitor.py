@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -37,7 +37,7 @@ from ml.drift.reference import (
     matching_stats,
     write_stats,
 )
-from ml.drift.report import write_drift_reports
+from ml.drift.report import prepare_page, write_drift_reports
 from ml.drift.sources import (
     is_s3,
     materialize,
@@ -45,9 +45,13 @@ from ml.drift.sources import (
     schema_categoricals,
     split_uri,
 )
+from ml.drift.stats_files import file_sha256
 from ml.drift.window import CaptureWindow, close_window, open_window
 from ml.params import DriftParams
 from ml.reports import ReportPaths
+
+if TYPE_CHECKING:
+    from ml.drift.prefetch import Prefetch
 
 
 class CurrentColumns:
@@ -108,15 +112,17 @@ class DriftRun:
 
 
 def _reference(
-    local: Path, categorical: Sequence[str], exclude: Sequence[str]
+    local: Path, categorical: Sequence[str], exclude: Sequence[str], prefetch: Prefetch | None
 ) -> tuple[ReferenceColumns, Features]:
-    stored = matching_stats(local) if local.is_file() else None
+    digest = prefetch.sha256 if prefetch is not None else file_sha256
+    stored = matching_stats(local, digest) if local.is_file() else None
     if stored is not None:
         schema = {
             name: pl.Float64() if name in stored.numeric else pl.String() for name in stored.order
         }
         return stored, features_of(schema, local, categorical, exclude)
-    frame, features = read_reference(local, categorical, exclude)
+    read = prefetch.reference_frame(local) if prefetch is not None else None
+    frame, features = read_reference(local, categorical, exclude, read)
     _check(frame, str(local))
     return columns_of(frame), features
 
@@ -180,9 +186,11 @@ def run_drift(
     out: Path,
     s3_client: Callable[[], Any],
     cloudwatch_client: Callable[[], Any] | None = None,
+    prefetch: Prefetch | None = None,
 ) -> DriftRun:
     """Compare, write drift.md / drift.json / drift.html into `out`; then advance the
-    marker (`new_only`) and publish the metric (`publish`)."""
+    marker (`new_only`) and publish the metric (`publish`). `prefetch`: the local inputs
+    as far as they were read already (`ml.drift.prefetch`)."""
     window = open_inputs_window(inputs, s3_client)
     with tempfile.TemporaryDirectory(prefix="mlops-drift-") as work:
         reference_path = materialize(inputs.reference, Path(work, "reference"), s3_client)
@@ -196,7 +204,7 @@ def run_drift(
         )
         declared = schema_categoricals(inputs.reference, reference_path, s3_client)
         categories = sorted({*inputs.categorical, *declared})
-        reference, features = _reference(reference_path, categories, inputs.exclude)
+        reference, features = _reference(reference_path, categories, inputs.exclude, prefetch)
         if features.categorical:
             # chi-square needs scipy.stats, a second to import: done while polars reads the
             # current data (its reader runs outside the GIL). Large numeric samples do not
@@ -204,7 +212,11 @@ def run_drift(
             threading.Thread(
                 target=importlib.import_module, args=("scipy.stats",), daemon=True
             ).start()
-        batches = CurrentBatches(current_path, features)
+        read = None
+        if prefetch is not None:
+            prepare_page()  # while the current file is still being read
+            read = prefetch.current_batches(current_path, features)
+        batches = read if read is not None else CurrentBatches(current_path, features)
         current = CurrentColumns(features)
         for batch in batches:
             current.add(batch)

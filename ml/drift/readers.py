@@ -18,15 +18,18 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import polars as pl
 
 from common.errors import MlopsError
+from ml.drift.background import Background
+
+if TYPE_CHECKING:
+    import numpy as np  # polars hands over numpy arrays; importing numpy is left to it
 
 CAPTURE_SUFFIXES = (".jsonl", ".ndjson", ".json")
 _CHUNK_BYTES = 64 * 1024 * 1024
@@ -66,10 +69,14 @@ def is_capture(path: Path) -> bool:
 
 
 def read_csv(
-    path: Path, dtypes: dict[str, pl.DataType] | None = None, n_rows: int | None = None
+    path: Path,
+    dtypes: dict[str, pl.DataType] | None = None,
+    n_rows: int | None = None,
+    schema: Mapping[str, pl.DataType] | None = None,
 ) -> pl.DataFrame:
     """A CSV with a header; with `dtypes`, only those columns, cast to those types; with
-    `n_rows`, only the first rows."""
+    `n_rows`, only the first rows; with `schema` (every column's type, as the first rows
+    give them: `head_schema`), the whole file without reading its first rows again."""
     try:
         header = pl.read_csv(path, n_rows=0).columns
     except FileNotFoundError:
@@ -88,10 +95,15 @@ def read_csv(
         if n_rows is None:
             # The whole file, typed as its first rows are: polars infers from those rows
             # either way, and given the schema its reader spends a quarter less CPU.
-            head = pl.read_csv(
-                path, schema_overrides=dtypes, infer_schema_length=_INFER_ROWS, n_rows=_INFER_ROWS
-            )
-            frame = pl.read_csv(path, columns=columns, schema=head.schema)
+            if schema is None:
+                head = pl.read_csv(
+                    path,
+                    schema_overrides=dtypes,
+                    infer_schema_length=_INFER_ROWS,
+                    n_rows=_INFER_ROWS,
+                )
+                schema = head.schema
+            frame = pl.read_csv(path, columns=columns, schema=dict(schema))
         else:
             frame = pl.read_csv(
                 path,
@@ -103,6 +115,17 @@ def read_csv(
     except pl.exceptions.PolarsError as error:
         raise MlopsError(f"{path}: malformed value: {_first_line(error)}") from None
     return frame
+
+
+def first_rows(path: Path) -> pl.DataFrame:
+    """The first rows of the CSV file `path`, every column typed as polars infers from them."""
+    return read_csv(path, n_rows=_INFER_ROWS)
+
+
+def head_schema(path: Path) -> dict[str, pl.DataType]:
+    """The types of every column of the CSV file `path`, as its first rows give them:
+    what `read_csv(path)` types the whole file with."""
+    return dict(first_rows(path).schema)
 
 
 def float_columns(frame: pl.DataFrame, names: Sequence[str]) -> dict[str, list[np.ndarray]]:
@@ -294,10 +317,14 @@ def features_of(
 
 
 def read_reference(
-    reference_path: Path, categorical: Sequence[str] = (), exclude: Sequence[str] = ()
+    reference_path: Path,
+    categorical: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    frame: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, Features]:
-    """The reference's feature columns, typed, checked complete, and its features."""
-    reference = _read_reference(reference_path)
+    """The reference's feature columns, typed, and its features (from `frame`, the file
+    as `read_reference_frame` reads it, when that was read already)."""
+    reference = read_reference_frame(reference_path) if frame is None else frame
     if reference.height == 0:
         raise MlopsError(f"{reference_path}: no rows to compare")
     features = features_of(reference.schema, reference_path, categorical, exclude)
@@ -319,10 +346,18 @@ class CurrentBatches:
     STREAM_ABOVE_BYTES = 256 * 1024 * 1024
     """Smaller files are read whole, which costs a third less CPU than batches."""
 
-    def __init__(self, current_path: Path, features: Features):
+    def __init__(
+        self,
+        current_path: Path,
+        features: Features,
+        head: Callable[[], pl.DataFrame] | None = None,
+    ):
+        """`head`: the first rows of the CSV file `current_path` (`first_rows`), when they
+        are being read already."""
         self.files = input_files(current_path)
         self.features = features
         self.ignored: set[str] = set()
+        self._head = {current_path: head} if head is not None else {}
 
     def __iter__(self) -> Iterator[pl.DataFrame]:
         for file in self.files:
@@ -333,7 +368,9 @@ class CurrentBatches:
 
     def _csv(self, file: Path) -> Iterator[pl.DataFrame]:
         names, kinds, dtypes = self.features.names, self.features.kinds, self.features.dtypes
-        head = read_csv(file, n_rows=_INFER_ROWS)
+        whole = file.stat().st_size <= self.STREAM_ABOVE_BYTES  # one read: a third less CPU
+        early = self._whole_read_now(file) if whole else None
+        head = self._head.get(file, lambda: first_rows(file))()
         missing = [c for c in names if c not in head.columns]
         if head.height == 0 and not missing:  # a header alone: nothing to type-check
             yield pl.DataFrame(schema=dtypes)
@@ -350,8 +387,11 @@ class CurrentBatches:
         if head.height < _INFER_ROWS:  # the whole file is read already
             yield head.select(pl.col(c).cast(t) for c, t in dtypes.items())
             return
-        if file.stat().st_size <= self.STREAM_ABOVE_BYTES:  # one read: a third less CPU
-            frame = read_csv(file, dtypes)
+        if whole:
+            # typed as `read_csv(file, dtypes)` would infer from the same first rows, which
+            # `head` holds already (inferring them again cost a sixth of the read)
+            schema = {c: dtypes.get(c, t) for c, t in head.schema.items()}
+            frame = early.result() if early is not None else read_csv(file, dtypes, schema=schema)
             yield frame.select(pl.col(c).cast(t) for c, t in dtypes.items())
             return
         scan = pl.scan_csv(file, schema_overrides=dtypes, infer_schema_length=_INFER_ROWS).select(
@@ -361,6 +401,21 @@ class CurrentBatches:
             yield from scan.collect_batches(chunk_size=self.BATCH_ROWS)
         except pl.exceptions.PolarsError as error:
             raise MlopsError(f"{file}: malformed value: {_first_line(error)}") from None
+
+    def _whole_read_now(self, file: Path) -> Background[pl.DataFrame] | None:
+        """The read of the whole file, started now, beside the read of its first rows,
+        when its header names exactly the features: every column is then read as its
+        feature's type whatever the first rows say, so the call is the one `_csv` makes
+        after checking them (taken only if they pass). Else None: read after the check."""
+        try:
+            header = pl.read_csv(file, n_rows=0).columns
+        except Exception:  # the first rows' read gives the error, in order
+            return None
+        dtypes = self.features.dtypes
+        if len(header) != len(dtypes) or set(header) != set(dtypes):
+            return None
+        schema = {c: dtypes[c] for c in header}
+        return Background(lambda: read_csv(file, dtypes, schema=schema))
 
 
 def load_pair(
@@ -385,10 +440,14 @@ def load_pair(
     return Aligned(reference, current, features.categorical, sorted(batches.ignored))
 
 
-def _read_reference(path: Path) -> pl.DataFrame:
+def read_reference_frame(
+    path: Path, schema: Mapping[str, pl.DataType] | None = None
+) -> pl.DataFrame:
+    """The reference file as it is (every column, typed as its first rows are, or as
+    `schema`: its `head_schema`)."""
     if path.is_dir() or is_capture(path):
         raise MlopsError(f"{path}: the reference must be one CSV file with a header")
-    return read_csv(path)
+    return read_csv(path, schema=schema)
 
 
 def _check_complete(frame: pl.DataFrame, source: Path) -> None:

@@ -20,9 +20,8 @@ the reference channel, whose files training uploads beside the reference in S3.
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,20 +31,7 @@ import polars as pl
 
 from common.errors import MlopsError
 from ml.drift.readers import float_columns
-
-FORMAT = "mlops-drift-reference-stats/1"
-STATS_SUFFIXES = (".stats.json", ".stats.npy")
-
-
-def stats_paths(reference: Path) -> tuple[Path, Path]:
-    """The manifest and the sorted matrix of the reference file `reference`: beside it."""
-    manifest, matrix = (reference.with_name(reference.name + s) for s in STATS_SUFFIXES)
-    return manifest, matrix
-
-
-def file_sha256(path: Path) -> str:
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+from ml.drift.stats_files import FORMAT, file_sha256, stats_paths
 
 
 @dataclass(frozen=True)
@@ -126,9 +112,11 @@ def write_stats(reference: Path, frame: pl.DataFrame) -> tuple[Path, Path]:
     return manifest_path, matrix_path
 
 
-def matching_stats(reference: Path) -> ReferenceColumns | None:
+def matching_stats(
+    reference: Path, sha256: Callable[[Path], str] = file_sha256
+) -> ReferenceColumns | None:
     """The stored statistics, if there are some beside `reference` and they are those of
-    exactly that file (same size and sha256); else None."""
+    exactly that file (same size and `sha256`, its digest); else None."""
     manifest_path, matrix_path = stats_paths(reference)
     if not (manifest_path.is_file() and matrix_path.is_file()):
         return None
@@ -137,7 +125,7 @@ def matching_stats(reference: Path) -> ReferenceColumns | None:
         recorded = manifest["reference"]
         if manifest.get("format") != FORMAT or recorded["bytes"] != reference.stat().st_size:
             return None
-        if recorded["sha256"] != file_sha256(reference):
+        if recorded["sha256"] != sha256(reference):
             return None
         matrix = np.load(matrix_path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError, KeyError, TypeError):

@@ -103,7 +103,7 @@ def materialize_stats(reference: str, local_reference: Path, s3_client: Callable
     from botocore.exceptions import ClientError
 
     from ml.artifacts import S3Object, download_file
-    from ml.drift.reference import STATS_SUFFIXES, stats_paths
+    from ml.drift.stats_files import STATS_SUFFIXES, stats_paths
 
     bucket, key = split_uri(reference)
     s3 = s3_client()
