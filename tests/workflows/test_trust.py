@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 import yaml
 
+from infra.bootstrap.offline import render_bootstrap_graph
 from infra.config import STACKS, load_stack
+from infra.graph import Graph
 from ml.audit.engine import subjects_of
 from policies.reachability import role_access
 from tests.workflows.rules import ROOT, RULES, Workflow, assumed_roles, never_runs
@@ -400,3 +402,32 @@ def test_release_jobs_present_the_subject_their_stack_role_trusts(graph_of, stac
             ("approve-prod", "mlops-prod-gh-approve"),
         ]
     assert sorted(assumed) == sorted(expected), assumed
+
+
+def test_infra_deploy_jobs_present_the_subject_the_bootstrap_infra_role_trusts(
+    repo_root: Path,
+) -> None:
+    # Given the rendered bootstrap graph (the account's infra role, read as it is) and the
+    # jobs infra-deploy runs (calls expanded with their inputs)
+    graph = Graph.from_json(render_bootstrap_graph(repo_root))
+    (access,) = role_access(subjects_of(graph), None)  # the account's one role
+    assert [r.id for r in graph.of_type("aws:iam/role:Role")] == ["mlops-infra-deploy"]
+    infra_role = access.trust
+    assumed = []
+    for job_id, job in _load("infra-deploy.yml").jobs.items():
+        for role in assumed_roles(job):
+            if "vars.AWS_INFRA_ROLE_ARN " not in role:
+                continue
+            github = load_stack(job["env"]["STACK"], ROOT).github
+            subject = f"repo:{github.org}/{github.repo}:environment:{job.get('environment')}"
+            # then the infra role trusts the OIDC subject each up job presents
+            assert infra_role.admits(subject), (job_id, subject, infra_role)
+            assumed.append(job_id)
+        # and no up job assumes a release role of the stacks
+        if job_id.startswith("deploy-"):
+            others = [r for r in assumed_roles(job) if "AWS_INFRA_ROLE_ARN" not in r]
+            assert not others, (job_id, others)
+    # each stack's up job assumes it twice (pulumi up, then the watch), for every stack
+    assert sorted(assumed) == sorted(f"deploy-{s}/deploy" for s in STACKS for _ in (1, 2))
+    # and a pull request's subject is not trusted
+    assert not infra_role.admits(f"repo:{github.org}/{github.repo}:pull_request")
