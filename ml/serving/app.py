@@ -16,6 +16,7 @@ unexpected is logged with its traceback and answered 500, never a crashed proces
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import gc
 import json
 import logging
@@ -39,6 +40,10 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 Loader = Callable[[ServeSettings], LoadedModel]
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
+MAX_BATCH_THREADS = 4
+SPLIT_BATCH_BYTES = 64 * 1024
+"""CSV bodies at least this long are read and predicted in parts, one per thread, when
+this worker has CPUs to itself (`batch_threads`); smaller ones are not worth a hand-off."""
 _CSV = codec.CSV.encode()
 _JSON = codec.JSON.encode()
 
@@ -57,6 +62,8 @@ class InferenceApp:
         self._background: set[asyncio.Future[Any]] = set()
         self._flusher: asyncio.TimerHandle | None = None
         self._explain_pool: ThreadPoolExecutor | None = None  # made on the first explanation
+        self.batch_threads = batch_threads(settings.workers)
+        self._batch_pool: ThreadPoolExecutor | None = None  # made on the first split batch
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -79,6 +86,7 @@ class InferenceApp:
 
     def start(self) -> None:
         """Load the model in a thread; the event loop keeps answering meanwhile."""
+        retain_freed_memory()
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(None, self._load)
         self._background.add(future)
@@ -88,8 +96,9 @@ class InferenceApp:
     def stop(self) -> None:
         if self._flusher is not None:
             self._flusher.cancel()
-        if self._explain_pool is not None:
-            self._explain_pool.shutdown(wait=False)
+        for pool in (self._explain_pool, self._batch_pool):
+            if pool is not None:
+                pool.shutdown(wait=False)
         self.access.flush()
         log(logging.INFO, "stopped", pid=os.getpid())
 
@@ -220,6 +229,11 @@ class InferenceApp:
         body = await _read_body(receive, limit)
         if body is None:
             return None
+        content = _CSV if answer == codec.CSV else _JSON
+        if kind == codec.CSV and not explain and len(body) >= SPLIT_BATCH_BYTES:
+            split = self._predict_in_parts(model, body)
+            if split is not None:
+                return 200, content, codec.encode(split, answer), len(split)
         rows = codec.parse(body, kind, model.card.features)
         if explain and not isinstance(rows, list):
             codec.check_explainable(len(rows))
@@ -227,13 +241,36 @@ class InferenceApp:
             predictions: list[float] | np.ndarray = [model.predictor.predict_row(rows)]
         else:
             predictions = model.predictor.predict(rows)
-        content = _CSV if answer == codec.CSV else _JSON
         if explain:
             contributions = await self._explain(model, rows)
             features = model.card.features
             encoded = codec.encode_explained(predictions, contributions, features, answer)
             return 200, content, encoded, len(predictions)
         return 200, content, codec.encode(predictions, answer), len(predictions)
+
+    def _predict_in_parts(self, model: LoadedModel, body: bytes) -> np.ndarray | None:
+        """A large CSV batch read and predicted in `batch_threads` parts at once (numpy,
+        Arrow's cast and the compiled forest all drop the GIL), this thread doing the first
+        part; None when it cannot be split or a part is not plain numbers (the whole body
+        then goes the ordinary way, which names the row at fault)."""
+        parts = codec.split_lines(body, self.batch_threads)
+        if len(parts) < 2:
+            return None
+        if self._batch_pool is None:
+            self._batch_pool = ThreadPoolExecutor(
+                self.batch_threads - 1, thread_name_prefix="mlops-batch"
+            )
+        n_features = model.card.n_features
+
+        def work(part: bytes) -> np.ndarray | None:
+            rows = codec.read_csv_batch(part, n_features)
+            return None if rows is None else model.predictor.predict(rows)
+
+        others = [self._batch_pool.submit(work, part) for part in parts[1:]]
+        results = [work(parts[0]), *(future.result() for future in others)]
+        if any(result is None for result in results):
+            return None
+        return np.concatenate(results)
 
     async def _explain(self, model: LoadedModel, rows: codec.Rows) -> Any:
         """TreeSHAP in a thread of its own (LightGBM drops the GIL): about a millisecond a
@@ -274,6 +311,31 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+def batch_threads(workers: int) -> int:
+    """Threads one request's batch may use: the usable CPUs no other worker of this
+    server is meant for (one CPU per worker by default, so 1 then), at most
+    `MAX_BATCH_THREADS`."""
+    return max(1, min(MAX_BATCH_THREADS, len(os.sched_getaffinity(0)) // max(workers, 1)))
+
+
+def retain_freed_memory() -> None:
+    """Keep freed memory in the process (glibc's malloc): a 1,000-row batch allocates
+    a few MB of arrays, which glibc would otherwise map fresh from the kernel and
+    return at every request; the page faults and page clearing cost about a
+    millisecond of CPU a request (measured, docs/serving.md "Batches"). The heap keeps
+    up to `_RETAINED_BYTES` instead. No-op where there is no glibc (musl, macOS)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, _RETAINED_BYTES // 4)
+        libc.mallopt(_M_TRIM_THRESHOLD, _RETAINED_BYTES)
+    except (OSError, AttributeError):
+        return
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's malloc.h
+_RETAINED_BYTES = 128 * 1024 * 1024
 
 
 def create_app() -> InferenceApp:
