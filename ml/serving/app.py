@@ -16,12 +16,12 @@ unexpected is logged with its traceback and answered 500, never a crashed proces
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import gc
 import json
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -86,7 +86,6 @@ class InferenceApp:
 
     def start(self) -> None:
         """Load the model in a thread; the event loop keeps answering meanwhile."""
-        retain_freed_memory()
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(None, self._load)
         self._background.add(future)
@@ -230,7 +229,8 @@ class InferenceApp:
         if body is None:
             return None
         content = _CSV if answer == codec.CSV else _JSON
-        if kind == codec.CSV and not explain and len(body) >= SPLIT_BATCH_BYTES:
+        splittable = self.batch_threads > 1 and len(body) >= SPLIT_BATCH_BYTES
+        if splittable and kind == codec.CSV and not explain:
             split = self._predict_in_parts(model, body)
             if split is not None:
                 return 200, content, codec.encode(split, answer), len(split)
@@ -250,9 +250,14 @@ class InferenceApp:
 
     def _predict_in_parts(self, model: LoadedModel, body: bytes) -> np.ndarray | None:
         """A large CSV batch read and predicted in `batch_threads` parts at once (numpy,
-        Arrow's cast and the compiled forest all drop the GIL), this thread doing the first
-        part; None when it cannot be split or a part is not plain numbers (the whole body
-        then goes the ordinary way, which names the row at fault)."""
+        Arrow's cast and the compiled forest all drop the GIL); None when it cannot be
+        split or a part is not plain numbers (the whole body then goes the ordinary way,
+        which names the row at fault).
+
+        Each part goes to whichever thread takes it first, this one included, and helpers
+        that have not started when this thread runs out of parts are called off: when no
+        CPU is idle, this thread reads the whole batch itself instead of waiting for a
+        helper to be scheduled."""
         parts = codec.split_lines(body, self.batch_threads)
         if len(parts) < 2:
             return None
@@ -260,15 +265,30 @@ class InferenceApp:
             self._batch_pool = ThreadPoolExecutor(
                 self.batch_threads - 1, thread_name_prefix="mlops-batch"
             )
-        n_features = model.card.n_features
+        n_features, predict = model.card.n_features, model.predictor.predict
+        todo = deque(enumerate(parts))
+        results: list[np.ndarray | None] = [None] * len(parts)
+        failed = False
 
-        def work(part: bytes) -> np.ndarray | None:
-            rows = codec.read_csv_batch(part, n_features)
-            return None if rows is None else model.predictor.predict(rows)
+        def take_parts() -> None:
+            nonlocal failed
+            while todo and not failed:
+                try:
+                    index, part = todo.popleft()  # atomic: each part is taken once
+                except IndexError:
+                    return
+                rows = codec.read_csv_batch(part, n_features)
+                if rows is None:
+                    failed = True
+                    return
+                results[index] = predict(rows)
 
-        others = [self._batch_pool.submit(work, part) for part in parts[1:]]
-        results = [work(parts[0]), *(future.result() for future in others)]
-        if any(result is None for result in results):
+        helpers = [self._batch_pool.submit(take_parts) for _ in parts[1:]]
+        take_parts()
+        for helper in helpers:
+            if not helper.cancel():
+                helper.result()  # it took a part: wait for it
+        if failed:
             return None
         return np.concatenate(results)
 
@@ -318,24 +338,6 @@ def batch_threads(workers: int) -> int:
     server is meant for (one CPU per worker by default, so 1 then), at most
     `MAX_BATCH_THREADS`."""
     return max(1, min(MAX_BATCH_THREADS, len(os.sched_getaffinity(0)) // max(workers, 1)))
-
-
-def retain_freed_memory() -> None:
-    """Keep freed memory in the process (glibc's malloc): a 1,000-row batch allocates
-    a few MB of arrays, which glibc would otherwise map fresh from the kernel and
-    return at every request; the page faults and page clearing cost about a
-    millisecond of CPU a request (measured, docs/serving.md "Batches"). The heap keeps
-    up to `_RETAINED_BYTES` instead. No-op where there is no glibc (musl, macOS)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(_M_MMAP_THRESHOLD, _RETAINED_BYTES // 4)
-        libc.mallopt(_M_TRIM_THRESHOLD, _RETAINED_BYTES)
-    except (OSError, AttributeError):
-        return
-
-
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's malloc.h
-_RETAINED_BYTES = 128 * 1024 * 1024
 
 
 def create_app() -> InferenceApp:
