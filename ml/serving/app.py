@@ -16,6 +16,7 @@ unexpected is logged with its traceback and answered 500, never a crashed proces
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import gc
 import json
 import logging
@@ -262,6 +263,7 @@ class InferenceApp:
         if len(parts) < 2:
             return None
         if self._batch_pool is None:
+            retain_freed_memory()
             self._batch_pool = ThreadPoolExecutor(
                 self.batch_threads - 1, thread_name_prefix="mlops-batch"
             )
@@ -338,6 +340,25 @@ def batch_threads(workers: int) -> int:
     server is meant for (one CPU per worker by default, so 1 then), at most
     `MAX_BATCH_THREADS`."""
     return max(1, min(MAX_BATCH_THREADS, len(os.sched_getaffinity(0)) // max(workers, 1)))
+
+
+def retain_freed_memory() -> None:
+    """Let glibc's malloc keep freed memory instead of returning it to the kernel at each
+    request. A batch read in parts allocates its arrays in the helper threads' malloc
+    arenas, which gave memory back and faulted it in again (13-40 page faults a
+    1,000-row request, measured); this way about none, and some 7% less CPU a request
+    (docs/serving.md, "Batches"). The heap may keep up to `_TRIM_BYTES` free. No-op
+    without glibc (musl, macOS)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_BYTES)
+        libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_BYTES)
+    except (OSError, AttributeError):
+        return
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's malloc.h
+_MMAP_BYTES, _TRIM_BYTES = 16 * 1024 * 1024, 64 * 1024 * 1024
 
 
 def create_app() -> InferenceApp:
