@@ -9,6 +9,7 @@ import os
 import numpy as np
 import pytest
 
+from ml.serving import app as serving_app
 from ml.serving.app import SPLIT_BATCH_BYTES, InferenceApp, batch_threads
 from ml.serving.model import load_model
 from ml.serving.settings import ServeSettings
@@ -54,7 +55,9 @@ def test_batch_in_three_parts_answers_the_same_bytes_as_in_one(
     data = rows(3000, seed=21, missing=0.05)
     body = csv(data)
     assert len(body) >= SPLIT_BATCH_BYTES, "the batch must be large enough to be split"
-    # when it is answered in three parts (the rows each prediction call gets recorded)
+    # when it is answered in three parts, helper threads allowed on two idle CPUs (the
+    # rows each prediction call gets recorded)
+    monkeypatch.setattr(serving_app, "idle_cpus", lambda: 2)
     predictor, sizes = app.model.predictor, []
     predict = predictor.predict
     monkeypatch.setattr(predictor, "predict", lambda x: sizes.append(len(x)) or predict(x))
