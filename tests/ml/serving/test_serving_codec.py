@@ -176,7 +176,7 @@ def big_batch(rows: int = 200, missing: float = 0.05) -> tuple[np.ndarray, list[
 def test_parse_csv_large_batch_reads_exact_doubles_and_missing_values() -> None:
     # given more rows than the fast path's threshold, values over 16 orders of magnitude
     data, lines = big_batch()
-    # when parsed (through polars)
+    # when parsed (by the batch reader)
     parsed = codec.parse(b"\n".join(lines) + b"\n", codec.CSV, FEATURES)
     # then every double is exactly the one written, and empty fields are NaN
     assert np.array_equal(parsed, data, equal_nan=True), "the batch reader changed a value"
@@ -223,6 +223,56 @@ def test_parse_csv_large_batch_short_row_balanced_by_long_row_is_refused() -> No
     # when parsed, then the short row is named (not read as a missing value)
     error = refused(b"\n".join(lines))
     assert error.status == 400 and "row 151: 2 values" in error.message, error.message
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "1.", ".5", "+1", "-0", "00.5", "1E+05", "nan", "NaN", "-nan", "4.9e-324",
+        "2.4703282292062328e-324", "1e-400", "2.2250738585072011e-308",
+        "1.7976931348623157e308", "9007199254740993", "0.1000000000000000055511151231257827",
+        "123456789012345678901234567890", " 1.5", "1.5 ", "\t2", "1_000",
+    ],
+)  # fmt: skip
+def test_parse_csv_large_batch_reads_each_number_as_python_float_does(token: str) -> None:
+    # given a large batch with one unusual spelling of a number in row 101, column 2
+    data, lines = big_batch(missing=0.0)
+    lines[100] = b"1," + token.encode() + b",3"
+    # when parsed
+    parsed = codec.parse(b"\n".join(lines) + b"\n", codec.CSV, FEATURES)
+    # then that value is exactly Python's float() of it (bits, sign of zero, NaN),
+    # and every other value is untouched
+    expected = np.float64(float(token))
+    got = parsed[100, 1]
+    same = (np.isnan(got) and np.isnan(expected)) or (
+        got == expected and np.signbit(got) == np.signbit(expected)
+    )
+    assert same, f"{token!r} read as {got!r}, float() reads {expected!r}"
+    data[100] = [1.0, expected, 3.0]
+    assert np.array_equal(parsed, data, equal_nan=True), "the batch reader changed another value"
+
+
+def test_batch_reader_reads_plain_batches_itself_and_leaves_the_rest_to_the_row_path() -> None:
+    # given a plain batch with missing values, CRLF line ends and no final newline
+    data, lines = big_batch()
+    body = b"\r\n".join(lines)
+    # then the compiled reader reads it exactly (the fast path is not silently skipped)
+    parsed = codec.read_csv_batch(body, len(FEATURES))
+    assert parsed is not None and np.array_equal(parsed, data, equal_nan=True), "not read exactly"
+    # and gives up (None) on what only the row path can explain
+    for bad in (b'1,"2",3', b"1,2", b"1,2,3,4", b"1,x,3", b"1,inf,3", b"1,2\r3,4"):
+        edited = [*lines[:150], bad, *lines[150:]]
+        assert codec.read_csv_batch(b"\n".join(edited), len(FEATURES)) is None, bad
+
+
+def test_split_lines_cuts_at_line_ends_into_about_equal_parts() -> None:
+    body = b"".join(b"%d,%d\n" % (i, i) for i in range(1000))
+    parts = codec.split_lines(body, 3)
+    assert b"".join(parts) == body, "the parts must put back together to the body"
+    assert len(parts) == 3 and all(part.endswith(b"\n") for part in parts), "whole lines each"
+    sizes = [len(part) for part in parts]
+    assert max(sizes) - min(sizes) < 20, f"parts should be about equal: {sizes}"
+    assert codec.split_lines(b"1,2\n", 4) == [b"1,2\n"], "one line cannot be split"
 
 
 def test_encode_large_csv_batch_round_trips_every_double() -> None:
