@@ -16,13 +16,11 @@ unexpected is logged with its traceback and answered 500, never a crashed proces
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import gc
 import json
 import logging
 import os
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -41,10 +39,6 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 Loader = Callable[[ServeSettings], LoadedModel]
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
-MAX_BATCH_THREADS = 4
-SPLIT_BATCH_BYTES = 64 * 1024
-"""CSV bodies at least this long are read and predicted in parts, one per thread, when
-this worker has CPUs to itself (`batch_threads`); smaller ones are not worth a hand-off."""
 _CSV = codec.CSV.encode()
 _JSON = codec.JSON.encode()
 
@@ -63,8 +57,6 @@ class InferenceApp:
         self._background: set[asyncio.Future[Any]] = set()
         self._flusher: asyncio.TimerHandle | None = None
         self._explain_pool: ThreadPoolExecutor | None = None  # made on the first explanation
-        self.batch_threads = batch_threads(settings.workers)
-        self._batch_pool: ThreadPoolExecutor | None = None  # made on the first split batch
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -96,9 +88,8 @@ class InferenceApp:
     def stop(self) -> None:
         if self._flusher is not None:
             self._flusher.cancel()
-        for pool in (self._explain_pool, self._batch_pool):
-            if pool is not None:
-                pool.shutdown(wait=False)
+        if self._explain_pool is not None:
+            self._explain_pool.shutdown(wait=False)
         self.access.flush()
         log(logging.INFO, "stopped", pid=os.getpid())
 
@@ -230,11 +221,6 @@ class InferenceApp:
         if body is None:
             return None
         content = _CSV if answer == codec.CSV else _JSON
-        splittable = self.batch_threads > 1 and len(body) >= SPLIT_BATCH_BYTES
-        if splittable and kind == codec.CSV and not explain:
-            split = self._predict_in_parts(model, body)
-            if split is not None:
-                return 200, content, codec.encode(split, answer), len(split)
         rows = codec.parse(body, kind, model.card.features)
         if explain and not isinstance(rows, list):
             codec.check_explainable(len(rows))
@@ -248,53 +234,6 @@ class InferenceApp:
             encoded = codec.encode_explained(predictions, contributions, features, answer)
             return 200, content, encoded, len(predictions)
         return 200, content, codec.encode(predictions, answer), len(predictions)
-
-    def _predict_in_parts(self, model: LoadedModel, body: bytes) -> np.ndarray | None:
-        """A large CSV batch read and predicted in `batch_threads` parts at once (numpy,
-        Arrow's cast and the compiled forest all drop the GIL); None when it cannot be
-        split or a part is not plain numbers (the whole body then goes the ordinary way,
-        which names the row at fault).
-
-        Helpers are asked only for CPUs idle at that moment (`idle_cpus`): on a machine
-        busy with other work a helper waits for a CPU while this thread waits for it
-        (measured on 2 busy CPUs: about 1 ms more CPU a request than one thread alone).
-        Each part goes to whichever thread takes it first, this one included, and helpers
-        that have not started when this thread runs out of parts are called off."""
-        parts = codec.split_lines(body, self.batch_threads)
-        if len(parts) < 2:
-            return None
-        if self._batch_pool is None:
-            retain_freed_memory()
-            self._batch_pool = ThreadPoolExecutor(
-                self.batch_threads - 1, thread_name_prefix="mlops-batch"
-            )
-        n_features, predict = model.card.n_features, model.predictor.predict
-        todo = deque(enumerate(parts))
-        results: list[np.ndarray | None] = [None] * len(parts)
-        failed = False
-
-        def take_parts() -> None:
-            nonlocal failed
-            while todo and not failed:
-                try:
-                    index, part = todo.popleft()  # atomic: each part is taken once
-                except IndexError:
-                    return
-                rows = codec.read_csv_batch(part, n_features)
-                if rows is None:
-                    failed = True
-                    return
-                results[index] = predict(rows)
-
-        helping = min(len(parts) - 1, idle_cpus())
-        helpers = [self._batch_pool.submit(take_parts) for _ in range(helping)]
-        take_parts()
-        for helper in helpers:
-            if not helper.cancel():
-                helper.result()  # it took a part: wait for it
-        if failed:
-            return None
-        return np.concatenate(results)
 
     async def _explain(self, model: LoadedModel, rows: codec.Rows) -> Any:
         """TreeSHAP in a thread of its own (LightGBM drops the GIL): about a millisecond a
@@ -335,46 +274,6 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
-
-
-_USABLE_CPUS = len(os.sched_getaffinity(0))
-
-
-def batch_threads(workers: int) -> int:
-    """Threads one request's batch may use: the usable CPUs no other worker of this
-    server is meant for (one CPU per worker by default, so 1 then), at most
-    `MAX_BATCH_THREADS`."""
-    return max(1, min(MAX_BATCH_THREADS, _USABLE_CPUS // max(workers, 1)))
-
-
-def retain_freed_memory() -> None:
-    """Let glibc's malloc keep freed memory instead of returning it to the kernel at each
-    request. A batch read in parts allocates its arrays in the helper threads' malloc
-    arenas, which gave memory back and faulted it in again (13-40 page faults a
-    1,000-row request, measured); this way about none, and some 7% less CPU a request
-    (docs/serving.md, "Batches"). The heap may keep up to `_TRIM_BYTES` free. No-op
-    without glibc (musl, macOS)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_BYTES)
-        libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_BYTES)
-    except (OSError, AttributeError):
-        return
-
-
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's malloc.h
-_MMAP_BYTES, _TRIM_BYTES = 16 * 1024 * 1024, 64 * 1024 * 1024
-
-
-def idle_cpus() -> int:
-    """CPUs with nothing to run right now, by the kernel's count of runnable tasks (this
-    thread included; `/proc/loadavg`, a read of a few microseconds); 0 if unknown."""
-    try:
-        with open("/proc/loadavg", "rb") as loadavg:
-            running = int(loadavg.read().split()[3].split(b"/")[0])
-    except (OSError, ValueError, IndexError):
-        return 0
-    return max(0, _USABLE_CPUS - running)
 
 
 def create_app() -> InferenceApp:

@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from itertools import pairwise
 
 import numpy as np
 import orjson
@@ -162,7 +161,7 @@ def read_csv_batch(body: bytes, n_features: int) -> np.ndarray | None:
     with another number of fields, a blank line, a lone CR, any field the cast refuses
     (text, quotes, spaces, underscores: the row path's `float()` takes those last two),
     infinities. What the cast accepts, `float()` reads to the same double
-    (tests/ml/test_serving_codec.py compares them).
+    (tests/ml/serving/test_serving_codec.py compares them).
 
     CPU at 1,000 x 20, old and new interleaved in one process (docs/serving.md,
     "Batches"): 1.36 ms, against 2.3 ms for polars' CSV reader, used before (its Python
@@ -208,19 +207,6 @@ def _arrow():
 def warm_up() -> None:
     """Import the batch reader now (at model load) rather than on the first batch."""
     read_csv_batch(b"0,0\n0,0\n", 2)
-
-
-def split_lines(body: bytes, parts: int) -> list[bytes]:
-    """`body` cut into at most `parts` pieces of about equal size, each of whole lines,
-    so that each can be read and predicted on its own (in its own thread)."""
-    cuts = [0]
-    for part in range(1, parts):
-        at = body.find(b"\n", max(cuts[-1], len(body) * part // parts))
-        if at < 0 or at + 1 >= len(body):
-            break
-        cuts.append(at + 1)
-    cuts.append(len(body))
-    return [body[start:end] for start, end in pairwise(cuts)]
 
 
 def _csv_row(line: bytes, number: int, n_features: int) -> list[float]:

@@ -265,16 +265,6 @@ def test_batch_reader_reads_plain_batches_itself_and_leaves_the_rest_to_the_row_
         assert codec.read_csv_batch(b"\n".join(edited), len(FEATURES)) is None, bad
 
 
-def test_split_lines_cuts_at_line_ends_into_about_equal_parts() -> None:
-    body = b"".join(b"%d,%d\n" % (i, i) for i in range(1000))
-    parts = codec.split_lines(body, 3)
-    assert b"".join(parts) == body, "the parts must put back together to the body"
-    assert len(parts) == 3 and all(part.endswith(b"\n") for part in parts), "whole lines each"
-    sizes = [len(part) for part in parts]
-    assert max(sizes) - min(sizes) < 20, f"parts should be about equal: {sizes}"
-    assert codec.split_lines(b"1,2\n", 4) == [b"1,2\n"], "one line cannot be split"
-
-
 def test_encode_large_csv_batch_round_trips_every_double() -> None:
     # given more predictions than the batch writer's threshold, some tiny, some near 1
     rng = np.random.default_rng(8)
