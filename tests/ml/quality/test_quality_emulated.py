@@ -26,7 +26,7 @@ from infra.contracts import capture_prefix, ground_truth_prefix, s3_uri
 from ml.demo.runner import Progress
 from ml.demo.steps import DemoRun, DemoSettings
 from ml.emulator.identities import credentials_for
-from tests.ml.quality.test_quality import AWS_CAPTURE_LINE, ROWS
+from tests.ml.quality.cases import AWS_CAPTURE_LINE, ROWS
 
 STACK = "prod"
 
