@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -133,6 +134,26 @@ class CliResult:
 
 Cli = Callable[..., CliResult]
 """`cli("release", "verify", "--stack", "dev")`: run `mlops` with those arguments."""
+
+
+@dataclass(frozen=True)
+class ReportRun:
+    """One run of an `mlops` command that writes its reports to `--out`: exit code, stderr,
+    the report folder, and the name of its JSON report there."""
+
+    code: int
+    err: str
+    out: Path
+    report: str
+
+    def json(self) -> dict:
+        return json.loads((self.out / self.report).read_text())
+
+
+def run_reporting(cli: Cli, command: str, argv: list[str], out: Path, report: str) -> ReportRun:
+    """`mlops <command> <argv> --out <out>`, whose JSON report is `out / report`."""
+    code, _, err = cli(command, *argv, "--out", out)
+    return ReportRun(code, err, out, report)
 
 
 @cache

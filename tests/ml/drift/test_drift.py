@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
@@ -23,7 +22,7 @@ from ml.drift.detect import detect_drift, detect_drift_frames
 from ml.drift.readers import load_pair, read_capture
 from ml.drift.stats import chi_square, ks_2samp_sorted, ks_asymptotic_pvalue, psi_sorted
 from ml.params import DEFAULT_PARAMS, DriftParams
-from tests.conftest import Cli
+from tests.conftest import Cli, ReportRun, run_reporting
 
 TOLERANCE = 1e-9
 
@@ -217,23 +216,12 @@ def files(
     return paths
 
 
-@dataclass(frozen=True)
-class Run:
-    code: int
-    err: str
-    out: Path
-
-    def json(self) -> dict:
-        return json.loads((self.out / "drift.json").read_text())
-
-
-def _run(cli: Cli, argv: list[str], out: Path) -> Run:
-    code, _, err = cli("drift", *argv, "--out", out)
-    return Run(code, err, out)
+def _run(cli: Cli, argv: list[str], out: Path) -> ReportRun:
+    return run_reporting(cli, "drift", argv, out, "drift.json")
 
 
 @pytest.fixture(scope="module")
-def clean(files: dict[str, Path], cli: Cli) -> Run:
+def clean(files: dict[str, Path], cli: Cli) -> ReportRun:
     """Another sample of the reference's world: nothing drifts."""
     return _run(
         cli,
@@ -243,7 +231,7 @@ def clean(files: dict[str, Path], cli: Cli) -> Run:
 
 
 @pytest.fixture(scope="module")
-def drifted(files: dict[str, Path], cli: Cli) -> Run:
+def drifted(files: dict[str, Path], cli: Cli) -> ReportRun:
     """Customers 12 years older, categorical codes compared as categories."""
     categorical = [
         "--categorical",
@@ -257,23 +245,23 @@ def drifted(files: dict[str, Path], cli: Cli) -> Run:
     return _run(cli, argv, files["root"] / "drifted")
 
 
-def test_drift_cli_exits_0_when_nothing_drifts(clean: Run) -> None:
+def test_drift_cli_exits_0_when_nothing_drifts(clean: ReportRun) -> None:
     report = clean.json()
     assert clean.code == 0 and report["drift_detected"] is False, report["drifted_features"]
 
 
-def test_drift_cli_writes_markdown_json_and_html(clean: Run) -> None:
+def test_drift_cli_writes_markdown_json_and_html(clean: ReportRun) -> None:
     assert {p.name for p in clean.out.iterdir()} == {"drift.md", "drift.json", "drift.html"}
 
 
-def test_drift_cli_exits_1_when_a_feature_drifts(drifted: Run) -> None:
+def test_drift_cli_exits_1_when_a_feature_drifts(drifted: ReportRun) -> None:
     report = drifted.json()
     assert drifted.code == 1, "drift found is exit code 1"
     assert report["drifted_features"] == ["age"], report["drifted_features"]
     assert "drift detected in 1 of 20 features: age" in drifted.err, drifted.err
 
 
-def test_drift_json_holds_the_statistics_of_every_feature(drifted: Run) -> None:
+def test_drift_json_holds_the_statistics_of_every_feature(drifted: ReportRun) -> None:
     features = drifted.json()["features"]
     age, plan = features["age"], features["plan"]
     assert len(features) == 20, "every feature"
@@ -283,7 +271,7 @@ def test_drift_json_holds_the_statistics_of_every_feature(drifted: Run) -> None:
     assert {"chi2_statistic", "chi2_pvalue", "psi", "drifted"} <= set(plan), plan
 
 
-def test_drift_markdown_lists_the_drifted_feature_with_reasons(drifted: Run) -> None:
+def test_drift_markdown_lists_the_drifted_feature_with_reasons(drifted: ReportRun) -> None:
     markdown = (drifted.out / "drift.md").read_text()
     assert "❌ drift in 1 of 20 features" in markdown, markdown[:300]
     assert "| `age` | numeric |" in markdown and "KS p-value" in markdown, markdown[:1500]

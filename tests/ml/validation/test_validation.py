@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import lightgbm as lgb
@@ -18,7 +16,7 @@ from ml.params import load_params
 from ml.validation.explain import explain
 from ml.validation.gates import drift_gate, metric_gate
 from ml.validation.run import validate
-from tests.conftest import Cli
+from tests.conftest import Cli, ReportRun, run_reporting
 from tests.ml.training_support import make_snapshot, small_params, train_in_process
 
 
@@ -95,25 +93,12 @@ def test_single_row_latency_counts_the_models_work_not_time_spent_waiting() -> N
     assert single_row_latency(computes, rows, repeats=20).p50_ms >= 2.0
 
 
-@dataclass(frozen=True)
-class Run:
-    """One `mlops validate` invocation: exit code, stderr, and its reports."""
-
-    code: int
-    err: str
-    out: Path
-
-    def json(self) -> dict:
-        return json.loads((self.out / "validation.json").read_text())
-
-
-def _run(cli: Cli, argv: list[str], out: Path) -> Run:
-    code, _, err = cli("validate", *argv, "--out", out)
-    return Run(code, err, out)
+def _run(cli: Cli, argv: list[str], out: Path) -> ReportRun:
+    return run_reporting(cli, "validate", argv, out, "validation.json")
 
 
 @pytest.fixture(scope="module")
-def passing(trained: dict[str, Path], cli: Cli) -> Run:
+def passing(trained: dict[str, Path], cli: Cli) -> ReportRun:
     """The good model validated against itself."""
     argv = [
         "--candidate",
@@ -127,7 +112,7 @@ def passing(trained: dict[str, Path], cli: Cli) -> Run:
 
 
 @pytest.fixture(scope="module")
-def failing(trained: dict[str, Path], cli: Cli) -> Run:
+def failing(trained: dict[str, Path], cli: Cli) -> ReportRun:
     """The weak model validated against the good production model."""
     argv = [
         "--candidate",
@@ -140,7 +125,7 @@ def failing(trained: dict[str, Path], cli: Cli) -> Run:
     return _run(cli, argv, trained["root"] / "failing")
 
 
-def test_validate_passes_candidate_equal_to_production(passing: Run) -> None:
+def test_validate_passes_candidate_equal_to_production(passing: ReportRun) -> None:
     report = passing.json()
     assert passing.code == 0, report["failed_gates"]
     assert report["passed"] is True, "machine-readable verdict"
@@ -153,18 +138,18 @@ def test_validate_passes_candidate_equal_to_production(passing: Run) -> None:
     ], report["gates"]
 
 
-def test_validate_writes_markdown_json_and_html(passing: Run) -> None:
+def test_validate_writes_markdown_json_and_html(passing: ReportRun) -> None:
     names = {p.name for p in passing.out.iterdir()}
     assert names == {"validation.md", "validation.json", "validation.html"}, names
 
 
-def test_validate_fails_a_worse_candidate_with_exit_code_1(failing: Run) -> None:
+def test_validate_fails_a_worse_candidate_with_exit_code_1(failing: ReportRun) -> None:
     report = failing.json()
     assert failing.code == 1, "a failed gate is exit code 1"
     assert "roc_auc" in report["failed_gates"], report["failed_gates"]
 
 
-def test_validate_report_says_which_gate_failed_and_by_how_much(failing: Run) -> None:
+def test_validate_report_says_which_gate_failed_and_by_how_much(failing: ReportRun) -> None:
     markdown = (failing.out / "validation.md").read_text()
     roc = next(g for g in failing.json()["gates"] if g["name"] == "roc_auc")
     assert markdown.startswith("## Model validation: ❌"), markdown[:80]
@@ -172,12 +157,12 @@ def test_validate_report_says_which_gate_failed_and_by_how_much(failing: Run) ->
     assert roc["margin"] < 0 and roc["limit"] == pytest.approx(roc["production"] - 0.005), roc
 
 
-def test_validate_error_line_names_the_failed_gates(failing: Run) -> None:
+def test_validate_error_line_names_the_failed_gates(failing: ReportRun) -> None:
     assert failing.err.startswith("error: ") and failing.err.count("\n") == 1, failing.err
     assert "roc_auc" in failing.err and "worse than production" in failing.err, failing.err
 
 
-def test_validation_report_html_has_plots_and_no_external_resources(failing: Run) -> None:
+def test_validation_report_html_has_plots_and_no_external_resources(failing: ReportRun) -> None:
     page = (failing.out / "validation.html").read_text()
     assert page.count("<svg") >= 5, "metrics, ROC, latency, drift and distribution plots"
     external = re.findall(r"""(?:src|href)\s*=\s*["'](?!#)[^"']*""", page)
@@ -271,7 +256,7 @@ def test_explain_contributions_and_bias_add_up_to_the_raw_score() -> None:
     assert np.max(np.abs(sums - rows)) <= 1e-9, "every sampled row adds up"
 
 
-def test_validation_report_shows_feature_contributions(passing: Run) -> None:
+def test_validation_report_shows_feature_contributions(passing: ReportRun) -> None:
     # given the validation report of the good model
     document = passing.json()["candidate"]["explanation"]
     markdown = (passing.out / "validation.md").read_text()
