@@ -51,6 +51,17 @@ class RoleCredentials:
             "AWS_SESSION_TOKEN": self.session_token,
         }
 
+    def session(self, region: str | None = None) -> Any:
+        """A boto3 session of this role, for clients made in this process."""
+        import boto3
+
+        return boto3.session.Session(
+            aws_access_key_id=self.access_key_id,
+            aws_secret_access_key=self.secret_access_key,
+            aws_session_token=self.session_token,
+            region_name=region,
+        )
+
 
 def role_for(stack: EmulatedStack, duty: str) -> str:
     """The emulator ARN of the role that does `duty`; one line if the graph has none."""

@@ -310,12 +310,7 @@ def deployment(
         outputs_file.write_text(json.dumps(outputs))
         # and the auditor's session
         auditor = credentials_for(emulated, "audit", admin["sts"])
-        session = boto3.session.Session(
-            aws_access_key_id=auditor.access_key_id,
-            aws_secret_access_key=auditor.secret_access_key,
-            aws_session_token=auditor.session_token,
-            region_name="eu-west-1",
-        )
+        session = auditor.session("eu-west-1")
         yield Deployment(
             emulated,
             admin,
@@ -548,12 +543,7 @@ def test_live_audit_as_a_role_without_the_reads_fails_in_one_line(declared, depl
 
     # given the drift monitor's session instead of the auditor's
     monitor = credentials_for(deployment.emulated, "monitor", deployment.admin["sts"])
-    session = boto3.session.Session(
-        aws_access_key_id=monitor.access_key_id,
-        aws_secret_access_key=monitor.secret_access_key,
-        aws_session_token=monitor.session_token,
-        region_name="eu-west-1",
-    )
+    session = monitor.session("eu-west-1")
     # when it runs the live audit
     with pytest.raises(MlopsError) as refused:
         read_live(declared, deployment.outputs, Clients.of(session))

@@ -413,13 +413,7 @@ def test_credentials_for_a_duty_are_a_session_of_its_role(
     role_name = graph_of("dev").named("mlops-dev-gh-release", ROLE).id
     # when the release duty's credentials are asked for and used
     credentials = credentials_for(stack, "release", boto3.client("sts", region_name=REGION))
-    sts = boto3.client(
-        "sts",
-        region_name=REGION,
-        aws_access_key_id=credentials.access_key_id,
-        aws_secret_access_key=credentials.secret_access_key,
-        aws_session_token=credentials.session_token,
-    )
+    sts = credentials.session(REGION).client("sts")
     # then AWS sees the role's assumed-role session named after the duty
     caller = sts.get_caller_identity()["Arn"]
     assert caller == f"arn:aws:sts::123456789012:assumed-role/{role_name}/demo-release", caller

@@ -39,14 +39,7 @@ class Deployer:
         self.graph = graph
         self.emulated: EmulatedStack = bootstrap_stack(graph, **clients)
         credentials = credentials_for(self.emulated, "deploy", boto3.client("sts", **ADMIN))
-        session = credentials.environment()
-        self.sagemaker = boto3.client(
-            "sagemaker",
-            region_name=REGION,
-            aws_access_key_id=session["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=session["AWS_SECRET_ACCESS_KEY"],
-            aws_session_token=session["AWS_SESSION_TOKEN"],
-        )
+        self.sagemaker = credentials.session(REGION).client("sagemaker")
 
     def up(self, graph: Graph | None = None) -> Any:
         with emulator_iam.enforced():

@@ -18,7 +18,6 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -102,13 +101,8 @@ def test_monitor_role_scores_capture_against_labels_from_s3(stack: Stack, tmp_pa
 
 
 def _s3_as(stack: Stack, duty: str):
-    env = credentials_for(stack.run.emulated, duty, stack.run.clients["sts"]).environment()
-    return boto3.client(
-        "s3",
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-        aws_session_token=env["AWS_SESSION_TOKEN"],
-    )
+    credentials = credentials_for(stack.run.emulated, duty, stack.run.clients["sts"])
+    return credentials.session().client("s3")
 
 
 def _put(s3, stack: Stack, key: str, body: bytes) -> None:
